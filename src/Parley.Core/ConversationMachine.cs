@@ -1,0 +1,142 @@
+using System.Collections.Immutable;
+
+namespace Parley.Core;
+
+/// <summary>Who asked: an OAuth client on the Platform API, or the guest over the Guest API.</summary>
+public sealed record Actor(string ClientId)
+{
+    public static readonly Actor Guest = new("guest");
+}
+
+// Commands are what somebody asks for; the machine decides whether it happens.
+public abstract record Command;
+
+/// <summary>A message (text or events) from a participant. The message id and time come from the caller.</summary>
+public sealed record AddMessage(
+    string MessageId,
+    string ParticipantId,
+    MessageKind Kind,
+    string? Text,
+    ImmutableArray<MessageEvent> Events,
+    string? OriginatingEntity,
+    ImmutableDictionary<string, string>? Metadata = null,
+    string? TracingId = null) : Command;
+
+public sealed record DisconnectParticipant(string ParticipantId, Actor By, EndLever Lever, string? Reason) : Command;
+
+public sealed record EndConversation(Actor By, EndLever Lever, string? Reason) : Command;
+
+// Events are facts that happened; they are what is stored and what is fanned out.
+public abstract record ConversationEvent(DateTimeOffset At);
+
+/// <summary>A stored message. <see cref="TracingId"/> is the sender's correlation id, echoed back and never stored.</summary>
+public sealed record MessageAdded(ConversationMessage Message, string? TracingId = null) : ConversationEvent(Message.Timestamp);
+
+public sealed record ParticipantDisconnected(string ParticipantId, DisconnectType DisconnectType, DateTimeOffset At)
+    : ConversationEvent(At);
+
+public sealed record ConversationEnded(Actor By, EndLever Lever, string? Reason, string? ParticipantId, DateTimeOffset At)
+    : ConversationEvent(At);
+
+/// <summary>Why a command was refused: a stable code the endpoints map to each protocol's error form.</summary>
+public enum RejectionCode { ConversationEnded, ParticipantNotFound, ParticipantDisconnected, WrongDirection }
+
+public sealed record Rejection(RejectionCode Code, string Message);
+
+public sealed record Decision(ImmutableArray<ConversationEvent> Events, Rejection? Rejected)
+{
+    public static Decision Accept(params ConversationEvent[] events) => new([.. events], null);
+    public static Decision Reject(RejectionCode code, string message) => new([], new Rejection(code, message));
+    /// <summary>Accepted with nothing to do, e.g. ending a conversation that already ended.</summary>
+    public bool IsNoOp => Rejected is null && Events.IsEmpty;
+}
+
+/// <summary>
+/// The conversation state machine: pure functions, no I/O, no clock. Decide turns a command into facts or a
+/// rejection; Apply folds facts into state. Terminations are idempotent; writes to an ended conversation are refused.
+/// </summary>
+public static class ConversationMachine
+{
+    public static Decision Decide(Conversation c, Command command, DateTimeOffset now) => command switch
+    {
+        AddMessage m => DecideMessage(c, m, now),
+        DisconnectParticipant d => DecideDisconnectParticipant(c, d, now),
+        EndConversation e => c.IsEnded ? Decision.Accept() : Decision.Accept(EndAll(c, e.By, e.Lever, e.Reason, null, now)),
+        _ => throw new ArgumentOutOfRangeException(nameof(command), command, "unknown command"),
+    };
+
+    static Decision DecideMessage(Conversation c, AddMessage m, DateTimeOffset now)
+    {
+        if (c.FindParticipant(m.ParticipantId) is not { } sender)
+            return Decision.Reject(RejectionCode.ParticipantNotFound, $"Participant {m.ParticipantId} is not in conversation {c.Id}.");
+        if (c.IsEnded)
+            return Decision.Reject(RejectionCode.ConversationEnded, $"Conversation {c.Id} has ended; nothing can be added to it.");
+        if (!sender.IsConnected)
+            return Decision.Reject(RejectionCode.ParticipantDisconnected, $"Participant {sender.Id} has left conversation {c.Id}.");
+        var direction = sender.Purpose == ParticipantPurpose.Customer ? MessageDirection.Inbound : MessageDirection.Outbound;
+        var message = new ConversationMessage(m.MessageId, c.Id, sender.Id, direction, m.Kind, m.Text, m.Events, now,
+            m.OriginatingEntity, sender.Name, c.Version + 1, m.Metadata);
+        return Decision.Accept(new MessageAdded(message, m.TracingId));
+    }
+
+    static Decision DecideDisconnectParticipant(Conversation c, DisconnectParticipant d, DateTimeOffset now)
+    {
+        if (c.FindParticipant(d.ParticipantId) is not { } target)
+            return Decision.Reject(RejectionCode.ParticipantNotFound, $"Participant {d.ParticipantId} is not in conversation {c.Id}.");
+        if (!target.IsConnected) return Decision.Accept();   // idempotent: already gone, no new fact
+
+        // The conversation ends when the customer leaves, or when nobody is left on the platform side.
+        var othersRemain = c.Participants.Any(p => p.Id != target.Id && p.IsConnected && p.Purpose != ParticipantPurpose.Customer);
+        if (target.Purpose == ParticipantPurpose.Customer || !othersRemain)
+            return Decision.Accept(EndAll(c, d.By, d.Lever, d.Reason, target.Id, now));
+        return Decision.Accept(new ParticipantDisconnected(target.Id, DisconnectType.Client, now));
+    }
+
+    /// <summary>
+    /// Ends the conversation: the participant the caller named leaves as <c>client</c>, the rest as <c>peer</c>;
+    /// a whole-conversation end names everybody (<c>client</c>), a teardown is the platform's doing (<c>system</c>).
+    /// </summary>
+    static ConversationEvent[] EndAll(Conversation c, Actor by, EndLever lever, string? reason, string? named, DateTimeOffset now)
+    {
+        var events = new List<ConversationEvent>();
+        foreach (var p in c.Participants)
+        {
+            if (!p.IsConnected) continue;
+            var type = lever switch
+            {
+                EndLever.ConversationDisconnect => DisconnectType.System,
+                EndLever.ConversationPatch => DisconnectType.Client,
+                _ => p.Id == named ? DisconnectType.Client : DisconnectType.Peer,
+            };
+            events.Add(new ParticipantDisconnected(p.Id, type, now));
+        }
+        events.Add(new ConversationEnded(by, lever, reason, named, now));
+        return [.. events];
+    }
+
+    public static Conversation Apply(Conversation c, ConversationEvent e) => e switch
+    {
+        MessageAdded => c with { Version = c.Version + 1 },
+        ParticipantDisconnected p => c with
+        {
+            Version = c.Version + 1,
+            Participants = c.Participants.Select(x => x.Id == p.ParticipantId
+                ? x with { State = ParticipantState.Disconnected, EndTime = p.At, DisconnectType = p.DisconnectType }
+                : x).ToImmutableArray(),
+        },
+        ConversationEnded ended => c with { Version = c.Version + 1, State = ConversationState.Disconnected, EndTime = ended.At },
+        _ => throw new ArgumentOutOfRangeException(nameof(e), e, "unknown event"),
+    };
+
+    public static Conversation ApplyAll(Conversation c, IEnumerable<ConversationEvent> events) => events.Aggregate(c, Apply);
+
+    /// <summary>A new two-party conversation: the guest (customer) and the bot (workflow) both connected.</summary>
+    public static Conversation Start(string id, ChannelKind channel, string deploymentId, string guestSessionId,
+        DisconnectMode mode, MessageDirection originatingDirection, string customerName, string botName,
+        Func<string> newId, DateTimeOffset now) =>
+        new(id, channel, deploymentId, guestSessionId, mode, originatingDirection, ConversationState.Connected, now, null, 1,
+        [
+            new Participant(newId(), ParticipantPurpose.Customer, customerName, newId(), ParticipantState.Connected, now),
+            new Participant(newId(), ParticipantPurpose.Workflow, botName, newId(), ParticipantState.Connected, now),
+        ]);
+}

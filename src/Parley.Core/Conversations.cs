@@ -1,0 +1,176 @@
+using System.Collections.Immutable;
+
+namespace Parley.Core;
+
+public enum OutcomeStatus { Done, NoOp, NotFound, Rejected }
+
+/// <summary>
+/// What happened to a command. <see cref="Delivered"/> completes when the committed facts were handed to the guest's
+/// sockets (the count of sockets told that their conversation ended).
+/// </summary>
+public sealed record Outcome(
+    OutcomeStatus Status,
+    Conversation? Conversation,
+    ImmutableArray<ConversationEvent> Events,
+    Rejection? Rejected,
+    Task<int> Delivered,
+    string? AuditId = null)
+{
+    static readonly Task<int> None = Task.FromResult(0);
+    public static Outcome NotFound() => new(OutcomeStatus.NotFound, null, [], null, None);
+    public static Outcome Reject(Conversation? c, Rejection r) => new(OutcomeStatus.Rejected, c, [], r, None);
+    public static Outcome NoOp(Conversation c) => new(OutcomeStatus.NoOp, c, [], null, None);
+    public ConversationMessage? Message => Events.OfType<MessageAdded>().Select(m => m.Message).FirstOrDefault();
+}
+
+/// <summary>Settings the domain needs from configuration.</summary>
+public sealed record ConversationOptions(string BotName = "Parley Bot", string GuestName = "Guest");
+
+/// <summary>
+/// The order of effects is the design: load, decide, commit (one transaction, guarded by the version decided on),
+/// then fan out. A per-conversation lock keeps this node's writers in line and its pushes in version order; the
+/// version check in the store is what keeps several nodes honest, and a conflict is retried on fresh state.
+/// </summary>
+public sealed class Conversations(
+    IConversationStore store,
+    IGuestSessionStore sessions,
+    IConversationFanout fanout,
+    TimeProvider clock,
+    ConversationOptions? options = null)
+{
+    readonly ConversationOptions _options = options ?? new();
+    readonly StripedLock _conversationLocks = new(1024);
+    readonly StripedLock _sessionLocks = new(1024);
+    const int MaxAttempts = 8;
+
+    /// <summary>Milliseconds are what the wire and the store carry, so the domain decides on the same precision.</summary>
+    DateTimeOffset Now()
+    {
+        var t = clock.GetUtcNow();
+        return t.AddTicks(-(t.Ticks % TimeSpan.TicksPerMillisecond));
+    }
+
+    public static string NewId() => Guid.NewGuid().ToString();
+    public static string NewMessageId() => Guid.NewGuid().ToString("N");
+
+    /// <summary>Runs a command against an existing conversation.</summary>
+    public async Task<Outcome> HandleAsync(string conversationId, Command command, CancellationToken ct)
+    {
+        using var _ = await _conversationLocks.AcquireAsync(conversationId, ct);
+        return await HandleLockedAsync(conversationId, command, ct);
+    }
+
+    async Task<Outcome> HandleLockedAsync(string conversationId, Command command, CancellationToken ct)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var conversation = await store.LoadAsync(conversationId, ct);
+            if (conversation is null) return Outcome.NotFound();
+            var decision = ConversationMachine.Decide(conversation, command, Now());
+            if (decision.Rejected is { } rejected) return Outcome.Reject(conversation, rejected);
+            if (decision.IsNoOp) return Outcome.NoOp(conversation);
+
+            var after = ConversationMachine.ApplyAll(conversation, decision.Events);
+            var audit = AuditFor(command, after, decision.Events);
+            if (await store.CommitAsync(new Commit(after, conversation.Version, decision.Events, Audit: audit), ct))
+                return Published(after, decision.Events, audit?.Id);
+            if (attempt >= MaxAttempts) throw new InvalidOperationException($"Conversation {conversationId} kept moving; gave up after {attempt} attempts.");
+        }
+    }
+
+    /// <summary>
+    /// A message to a guest session's conversation, from the guest (<see cref="MessageDirection.Inbound"/>) or from the
+    /// bot initiating contact (<see cref="MessageDirection.Outbound"/>). It goes to the session's live conversation, or
+    /// starts one when there is none. After an end, a guest message starts a new conversation only in Send mode (or
+    /// with the disconnect notice off); in ReadOnly mode it is refused. A bot may always start a new conversation.
+    /// </summary>
+    public async Task<Outcome> SendToSessionAsync(GuestSession session, Deployment deployment, MessageDirection direction,
+        Func<Conversation, AddMessage> message, CancellationToken ct)
+    {
+        using var _ = await _sessionLocks.AcquireAsync(session.Id, ct);
+        for (var attempt = 0; ; attempt++)
+        {
+            var current = await sessions.GetAsync(session.Id, ct);
+            if (current is null) return Outcome.NotFound();
+            var conversation = current.ConversationId is { } cid ? await store.LoadAsync(cid, ct) : null;
+            if (conversation is { IsEnded: false })
+            {
+                using var __ = await _conversationLocks.AcquireAsync(conversation.Id, ct);
+                var outcome = await HandleLockedAsync(conversation.Id, message(conversation), ct);
+                // Ended between our look and our lock: go round again, so the mode of that end decides.
+                if (outcome.Rejected?.Code != RejectionCode.ConversationEnded) return outcome;
+            }
+            else if (direction == MessageDirection.Inbound && conversation is { IsReadOnlyForGuest: true })
+            {
+                return Outcome.Reject(conversation, new Rejection(RejectionCode.ConversationEnded, ReadOnlyMessage));
+            }
+            else if (await StartAsync(current, deployment, direction, message, ct) is { } started)
+            {
+                return started;
+            }
+            if (attempt >= MaxAttempts) throw new InvalidOperationException($"Session {session.Id} kept moving; gave up.");
+        }
+    }
+
+    /// <summary>The Guest API's text for a write to a read-only session (spec §2).</summary>
+    public const string ReadOnlyMessage = "Session is read-only, no new messages allowed";
+
+    /// <summary>Creates a conversation with its first message in one commit; null when the session moved meanwhile.</summary>
+    async Task<Outcome?> StartAsync(GuestSession session, Deployment deployment, MessageDirection direction,
+        Func<Conversation, AddMessage> message, CancellationToken ct)
+    {
+        var now = Now();
+        var fresh = ConversationMachine.Start(NewId(), ChannelKind.WebMessaging, deployment.Id, session.Id,
+            deployment.EffectiveDisconnectMode, direction, _options.GuestName, _options.BotName, NewId, now);
+        var decision = ConversationMachine.Decide(fresh, message(fresh), now);
+        if (decision.Rejected is { } rejected) return Outcome.Reject(null, rejected);
+        var after = ConversationMachine.ApplyAll(fresh, decision.Events);
+        var move = new SessionMove(session.Id, session.ConversationId, after.Id);
+        if (!await store.CommitAsync(new Commit(after, 0, decision.Events, move), ct)) return null;
+        return Published(after, decision.Events, null);
+    }
+
+    Outcome Published(Conversation after, ImmutableArray<ConversationEvent> events, string? auditId) =>
+        new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events), auditId);
+
+    TerminationAudit? AuditFor(Command command, Conversation after, ImmutableArray<ConversationEvent> events)
+    {
+        var (by, lever, reason, participant) = command switch
+        {
+            DisconnectParticipant d => (d.By, d.Lever, d.Reason, d.ParticipantId),
+            EndConversation e => (e.By, e.Lever, e.Reason, (string?)null),
+            _ => (null!, default(EndLever), null, null),
+        };
+        if (by is null || events.IsEmpty) return null;
+        return new TerminationAudit(NewId(), after.Id, participant, lever, by.ClientId, reason, Now(), null);
+    }
+
+    /// <summary>
+    /// Records how many guest sockets were told, once the fan-out finished. A separate small write: the termination
+    /// itself (and the audit row) committed first, so a crash here loses only the count, never the fact.
+    /// </summary>
+    public static async Task<int> AwaitDeliveryAsync(Outcome outcome, IAuditLog audit, CancellationToken ct)
+    {
+        var sockets = await outcome.Delivered;
+        if (outcome.AuditId is { } id) await audit.SetSocketsNotifiedAsync(id, sockets, ct);
+        return sockets;
+    }
+}
+
+/// <summary>A fixed set of async locks picked by key hash: bounded memory, no per-key bookkeeping.</summary>
+public sealed class StripedLock(int stripes)
+{
+    readonly SemaphoreSlim[] _locks = Enumerable.Range(0, stripes).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+
+    public async ValueTask<Releaser> AcquireAsync(string key, CancellationToken ct)
+    {
+        var gate = _locks[(int)((uint)StringComparer.Ordinal.GetHashCode(key) % (uint)_locks.Length)];
+        await gate.WaitAsync(ct);
+        return new Releaser(gate);
+    }
+
+    public readonly struct Releaser(SemaphoreSlim gate) : IDisposable
+    {
+        public void Dispose() => gate.Release();
+    }
+}

@@ -1,0 +1,102 @@
+using System.Collections.Immutable;
+
+namespace Parley.Core;
+
+public enum ConversationState { Connected, Disconnected }
+
+public enum ParticipantState { Connected, Disconnected }
+
+/// <summary>Who a participant is. Customer is the guest; Workflow is the bot; Agent is a human on the platform side.</summary>
+public enum ParticipantPurpose { Customer, Workflow, Agent }
+
+public enum DisconnectType { Client, Peer, System, Endpoint }
+
+public enum MessageDirection { Inbound, Outbound }
+
+public enum ChannelKind { WebMessaging, Open }
+
+/// <summary>
+/// What the guest sees when the conversation is ended from the platform side; snapshotted from the deployment
+/// when the conversation starts, so a later configuration change cannot reopen an ended conversation.
+/// </summary>
+public enum DisconnectMode { None, ReadOnly, Send }
+
+/// <summary>Which lever ended a conversation; recorded in the audit log.</summary>
+public enum EndLever { ParticipantPatch, ConversationPatch, ConversationDisconnect, GuestClear }
+
+public sealed record Participant(
+    string Id,
+    ParticipantPurpose Purpose,
+    string Name,
+    string CommunicationId,
+    ParticipantState State,
+    DateTimeOffset StartTime,
+    DateTimeOffset? EndTime = null,
+    DisconnectType? DisconnectType = null)
+{
+    public bool IsConnected => State == ParticipantState.Connected;
+}
+
+/// <summary>A message conversation: the aggregate that the state machine guards. Version moves with every fact.</summary>
+public sealed record Conversation(
+    string Id,
+    ChannelKind Channel,
+    string DeploymentId,
+    string GuestSessionId,
+    DisconnectMode DisconnectMode,
+    MessageDirection OriginatingDirection,
+    ConversationState State,
+    DateTimeOffset StartTime,
+    DateTimeOffset? EndTime,
+    long Version,
+    ImmutableArray<Participant> Participants)
+{
+    public bool IsEnded => State == ConversationState.Disconnected;
+
+    public Participant Customer => Participants.First(p => p.Purpose == ParticipantPurpose.Customer);
+
+    public Participant? FindParticipant(string participantId) => Participants.FirstOrDefault(p => p.Id == participantId);
+
+    public Participant? FindByCommunication(string communicationId) =>
+        Participants.FirstOrDefault(p => p.CommunicationId == communicationId);
+
+    /// <summary>True when the guest may no longer add to this conversation and must start a new one explicitly.</summary>
+    public bool IsReadOnlyForGuest => IsEnded && DisconnectMode == DisconnectMode.ReadOnly;
+}
+
+/// <summary>One event inside a message body: Typing On, Presence Join, … (eventType + its sub-type).</summary>
+public sealed record MessageEvent(string EventType, string Type);
+
+public enum MessageKind { Text, Event, Structured }
+
+public sealed record ConversationMessage(
+    string Id,
+    string ConversationId,
+    string ParticipantId,
+    MessageDirection Direction,
+    MessageKind Kind,
+    string? Text,
+    ImmutableArray<MessageEvent> Events,
+    DateTimeOffset Timestamp,
+    string? OriginatingEntity,
+    string? SenderName,
+    long Version,
+    ImmutableDictionary<string, string>? Metadata = null);
+
+/// <summary>A guest session: what a guest token names. The token itself is never stored, only its hash.</summary>
+public sealed record GuestSession(
+    string Id,
+    string TokenHash,
+    string DeploymentId,
+    string? ConversationId,
+    DateTimeOffset CreatedAt);
+
+public sealed record TerminationAudit(
+    string Id,
+    string ConversationId,
+    string? ParticipantId,
+    EndLever Lever,
+    string ClientId,
+    string? Reason,
+    DateTimeOffset At,
+    int? SocketsNotified);

@@ -1,0 +1,122 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Parley.Protocol;
+
+// Web Messaging Guest API (WebSocket) wire shapes — spec §1. Field names are the protocol's, case-sensitive.
+
+/// <summary>Every client frame: <c>action</c> selects the operation; the other fields depend on it (spec §1.3).</summary>
+public sealed record GuestRequest
+{
+    public string? Action { get; init; }
+    public string? Token { get; init; }
+    public string? DeploymentId { get; init; }
+    public bool? StartNew { get; init; }
+    public string? TracingId { get; init; }
+    public GuestMessage? Message { get; init; }
+    public bool? CloseAllConnections { get; init; }
+    public JsonElement? JourneyContext { get; init; }
+    public JsonElement? Data { get; init; }
+    public string? Time { get; init; }
+}
+
+public sealed record GuestMessage
+{
+    public string? Type { get; init; }
+    public string? Text { get; init; }
+    public List<WireEvent>? Events { get; init; }
+    public WireChannel? Channel { get; init; }
+    public List<JsonElement>? Content { get; init; }
+    public Dictionary<string, string>? Metadata { get; init; }
+}
+
+public sealed record WireEvent
+{
+    public string? EventType { get; init; }
+    public TypingBody? Typing { get; init; }
+    public PresenceBody? Presence { get; init; }
+}
+
+public sealed record TypingBody(string? Type, int? Duration = null);
+
+public sealed record PresenceBody(string? Type);
+
+public sealed record WireChannel
+{
+    public string? Time { get; init; }
+    public string? MessageId { get; init; }
+    public string? Type { get; init; }
+    public WireRecipient? From { get; init; }
+    public WireRecipient? To { get; init; }
+    public ChannelMetadata? Metadata { get; init; }
+}
+
+public sealed record ChannelMetadata(Dictionary<string, string>? CustomAttributes);
+
+public sealed record WireRecipient
+{
+    public string? Nickname { get; init; }
+    public string? FirstName { get; init; }
+    public string? LastName { get; init; }
+    public string? Image { get; init; }
+}
+
+/// <summary>Spec §1.6.</summary>
+public sealed record SessionResponse
+{
+    public required bool Connected { get; init; }
+    public bool NewSession { get; init; }
+    public bool ReadOnly { get; init; }
+    public int MaxCustomDataBytes { get; init; }
+    public AllowedMedia? AllowedMedia { get; init; }
+    public List<string>? BlockedExtensions { get; init; }
+    public bool ClearedExistingSession { get; init; }
+    public long? DurationSeconds { get; init; }
+    public long? ExpirationDate { get; init; }
+}
+
+public sealed record AllowedMedia(InboundMedia Inbound);
+public sealed record InboundMedia(List<FileType> FileTypes, int MaxFileSizeKB);
+public sealed record FileType(string Type);
+
+/// <summary>Spec §1.7: every conversation message or event pushed to the guest.</summary>
+public sealed record StructuredMessage
+{
+    public required string Id { get; init; }
+    public WireChannel? Channel { get; init; }
+    public required string Type { get; init; }
+    public string? Text { get; init; }
+    public required string Direction { get; init; }
+    public string? OriginatingEntity { get; init; }
+    public List<WireEvent>? Events { get; init; }
+    public List<JsonElement>? Content { get; init; }
+    public Dictionary<string, string>? Metadata { get; init; }
+}
+
+public sealed record JwtResponse(string Jwt, long Exp);
+
+public sealed record EmptyBody;
+
+public sealed record ConnectionClosedBody(string? Reason);
+
+/// <summary>Guest history: <c>GET /api/v2/webmessaging/messages</c> (spec §1.13).</summary>
+public sealed record WebMessagingMessageEntityList(List<StructuredMessage> Entities, int PageSize, int PageNumber, long Total, int PageCount);
+
+/// <summary>Deployment <c>config.json</c> (spec §1.13), the subset the official clients require.</summary>
+public sealed record DeploymentConfig(
+    string Id, string Version, List<string> Languages, string DefaultLanguage, string ApiEndpoint, string Status,
+    MessengerConfig Messenger, EnabledFlag JourneyEvents, AuthConfig Auth);
+
+public sealed record MessengerConfig(bool Enabled, Dictionary<string, string> Styles, Dictionary<string, string> LauncherButton,
+    FileUploadConfig FileUpload, AppsConfig Apps);
+public sealed record FileUploadConfig(List<FileUploadMode> Modes);
+public sealed record FileUploadMode(List<string> FileTypes, int MaxFileSizeKB);
+public sealed record AppsConfig(ConversationsConfig Conversations);
+public sealed record ConversationsConfig(
+    string MessagingEndpoint, bool ShowAgentTypingIndicator, bool ShowUserTypingIndicator, EnabledFlag AutoStart,
+    ConversationDisconnectConfig ConversationDisconnect, EnabledFlag ConversationClear, NotificationsConfig Notifications,
+    EnabledFlag Markdown, EnabledFlag Humanize);
+public sealed record ConversationDisconnectConfig(bool Enabled, string Type);
+public sealed record NotificationsConfig(bool Enabled, string NotificationContentType);
+public sealed record EnabledFlag(bool Enabled);
+public sealed record AuthConfig(bool Enabled, bool AllowSessionUpgrade);

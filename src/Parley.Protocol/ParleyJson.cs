@@ -1,0 +1,77 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Parley.Protocol;
+
+/// <summary>Source-generated JSON for every wire type: camelCase, nulls left out, as the platform writes.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(GuestRequest))]
+[JsonSerializable(typeof(SessionResponse))]
+[JsonSerializable(typeof(StructuredMessage))]
+[JsonSerializable(typeof(JwtResponse))]
+[JsonSerializable(typeof(EmptyBody))]
+[JsonSerializable(typeof(ConnectionClosedBody))]
+[JsonSerializable(typeof(WebMessagingMessageEntityList))]
+[JsonSerializable(typeof(DeploymentConfig))]
+[JsonSerializable(typeof(ErrorBody))]
+[JsonSerializable(typeof(OAuthError))]
+[JsonSerializable(typeof(TokenResponse))]
+[JsonSerializable(typeof(MessageConversation))]
+[JsonSerializable(typeof(EntityListing<MessageConversation>))]
+[JsonSerializable(typeof(ConversationWire))]
+[JsonSerializable(typeof(StateChangeRequest))]
+[JsonSerializable(typeof(AdditionalMessage))]
+[JsonSerializable(typeof(MessageTypingEventRequest))]
+[JsonSerializable(typeof(MessageData))]
+[JsonSerializable(typeof(AgentlessRequest))]
+[JsonSerializable(typeof(AgentlessResponse))]
+[JsonSerializable(typeof(AnalyticsConversation))]
+[JsonSerializable(typeof(AnalyticsConversationList))]
+[JsonSerializable(typeof(ConversationQuery))]
+[JsonSerializable(typeof(AnalyticsQueryResponse))]
+[JsonSerializable(typeof(TerminationAuditWire))]
+[JsonSerializable(typeof(EntityListing<TerminationAuditWire>))]
+[JsonSerializable(typeof(DeploymentWire))]
+[JsonSerializable(typeof(EntityListing<DeploymentWire>))]
+[JsonSerializable(typeof(GuestSessionWire))]
+[JsonSerializable(typeof(EntityListing<GuestSessionWire>))]
+[JsonSerializable(typeof(OAuthClientRequest))]
+[JsonSerializable(typeof(OAuthClientWire))]
+[JsonSerializable(typeof(JsonElement))]
+[JsonSerializable(typeof(string))]
+public partial class ParleyJson : JsonSerializerContext;
+
+public static class Wire
+{
+    /// <summary>The platform's time format: ISO-8601 UTC, always milliseconds and <c>Z</c> (spec §5).</summary>
+    public static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    public static string? Time(DateTimeOffset? t) => t is { } v ? Time(v) : null;
+
+    /// <summary>
+    /// A Guest API server frame: <c>{"type","class","code","body","tracingId"}</c> (spec §1.2). Written once and the
+    /// same bytes handed to every socket of the session.
+    /// </summary>
+    public static byte[] Frame<T>(string type, string @class, int code, T body, JsonTypeInfo<T> bodyType, string? tracingId = null)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("type"u8, type);
+            w.WriteString("class"u8, @class);
+            w.WriteNumber("code"u8, code);
+            w.WritePropertyName("body"u8);
+            JsonSerializer.Serialize(w, body, bodyType);
+            if (tracingId is not null) w.WriteString("tracingId"u8, tracingId);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>An error frame: <c>class</c> "string", the body a JSON string (spec §1.10).</summary>
+    public static byte[] ErrorFrame(int code, string text, string? tracingId = null) =>
+        Frame("response", "string", code, text, ParleyJson.Default.String, tracingId);
+}

@@ -1,0 +1,95 @@
+using System.Net.WebSockets;
+using System.Threading.Channels;
+
+namespace Parley.Server.GuestApi;
+
+/// <summary>
+/// One guest WebSocket. Only the send loop sends (a WebSocket allows one send in flight); everything else queues a
+/// frame. A queue that fills means the guest does not read: it is dropped rather than let the publisher wait.
+/// </summary>
+public sealed class GuestConnection
+{
+    readonly WebSocket _socket;
+    readonly Channel<Outgoing> _outbound;
+    readonly TimeSpan _sendTimeout;
+    int _closing;
+
+    readonly record struct Outgoing(byte[]? Frame, TaskCompletionSource<bool>? Sent, WebSocketCloseStatus? CloseStatus = null, string? CloseText = null);
+
+    public GuestConnection(WebSocket socket, int maxQueuedFrames, TimeSpan sendTimeout)
+    {
+        _socket = socket;
+        _sendTimeout = sendTimeout;
+        _outbound = Channel.CreateBounded<Outgoing>(new BoundedChannelOptions(maxQueuedFrames) { SingleReader = true });
+    }
+
+    public string Id { get; } = Guid.NewGuid().ToString("N");
+    /// <summary>The guest session this socket is configured for; null until configureSession.</summary>
+    public volatile GuestBinding? Binding;
+    public bool IsClosing => Volatile.Read(ref _closing) != 0;
+
+    /// <summary>Queues a frame; false when the socket is closing or too slow (then it is aborted).</summary>
+    public bool Deliver(byte[] frame)
+    {
+        if (IsClosing) return false;
+        if (_outbound.Writer.TryWrite(new Outgoing(frame, null))) return true;
+        Abort();
+        return false;
+    }
+
+    /// <summary>Queues a frame and completes when it was written to the socket (true) or could not be (false).</summary>
+    public Task<bool> DeliverAndConfirmAsync(byte[] frame)
+    {
+        if (IsClosing) return Task.FromResult(false);
+        var sent = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (_outbound.Writer.TryWrite(new Outgoing(frame, sent))) return sent.Task;
+        Abort();
+        return Task.FromResult(false);
+    }
+
+    /// <summary>Sends what is queued, then the close handshake. Frames queued after this are refused.</summary>
+    public void Close(WebSocketCloseStatus status, string text)
+    {
+        if (Interlocked.Exchange(ref _closing, 1) != 0) return;
+        if (!_outbound.Writer.TryWrite(new Outgoing(null, null, status, text))) _socket.Abort();
+        _outbound.Writer.TryComplete();
+    }
+
+    public void Abort()
+    {
+        Interlocked.Exchange(ref _closing, 1);
+        _outbound.Writer.TryComplete();
+        _socket.Abort();
+    }
+
+    public async Task RunSendLoopAsync()
+    {
+        try
+        {
+            await foreach (var item in _outbound.Reader.ReadAllAsync())
+            {
+                using var deadline = new CancellationTokenSource(_sendTimeout);
+                if (item.CloseStatus is { } status)
+                {
+                    await _socket.CloseOutputAsync(status, item.CloseText, deadline.Token);
+                    break;
+                }
+                await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, deadline.Token);
+                item.Sent?.TrySetResult(true);
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
+        {
+            _socket.Abort();   // a guest that stopped reading, or went away
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _closing, 1);
+            _outbound.Writer.TryComplete();
+            while (_outbound.Reader.TryRead(out var left)) left.Sent?.TrySetResult(false);
+        }
+    }
+}
+
+/// <summary>What a configured socket is bound to: the session and the hash of the token that opened it.</summary>
+public sealed record GuestBinding(string SessionId, string DeploymentId, string TokenHash);

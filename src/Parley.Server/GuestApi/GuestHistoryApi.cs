@@ -1,0 +1,61 @@
+using System.Text.Json;
+using Parley.Core;
+using Parley.Protocol;
+using Parley.Server.OAuth;
+using Parley.Server.Protocol;
+
+namespace Parley.Server.GuestApi;
+
+/// <summary>
+/// Guest REST (spec §1.13): the history of the guest's current conversation with the JWT from <c>getJwt</c>, newest
+/// first; and the deployment's <c>config.json</c>, which the official clients read before they connect.
+/// </summary>
+public static class GuestHistoryApi
+{
+    public static void MapGuestRest(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/v2/webmessaging/messages", HistoryAsync);
+        app.MapGet("/webdeployments/v1/deployments/{deploymentId}/config.json", ConfigAsync);
+    }
+
+    static async Task<IResult> HistoryAsync(HttpContext http, Tokens tokens, IGuestSessionStore sessions, IConversationStore store,
+        int? pageSize, int? pageNumber, CancellationToken ct)
+    {
+        var header = http.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return ApiError.AuthenticationRequired;
+        switch (tokens.CheckGuestJwt(header[7..].Trim(), out var guest))
+        {
+            case TokenCheck.Expired: return ApiError.CredentialsExpired;
+            case TokenCheck.Invalid: return ApiError.BadCredentials;
+        }
+        var size = pageSize ?? 25;
+        var number = pageNumber ?? 1;
+        if (size is < 1 or > 100) return ApiError.InvalidValue("pageSize", size.ToString(), "1 to 100");
+        if (number < 1) return ApiError.InvalidValue("pageNumber", number.ToString(), "1 or more");
+
+        var session = await sessions.GetAsync(guest!.SessionId, ct);
+        if (session is null) return ApiError.BadCredentials;   // the session was cleared; its JWT opens nothing
+        if (session.ConversationId is not { } cid)
+            return Results.Json(new WebMessagingMessageEntityList([], size, number, 0, 0), ParleyJson.Default.WebMessagingMessageEntityList);
+        var page = await store.ListMessagesAsync(cid, size, number, ct);
+        return Results.Json(
+            new WebMessagingMessageEntityList(page.Entities.Select(GuestFrames.ToWire).ToList(), size, number, page.Total, page.PageCount),
+            ParleyJson.Default.WebMessagingMessageEntityList);
+    }
+
+    static async Task<IResult> ConfigAsync(HttpContext http, string deploymentId, IDirectoryStore directory, CancellationToken ct)
+    {
+        if (await directory.GetDeploymentAsync(deploymentId, ct) is not { } d) return ApiError.NotFound("deployment", deploymentId);
+        var host = http.Request.Host.ToString();
+        var secure = http.Request.IsHttps;
+        var config = new DeploymentConfig(d.Id, "1", ["en-us"], "en-us", $"{(secure ? "https" : "http")}://{host}", "Active",
+            new MessengerConfig(true, new() { ["primaryColor"] = "#1f6feb" }, new() { ["visibility"] = "On" },
+                new FileUploadConfig([]),
+                new AppsConfig(new ConversationsConfig($"{(secure ? "wss" : "ws")}://{host}", true, true, new EnabledFlag(false),
+                    new ConversationDisconnectConfig(d.DisconnectEnabled, d.DisconnectType == DisconnectMode.Send ? "Send" : "ReadOnly"),
+                    new EnabledFlag(d.ClearEnabled), new NotificationsConfig(false, "ExcludeMessagesContent"),
+                    new EnabledFlag(false), new EnabledFlag(false)))),
+            new EnabledFlag(false), new AuthConfig(false, false));
+        return Results.Json(config, ParleyJson.Default.DeploymentConfig);
+    }
+}

@@ -1,0 +1,409 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using System.Net.WebSockets;
+using System.Text.Json;
+using Parley.Core;
+using Parley.Protocol;
+using Parley.Server.OAuth;
+using Parley.Server.Protocol;
+
+namespace Parley.Server.GuestApi;
+
+/// <summary>
+/// The Web Messaging Guest API: <c>GET /v1?deploymentId=…</c> upgraded to a WebSocket (spec §1). The receive loop
+/// parses one JSON request per text frame and answers in the protocol's own form; it decides nothing itself — every
+/// write goes through <see cref="Conversations"/> (decide + commit), so a message racing a termination loses by
+/// version, not by luck. A bad frame is answered with an error frame and the socket keeps serving.
+/// </summary>
+public sealed class GuestSocketEndpoint(
+    Conversations conversations,
+    IGuestSessionStore sessions,
+    IConversationStore store,
+    IDirectoryStore directory,
+    IAuditLog audit,
+    SessionRegistry registry,
+    Tokens tokens,
+    ParleyOptions options,
+    TimeProvider clock,
+    ILogger<GuestSocketEndpoint> log)
+{
+    public const string SupportedActions = "configureSession, onMessage, echo, getJwt, closeSession";
+
+    public async Task HandleAsync(HttpContext http)
+    {
+        if (!http.WebSockets.IsWebSocketRequest)
+        {
+            await ApiError.BadRequest("This is the Web Messaging Guest API: open a WebSocket to /v1?deploymentId={deploymentId}.")
+                .ExecuteAsync(http);
+            return;
+        }
+        // Origin is checked before the upgrade (as ASP.NET's AllowedOrigins does): a disallowed page never gets a socket.
+        var deploymentId = http.Request.Query["deploymentId"].ToString();
+        var origin = http.Request.Headers.Origin.ToString();
+        if (deploymentId.Length > 0 && await directory.GetDeploymentAsync(deploymentId, http.RequestAborted) is { } d && !d.AllowsOrigin(origin))
+        {
+            await new ApiError(403, "origin.not.allowed", $"Origin '{origin}' is not allowed for deployment {deploymentId}.").ExecuteAsync(http);
+            return;
+        }
+
+        using var socket = await http.WebSockets.AcceptWebSocketAsync();
+        var connection = new GuestConnection(socket, options.MaxQueuedFrames, TimeSpan.FromSeconds(10));
+        var sending = connection.RunSendLoopAsync();
+        var state = new SocketState(connection, deploymentId.Length > 0 ? deploymentId : null, origin);
+        try
+        {
+            await ReceiveLoopAsync(socket, state, http.RequestAborted);
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
+        {
+            // the guest went away; the conversation lives on (web messaging is persistent, spec §1.12 #6)
+        }
+        finally
+        {
+            if (connection.Binding is { } b) registry.Detach(b.SessionId, connection);
+            connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
+            await sending;
+        }
+    }
+
+    sealed record SocketState(GuestConnection Connection, string? UrlDeploymentId, string Origin);
+
+    async Task ReceiveLoopAsync(WebSocket socket, SocketState state, CancellationToken ct)
+    {
+        while (socket.State == WebSocketState.Open && !state.Connection.IsClosing)
+        {
+            // Wait with a zero-byte read: an idle guest holds no receive buffer.
+            var first = await socket.ReceiveAsync(Memory<byte>.Empty, ct);
+            if (first.MessageType == WebSocketMessageType.Close)
+            {
+                state.Connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
+                return;
+            }
+            var buffer = ArrayPool<byte>.Shared.Rent(4096);
+            try
+            {
+                var (length, tooBig, type) = await ReadMessageAsync(socket, first, buffer, ct);
+                buffer = length.Buffer;
+                if (type == WebSocketMessageType.Close) { state.Connection.Close(WebSocketCloseStatus.NormalClosure, "bye"); return; }
+                if (tooBig)
+                    Reply(state, Wire.ErrorFrame(4011, $"Message too long: a frame may carry at most {options.MaxFrameBytes} bytes."));
+                else if (type == WebSocketMessageType.Binary)
+                    Reply(state, Wire.ErrorFrame(400, "Request failed. Binary frames are not supported; send JSON text frames."));
+                else
+                    await DispatchAsync(state, buffer.AsMemory(0, length.Count), ct);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    readonly record struct Filled(byte[] Buffer, int Count);
+
+    /// <summary>Reads one message up to MaxFrameBytes; the rest of a larger one is read and thrown away.</summary>
+    async Task<(Filled, bool TooBig, WebSocketMessageType Type)> ReadMessageAsync(WebSocket socket, ValueWebSocketReceiveResult first,
+        byte[] buffer, CancellationToken ct)
+    {
+        var count = 0;
+        var tooBig = false;
+        var result = first;
+        while (!result.EndOfMessage)
+        {
+            if (count == buffer.Length)
+            {
+                if (buffer.Length >= options.MaxFrameBytes) { tooBig = true; count = 0; }
+                else
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, options.MaxFrameBytes));
+                    buffer.AsSpan(0, count).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+            }
+            result = await socket.ReceiveAsync(buffer.AsMemory(count), ct);
+            if (result.MessageType == WebSocketMessageType.Close) return (new Filled(buffer, 0), false, result.MessageType);
+            count += result.Count;
+        }
+        return (new Filled(buffer, count), tooBig, first.MessageType);
+    }
+
+    static void Reply(SocketState state, byte[] frame) => state.Connection.Deliver(frame);
+
+    async Task DispatchAsync(SocketState state, ReadOnlyMemory<byte> json, CancellationToken ct)
+    {
+        GuestRequest? request;
+        try
+        {
+            request = JsonSerializer.Deserialize(json.Span, ParleyJson.Default.GuestRequest);
+        }
+        catch (JsonException e)
+        {
+            Reply(state, Wire.ErrorFrame(400, $"Request failed. Malformed JSON: {e.Message}"));
+            return;
+        }
+        if (request is null)
+        {
+            Reply(state, Wire.ErrorFrame(400, "Request failed. A request is a JSON object with an 'action'."));
+            return;
+        }
+        var t = request.TracingId;
+        switch (request.Action)
+        {
+            case "configureSession": await ConfigureAsync(state, request, ct); break;
+            case "onMessage": await OnMessageAsync(state, request, ct); break;
+            case "echo": Echo(state, request); break;
+            case "getJwt": GetJwt(state, request); break;
+            case "closeSession": await CloseSessionAsync(state, request, ct); break;
+            case null or "":
+                Reply(state, Wire.ErrorFrame(4020, $"Missing parameter 'action'. Supported actions: {SupportedActions}.", t)); break;
+            case "configureAuthenticatedSession" or "onAttachment" or "getAttachment" or "deleteAttachment" or "getConfiguration":
+                Reply(state, Wire.ErrorFrame(4000, $"Feature unavailable: '{request.Action}' is not supported by this server. Supported actions: {SupportedActions}.", t));
+                break;
+            default:
+                Reply(state, Wire.ErrorFrame(400, $"Request failed. Unknown action '{request.Action}'. Supported actions: {SupportedActions}.", t));
+                break;
+        }
+    }
+
+    async Task ConfigureAsync(SocketState state, GuestRequest r, CancellationToken ct)
+    {
+        var t = r.TracingId;
+        if (string.IsNullOrEmpty(r.Token)) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'token'.", t)); return; }
+        if (r.Token.Length > 2048) { Reply(state, Wire.ErrorFrame(400, "Request failed. The token may be at most 2048 characters.", t)); return; }
+        var deploymentId = r.DeploymentId ?? state.UrlDeploymentId;
+        if (string.IsNullOrEmpty(deploymentId)) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'deploymentId'.", t)); return; }
+        if (state.UrlDeploymentId is { } urlId && urlId != deploymentId)
+        {
+            Reply(state, Wire.ErrorFrame(403, $"Deployment {deploymentId} does not match the deploymentId {urlId} this socket was opened for.", t));
+            return;
+        }
+        var deployment = await directory.GetDeploymentAsync(deploymentId, ct);
+        if (deployment is null)
+        {
+            Reply(state, Wire.ErrorFrame(403, $"Deployment {deploymentId} not found. Check that your deploymentId, feature toggles, and configuration are correct.", t));
+            return;
+        }
+        if (!deployment.AllowsOrigin(state.Origin))
+        {
+            Reply(state, Wire.ErrorFrame(403, $"Origin '{state.Origin}' is not allowed for deployment {deploymentId}.", t));
+            return;
+        }
+
+        var hash = Tokens.HashGuestToken(deploymentId, r.Token);
+        var session = await sessions.FindByTokenHashAsync(hash, ct);
+        var isNew = session is null;
+        session ??= await sessions.CreateAsync(new GuestSession(Conversations.NewId(), hash, deploymentId, null, clock.GetUtcNow()), ct);
+        var conversation = session.ConversationId is { } cid ? await store.LoadAsync(cid, ct) : null;
+        if (r.StartNew == true && conversation is { IsEnded: true })
+        {
+            // Start a new chat after a read-only end (spec §1.12 #4): the next message opens a new conversation.
+            await sessions.DetachConversationAsync(session.Id, conversation.Id, ct);
+            conversation = null;
+            isNew = true;
+        }
+
+        Bind(state.Connection, new GuestBinding(session.Id, deploymentId, hash));
+        var now = clock.GetUtcNow().ToUnixTimeSeconds();
+        Reply(state, GuestFrames.Session(new SessionResponse
+        {
+            Connected = true,
+            NewSession = isNew,
+            ReadOnly = conversation?.IsReadOnlyForGuest ?? false,
+            MaxCustomDataBytes = options.MaxCustomDataBytes,
+            AllowedMedia = new AllowedMedia(new InboundMedia([], 0)),
+            BlockedExtensions = [.. GuestFrames.BlockedExtensions],
+            ClearedExistingSession = false,
+            DurationSeconds = options.SessionDurationSeconds,
+            ExpirationDate = now + options.SessionDurationSeconds,
+        }, t));
+    }
+
+    void Bind(GuestConnection connection, GuestBinding? binding)
+    {
+        if (connection.Binding is { } old) registry.Detach(old.SessionId, connection);
+        connection.Binding = binding;
+        if (binding is not null) registry.Attach(binding.SessionId, connection);
+    }
+
+    /// <summary>The socket's session, when the request's token is the one that configured it; otherwise an error frame.</summary>
+    GuestBinding? Authorize(SocketState state, GuestRequest r)
+    {
+        var t = r.TracingId;
+        if (state.Connection.Binding is not { } binding)
+        {
+            Reply(state, Wire.ErrorFrame(4007, "Session not found: send configureSession first.", t));
+            return null;
+        }
+        if (string.IsNullOrEmpty(r.Token)) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'token'.", t)); return null; }
+        if (Tokens.HashGuestToken(binding.DeploymentId, r.Token) != binding.TokenHash)
+        {
+            Reply(state, Wire.ErrorFrame(403, "The token does not match the session this socket was configured for.", t));
+            return null;
+        }
+        return binding;
+    }
+
+    async Task OnMessageAsync(SocketState state, GuestRequest r, CancellationToken ct)
+    {
+        var t = r.TracingId;
+        if (Authorize(state, r) is not { } binding) return;
+        if (r.Message is not { } m) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'message'.", t)); return; }
+
+        ImmutableDictionary<string, string>? attributes = null;
+        if (m.Channel?.Metadata?.CustomAttributes is { Count: > 0 } custom)
+        {
+            if (JsonSerializer.SerializeToUtf8Bytes(custom).Length > options.MaxCustomDataBytes)
+            {
+                Reply(state, Wire.ErrorFrame(4013, $"Custom Attributes in channel metadata is larger than {options.MaxCustomDataBytes} bytes", t));
+                return;
+            }
+            attributes = custom.ToImmutableDictionary();
+        }
+
+        MessageKind kind;
+        ImmutableArray<MessageEvent> events = [];
+        switch (m.Type)
+        {
+            case "Text":
+                if (string.IsNullOrEmpty(m.Text)) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'message.text'.", t)); return; }
+                if (m.Text.Length > options.MaxGuestTextLength)
+                {
+                    Reply(state, Wire.ErrorFrame(4011, $"Message too long: text may be at most {options.MaxGuestTextLength} characters.", t));
+                    return;
+                }
+                kind = MessageKind.Text;
+                break;
+            case "Event":
+                if (ParseEvents(m.Events, out var parsed) is { } problem) { Reply(state, Wire.ErrorFrame(400, problem, t)); return; }
+                if (parsed.Any(e => e is { EventType: "Presence", Type: "Clear" }))
+                {
+                    await ClearAsync(state, binding, t, ct);
+                    return;
+                }
+                kind = MessageKind.Event;
+                events = parsed;
+                break;
+            default:
+                Reply(state, Wire.ErrorFrame(400, $"Request failed. Unsupported message type '{m.Type}': send Text or Event.", t));
+                return;
+        }
+
+        var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
+        if (deployment is null) { Reply(state, Wire.ErrorFrame(403, $"Deployment {binding.DeploymentId} no longer exists.", t)); return; }
+        var session = await sessions.GetAsync(binding.SessionId, ct);
+        if (session is null) { Reply(state, Wire.ErrorFrame(4007, "Session not found: it was cleared; send configureSession again.", t)); return; }
+
+        var messageId = Conversations.NewMessageId();
+        var outcome = await conversations.SendToSessionAsync(session, deployment, MessageDirection.Inbound,
+            c => new AddMessage(messageId, c.Customer.Id, kind, kind == MessageKind.Text ? m.Text : null, events, null, attributes, t), ct);
+        // Success is the echo of the stored message, pushed by the fan-out to every socket of the session (with tracingId).
+        switch (outcome.Status)
+        {
+            case OutcomeStatus.Rejected when outcome.Rejected!.Code == RejectionCode.ConversationEnded:
+                Reply(state, Wire.ErrorFrame(409, Conversations.ReadOnlyMessage, t));
+                break;
+            case OutcomeStatus.Rejected:
+                Reply(state, Wire.ErrorFrame(400, $"Request failed. {outcome.Rejected!.Message}", t));
+                break;
+            case OutcomeStatus.NotFound:
+                Reply(state, Wire.ErrorFrame(4007, "Session not found.", t));
+                break;
+        }
+    }
+
+    /// <summary>Guest events (spec §1.8): Typing On; Presence Join, Clear, SignIn. Anything else is named and refused.</summary>
+    static string? ParseEvents(List<WireEvent>? wire, out ImmutableArray<MessageEvent> events)
+    {
+        events = [];
+        if (wire is not { Count: > 0 }) return "Request failed. An Event message needs a non-empty 'events' list.";
+        var list = ImmutableArray.CreateBuilder<MessageEvent>(wire.Count);
+        foreach (var e in wire)
+        {
+            switch (e.EventType)
+            {
+                case "Typing" when e.Typing?.Type == "On":
+                    list.Add(new MessageEvent("Typing", "On"));
+                    break;
+                case "Typing":
+                    return "Request failed. A guest Typing event has typing.type 'On'.";
+                case "Presence" when e.Presence?.Type is "Join" or "Clear" or "SignIn":
+                    list.Add(new MessageEvent("Presence", e.Presence.Type));
+                    break;
+                case "Presence":
+                    return $"Request failed. Unsupported Presence type '{e.Presence?.Type}': a guest sends Join, Clear or SignIn. " +
+                           "The Disconnect presence comes from the platform (PATCH the participant to 'disconnected').";
+                default:
+                    return $"Request failed. Unsupported eventType '{e.EventType}': supported are Typing and Presence.";
+            }
+        }
+        events = list.MoveToImmutable();
+        return null;
+    }
+
+    /// <summary>Presence Clear: the guest ends its conversation and forgets the session (spec §1.12 #5).</summary>
+    async Task ClearAsync(SocketState state, GuestBinding binding, string? t, CancellationToken ct)
+    {
+        var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
+        if (deployment is not { ClearEnabled: true })
+        {
+            Reply(state, Wire.ErrorFrame(403, "Presence events Conversation Clear are not supported", t));
+            return;
+        }
+        var session = await sessions.GetAsync(binding.SessionId, ct);
+        var told = 0;
+        if (session?.ConversationId is { } cid && await store.LoadAsync(cid, ct) is { IsEnded: false } live)
+        {
+            var outcome = await conversations.HandleAsync(cid,
+                new DisconnectParticipant(live.Customer.Id, Actor.Guest, EndLever.GuestClear, "guest cleared the conversation"), ct);
+            told = await Conversations.AwaitDeliveryAsync(outcome, audit, ct);
+        }
+        if (session is not null) await sessions.DeleteAsync(session.Id, ct);
+        // Sockets not reached through a conversation end (no live conversation) are cleared here.
+        foreach (var s in registry.Of(binding.SessionId))
+        {
+            s.Deliver(GuestFrames.SessionCleared);
+            s.Deliver(GuestFrames.ConnectionClosed);
+            s.Close(WebSocketCloseStatus.NormalClosure, "conversation cleared");
+        }
+        log.LogInformation("Guest session {SessionId} cleared by the guest; {Sockets} sockets told", binding.SessionId, told);
+    }
+
+    void Echo(SocketState state, GuestRequest r)
+    {
+        var body = new StructuredMessage
+        {
+            Id = Conversations.NewMessageId(), Type = "Text", Text = r.Message?.Text ?? "ping", Direction = "Inbound",
+        };
+        Reply(state, Wire.Frame("response", "StructuredMessage", 200, body, ParleyJson.Default.StructuredMessage, r.TracingId));
+    }
+
+    void GetJwt(SocketState state, GuestRequest r)
+    {
+        if (Authorize(state, r) is not { } binding) return;
+        var (jwt, exp) = tokens.IssueGuestJwt(binding.SessionId, binding.DeploymentId);
+        Reply(state, Wire.Frame("response", "JwtResponse", 200, new JwtResponse(jwt, exp), ParleyJson.Default.JwtResponse, r.TracingId));
+    }
+
+    /// <summary>
+    /// closeSession (spec §1.3): answers connected:false; with closeAllConnections the session's other sockets get
+    /// ConnectionClosedEvent and are closed. This socket stays open, unbound, ready for configureSession{startNew}.
+    /// The conversation is not ended by this.
+    /// </summary>
+    async Task CloseSessionAsync(SocketState state, GuestRequest r, CancellationToken ct)
+    {
+        if (Authorize(state, r) is not { } binding) return;
+        var readOnly = false;
+        var session = await sessions.GetAsync(binding.SessionId, ct);
+        if (session?.ConversationId is { } cid)
+            readOnly = (await store.LoadAsync(cid, ct))?.IsReadOnlyForGuest ?? false;
+        Bind(state.Connection, null);
+        if (r.CloseAllConnections == true)
+            foreach (var other in registry.Of(binding.SessionId))
+            {
+                other.Deliver(GuestFrames.ConnectionClosed);
+                other.Close(WebSocketCloseStatus.NormalClosure, "session closed by another connection");
+            }
+        Reply(state, GuestFrames.Session(new SessionResponse { Connected = false, ReadOnly = readOnly }, r.TracingId));
+    }
+}

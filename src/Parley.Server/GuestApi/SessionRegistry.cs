@@ -1,0 +1,35 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+
+namespace Parley.Server.GuestApi;
+
+/// <summary>The guest sockets connected to this node, by guest session. A session may have several (tabs, devices).</summary>
+public sealed class SessionRegistry
+{
+    readonly ConcurrentDictionary<string, ImmutableArray<GuestConnection>> _sessions = new();
+    int _sockets;
+
+    public int SocketCount => Volatile.Read(ref _sockets);
+
+    public void Attach(string sessionId, GuestConnection connection)
+    {
+        _sessions.AddOrUpdate(sessionId, [connection], (_, list) => list.Add(connection));
+        Interlocked.Increment(ref _sockets);
+    }
+
+    public void Detach(string sessionId, GuestConnection connection)
+    {
+        while (_sessions.TryGetValue(sessionId, out var list))
+        {
+            if (!list.Contains(connection)) return;
+            var next = list.Remove(connection);
+            var done = next.IsEmpty
+                ? _sessions.TryRemove(new KeyValuePair<string, ImmutableArray<GuestConnection>>(sessionId, list))
+                : _sessions.TryUpdate(sessionId, next, list);
+            if (done) { Interlocked.Decrement(ref _sockets); return; }
+        }
+    }
+
+    public ImmutableArray<GuestConnection> Of(string sessionId) =>
+        _sessions.TryGetValue(sessionId, out var list) ? list : [];
+}

@@ -1,0 +1,21 @@
+namespace Parley.Server.OAuth;
+
+/// <summary>
+/// Permission strings, in the platform's domain:entity:action form. A client holds a list of them ("*" holds all);
+/// each Platform API endpoint names the one it needs, and a token without it gets 403 missing.permissions.
+/// </summary>
+public static class Permissions
+{
+    public const string All = "*";
+    public const string ConversationView = "conversation:message:view";
+    public const string ConversationCreate = "conversation:message:create";
+    public const string ConversationDisconnect = "conversation:communication:disconnect";
+    public const string AnalyticsView = "analytics:conversationDetail:view";
+    public const string AuditView = "audits:audit:view";
+    public const string DeploymentAdmin = "webdeployments:deployment:edit";
+    public const string DeploymentView = "webdeployments:deployment:view";
+    public const string OAuthClientAdd = "oauth:client:add";
+
+    public static readonly string[] Known =
+        [ConversationView, ConversationCreate, ConversationDisconnect, AnalyticsView, AuditView, DeploymentAdmin, DeploymentView, OAuthClientAdd];
+}

@@ -1,0 +1,122 @@
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Diagnostics;
+using Parley.Core;
+using Parley.Protocol;
+using Parley.Server.GuestApi;
+using Parley.Server.OAuth;
+using Parley.Server.Platform;
+using Parley.Server.Protocol;
+using Parley.Storage.Sqlite;
+
+namespace Parley.Server;
+
+/// <summary>Builds the server: store, domain, endpoints. Program.cs and the end-to-end tests both start it this way.</summary>
+public static class ParleyApp
+{
+    public static async Task<WebApplication> BuildAsync(string[] args, Func<ParleyOptions, ParleyOptions>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(args);
+        var options = ParleyOptions.FromEnvironment(builder.Configuration);
+        if (configure is not null) options = configure(options);
+        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Default));
+
+        var store = await SqliteStore.OpenAsync(options.DatabasePath);
+        var clock = TimeProvider.System;
+        var tokens = new Tokens(await store.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default), clock);
+        await SeedDemoAsync(store, options, clock);
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(clock);
+        services.AddSingleton(store);
+        services.AddSingleton<IConversationStore>(store);
+        services.AddSingleton<IGuestSessionStore>(store);
+        services.AddSingleton<IAuditLog>(store);
+        services.AddSingleton<IDirectoryStore>(store);
+        services.AddSingleton(tokens);
+        services.AddSingleton<SessionRegistry>();
+        services.AddSingleton<IConversationFanout, LocalFanout>();
+        services.AddSingleton(sp => new Conversations(store, store, sp.GetRequiredService<IConversationFanout>(), clock));
+        services.AddSingleton<GuestSocketEndpoint>();
+        services.AddExceptionHandler<ErrorBodyExceptionHandler>();
+        services.AddProblemDetails();
+
+        var app = builder.Build();
+        app.Lifetime.ApplicationStopped.Register(() => store.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        app.UseExceptionHandler();
+        // 404 and 405 from routing carry no body; give them the platform's error body.
+        app.UseStatusCodePages(async ctx =>
+        {
+            var http = ctx.HttpContext;
+            if (http.Response.HasStarted || http.Response.ContentLength > 0) return;
+            var path = http.Request.Path.ToString();
+            var hint = path.Contains("conversation", StringComparison.OrdinalIgnoreCase) ? " " + ConversationsApi.Levers : "";
+            ApiError error = http.Response.StatusCode switch
+            {
+                404 => new(404, "not.found", $"No endpoint for {http.Request.Method} {path}.{hint}"),
+                405 => new(405, "method.not.allowed", $"{http.Request.Method} is not allowed on {path}.{hint}"),
+                var s => new(s, "error", $"The request failed with status {s}."),
+            };
+            await error.ExecuteAsync(http);
+        });
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+
+        app.Map("/v1", (HttpContext http, GuestSocketEndpoint guest) => guest.HandleAsync(http));
+        app.MapGuestRest();
+        app.MapTokenApi();
+        app.MapConversationsApi();
+        app.MapAnalyticsApi();
+        app.MapParleyApi();
+        app.MapGet("/health", () => Results.Text("ok"));
+        app.MapFallback((HttpContext http) => { http.Response.StatusCode = 404; return Task.CompletedTask; });
+
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley");
+        app.Lifetime.ApplicationStarted.Register(() => PrintBanner(app, options, log));
+        return app;
+    }
+
+    /// <summary>
+    /// The demo deployment and OAuth client, created on first start and re-applied at every start, so the
+    /// PARLEY_DEMO_* variables always win (as Azurite's well-known dev account does).
+    /// </summary>
+    static async Task SeedDemoAsync(SqliteStore store, ParleyOptions o, TimeProvider clock)
+    {
+        var existing = await store.GetDeploymentAsync(o.DemoDeploymentId, default);
+        if (existing is null)
+            await store.UpsertDeploymentAsync(new Deployment(o.DemoDeploymentId, "Parley demo", ["*"], true, DisconnectMode.ReadOnly, true,
+                clock.GetUtcNow()), default);
+        var client = await store.GetClientAsync(o.DemoClientId, default);
+        if (client is null || !Tokens.SecretMatches(o.DemoClientSecret, client.SecretHash))
+            await store.UpsertClientAsync(new OAuthClient(o.DemoClientId, "Parley demo client", Tokens.HashSecret(o.DemoClientSecret),
+                [Permissions.All], client?.DateCreated ?? clock.GetUtcNow()), default);
+    }
+
+    static void PrintBanner(WebApplication app, ParleyOptions o, ILogger log)
+    {
+        var urls = string.Join(", ", app.Urls);
+        // The well-known demo secret is printed; a secret set through the environment never is.
+        var secret = o.DemoClientSecret == ParleyOptions.DefaultClientSecret ? o.DemoClientSecret : "(from PARLEY_DEMO_CLIENT_SECRET, not shown)";
+        log.LogInformation(
+            "Parley is listening on {Urls}\n  store:          {Db} (SQLite, WAL, synchronous=FULL)\n  deployment id:  {Deployment}\n" +
+            "  client id:      {ClientId}\n  client secret:  {Secret}\n  guest socket:   ws://<host>/v1?deploymentId={Deployment}",
+            urls, o.DatabasePath, o.DemoDeploymentId, o.DemoClientId, secret, o.DemoDeploymentId);
+    }
+}
+
+/// <summary>An unexpected exception becomes the platform's 500 error body; nothing half-written was committed.</summary>
+sealed class ErrorBodyExceptionHandler(ILogger<ErrorBodyExceptionHandler> log) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
+    {
+        if (exception is BadHttpRequestException bad)
+        {
+            await ApiError.BadRequest($"The request could not be understood by the server due to malformed syntax: {bad.Message}").ExecuteAsync(http);
+            return true;
+        }
+        log.LogError(exception, "Request {Method} {Path} failed", http.Request.Method, http.Request.Path);
+        await ApiError.Internal().ExecuteAsync(http);
+        return true;
+    }
+}

@@ -1,0 +1,44 @@
+namespace Parley.Server;
+
+/// <summary>Server settings. Environment: PARLEY_DATA_DIR, PARLEY_DEMO_DEPLOYMENT_ID, PARLEY_DEMO_CLIENT_ID, PARLEY_DEMO_CLIENT_SECRET.</summary>
+public sealed record ParleyOptions
+{
+    public const string DefaultDeploymentId = "d1e2a3b4-0000-4000-8000-000000000001";
+    public const string DefaultClientId = "parley-demo-client";
+    public const string DefaultClientSecret = "parley-demo-secret";
+
+    /// <summary>Where the SQLite file lives; like Azurite, a folder in the working directory by default.</summary>
+    public string DataDir { get; init; } = Path.Combine(Environment.CurrentDirectory, "parley-data");
+    public string DemoDeploymentId { get; init; } = DefaultDeploymentId;
+    public string DemoClientId { get; init; } = DefaultClientId;
+    public string DemoClientSecret { get; init; } = DefaultClientSecret;
+
+    /// <summary>Largest Guest API frame (bytes, across fragments); a larger one is discarded and answered with 4011.</summary>
+    public int MaxFrameBytes { get; init; } = 64 * 1024;
+    /// <summary>Longest guest text (characters); longer gets 4011 "message too long".</summary>
+    public int MaxGuestTextLength { get; init; } = 4096;
+    /// <summary>Longest bot/agent text (characters), the platform's AdditionalMessage limit.</summary>
+    public int MaxPlatformTextLength { get; init; } = 2000;
+    /// <summary>Cap on channel.metadata.customAttributes (bytes of JSON), as SessionResponse.maxCustomDataBytes says.</summary>
+    public int MaxCustomDataBytes { get; init; } = 2048;
+    public long SessionDurationSeconds { get; init; } = 259200;
+    /// <summary>How long a termination waits for a guest socket to take the Disconnect frame before giving up on it.</summary>
+    public TimeSpan NotifyTimeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Frames queued for one guest socket before it is dropped as too slow.</summary>
+    public int MaxQueuedFrames { get; init; } = 256;
+
+    public string DatabasePath => Path.Combine(DataDir, "parley.db");
+
+    public static ParleyOptions FromEnvironment(IConfiguration config)
+    {
+        var o = new ParleyOptions();
+        string? Get(string key) => config[key] is { Length: > 0 } v ? v : null;
+        return o with
+        {
+            DataDir = Get("PARLEY_DATA_DIR") ?? o.DataDir,
+            DemoDeploymentId = Get("PARLEY_DEMO_DEPLOYMENT_ID") ?? o.DemoDeploymentId,
+            DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
+            DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? o.DemoClientSecret,
+        };
+    }
+}

@@ -1,0 +1,103 @@
+using System.Globalization;
+using Parley.Core;
+using Parley.Protocol;
+using Parley.Server.OAuth;
+using Parley.Server.Protocol;
+
+namespace Parley.Server.Platform;
+
+/// <summary>
+/// Conversation details (spec §5), read from the same rows the termination commits: analytics can never show a
+/// conversation live that the Conversations API says has ended (Genesys indexes asynchronously; Parley does not).
+/// </summary>
+public static class AnalyticsApi
+{
+    public const string SupportedDimensions = "conversationEnd (exists|notExists), conversationId, mediaType (message), messageType (webmessaging|open)";
+
+    public static void MapAnalyticsApi(this IEndpointRouteBuilder app)
+    {
+        var view = Permissions.AnalyticsView;
+        app.MapGet("/api/v2/analytics/conversations/{conversationId}/details", GetAsync).RequirePermission(view);
+        app.MapGet("/api/v2/analytics/conversations/details", GetManyAsync).RequirePermission(view);
+        app.MapPost("/api/v2/analytics/conversations/details/query", QueryAsync).RequirePermission(view);
+    }
+
+    static async Task<IResult> GetAsync(string conversationId, IConversationStore store, CancellationToken ct) =>
+        await store.LoadAsync(conversationId, ct) is { } c
+            ? Results.Json(PlatformWire.ToAnalytics(c), ParleyJson.Default.AnalyticsConversation)
+            : ApiError.NotFound("conversation", conversationId);
+
+    static async Task<IResult> GetManyAsync(HttpContext http, IConversationStore store, CancellationToken ct)
+    {
+        var list = new List<AnalyticsConversation>();
+        foreach (var id in http.Request.Query["id"])
+            if (id is not null && await store.LoadAsync(id, ct) is { } c) list.Add(PlatformWire.ToAnalytics(c));
+        return Results.Json(new AnalyticsConversationList(list), ParleyJson.Default.AnalyticsConversationList);
+    }
+
+    static async Task<IResult> QueryAsync(HttpContext http, IConversationStore store, CancellationToken ct)
+    {
+        var (query, error) = await http.ReadJsonAsync(ParleyJson.Default.ConversationQuery);
+        if (error is not null) return error;
+        var q = query!;
+        if (string.IsNullOrEmpty(q.Interval)) return ApiError.BadRequest("The field 'interval' is required, e.g. 2024-05-20T00:00:00.000Z/2024-05-21T00:00:00.000Z.", "interval");
+        var bounds = q.Interval.Split('/');
+        if (bounds.Length != 2
+            || !DateTimeOffset.TryParse(bounds[0], CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var from)
+            || !DateTimeOffset.TryParse(bounds[1], CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var to)
+            || to <= from)
+            return new ApiError(400, "invalid.date", "Dates must be specified as ISO-8601 strings. For example: yyyy-MM-ddTHH:mm:ss.SSSZ (interval is start/end, end after start)", "interval");
+        var size = q.Paging?.PageSize ?? 25;
+        var number = q.Paging?.PageNumber ?? 1;
+        if (size is < 1 or > 100) return ApiError.InvalidValue("paging.pageSize", size.ToString(), "1 to 100");
+        if (number < 1) return ApiError.InvalidValue("paging.pageNumber", number.ToString(), "1 or more");
+        var order = q.Order ?? "asc";
+        if (order is not ("asc" or "desc" or "unordered")) return ApiError.InvalidValue("order", order, "asc, desc, unordered");
+        var orderBy = q.OrderBy ?? "conversationStart";
+        if (orderBy is not ("conversationStart" or "conversationEnd")) return ApiError.InvalidValue("orderBy", orderBy, "conversationStart, conversationEnd");
+
+        var filter = new ConversationFilter(from, to, Descending: order == "desc", OrderBy: orderBy, PageSize: size, PageNumber: number);
+        string? onlyId = null;
+        var matchesNothing = false;
+        foreach (var predicate in Predicates(q.ConversationFilters).Concat(Predicates(q.SegmentFilters)))
+        {
+            switch (predicate.Dimension, predicate.Operator ?? "matches")
+            {
+                case ("conversationEnd", "exists"): filter = filter with { Ended = true }; break;
+                case ("conversationEnd", "notExists"): filter = filter with { Ended = false }; break;
+                case ("conversationId", "matches"): onlyId = predicate.Value; break;
+                case ("mediaType", "matches"): matchesNothing |= predicate.Value != "message"; break;
+                case ("messageType", "matches") when predicate.Value is "webmessaging" or "open":
+                    filter = filter with { Channel = predicate.Value == "open" ? ChannelKind.Open : ChannelKind.WebMessaging };
+                    break;
+                case ("messageType", "matches"): matchesNothing = true; break;
+                default:
+                    return ApiError.BadRequest(
+                        $"Unsupported predicate: dimension '{predicate.Dimension}' with operator '{predicate.Operator ?? "matches"}'. Supported: {SupportedDimensions}.");
+            }
+        }
+
+        List<Conversation> found;
+        long total;
+        if (matchesNothing) (found, total) = ([], 0);
+        else if (onlyId is not null)
+        {
+            var one = await store.LoadAsync(onlyId, ct);
+            found = one is not null && one.StartTime >= from && one.StartTime < to
+                && (filter.Ended is null || filter.Ended == one.IsEnded) && (filter.Channel is null || filter.Channel == one.Channel)
+                ? [one] : [];
+            total = found.Count;
+            if (number > 1) found = [];
+        }
+        else
+        {
+            var page = await store.QueryAsync(filter, ct);
+            (found, total) = (page.Entities.ToList(), page.Total);
+        }
+        return Results.Json(new AnalyticsQueryResponse(found.Count == 0 ? null : found.Select(PlatformWire.ToAnalytics).ToList(), total),
+            ParleyJson.Default.AnalyticsQueryResponse);
+    }
+
+    static IEnumerable<QueryPredicate> Predicates(List<QueryFilter>? filters) =>
+        filters?.SelectMany(f => (f.Predicates ?? []).Concat(Predicates(f.Clauses))) ?? [];
+}

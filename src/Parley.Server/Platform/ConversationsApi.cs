@@ -1,0 +1,283 @@
+using Parley.Core;
+using Parley.Protocol;
+using Parley.Server.OAuth;
+using Parley.Server.Protocol;
+
+namespace Parley.Server.Platform;
+
+/// <summary>Everything a Platform handler needs, bound as one parameter.</summary>
+public sealed class PlatformContext(Conversations conversations, IConversationStore store, IGuestSessionStore sessions,
+    IDirectoryStore directory, IAuditLog audit, ParleyOptions options)
+{
+    public Conversations Conversations => conversations;
+    public IConversationStore Store => store;
+    public IGuestSessionStore Sessions => sessions;
+    public IDirectoryStore Directory => directory;
+    public IAuditLog Audit => audit;
+    public ParleyOptions Options => options;
+}
+
+/// <summary>
+/// Platform API for message conversations (spec §3): read, send as the bot, and the termination levers of §8.3. A
+/// termination answers only after it committed and every guest socket took the Disconnect frame; the header
+/// <c>Parley-Sockets-Notified</c> says how many did. A repeat on an ended conversation changes nothing and gets 409.
+/// </summary>
+public static class ConversationsApi
+{
+    public const string ReasonHeader = "Parley-Termination-Reason";
+    public const string NotifiedHeader = "Parley-Sockets-Notified";
+
+    public const string Levers =
+        "To end a messaging conversation use PATCH /api/v2/conversations/messages/{conversationId}/participants/{participantId} " +
+        "with {\"state\":\"disconnected\"}, PATCH /api/v2/conversations/messages/{conversationId} with {\"state\":\"disconnected\"}, " +
+        "or POST /api/v2/conversations/{conversationId}/disconnect.";
+
+    public static void MapConversationsApi(this IEndpointRouteBuilder app)
+    {
+        var view = Permissions.ConversationView;
+        var disconnect = Permissions.ConversationDisconnect;
+        var create = Permissions.ConversationCreate;
+
+        app.MapGet("/api/v2/conversations/messages", ListActiveAsync).RequirePermission(view);
+        app.MapGet("/api/v2/conversations/messages/{conversationId}", GetMessageConversationAsync).RequirePermission(view);
+        app.MapGet("/api/v2/conversations/{conversationId}", GetConversationAsync).RequirePermission(view);
+        app.MapGet("/api/v2/conversations/messages/{conversationId}/messages/{messageId}", GetMessageAsync).RequirePermission(view);
+        app.MapGet("/api/v2/conversations/messages/{messageId}/details", GetMessageDetailsAsync).RequirePermission(view);
+
+        app.MapPatch("/api/v2/conversations/messages/{conversationId}", PatchConversationAsync).RequirePermission(disconnect);
+        app.MapPatch("/api/v2/conversations/messages/{conversationId}/participants/{participantId}", PatchParticipantAsync).RequirePermission(disconnect);
+        app.MapPatch("/api/v2/conversations/{conversationId}/participants/{participantId}", PatchParticipantAsync).RequirePermission(disconnect);
+        app.MapPost("/api/v2/conversations/{conversationId}/disconnect", DisconnectAsync).RequirePermission(disconnect);
+
+        app.MapPost("/api/v2/conversations/messages/{conversationId}/communications/{communicationId}/messages", SendAsync).RequirePermission(create);
+        app.MapPost("/api/v2/conversations/messages/{conversationId}/communications/{communicationId}/typing", TypingAsync).RequirePermission(create);
+        app.MapPost("/api/v2/conversations/messages/agentless", AgentlessAsync).RequirePermission(create);
+
+        // The seed's calls: these paths do not exist on Genesys Cloud either (spec §3.2). Say so, and name what works.
+        app.MapMethods("/api/v2/conversations/messaging/events", ["POST", "PUT", "PATCH"], NoSuchEventsEndpoint);
+        app.MapMethods("/api/v2/conversations/messaging/{conversationId}/participants/{participantId}/events", ["POST", "PUT", "PATCH"], NoSuchEventsEndpoint);
+    }
+
+    static IResult NoSuchEventsEndpoint(HttpContext http) =>
+        new ApiError(404, "not.found",
+            $"{http.Request.Method} {http.Request.Path} does not exist (nor on Genesys Cloud): there is no messaging events endpoint and no 'hangup' event. {Levers}");
+
+    static async Task<IResult> ListActiveAsync([AsParameters] PlatformContext ctx, int? pageSize, int? pageNumber, CancellationToken ct)
+    {
+        var size = pageSize ?? 25;
+        var number = pageNumber ?? 1;
+        if (size is < 1 or > 100) return ApiError.InvalidValue("pageSize", size.ToString(), "1 to 100");
+        if (number < 1) return ApiError.InvalidValue("pageNumber", number.ToString(), "1 or more");
+        var page = await ctx.Store.QueryAsync(new ConversationFilter(Ended: false, PageSize: size, PageNumber: number), ct);
+        var entities = new List<MessageConversation>();
+        foreach (var c in page.Entities) entities.Add(PlatformWire.ToMessageConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)));
+        const string self = "/api/v2/conversations/messages";
+        return Results.Json(new EntityListing<MessageConversation>
+        {
+            Entities = entities, PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
+            SelfUri = $"{self}?pageSize={size}&pageNumber={number}",
+            FirstUri = $"{self}?pageSize={size}&pageNumber=1",
+            LastUri = $"{self}?pageSize={size}&pageNumber={Math.Max(1, page.PageCount)}",
+            NextUri = number < page.PageCount ? $"{self}?pageSize={size}&pageNumber={number + 1}" : null,
+            PreviousUri = number > 1 ? $"{self}?pageSize={size}&pageNumber={number - 1}" : null,
+        }, ParleyJson.Default.EntityListingMessageConversation);
+    }
+
+    /// <summary>The participants' message lists carry at most this many recent messages.</summary>
+    const int MessagesListed = 1000;
+
+    static async Task<IReadOnlyList<ConversationMessage>> RecentMessagesAsync(PlatformContext ctx, string conversationId, CancellationToken ct) =>
+        (await ctx.Store.ListMessagesAsync(conversationId, MessagesListed, 1, ct)).Entities.Reverse().ToList();
+
+    static async Task<IResult> GetMessageConversationAsync(string conversationId, [AsParameters] PlatformContext ctx, CancellationToken ct) =>
+        await ctx.Store.LoadAsync(conversationId, ct) is { } c
+            ? Results.Json(PlatformWire.ToMessageConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Default.MessageConversation)
+            : ApiError.NotFound("conversation", conversationId);
+
+    static async Task<IResult> GetConversationAsync(string conversationId, [AsParameters] PlatformContext ctx, CancellationToken ct) =>
+        await ctx.Store.LoadAsync(conversationId, ct) is { } c
+            ? Results.Json(PlatformWire.ToConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Default.ConversationWire)
+            : ApiError.NotFound("conversation", conversationId);
+
+    static async Task<IResult> GetMessageAsync(string conversationId, string messageId, [AsParameters] PlatformContext ctx, CancellationToken ct)
+    {
+        if (await ctx.Store.LoadAsync(conversationId, ct) is not { } c) return ApiError.NotFound("conversation", conversationId);
+        if (await ctx.Store.GetMessageAsync(messageId, ct) is not { } m || m.ConversationId != c.Id) return ApiError.NotFound("message", messageId);
+        return Results.Json(PlatformWire.ToMessageData(c, m), ParleyJson.Default.MessageData);
+    }
+
+    static async Task<IResult> GetMessageDetailsAsync(string messageId, [AsParameters] PlatformContext ctx, CancellationToken ct)
+    {
+        if (await ctx.Store.GetMessageAsync(messageId, ct) is not { } m) return ApiError.NotFound("message", messageId);
+        var c = await ctx.Store.LoadAsync(m.ConversationId, ct);
+        return Results.Json(PlatformWire.ToMessageData(c!, m), ParleyJson.Default.MessageData);
+    }
+
+    // ------------------------------------------------------------------ termination levers (spec §8.3)
+
+    static async Task<IResult> PatchConversationAsync(string conversationId, HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.StateChangeRequest);
+        if (error is not null) return error;
+        if (CheckDisconnectState(body!) is { } bad) return bad;
+        var command = new EndConversation(new Actor(http.Caller().ClientId), EndLever.ConversationPatch, Reason(http, body));
+        return await TerminateAsync(http, ctx, conversationId, command, async c =>
+            Results.Json(PlatformWire.ToConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Default.ConversationWire), ct);
+    }
+
+    static async Task<IResult> PatchParticipantAsync(string conversationId, string participantId, HttpContext http,
+        [AsParameters] PlatformContext ctx, CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.StateChangeRequest);
+        if (error is not null) return error;
+        if (CheckDisconnectState(body!) is { } bad) return bad;
+        var command = new DisconnectParticipant(participantId, new Actor(http.Caller().ClientId), EndLever.ParticipantPatch, Reason(http, body));
+        return await TerminateAsync(http, ctx, conversationId, command, _ => Task.FromResult(Results.StatusCode(202)), ct);
+    }
+
+    static async Task<IResult> DisconnectAsync(string conversationId, HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.StateChangeRequest, required: false);
+        if (error is not null) return error;
+        var command = new EndConversation(new Actor(http.Caller().ClientId), EndLever.ConversationDisconnect, Reason(http, body));
+        return await TerminateAsync(http, ctx, conversationId, command, _ => Task.FromResult(Results.StatusCode(202)), ct);
+    }
+
+    /// <summary>Only <c>disconnected</c> is a state the API sets; anything else would be a 2xx that did nothing.</summary>
+    static ApiError? CheckDisconnectState(StateChangeRequest body) => body.State switch
+    {
+        null => ApiError.BadRequest("The field 'state' is required; set it to 'disconnected' to end the participant or conversation.", "state"),
+        "disconnected" => null,
+        _ => ApiError.InvalidValue("state", body.State, "disconnected"),
+    };
+
+    /// <summary>Optional reason: the <c>Parley-Termination-Reason</c> header, or a <c>reason</c> field in the PATCH body.</summary>
+    static string? Reason(HttpContext http, StateChangeRequest? body)
+    {
+        var header = http.Request.Headers[ReasonHeader].ToString();
+        var reason = header.Length > 0 ? header : body?.Reason;
+        return reason is { Length: > 500 } ? reason[..500] : reason;
+    }
+
+    static async Task<IResult> TerminateAsync(HttpContext http, PlatformContext ctx, string conversationId, Command command,
+        Func<Conversation, Task<IResult>> success, CancellationToken ct)
+    {
+        var outcome = await ctx.Conversations.HandleAsync(conversationId, command, ct);
+        switch (outcome.Status)
+        {
+            case OutcomeStatus.NotFound:
+                return ApiError.NotFound("conversation", conversationId);
+            case OutcomeStatus.Rejected when outcome.Rejected!.Code == RejectionCode.ParticipantNotFound:
+                return ApiError.NotFound("participant", ((DisconnectParticipant)command).ParticipantId);
+            case OutcomeStatus.Rejected:
+                return ApiError.BadRequest(outcome.Rejected!.Message);
+            case OutcomeStatus.NoOp:
+                var c = outcome.Conversation!;
+                return ApiError.Conflict("conversation.already.disconnected", c.IsEnded
+                    ? $"Conversation {c.Id} already ended at {Wire.Time(c.EndTime)}; nothing was changed."
+                    : $"That participant of conversation {c.Id} is already disconnected; nothing was changed.");
+        }
+        var sockets = await Conversations.AwaitDeliveryAsync(outcome, ctx.Audit, ct);
+        http.Response.Headers[NotifiedHeader] = sockets.ToString();
+        return await success(outcome.Conversation!);
+    }
+
+    // ------------------------------------------------------------------ sending as the bot
+
+    static async Task<IResult> SendAsync(string conversationId, string communicationId, HttpContext http, [AsParameters] PlatformContext ctx,
+        CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.AdditionalMessage);
+        if (error is not null) return error;
+        if (string.IsNullOrEmpty(body!.TextBody)) return ApiError.BadRequest("The field 'textBody' is required.", "textBody");
+        if (body.TextBody.Length > ctx.Options.MaxPlatformTextLength)
+            return ApiError.BadRequest($"The field 'textBody' may be at most {ctx.Options.MaxPlatformTextLength} characters.", "textBody");
+        return await SendFromCommunicationAsync(ctx, conversationId, communicationId, MessageKind.Text, body.TextBody, [],
+            (c, m) => Results.Json(PlatformWire.ToMessageData(c, m), ParleyJson.Default.MessageData), ct);
+    }
+
+    static async Task<IResult> TypingAsync(string conversationId, string communicationId, HttpContext http, [AsParameters] PlatformContext ctx,
+        CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.MessageTypingEventRequest);
+        if (error is not null) return error;
+        if (body!.Typing?.Type is not ("On" or "Off"))
+            return ApiError.BadRequest($"This endpoint takes only typing events: {{\"typing\":{{\"type\":\"On\"}}}}. {Levers}", "typing");
+        return await SendFromCommunicationAsync(ctx, conversationId, communicationId, MessageKind.Event, null,
+            [new MessageEvent("Typing", body.Typing.Type)], (_, _) => Results.StatusCode(202), ct);
+    }
+
+    static async Task<IResult> SendFromCommunicationAsync(PlatformContext ctx, string conversationId, string communicationId,
+        MessageKind kind, string? text, System.Collections.Immutable.ImmutableArray<MessageEvent> events,
+        Func<Conversation, ConversationMessage, IResult> success, CancellationToken ct)
+    {
+        if (await ctx.Store.LoadAsync(conversationId, ct) is not { } conversation) return ApiError.NotFound("conversation", conversationId);
+        if (conversation.FindByCommunication(communicationId) is not { } sender) return ApiError.NotFound("communication", communicationId);
+        if (sender.Purpose == ParticipantPurpose.Customer)
+            return ApiError.BadRequest($"Communication {communicationId} belongs to the customer; send as the bot or agent participant's communication.");
+        var origin = sender.Purpose == ParticipantPurpose.Workflow ? "Bot" : "Human";
+        var outcome = await ctx.Conversations.HandleAsync(conversationId,
+            new AddMessage(Conversations.NewMessageId(), sender.Id, kind, text, events, origin), ct);
+        return outcome.Status switch
+        {
+            OutcomeStatus.Done => success(outcome.Conversation!, outcome.Message!),
+            OutcomeStatus.NotFound => ApiError.NotFound("conversation", conversationId),
+            _ => EndedConflict(outcome.Conversation, outcome.Rejected!),
+        };
+    }
+
+    static ApiError EndedConflict(Conversation? c, Rejection r) => r.Code switch
+    {
+        RejectionCode.ConversationEnded => ApiError.Conflict("conversation.ended",
+            $"{r.Message} To reach the guest again, start a new conversation with POST /api/v2/conversations/messages/agentless."),
+        _ => ApiError.Conflict("participant.disconnected", r.Message),
+    };
+
+    /// <summary>
+    /// Bot-initiated contact. For web messaging (a Parley extension of the real request): <c>toAddressMessengerType</c>
+    /// "webmessaging", <c>fromAddress</c> the deployment id, <c>toAddress</c> the guest session id (from
+    /// <c>GET /api/v2/parley/webmessaging/sessions</c>). Starts a conversation, or with <c>useExistingActiveConversation</c>
+    /// sends into the live one.
+    /// </summary>
+    static async Task<IResult> AgentlessAsync(HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.AgentlessRequest);
+        if (error is not null) return error;
+        var b = body!;
+        if (string.IsNullOrEmpty(b.ToAddressMessengerType))
+            return ApiError.BadRequest("The field 'toAddressMessengerType' is required.", "toAddressMessengerType");
+        if (b.ToAddressMessengerType != "webmessaging")
+            return ApiError.InvalidValue("toAddressMessengerType", b.ToAddressMessengerType, "webmessaging (open arrives with Open Messaging support)");
+        if (string.IsNullOrEmpty(b.FromAddress)) return ApiError.BadRequest("The field 'fromAddress' (the deployment id) is required.", "fromAddress");
+        if (string.IsNullOrEmpty(b.ToAddress)) return ApiError.BadRequest("The field 'toAddress' (the guest session id) is required.", "toAddress");
+        if (string.IsNullOrEmpty(b.TextBody)) return ApiError.BadRequest("The field 'textBody' is required.", "textBody");
+        if (b.TextBody.Length > ctx.Options.MaxPlatformTextLength)
+            return ApiError.BadRequest($"The field 'textBody' may be at most {ctx.Options.MaxPlatformTextLength} characters.", "textBody");
+
+        if (await ctx.Directory.GetDeploymentAsync(b.FromAddress, ct) is not { } deployment) return ApiError.NotFound("deployment", b.FromAddress);
+        if (await ctx.Sessions.GetAsync(b.ToAddress, ct) is not { } session || session.DeploymentId != deployment.Id)
+            return ApiError.NotFound("guest session", b.ToAddress);
+        var useExisting = b.UseExistingActiveConversation ?? false;
+        if (!useExisting && session.ConversationId is { } liveId && await ctx.Store.LoadAsync(liveId, ct) is { IsEnded: false })
+            return ApiError.Conflict("conversation.active",
+                $"Guest session {session.Id} already has an active conversation {liveId}; set useExistingActiveConversation to true to send into it.");
+
+        var messageId = Conversations.NewMessageId();
+        var outcome = await ctx.Conversations.SendToSessionAsync(session, deployment, MessageDirection.Outbound,
+            c => new AddMessage(messageId, c.Participants.First(p => p.Purpose == ParticipantPurpose.Workflow).Id, MessageKind.Text,
+                b.TextBody, [], "Bot"), ct);
+        if (outcome.Status != OutcomeStatus.Done) return outcome.Status == OutcomeStatus.NotFound
+            ? ApiError.NotFound("guest session", b.ToAddress)
+            : EndedConflict(outcome.Conversation, outcome.Rejected!);
+
+        var c = outcome.Conversation!;
+        var m = outcome.Message!;
+        return Results.Json(new AgentlessResponse
+        {
+            Id = m.Id, ConversationId = c.Id, FromAddress = deployment.Id, ToAddress = session.Id, MessengerType = "webmessaging",
+            UseExistingActiveConversation = useExisting, TextBody = m.Text, Message = PlatformWire.ToMessageData(c, m),
+            Timestamp = Wire.Time(m.Timestamp), User = new AddressableRef(http.Caller().ClientId),
+            SelfUri = PlatformWire.ConversationUri(c.Id),
+        }, ParleyJson.Default.AgentlessResponse);
+    }
+}

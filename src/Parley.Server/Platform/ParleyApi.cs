@@ -1,0 +1,128 @@
+using System.Collections.Immutable;
+using System.Security.Cryptography;
+using Parley.Core;
+using Parley.Protocol;
+using Parley.Server.GuestApi;
+using Parley.Server.OAuth;
+using Parley.Server.Protocol;
+
+namespace Parley.Server.Platform;
+
+/// <summary>
+/// Parley's own administration endpoints (documented in README): web messaging deployments, the guest sessions a bot
+/// can reach, the termination audit, and OAuth clients (on the platform's path, <c>/api/v2/oauth/clients</c>).
+/// </summary>
+public static class ParleyApi
+{
+    public static void MapParleyApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/v2/parley/deployments", ListDeploymentsAsync).RequirePermission(Permissions.DeploymentView);
+        app.MapGet("/api/v2/parley/deployments/{deploymentId}", GetDeploymentAsync).RequirePermission(Permissions.DeploymentView);
+        app.MapPost("/api/v2/parley/deployments", (HttpContext http, IDirectoryStore d, TimeProvider clock, CancellationToken ct) =>
+            SaveDeploymentAsync(http, d, clock, null, ct)).RequirePermission(Permissions.DeploymentAdmin);
+        app.MapPut("/api/v2/parley/deployments/{deploymentId}", (string deploymentId, HttpContext http, IDirectoryStore d, TimeProvider clock,
+            CancellationToken ct) => SaveDeploymentAsync(http, d, clock, deploymentId, ct)).RequirePermission(Permissions.DeploymentAdmin);
+        app.MapDelete("/api/v2/parley/deployments/{deploymentId}", DeleteDeploymentAsync).RequirePermission(Permissions.DeploymentAdmin);
+
+        app.MapGet("/api/v2/parley/webmessaging/sessions", ListSessionsAsync).RequirePermission(Permissions.ConversationView);
+        app.MapGet("/api/v2/parley/audit/terminations", ListTerminationsAsync).RequirePermission(Permissions.AuditView);
+
+        app.MapPost("/api/v2/oauth/clients", CreateClientAsync).RequirePermission(Permissions.OAuthClientAdd);
+    }
+
+    static DeploymentWire ToWire(Deployment d) => new()
+    {
+        Id = d.Id, Name = d.Name, AllowedOrigins = [.. d.AllowedOrigins],
+        ConversationDisconnect = new ConversationDisconnectConfig(d.DisconnectEnabled, d.DisconnectType.ToString()),
+        ConversationClear = new EnabledFlag(d.ClearEnabled), DateCreated = Wire.Time(d.DateCreated),
+        SelfUri = $"/api/v2/parley/deployments/{d.Id}",
+    };
+
+    static async Task<IResult> ListDeploymentsAsync(IDirectoryStore directory, CancellationToken ct)
+    {
+        var all = await directory.ListDeploymentsAsync(ct);
+        return Results.Json(new EntityListing<DeploymentWire>
+        {
+            Entities = all.Select(ToWire).ToList(), PageSize = all.Count, PageNumber = 1, Total = all.Count, PageCount = 1,
+        }, ParleyJson.Default.EntityListingDeploymentWire);
+    }
+
+    static async Task<IResult> GetDeploymentAsync(string deploymentId, IDirectoryStore directory, CancellationToken ct) =>
+        await directory.GetDeploymentAsync(deploymentId, ct) is { } d
+            ? Results.Json(ToWire(d), ParleyJson.Default.DeploymentWire)
+            : ApiError.NotFound("deployment", deploymentId);
+
+    static async Task<IResult> SaveDeploymentAsync(HttpContext http, IDirectoryStore directory, TimeProvider clock, string? id, CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.DeploymentWire);
+        if (error is not null) return error;
+        var b = body!;
+        if (string.IsNullOrWhiteSpace(b.Name)) return ApiError.BadRequest("The field 'name' is required.", "name");
+        var type = b.ConversationDisconnect?.Type ?? "ReadOnly";
+        if (type is not ("ReadOnly" or "Send")) return ApiError.InvalidValue("conversationDisconnect.type", type, "ReadOnly, Send");
+        var existing = id is null ? null : await directory.GetDeploymentAsync(id, ct);
+        if (id is not null && existing is null) return ApiError.NotFound("deployment", id);
+        var d = new Deployment(id ?? Guid.NewGuid().ToString(), b.Name, [.. b.AllowedOrigins ?? ["*"]],
+            b.ConversationDisconnect?.Enabled ?? true, Enum.Parse<DisconnectMode>(type), b.ConversationClear?.Enabled ?? true,
+            existing?.DateCreated ?? clock.GetUtcNow());
+        await directory.UpsertDeploymentAsync(d, ct);
+        return Results.Json(ToWire(d), ParleyJson.Default.DeploymentWire, statusCode: id is null ? 201 : 200);
+    }
+
+    static async Task<IResult> DeleteDeploymentAsync(string deploymentId, IDirectoryStore directory, CancellationToken ct) =>
+        await directory.DeleteDeploymentAsync(deploymentId, ct) ? Results.NoContent() : ApiError.NotFound("deployment", deploymentId);
+
+    static async Task<IResult> ListSessionsAsync(string? deploymentId, IGuestSessionStore sessions, IConversationStore store,
+        SessionRegistry registry, CancellationToken ct)
+    {
+        var list = new List<GuestSessionWire>();
+        foreach (var s in await sessions.ListAsync(deploymentId, ct))
+        {
+            var sockets = registry.Of(s.Id).Length;
+            var conversation = s.ConversationId is { } cid ? await store.LoadAsync(cid, ct) : null;
+            list.Add(new GuestSessionWire(s.Id, s.DeploymentId, conversation is { IsEnded: false } ? conversation.Id : null, sockets > 0,
+                sockets, conversation?.IsReadOnlyForGuest ?? false, Wire.Time(s.CreatedAt)));
+        }
+        return Results.Json(new EntityListing<GuestSessionWire>
+        {
+            Entities = list, PageSize = list.Count, PageNumber = 1, Total = list.Count, PageCount = 1,
+        }, ParleyJson.Default.EntityListingGuestSessionWire);
+    }
+
+    static async Task<IResult> ListTerminationsAsync(string? conversationId, int? pageSize, int? pageNumber, IAuditLog audit, CancellationToken ct)
+    {
+        var size = pageSize ?? 25;
+        var number = pageNumber ?? 1;
+        if (size is < 1 or > 100) return ApiError.InvalidValue("pageSize", size.ToString(), "1 to 100");
+        if (number < 1) return ApiError.InvalidValue("pageNumber", number.ToString(), "1 or more");
+        var page = await audit.ListAsync(conversationId, size, number, ct);
+        return Results.Json(new EntityListing<TerminationAuditWire>
+        {
+            Entities = page.Entities.Select(a => new TerminationAuditWire(a.Id, a.ConversationId, a.ParticipantId, a.Lever.ToString(),
+                new AddressableRef(a.ClientId), a.Reason, Wire.Time(a.At), a.SocketsNotified,
+                $"/api/v2/parley/audit/terminations?conversationId={a.ConversationId}")).ToList(),
+            PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
+        }, ParleyJson.Default.EntityListingTerminationAuditWire);
+    }
+
+    static async Task<IResult> CreateClientAsync(HttpContext http, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.OAuthClientRequest);
+        if (error is not null) return error;
+        var b = body!;
+        if (string.IsNullOrWhiteSpace(b.Name)) return ApiError.BadRequest("The field 'name' is required.", "name");
+        if (b.AuthorizedGrantType is not (null or "CLIENT-CREDENTIALS"))
+            return ApiError.InvalidValue("authorizedGrantType", b.AuthorizedGrantType, "CLIENT-CREDENTIALS");
+        var permissions = b.Permissions ?? [];
+        if (permissions.FirstOrDefault(p => p != Permissions.All && !Permissions.Known.Contains(p)) is { } unknown)
+            return ApiError.InvalidValue("permissions", unknown, string.Join(", ", Permissions.Known.Prepend(Permissions.All)));
+        var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var client = new OAuthClient(Guid.NewGuid().ToString(), b.Name, Tokens.HashSecret(secret), [.. permissions], clock.GetUtcNow());
+        await directory.UpsertClientAsync(client, ct);
+        return Results.Json(new OAuthClientWire
+        {
+            Id = client.Id, Name = client.Name, Permissions = [.. client.Permissions], Secret = secret,
+            DateCreated = Wire.Time(client.DateCreated), SelfUri = $"/api/v2/oauth/clients/{client.Id}",
+        }, ParleyJson.Default.OAuthClientWire, statusCode: 200);
+    }
+}

@@ -1,0 +1,59 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Parley.Protocol;
+
+namespace Parley.Server.Protocol;
+
+/// <summary>
+/// The one writer of the Platform API's error body (spec §3.5): <c>message</c>, <c>code</c>, <c>status</c>,
+/// <c>contextId</c> (the request's correlation id, also in the <c>ININ-Correlation-Id</c> header), <c>details</c>, <c>errors</c>.
+/// </summary>
+public sealed class ApiError(int status, string code, string message, string? fieldName = null) : IResult
+{
+    public int Status => status;
+    public string Code => code;
+    public string Message => message;
+
+    public async Task ExecuteAsync(HttpContext http)
+    {
+        var contextId = ContextId(http);
+        var body = new ErrorBody
+        {
+            Message = message, Code = code, Status = status, ContextId = contextId,
+            MessageWithParams = message,
+            Details = fieldName is null ? [] : [new ErrorDetail(FieldName: fieldName)],
+        };
+        http.Response.StatusCode = status;
+        if (status == 429) http.Response.Headers.RetryAfter = "1";
+        http.Response.ContentType = "application/json; charset=utf-8";
+        await JsonSerializer.SerializeAsync(http.Response.Body, body, ParleyJson.Default.ErrorBody, http.RequestAborted);
+    }
+
+    public static string ContextId(HttpContext http)
+    {
+        if (http.Items["parley.contextId"] is string id) return id;
+        id = Activity.Current?.TraceId.ToString() ?? Guid.NewGuid().ToString();
+        http.Items["parley.contextId"] = id;
+        return id;
+    }
+
+    // The platform's codes and texts (spec §3.5); Parley's own additions say what to do instead.
+    public static ApiError NotFound(string what, string id) =>
+        new(404, "not.found", $"The requested resource was not found: {what} {id}.");
+    public static ApiError BadRequest(string message, string? field = null) => new(400, "bad.request", message, field);
+    public static ApiError InvalidValue(string field, string value, string allowed) =>
+        new(400, "invalid.value", $"Value [{value}] is not valid for field [{field}]. Allowable values are: {allowed}", field);
+    public static ApiError MalformedJson(string detail) =>
+        new(400, "bad.request", $"The request could not be understood by the server due to malformed syntax: {detail}");
+    public static readonly ApiError AuthenticationRequired =
+        new(401, "authentication.required", "No authentication bearer token specified in authorization header.");
+    public static readonly ApiError BadCredentials = new(401, "bad.credentials", "Invalid login credentials.");
+    public static readonly ApiError CredentialsExpired =
+        new(401, "credentials.expired", "The supplied credentials are expired and cannot be used.");
+    public static ApiError MissingPermissions(string permission) =>
+        new(403, "missing.permissions", $"Unable to perform the requested action. You are missing the following permission(s): {permission}");
+    public static ApiError Conflict(string code, string message) => new(409, code, message);
+    public static ApiError UnsupportedMediaType(string? contentType) =>
+        new(415, "unsupported.media.type", $"Unsupported Media Type '{contentType}': send application/json.");
+    public static ApiError Internal() => new(500, "internal.server.error", "The server failed to process the request; nothing was changed.");
+}

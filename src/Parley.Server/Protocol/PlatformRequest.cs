@@ -1,0 +1,68 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Parley.Server.OAuth;
+
+namespace Parley.Server.Protocol;
+
+/// <summary>Authentication, permission and body checks shared by every Platform API endpoint.</summary>
+public static class PlatformRequest
+{
+    /// <summary>Largest Platform API request body read (bytes); a larger one gets 413.</summary>
+    public const int MaxBodyBytes = 256 * 1024;
+
+    /// <summary>Every Platform endpoint goes through this filter: 401 without a valid token, 403 without the permission.</summary>
+    public static TBuilder RequirePermission<TBuilder>(this TBuilder builder, string permission) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (ctx, next) =>
+        {
+            var http = ctx.HttpContext;
+            var header = http.Request.Headers.Authorization.ToString();
+            if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
+                return ApiError.AuthenticationRequired;
+            var tokens = http.RequestServices.GetRequiredService<Tokens>();
+            switch (tokens.CheckAccessToken(header[7..].Trim(), out var caller))
+            {
+                case TokenCheck.Expired: return ApiError.CredentialsExpired;
+                case TokenCheck.Invalid: return ApiError.BadCredentials;
+            }
+            if (!caller!.Has(permission)) return ApiError.MissingPermissions(permission);
+            http.Items[typeof(Caller)] = caller;
+            return await next(ctx);
+        });
+
+    public static Caller Caller(this HttpContext http) => (Caller)http.Items[typeof(Caller)]!;
+
+    /// <summary>
+    /// Reads a JSON body. Malformed JSON, a wrong content type or an oversized body is answered in the platform's
+    /// error form; <paramref name="required"/> false lets an empty body through as null.
+    /// </summary>
+    public static async Task<(T? Body, ApiError? Error)> ReadJsonAsync<T>(this HttpContext http, JsonTypeInfo<T> type, bool required = true)
+        where T : class
+    {
+        var request = http.Request;
+        if (request.ContentLength > MaxBodyBytes)
+            return (null, new ApiError(413, "request.entity.too.large", $"The request body is larger than {MaxBodyBytes} bytes."));
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > MaxBodyBytes)
+                return (null, new ApiError(413, "request.entity.too.large", $"The request body is larger than {MaxBodyBytes} bytes."));
+        }
+        if (buffer.Length == 0)
+            return required ? (null, ApiError.BadRequest("A JSON request body is required.")) : (null, null);
+        var contentType = request.ContentType;
+        if (contentType is not null && !contentType.Contains("json", StringComparison.OrdinalIgnoreCase))
+            return (null, ApiError.UnsupportedMediaType(contentType));
+        try
+        {
+            var body = JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), type);
+            return body is null ? (null, ApiError.BadRequest("The JSON request body must be an object.")) : (body, null);
+        }
+        catch (JsonException e)
+        {
+            return (null, ApiError.MalformedJson(e.Message));
+        }
+    }
+}

@@ -1,0 +1,422 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Parley.Core;
+
+namespace Parley.Storage.Sqlite;
+
+/// <summary>
+/// The embedded store: one SQLite file in WAL mode with <c>synchronous = FULL</c>, so a commit that returned survives
+/// a crash or power loss. Writes go through one connection, one transaction at a time (SQLite has one writer);
+/// reads open pooled connections of their own and never wait for the writer.
+/// </summary>
+public sealed class SqliteStore : IConversationStore, IGuestSessionStore, IAuditLog, IDirectoryStore, IAsyncDisposable
+{
+    readonly string _connectionString;
+    readonly SqliteConnection _writer;
+    readonly SemaphoreSlim _writeGate = new(1, 1);
+
+    public string Path { get; }
+
+    SqliteStore(string path, string connectionString, SqliteConnection writer)
+    {
+        Path = path;
+        _connectionString = connectionString;
+        _writer = writer;
+    }
+
+    public static async Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        var cs = new SqliteConnectionStringBuilder
+        {
+            DataSource = path, Pooling = true, DefaultTimeout = 5, ForeignKeys = true, Mode = SqliteOpenMode.ReadWriteCreate,
+        }.ToString();
+        var writer = new SqliteConnection(cs);
+        await writer.OpenAsync(ct);
+        await ExecAsync(writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", ct);
+        await Migrations.ApplyAsync(writer, ct);
+        return new SqliteStore(path, cs, writer);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _writeGate.WaitAsync();
+        await _writer.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+    }
+
+    async Task<SqliteConnection> ReadAsync(CancellationToken ct)
+    {
+        var c = new SqliteConnection(_connectionString);
+        await c.OpenAsync(ct);
+        return c;
+    }
+
+    static async Task ExecAsync(SqliteConnection c, string sql, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    static SqliteCommand Command(SqliteConnection c, string sql, params (string Name, object? Value)[] args)
+    {
+        var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return cmd;
+    }
+
+    async Task<T> WriteAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken ct)
+    {
+        await _writeGate.WaitAsync(ct);
+        try
+        {
+            await using var tx = (SqliteTransaction)await _writer.BeginTransactionAsync(ct);
+            try
+            {
+                var result = await work(tx);
+                if (result is false) await tx.RollbackAsync(CancellationToken.None);
+                else await tx.CommitAsync(CancellationToken.None);
+                return result;
+            }
+            catch
+            {
+                await tx.RollbackAsync(CancellationToken.None);
+                throw;
+            }
+        }
+        finally { _writeGate.Release(); }
+    }
+
+    async Task<int> WriteAsync(string sql, CancellationToken ct, params (string, object?)[] args) =>
+        await WriteAsync(async tx =>
+        {
+            await using var cmd = Command(_writer, sql, args);
+            cmd.Transaction = tx;
+            return await cmd.ExecuteNonQueryAsync(ct);
+        }, ct);
+
+    static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
+    static long? Ms(DateTimeOffset? t) => t?.ToUnixTimeMilliseconds();
+    static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+    static DateTimeOffset? TimeOrNull(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : Time(r.GetInt64(i));
+    static string? StringOrNull(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+    static T Parse<T>(string s) where T : struct, Enum => Enum.Parse<T>(s);
+
+    // ---------------------------------------------------------------- conversations
+
+    const string ConversationColumns =
+        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version";
+
+    public async Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        var list = await LoadConversationsAsync(c, $"SELECT {ConversationColumns} FROM conversations WHERE id = $id", ct, ("$id", conversationId));
+        return list.Count == 0 ? null : list[0];
+    }
+
+    static async Task<List<Conversation>> LoadConversationsAsync(SqliteConnection c, string sql, CancellationToken ct,
+        params (string, object?)[] args)
+    {
+        var rows = new List<Conversation>();
+        await using (var cmd = Command(c, sql, args))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+                rows.Add(new Conversation(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2), r.GetString(3),
+                    Parse<DisconnectMode>(r.GetString(4)), Parse<MessageDirection>(r.GetString(5)),
+                    Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), []));
+        if (rows.Count == 0) return rows;
+
+        var participants = new Dictionary<string, List<Participant>>();
+        var ids = string.Join(",", rows.Select((_, i) => $"$c{i}"));
+        await using (var cmd = Command(c,
+            $"SELECT conversation_id, id, purpose, name, communication_id, state, start_time, end_time, disconnect_type " +
+            $"FROM participants WHERE conversation_id IN ({ids}) ORDER BY conversation_id, ordinal",
+            rows.Select((row, i) => ($"$c{i}", (object?)row.Id)).ToArray()))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+            {
+                var p = new Participant(r.GetString(1), Parse<ParticipantPurpose>(r.GetString(2)), r.GetString(3), r.GetString(4),
+                    Parse<ParticipantState>(r.GetString(5)), Time(r.GetInt64(6)), TimeOrNull(r, 7),
+                    r.IsDBNull(8) ? null : Parse<DisconnectType>(r.GetString(8)));
+                if (!participants.TryGetValue(r.GetString(0), out var l)) participants[r.GetString(0)] = l = [];
+                l.Add(p);
+            }
+        return rows.Select(row => row with { Participants = [.. participants.GetValueOrDefault(row.Id) ?? []] }).ToList();
+    }
+
+    public Task<bool> CommitAsync(Commit commit, CancellationToken ct) => WriteAsync(async tx =>
+    {
+        var c = commit.After;
+        if (commit.ExpectedVersion == 0)
+        {
+            await using (var cmd = Command(_writer,
+                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v)",
+                ("$id", c.Id), ("$ch", c.Channel.ToString()), ("$dep", c.DeploymentId), ("$sess", c.GuestSessionId),
+                ("$mode", c.DisconnectMode.ToString()), ("$dir", c.OriginatingDirection.ToString()), ("$state", c.State.ToString()),
+                ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version)))
+            {
+                cmd.Transaction = tx;
+                if (await cmd.ExecuteNonQueryAsync(ct) == 0) return false;
+            }
+            for (var i = 0; i < c.Participants.Length; i++)
+            {
+                var p = c.Participants[i];
+                await using var cmd = Command(_writer,
+                    "INSERT INTO participants (id, conversation_id, ordinal, purpose, name, communication_id, state, start_time, end_time, disconnect_type) " +
+                    "VALUES ($id,$cid,$ord,$purpose,$name,$comm,$state,$start,$end,$dt)",
+                    ("$id", p.Id), ("$cid", c.Id), ("$ord", i), ("$purpose", p.Purpose.ToString()), ("$name", p.Name),
+                    ("$comm", p.CommunicationId), ("$state", p.State.ToString()), ("$start", Ms(p.StartTime)), ("$end", Ms(p.EndTime)),
+                    ("$dt", p.DisconnectType?.ToString()));
+                cmd.Transaction = tx;
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+        }
+        else
+        {
+            await using (var cmd = Command(_writer,
+                "UPDATE conversations SET state = $state, end_time = $end, version = $v WHERE id = $id AND version = $expected",
+                ("$state", c.State.ToString()), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$id", c.Id), ("$expected", commit.ExpectedVersion)))
+            {
+                cmd.Transaction = tx;
+                if (await cmd.ExecuteNonQueryAsync(ct) == 0) return false;   // another writer moved first
+            }
+            foreach (var e in commit.Events.OfType<ParticipantDisconnected>())
+            {
+                var p = c.FindParticipant(e.ParticipantId)!;
+                await using var cmd = Command(_writer,
+                    "UPDATE participants SET state = $state, end_time = $end, disconnect_type = $dt WHERE id = $id",
+                    ("$state", p.State.ToString()), ("$end", Ms(p.EndTime)), ("$dt", p.DisconnectType?.ToString()), ("$id", p.Id));
+                cmd.Transaction = tx;
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+        }
+
+        foreach (var m in commit.Events.OfType<MessageAdded>().Select(e => e.Message))
+        {
+            await using var cmd = Command(_writer,
+                "INSERT INTO messages (id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version) " +
+                "VALUES ($id,$cid,$pid,$dir,$kind,$text,$events,$meta,$ts,$oe,$sender,$v)",
+                ("$id", m.Id), ("$cid", m.ConversationId), ("$pid", m.ParticipantId), ("$dir", m.Direction.ToString()),
+                ("$kind", m.Kind.ToString()), ("$text", m.Text),
+                ("$events", m.Events.IsDefaultOrEmpty ? null : JsonSerializer.Serialize(m.Events.Select(e => new[] { e.EventType, e.Type }))),
+                ("$meta", m.Metadata is null || m.Metadata.IsEmpty ? null : JsonSerializer.Serialize(m.Metadata)),
+                ("$ts", Ms(m.Timestamp)), ("$oe", m.OriginatingEntity), ("$sender", m.SenderName), ("$v", m.Version));
+            cmd.Transaction = tx;
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        if (commit.SessionConversation is { } move)
+        {
+            await using var cmd = Command(_writer,
+                "UPDATE guest_sessions SET conversation_id = $new WHERE id = $id AND conversation_id IS $expected",
+                ("$new", move.NewConversationId), ("$id", move.SessionId), ("$expected", move.ExpectedConversationId));
+            cmd.Transaction = tx;
+            if (await cmd.ExecuteNonQueryAsync(ct) == 0) return false;   // the session moved on meanwhile
+        }
+
+        if (commit.Audit is { } a)
+        {
+            await using var cmd = Command(_writer,
+                "INSERT INTO termination_audit (id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified) " +
+                "VALUES ($id,$cid,$pid,$lever,$client,$reason,$at,$n)",
+                ("$id", a.Id), ("$cid", a.ConversationId), ("$pid", a.ParticipantId), ("$lever", a.Lever.ToString()),
+                ("$client", a.ClientId), ("$reason", a.Reason), ("$at", Ms(a.At)), ("$n", a.SocketsNotified));
+            cmd.Transaction = tx;
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        return true;
+    }, ct);
+
+    public async Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        long total;
+        await using (var cmd = Command(c, "SELECT COUNT(*) FROM messages WHERE conversation_id = $cid", ("$cid", conversationId)))
+            total = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        var rows = await ReadMessagesAsync(c,
+            "WHERE conversation_id = $cid ORDER BY version DESC LIMIT $limit OFFSET $offset", ct,
+            ("$cid", conversationId), ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize));
+        return new Page<ConversationMessage>(rows, pageSize, pageNumber, total);
+    }
+
+    public async Task<ConversationMessage?> GetMessageAsync(string messageId, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        var rows = await ReadMessagesAsync(c, "WHERE id = $id", ct, ("$id", messageId));
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    static async Task<List<ConversationMessage>> ReadMessagesAsync(SqliteConnection c, string where, CancellationToken ct,
+        params (string, object?)[] args)
+    {
+        var rows = new List<ConversationMessage>();
+        await using var cmd = Command(c,
+            "SELECT id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version " +
+            "FROM messages " + where, args);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var events = r.IsDBNull(6)
+                ? ImmutableArray<MessageEvent>.Empty
+                : JsonSerializer.Deserialize<string[][]>(r.GetString(6))!.Select(e => new MessageEvent(e[0], e[1])).ToImmutableArray();
+            var metadata = r.IsDBNull(7) ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(7))!.ToImmutableDictionary();
+            rows.Add(new ConversationMessage(r.GetString(0), r.GetString(1), r.GetString(2), Parse<MessageDirection>(r.GetString(3)),
+                Parse<MessageKind>(r.GetString(4)), StringOrNull(r, 5), events, Time(r.GetInt64(8)), StringOrNull(r, 9),
+                StringOrNull(r, 10), r.GetInt64(11), metadata));
+        }
+        return rows;
+    }
+
+    public async Task<Page<Conversation>> QueryAsync(ConversationFilter f, CancellationToken ct)
+    {
+        var where = new List<string>();
+        var args = new List<(string, object?)>();
+        if (f.StartedFrom is { } from) { where.Add("start_time >= $from"); args.Add(("$from", Ms(from))); }
+        if (f.StartedBefore is { } before) { where.Add("start_time < $before"); args.Add(("$before", Ms(before))); }
+        if (f.Ended is { } ended) where.Add(ended ? "state = 'Disconnected'" : "state = 'Connected'");
+        if (f.Channel is { } channel) { where.Add("channel = $channel"); args.Add(("$channel", channel.ToString())); }
+        var whereSql = where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where);
+        var orderColumn = f.OrderBy == "conversationEnd" ? "end_time" : "start_time";
+        var order = $"ORDER BY {orderColumn} {(f.Descending ? "DESC" : "ASC")}, id";
+
+        await using var c = await ReadAsync(ct);
+        long total;
+        await using (var cmd = Command(c, $"SELECT COUNT(*) FROM conversations {whereSql}", [.. args]))
+            total = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        args.Add(("$limit", f.PageSize));
+        args.Add(("$offset", (long)(f.PageNumber - 1) * f.PageSize));
+        var rows = await LoadConversationsAsync(c,
+            $"SELECT {ConversationColumns} FROM conversations {whereSql} {order} LIMIT $limit OFFSET $offset", ct, [.. args]);
+        return new Page<Conversation>(rows, f.PageSize, f.PageNumber, total);
+    }
+
+    // ---------------------------------------------------------------- guest sessions
+
+    public async Task<GuestSession?> FindByTokenHashAsync(string tokenHash, CancellationToken ct) =>
+        await ReadSessionAsync("WHERE token_hash = $v", tokenHash, ct);
+
+    public async Task<GuestSession?> GetAsync(string sessionId, CancellationToken ct) =>
+        await ReadSessionAsync("WHERE id = $v", sessionId, ct);
+
+    async Task<GuestSession?> ReadSessionAsync(string where, string value, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        var list = await ReadSessionsAsync(c, where, ct, ("$v", value));
+        return list.Count == 0 ? null : list[0];
+    }
+
+    static async Task<List<GuestSession>> ReadSessionsAsync(SqliteConnection c, string where, CancellationToken ct, params (string, object?)[] args)
+    {
+        var list = new List<GuestSession>();
+        await using var cmd = Command(c, "SELECT id, token_hash, deployment_id, conversation_id, created_at FROM guest_sessions " + where, args);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            list.Add(new GuestSession(r.GetString(0), r.GetString(1), r.GetString(2), StringOrNull(r, 3), Time(r.GetInt64(4))));
+        return list;
+    }
+
+    public async Task<GuestSession> CreateAsync(GuestSession s, CancellationToken ct)
+    {
+        await WriteAsync("INSERT OR IGNORE INTO guest_sessions (id, token_hash, deployment_id, conversation_id, created_at) VALUES ($id,$hash,$dep,$cid,$at)",
+            ct, ("$id", s.Id), ("$hash", s.TokenHash), ("$dep", s.DeploymentId), ("$cid", s.ConversationId), ("$at", Ms(s.CreatedAt)));
+        return (await FindByTokenHashAsync(s.TokenHash, ct))!;
+    }
+
+    public async Task<bool> DetachConversationAsync(string sessionId, string expectedConversationId, CancellationToken ct) =>
+        await WriteAsync("UPDATE guest_sessions SET conversation_id = NULL WHERE id = $id AND conversation_id = $cid",
+            ct, ("$id", sessionId), ("$cid", expectedConversationId)) == 1;
+
+    public Task DeleteAsync(string sessionId, CancellationToken ct) =>
+        WriteAsync("DELETE FROM guest_sessions WHERE id = $id", ct, ("$id", sessionId));
+
+    public async Task<IReadOnlyList<GuestSession>> ListAsync(string? deploymentId, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        return deploymentId is null
+            ? await ReadSessionsAsync(c, "ORDER BY created_at", ct)
+            : await ReadSessionsAsync(c, "WHERE deployment_id = $dep ORDER BY created_at", ct, ("$dep", deploymentId));
+    }
+
+    // ---------------------------------------------------------------- audit
+
+    public Task SetSocketsNotifiedAsync(string auditId, int sockets, CancellationToken ct) =>
+        WriteAsync("UPDATE termination_audit SET sockets_notified = $n WHERE id = $id", ct, ("$n", sockets), ("$id", auditId));
+
+    public async Task<Page<TerminationAudit>> ListAsync(string? conversationId, int pageSize, int pageNumber, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        var where = conversationId is null ? "" : "WHERE conversation_id = $cid";
+        long total;
+        await using (var cmd = Command(c, $"SELECT COUNT(*) FROM termination_audit {where}", ("$cid", conversationId)))
+            total = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        var list = new List<TerminationAudit>();
+        await using (var cmd = Command(c,
+            $"SELECT id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified FROM termination_audit {where} " +
+            "ORDER BY at DESC, id LIMIT $limit OFFSET $offset",
+            ("$cid", conversationId), ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize)))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+                list.Add(new TerminationAudit(r.GetString(0), r.GetString(1), StringOrNull(r, 2), Parse<EndLever>(r.GetString(3)),
+                    r.GetString(4), StringOrNull(r, 5), Time(r.GetInt64(6)), r.IsDBNull(7) ? null : r.GetInt32(7)));
+        return new Page<TerminationAudit>(list, pageSize, pageNumber, total);
+    }
+
+    // ---------------------------------------------------------------- directory
+
+    public async Task<Deployment?> GetDeploymentAsync(string id, CancellationToken ct) =>
+        (await ReadDeploymentsAsync("WHERE id = $id", id, ct)).FirstOrDefault();
+
+    public async Task<IReadOnlyList<Deployment>> ListDeploymentsAsync(CancellationToken ct) =>
+        await ReadDeploymentsAsync("ORDER BY date_created, id", null, ct);
+
+    async Task<List<Deployment>> ReadDeploymentsAsync(string where, string? id, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        var list = new List<Deployment>();
+        await using var cmd = Command(c,
+            "SELECT id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created FROM deployments " + where,
+            ("$id", id));
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            list.Add(new Deployment(r.GetString(0), r.GetString(1), [.. JsonSerializer.Deserialize<string[]>(r.GetString(2))!],
+                r.GetInt64(3) != 0, Parse<DisconnectMode>(r.GetString(4)), r.GetInt64(5) != 0, Time(r.GetInt64(6))));
+        return list;
+    }
+
+    public Task UpsertDeploymentAsync(Deployment d, CancellationToken ct) =>
+        WriteAsync("INSERT INTO deployments (id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created) " +
+            "VALUES ($id,$name,$origins,$de,$dt,$ce,$at) ON CONFLICT (id) DO UPDATE SET name = $name, allowed_origins = $origins, " +
+            "disconnect_enabled = $de, disconnect_type = $dt, clear_enabled = $ce",
+            ct, ("$id", d.Id), ("$name", d.Name), ("$origins", JsonSerializer.Serialize(d.AllowedOrigins)),
+            ("$de", d.DisconnectEnabled ? 1 : 0), ("$dt", d.DisconnectType.ToString()), ("$ce", d.ClearEnabled ? 1 : 0), ("$at", Ms(d.DateCreated)));
+
+    public async Task<bool> DeleteDeploymentAsync(string id, CancellationToken ct) =>
+        await WriteAsync("DELETE FROM deployments WHERE id = $id", ct, ("$id", id)) == 1;
+
+    public async Task<OAuthClient?> GetClientAsync(string id, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        await using var cmd = Command(c, "SELECT id, name, secret_hash, permissions, date_created FROM oauth_clients WHERE id = $id", ("$id", id));
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct)) return null;
+        return new OAuthClient(r.GetString(0), r.GetString(1), r.GetString(2),
+            [.. JsonSerializer.Deserialize<string[]>(r.GetString(3))!], Time(r.GetInt64(4)));
+    }
+
+    public Task UpsertClientAsync(OAuthClient cl, CancellationToken ct) =>
+        WriteAsync("INSERT INTO oauth_clients (id, name, secret_hash, permissions, date_created) VALUES ($id,$name,$hash,$perms,$at) " +
+            "ON CONFLICT (id) DO UPDATE SET name = $name, secret_hash = $hash, permissions = $perms",
+            ct, ("$id", cl.Id), ("$name", cl.Name), ("$hash", cl.SecretHash), ("$perms", JsonSerializer.Serialize(cl.Permissions)),
+            ("$at", Ms(cl.DateCreated)));
+
+    public async Task<byte[]> GetOrCreateSigningKeyAsync(Func<byte[]> create, CancellationToken ct)
+    {
+        await WriteAsync("INSERT OR IGNORE INTO signing_keys (id, key) VALUES (1, $key)", ct, ("$key", create()));
+        await using var c = await ReadAsync(ct);
+        await using var cmd = Command(c, "SELECT key FROM signing_keys WHERE id = 1");
+        return (byte[])(await cmd.ExecuteScalarAsync(ct))!;
+    }
+}
