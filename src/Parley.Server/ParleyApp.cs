@@ -95,13 +95,22 @@ public static class ParleyApp
 
     static void PrintBanner(WebApplication app, ParleyOptions o, ILogger log)
     {
-        var urls = string.Join(", ", app.Urls);
         // The well-known demo secret is printed; a secret set through the environment never is.
         var secret = o.DemoClientSecret == ParleyOptions.DefaultClientSecret ? o.DemoClientSecret : "(from PARLEY_DEMO_CLIENT_SECRET, not shown)";
-        log.LogInformation(
-            "Parley is listening on {Urls}\n  store:          {Db} (SQLite, WAL, synchronous=FULL)\n  deployment id:  {Deployment}\n" +
-            "  client id:      {ClientId}\n  client secret:  {Secret}\n  guest socket:   ws://<host>/v1?deploymentId={Deployment}",
-            urls, o.DatabasePath, o.DemoDeploymentId, o.DemoClientId, secret, o.DemoDeploymentId);
+        var url = app.Urls.FirstOrDefault() ?? "http://localhost:5000";
+        var ws = url.Replace("http://", "ws://").Replace("https://", "wss://");
+        Console.WriteLine($"""
+
+            Parley is listening on {string.Join(", ", app.Urls)}
+              store           {o.DatabasePath} (SQLite, WAL, synchronous=FULL)
+              deployment id   {o.DemoDeploymentId}
+              client id       {o.DemoClientId}
+              client secret   {secret}
+              guest socket    {ws}/v1?deploymentId={o.DemoDeploymentId}
+              token           curl -u {o.DemoClientId}:<secret> -d grant_type=client_credentials {url}/oauth/token
+
+            """);
+        log.LogInformation("Parley started on {Urls}", string.Join(", ", app.Urls));
     }
 }
 

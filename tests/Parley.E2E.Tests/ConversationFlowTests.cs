@@ -1,0 +1,159 @@
+using System.Net;
+using System.Text.Json.Nodes;
+
+namespace Parley.E2E.Tests;
+
+public sealed class ConversationFlowTests
+{
+    [Fact]
+    public async Task BotInitiatedConversation_ReachesEveryGuestSocket_AndIsListedActive()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        await using var guest = await server.GuestAsync();
+        var session = await guest.ConfigureAsync();
+        Assert.Equal("SessionResponse", (string?)session["class"]);
+        Assert.True(session["body"]!["connected"]!.GetValue<bool>());
+        Assert.True(session["body"]!["newSession"]!.GetValue<bool>());
+        Assert.False(session["body"]!["readOnly"]!.GetValue<bool>());
+        await using var secondTab = await server.GuestAsync(guest.Token);
+        Assert.False((await secondTab.ConfigureAsync())["body"]!["newSession"]!.GetValue<bool>());
+        var sessionId = await guest.SessionIdAsync();
+
+        var started = await platform.StartConversationAsync(sessionId, "Your order shipped");
+
+        var conversationId = started["conversationId"]!.GetValue<string>();
+        Assert.Equal("webmessaging", (string?)started["messengerType"]);
+        Assert.Equal("outbound", (string?)started["message"]!["direction"]);
+        foreach (var tab in new[] { guest, secondTab })
+        {
+            var pushed = await tab.NextAsync(Frames.IsOutboundText);
+            Assert.Equal("message", (string?)pushed["type"]);
+            Assert.Equal("Your order shipped", (string?)pushed["body"]!["text"]);
+            Assert.Equal("Bot", (string?)pushed["body"]!["originatingEntity"]);
+            Assert.Equal(started["id"]!.GetValue<string>(), (string?)pushed["body"]!["id"]);
+        }
+        var (listResponse, list) = await platform.GetAsync("/api/v2/conversations/messages");
+        Assert.Equal(HttpStatusCode.OK, listResponse.StatusCode);
+        var listed = list!["entities"]!.AsArray().Single(c => (string?)c!["id"] == conversationId)!;
+        Assert.Equal(["customer", "workflow"], listed["participants"]!.AsArray().Select(p => (string)p!["purpose"]!).Order());
+        Assert.All(listed["participants"]!.AsArray(), p => Assert.Equal("connected", (string?)p!["state"]));
+        var botMessages = listed["participants"]!.AsArray().Single(p => (string?)p!["purpose"] == "workflow")!["messages"]!.AsArray();
+        Assert.Equal(started["id"]!.GetValue<string>(), (string?)botMessages.Single()!["messageId"]);
+    }
+
+    [Fact]
+    public async Task Messages_FlowBothWays_AndAreStoredInOrder()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        await using var guest = await server.GuestAsync();
+        await guest.ConfigureAsync();
+
+        var echo = await guest.SendTextAsync("I need help");
+
+        Assert.Equal("message", (string?)echo["type"]);
+        Assert.Equal("StructuredMessage", (string?)echo["class"]);
+        Assert.Equal("Inbound", (string?)echo["body"]!["direction"]);
+        Assert.Equal("I need help", (string?)echo["body"]!["text"]);
+        var (activeResponse, active) = await platform.GetAsync("/api/v2/conversations/messages");
+        Assert.Equal(HttpStatusCode.OK, activeResponse.StatusCode);
+        var conversationId = active!["entities"]!.AsArray().Single()!["id"]!.GetValue<string>();
+        var conversation = await platform.ConversationAsync(conversationId);
+        var bot = conversation["participants"]!.AsArray().Single(p => (string?)p!["purpose"] == "workflow")!;
+        var communicationId = bot["messages"]![0]!["id"]!.GetValue<string>();
+
+        var (sendResponse, sent) = await platform.PostAsync(
+            $"/api/v2/conversations/messages/{conversationId}/communications/{communicationId}/messages", new { textBody = "Hi, how can I help?" });
+
+        Assert.Equal(HttpStatusCode.OK, sendResponse.StatusCode);
+        Assert.Equal("outbound", (string?)sent!["direction"]);
+        Assert.Equal("sent", (string?)sent["status"]);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", (string)sent["timestamp"]!);
+        var pushed = await guest.NextAsync(Frames.IsOutboundText);
+        Assert.Equal("Hi, how can I help?", (string?)pushed["body"]!["text"]);
+
+        var jwt = await guest.JwtAsync();
+        using var history = new HttpClient { BaseAddress = server.BaseAddress };
+        history.DefaultRequestHeaders.Authorization = new("bearer", jwt);
+        var page = await history.GetFromJsonAsync<JsonObject>("/api/v2/webmessaging/messages?pageSize=25&pageNumber=1");
+        Assert.Equal(2, (int)page!["total"]!);
+        Assert.Equal(1, (int)page["pageCount"]!);
+        Assert.Equal(["Hi, how can I help?", "I need help"], page["entities"]!.AsArray().Select(e => (string)e!["text"]!));   // newest first
+
+        var (messageResponse, message) = await platform.GetAsync($"/api/v2/conversations/messages/{conversationId}/messages/{sent["id"]}");
+        Assert.Equal(HttpStatusCode.OK, messageResponse.StatusCode);
+        Assert.Equal("Hi, how can I help?", (string?)message!["textBody"]);
+    }
+
+    [Fact]
+    public async Task GuestTyping_IsStoredAndEchoed_BotTypingReachesGuest()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        await using var guest = await server.GuestAsync();
+        await guest.ConfigureAsync();
+        var started = await platform.StartConversationAsync(await guest.SessionIdAsync());
+        var conversationId = started["conversationId"]!.GetValue<string>();
+        var conversation = await platform.ConversationAsync(conversationId);
+        var botCommunication = conversation["participants"]!.AsArray().Single(p => (string?)p!["purpose"] == "workflow")!["messages"]![0]!["id"]!
+            .GetValue<string>();
+
+        var t = guest.NextTracingId();
+        var echo = await guest.RequestAsync(new
+        {
+            action = "onMessage", token = guest.Token, tracingId = t,
+            message = new { type = "Event", events = new[] { new { eventType = "Typing", typing = new { type = "On" } } } },
+        }, t);
+        var (typingResponse, _) = await platform.PostAsync(
+            $"/api/v2/conversations/messages/{conversationId}/communications/{botCommunication}/typing", new { typing = new { type = "On" } });
+
+        Assert.Equal("Typing", (string?)echo["body"]!["events"]![0]!["eventType"]);
+        Assert.Equal(HttpStatusCode.Accepted, typingResponse.StatusCode);
+        var botTyping = await guest.NextAsync(f => (string?)f["body"]?["events"]?[0]?["eventType"] == "Typing" && (string?)f["body"]!["direction"] == "Outbound");
+        Assert.Equal(5000, (int)botTyping["body"]!["events"]![0]!["typing"]!["duration"]!);
+    }
+
+    [Fact]
+    public async Task Restart_KeepsSessionsHistoryAndEndedConversations()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        string liveToken = Guid.NewGuid().ToString(), endedToken = Guid.NewGuid().ToString();
+        string liveConversation, endedConversation;
+        await using (var liveGuest = await server.GuestAsync(liveToken))
+        await using (var endedGuest = await server.GuestAsync(endedToken))
+        {
+            await liveGuest.ConfigureAsync();
+            await endedGuest.ConfigureAsync();
+            await liveGuest.SendTextAsync("first");
+            await liveGuest.SendTextAsync("second");
+            await endedGuest.SendTextAsync("bye");
+            using var platform = await server.PlatformAsync();
+            liveConversation = await platform.ConversationOfSessionAsync(await liveGuest.SessionIdAsync());
+            endedConversation = await platform.ConversationOfSessionAsync(await endedGuest.SessionIdAsync());
+            var (end, _) = await platform.PostAsync($"/api/v2/conversations/{endedConversation}/disconnect");
+            Assert.Equal(HttpStatusCode.Accepted, end.StatusCode);
+        }
+
+        await server.RestartAsync();
+
+        using var after = await server.PlatformAsync();
+        await using var liveAgain = await server.GuestAsync(liveToken);
+        var resumed = await liveAgain.ConfigureAsync();
+        Assert.False(resumed["body"]!["newSession"]!.GetValue<bool>());
+        Assert.False(resumed["body"]!["readOnly"]!.GetValue<bool>());
+        var echo = await liveAgain.SendTextAsync("third");
+        Assert.Equal("StructuredMessage", (string?)echo["class"]);
+        var (_, live) = await after.GetAsync($"/api/v2/conversations/messages/{liveConversation}");
+        var customer = live!["participants"]!.AsArray().Single(p => (string?)p!["purpose"] == "customer")!;
+        Assert.Equal(3, customer["messages"]!.AsArray().Count);
+
+        await using var endedAgain = await server.GuestAsync(endedToken);
+        var readOnly = await endedAgain.ConfigureAsync();
+        Assert.True(readOnly["body"]!["readOnly"]!.GetValue<bool>());
+        Assert.Equal(409, (int)(await endedAgain.SendTextAsync("still there?"))["code"]!);
+        var (_, ended) = await after.GetAsync($"/api/v2/conversations/{endedConversation}");
+        Assert.NotNull((string?)ended!["endTime"]);
+        Assert.All(ended["participants"]!.AsArray(), p => Assert.Equal("disconnected", (string?)p!["state"]));
+    }
+}
