@@ -151,6 +151,7 @@ public sealed class TestGuest : IAsyncDisposable
     public string DeploymentId { get; private set; } = "";
     public WebSocketState State => _socket.State;
     public TaskCompletionSource ClosedByServer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public Exception? ReadError { get; private set; }
 
     public static async Task<TestGuest> ConnectAsync(ParleyServer server, string token, string? origin, string deploymentId)
     {
@@ -180,7 +181,7 @@ public sealed class TestGuest : IAsyncDisposable
                 _frames.Writer.TryWrite(JsonNode.Parse(buffer.AsSpan(0, count))!.AsObject());
             }
         }
-        catch (Exception) { ClosedByServer.TrySetResult(); }
+        catch (Exception e) { ReadError = e; ClosedByServer.TrySetResult(); }
         finally { _frames.Writer.TryComplete(); }
     }
 
@@ -205,6 +206,7 @@ public sealed class TestGuest : IAsyncDisposable
             }
         }
         catch (OperationCanceledException) { throw new TimeoutException($"No matching frame (awaited at line {line})."); }
+        catch (ChannelClosedException) { throw new InvalidOperationException($"The socket closed (awaited at line {line}): {ReadError?.Message ?? "closed by the server"}", ReadError); }
     }
 
     /// <summary>The next frame, whatever it is (for asserting order).</summary>
@@ -279,11 +281,15 @@ public sealed class TestGuest : IAsyncDisposable
 public static class Frames
 {
     public static bool IsPresence(JsonObject f, string type) =>
-        (string?)f["class"] == "StructuredMessage" && f["body"]?["events"] is JsonArray events
+        (string?)f["class"] == "StructuredMessage" && f["body"] is JsonObject body && body["events"] is JsonArray events
         && events.Any(e => (string?)e!["eventType"] == "Presence" && (string?)e["presence"]?["type"] == type);
 
     public static bool IsDisconnect(JsonObject f) => IsPresence(f, "Disconnect");
 
+    /// <summary>The echo of the guest's own stored message.</summary>
+    public static bool IsInboundEcho(JsonObject f) =>
+        (string?)f["class"] == "StructuredMessage" && (string?)f["type"] == "message" && f["body"] is JsonObject b && (string?)b["direction"] == "Inbound";
+
     public static bool IsOutboundText(JsonObject f) =>
-        (string?)f["class"] == "StructuredMessage" && (string?)f["body"]?["direction"] == "Outbound" && (string?)f["body"]?["type"] == "Text";
+        (string?)f["class"] == "StructuredMessage" && f["body"] is JsonObject b && (string?)b["direction"] == "Outbound" && (string?)b["type"] == "Text";
 }

@@ -12,7 +12,10 @@ public sealed class GuestConnection
     readonly WebSocket _socket;
     readonly Channel<Outgoing> _outbound;
     readonly TimeSpan _sendTimeout;
+    readonly int _roomMark;
     int _closing;
+    int _queued;
+    TaskCompletionSource? _roomWaiter;
 
     readonly record struct Outgoing(byte[]? Frame, TaskCompletionSource<bool>? Sent, WebSocketCloseStatus? CloseStatus = null, string? CloseText = null);
 
@@ -20,6 +23,7 @@ public sealed class GuestConnection
     {
         _socket = socket;
         _sendTimeout = sendTimeout;
+        _roomMark = Math.Max(1, maxQueuedFrames / 2);
         _outbound = Channel.CreateBounded<Outgoing>(new BoundedChannelOptions(maxQueuedFrames) { SingleReader = true });
     }
 
@@ -32,7 +36,7 @@ public sealed class GuestConnection
     public bool Deliver(byte[] frame)
     {
         if (IsClosing) return false;
-        if (_outbound.Writer.TryWrite(new Outgoing(frame, null))) return true;
+        if (_outbound.Writer.TryWrite(new Outgoing(frame, null))) { Interlocked.Increment(ref _queued); return true; }
         Abort();
         return false;
     }
@@ -42,9 +46,28 @@ public sealed class GuestConnection
     {
         if (IsClosing) return Task.FromResult(false);
         var sent = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (_outbound.Writer.TryWrite(new Outgoing(frame, sent))) return sent.Task;
+        if (_outbound.Writer.TryWrite(new Outgoing(frame, sent))) { Interlocked.Increment(ref _queued); return sent.Task; }
         Abort();
         return Task.FromResult(false);
+    }
+
+    /// <summary>
+    /// Back-pressure on the guest's own requests: the receive loop waits here until the queue is at most half full,
+    /// so a guest that sends faster than it reads is slowed down, not dropped; the other half is room for pushes
+    /// from the platform side, which never wait.
+    /// </summary>
+    public Task WaitForRoomAsync()
+    {
+        if (Volatile.Read(ref _queued) < _roomMark || IsClosing) return Task.CompletedTask;
+        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _roomWaiter, waiter);
+        if (Volatile.Read(ref _queued) < _roomMark || IsClosing) waiter.TrySetResult();
+        return waiter.Task;
+    }
+
+    void FreeRoom()
+    {
+        if (Interlocked.Decrement(ref _queued) < _roomMark) Interlocked.Exchange(ref _roomWaiter, null)?.TrySetResult();
     }
 
     /// <summary>Sends what is queued, then the close handshake. Frames queued after this are refused.</summary>
@@ -76,6 +99,7 @@ public sealed class GuestConnection
                 }
                 await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, deadline.Token);
                 item.Sent?.TrySetResult(true);
+                FreeRoom();
             }
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
@@ -87,6 +111,7 @@ public sealed class GuestConnection
             Interlocked.Exchange(ref _closing, 1);
             _outbound.Writer.TryComplete();
             while (_outbound.Reader.TryRead(out var left)) left.Sent?.TrySetResult(false);
+            Interlocked.Exchange(ref _roomWaiter, null)?.TrySetResult();
         }
     }
 }

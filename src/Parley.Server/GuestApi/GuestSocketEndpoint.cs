@@ -79,6 +79,7 @@ public sealed class GuestSocketEndpoint(
                 state.Connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
                 return;
             }
+            await state.Connection.WaitForRoomAsync();
             var buffer = ArrayPool<byte>.Shared.Rent(4096);
             try
             {
