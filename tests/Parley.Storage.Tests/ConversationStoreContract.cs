@@ -1,0 +1,115 @@
+using System.Collections.Immutable;
+using Parley.Core;
+
+namespace Parley.Storage.Tests;
+
+/// <summary>
+/// The storage contract every adapter passes (SQLite now; PostgreSQL inherits the same tests when it lands).
+/// The store used must implement all of the storage ports.
+/// </summary>
+public abstract class ConversationStoreContract
+{
+    protected abstract Task<object> CreateStoreAsync();
+    protected abstract Task<object> ReopenAsync(object store);
+
+    static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_795_000_000_000);
+    static string Id() => Guid.NewGuid().ToString();
+
+    static async Task<(GuestSession Session, Conversation Conversation)> CreateConversationAsync(object store)
+    {
+        var sessions = (IGuestSessionStore)store;
+        var session = await sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default);
+        var c = ConversationMachine.Start(Id(), ChannelKind.WebMessaging, "dep", session.Id, DisconnectMode.ReadOnly,
+            MessageDirection.Inbound, "Guest", "Bot", Id, T0);
+        var add = ConversationMachine.Decide(c, new AddMessage(Id(), c.Customer.Id, MessageKind.Text, "hello", [], null), T0);
+        var after = ConversationMachine.ApplyAll(c, add.Events);
+        Assert.True(await ((IConversationStore)store).CommitAsync(
+            new Commit(after, 0, add.Events, new SessionMove(session.Id, null, after.Id)), default));
+        return (session, after);
+    }
+
+    [Fact]
+    public async Task Commit_Create_ThenLoad_RoundTripsParticipantsAndMessages()
+    {
+        var store = await CreateStoreAsync();
+        var (session, c) = await CreateConversationAsync(store);
+
+        var loaded = await ((IConversationStore)store).LoadAsync(c.Id, default);
+        var messages = await ((IConversationStore)store).ListMessagesAsync(c.Id, 25, 1, default);
+
+        Assert.NotNull(loaded);
+        Assert.Equal(c.Version, loaded.Version);
+        Assert.Equal(c.Participants.Select(p => (p.Id, p.Purpose, p.CommunicationId, p.State)),
+            loaded.Participants.Select(p => (p.Id, p.Purpose, p.CommunicationId, p.State)));
+        Assert.Equal("hello", Assert.Single(messages.Entities).Text);
+        Assert.Equal(c.Id, (await ((IGuestSessionStore)store).GetAsync(session.Id, default))!.ConversationId);
+    }
+
+    [Fact]
+    public async Task Commit_WithStaleVersion_ReportsConflict_AndWritesNothing()
+    {
+        var store = (IConversationStore)await CreateStoreAsync();
+        var (_, c) = await CreateConversationAsync(store);
+        var end = ConversationMachine.Decide(c, new EndConversation(new Actor("a"), EndLever.ConversationDisconnect, null), T0);
+        Assert.True(await store.CommitAsync(new Commit(ConversationMachine.ApplyAll(c, end.Events), c.Version, end.Events), default));
+
+        // A writer that decided on the old version loses, and nothing of its commit is kept.
+        var late = ConversationMachine.Decide(c, new AddMessage(Id(), c.Customer.Id, MessageKind.Text, "too late", [], null), T0);
+        var committed = await store.CommitAsync(new Commit(ConversationMachine.ApplyAll(c, late.Events), c.Version, late.Events), default);
+
+        Assert.False(committed);
+        var messages = await store.ListMessagesAsync(c.Id, 25, 1, default);
+        Assert.DoesNotContain(messages.Entities, m => m.Text == "too late");
+        Assert.True((await store.LoadAsync(c.Id, default))!.IsEnded);
+    }
+
+    [Fact]
+    public async Task Commit_WhoseSessionMoved_WritesNothing()
+    {
+        var store = await CreateStoreAsync();
+        var (session, first) = await CreateConversationAsync(store);
+        var second = ConversationMachine.Start(Id(), ChannelKind.WebMessaging, "dep", session.Id, DisconnectMode.ReadOnly,
+            MessageDirection.Inbound, "Guest", "Bot", Id, T0);
+
+        var committed = await ((IConversationStore)store).CommitAsync(
+            new Commit(second, 0, [], new SessionMove(session.Id, ExpectedConversationId: null, second.Id)), default);
+
+        Assert.False(committed);
+        Assert.Null(await ((IConversationStore)store).LoadAsync(second.Id, default));
+        Assert.Equal(first.Id, (await ((IGuestSessionStore)store).GetAsync(session.Id, default))!.ConversationId);
+    }
+
+    [Fact]
+    public async Task Termination_AndItsAudit_CommitTogether_AndSurviveReopening()
+    {
+        var store = await CreateStoreAsync();
+        var (_, c) = await CreateConversationAsync(store);
+        var end = ConversationMachine.Decide(c, new DisconnectParticipant(c.Customer.Id, new Actor("client-1"), EndLever.ParticipantPatch, "why"), T0);
+        var audit = new TerminationAudit(Id(), c.Id, c.Customer.Id, EndLever.ParticipantPatch, "client-1", "why", T0, null);
+        Assert.True(await ((IConversationStore)store).CommitAsync(
+            new Commit(ConversationMachine.ApplyAll(c, end.Events), c.Version, end.Events, Audit: audit), default));
+        await ((IAuditLog)store).SetSocketsNotifiedAsync(audit.Id, 3, default);
+
+        var reopened = await ReopenAsync(store);
+
+        var loaded = (await ((IConversationStore)reopened).LoadAsync(c.Id, default))!;
+        Assert.True(loaded.IsEnded);
+        Assert.Equal(T0, loaded.EndTime);
+        Assert.All(loaded.Participants, p => Assert.Equal(ParticipantState.Disconnected, p.State));
+        var record = Assert.Single((await ((IAuditLog)reopened).ListAsync(c.Id, 25, 1, default)).Entities);
+        Assert.Equal(("client-1", "why", 3), (record.ClientId, record.Reason, record.SocketsNotified));
+    }
+
+    [Fact]
+    public async Task Query_FiltersEndedAndPages()
+    {
+        var store = await CreateStoreAsync();
+        for (var i = 0; i < 3; i++) await CreateConversationAsync(store);
+
+        var page = await ((IConversationStore)store).QueryAsync(new ConversationFilter(Ended: false, PageSize: 2, PageNumber: 2), default);
+
+        Assert.Equal(3, page.Total);
+        Assert.Equal(2, page.PageCount);
+        Assert.Single(page.Entities);
+    }
+}
