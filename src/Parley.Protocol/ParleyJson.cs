@@ -41,7 +41,18 @@ namespace Parley.Protocol;
 [JsonSerializable(typeof(OAuthClientWire))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
-public partial class ParleyJson : JsonSerializerContext;
+public partial class ParleyJson : JsonSerializerContext
+{
+    /// <summary>
+    /// The instance every endpoint uses: as <see cref="Default"/>, but without escaping quotes and apostrophes, so error
+    /// texts read as written (the bodies are served as application/json, never embedded in HTML).
+    /// </summary>
+    public static ParleyJson Wire { get; } = new(new JsonSerializerOptions(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}
 
 public static class Wire
 {
@@ -73,5 +84,5 @@ public static class Wire
 
     /// <summary>An error frame: <c>class</c> "string", the body a JSON string (spec §1.10).</summary>
     public static byte[] ErrorFrame(int code, string text, string? tracingId = null) =>
-        Frame("response", "string", code, text, ParleyJson.Default.String, tracingId);
+        Frame("response", "string", code, text, ParleyJson.Wire.String, tracingId);
 }

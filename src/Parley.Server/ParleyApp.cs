@@ -19,8 +19,9 @@ public static class ParleyApp
         var options = ParleyOptions.FromEnvironment(builder.Configuration);
         if (configure is not null) options = configure(options);
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Default));
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
 
         var store = await SqliteStore.OpenAsync(options.DatabasePath);
         var clock = TimeProvider.System;
@@ -70,7 +71,6 @@ public static class ParleyApp
         app.MapAnalyticsApi();
         app.MapParleyApi();
         app.MapGet("/health", () => Results.Text("ok"));
-        app.MapFallback((HttpContext http) => { http.Response.StatusCode = 404; return Task.CompletedTask; });
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley");
         app.Lifetime.ApplicationStarted.Register(() => PrintBanner(app, options, log));

@@ -7,7 +7,7 @@ namespace Parley.Server.GuestApi;
 /// <summary>Renders domain facts as Guest API frames (spec §1.5–§1.9). Each frame is rendered once per event.</summary>
 public static class GuestFrames
 {
-    static readonly ParleyJson Json = ParleyJson.Default;
+    static readonly ParleyJson Json = ParleyJson.Wire;
 
     public static StructuredMessage ToWire(ConversationMessage m) => new()
     {

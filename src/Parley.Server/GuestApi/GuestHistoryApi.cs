@@ -36,11 +36,11 @@ public static class GuestHistoryApi
         var session = await sessions.GetAsync(guest!.SessionId, ct);
         if (session is null) return ApiError.BadCredentials;   // the session was cleared; its JWT opens nothing
         if (session.ConversationId is not { } cid)
-            return Results.Json(new WebMessagingMessageEntityList([], size, number, 0, 0), ParleyJson.Default.WebMessagingMessageEntityList);
+            return Results.Json(new WebMessagingMessageEntityList([], size, number, 0, 0), ParleyJson.Wire.WebMessagingMessageEntityList);
         var page = await store.ListMessagesAsync(cid, size, number, ct);
         return Results.Json(
             new WebMessagingMessageEntityList(page.Entities.Select(GuestFrames.ToWire).ToList(), size, number, page.Total, page.PageCount),
-            ParleyJson.Default.WebMessagingMessageEntityList);
+            ParleyJson.Wire.WebMessagingMessageEntityList);
     }
 
     static async Task<IResult> ConfigAsync(HttpContext http, string deploymentId, IDirectoryStore directory, CancellationToken ct)
@@ -56,6 +56,6 @@ public static class GuestHistoryApi
                     new EnabledFlag(d.ClearEnabled), new NotificationsConfig(false, "ExcludeMessagesContent"),
                     new EnabledFlag(false), new EnabledFlag(false)))),
             new EnabledFlag(false), new AuthConfig(false, false));
-        return Results.Json(config, ParleyJson.Default.DeploymentConfig);
+        return Results.Json(config, ParleyJson.Wire.DeploymentConfig);
     }
 }

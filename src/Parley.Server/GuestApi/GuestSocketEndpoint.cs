@@ -136,7 +136,7 @@ public sealed class GuestSocketEndpoint(
         GuestRequest? request;
         try
         {
-            request = JsonSerializer.Deserialize(json.Span, ParleyJson.Default.GuestRequest);
+            request = JsonSerializer.Deserialize(json.Span, ParleyJson.Wire.GuestRequest);
         }
         catch (JsonException e)
         {
@@ -376,14 +376,14 @@ public sealed class GuestSocketEndpoint(
         {
             Id = Conversations.NewMessageId(), Type = "Text", Text = r.Message?.Text ?? "ping", Direction = "Inbound",
         };
-        Reply(state, Wire.Frame("response", "StructuredMessage", 200, body, ParleyJson.Default.StructuredMessage, r.TracingId));
+        Reply(state, Wire.Frame("response", "StructuredMessage", 200, body, ParleyJson.Wire.StructuredMessage, r.TracingId));
     }
 
     void GetJwt(SocketState state, GuestRequest r)
     {
         if (Authorize(state, r) is not { } binding) return;
         var (jwt, exp) = tokens.IssueGuestJwt(binding.SessionId, binding.DeploymentId);
-        Reply(state, Wire.Frame("response", "JwtResponse", 200, new JwtResponse(jwt, exp), ParleyJson.Default.JwtResponse, r.TracingId));
+        Reply(state, Wire.Frame("response", "JwtResponse", 200, new JwtResponse(jwt, exp), ParleyJson.Wire.JwtResponse, r.TracingId));
     }
 
     /// <summary>

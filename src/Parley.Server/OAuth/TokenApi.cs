@@ -43,9 +43,9 @@ public static class TokenApi
 
         var (token, expiresIn) = tokens.IssueAccessToken(client.Id, client.Permissions);
         http.Response.Headers.CacheControl = "no-store";
-        return Results.Json(new TokenResponse(token, "bearer", expiresIn), ParleyJson.Default.TokenResponse);
+        return Results.Json(new TokenResponse(token, "bearer", expiresIn), ParleyJson.Wire.TokenResponse);
     }
 
     static IResult Error(int status, string error, string description) =>
-        Results.Json(new OAuthError(error, description, description), ParleyJson.Default.OAuthError, statusCode: status);
+        Results.Json(new OAuthError(error, description, description), ParleyJson.Wire.OAuthError, statusCode: status);
 }

@@ -24,7 +24,7 @@ public static class AnalyticsApi
 
     static async Task<IResult> GetAsync(string conversationId, IConversationStore store, CancellationToken ct) =>
         await store.LoadAsync(conversationId, ct) is { } c
-            ? Results.Json(PlatformWire.ToAnalytics(c), ParleyJson.Default.AnalyticsConversation)
+            ? Results.Json(PlatformWire.ToAnalytics(c), ParleyJson.Wire.AnalyticsConversation)
             : ApiError.NotFound("conversation", conversationId);
 
     static async Task<IResult> GetManyAsync(HttpContext http, IConversationStore store, CancellationToken ct)
@@ -32,12 +32,12 @@ public static class AnalyticsApi
         var list = new List<AnalyticsConversation>();
         foreach (var id in http.Request.Query["id"])
             if (id is not null && await store.LoadAsync(id, ct) is { } c) list.Add(PlatformWire.ToAnalytics(c));
-        return Results.Json(new AnalyticsConversationList(list), ParleyJson.Default.AnalyticsConversationList);
+        return Results.Json(new AnalyticsConversationList(list), ParleyJson.Wire.AnalyticsConversationList);
     }
 
     static async Task<IResult> QueryAsync(HttpContext http, IConversationStore store, CancellationToken ct)
     {
-        var (query, error) = await http.ReadJsonAsync(ParleyJson.Default.ConversationQuery);
+        var (query, error) = await http.ReadJsonAsync(ParleyJson.Wire.ConversationQuery);
         if (error is not null) return error;
         var q = query!;
         if (string.IsNullOrEmpty(q.Interval)) return ApiError.BadRequest("The field 'interval' is required, e.g. 2024-05-20T00:00:00.000Z/2024-05-21T00:00:00.000Z.", "interval");
@@ -95,7 +95,7 @@ public static class AnalyticsApi
             (found, total) = (page.Entities.ToList(), page.Total);
         }
         return Results.Json(new AnalyticsQueryResponse(found.Count == 0 ? null : found.Select(PlatformWire.ToAnalytics).ToList(), total),
-            ParleyJson.Default.AnalyticsQueryResponse);
+            ParleyJson.Wire.AnalyticsQueryResponse);
     }
 
     static IEnumerable<QueryPredicate> Predicates(List<QueryFilter>? filters) =>

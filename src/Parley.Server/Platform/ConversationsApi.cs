@@ -80,7 +80,7 @@ public static class ConversationsApi
             LastUri = $"{self}?pageSize={size}&pageNumber={Math.Max(1, page.PageCount)}",
             NextUri = number < page.PageCount ? $"{self}?pageSize={size}&pageNumber={number + 1}" : null,
             PreviousUri = number > 1 ? $"{self}?pageSize={size}&pageNumber={number - 1}" : null,
-        }, ParleyJson.Default.EntityListingMessageConversation);
+        }, ParleyJson.Wire.EntityListingMessageConversation);
     }
 
     /// <summary>The participants' message lists carry at most this many recent messages.</summary>
@@ -91,44 +91,44 @@ public static class ConversationsApi
 
     static async Task<IResult> GetMessageConversationAsync(string conversationId, [AsParameters] PlatformContext ctx, CancellationToken ct) =>
         await ctx.Store.LoadAsync(conversationId, ct) is { } c
-            ? Results.Json(PlatformWire.ToMessageConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Default.MessageConversation)
+            ? Results.Json(PlatformWire.ToMessageConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Wire.MessageConversation)
             : ApiError.NotFound("conversation", conversationId);
 
     static async Task<IResult> GetConversationAsync(string conversationId, [AsParameters] PlatformContext ctx, CancellationToken ct) =>
         await ctx.Store.LoadAsync(conversationId, ct) is { } c
-            ? Results.Json(PlatformWire.ToConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Default.ConversationWire)
+            ? Results.Json(PlatformWire.ToConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Wire.ConversationWire)
             : ApiError.NotFound("conversation", conversationId);
 
     static async Task<IResult> GetMessageAsync(string conversationId, string messageId, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
         if (await ctx.Store.LoadAsync(conversationId, ct) is not { } c) return ApiError.NotFound("conversation", conversationId);
         if (await ctx.Store.GetMessageAsync(messageId, ct) is not { } m || m.ConversationId != c.Id) return ApiError.NotFound("message", messageId);
-        return Results.Json(PlatformWire.ToMessageData(c, m), ParleyJson.Default.MessageData);
+        return Results.Json(PlatformWire.ToMessageData(c, m), ParleyJson.Wire.MessageData);
     }
 
     static async Task<IResult> GetMessageDetailsAsync(string messageId, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
         if (await ctx.Store.GetMessageAsync(messageId, ct) is not { } m) return ApiError.NotFound("message", messageId);
         var c = await ctx.Store.LoadAsync(m.ConversationId, ct);
-        return Results.Json(PlatformWire.ToMessageData(c!, m), ParleyJson.Default.MessageData);
+        return Results.Json(PlatformWire.ToMessageData(c!, m), ParleyJson.Wire.MessageData);
     }
 
     // ------------------------------------------------------------------ termination levers (spec §8.3)
 
     static async Task<IResult> PatchConversationAsync(string conversationId, HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
-        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.StateChangeRequest);
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.StateChangeRequest);
         if (error is not null) return error;
         if (CheckDisconnectState(body!) is { } bad) return bad;
         var command = new EndConversation(new Actor(http.Caller().ClientId), EndLever.ConversationPatch, Reason(http, body));
         return await TerminateAsync(http, ctx, conversationId, command, async c =>
-            Results.Json(PlatformWire.ToConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Default.ConversationWire), ct);
+            Results.Json(PlatformWire.ToConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Wire.ConversationWire), ct);
     }
 
     static async Task<IResult> PatchParticipantAsync(string conversationId, string participantId, HttpContext http,
         [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
-        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.StateChangeRequest);
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.StateChangeRequest);
         if (error is not null) return error;
         if (CheckDisconnectState(body!) is { } bad) return bad;
         var command = new DisconnectParticipant(participantId, new Actor(http.Caller().ClientId), EndLever.ParticipantPatch, Reason(http, body));
@@ -137,7 +137,7 @@ public static class ConversationsApi
 
     static async Task<IResult> DisconnectAsync(string conversationId, HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
-        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.StateChangeRequest, required: false);
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.StateChangeRequest, required: false);
         if (error is not null) return error;
         var command = new EndConversation(new Actor(http.Caller().ClientId), EndLever.ConversationDisconnect, Reason(http, body));
         return await TerminateAsync(http, ctx, conversationId, command, _ => Task.FromResult(Results.StatusCode(202)), ct);
@@ -187,19 +187,19 @@ public static class ConversationsApi
     static async Task<IResult> SendAsync(string conversationId, string communicationId, HttpContext http, [AsParameters] PlatformContext ctx,
         CancellationToken ct)
     {
-        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.AdditionalMessage);
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.AdditionalMessage);
         if (error is not null) return error;
         if (string.IsNullOrEmpty(body!.TextBody)) return ApiError.BadRequest("The field 'textBody' is required.", "textBody");
         if (body.TextBody.Length > ctx.Options.MaxPlatformTextLength)
             return ApiError.BadRequest($"The field 'textBody' may be at most {ctx.Options.MaxPlatformTextLength} characters.", "textBody");
         return await SendFromCommunicationAsync(ctx, conversationId, communicationId, MessageKind.Text, body.TextBody, [],
-            (c, m) => Results.Json(PlatformWire.ToMessageData(c, m), ParleyJson.Default.MessageData), ct);
+            (c, m) => Results.Json(PlatformWire.ToMessageData(c, m), ParleyJson.Wire.MessageData), ct);
     }
 
     static async Task<IResult> TypingAsync(string conversationId, string communicationId, HttpContext http, [AsParameters] PlatformContext ctx,
         CancellationToken ct)
     {
-        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.MessageTypingEventRequest);
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.MessageTypingEventRequest);
         if (error is not null) return error;
         if (body!.Typing?.Type is not ("On" or "Off"))
             return ApiError.BadRequest($"This endpoint takes only typing events: {{\"typing\":{{\"type\":\"On\"}}}}. {Levers}", "typing");
@@ -241,7 +241,7 @@ public static class ConversationsApi
     /// </summary>
     static async Task<IResult> AgentlessAsync(HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
-        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.AgentlessRequest);
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.AgentlessRequest);
         if (error is not null) return error;
         var b = body!;
         if (string.IsNullOrEmpty(b.ToAddressMessengerType))
@@ -278,6 +278,6 @@ public static class ConversationsApi
             UseExistingActiveConversation = useExisting, TextBody = m.Text, Message = PlatformWire.ToMessageData(c, m),
             Timestamp = Wire.Time(m.Timestamp), User = new AddressableRef(http.Caller().ClientId),
             SelfUri = PlatformWire.ConversationUri(c.Id),
-        }, ParleyJson.Default.AgentlessResponse);
+        }, ParleyJson.Wire.AgentlessResponse);
     }
 }

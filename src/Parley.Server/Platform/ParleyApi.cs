@@ -44,17 +44,17 @@ public static class ParleyApi
         return Results.Json(new EntityListing<DeploymentWire>
         {
             Entities = all.Select(ToWire).ToList(), PageSize = all.Count, PageNumber = 1, Total = all.Count, PageCount = 1,
-        }, ParleyJson.Default.EntityListingDeploymentWire);
+        }, ParleyJson.Wire.EntityListingDeploymentWire);
     }
 
     static async Task<IResult> GetDeploymentAsync(string deploymentId, IDirectoryStore directory, CancellationToken ct) =>
         await directory.GetDeploymentAsync(deploymentId, ct) is { } d
-            ? Results.Json(ToWire(d), ParleyJson.Default.DeploymentWire)
+            ? Results.Json(ToWire(d), ParleyJson.Wire.DeploymentWire)
             : ApiError.NotFound("deployment", deploymentId);
 
     static async Task<IResult> SaveDeploymentAsync(HttpContext http, IDirectoryStore directory, TimeProvider clock, string? id, CancellationToken ct)
     {
-        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.DeploymentWire);
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.DeploymentWire);
         if (error is not null) return error;
         var b = body!;
         if (string.IsNullOrWhiteSpace(b.Name)) return ApiError.BadRequest("The field 'name' is required.", "name");
@@ -66,7 +66,7 @@ public static class ParleyApi
             b.ConversationDisconnect?.Enabled ?? true, Enum.Parse<DisconnectMode>(type), b.ConversationClear?.Enabled ?? true,
             existing?.DateCreated ?? clock.GetUtcNow());
         await directory.UpsertDeploymentAsync(d, ct);
-        return Results.Json(ToWire(d), ParleyJson.Default.DeploymentWire, statusCode: id is null ? 201 : 200);
+        return Results.Json(ToWire(d), ParleyJson.Wire.DeploymentWire, statusCode: id is null ? 201 : 200);
     }
 
     static async Task<IResult> DeleteDeploymentAsync(string deploymentId, IDirectoryStore directory, CancellationToken ct) =>
@@ -86,7 +86,7 @@ public static class ParleyApi
         return Results.Json(new EntityListing<GuestSessionWire>
         {
             Entities = list, PageSize = list.Count, PageNumber = 1, Total = list.Count, PageCount = 1,
-        }, ParleyJson.Default.EntityListingGuestSessionWire);
+        }, ParleyJson.Wire.EntityListingGuestSessionWire);
     }
 
     static async Task<IResult> ListTerminationsAsync(string? conversationId, int? pageSize, int? pageNumber, IAuditLog audit, CancellationToken ct)
@@ -102,12 +102,12 @@ public static class ParleyApi
                 new AddressableRef(a.ClientId), a.Reason, Wire.Time(a.At), a.SocketsNotified,
                 $"/api/v2/parley/audit/terminations?conversationId={a.ConversationId}")).ToList(),
             PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
-        }, ParleyJson.Default.EntityListingTerminationAuditWire);
+        }, ParleyJson.Wire.EntityListingTerminationAuditWire);
     }
 
     static async Task<IResult> CreateClientAsync(HttpContext http, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
     {
-        var (body, error) = await http.ReadJsonAsync(ParleyJson.Default.OAuthClientRequest);
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OAuthClientRequest);
         if (error is not null) return error;
         var b = body!;
         if (string.IsNullOrWhiteSpace(b.Name)) return ApiError.BadRequest("The field 'name' is required.", "name");
@@ -123,6 +123,6 @@ public static class ParleyApi
         {
             Id = client.Id, Name = client.Name, Permissions = [.. client.Permissions], Secret = secret,
             DateCreated = Wire.Time(client.DateCreated), SelfUri = $"/api/v2/oauth/clients/{client.Id}",
-        }, ParleyJson.Default.OAuthClientWire, statusCode: 200);
+        }, ParleyJson.Wire.OAuthClientWire, statusCode: 200);
     }
 }

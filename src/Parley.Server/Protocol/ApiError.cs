@@ -26,7 +26,7 @@ public sealed class ApiError(int status, string code, string message, string? fi
         http.Response.StatusCode = status;
         if (status == 429) http.Response.Headers.RetryAfter = "1";
         http.Response.ContentType = "application/json; charset=utf-8";
-        await JsonSerializer.SerializeAsync(http.Response.Body, body, ParleyJson.Default.ErrorBody, http.RequestAborted);
+        await JsonSerializer.SerializeAsync(http.Response.Body, body, ParleyJson.Wire.ErrorBody, http.RequestAborted);
     }
 
     public static string ContextId(HttpContext http)
