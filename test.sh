@@ -22,6 +22,25 @@ status=${PIPESTATUS[0]}
 # Count the per-test result lines ("  Passed Name [12 ms]", "  Failed Name [..]").
 passed=$(grep -cE '^\s+Passed [A-Za-z_]' "$log" || true)
 failed=$(grep -cE '^\s+Failed [A-Za-z_]' "$log" || true)
+
+# The conformance suite: the official Genesys Cloud JavaScript SDK and a spec-written guest client against a fresh server.
+conf=$(mktemp)
+if [ ! -d tests/conformance/node_modules ]; then
+  (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error) >"$conf" 2>&1 || { cat "$conf"; failed=$((failed + 1)); }
+fi
+echo "Conformance suite (tests/conformance):"
+bash tests/conformance/run.sh >"$conf" 2>&1
+conf_status=$?
+grep -E '^(✔|✖) |ℹ (tests|pass|fail) ' "$conf" | grep -vE '^✔ ' || true
+conf_passed=$(sed -nE 's/^ℹ pass ([0-9]+)$/\1/p' "$conf" | tail -n 1)
+conf_failed=$(sed -nE 's/^ℹ fail ([0-9]+)$/\1/p' "$conf" | tail -n 1)
+if [ -z "$conf_passed" ]; then cat "$conf"; conf_passed=0; conf_failed=${conf_failed:-1}; fi
+if [ "$conf_status" -ne 0 ] && [ "${conf_failed:-0}" -eq 0 ]; then conf_failed=1; fi
+if [ "${conf_failed:-0}" -gt 0 ]; then echo; echo "Conformance failures:"; sed -n '/failing tests:/,$p' "$conf"; fi
+rm -f "$conf"
+passed=$((passed + conf_passed))
+failed=$((failed + ${conf_failed:-0}))
+
 if [ "$failed" -gt 0 ]; then
   echo; echo "Failures:"; grep -A 15 -E '^\s+Failed [A-Za-z_]' "$log"; echo
 fi

@@ -1,0 +1,53 @@
+'use strict';
+// The compatibility matrix: matrix.json is the source; docs/compatibility.md is rendered from it.
+const fs = require('node:fs');
+const path = require('node:path');
+
+const matrix = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'matrix.json'), 'utf8'));
+const ids = new Set(matrix.rows.map((r) => r.id));
+const DOC = path.join(__dirname, '..', '..', '..', 'docs', 'compatibility.md');
+
+/** Marks what a test proves; an id that is not in matrix.json is a mistake in the test. */
+function covers(...rowIds) {
+  for (const id of rowIds) if (!ids.has(id)) throw new Error(`covers('${id}'): no such row in matrix.json`);
+}
+
+function counts() {
+  const c = { supported: 0, partial: 0, 'not supported': 0 };
+  for (const r of matrix.rows) c[r.status] += 1;
+  return c;
+}
+
+function render() {
+  const c = counts();
+  const lines = [
+    '# Compatibility matrix',
+    '',
+    'Every Genesys Cloud messaging endpoint and Guest API action in `shared/spec/genesys-compat.md`, and what Parley does with it.',
+    'Generated from `tests/conformance/matrix.json` by `npm run matrix` (in `tests/conformance`); the conformance suite fails',
+    'when this file differs from that rendering, when a supported or partial row has no test that covers it, or when a',
+    'not-supported row answers with success instead of an error.',
+    '',
+    `**${c.supported} supported, ${c.partial} partial, ${c['not supported']} not supported** (${matrix.rows.length} rows).`,
+    '',
+  ];
+  let surface = null;
+  for (const r of matrix.rows) {
+    if (r.surface !== surface) {
+      surface = r.surface;
+      lines.push(`## ${surface}`, '', '| call | status | spec | note |', '|---|---|---|---|');
+    }
+    lines.push(`| ${r.call.replace(/\|/g, '\\|')} | ${r.status} | ${r.spec} | ${(r.note || '').replace(/\|/g, '\\|')} |`);
+    const next = matrix.rows[matrix.rows.indexOf(r) + 1];
+    if (!next || next.surface !== surface) lines.push('');
+  }
+  return lines.join('\n');
+}
+
+module.exports = { matrix, covers, counts, render, DOC };
+
+if (require.main === module) {
+  fs.mkdirSync(path.dirname(DOC), { recursive: true });
+  fs.writeFileSync(DOC, render());
+  console.log(`wrote ${DOC}:`, counts());
+}
