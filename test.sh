@@ -22,6 +22,9 @@ status=${PIPESTATUS[0]}
 # Count the per-test result lines ("  Passed Name [12 ms]", "  Failed Name [..]").
 passed=$(grep -cE '^\s+Passed [A-Za-z_]' "$log" || true)
 failed=$(grep -cE '^\s+Failed [A-Za-z_]' "$log" || true)
+if [ "$failed" -gt 0 ]; then
+  echo; echo "Failures:"; grep -A 15 -E '^\s+Failed [A-Za-z_]' "$log"; echo
+fi
 
 # The conformance suite: the official Genesys Cloud JavaScript SDK and a spec-written guest client against a fresh server.
 conf=$(mktemp)
@@ -41,9 +44,6 @@ rm -f "$conf"
 passed=$((passed + conf_passed))
 failed=$((failed + ${conf_failed:-0}))
 
-if [ "$failed" -gt 0 ]; then
-  echo; echo "Failures:"; grep -A 15 -E '^\s+Failed [A-Za-z_]' "$log"; echo
-fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "$passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -20,7 +20,8 @@ public sealed record AddMessage(
     ImmutableArray<MessageEvent> Events,
     string? OriginatingEntity,
     ImmutableDictionary<string, string>? Metadata = null,
-    string? TracingId = null) : Command;
+    string? TracingId = null,
+    string? ExternalKey = null) : Command;
 
 public sealed record DisconnectParticipant(string ParticipantId, Actor By, EndLever Lever, string? Reason) : Command;
 
@@ -75,7 +76,8 @@ public static class ConversationMachine
             return Decision.Reject(RejectionCode.ParticipantDisconnected, $"Participant {sender.Id} has left conversation {c.Id}.");
         var direction = sender.Purpose == ParticipantPurpose.Customer ? MessageDirection.Inbound : MessageDirection.Outbound;
         var message = new ConversationMessage(m.MessageId, c.Id, sender.Id, direction, m.Kind, m.Text, m.Events, now,
-            m.OriginatingEntity, sender.Name, c.Version + 1, m.Metadata);
+            m.OriginatingEntity, sender.Name, c.Version + 1, m.Metadata,
+            direction == MessageDirection.Inbound ? "received" : "sent", m.ExternalKey);
         return Decision.Accept(new MessageAdded(message, m.TracingId));
     }
 

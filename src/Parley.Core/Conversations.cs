@@ -36,7 +36,8 @@ public sealed class Conversations(
     IGuestSessionStore sessions,
     IConversationFanout fanout,
     TimeProvider clock,
-    ConversationOptions? options = null)
+    ConversationOptions? options = null,
+    IOutboundEffects? effects = null)
 {
     readonly ConversationOptions _options = options ?? new();
     readonly StripedLock _conversationLocks = new(1024);
@@ -72,8 +73,9 @@ public sealed class Conversations(
 
             var after = ConversationMachine.ApplyAll(conversation, decision.Events);
             var audit = AuditFor(command, after, decision.Events);
-            if (await store.CommitAsync(new Commit(after, conversation.Version, decision.Events, Audit: audit), ct))
-                return Published(after, decision.Events, audit?.Id);
+            var outbox = await RenderEffectsAsync(after, decision.Events, ct);
+            if (await store.CommitAsync(new Commit(after, conversation.Version, decision.Events, Audit: audit, Outbox: outbox), ct))
+                return Published(after, decision.Events, audit?.Id, outbox);
             if (attempt >= MaxAttempts) throw new InvalidOperationException($"Conversation {conversationId} kept moving; gave up after {attempt} attempts.");
         }
     }
@@ -84,7 +86,7 @@ public sealed class Conversations(
     /// starts one when there is none. After an end, a guest message starts a new conversation only in Send mode (or
     /// with the disconnect notice off); in ReadOnly mode it is refused. A bot may always start a new conversation.
     /// </summary>
-    public async Task<Outcome> SendToSessionAsync(GuestSession session, Deployment deployment, MessageDirection direction,
+    public async Task<Outcome> SendToSessionAsync(GuestSession session, ChannelSettings channel, MessageDirection direction,
         Func<Conversation, AddMessage> message, CancellationToken ct)
     {
         using var _ = await _sessionLocks.AcquireAsync(session.Id, ct);
@@ -104,7 +106,7 @@ public sealed class Conversations(
             {
                 return Outcome.Reject(conversation, new Rejection(RejectionCode.ConversationEnded, ReadOnlyMessage));
             }
-            else if (await StartAsync(current, deployment, direction, message, ct) is { } started)
+            else if (await StartAsync(current, channel, direction, message, ct) is { } started)
             {
                 return started;
             }
@@ -116,22 +118,29 @@ public sealed class Conversations(
     public const string ReadOnlyMessage = "Session is read-only, no new messages allowed";
 
     /// <summary>Creates a conversation with its first message in one commit; null when the session moved meanwhile.</summary>
-    async Task<Outcome?> StartAsync(GuestSession session, Deployment deployment, MessageDirection direction,
+    async Task<Outcome?> StartAsync(GuestSession session, ChannelSettings channel, MessageDirection direction,
         Func<Conversation, AddMessage> message, CancellationToken ct)
     {
         var now = Now();
-        var fresh = ConversationMachine.Start(NewId(), ChannelKind.WebMessaging, deployment.Id, session.Id,
-            deployment.EffectiveDisconnectMode, direction, _options.GuestName, _options.BotName, NewId, now);
+        var fresh = ConversationMachine.Start(NewId(), channel.Channel, channel.ChannelId, session.Id,
+            channel.Mode, direction, channel.CustomerName ?? _options.GuestName, _options.BotName, NewId, now);
         var decision = ConversationMachine.Decide(fresh, message(fresh), now);
         if (decision.Rejected is { } rejected) return Outcome.Reject(null, rejected);
         var after = ConversationMachine.ApplyAll(fresh, decision.Events);
         var move = new SessionMove(session.Id, session.ConversationId, after.Id);
-        if (!await store.CommitAsync(new Commit(after, 0, decision.Events, move), ct)) return null;
-        return Published(after, decision.Events, null);
+        var outbox = await RenderEffectsAsync(after, decision.Events, ct);
+        if (!await store.CommitAsync(new Commit(after, 0, decision.Events, move, Outbox: outbox), ct)) return null;
+        return Published(after, decision.Events, null, outbox);
     }
 
-    Outcome Published(Conversation after, ImmutableArray<ConversationEvent> events, string? auditId) =>
-        new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events), auditId);
+    ValueTask<ImmutableArray<OutboxItem>> RenderEffectsAsync(Conversation after, ImmutableArray<ConversationEvent> events, CancellationToken ct) =>
+        effects?.RenderAsync(after, events, ct) ?? ValueTask.FromResult(ImmutableArray<OutboxItem>.Empty);
+
+    Outcome Published(Conversation after, ImmutableArray<ConversationEvent> events, string? auditId, ImmutableArray<OutboxItem> outbox)
+    {
+        if (!outbox.IsDefaultOrEmpty) effects?.Committed(outbox);
+        return new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events), auditId);
+    }
 
     TerminationAudit? AuditFor(Command command, Conversation after, ImmutableArray<ConversationEvent> events)
     {

@@ -15,6 +15,8 @@ public sealed record Deployment(
     /// <summary>What conversations started now will do when ended from the platform side.</summary>
     public DisconnectMode EffectiveDisconnectMode => DisconnectEnabled ? DisconnectType : DisconnectMode.None;
 
+    public ChannelSettings Settings => new(ChannelKind.WebMessaging, Id, EffectiveDisconnectMode);
+
     /// <summary>No Origin header (a server-side client) is allowed; browsers always send one.</summary>
     public bool AllowsOrigin(string? origin) =>
         string.IsNullOrEmpty(origin) || AllowedOrigins.Any(o => o == "*" || string.Equals(o, origin, StringComparison.OrdinalIgnoreCase));
@@ -31,8 +33,34 @@ public sealed record OAuthClient(
     public bool Has(string permission) => Permissions.Contains("*") || Permissions.Contains(permission);
 }
 
+/// <summary>
+/// An Open Messaging integration: a third-party channel whose middleware posts inbound messages to Parley and receives
+/// outbound ones on its webhook, signed with <see cref="SecretToken"/>. <see cref="InboundAfterEnd"/> says what an
+/// inbound message does after the business ended the conversation (refused, or a new conversation);
+/// <see cref="DisconnectNotification"/> sends the channel a Presence Disconnect event when it ends (a Parley extension).
+/// </summary>
+public sealed record OpenIntegration(
+    string Id,
+    string Name,
+    string WebhookUrl,
+    string SecretToken,
+    ImmutableDictionary<string, string> WebhookHeaders,
+    bool DisconnectNotification,
+    DisconnectMode InboundAfterEnd,
+    DateTimeOffset DateCreated,
+    DateTimeOffset DateModified,
+    string CreatedBy,
+    string ModifiedBy)
+{
+    public ChannelSettings Settings(string? customerName) => new(ChannelKind.Open, Id, InboundAfterEnd, customerName);
+}
+
 public interface IDirectoryStore
 {
+    Task<OpenIntegration?> GetIntegrationAsync(string id, CancellationToken ct);
+    Task<Page<OpenIntegration>> ListIntegrationsAsync(int pageSize, int pageNumber, CancellationToken ct);
+    Task UpsertIntegrationAsync(OpenIntegration integration, CancellationToken ct);
+    Task<bool> DeleteIntegrationAsync(string id, CancellationToken ct);
     Task<Deployment?> GetDeploymentAsync(string id, CancellationToken ct);
     Task<IReadOnlyList<Deployment>> ListDeploymentsAsync(CancellationToken ct);
     Task UpsertDeploymentAsync(Deployment deployment, CancellationToken ct);

@@ -81,15 +81,35 @@ public sealed record ConversationMessage(
     string? OriginatingEntity,
     string? SenderName,
     long Version,
-    ImmutableDictionary<string, string>? Metadata = null);
+    ImmutableDictionary<string, string>? Metadata = null,
+    string? Status = null,
+    string? ExternalKey = null);
 
-/// <summary>A guest session: what a guest token names. The token itself is never stored, only its hash.</summary>
+/// <summary>
+/// A guest session: who the customer is on one channel and which conversation is theirs now. On web messaging it is
+/// what a guest token names (only the token's hash is kept) and <see cref="DeploymentId"/> is the deployment; on Open
+/// Messaging it is the external sender (<see cref="Address"/>, e.g. a phone number) of one integration
+/// (<see cref="DeploymentId"/> is then the integration id).
+/// </summary>
 public sealed record GuestSession(
     string Id,
     string TokenHash,
     string DeploymentId,
     string? ConversationId,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt,
+    ChannelKind Channel = ChannelKind.WebMessaging,
+    string? Address = null,
+    string? AddressType = null,
+    string? DisplayName = null);
+
+/// <summary>
+/// A delivery to a third-party channel, written in the same commit as the fact it carries (a transactional outbox):
+/// a restart resends it instead of forgetting it. <see cref="Body"/> is the exact bytes to send and sign.
+/// </summary>
+public sealed record OutboxItem(string Id, string Destination, string MessageId, string ConversationId, byte[] Body, DateTimeOffset DueAt);
+
+/// <summary>Where a conversation lives and what ending it means for the customer.</summary>
+public sealed record ChannelSettings(ChannelKind Channel, string ChannelId, DisconnectMode Mode, string? CustomerName = null);
 
 public sealed record TerminationAudit(
     string Id,

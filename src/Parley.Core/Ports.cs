@@ -12,7 +12,14 @@ public sealed record Commit(
     long ExpectedVersion,
     ImmutableArray<ConversationEvent> Events,
     SessionMove? SessionConversation = null,
-    TerminationAudit? Audit = null);
+    TerminationAudit? Audit = null,
+    ImmutableArray<OutboxItem> Outbox = default);
+
+/// <summary>The store refused a message whose channel id (external key) it already holds: the same message posted twice at once.</summary>
+public sealed class DuplicateMessageException(string externalKey) : Exception($"A message with external key {externalKey} is already stored.")
+{
+    public string ExternalKey => externalKey;
+}
 
 public sealed record SessionMove(string SessionId, string? ExpectedConversationId, string NewConversationId);
 
@@ -44,6 +51,10 @@ public interface IConversationStore
     /// <summary>Newest first, as the guest history endpoint pages it.</summary>
     Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct);
     Task<ConversationMessage?> GetMessageAsync(string messageId, CancellationToken ct);
+    /// <summary>A message by the channel's own id for it (inbound de-duplication).</summary>
+    Task<ConversationMessage?> FindByExternalKeyAsync(string externalKey, CancellationToken ct);
+    /// <summary>Records a delivery receipt's status on a stored message; false when there is no such message.</summary>
+    Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct);
     Task<Page<Conversation>> QueryAsync(ConversationFilter filter, CancellationToken ct);
 }
 
@@ -75,4 +86,46 @@ public interface IAuditLog
 public interface IConversationFanout
 {
     Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events);
+}
+
+/// <summary>
+/// Renders what a commit must deliver to third-party channels (Open Messaging webhooks). Called before the commit, so
+/// the deliveries are stored in the same transaction as the facts they carry.
+/// </summary>
+public interface IOutboundEffects
+{
+    ValueTask<ImmutableArray<OutboxItem>> RenderAsync(Conversation after, ImmutableArray<ConversationEvent> events, CancellationToken ct);
+
+    /// <summary>The rendered deliveries are stored: time to send them.</summary>
+    void Committed(ImmutableArray<OutboxItem> outbox);
+}
+
+public enum DeliveryState { Pending, Delivered, Dead }
+
+public sealed record OutboxDelivery(
+    OutboxItem Item,
+    DeliveryState State,
+    int Attempts,
+    int? LastStatus,
+    string? LastError,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? DeliveredAt);
+
+/// <summary>
+/// The outbox of channel deliveries. Rows are written by <see cref="IConversationStore.CommitAsync"/>; a relay leases
+/// the due ones (a lease keeps two relays — or two nodes — from sending the same row at once), sends, and records the
+/// outcome. Delivery is at least once; the body's message id is stable so receivers can de-duplicate.
+/// </summary>
+public interface IOutbox
+{
+    Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, CancellationToken ct);
+    Task MarkDeliveredAsync(string id, int status, DateTimeOffset at, CancellationToken ct);
+    Task MarkRetryAsync(string id, int attempts, DateTimeOffset dueAt, int? status, string error, CancellationToken ct);
+    Task MarkDeadAsync(string id, int attempts, int? status, string error, CancellationToken ct);
+    Task<OutboxDelivery?> GetDeliveryAsync(string id, CancellationToken ct);
+    Task<Page<OutboxDelivery>> ListDeliveriesAsync(DeliveryState state, string? destination, int pageSize, int pageNumber, CancellationToken ct);
+    /// <summary>Puts a dead delivery back in line, due now; false when it is not dead (or unknown).</summary>
+    Task<bool> RedeliverAsync(string id, DateTimeOffset now, CancellationToken ct);
+    /// <summary>When the next pending delivery is due (null: none), so the relay can sleep until then.</summary>
+    Task<DateTimeOffset?> NextDueAsync(CancellationToken ct);
 }

@@ -39,6 +39,13 @@ namespace Parley.Protocol;
 [JsonSerializable(typeof(EntityListing<GuestSessionWire>))]
 [JsonSerializable(typeof(OAuthClientRequest))]
 [JsonSerializable(typeof(OAuthClientWire))]
+[JsonSerializable(typeof(OpenIntegrationRequest))]
+[JsonSerializable(typeof(OpenIntegrationWire))]
+[JsonSerializable(typeof(EntityListing<OpenIntegrationWire>))]
+[JsonSerializable(typeof(OpenInbound))]
+[JsonSerializable(typeof(OpenNormalized))]
+[JsonSerializable(typeof(DeliveryWire))]
+[JsonSerializable(typeof(EntityListing<DeliveryWire>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
 public partial class ParleyJson : JsonSerializerContext

@@ -4,6 +4,7 @@ using Parley.Core;
 using Parley.Protocol;
 using Parley.Server.GuestApi;
 using Parley.Server.OAuth;
+using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
 using Parley.Server.Protocol;
 using Parley.Storage.Sqlite;
@@ -39,7 +40,12 @@ public static class ParleyApp
         services.AddSingleton(tokens);
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<IConversationFanout, LocalFanout>();
-        services.AddSingleton(sp => new Conversations(store, store, sp.GetRequiredService<IConversationFanout>(), clock));
+        services.AddSingleton<IOutbox>(store);
+        services.AddSingleton<WebhookRelay>();
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookRelay>());
+        services.AddSingleton<IOutboundEffects, OpenMessagingEffects>();
+        services.AddSingleton(sp => new Conversations(store, store, sp.GetRequiredService<IConversationFanout>(), clock,
+            effects: sp.GetRequiredService<IOutboundEffects>()));
         services.AddSingleton<GuestSocketEndpoint>();
         services.AddExceptionHandler<ErrorBodyExceptionHandler>();
         services.AddProblemDetails();
@@ -70,6 +76,7 @@ public static class ParleyApp
         app.MapConversationsApi();
         app.MapAnalyticsApi();
         app.MapParleyApi();
+        app.MapOpenMessagingApi();
         app.MapGet("/health", () => Results.Text("ok"));
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley");

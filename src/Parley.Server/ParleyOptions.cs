@@ -27,6 +27,16 @@ public sealed record ParleyOptions
     /// <summary>Frames queued for one guest socket before it is dropped as too slow.</summary>
     public int MaxQueuedFrames { get; init; } = 256;
 
+    /// <summary>How long a webhook receiver has to answer (the real platform's 10 s, spec §7.3).</summary>
+    public TimeSpan WebhookTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Attempts before a retryable delivery is dead-lettered.</summary>
+    public int WebhookMaxAttempts { get; init; } = 8;
+    /// <summary>First retry delay; doubles per attempt (with jitter) up to <see cref="WebhookRetryCap"/>.</summary>
+    public TimeSpan WebhookRetryBase { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan WebhookRetryCap { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>Longest inbound Open Messaging text (characters).</summary>
+    public int MaxOpenTextLength { get; init; } = 4096;
+
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
 
     public static ParleyOptions FromEnvironment(IConfiguration config)

@@ -10,7 +10,7 @@ namespace Parley.Storage.Sqlite;
 /// a crash or power loss. Writes go through one connection, one transaction at a time (SQLite has one writer);
 /// reads open pooled connections of their own and never wait for the writer.
 /// </summary>
-public sealed class SqliteStore : IConversationStore, IGuestSessionStore, IAuditLog, IDirectoryStore, IAsyncDisposable
+public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore, IAuditLog, IDirectoryStore, IOutbox, IAsyncDisposable
 {
     readonly string _connectionString;
     readonly SqliteConnection _writer;
@@ -197,15 +197,17 @@ public sealed class SqliteStore : IConversationStore, IGuestSessionStore, IAudit
         foreach (var m in commit.Events.OfType<MessageAdded>().Select(e => e.Message))
         {
             await using var cmd = Command(_writer,
-                "INSERT INTO messages (id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version) " +
-                "VALUES ($id,$cid,$pid,$dir,$kind,$text,$events,$meta,$ts,$oe,$sender,$v)",
+                "INSERT INTO messages (id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key) " +
+                "VALUES ($id,$cid,$pid,$dir,$kind,$text,$events,$meta,$ts,$oe,$sender,$v,$status,$ext)",
                 ("$id", m.Id), ("$cid", m.ConversationId), ("$pid", m.ParticipantId), ("$dir", m.Direction.ToString()),
                 ("$kind", m.Kind.ToString()), ("$text", m.Text),
                 ("$events", m.Events.IsDefaultOrEmpty ? null : JsonSerializer.Serialize(m.Events.Select(e => new[] { e.EventType, e.Type }))),
                 ("$meta", m.Metadata is null || m.Metadata.IsEmpty ? null : JsonSerializer.Serialize(m.Metadata)),
-                ("$ts", Ms(m.Timestamp)), ("$oe", m.OriginatingEntity), ("$sender", m.SenderName), ("$v", m.Version));
+                ("$ts", Ms(m.Timestamp)), ("$oe", m.OriginatingEntity), ("$sender", m.SenderName), ("$v", m.Version),
+                ("$status", m.Status), ("$ext", m.ExternalKey));
             cmd.Transaction = tx;
-            await cmd.ExecuteNonQueryAsync(ct);
+            try { await cmd.ExecuteNonQueryAsync(ct); }
+            catch (SqliteException e) when (e.SqliteErrorCode == 19 && m.ExternalKey is not null) { throw new DuplicateMessageException(m.ExternalKey); }
         }
 
         if (commit.SessionConversation is { } move)
@@ -215,6 +217,17 @@ public sealed class SqliteStore : IConversationStore, IGuestSessionStore, IAudit
                 ("$new", move.NewConversationId), ("$id", move.SessionId), ("$expected", move.ExpectedConversationId));
             cmd.Transaction = tx;
             if (await cmd.ExecuteNonQueryAsync(ct) == 0) return false;   // the session moved on meanwhile
+        }
+
+        foreach (var o in commit.Outbox.IsDefault ? [] : commit.Outbox)
+        {
+            await using var cmd = Command(_writer,
+                "INSERT INTO outbox (id, destination, message_id, conversation_id, body, state, attempts, due_at, created_at) " +
+                "VALUES ($id,$dest,$mid,$cid,$body,'Pending',0,$due,$at)",
+                ("$id", o.Id), ("$dest", o.Destination), ("$mid", o.MessageId), ("$cid", o.ConversationId), ("$body", o.Body),
+                ("$due", Ms(o.DueAt)), ("$at", Ms(o.DueAt)));
+            cmd.Transaction = tx;
+            await cmd.ExecuteNonQueryAsync(ct);
         }
 
         if (commit.Audit is { } a)
@@ -254,7 +267,7 @@ public sealed class SqliteStore : IConversationStore, IGuestSessionStore, IAudit
     {
         var rows = new List<ConversationMessage>();
         await using var cmd = Command(c,
-            "SELECT id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version " +
+            "SELECT id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key " +
             "FROM messages " + where, args);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
@@ -265,10 +278,20 @@ public sealed class SqliteStore : IConversationStore, IGuestSessionStore, IAudit
             var metadata = r.IsDBNull(7) ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(7))!.ToImmutableDictionary();
             rows.Add(new ConversationMessage(r.GetString(0), r.GetString(1), r.GetString(2), Parse<MessageDirection>(r.GetString(3)),
                 Parse<MessageKind>(r.GetString(4)), StringOrNull(r, 5), events, Time(r.GetInt64(8)), StringOrNull(r, 9),
-                StringOrNull(r, 10), r.GetInt64(11), metadata));
+                StringOrNull(r, 10), r.GetInt64(11), metadata, StringOrNull(r, 12), StringOrNull(r, 13)));
         }
         return rows;
     }
+
+    public async Task<ConversationMessage?> FindByExternalKeyAsync(string externalKey, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        var rows = await ReadMessagesAsync(c, "WHERE external_key = $k", ct, ("$k", externalKey));
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    public async Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct) =>
+        await WriteAsync("UPDATE messages SET status = $s WHERE id = $id", ct, ("$s", status), ("$id", messageId)) == 1;
 
     public async Task<Page<Conversation>> QueryAsync(ConversationFilter f, CancellationToken ct)
     {
@@ -311,17 +334,21 @@ public sealed class SqliteStore : IConversationStore, IGuestSessionStore, IAudit
     static async Task<List<GuestSession>> ReadSessionsAsync(SqliteConnection c, string where, CancellationToken ct, params (string, object?)[] args)
     {
         var list = new List<GuestSession>();
-        await using var cmd = Command(c, "SELECT id, token_hash, deployment_id, conversation_id, created_at FROM guest_sessions " + where, args);
+        await using var cmd = Command(c,
+            "SELECT id, token_hash, deployment_id, conversation_id, created_at, channel, address, address_type, display_name FROM guest_sessions " + where, args);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
-            list.Add(new GuestSession(r.GetString(0), r.GetString(1), r.GetString(2), StringOrNull(r, 3), Time(r.GetInt64(4))));
+            list.Add(new GuestSession(r.GetString(0), r.GetString(1), r.GetString(2), StringOrNull(r, 3), Time(r.GetInt64(4)),
+                Parse<ChannelKind>(r.GetString(5)), StringOrNull(r, 6), StringOrNull(r, 7), StringOrNull(r, 8)));
         return list;
     }
 
     public async Task<GuestSession> CreateAsync(GuestSession s, CancellationToken ct)
     {
-        await WriteAsync("INSERT OR IGNORE INTO guest_sessions (id, token_hash, deployment_id, conversation_id, created_at) VALUES ($id,$hash,$dep,$cid,$at)",
-            ct, ("$id", s.Id), ("$hash", s.TokenHash), ("$dep", s.DeploymentId), ("$cid", s.ConversationId), ("$at", Ms(s.CreatedAt)));
+        await WriteAsync("INSERT OR IGNORE INTO guest_sessions (id, token_hash, deployment_id, conversation_id, created_at, channel, address, address_type, display_name) " +
+            "VALUES ($id,$hash,$dep,$cid,$at,$ch,$addr,$type,$name)",
+            ct, ("$id", s.Id), ("$hash", s.TokenHash), ("$dep", s.DeploymentId), ("$cid", s.ConversationId), ("$at", Ms(s.CreatedAt)),
+            ("$ch", s.Channel.ToString()), ("$addr", s.Address), ("$type", s.AddressType), ("$name", s.DisplayName));
         return (await FindByTokenHashAsync(s.TokenHash, ct))!;
     }
 

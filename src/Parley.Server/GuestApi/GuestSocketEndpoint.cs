@@ -296,7 +296,7 @@ public sealed class GuestSocketEndpoint(
         if (session is null) { Reply(state, Wire.ErrorFrame(4007, "Session not found: it was cleared; send configureSession again.", t)); return; }
 
         var messageId = Conversations.NewMessageId();
-        var outcome = await conversations.SendToSessionAsync(session, deployment, MessageDirection.Inbound,
+        var outcome = await conversations.SendToSessionAsync(session, deployment.Settings, MessageDirection.Inbound,
             c => new AddMessage(messageId, c.Customer.Id, kind, kind == MessageKind.Text ? m.Text : null, events, null, attributes, t), ct);
         // Success is the echo of the stored message, pushed by the fan-out to every socket of the session (with tracingId).
         switch (outcome.Status)

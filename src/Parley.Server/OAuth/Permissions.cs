@@ -15,7 +15,14 @@ public static class Permissions
     public const string DeploymentAdmin = "webdeployments:deployment:edit";
     public const string DeploymentView = "webdeployments:deployment:view";
     public const string OAuthClientAdd = "oauth:client:add";
+    public const string IntegrationView = "messaging:integration:view";
+    public const string IntegrationEdit = "messaging:integration:edit";
+    /// <summary>Posting inbound Open Messaging traffic (what a channel's middleware does).</summary>
+    public const string InboundReceive = "conversation:message:receive";
 
     public static readonly string[] Known =
-        [ConversationView, ConversationCreate, ConversationDisconnect, AnalyticsView, AuditView, DeploymentAdmin, DeploymentView, OAuthClientAdd];
+    [
+        ConversationView, ConversationCreate, ConversationDisconnect, AnalyticsView, AuditView, DeploymentAdmin, DeploymentView, OAuthClientAdd,
+        IntegrationView, IntegrationEdit, InboundReceive,
+    ];
 }

@@ -7,8 +7,9 @@ namespace Parley.Server.Platform;
 
 /// <summary>Everything a Platform handler needs, bound as one parameter.</summary>
 public sealed class PlatformContext(Conversations conversations, IConversationStore store, IGuestSessionStore sessions,
-    IDirectoryStore directory, IAuditLog audit, ParleyOptions options)
+    IDirectoryStore directory, IAuditLog audit, ParleyOptions options, TimeProvider clock)
 {
+    public TimeProvider Clock => clock;
     public Conversations Conversations => conversations;
     public IConversationStore Store => store;
     public IGuestSessionStore Sessions => sessions;
@@ -246,24 +247,26 @@ public static class ConversationsApi
         var b = body!;
         if (string.IsNullOrEmpty(b.ToAddressMessengerType))
             return ApiError.BadRequest("The field 'toAddressMessengerType' is required.", "toAddressMessengerType");
-        if (b.ToAddressMessengerType != "webmessaging")
-            return ApiError.InvalidValue("toAddressMessengerType", b.ToAddressMessengerType, "webmessaging (open arrives with Open Messaging support)");
+        if (b.ToAddressMessengerType is not ("webmessaging" or "open"))
+            return ApiError.InvalidValue("toAddressMessengerType", b.ToAddressMessengerType, "open, webmessaging (sms and whatsapp are not supported)");
         if (string.IsNullOrEmpty(b.FromAddress)) return ApiError.BadRequest("The field 'fromAddress' (the deployment id) is required.", "fromAddress");
         if (string.IsNullOrEmpty(b.ToAddress)) return ApiError.BadRequest("The field 'toAddress' (the guest session id) is required.", "toAddress");
         if (string.IsNullOrEmpty(b.TextBody)) return ApiError.BadRequest("The field 'textBody' is required.", "textBody");
         if (b.TextBody.Length > ctx.Options.MaxPlatformTextLength)
             return ApiError.BadRequest($"The field 'textBody' may be at most {ctx.Options.MaxPlatformTextLength} characters.", "textBody");
 
-        if (await ctx.Directory.GetDeploymentAsync(b.FromAddress, ct) is not { } deployment) return ApiError.NotFound("deployment", b.FromAddress);
-        if (await ctx.Sessions.GetAsync(b.ToAddress, ct) is not { } session || session.DeploymentId != deployment.Id)
-            return ApiError.NotFound("guest session", b.ToAddress);
+        var target = b.ToAddressMessengerType == "open"
+            ? await OpenRecipientAsync(ctx, b.FromAddress, b.ToAddress, ct)
+            : await WebGuestAsync(ctx, b.FromAddress, b.ToAddress, ct);
+        if (target.Error is not null) return target.Error;
+        var (session, channel) = (target.Session!, target.Channel!);
         var useExisting = b.UseExistingActiveConversation ?? false;
         if (!useExisting && session.ConversationId is { } liveId && await ctx.Store.LoadAsync(liveId, ct) is { IsEnded: false })
             return ApiError.Conflict("conversation.active",
-                $"Guest session {session.Id} already has an active conversation {liveId}; set useExistingActiveConversation to true to send into it.");
+                $"{b.ToAddress} already has an active conversation {liveId}; set useExistingActiveConversation to true to send into it.");
 
         var messageId = Conversations.NewMessageId();
-        var outcome = await ctx.Conversations.SendToSessionAsync(session, deployment, MessageDirection.Outbound,
+        var outcome = await ctx.Conversations.SendToSessionAsync(session, channel, MessageDirection.Outbound,
             c => new AddMessage(messageId, c.Participants.First(p => p.Purpose == ParticipantPurpose.Workflow).Id, MessageKind.Text,
                 b.TextBody, [], "Bot"), ct);
         if (outcome.Status != OutcomeStatus.Done) return outcome.Status == OutcomeStatus.NotFound
@@ -274,10 +277,30 @@ public static class ConversationsApi
         var m = outcome.Message!;
         return Results.Json(new AgentlessResponse
         {
-            Id = m.Id, ConversationId = c.Id, FromAddress = deployment.Id, ToAddress = session.Id, MessengerType = "webmessaging",
+            Id = m.Id, ConversationId = c.Id, FromAddress = b.FromAddress, ToAddress = b.ToAddress, MessengerType = b.ToAddressMessengerType,
             UseExistingActiveConversation = useExisting, TextBody = m.Text, Message = PlatformWire.ToMessageData(c, m),
             Timestamp = Wire.Time(m.Timestamp), User = new AddressableRef(http.Caller().ClientId),
             SelfUri = PlatformWire.ConversationUri(c.Id),
         }, ParleyJson.Wire.AgentlessResponse);
+    }
+
+    sealed record AgentlessTarget(GuestSession? Session, ChannelSettings? Channel, ApiError? Error);
+
+    static async Task<AgentlessTarget> WebGuestAsync(PlatformContext ctx, string deploymentId, string sessionId, CancellationToken ct)
+    {
+        if (await ctx.Directory.GetDeploymentAsync(deploymentId, ct) is not { } deployment)
+            return new(null, null, ApiError.NotFound("deployment", deploymentId));
+        if (await ctx.Sessions.GetAsync(sessionId, ct) is not { } session || session.DeploymentId != deployment.Id)
+            return new(null, null, ApiError.NotFound("guest session", sessionId));
+        return new(session, deployment.Settings, null);
+    }
+
+    /// <summary>An Open Messaging recipient: <c>fromAddress</c> the integration id, <c>toAddress</c> the channel's id of the person.</summary>
+    static async Task<AgentlessTarget> OpenRecipientAsync(PlatformContext ctx, string integrationId, string address, CancellationToken ct)
+    {
+        if (await ctx.Directory.GetIntegrationAsync(integrationId, ct) is not { } integration)
+            return new(null, null, ApiError.NotFound("integration", integrationId));
+        var contact = await OpenMessaging.OpenMessagingApi.ContactAsync(ctx.Sessions, integration, address, "Opaque", null, ctx.Clock, ct);
+        return new(contact, integration.Settings(contact.DisplayName), null);
     }
 }

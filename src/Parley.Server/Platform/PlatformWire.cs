@@ -26,7 +26,7 @@ public static class PlatformWire
     static string ParticipantDirection(Conversation c, Participant p) =>
         p.Purpose == ParticipantPurpose.Customer ? Direction(c.OriginatingDirection) : "inbound";
 
-    static string MessageStatus(ConversationMessage m) => m.Direction == MessageDirection.Inbound ? "received" : "sent";
+    static string MessageStatus(ConversationMessage m) => m.Status ?? (m.Direction == MessageDirection.Inbound ? "received" : "sent");
 
     static List<MessageDetails> Details(IEnumerable<ConversationMessage> messages, string participantId) =>
         messages.Where(m => m.ParticipantId == participantId)

@@ -1,0 +1,334 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+using Parley.Core;
+using Parley.Protocol;
+using Parley.Server.OAuth;
+using Parley.Server.Platform;
+using Parley.Server.Protocol;
+
+namespace Parley.Server.OpenMessaging;
+
+/// <summary>
+/// Open Messaging (spec §7): integrations CRUD, inbound message / event / receipt from the channel's middleware, and
+/// Parley's delivery list (dead letters and redelivery). Outbound goes through the outbox (<see cref="WebhookRelay"/>).
+/// </summary>
+public static class OpenMessagingApi
+{
+    const string IntegrationsPath = "/api/v2/conversations/messaging/integrations/open";
+    const int MinSecretLength = 16;
+
+    public static void MapOpenMessagingApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost(IntegrationsPath, CreateAsync).RequirePermission(Permissions.IntegrationEdit);
+        app.MapGet(IntegrationsPath, ListAsync).RequirePermission(Permissions.IntegrationView);
+        app.MapGet(IntegrationsPath + "/{integrationId}", GetAsync).RequirePermission(Permissions.IntegrationView);
+        app.MapPatch(IntegrationsPath + "/{integrationId}", UpdateAsync).RequirePermission(Permissions.IntegrationEdit);
+        app.MapDelete(IntegrationsPath + "/{integrationId}", DeleteAsync).RequirePermission(Permissions.IntegrationEdit);
+
+        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/message", InboundMessageAsync).RequirePermission(Permissions.InboundReceive);
+        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/event", InboundEventAsync).RequirePermission(Permissions.InboundReceive);
+        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/receipt", InboundReceiptAsync).RequirePermission(Permissions.InboundReceive);
+        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/structured/response", (string integrationId) =>
+            ApiError.BadRequest("Structured responses (quick replies, cards) are not supported yet; send a Text message to …/inbound/open/message."))
+            .RequirePermission(Permissions.InboundReceive);
+        app.MapPost("/api/v2/conversations/messages/inbound/open", InboundDeprecatedAsync).RequirePermission(Permissions.InboundReceive);
+
+        app.MapGet("/api/v2/parley/openmessaging/deliveries", ListDeliveriesAsync).RequirePermission(Permissions.IntegrationView);
+        app.MapPost("/api/v2/parley/openmessaging/deliveries/{deliveryId}/redeliver", RedeliverAsync).RequirePermission(Permissions.IntegrationEdit);
+    }
+
+    // ------------------------------------------------------------------ integrations
+
+    /// <summary>The secret is never echoed in full: only its last four characters.</summary>
+    static string Mask(string secret) => "********" + secret[^Math.Min(4, secret.Length)..];
+
+    public static OpenIntegrationWire ToWire(OpenIntegration i) => new()
+    {
+        Id = i.Id, Name = i.Name, OutboundNotificationWebhookUrl = i.WebhookUrl,
+        OutboundNotificationWebhookSignatureSecretToken = Mask(i.SecretToken),
+        // Header values can be credentials too: names are shown, values masked.
+        WebhookHeaders = i.WebhookHeaders.ToDictionary(h => h.Key, h => "********"),
+        Recipient = new AddressableRef(i.Id, i.Name, $"/api/v2/routing/message/recipients/{i.Id}"),
+        DateCreated = Wire.Time(i.DateCreated), DateModified = Wire.Time(i.DateModified),
+        CreatedBy = new AddressableRef(i.CreatedBy), ModifiedBy = new AddressableRef(i.ModifiedBy),
+        DisconnectNotification = i.DisconnectNotification,
+        ConversationDisconnect = new ConversationDisconnectConfig(true, i.InboundAfterEnd.ToString()),
+        SelfUri = $"{IntegrationsPath}/{i.Id}",
+    };
+
+    static ApiError? Validate(OpenIntegrationRequest b, bool creating)
+    {
+        if (creating && string.IsNullOrWhiteSpace(b.Name)) return ApiError.BadRequest("The field 'name' is required.", "name");
+        if (b.Name is { Length: > 200 }) return ApiError.BadRequest("The field 'name' may be at most 200 characters.", "name");
+        if (creating && string.IsNullOrEmpty(b.OutboundNotificationWebhookUrl))
+            return ApiError.BadRequest("The field 'outboundNotificationWebhookUrl' is required.", "outboundNotificationWebhookUrl");
+        if (b.OutboundNotificationWebhookUrl is { } url
+            && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.UserInfo.Length > 0))
+            return ApiError.InvalidValue("outboundNotificationWebhookUrl", url, "an absolute http:// or https:// URL without credentials");
+        if (creating && string.IsNullOrEmpty(b.OutboundNotificationWebhookSignatureSecretToken))
+            return ApiError.BadRequest("The field 'outboundNotificationWebhookSignatureSecretToken' is required.", "outboundNotificationWebhookSignatureSecretToken");
+        if (b.OutboundNotificationWebhookSignatureSecretToken is { Length: < MinSecretLength })
+            return ApiError.BadRequest($"The field 'outboundNotificationWebhookSignatureSecretToken' must be at least {MinSecretLength} characters.",
+                "outboundNotificationWebhookSignatureSecretToken");
+        if (b.ConversationDisconnect?.Type is { } type && type is not ("ReadOnly" or "Send"))
+            return ApiError.InvalidValue("conversationDisconnect.type", type, "ReadOnly, Send");
+        return null;
+    }
+
+    static async Task<IResult> CreateAsync(HttpContext http, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OpenIntegrationRequest);
+        if (error is not null) return error;
+        if (Validate(body!, creating: true) is { } invalid) return invalid;
+        var b = body!;
+        var now = clock.GetUtcNow();
+        var caller = http.Caller().ClientId;
+        var integration = new OpenIntegration(Guid.NewGuid().ToString(), b.Name!.Trim(), b.OutboundNotificationWebhookUrl!,
+            b.OutboundNotificationWebhookSignatureSecretToken!, (b.WebhookHeaders ?? []).ToImmutableDictionary(),
+            b.DisconnectNotification ?? true, Enum.Parse<DisconnectMode>(b.ConversationDisconnect?.Type ?? "ReadOnly"), now, now, caller, caller);
+        await directory.UpsertIntegrationAsync(integration, ct);
+        return Results.Json(ToWire(integration), ParleyJson.Wire.OpenIntegrationWire);
+    }
+
+    static async Task<IResult> ListAsync(int? pageSize, int? pageNumber, IDirectoryStore directory, CancellationToken ct)
+    {
+        var size = pageSize ?? 25;
+        var number = pageNumber ?? 1;
+        if (size is < 1 or > 500) return ApiError.InvalidValue("pageSize", size.ToString(), "1 to 500");
+        if (number < 1) return ApiError.InvalidValue("pageNumber", number.ToString(), "1 or more");
+        var page = await directory.ListIntegrationsAsync(size, number, ct);
+        return Results.Json(new EntityListing<OpenIntegrationWire>
+        {
+            Entities = page.Entities.Select(ToWire).ToList(), PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
+            SelfUri = $"{IntegrationsPath}?pageSize={size}&pageNumber={number}",
+            FirstUri = $"{IntegrationsPath}?pageSize={size}&pageNumber=1",
+            LastUri = $"{IntegrationsPath}?pageSize={size}&pageNumber={Math.Max(1, page.PageCount)}",
+            NextUri = number < page.PageCount ? $"{IntegrationsPath}?pageSize={size}&pageNumber={number + 1}" : null,
+            PreviousUri = number > 1 ? $"{IntegrationsPath}?pageSize={size}&pageNumber={number - 1}" : null,
+        }, ParleyJson.Wire.EntityListingOpenIntegrationWire);
+    }
+
+    static async Task<IResult> GetAsync(string integrationId, IDirectoryStore directory, CancellationToken ct) =>
+        await directory.GetIntegrationAsync(integrationId, ct) is { } i
+            ? Results.Json(ToWire(i), ParleyJson.Wire.OpenIntegrationWire)
+            : ApiError.NotFound("integration", integrationId);
+
+    static async Task<IResult> UpdateAsync(string integrationId, HttpContext http, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OpenIntegrationRequest);
+        if (error is not null) return error;
+        if (Validate(body!, creating: false) is { } invalid) return invalid;
+        if (await directory.GetIntegrationAsync(integrationId, ct) is not { } i) return ApiError.NotFound("integration", integrationId);
+        var b = body!;
+        var updated = i with
+        {
+            Name = b.Name?.Trim() ?? i.Name,
+            WebhookUrl = b.OutboundNotificationWebhookUrl ?? i.WebhookUrl,
+            SecretToken = b.OutboundNotificationWebhookSignatureSecretToken ?? i.SecretToken,
+            WebhookHeaders = b.WebhookHeaders?.ToImmutableDictionary() ?? i.WebhookHeaders,
+            DisconnectNotification = b.DisconnectNotification ?? i.DisconnectNotification,
+            InboundAfterEnd = b.ConversationDisconnect?.Type is { } type ? Enum.Parse<DisconnectMode>(type) : i.InboundAfterEnd,
+            DateModified = clock.GetUtcNow(),
+            ModifiedBy = http.Caller().ClientId,
+        };
+        await directory.UpsertIntegrationAsync(updated, ct);
+        return Results.Json(ToWire(updated), ParleyJson.Wire.OpenIntegrationWire);
+    }
+
+    static async Task<IResult> DeleteAsync(string integrationId, IDirectoryStore directory, CancellationToken ct) =>
+        await directory.DeleteIntegrationAsync(integrationId, ct) ? Results.NoContent() : ApiError.NotFound("integration", integrationId);
+
+    // ------------------------------------------------------------------ inbound
+
+    sealed record Sender(OpenIntegration Integration, GuestSession Contact);
+
+    /// <summary>The request's integration and the sender's contact (created on first contact); or the error to answer.</summary>
+    static async Task<(Sender?, ApiError?)> ResolveSenderAsync(string integrationId, OpenInbound body, PlatformContext ctx, TimeProvider clock,
+        CancellationToken ct)
+    {
+        if (await ctx.Directory.GetIntegrationAsync(integrationId, ct) is not { } integration) return (null, ApiError.NotFound("integration", integrationId));
+        if (body.Channel is not { } channel) return (null, ApiError.BadRequest("The field 'channel' is required.", "channel"));
+        if (channel.From is not { } from || string.IsNullOrEmpty(from.Id)) return (null, ApiError.BadRequest("The field 'channel.from.id' is required.", "channel.from.id"));
+        if (from.IdType is not ("Email" or "Phone" or "Opaque"))
+            return (null, ApiError.InvalidValue("channel.from.idType", from.IdType ?? "", "Email, Phone, Opaque"));
+        if (string.IsNullOrEmpty(channel.Time)) return (null, ApiError.BadRequest("The field 'channel.time' is required.", "channel.time"));
+        if (!DateTimeOffset.TryParse(channel.Time, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out _))
+            return (null, new ApiError(400, "invalid.date", "Dates must be specified as ISO-8601 strings. For example: yyyy-MM-ddTHH:mm:ss.SSSZ", "channel.time"));
+
+        var name = from.Nickname ?? string.Join(' ', new[] { from.FirstName, from.LastName }.Where(n => !string.IsNullOrEmpty(n)));
+        var contact = await ContactAsync(ctx.Sessions, integration, from.Id, from.IdType, name.Length > 0 ? name : null, clock, ct);
+        return (new Sender(integration, contact), null);
+    }
+
+    /// <summary>
+    /// The person at <paramref name="address"/> on this integration's channel, as a session (created on first contact),
+    /// keyed by a hash of integration and address: one live conversation per person per channel.
+    /// </summary>
+    public static async Task<GuestSession> ContactAsync(IGuestSessionStore sessions, OpenIntegration integration, string address,
+        string idType, string? name, TimeProvider clock, CancellationToken ct)
+    {
+        var hash = Tokens.HashGuestToken(integration.Id, "open:" + address);
+        return await sessions.FindByTokenHashAsync(hash, ct)
+            ?? await sessions.CreateAsync(new GuestSession(Guid.NewGuid().ToString(), hash, integration.Id, null, clock.GetUtcNow(),
+                ChannelKind.Open, address, idType, name), ct);
+    }
+
+    static async Task<IResult> InboundMessageAsync(string integrationId, bool? prefetchConversationId, HttpContext http,
+        [AsParameters] PlatformContext ctx, TimeProvider clock, CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OpenInbound);
+        if (error is not null) return error;
+        return await ReceiveMessageAsync(integrationId, body!, prefetchConversationId ?? false, ctx, clock, ct);
+    }
+
+    static async Task<IResult> ReceiveMessageAsync(string integrationId, OpenInbound b, bool prefetch, PlatformContext ctx, TimeProvider clock,
+        CancellationToken ct)
+    {
+        if (b.Content is { Count: > 0 })
+            return ApiError.BadRequest("Attachments and other content are not supported yet; send 'text'.", "content");
+        if (string.IsNullOrEmpty(b.Text)) return ApiError.BadRequest("The field 'text' is required.", "text");
+        if (b.Text.Length > ctx.Options.MaxOpenTextLength)
+            return ApiError.BadRequest($"The field 'text' may be at most {ctx.Options.MaxOpenTextLength} characters.", "text");
+        var (sender, problem) = await ResolveSenderAsync(integrationId, b, ctx, clock, ct);
+        if (problem is not null) return problem;
+        var (integration, contact) = sender!;
+
+        // The channel's messageId makes a re-post (a retry, a replay) idempotent: the first answer is given again.
+        var key = b.Channel!.MessageId is { Length: > 0 } channelMessageId ? $"{integration.Id}\n{channelMessageId}" : null;
+        if (key is not null && await ctx.Store.FindByExternalKeyAsync(key, ct) is { } seen)
+            return Normalized(integration, contact, seen, b.Channel.MessageId, prefetch);
+
+        Outcome outcome;
+        try
+        {
+            outcome = await ctx.Conversations.SendToSessionAsync(contact, integration.Settings(contact.DisplayName), MessageDirection.Inbound,
+                c => new AddMessage(Conversations.NewMessageId(), c.Customer.Id, MessageKind.Text, b.Text, [], null,
+                    b.Metadata?.ToImmutableDictionary(), ExternalKey: key), ct);
+        }
+        catch (DuplicateMessageException)
+        {
+            // The same messageId posted twice at once: the first one stored is the answer to both.
+            var raced = await ctx.Store.FindByExternalKeyAsync(key!, ct);
+            return Normalized(integration, contact, raced!, b.Channel.MessageId, prefetch);
+        }
+        return outcome.Status switch
+        {
+            OutcomeStatus.Done => Normalized(integration, contact, outcome.Message!, b.Channel.MessageId, prefetch),
+            OutcomeStatus.Rejected when outcome.Rejected!.Code == RejectionCode.ConversationEnded => EndedForSender(outcome.Conversation),
+            OutcomeStatus.Rejected => ApiError.BadRequest(outcome.Rejected!.Message),
+            _ => ApiError.NotFound("sender", b.Channel.From!.Id!),
+        };
+    }
+
+    static ApiError EndedForSender(Conversation? c) => ApiError.Conflict("conversation.ended",
+        $"Conversation {c?.Id} was ended by the business and this integration refuses further inbound messages for it " +
+        "(conversationDisconnect ReadOnly); nothing was stored. The business can start a new conversation with " +
+        "POST /api/v2/conversations/messages/agentless, or set the integration's conversationDisconnect type to Send.");
+
+    static IResult Normalized(OpenIntegration integration, GuestSession contact, ConversationMessage m, string? channelMessageId, bool prefetch) =>
+        Results.Json(OpenBodies.Inbound(integration, contact, m, channelMessageId, prefetch ? m.ConversationId : null), ParleyJson.Wire.OpenNormalized);
+
+    static async Task<IResult> InboundEventAsync(string integrationId, HttpContext http, [AsParameters] PlatformContext ctx, TimeProvider clock,
+        CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OpenInbound);
+        if (error is not null) return error;
+        var b = body!;
+        if (b.Events is not { Count: > 0 }) return ApiError.BadRequest("The field 'events' is required: [{\"eventType\":\"Typing\",\"typing\":{\"type\":\"On\"}}].", "events");
+        foreach (var e in b.Events)
+            if (e.EventType != "Typing")
+                return ApiError.InvalidValue("events[].eventType", e.EventType ?? "",
+                    $"Typing (Open Messaging has no other inbound event; there is no 'hangup'). {ConversationsApi.Levers}");
+        var (sender, problem) = await ResolveSenderAsync(integrationId, b, ctx, clock, ct);
+        if (problem is not null) return problem;
+        var (integration, contact) = sender!;
+        var outcome = await ctx.Conversations.SendToSessionAsync(contact, integration.Settings(contact.DisplayName), MessageDirection.Inbound,
+            c => new AddMessage(Conversations.NewMessageId(), c.Customer.Id, MessageKind.Event, null, [new MessageEvent("Typing", "On")], null), ct);
+        return outcome.Status switch
+        {
+            OutcomeStatus.Done => Normalized(integration, contact, outcome.Message!, b.Channel!.MessageId, prefetch: false),
+            OutcomeStatus.Rejected when outcome.Rejected!.Code == RejectionCode.ConversationEnded => EndedForSender(outcome.Conversation),
+            _ => ApiError.BadRequest(outcome.Rejected?.Message ?? "The event could not be accepted."),
+        };
+    }
+
+    static readonly ImmutableDictionary<string, string> ReceiptStatus = new Dictionary<string, string>
+    {
+        ["Sent"] = "sent", ["Delivered"] = "delivery-success", ["Read"] = "read", ["Failed"] = "delivery-failed",
+        ["Published"] = "published", ["Removed"] = "removed",
+    }.ToImmutableDictionary();
+
+    static async Task<IResult> InboundReceiptAsync(string integrationId, HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OpenInbound);
+        if (error is not null) return error;
+        return await ReceiveReceiptAsync(integrationId, body!, ctx, ct);
+    }
+
+    static async Task<IResult> ReceiveReceiptAsync(string integrationId, OpenInbound b, PlatformContext ctx, CancellationToken ct)
+    {
+        if (await ctx.Directory.GetIntegrationAsync(integrationId, ct) is not { } integration) return ApiError.NotFound("integration", integrationId);
+        if (string.IsNullOrEmpty(b.Id)) return ApiError.BadRequest("The field 'id' (the outbound message id) is required.", "id");
+        if (b.Channel is null) return ApiError.BadRequest("The field 'channel' is required.", "channel");
+        if (b.Status is null || !ReceiptStatus.TryGetValue(b.Status, out var status))
+            return ApiError.InvalidValue("status", b.Status ?? "", string.Join(", ", ReceiptStatus.Keys));
+        var message = await ctx.Store.GetMessageAsync(b.Id, ct);
+        var conversation = message is null ? null : await ctx.Store.LoadAsync(message.ConversationId, ct);
+        if (message is null || conversation is null || conversation.DeploymentId != integration.Id || message.Direction != MessageDirection.Outbound)
+            return ApiError.NotFound("outbound message", b.Id);
+        await ctx.Store.SetMessageStatusAsync(message.Id, status, ct);
+        var contact = await ctx.Sessions.GetAsync(conversation.GuestSessionId, ct);
+        return Results.Json(new OpenNormalized
+        {
+            Id = message.Id, Channel = OpenBodies.Channel(integration, contact, message.Id, message.Timestamp, outbound: true),
+            Type = "Receipt", Status = b.Status, Reasons = b.Reasons, IsFinalReceipt = b.IsFinalReceipt, Direction = "Outbound",
+        }, ParleyJson.Wire.OpenNormalized);
+    }
+
+    /// <summary>The deprecated single inbound endpoint: the integration id is in channel.to.id; type Text or Receipt.</summary>
+    static async Task<IResult> InboundDeprecatedAsync(HttpContext http, [AsParameters] PlatformContext ctx, TimeProvider clock, CancellationToken ct)
+    {
+        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OpenInbound);
+        if (error is not null) return error;
+        var b = body!;
+        if (b.Channel?.To?.Id is not { Length: > 0 } integrationId)
+            return ApiError.BadRequest("The field 'channel.to.id' (the integration id) is required.", "channel.to.id");
+        return b.Type switch
+        {
+            "Text" or null => await ReceiveMessageAsync(integrationId, b, prefetch: true, ctx, clock, ct),
+            "Receipt" => await ReceiveReceiptAsync(integrationId, b, ctx, ct),
+            _ => ApiError.InvalidValue("type", b.Type, "Text, Receipt"),
+        };
+    }
+
+    // ------------------------------------------------------------------ deliveries (Parley extension)
+
+    static DeliveryWire ToWire(OutboxDelivery d) => new(d.Item.Id, d.Item.Destination, d.Item.MessageId, d.Item.ConversationId, d.State.ToString(),
+        d.Attempts, d.LastStatus, d.LastError, Wire.Time(d.CreatedAt), Wire.Time(d.DeliveredAt),
+        JsonDocument.Parse(d.Item.Body).RootElement, $"/api/v2/parley/openmessaging/deliveries/{d.Item.Id}");
+
+    static async Task<IResult> ListDeliveriesAsync(string? state, string? integrationId, int? pageSize, int? pageNumber, IOutbox outbox,
+        CancellationToken ct)
+    {
+        if (!Enum.TryParse<DeliveryState>(state ?? "Dead", ignoreCase: true, out var s))
+            return ApiError.InvalidValue("state", state!, "Pending, Delivered, Dead");
+        var size = pageSize ?? 25;
+        var number = pageNumber ?? 1;
+        if (size is < 1 or > 100) return ApiError.InvalidValue("pageSize", size.ToString(), "1 to 100");
+        if (number < 1) return ApiError.InvalidValue("pageNumber", number.ToString(), "1 or more");
+        var page = await outbox.ListDeliveriesAsync(s, integrationId, size, number, ct);
+        return Results.Json(new EntityListing<DeliveryWire>
+        {
+            Entities = page.Entities.Select(ToWire).ToList(), PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
+        }, ParleyJson.Wire.EntityListingDeliveryWire);
+    }
+
+    static async Task<IResult> RedeliverAsync(string deliveryId, IOutbox outbox, WebhookRelay relay, TimeProvider clock, CancellationToken ct)
+    {
+        if (await outbox.GetDeliveryAsync(deliveryId, ct) is not { } d) return ApiError.NotFound("delivery", deliveryId);
+        if (!await outbox.RedeliverAsync(deliveryId, clock.GetUtcNow(), ct))
+            return ApiError.Conflict("delivery.not.dead", $"Delivery {deliveryId} is {d.State}; only a dead-lettered delivery can be redelivered.");
+        relay.Wake();
+        return Results.Json(ToWire((await outbox.GetDeliveryAsync(deliveryId, ct))!), ParleyJson.Wire.DeliveryWire, statusCode: 202);
+    }
+}

@@ -1,0 +1,172 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using Parley.Core;
+
+namespace Parley.Server.OpenMessaging;
+
+/// <summary>
+/// Sends the outbox to the integrations' webhooks. Each body is POSTed as stored, signed with
+/// <c>X-Hub-Signature-256: sha256=base64(HMAC-SHA256(secret, body))</c> (spec §7.3). 2xx: delivered. Network error,
+/// timeout, 408, 429 or 5xx: retried with exponential backoff and jitter, up to <see cref="ParleyOptions.WebhookMaxAttempts"/>.
+/// Any other status: not retried, the delivery is dead-lettered (readable and redeliverable through the API).
+/// Each delivery runs on its own, with a per-integration cap, so a slow or dead receiver never delays the others.
+/// </summary>
+public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, ParleyOptions options, TimeProvider clock,
+    ILogger<WebhookRelay> log) : BackgroundService
+{
+    /// <summary>Longest a leased delivery may take before another relay may take it over (well above the send timeout).</summary>
+    static readonly TimeSpan Lease = TimeSpan.FromMinutes(2);
+    const int MaxInFlight = 256;
+    const int PerDestination = 8;
+
+    readonly SemaphoreSlim _wake = new(0, 1);
+    readonly ConcurrentDictionary<string, SemaphoreSlim> _destinations = new();
+    int _inFlight;
+
+    static readonly HttpClient Http = new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+    }) { Timeout = Timeout.InfiniteTimeSpan };
+
+    /// <summary>New deliveries were committed.</summary>
+    public void Wake()
+    {
+        try { _wake.Release(); } catch (SemaphoreFullException) { /* already awake */ }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                var room = MaxInFlight - Volatile.Read(ref _inFlight);
+                var due = room > 0 ? await outbox.LeaseDueAsync(clock.GetUtcNow(), Lease, room, stop) : [];
+                foreach (var delivery in due)
+                {
+                    Interlocked.Increment(ref _inFlight);
+                    _ = Task.Run(() => DeliverAsync(delivery, stop), CancellationToken.None);
+                }
+                if (due.Count > 0 && due.Count == room) continue;
+                await SleepAsync(stop);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
+            catch (Exception e)
+            {
+                log.LogError(e, "Webhook relay loop failed; retrying");
+                try { await Task.Delay(TimeSpan.FromSeconds(1), stop); }
+                catch (OperationCanceledException) { return; }
+            }
+        }
+    }
+
+    /// <summary>Until woken by a commit, or the next retry is due, or a second passes (deliveries leased elsewhere may expire).</summary>
+    async Task SleepAsync(CancellationToken stop)
+    {
+        var wait = TimeSpan.FromSeconds(1);
+        if (await outbox.NextDueAsync(stop) is { } next)
+        {
+            var until = next - clock.GetUtcNow();
+            if (until < wait) wait = until < TimeSpan.Zero ? TimeSpan.Zero : until;
+        }
+        if (wait > TimeSpan.Zero) await _wake.WaitAsync(wait, stop);
+    }
+
+    async Task DeliverAsync(OutboxDelivery delivery, CancellationToken stop)
+    {
+        var gate = _destinations.GetOrAdd(delivery.Item.Destination, _ => new SemaphoreSlim(PerDestination, PerDestination));
+        try
+        {
+            await gate.WaitAsync(stop);
+            try { await SendAsync(delivery, stop); }
+            finally { gate.Release(); }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested) { /* the lease runs out; a restart resends */ }
+        catch (Exception e) { log.LogError(e, "Delivery {DeliveryId} failed unexpectedly", delivery.Item.Id); }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+            Wake();
+        }
+    }
+
+    async Task SendAsync(OutboxDelivery delivery, CancellationToken stop)
+    {
+        var item = delivery.Item;
+        var attempt = delivery.Attempts + 1;
+        var integration = await directory.GetIntegrationAsync(item.Destination, stop);
+        if (integration is null)
+        {
+            await outbox.MarkDeadAsync(item.Id, attempt, null, "the integration no longer exists", stop);
+            return;
+        }
+
+        int? status = null;
+        string error;
+        try
+        {
+            using var request = Sign(new HttpRequestMessage(HttpMethod.Post, integration.WebhookUrl), item, integration, attempt);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            deadline.CancelAfter(options.WebhookTimeout);
+            using var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+            status = (int)response.StatusCode;
+            if (response.IsSuccessStatusCode)
+            {
+                await outbox.MarkDeliveredAsync(item.Id, status.Value, clock.GetUtcNow(), stop);
+                return;
+            }
+            error = $"the receiver answered {status} {response.ReasonPhrase}";
+            if (!IsRetryable(response.StatusCode))
+            {
+                log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} refused with {Status}: dead-lettered", item.Id, integration.Id, status);
+                await outbox.MarkDeadAsync(item.Id, attempt, status, error + " (not retried)", stop);
+                return;
+            }
+        }
+        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+        {
+            error = $"no answer within {options.WebhookTimeout.TotalSeconds:0.#} s";
+        }
+        catch (HttpRequestException e)
+        {
+            error = $"network error: {e.Message}";
+        }
+
+        if (attempt >= options.WebhookMaxAttempts)
+        {
+            log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} gave up after {Attempts} attempts: {Error}", item.Id, integration.Id, attempt, error);
+            await outbox.MarkDeadAsync(item.Id, attempt, status, $"{error} (gave up after {attempt} attempts)", CancellationToken.None);
+            return;
+        }
+        await outbox.MarkRetryAsync(item.Id, attempt, clock.GetUtcNow() + Backoff(attempt), status, error, CancellationToken.None);
+    }
+
+    static bool IsRetryable(HttpStatusCode status) =>
+        (int)status >= 500 || status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;
+
+    /// <summary>Exponential, capped, with "equal jitter": half fixed, half random, so many retries do not arrive together.</summary>
+    TimeSpan Backoff(int attempt)
+    {
+        var exponential = options.WebhookRetryBase.TotalMilliseconds * Math.Pow(2, Math.Min(attempt - 1, 20));
+        var capped = Math.Min(exponential, options.WebhookRetryCap.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(capped / 2 + Random.Shared.NextDouble() * capped / 2);
+    }
+
+    static HttpRequestMessage Sign(HttpRequestMessage request, OutboxItem item, OpenIntegration integration, int attempt)
+    {
+        foreach (var (name, value) in integration.WebhookHeaders) request.Headers.TryAddWithoutValidation(name, value);
+        request.Content = new ByteArrayContent(item.Body);
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        var signature = Convert.ToBase64String(HMACSHA256.HashData(System.Text.Encoding.UTF8.GetBytes(integration.SecretToken), item.Body));
+        request.Headers.Remove("X-Hub-Signature-256");
+        request.Headers.TryAddWithoutValidation("X-Hub-Signature-256", "sha256=" + signature);
+        request.Headers.TryAddWithoutValidation("X-Parley-Delivery-Id", item.Id);
+        request.Headers.TryAddWithoutValidation("X-Parley-Delivery-Attempt", attempt.ToString());
+        request.Headers.UserAgent.ParseAdd("Parley-Webhook/1.0");
+        return request;
+    }
+}

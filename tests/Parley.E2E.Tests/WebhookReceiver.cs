@@ -1,0 +1,85 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Parley.E2E.Tests;
+
+/// <summary>A third-party channel's webhook: a real HTTP server on loopback that records every POST and answers as told.</summary>
+public sealed class WebhookReceiver : IAsyncDisposable
+{
+    public sealed record Received(byte[] RawBody, IReadOnlyDictionary<string, string> Headers, DateTimeOffset At)
+    {
+        public JsonObject Json => JsonNode.Parse(RawBody)!.AsObject();
+        public string Header(string name) => Headers.TryGetValue(name.ToLowerInvariant(), out var v) ? v : "";
+
+        /// <summary>Recomputes the signature as a receiver must: base64 HMAC-SHA256 of the raw body with the secret.</summary>
+        public bool IsSignedWith(string secret) =>
+            Header("X-Hub-Signature-256") == "sha256=" + Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), RawBody));
+    }
+
+    readonly WebApplication _app;
+    readonly Channel<Received> _received = Channel.CreateUnbounded<Received>();
+    readonly ConcurrentQueue<int> _statuses = new();
+    public TimeSpan Delay { get; set; }
+    public string Url { get; }
+    public int Port => new Uri(Url).Port;
+    public int Count;
+
+    WebhookReceiver(WebApplication app, string url) { _app = app; Url = url; }
+
+    public static async Task<WebhookReceiver> StartAsync(int port = 0)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        var app = builder.Build();
+        var address = port == 0 ? null : $"http://127.0.0.1:{port}";
+        WebhookReceiver? receiver = null;
+        app.MapPost("/webhook", async (HttpContext http) =>
+        {
+            using var buffer = new MemoryStream();
+            await http.Request.Body.CopyToAsync(buffer);
+            var headers = http.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
+            var r = receiver!;
+            Interlocked.Increment(ref r.Count);
+            r._received.Writer.TryWrite(new Received(buffer.ToArray(), headers, DateTimeOffset.UtcNow));
+            if (r.Delay > TimeSpan.Zero) await Task.Delay(r.Delay);
+            http.Response.StatusCode = r._statuses.TryDequeue(out var status) ? status : 200;
+        });
+        await app.StartAsync();
+        address ??= app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        receiver = new WebhookReceiver(app, address + "/webhook");
+        return receiver;
+    }
+
+    /// <summary>The next answers, in order; 200 after they run out.</summary>
+    public void RespondWith(params int[] statuses)
+    {
+        foreach (var s in statuses) _statuses.Enqueue(s);
+    }
+
+    public async Task<Received> NextAsync(TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
+        try { return await _received.Reader.ReadAsync(cts.Token); }
+        catch (OperationCanceledException) { throw new TimeoutException("The webhook received nothing in time."); }
+    }
+
+    /// <summary>True when nothing arrives within <paramref name="window"/> (used after a sentinel proved the path is live).</summary>
+    public bool TryTake(out Received? received) => _received.Reader.TryRead(out received);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
