@@ -196,7 +196,7 @@ public static class OpenMessagingApi
         // The channel's messageId makes a re-post (a retry, a replay) idempotent: the first answer is given again.
         var key = b.Channel!.MessageId is { Length: > 0 } channelMessageId ? $"{integration.Id}\n{channelMessageId}" : null;
         if (key is not null && await ctx.Store.FindByExternalKeyAsync(key, ct) is { } seen)
-            return Normalized(integration, contact, seen, b.Channel.MessageId, prefetch);
+            return Normalized(integration, contact, seen, b.Channel, prefetch);
 
         Outcome outcome;
         try
@@ -209,11 +209,11 @@ public static class OpenMessagingApi
         {
             // The same messageId posted twice at once: the first one stored is the answer to both.
             var raced = await ctx.Store.FindByExternalKeyAsync(key!, ct);
-            return Normalized(integration, contact, raced!, b.Channel.MessageId, prefetch);
+            return Normalized(integration, contact, raced!, b.Channel, prefetch);
         }
         return outcome.Status switch
         {
-            OutcomeStatus.Done => Normalized(integration, contact, outcome.Message!, b.Channel.MessageId, prefetch),
+            OutcomeStatus.Done => Normalized(integration, contact, outcome.Message!, b.Channel, prefetch),
             OutcomeStatus.Rejected when outcome.Rejected!.Code == RejectionCode.ConversationEnded => EndedForSender(outcome.Conversation),
             OutcomeStatus.Rejected => ApiError.BadRequest(outcome.Rejected!.Message),
             _ => ApiError.NotFound("sender", b.Channel.From!.Id!),
@@ -225,8 +225,8 @@ public static class OpenMessagingApi
         "(conversationDisconnect ReadOnly); nothing was stored. The business can start a new conversation with " +
         "POST /api/v2/conversations/messages/agentless, or set the integration's conversationDisconnect type to Send.");
 
-    static IResult Normalized(OpenIntegration integration, GuestSession contact, ConversationMessage m, string? channelMessageId, bool prefetch) =>
-        Results.Json(OpenBodies.Inbound(integration, contact, m, channelMessageId, prefetch ? m.ConversationId : null), ParleyJson.Wire.OpenNormalized);
+    static IResult Normalized(OpenIntegration integration, GuestSession contact, ConversationMessage m, OpenChannel? sent, bool prefetch) =>
+        Results.Json(OpenBodies.Inbound(integration, contact, m, sent, prefetch ? m.ConversationId : null), ParleyJson.Wire.OpenNormalized);
 
     static async Task<IResult> InboundEventAsync(string integrationId, HttpContext http, [AsParameters] PlatformContext ctx, TimeProvider clock,
         CancellationToken ct)
@@ -246,7 +246,7 @@ public static class OpenMessagingApi
             c => new AddMessage(Conversations.NewMessageId(), c.Customer.Id, MessageKind.Event, null, [new MessageEvent("Typing", "On")], null), ct);
         return outcome.Status switch
         {
-            OutcomeStatus.Done => Normalized(integration, contact, outcome.Message!, b.Channel!.MessageId, prefetch: false),
+            OutcomeStatus.Done => Normalized(integration, contact, outcome.Message!, b.Channel, prefetch: false),
             OutcomeStatus.Rejected when outcome.Rejected!.Code == RejectionCode.ConversationEnded => EndedForSender(outcome.Conversation),
             _ => ApiError.BadRequest(outcome.Rejected?.Message ?? "The event could not be accepted."),
         };

@@ -85,11 +85,16 @@ public static class OpenBodies
         };
     }
 
-    public static OpenNormalized Inbound(OpenIntegration integration, GuestSession contact, ConversationMessage m, string? channelMessageId,
+    /// <summary>The answer to an inbound post: the stored message, with the channel as the middleware sent it.</summary>
+    public static OpenNormalized Inbound(OpenIntegration integration, GuestSession contact, ConversationMessage m, OpenChannel? sent,
         string? conversationId) => new()
     {
         Id = m.Id,
-        Channel = Channel(integration, contact, channelMessageId ?? m.Id, m.Timestamp, outbound: false),
+        Channel = Channel(integration, contact, sent?.MessageId ?? m.Id, m.Timestamp, outbound: false) with
+        {
+            From = sent?.From ?? Recipient(contact),
+            Time = sent?.Time ?? Wire.Time(m.Timestamp),
+        },
         Type = m.Kind == MessageKind.Event ? "Event" : "Text",
         Text = m.Text,
         Events = m.Kind == MessageKind.Event ? m.Events.Select(e => new WireEvent { EventType = e.EventType, Typing = new TypingBody(e.Type) }).ToList() : null,
