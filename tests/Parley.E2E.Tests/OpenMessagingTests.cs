@@ -303,11 +303,38 @@ public sealed class OpenMessagingTests
             channel = new { from = new { id = "+1", idType = "Phone" }, time = "2024-05-20T14:30:00.000Z" },
             events = new[] { new { eventType = "hangup" } },
         }), HttpStatusCode.BadRequest, "invalid.value");
+        var signed = new HttpRequestMessage(HttpMethod.Post, $"/api/v2/conversations/messages/{id}/inbound/open/message")
+        {
+            Content = new StringContent("{\"channel\":{\"from\":{\"id\":\"+1\",\"idType\":\"Phone\"},\"time\":\"2024-05-20T14:30:00.000Z\"},\"text\":\"forged\"}",
+                Encoding.UTF8, "application/json"),
+        };
+        signed.Headers.Add("X-Hub-Signature-256", "sha256=" + Convert.ToBase64String(new byte[32]));
+        var forged = await platform.Http.SendAsync(signed);
+        Assert.Equal(HttpStatusCode.Unauthorized, forged.StatusCode);
+        Assert.Equal("signature.invalid", (string?)(await forged.Content.ReadFromJsonAsync<JsonObject>())!["code"]);
         var (_, none) = await platform.GetAsync("/api/v2/conversations/messages");
         Assert.Equal(0, (int)none!["total"]!);   // nothing was stored half-way
 
         Assert.Equal(HttpStatusCode.NoContent, (await platform.Http.DeleteAsync($"{path}/{id}")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await platform.GetAsync($"{path}/{id}")).Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task SignedInbound_WithTheRightSignature_IsAccepted()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        var id = await CreateIntegrationAsync(platform, "https://partner.example/webhook");
+        var raw = Encoding.UTF8.GetBytes("{\"channel\":{\"from\":{\"id\":\"+1\",\"idType\":\"Phone\"},\"time\":\"2024-05-20T14:30:00.000Z\"},\"text\":\"signed\"}");
+        var request = new HttpRequestMessage(HttpMethod.Post, $"/api/v2/conversations/messages/{id}/inbound/open/message")
+            { Content = new ByteArrayContent(raw) { Headers = { ContentType = new("application/json") } } };
+        request.Headers.Add("X-Hub-Signature-256",
+            "sha256=" + Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(Encoding.UTF8.GetBytes(Secret), raw)));
+
+        var response = await platform.Http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("signed", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["text"]);
     }
 
     static async Task<JsonNode> WaitForDeliveryAsync(PlatformClient platform, string integrationId, string state, int attemptsAtLeast = 0)

@@ -25,9 +25,12 @@ public static class OpenMessagingApi
         app.MapPatch(IntegrationsPath + "/{integrationId}", UpdateAsync).RequirePermission(Permissions.IntegrationEdit);
         app.MapDelete(IntegrationsPath + "/{integrationId}", DeleteAsync).RequirePermission(Permissions.IntegrationEdit);
 
-        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/message", InboundMessageAsync).RequirePermission(Permissions.InboundReceive);
-        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/event", InboundEventAsync).RequirePermission(Permissions.InboundReceive);
-        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/receipt", InboundReceiptAsync).RequirePermission(Permissions.InboundReceive);
+        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/message", InboundMessageAsync)
+            .RequirePermission(Permissions.InboundReceive).AddEndpointFilter(CheckOptionalSignature);
+        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/event", InboundEventAsync)
+            .RequirePermission(Permissions.InboundReceive).AddEndpointFilter(CheckOptionalSignature);
+        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/receipt", InboundReceiptAsync)
+            .RequirePermission(Permissions.InboundReceive).AddEndpointFilter(CheckOptionalSignature);
         app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/structured/response", (string integrationId) =>
             ApiError.BadRequest("Structured responses (quick replies, cards) are not supported yet; send a Text message to …/inbound/open/message."))
             .RequirePermission(Permissions.InboundReceive);
@@ -35,6 +38,33 @@ public static class OpenMessagingApi
 
         app.MapGet("/api/v2/parley/openmessaging/deliveries", ListDeliveriesAsync).RequirePermission(Permissions.IntegrationView);
         app.MapPost("/api/v2/parley/openmessaging/deliveries/{deliveryId}/redeliver", RedeliverAsync).RequirePermission(Permissions.IntegrationEdit);
+    }
+
+    /// <summary>
+    /// Inbound posts are authenticated by the bearer token, as on the platform, and need no signature. One that carries
+    /// <c>X-Hub-Signature-256</c> anyway is held to it: the HMAC of the raw body with the integration's secret must
+    /// match, or the request is refused (401 <c>signature.invalid</c>) before anything is read or stored.
+    /// </summary>
+    static async ValueTask<object?> CheckOptionalSignature(EndpointFilterInvocationContext ctx, EndpointFilterDelegate next)
+    {
+        var http = ctx.HttpContext;
+        var header = http.Request.Headers["X-Hub-Signature-256"].ToString();
+        if (header.Length == 0) return await next(ctx);
+        var directory = http.RequestServices.GetRequiredService<IDirectoryStore>();
+        var integrationId = (string)http.Request.RouteValues["integrationId"]!;
+        if (await directory.GetIntegrationAsync(integrationId, http.RequestAborted) is not { } integration)
+            return ApiError.NotFound("integration", integrationId);
+        http.Request.EnableBuffering(PlatformRequest.MaxBodyBytes);
+        using var buffer = new MemoryStream();
+        await http.Request.Body.CopyToAsync(buffer, http.RequestAborted);
+        http.Request.Body.Position = 0;
+        var expected = "sha256=" + Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes(integration.SecretToken), buffer.ToArray()));
+        if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+                System.Text.Encoding.ASCII.GetBytes(header), System.Text.Encoding.ASCII.GetBytes(expected)))
+            return new ApiError(401, "signature.invalid",
+                "X-Hub-Signature-256 does not match the body: it must be sha256=<base64 HMAC-SHA256 of the raw body, keyed with the integration's secret>. Nothing was stored.");
+        return await next(ctx);
     }
 
     // ------------------------------------------------------------------ integrations
