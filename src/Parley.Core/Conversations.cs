@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 
 namespace Parley.Core;
@@ -40,6 +41,12 @@ public sealed class Conversations(
     IOutboundEffects? effects = null)
 {
     readonly ConversationOptions _options = options ?? new();
+    // Write-path caches of this node: live conversations as last committed, and each session's current conversation.
+    // They save the store a read per message; they never decide alone, because every commit is still checked against
+    // the stored version (a conversation) or the stored session pointer (a new conversation), and a miss reloads.
+    readonly ConcurrentDictionary<string, Conversation> _live = new();
+    readonly ConcurrentDictionary<string, string?> _current = new();
+    const int MaxCached = 200_000;
     readonly StripedLock _conversationLocks = new(1024);
     readonly StripedLock _sessionLocks = new(1024);
     const int MaxAttempts = 8;
@@ -54,10 +61,13 @@ public sealed class Conversations(
     public static string NewId() => Guid.NewGuid().ToString();
     public static string NewMessageId() => Guid.NewGuid().ToString("N");
 
+    /// <summary>A conversation as the write path sees it (this node's cache first). Reads for API answers use the store.</summary>
+    public Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct) => LoadForWriteAsync(conversationId, ct);
+
     /// <summary>Runs a command against an existing conversation.</summary>
     public async Task<Outcome> HandleAsync(string conversationId, Command command, CancellationToken ct)
     {
-        using var _ = await _conversationLocks.AcquireAsync(conversationId, ct);
+        using var held = await _conversationLocks.AcquireAsync(conversationId, ct);
         return await HandleLockedAsync(conversationId, command, ct);
     }
 
@@ -65,7 +75,7 @@ public sealed class Conversations(
     {
         for (var attempt = 0; ; attempt++)
         {
-            var conversation = await store.LoadAsync(conversationId, ct);
+            var conversation = await LoadForWriteAsync(conversationId, ct);
             if (conversation is null) return Outcome.NotFound();
             var decision = ConversationMachine.Decide(conversation, command, Now());
             if (decision.Rejected is { } rejected) return Outcome.Reject(conversation, rejected);
@@ -75,7 +85,11 @@ public sealed class Conversations(
             var audit = AuditFor(command, after, decision.Events);
             var outbox = await RenderEffectsAsync(after, decision.Events, ct);
             if (await store.CommitAsync(new Commit(after, conversation.Version, decision.Events, Audit: audit, Outbox: outbox), ct))
+            {
+                Remember(after);
                 return Published(after, decision.Events, audit?.Id, outbox);
+            }
+            _live.TryRemove(conversationId, out _);   // another writer moved first: decide again on what is stored
             if (attempt >= MaxAttempts) throw new InvalidOperationException($"Conversation {conversationId} kept moving; gave up after {attempt} attempts.");
         }
     }
@@ -86,15 +100,19 @@ public sealed class Conversations(
     /// starts one when there is none. After an end, a guest message starts a new conversation only in Send mode (or
     /// with the disconnect notice off); in ReadOnly mode it is refused. A bot may always start a new conversation.
     /// </summary>
-    public async Task<Outcome> SendToSessionAsync(GuestSession session, ChannelSettings channel, MessageDirection direction,
+    public async Task<Outcome> SendToSessionAsync(string sessionId, ChannelSettings channel, MessageDirection direction,
         Func<Conversation, AddMessage> message, CancellationToken ct)
     {
-        using var _ = await _sessionLocks.AcquireAsync(session.Id, ct);
+        using var held = await _sessionLocks.AcquireAsync(sessionId, ct);
         for (var attempt = 0; ; attempt++)
         {
-            var current = await sessions.GetAsync(session.Id, ct);
-            if (current is null) return Outcome.NotFound();
-            var conversation = current.ConversationId is { } cid ? await store.LoadAsync(cid, ct) : null;
+            if (!_current.TryGetValue(sessionId, out var currentId))
+            {
+                if (await sessions.GetAsync(sessionId, ct) is not { } stored) return Outcome.NotFound();
+                currentId = stored.ConversationId;
+                RememberSession(sessionId, currentId);
+            }
+            var conversation = currentId is { } cid ? await LoadForWriteAsync(cid, ct) : null;
             if (conversation is { IsEnded: false })
             {
                 using var __ = await _conversationLocks.AcquireAsync(conversation.Id, ct);
@@ -106,30 +124,74 @@ public sealed class Conversations(
             {
                 return Outcome.Reject(conversation, new Rejection(RejectionCode.ConversationEnded, ReadOnlyMessage));
             }
-            else if (await StartAsync(current, channel, direction, message, ct) is { } started)
+            else if (await StartAsync(sessionId, currentId, channel, direction, message, ct) is { } started)
             {
                 return started;
             }
-            if (attempt >= MaxAttempts) throw new InvalidOperationException($"Session {session.Id} kept moving; gave up.");
+            else
+            {
+                _current.TryRemove(sessionId, out _);   // the session moved on elsewhere: read it again
+            }
+            if (attempt >= MaxAttempts) throw new InvalidOperationException($"Session {sessionId} kept moving; gave up.");
         }
+    }
+
+    /// <summary>Detaches a session from its ended conversation (the guest starts a new chat).</summary>
+    public async Task<bool> DetachAsync(string sessionId, string endedConversationId, CancellationToken ct)
+    {
+        using var held = await _sessionLocks.AcquireAsync(sessionId, ct);
+        var detached = await sessions.DetachConversationAsync(sessionId, endedConversationId, ct);
+        _current.TryRemove(sessionId, out _);
+        return detached;
+    }
+
+    /// <summary>Forgets a session (the guest cleared it); its token then starts a new one.</summary>
+    public async Task ForgetSessionAsync(string sessionId, CancellationToken ct)
+    {
+        using var held = await _sessionLocks.AcquireAsync(sessionId, ct);
+        await sessions.DeleteAsync(sessionId, ct);
+        _current.TryRemove(sessionId, out _);
+    }
+
+    async Task<Conversation?> LoadForWriteAsync(string id, CancellationToken ct)
+    {
+        if (_live.TryGetValue(id, out var cached)) return cached;
+        var loaded = await store.LoadAsync(id, ct);
+        if (loaded is not null) Remember(loaded);
+        return loaded;
+    }
+
+    void Remember(Conversation c)
+    {
+        if (c.IsEnded) { _live.TryRemove(c.Id, out _); return; }
+        if (_live.Count >= MaxCached) _live.Clear();   // a crude bound: the store is always there behind it
+        _live[c.Id] = c;
+    }
+
+    void RememberSession(string sessionId, string? conversationId)
+    {
+        if (_current.Count >= MaxCached) _current.Clear();
+        _current[sessionId] = conversationId;
     }
 
     /// <summary>The Guest API's text for a write to a read-only session (spec §2).</summary>
     public const string ReadOnlyMessage = "Session is read-only, no new messages allowed";
 
     /// <summary>Creates a conversation with its first message in one commit; null when the session moved meanwhile.</summary>
-    async Task<Outcome?> StartAsync(GuestSession session, ChannelSettings channel, MessageDirection direction,
+    async Task<Outcome?> StartAsync(string sessionId, string? currentId, ChannelSettings channel, MessageDirection direction,
         Func<Conversation, AddMessage> message, CancellationToken ct)
     {
         var now = Now();
-        var fresh = ConversationMachine.Start(NewId(), channel.Channel, channel.ChannelId, session.Id,
+        var fresh = ConversationMachine.Start(NewId(), channel.Channel, channel.ChannelId, sessionId,
             channel.Mode, direction, channel.CustomerName ?? _options.GuestName, _options.BotName, NewId, now);
         var decision = ConversationMachine.Decide(fresh, message(fresh), now);
         if (decision.Rejected is { } rejected) return Outcome.Reject(null, rejected);
         var after = ConversationMachine.ApplyAll(fresh, decision.Events);
-        var move = new SessionMove(session.Id, session.ConversationId, after.Id);
+        var move = new SessionMove(sessionId, currentId, after.Id);
         var outbox = await RenderEffectsAsync(after, decision.Events, ct);
         if (!await store.CommitAsync(new Commit(after, 0, decision.Events, move, Outbox: outbox), ct)) return null;
+        Remember(after);
+        RememberSession(sessionId, after.Id);
         return Published(after, decision.Events, null, outbox);
     }
 

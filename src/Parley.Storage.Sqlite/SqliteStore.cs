@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Parley.Core;
 
@@ -14,7 +15,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
 {
     readonly string _connectionString;
     readonly SqliteConnection _writer;
-    readonly SemaphoreSlim _writeGate = new(1, 1);
+    readonly Task _writerLoop;
 
     public string Path { get; }
 
@@ -23,6 +24,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         Path = path;
         _connectionString = connectionString;
         _writer = writer;
+        _writerLoop = Task.Run(RunWriterAsync);
     }
 
     public static async Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default)
@@ -41,7 +43,8 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
 
     public async ValueTask DisposeAsync()
     {
-        await _writeGate.WaitAsync();
+        _writes.Writer.TryComplete();
+        await _writerLoop;
         await _writer.DisposeAsync();
         SqliteConnection.ClearAllPools();
     }
@@ -68,26 +71,68 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         return cmd;
     }
 
+    /// <summary>
+    /// Every write goes through here. Writes queued while the previous transaction was committing are applied together,
+    /// each under its own savepoint, and made durable by one COMMIT (one fsync): group commit. A write whose work returns
+    /// false or throws is rolled back to its savepoint alone; the others in the group still commit. The caller's task
+    /// completes only after the COMMIT, so nothing is acknowledged before it is stored.
+    /// </summary>
     async Task<T> WriteAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken ct)
     {
-        await _writeGate.WaitAsync(ct);
-        try
+        var request = new WriteRequest(async tx => await work(tx));
+        if (!_writes.Writer.TryWrite(request)) throw new ObjectDisposedException(nameof(SqliteStore));
+        return (T)(await request.Done.Task.WaitAsync(ct))!;
+    }
+
+    sealed class WriteRequest(Func<SqliteTransaction, Task<object?>> work)
+    {
+        public Func<SqliteTransaction, Task<object?>> Work => work;
+        public TaskCompletionSource<object?> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Most writes one transaction takes; bounds how long the first write of a group waits for the last.</summary>
+    const int MaxGroup = 256;
+
+    readonly Channel<WriteRequest> _writes = Channel.CreateUnbounded<WriteRequest>(new UnboundedChannelOptions { SingleReader = true });
+
+    async Task RunWriterAsync()
+    {
+        var group = new List<(WriteRequest Request, object? Result, Exception? Error)>(MaxGroup);
+        while (await _writes.Reader.WaitToReadAsync())
         {
-            await using var tx = (SqliteTransaction)await _writer.BeginTransactionAsync(ct);
+            group.Clear();
             try
             {
-                var result = await work(tx);
-                if (result is false) await tx.RollbackAsync(CancellationToken.None);
-                else await tx.CommitAsync(CancellationToken.None);
-                return result;
+                await using var tx = (SqliteTransaction)await _writer.BeginTransactionAsync();
+                while (group.Count < MaxGroup && _writes.Reader.TryRead(out var request))
+                {
+                    tx.Save("w");
+                    try
+                    {
+                        var result = await request.Work(tx);
+                        if (result is false) tx.Rollback("w");
+                        tx.Release("w");
+                        group.Add((request, result, null));
+                    }
+                    catch (Exception e)
+                    {
+                        tx.Rollback("w");
+                        tx.Release("w");
+                        group.Add((request, null, e));
+                    }
+                }
+                await tx.CommitAsync();
             }
-            catch
+            catch (Exception e)
             {
-                await tx.RollbackAsync(CancellationToken.None);
-                throw;
+                // The COMMIT itself failed: nothing of the group is stored, and every caller hears so.
+                foreach (var (request, _, _) in group) request.Done.TrySetException(e);
+                continue;
             }
+            foreach (var (request, result, error) in group)
+                if (error is null) request.Done.TrySetResult(result);
+                else request.Done.TrySetException(error);
         }
-        finally { _writeGate.Release(); }
     }
 
     async Task<int> WriteAsync(string sql, CancellationToken ct, params (string, object?)[] args) =>

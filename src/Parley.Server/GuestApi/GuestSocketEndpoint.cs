@@ -199,7 +199,7 @@ public sealed class GuestSocketEndpoint(
         if (r.StartNew == true && conversation is { IsEnded: true })
         {
             // Start a new chat after a read-only end (spec §1.12 #4): the next message opens a new conversation.
-            await sessions.DetachConversationAsync(session.Id, conversation.Id, ct);
+            await conversations.DetachAsync(session.Id, conversation.Id, ct);
             conversation = null;
             isNew = true;
         }
@@ -292,11 +292,8 @@ public sealed class GuestSocketEndpoint(
 
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
         if (deployment is null) { Reply(state, Wire.ErrorFrame(403, $"Deployment {binding.DeploymentId} no longer exists.", t)); return; }
-        var session = await sessions.GetAsync(binding.SessionId, ct);
-        if (session is null) { Reply(state, Wire.ErrorFrame(4007, "Session not found: it was cleared; send configureSession again.", t)); return; }
-
         var messageId = Conversations.NewMessageId();
-        var outcome = await conversations.SendToSessionAsync(session, deployment.Settings, MessageDirection.Inbound,
+        var outcome = await conversations.SendToSessionAsync(binding.SessionId, deployment.Settings, MessageDirection.Inbound,
             c => new AddMessage(messageId, c.Customer.Id, kind, kind == MessageKind.Text ? m.Text : null, events, null, attributes, t), ct);
         // Success is the echo of the stored message, pushed by the fan-out to every socket of the session (with tracingId).
         switch (outcome.Status)
@@ -308,7 +305,7 @@ public sealed class GuestSocketEndpoint(
                 Reply(state, Wire.ErrorFrame(400, $"Request failed. {outcome.Rejected!.Message}", t));
                 break;
             case OutcomeStatus.NotFound:
-                Reply(state, Wire.ErrorFrame(4007, "Session not found.", t));
+                Reply(state, Wire.ErrorFrame(4007, "Session not found: it was cleared; send configureSession again.", t));
                 break;
         }
     }
@@ -359,7 +356,7 @@ public sealed class GuestSocketEndpoint(
                 new DisconnectParticipant(live.Customer.Id, Actor.Guest, EndLever.GuestClear, "guest cleared the conversation"), ct);
             told = await Conversations.AwaitDeliveryAsync(outcome, audit, ct);
         }
-        if (session is not null) await sessions.DeleteAsync(session.Id, ct);
+        if (session is not null) await conversations.ForgetSessionAsync(session.Id, ct);
         // Sockets not reached through a conversation end (no live conversation) are cleared here.
         foreach (var s in registry.Of(binding.SessionId))
         {

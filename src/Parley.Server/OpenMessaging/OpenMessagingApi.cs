@@ -231,7 +231,7 @@ public static class OpenMessagingApi
         Outcome outcome;
         try
         {
-            outcome = await ctx.Conversations.SendToSessionAsync(contact, integration.Settings(contact.DisplayName), MessageDirection.Inbound,
+            outcome = await ctx.Conversations.SendToSessionAsync(contact.Id, integration.Settings(contact.DisplayName), MessageDirection.Inbound,
                 c => new AddMessage(Conversations.NewMessageId(), c.Customer.Id, MessageKind.Text, b.Text, [], null,
                     b.Metadata?.ToImmutableDictionary(), ExternalKey: key), ct);
         }
@@ -272,7 +272,7 @@ public static class OpenMessagingApi
         var (sender, problem) = await ResolveSenderAsync(integrationId, b, ctx, clock, ct);
         if (problem is not null) return problem;
         var (integration, contact) = sender!;
-        var outcome = await ctx.Conversations.SendToSessionAsync(contact, integration.Settings(contact.DisplayName), MessageDirection.Inbound,
+        var outcome = await ctx.Conversations.SendToSessionAsync(contact.Id, integration.Settings(contact.DisplayName), MessageDirection.Inbound,
             c => new AddMessage(Conversations.NewMessageId(), c.Customer.Id, MessageKind.Event, null, [new MessageEvent("Typing", "On")], null), ct);
         return outcome.Status switch
         {

@@ -212,7 +212,7 @@ public static class ConversationsApi
         MessageKind kind, string? text, System.Collections.Immutable.ImmutableArray<MessageEvent> events,
         Func<Conversation, ConversationMessage, IResult> success, CancellationToken ct)
     {
-        if (await ctx.Store.LoadAsync(conversationId, ct) is not { } conversation) return ApiError.NotFound("conversation", conversationId);
+        if (await ctx.Conversations.LoadAsync(conversationId, ct) is not { } conversation) return ApiError.NotFound("conversation", conversationId);
         if (conversation.FindByCommunication(communicationId) is not { } sender) return ApiError.NotFound("communication", communicationId);
         if (sender.Purpose == ParticipantPurpose.Customer)
             return ApiError.BadRequest($"Communication {communicationId} belongs to the customer; send as the bot or agent participant's communication.");
@@ -266,7 +266,7 @@ public static class ConversationsApi
                 $"{b.ToAddress} already has an active conversation {liveId}; set useExistingActiveConversation to true to send into it.");
 
         var messageId = Conversations.NewMessageId();
-        var outcome = await ctx.Conversations.SendToSessionAsync(session, channel, MessageDirection.Outbound,
+        var outcome = await ctx.Conversations.SendToSessionAsync(session.Id, channel, MessageDirection.Outbound,
             c => new AddMessage(messageId, c.Participants.First(p => p.Purpose == ParticipantPurpose.Workflow).Id, MessageKind.Text,
                 b.TextBody, [], "Bot"), ct);
         if (outcome.Status != OutcomeStatus.Done) return outcome.Status == OutcomeStatus.NotFound

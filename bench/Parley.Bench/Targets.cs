@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Parley.Bench;
+
+/// <summary>A server under test, run as its own process so its memory and CPU can be read from /proc.</summary>
+public abstract class Target : IAsyncDisposable
+{
+    public abstract string Name { get; }
+    public Process Process { get; private set; } = null!;
+    public Uri Base { get; private set; } = null!;
+    protected HttpClient Http { get; private set; } = null!;
+    public virtual bool CanTerminate => false;
+    public virtual string DeploymentId => "bench";
+
+    public static string RepoRoot { get; } = FindRoot();
+
+    static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Parley.slnx"))) return dir.FullName;
+        throw new InvalidOperationException("run the bench from inside the Parley repository");
+    }
+
+    public static Target Create(string name) => name switch
+    {
+        "parley" => new ParleyTarget(),
+        "raw" => new DotnetBaseline("raw", "bench/baselines/RawRelay/bin/Release/net10.0/RawRelay.dll"),
+        "signalr" => new SignalRTarget(),
+        "node" => new NodeBaseline(),
+        _ => throw new ArgumentException($"unknown target {name}: parley, raw, signalr, node"),
+    };
+
+    protected abstract ProcessStartInfo StartInfo(int port);
+
+    public async Task StartAsync()
+    {
+        var port = FreePort();
+        var info = StartInfo(port);
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.UseShellExecute = false;
+        Process = Process.Start(info)!;
+        Process.OutputDataReceived += (_, _) => { };
+        Process.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 } line && Verbose) Console.Error.WriteLine($"[{Name}] {line}"); };
+        Process.BeginOutputReadLine();
+        Process.BeginErrorReadLine();
+        Base = new Uri($"http://127.0.0.1:{port}");
+        Http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 128, PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
+            { BaseAddress = Base, Timeout = TimeSpan.FromSeconds(60) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            if (Process.HasExited) throw new InvalidOperationException($"{Name} exited with {Process.ExitCode} at start");
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, port);
+                break;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline) { await Task.Delay(100); }
+        }
+        await AfterStartAsync();
+    }
+
+    public static bool Verbose { get; set; }
+
+    protected virtual Task AfterStartAsync() => Task.CompletedTask;
+
+    static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    public virtual Uri SocketUri => new($"ws://127.0.0.1:{Base.Port}/v1?deploymentId={DeploymentId}");
+    public virtual BenchConnection NewConnection() => new GuestConnection();
+
+    /// <summary>Gets these guests ready for bot replies (Parley: a conversation each, and its ids).</summary>
+    public virtual Task PrepareAsync(IReadOnlyList<BenchConnection> guests, bool needBotCommunication) => Task.CompletedTask;
+
+    /// <summary>The bot's reply to a guest, as its backend would send it.</summary>
+    public virtual async Task BotReplyAsync(BenchConnection guest, string text)
+    {
+        using var response = await Http.PostAsJsonAsync($"/send/{Uri.EscapeDataString(guest.Token)}", new { textBody = text });
+        response.EnsureSuccessStatusCode();
+    }
+
+    public virtual Task<HttpResponseMessage> TerminateAsync(BenchConnection guest) => throw new NotSupportedException();
+
+    public long RssKiB()
+    {
+        foreach (var line in File.ReadLines($"/proc/{Process.Id}/status"))
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+        return 0;
+    }
+
+    /// <summary>User + system CPU seconds the server process has used.</summary>
+    public double CpuSeconds()
+    {
+        var stat = File.ReadAllText($"/proc/{Process.Id}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0;   // utime, stime in clock ticks (USER_HZ = 100)
+    }
+
+    public virtual async ValueTask DisposeAsync()
+    {
+        Http?.Dispose();
+        if (Process is { HasExited: false })
+        {
+            Process.Kill(entireProcessTree: true);
+            await Process.WaitForExitAsync();
+        }
+    }
+}
+
+public class DotnetBaseline(string name, string dll) : Target
+{
+    public override string Name => name;
+    protected override ProcessStartInfo StartInfo(int port) =>
+        new("dotnet", [Path.Combine(RepoRoot, dll), "--urls", $"http://127.0.0.1:{port}"]);
+}
+
+public sealed class SignalRTarget() : DotnetBaseline("signalr", "bench/baselines/SignalRRelay/bin/Release/net10.0/SignalRRelay.dll")
+{
+    public override Uri SocketUri => new($"ws://127.0.0.1:{Base.Port}/hub");
+    public override BenchConnection NewConnection() => new SignalRConnection();
+}
+
+public sealed class NodeBaseline : Target
+{
+    public override string Name => "node";
+    protected override ProcessStartInfo StartInfo(int port) =>
+        new("node", [Path.Combine(RepoRoot, "bench/baselines/node-ws/relay.js"), port.ToString()]);
+}
+
+/// <summary>Parley itself: embedded SQLite store in a fresh folder, the demo deployment and OAuth client.</summary>
+public sealed class ParleyTarget : Target
+{
+    readonly string _data = Path.Combine(Path.GetTempPath(), "parley-bench-" + Guid.NewGuid().ToString("N"));
+    public override string Name => "parley";
+    public override bool CanTerminate => true;
+    public override string DeploymentId => "d1e2a3b4-0000-4000-8000-000000000001";
+    public int? MaxGuestSockets { get; init; }
+
+    protected override ProcessStartInfo StartInfo(int port)
+    {
+        var info = new ProcessStartInfo("dotnet", [Path.Combine(RepoRoot, "src/Parley.Server/bin/Release/net10.0/parley.dll"), "--urls", $"http://127.0.0.1:{port}"]);
+        info.Environment["PARLEY_DATA_DIR"] = _data;
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        if (MaxGuestSockets is { } max) info.Environment["PARLEY_MAX_GUEST_SOCKETS"] = max.ToString();
+        return info;
+    }
+
+    protected override async Task AfterStartAsync()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/oauth/token")
+            { Content = new FormUrlEncodedContent([new("grant_type", "client_credentials")]) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String("parley-demo-client:parley-demo-secret"u8.ToArray()));
+        using var response = await Http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        var token = (await response.Content.ReadFromJsonAsync<JsonObject>())!["access_token"]!.GetValue<string>();
+        Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+    }
+
+    public override async Task PrepareAsync(IReadOnlyList<BenchConnection> guests, bool needBotCommunication)
+    {
+        var timeout = TimeSpan.FromSeconds(30);
+        await Parallel.ForEachAsync(guests, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (g, _) =>
+        {
+            var t = await g.SendTextAsync("hello");
+            await g.NextAsync(f => f.TracingId == t, timeout);
+            g.SessionId = await g.JwtSubjectAsync(timeout);
+        });
+        var bySession = new Dictionary<string, string>();
+        using (var doc = JsonDocument.Parse(await Http.GetStringAsync($"/api/v2/parley/webmessaging/sessions?deploymentId={DeploymentId}")))
+            foreach (var s in doc.RootElement.GetProperty("entities").EnumerateArray())
+                if (s.TryGetProperty("conversationId", out var c) && c.ValueKind == JsonValueKind.String)
+                    bySession[s.GetProperty("id").GetString()!] = c.GetString()!;
+        foreach (var g in guests) g.ConversationId = bySession[g.SessionId!];
+        if (!needBotCommunication) return;
+        await Parallel.ForEachAsync(guests, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (g, _) =>
+        {
+            using var doc = JsonDocument.Parse(await Http.GetStringAsync($"/api/v2/conversations/{g.ConversationId}"));
+            foreach (var p in doc.RootElement.GetProperty("participants").EnumerateArray())
+                if (p.GetProperty("purpose").GetString() == "workflow") g.BotCommunicationId = p.GetProperty("messages")[0].GetProperty("id").GetString();
+        });
+    }
+
+    public override async Task BotReplyAsync(BenchConnection guest, string text)
+    {
+        using var response = await Http.PostAsJsonAsync(
+            $"/api/v2/conversations/messages/{guest.ConversationId}/communications/{guest.BotCommunicationId}/messages", new { textBody = text });
+        response.EnsureSuccessStatusCode();
+    }
+
+    public override Task<HttpResponseMessage> TerminateAsync(BenchConnection guest) =>
+        Http.PostAsync($"/api/v2/conversations/{guest.ConversationId}/disconnect", null);
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        try { Directory.Delete(_data, recursive: true); } catch (IOException) { }
+    }
+}
