@@ -101,7 +101,7 @@ public sealed class Conversations(
     /// with the disconnect notice off); in ReadOnly mode it is refused. A bot may always start a new conversation.
     /// </summary>
     public async Task<Outcome> SendToSessionAsync(string sessionId, ChannelSettings channel, MessageDirection direction,
-        Func<Conversation, AddMessage> message, CancellationToken ct)
+        Func<Conversation, AddMessage> message, CancellationToken ct, bool mayJoinLive = true)
     {
         using var held = await _sessionLocks.AcquireAsync(sessionId, ct);
         for (var attempt = 0; ; attempt++)
@@ -113,6 +113,11 @@ public sealed class Conversations(
                 RememberSession(sessionId, currentId);
             }
             var conversation = currentId is { } cid ? await LoadForWriteAsync(cid, ct) : null;
+            if (conversation is { IsEnded: false } && !mayJoinLive)
+            {
+                return Outcome.Reject(conversation, new Rejection(RejectionCode.ConversationActive,
+                    $"Conversation {conversation.Id} is already live for this recipient."));
+            }
             if (conversation is { IsEnded: false })
             {
                 using var __ = await _conversationLocks.AcquireAsync(conversation.Id, ct);
@@ -145,12 +150,25 @@ public sealed class Conversations(
         return detached;
     }
 
-    /// <summary>Forgets a session (the guest cleared it); its token then starts a new one.</summary>
-    public async Task ForgetSessionAsync(string sessionId, CancellationToken ct)
+    /// <summary>
+    /// The guest clears its session (Presence Clear): its live conversation ends (the customer leaves) and the session is
+    /// forgotten, so its token starts afresh. Both under the session lock, so no message can start a conversation in
+    /// between that nothing could reach. Returns the end's outcome, or null when nothing was live.
+    /// </summary>
+    public async Task<Outcome?> ClearSessionAsync(string sessionId, CancellationToken ct)
     {
         using var held = await _sessionLocks.AcquireAsync(sessionId, ct);
+        Outcome? ended = null;
+        var currentId = _current.TryGetValue(sessionId, out var cached) ? cached : (await sessions.GetAsync(sessionId, ct))?.ConversationId;
+        if (currentId is not null && await LoadForWriteAsync(currentId, ct) is { IsEnded: false } live)
+        {
+            using var conversationHeld = await _conversationLocks.AcquireAsync(live.Id, ct);
+            ended = await HandleLockedAsync(live.Id,
+                new DisconnectParticipant(live.Customer.Id, Actor.Guest, EndLever.GuestClear, "guest cleared the conversation"), ct);
+        }
         await sessions.DeleteAsync(sessionId, ct);
         _current.TryRemove(sessionId, out _);
+        return ended;
     }
 
     async Task<Conversation?> LoadForWriteAsync(string id, CancellationToken ct)
@@ -223,7 +241,8 @@ public sealed class Conversations(
     public static async Task<int> AwaitDeliveryAsync(Outcome outcome, IAuditLog audit, CancellationToken ct)
     {
         var sockets = await outcome.Delivered;
-        if (outcome.AuditId is { } id) await audit.SetSocketsNotifiedAsync(id, sockets, ct);
+        // Not the request's token: the end has committed, and an aborted request must not turn that into an error.
+        if (outcome.AuditId is { } id) await audit.SetSocketsNotifiedAsync(id, sockets, CancellationToken.None);
         return sockets;
     }
 }

@@ -118,7 +118,12 @@ public sealed record OutboxDelivery(
 /// </summary>
 public interface IOutbox
 {
-    Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, CancellationToken ct);
+    /// <summary>
+    /// Leases up to <paramref name="max"/> due deliveries: only the oldest pending one of each conversation (so each
+    /// conversation is delivered in order), and none for the <paramref name="busy"/> destinations (already at capacity).
+    /// </summary>
+    Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, IReadOnlyCollection<string> busy,
+        CancellationToken ct);
     Task MarkDeliveredAsync(string id, int status, DateTimeOffset at, CancellationToken ct);
     Task MarkRetryAsync(string id, int attempts, DateTimeOffset dueAt, int? status, string error, CancellationToken ct);
     Task MarkDeadAsync(string id, int attempts, int? status, string error, CancellationToken ct);

@@ -259,6 +259,10 @@ public sealed record ConversationQuery
     public PagingSpec? Paging { get; init; }
     public List<QueryFilter>? ConversationFilters { get; init; }
     public List<QueryFilter>? SegmentFilters { get; init; }
+    public List<JsonElement>? EvaluationFilters { get; init; }
+    public List<JsonElement>? SurveyFilters { get; init; }
+    public List<JsonElement>? ResolutionFilters { get; init; }
+    public List<JsonElement>? Aggregations { get; init; }
 }
 
 public sealed record PagingSpec(int? PageSize, int? PageNumber);
@@ -276,6 +280,7 @@ public sealed record QueryPredicate
     public string? Dimension { get; init; }
     public string? Operator { get; init; }
     public string? Value { get; init; }
+    public JsonElement? Range { get; init; }
 }
 
 public sealed record AnalyticsQueryResponse(List<AnalyticsConversation>? Conversations, long TotalHits);

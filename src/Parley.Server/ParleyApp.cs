@@ -68,6 +68,8 @@ public static class ParleyApp
             };
             await error.ExecuteAsync(http);
         });
+        app.Use(StripGatewayPrefix);
+        app.UseRouting();
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 
         app.Map("/v1", (HttpContext http, GuestSocketEndpoint guest) => guest.HandleAsync(http));
@@ -82,6 +84,26 @@ public static class ParleyApp
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley");
         app.Lifetime.ApplicationStarted.Register(() => PrintBanner(app, options, log));
         return app;
+    }
+
+    /// <summary>
+    /// The official SDK's gateway setting may put a path in front of its calls (<c>path_params_api</c> before
+    /// <c>/api/v2/…</c>, <c>path_params_login</c> before <c>/oauth/token</c>, spec §4): serve those as if it were not there.
+    /// </summary>
+    static Task StripGatewayPrefix(HttpContext http, RequestDelegate next)
+    {
+        var path = http.Request.Path.Value ?? "";
+        if (!path.StartsWith("/api/v2/", StringComparison.Ordinal) && !path.StartsWith("/oauth/", StringComparison.Ordinal))
+        {
+            var at = path.IndexOf("/api/v2/", StringComparison.Ordinal);
+            if (at <= 0) at = path.EndsWith("/oauth/token", StringComparison.Ordinal) ? path.Length - "/oauth/token".Length : -1;
+            if (at > 0)
+            {
+                http.Request.PathBase = http.Request.PathBase.Add(path[..at]);
+                http.Request.Path = path[at..];
+            }
+        }
+        return next(http);
     }
 
     /// <summary>

@@ -60,15 +60,17 @@ public sealed partial class SqliteStore
         Parse<DeliveryState>(r.GetString(6)), r.GetInt32(7), r.IsDBNull(8) ? null : r.GetInt32(8), StringOrNull(r, 9),
         Time(r.GetInt64(10)), TimeOrNull(r, 11));
 
-    public Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, CancellationToken ct) =>
+    public Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, IReadOnlyCollection<string> busy,
+        CancellationToken ct) =>
         WriteAsync<IReadOnlyList<OutboxDelivery>>(async tx =>
         {
             var list = new List<OutboxDelivery>();
             await using var cmd = Command(_writer,
-                $"UPDATE outbox SET lease_until = $lease WHERE id IN (SELECT id FROM outbox WHERE state = 'Pending' AND due_at <= $now " +
-                "AND (lease_until IS NULL OR lease_until <= $now) ORDER BY due_at LIMIT $max) " +
-                $"RETURNING {DeliveryColumns}",
-                ("$lease", Ms(now + lease)), ("$now", Ms(now)), ("$max", max));
+                "UPDATE outbox SET lease_until = $lease WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'Pending' AND o.due_at <= $now " +
+                "AND (o.lease_until IS NULL OR o.lease_until <= $now) AND o.destination NOT IN (SELECT value FROM json_each($busy)) " +
+                "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id AND e.state = 'Pending' AND e.rowid < o.rowid) " +
+                $"ORDER BY o.due_at LIMIT $max) RETURNING {DeliveryColumns}",
+                ("$lease", Ms(now + lease)), ("$now", Ms(now)), ("$max", max), ("$busy", JsonSerializer.Serialize(busy)));
             cmd.Transaction = tx;
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct)) list.Add(ReadDelivery(r));

@@ -80,6 +80,21 @@ public sealed class BadInputTests
             message = new { type = "Event", events = new[] { new { eventType = "hangup" } } },
         }, t), 400, "Unsupported eventType 'hangup'");
 
+        t = guest.NextTracingId();
+        AssertErrorFrame(await guest.RequestAsync(new
+        {
+            action = "onMessage", token = guest.Token, tracingId = t, message = new { type = "Event", events = new object?[] { null } },
+        }, t), 400, "null");
+
+        t = guest.NextTracingId();
+        AssertErrorFrame(await guest.RequestAsync(new
+        {
+            action = "onMessage", token = guest.Token, tracingId = t, message = new { type = "Structured", content = Array.Empty<object>() },
+        }, t), 4000, "Structured");
+
+        await guest.SendRawAsync("[1,2,3]");
+        AssertErrorFrame(await guest.NextFrameAsync(), 400, "Malformed JSON");
+
         Assert.Equal("ping", (string?)(await guest.EchoAsync())["body"]!["text"]);
         Assert.Equal("StructuredMessage", (string?)(await guest.SendTextAsync("second"))["class"]);
         Assert.Equal(2, await StoredCustomerMessagesAsync(platform, conversationId));
@@ -212,6 +227,18 @@ public sealed class BadInputTests
         var tooLong = await platform.PostAsync(
             $"/api/v2/conversations/messages/{conversationId}/communications/{botCommunication}/messages", new { textBody = new string('x', 2001) });
         Assert.Equal(HttpStatusCode.BadRequest, tooLong.Response.StatusCode);
+
+        var orQuery = await platform.PostAsync("/api/v2/analytics/conversations/details/query", new
+        {
+            interval = "2020-01-01T00:00:00.000Z/2030-01-01T00:00:00.000Z",
+            conversationFilters = new[] { new { type = "or", predicates = new[] { new { dimension = "messageType", value = "open" } } } },
+        });
+        Assert.Equal(HttpStatusCode.BadRequest, orQuery.Response.StatusCode);
+        var nullFilter = await platform.PostAsync("/api/v2/analytics/conversations/details/query", new
+        {
+            interval = "2020-01-01T00:00:00.000Z/2030-01-01T00:00:00.000Z", conversationFilters = new object?[] { null },
+        });
+        Assert.Equal(HttpStatusCode.BadRequest, nullFilter.Response.StatusCode);
 
         Assert.Equal("connected", (string?)(await platform.ConversationAsync(conversationId))["state"]);
         Assert.Equal(1, await StoredCustomerMessagesAsync(platform, conversationId));

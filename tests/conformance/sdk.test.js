@@ -4,7 +4,7 @@
 // reads, and each error case the status and error body the SDK surfaces (it rejects with the parsed ErrorBody).
 const { test, before } = require('node:test');
 const assert = require('node:assert/strict');
-const { sdk, newClient, platformClient, WS_BASE, DEPLOYMENT_ID, CLIENT_ID } = require('./lib/parley');
+const { sdk, newClient, platformClient, BASE, WS_BASE, DEPLOYMENT_ID, CLIENT_ID, CLIENT_SECRET } = require('./lib/parley');
 const { Guest, isPresence, isOutboundText } = require('./lib/guest');
 const { covers } = require('./lib/matrix');
 
@@ -262,4 +262,14 @@ test('errors surface as the platform error body: 404, 400, 401, 403', async () =
     assert.equal(forbidden.code, 'missing.permissions');
     assert.equal((await conversations.getConversationsMessage(conversationId)).participants[0].state, 'connected');
   } finally { guest.close(); }
+});
+
+test('the gateway setting with path prefixes (path_params_login, path_params_api) reaches the same server', async () => {
+  covers('oauth.token', 'conv.listMessages');
+  const client = newClient();
+  const base = new URL(BASE);
+  client.setGateway({ host: base.hostname, protocol: 'http', port: Number(base.port), path_params_login: 'login/', path_params_api: '/api-gw' });
+  await client.loginClientCredentialsGrant(CLIENT_ID, CLIENT_SECRET);
+  const list = await new platformClient.ConversationsApi(client).getConversationsMessages();
+  assert.ok(Array.isArray(list.entities));
 });

@@ -80,53 +80,65 @@ public sealed class GuestSocketEndpoint(
                 return;
             }
             await state.Connection.WaitForRoomAsync();
-            var buffer = ArrayPool<byte>.Shared.Rent(4096);
+            var message = new PooledMessage();
             try
             {
-                var (length, tooBig, type) = await ReadMessageAsync(socket, first, buffer, ct);
-                buffer = length.Buffer;
+                var (tooBig, type) = await ReadMessageAsync(socket, first, message, ct);
                 if (type == WebSocketMessageType.Close) { state.Connection.Close(WebSocketCloseStatus.NormalClosure, "bye"); return; }
                 if (tooBig)
                     Reply(state, Wire.ErrorFrame(4011, $"Message too long: a frame may carry at most {options.MaxFrameBytes} bytes."));
                 else if (type == WebSocketMessageType.Binary)
                     Reply(state, Wire.ErrorFrame(400, "Request failed. Binary frames are not supported; send JSON text frames."));
                 else
-                    await DispatchAsync(state, buffer.AsMemory(0, length.Count), ct);
+                    await DispatchAsync(state, message.Buffer.AsMemory(0, message.Count), ct);
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                message.Return();
             }
         }
     }
 
-    readonly record struct Filled(byte[] Buffer, int Count);
+    /// <summary>One message's bytes in a pooled buffer; whoever grows it swaps the buffer here first, so it is returned once.</summary>
+    sealed class PooledMessage
+    {
+        public byte[] Buffer = ArrayPool<byte>.Shared.Rent(4096);
+        public int Count;
+
+        public void Grow(int size)
+        {
+            var bigger = ArrayPool<byte>.Shared.Rent(size);
+            Buffer.AsSpan(0, Count).CopyTo(bigger);
+            var old = Buffer;
+            Buffer = bigger;
+            ArrayPool<byte>.Shared.Return(old);
+        }
+
+        public void Return()
+        {
+            ArrayPool<byte>.Shared.Return(Buffer);
+            Buffer = [];
+        }
+    }
 
     /// <summary>Reads one message up to MaxFrameBytes; the rest of a larger one is read and thrown away.</summary>
-    async Task<(Filled, bool TooBig, WebSocketMessageType Type)> ReadMessageAsync(WebSocket socket, ValueWebSocketReceiveResult first,
-        byte[] buffer, CancellationToken ct)
+    async Task<(bool TooBig, WebSocketMessageType Type)> ReadMessageAsync(WebSocket socket, ValueWebSocketReceiveResult first,
+        PooledMessage message, CancellationToken ct)
     {
-        var count = 0;
         var tooBig = false;
         var result = first;
         while (!result.EndOfMessage)
         {
-            if (count == buffer.Length)
+            if (message.Count == message.Buffer.Length)
             {
-                if (buffer.Length >= options.MaxFrameBytes) { tooBig = true; count = 0; }
-                else
-                {
-                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, options.MaxFrameBytes));
-                    buffer.AsSpan(0, count).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
+                if (message.Buffer.Length >= options.MaxFrameBytes) { tooBig = true; message.Count = 0; }
+                else message.Grow(Math.Min(message.Buffer.Length * 2, options.MaxFrameBytes));
             }
-            result = await socket.ReceiveAsync(buffer.AsMemory(count), ct);
-            if (result.MessageType == WebSocketMessageType.Close) return (new Filled(buffer, 0), false, result.MessageType);
-            count += result.Count;
+            result = await socket.ReceiveAsync(message.Buffer.AsMemory(message.Count), ct);
+            if (result.MessageType == WebSocketMessageType.Close) return (false, result.MessageType);
+            message.Count += result.Count;
         }
-        return (new Filled(buffer, count), tooBig, first.MessageType);
+        return (tooBig, first.MessageType);
     }
 
     static void Reply(SocketState state, byte[] frame) => state.Connection.Deliver(frame);
@@ -148,6 +160,21 @@ public sealed class GuestSocketEndpoint(
             Reply(state, Wire.ErrorFrame(400, "Request failed. A request is a JSON object with an 'action'."));
             return;
         }
+        var t = request.TracingId;
+        try
+        {
+            await DispatchActionAsync(state, request, ct);
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or WebSocketException or IOException))
+        {
+            // An unexpected failure ends this request, never the socket: the protocol's 5000 answer (spec §1.10).
+            log.LogError(e, "Guest request {Action} failed", request.Action);
+            Reply(state, Wire.ErrorFrame(5000, "Request failed.", t));
+        }
+    }
+
+    async Task DispatchActionAsync(SocketState state, GuestRequest request, CancellationToken ct)
+    {
         var t = request.TracingId;
         switch (request.Action)
         {
@@ -285,6 +312,9 @@ public sealed class GuestSocketEndpoint(
                 kind = MessageKind.Event;
                 events = parsed;
                 break;
+            case "Structured":
+                Reply(state, Wire.ErrorFrame(4000, "Feature unavailable: Structured messages (button responses) are not supported by this server yet; send Text.", t));
+                return;
             default:
                 Reply(state, Wire.ErrorFrame(400, $"Request failed. Unsupported message type '{m.Type}': send Text or Event.", t));
                 return;
@@ -318,6 +348,7 @@ public sealed class GuestSocketEndpoint(
         var list = ImmutableArray.CreateBuilder<MessageEvent>(wire.Count);
         foreach (var e in wire)
         {
+            if (e is null) return "Request failed. An entry of 'events' is null.";
             switch (e.EventType)
             {
                 case "Typing" when e.Typing?.Type == "On":
@@ -348,15 +379,8 @@ public sealed class GuestSocketEndpoint(
             Reply(state, Wire.ErrorFrame(403, "Presence events Conversation Clear are not supported", t));
             return;
         }
-        var session = await sessions.GetAsync(binding.SessionId, ct);
-        var told = 0;
-        if (session?.ConversationId is { } cid && await store.LoadAsync(cid, ct) is { IsEnded: false } live)
-        {
-            var outcome = await conversations.HandleAsync(cid,
-                new DisconnectParticipant(live.Customer.Id, Actor.Guest, EndLever.GuestClear, "guest cleared the conversation"), ct);
-            told = await Conversations.AwaitDeliveryAsync(outcome, audit, ct);
-        }
-        if (session is not null) await conversations.ForgetSessionAsync(session.Id, ct);
+        var outcome = await conversations.ClearSessionAsync(binding.SessionId, ct);
+        var told = outcome is null ? 0 : await Conversations.AwaitDeliveryAsync(outcome, audit, CancellationToken.None);
         // Sockets not reached through a conversation end (no live conversation) are cleared here.
         foreach (var s in registry.Of(binding.SessionId))
         {

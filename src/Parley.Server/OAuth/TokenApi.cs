@@ -10,16 +10,16 @@ public static class TokenApi
 {
     public static void MapTokenApi(this IEndpointRouteBuilder app)
     {
-        // The official SDK's gateway setting may put a path before /oauth/token (path_params_login).
-        app.MapPost("/oauth/token", IssueAsync);
-        app.MapPost("/{prefix}/oauth/token", IssueAsync);
+        app.MapPost("/oauth/token", IssueAsync);   // also under a gateway prefix: ParleyApp.StripGatewayPrefix
     }
 
     static async Task<IResult> IssueAsync(HttpContext http, IDirectoryStore directory, Tokens tokens, CancellationToken ct)
     {
         if (!http.Request.HasFormContentType)
             return Error(400, "invalid_request", "Send grant_type=client_credentials as application/x-www-form-urlencoded.");
-        var form = await http.Request.ReadFormAsync(ct);
+        IFormCollection form;
+        try { form = await http.Request.ReadFormAsync(ct); }
+        catch (InvalidDataException e) { return Error(400, "invalid_request", $"The form could not be read: {e.Message}"); }
         if (form["grant_type"] != "client_credentials")
             return Error(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.");
 

@@ -266,8 +266,8 @@ public static class OpenMessagingApi
         var b = body!;
         if (b.Events is not { Count: > 0 }) return ApiError.BadRequest("The field 'events' is required: [{\"eventType\":\"Typing\",\"typing\":{\"type\":\"On\"}}].", "events");
         foreach (var e in b.Events)
-            if (e.EventType != "Typing")
-                return ApiError.InvalidValue("events[].eventType", e.EventType ?? "",
+            if (e?.EventType != "Typing")
+                return ApiError.InvalidValue("events[].eventType", e?.EventType ?? "",
                     $"Typing (Open Messaging has no other inbound event; there is no 'hangup'). {ConversationsApi.Levers}");
         var (sender, problem) = await ResolveSenderAsync(integrationId, b, ctx, clock, ct);
         if (problem is not null) return problem;

@@ -11,18 +11,21 @@ namespace Parley.Server.OpenMessaging;
 /// <c>X-Hub-Signature-256: sha256=base64(HMAC-SHA256(secret, body))</c> (spec §7.3). 2xx: delivered. Network error,
 /// timeout, 408, 429 or 5xx: retried with exponential backoff and jitter, up to <see cref="ParleyOptions.WebhookMaxAttempts"/>.
 /// Any other status: not retried, the delivery is dead-lettered (readable and redeliverable through the API).
-/// Each delivery runs on its own, with a per-integration cap, so a slow or dead receiver never delays the others.
+/// Each delivery runs on its own; an integration never has more than <see cref="PerDestination"/> in flight and the
+/// lease skips integrations at that cap, so a slow or dead receiver never takes the others' turn. A conversation's
+/// deliveries go one at a time, oldest first, so its channel sees them in order.
 /// </summary>
 public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, ParleyOptions options, TimeProvider clock,
     ILogger<WebhookRelay> log) : BackgroundService
 {
     /// <summary>Longest a leased delivery may take before another relay may take it over (well above the send timeout).</summary>
-    static readonly TimeSpan Lease = TimeSpan.FromMinutes(2);
+    TimeSpan Lease => options.WebhookTimeout * 2 + TimeSpan.FromSeconds(10);
     const int MaxInFlight = 256;
+    /// <summary>Deliveries in flight to one integration; a slow receiver holds at most these, never the others' share.</summary>
     const int PerDestination = 8;
 
     readonly SemaphoreSlim _wake = new(0, 1);
-    readonly ConcurrentDictionary<string, SemaphoreSlim> _destinations = new();
+    readonly ConcurrentDictionary<string, int> _inFlightTo = new();
     int _inFlight;
 
     static readonly HttpClient Http = new(new SocketsHttpHandler
@@ -45,9 +48,19 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             try
             {
                 var room = MaxInFlight - Volatile.Read(ref _inFlight);
-                var due = room > 0 ? await outbox.LeaseDueAsync(clock.GetUtcNow(), Lease, room, stop) : [];
+                var busy = _inFlightTo.Where(d => d.Value >= PerDestination).Select(d => d.Key).ToList();
+                var due = room > 0 ? await outbox.LeaseDueAsync(clock.GetUtcNow(), Lease, room, busy, stop) : [];
                 foreach (var delivery in due)
                 {
+                    // Past its destination's share: leased already, so hand it back to the next round (lease expiry).
+                    var destination = delivery.Item.Destination;
+                    if (_inFlightTo.AddOrUpdate(destination, 1, (_, n) => n + 1) > PerDestination)
+                    {
+                        _inFlightTo.AddOrUpdate(destination, 0, (_, n) => n - 1);
+                        await outbox.MarkRetryAsync(delivery.Item.Id, delivery.Attempts, clock.GetUtcNow(), delivery.LastStatus,
+                            delivery.LastError ?? "", stop);
+                        continue;
+                    }
                     Interlocked.Increment(ref _inFlight);
                     _ = Task.Run(() => DeliverAsync(delivery, stop), CancellationToken.None);
                 }
@@ -78,17 +91,12 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
 
     async Task DeliverAsync(OutboxDelivery delivery, CancellationToken stop)
     {
-        var gate = _destinations.GetOrAdd(delivery.Item.Destination, _ => new SemaphoreSlim(PerDestination, PerDestination));
-        try
-        {
-            await gate.WaitAsync(stop);
-            try { await SendAsync(delivery, stop); }
-            finally { gate.Release(); }
-        }
+        try { await SendAsync(delivery, stop); }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { /* the lease runs out; a restart resends */ }
         catch (Exception e) { log.LogError(e, "Delivery {DeliveryId} failed unexpectedly", delivery.Item.Id); }
         finally
         {
+            _inFlightTo.AddOrUpdate(delivery.Item.Destination, 0, (_, n) => n - 1);
             Interlocked.Decrement(ref _inFlight);
             Wake();
         }

@@ -56,6 +56,7 @@ public static class AnalyticsApi
         var orderBy = q.OrderBy ?? "conversationStart";
         if (orderBy is not ("conversationStart" or "conversationEnd")) return ApiError.InvalidValue("orderBy", orderBy, "conversationStart, conversationEnd");
 
+        if (Unsupported(q) is { } refused) return refused;
         var filter = new ConversationFilter(from, to, Descending: order == "desc", OrderBy: orderBy, PageSize: size, PageNumber: number);
         string? onlyId = null;
         var matchesNothing = false;
@@ -100,4 +101,34 @@ public static class AnalyticsApi
 
     static IEnumerable<QueryPredicate> Predicates(List<QueryFilter>? filters) =>
         filters?.SelectMany(f => (f.Predicates ?? []).Concat(Predicates(f.Clauses))) ?? [];
+
+    /// <summary>
+    /// What this query cannot honour is refused, never ignored: an answer that silently dropped a filter would be a 2xx
+    /// for a query Parley did not run. Only "and" filters and the dimensions in <see cref="SupportedDimensions"/>.
+    /// </summary>
+    static ApiError? Unsupported(ConversationQuery q)
+    {
+        foreach (var (name, list) in new[] { ("evaluationFilters", q.EvaluationFilters), ("surveyFilters", q.SurveyFilters),
+                     ("resolutionFilters", q.ResolutionFilters), ("aggregations", q.Aggregations) })
+            if (list is { Count: > 0 }) return ApiError.BadRequest($"'{name}' is not supported; filter on {SupportedDimensions}.", name);
+        return CheckFilters(q.ConversationFilters, "conversationFilters") ?? CheckFilters(q.SegmentFilters, "segmentFilters");
+    }
+
+    static ApiError? CheckFilters(List<QueryFilter>? filters, string field)
+    {
+        foreach (var f in filters ?? [])
+        {
+            if (f is null) return ApiError.BadRequest($"An entry of '{field}' is null.", field);
+            if (f.Type is not (null or "and"))
+                return ApiError.InvalidValue($"{field}[].type", f.Type, "and (or-filters are not supported yet)");
+            foreach (var p in f.Predicates ?? [])
+            {
+                if (p is null) return ApiError.BadRequest($"An entry of '{field}[].predicates' is null.", field);
+                if (p.Range is not null) return ApiError.BadRequest($"Predicate ranges are not supported; filter on {SupportedDimensions}.", field);
+                if (p.Type is not (null or "dimension")) return ApiError.InvalidValue($"{field}[].predicates[].type", p.Type, "dimension");
+            }
+            if (CheckFilters(f.Clauses, field) is { } inner) return inner;
+        }
+        return null;
+    }
 }

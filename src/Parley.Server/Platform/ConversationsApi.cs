@@ -229,6 +229,8 @@ public static class ConversationsApi
 
     static ApiError EndedConflict(Conversation? c, Rejection r) => r.Code switch
     {
+        RejectionCode.ConversationActive => ApiError.Conflict("conversation.active",
+            $"{r.Message} Set useExistingActiveConversation to true to send into it."),
         RejectionCode.ConversationEnded => ApiError.Conflict("conversation.ended",
             $"{r.Message} To reach the guest again, start a new conversation with POST /api/v2/conversations/messages/agentless."),
         _ => ApiError.Conflict("participant.disconnected", r.Message),
@@ -261,14 +263,11 @@ public static class ConversationsApi
         if (target.Error is not null) return target.Error;
         var (session, channel) = (target.Session!, target.Channel!);
         var useExisting = b.UseExistingActiveConversation ?? false;
-        if (!useExisting && session.ConversationId is { } liveId && await ctx.Store.LoadAsync(liveId, ct) is { IsEnded: false })
-            return ApiError.Conflict("conversation.active",
-                $"{b.ToAddress} already has an active conversation {liveId}; set useExistingActiveConversation to true to send into it.");
 
         var messageId = Conversations.NewMessageId();
         var outcome = await ctx.Conversations.SendToSessionAsync(session.Id, channel, MessageDirection.Outbound,
             c => new AddMessage(messageId, c.Participants.First(p => p.Purpose == ParticipantPurpose.Workflow).Id, MessageKind.Text,
-                b.TextBody, [], "Bot"), ct);
+                b.TextBody, [], "Bot"), ct, mayJoinLive: useExisting);
         if (outcome.Status != OutcomeStatus.Done) return outcome.Status == OutcomeStatus.NotFound
             ? ApiError.NotFound("guest session", b.ToAddress)
             : EndedConflict(outcome.Conversation, outcome.Rejected!);
