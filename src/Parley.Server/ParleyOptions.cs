@@ -37,6 +37,29 @@ public sealed record ParleyOptions
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
 
+    /// <summary>
+    /// Most guest WebSockets this process holds; past it a new one is refused with 503 before the upgrade. By default
+    /// the process's open-file limit less a reserve, so the file table never fills (a full one makes Kestrel fail
+    /// badly instead of refusing). PARLEY_MAX_GUEST_SOCKETS sets it.
+    /// </summary>
+    public int MaxGuestSockets { get; init; } = DefaultMaxGuestSockets();
+
+    /// <summary>Files kept free for the store, HTTP API connections and the runtime.</summary>
+    const int FileReserve = 400;
+
+    static int DefaultMaxGuestSockets()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+            if (line?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3] is { } soft && long.TryParse(soft, out var limit))
+                return (int)Math.Clamp(limit - FileReserve, 16, 1_000_000);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return 100_000;   // no /proc (not Linux), or unlimited
+    }
+
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
 
     public static ParleyOptions FromEnvironment(IConfiguration config)
@@ -49,6 +72,7 @@ public sealed record ParleyOptions
             DemoDeploymentId = Get("PARLEY_DEMO_DEPLOYMENT_ID") ?? o.DemoDeploymentId,
             DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
             DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? o.DemoClientSecret,
+            MaxGuestSockets = int.TryParse(Get("PARLEY_MAX_GUEST_SOCKETS"), out var max) && max > 0 ? max : o.MaxGuestSockets,
         };
     }
 }

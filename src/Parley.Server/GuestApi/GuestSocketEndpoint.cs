@@ -46,6 +46,27 @@ public sealed class GuestSocketEndpoint(
             return;
         }
 
+        // Refuse cleanly while there is room to: past the cap, before the upgrade, with a clear 503.
+        if (!registry.TryOpen(options.MaxGuestSockets))
+        {
+            http.Response.Headers.RetryAfter = "5";
+            await new ApiError(503, "service.unavailable",
+                $"This server holds its maximum of {options.MaxGuestSockets} guest connections; retry later or connect to another node.")
+                .ExecuteAsync(http);
+            return;
+        }
+        try
+        {
+            await ServeAsync(http, deploymentId, origin);
+        }
+        finally
+        {
+            registry.Closed();
+        }
+    }
+
+    async Task ServeAsync(HttpContext http, string deploymentId, string origin)
+    {
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
         var connection = new GuestConnection(socket, options.MaxQueuedFrames, TimeSpan.FromSeconds(10));
         var sending = connection.RunSendLoopAsync();

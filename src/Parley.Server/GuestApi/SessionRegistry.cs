@@ -8,6 +8,23 @@ public sealed class SessionRegistry
 {
     readonly ConcurrentDictionary<string, ImmutableArray<GuestConnection>> _sessions = new();
     int _sockets;
+    int _open;
+
+    /// <summary>Upgraded guest sockets, configured or not.</summary>
+    public int OpenSockets => Volatile.Read(ref _open);
+
+    /// <summary>Takes a place for one more guest socket; false when <paramref name="max"/> are open.</summary>
+    public bool TryOpen(int max)
+    {
+        while (true)
+        {
+            var open = Volatile.Read(ref _open);
+            if (open >= max) return false;
+            if (Interlocked.CompareExchange(ref _open, open + 1, open) == open) return true;
+        }
+    }
+
+    public void Closed() => Interlocked.Decrement(ref _open);
 
     public int SocketCount => Volatile.Read(ref _sockets);
 
