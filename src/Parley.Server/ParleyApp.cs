@@ -16,6 +16,8 @@ public static class ParleyApp
 {
     public static async Task<WebApplication> BuildAsync(string[] args, Func<ParleyOptions, ParleyOptions>? configure = null)
     {
+        // Configuration is read at start; no file watchers for reload-on-change.
+        Environment.SetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange", "false");
         var builder = WebApplication.CreateSlimBuilder(args);
         var options = ParleyOptions.FromEnvironment(builder.Configuration);
         if (configure is not null) options = configure(options);
@@ -41,7 +43,7 @@ public static class ParleyApp
         services.AddSingleton<IConversationStore>(store);
         services.AddSingleton<IGuestSessionStore>(store);
         services.AddSingleton<IAuditLog>(store);
-        services.AddSingleton<IDirectoryStore>(store);
+        services.AddSingleton<IDirectoryStore>(new CachedDirectory(store, clock));
         services.AddSingleton(tokens);
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<IConversationFanout, LocalFanout>();

@@ -45,6 +45,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     {
         _writes.Writer.TryComplete();
         await _writerLoop;
+        foreach (var cmd in _prepared.Values) await cmd.DisposeAsync();
         await _writer.DisposeAsync();
         SqliteConnection.ClearAllPools();
     }
@@ -61,6 +62,26 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         await using var cmd = c.CreateCommand();
         cmd.CommandText = sql;
         await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    readonly Dictionary<string, SqliteCommand> _prepared = [];
+
+    /// <summary>
+    /// A writer command kept prepared across writes (only the writer loop runs these, one at a time): the hot statements
+    /// of a commit are compiled by SQLite once, not once per message.
+    /// </summary>
+    SqliteCommand Prepared(SqliteTransaction tx, string sql, params (string Name, object? Value)[] args)
+    {
+        if (!_prepared.TryGetValue(sql, out var cmd))
+        {
+            cmd = _writer.CreateCommand();
+            cmd.CommandText = sql;
+            _prepared[sql] = cmd;
+        }
+        cmd.Transaction = tx;
+        cmd.Parameters.Clear();
+        foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return cmd;
     }
 
     static SqliteCommand Command(SqliteConnection c, string sql, params (string Name, object? Value)[] args)
@@ -197,51 +218,43 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         var c = commit.After;
         if (commit.ExpectedVersion == 0)
         {
-            await using (var cmd = Command(_writer,
+            var insert = Prepared(tx,
                 $"INSERT OR IGNORE INTO conversations ({ConversationColumns}) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v)",
                 ("$id", c.Id), ("$ch", c.Channel.ToString()), ("$dep", c.DeploymentId), ("$sess", c.GuestSessionId),
                 ("$mode", c.DisconnectMode.ToString()), ("$dir", c.OriginatingDirection.ToString()), ("$state", c.State.ToString()),
-                ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version)))
-            {
-                cmd.Transaction = tx;
-                if (await cmd.ExecuteNonQueryAsync(ct) == 0) return false;
-            }
+                ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version));
+            if (await insert.ExecuteNonQueryAsync(ct) == 0) return false;
             for (var i = 0; i < c.Participants.Length; i++)
             {
                 var p = c.Participants[i];
-                await using var cmd = Command(_writer,
+                var cmd = Prepared(tx,
                     "INSERT INTO participants (id, conversation_id, ordinal, purpose, name, communication_id, state, start_time, end_time, disconnect_type) " +
                     "VALUES ($id,$cid,$ord,$purpose,$name,$comm,$state,$start,$end,$dt)",
                     ("$id", p.Id), ("$cid", c.Id), ("$ord", i), ("$purpose", p.Purpose.ToString()), ("$name", p.Name),
                     ("$comm", p.CommunicationId), ("$state", p.State.ToString()), ("$start", Ms(p.StartTime)), ("$end", Ms(p.EndTime)),
                     ("$dt", p.DisconnectType?.ToString()));
-                cmd.Transaction = tx;
                 await cmd.ExecuteNonQueryAsync(ct);
             }
         }
         else
         {
-            await using (var cmd = Command(_writer,
+            var update = Prepared(tx,
                 "UPDATE conversations SET state = $state, end_time = $end, version = $v WHERE id = $id AND version = $expected",
-                ("$state", c.State.ToString()), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$id", c.Id), ("$expected", commit.ExpectedVersion)))
-            {
-                cmd.Transaction = tx;
-                if (await cmd.ExecuteNonQueryAsync(ct) == 0) return false;   // another writer moved first
-            }
+                ("$state", c.State.ToString()), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$id", c.Id), ("$expected", commit.ExpectedVersion));
+            if (await update.ExecuteNonQueryAsync(ct) == 0) return false;   // another writer moved first
             foreach (var e in commit.Events.OfType<ParticipantDisconnected>())
             {
                 var p = c.FindParticipant(e.ParticipantId)!;
-                await using var cmd = Command(_writer,
+                var cmd = Prepared(tx,
                     "UPDATE participants SET state = $state, end_time = $end, disconnect_type = $dt WHERE id = $id",
                     ("$state", p.State.ToString()), ("$end", Ms(p.EndTime)), ("$dt", p.DisconnectType?.ToString()), ("$id", p.Id));
-                cmd.Transaction = tx;
                 await cmd.ExecuteNonQueryAsync(ct);
             }
         }
 
         foreach (var m in commit.Events.OfType<MessageAdded>().Select(e => e.Message))
         {
-            await using var cmd = Command(_writer,
+            var cmd = Prepared(tx,
                 "INSERT INTO messages (id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key) " +
                 "VALUES ($id,$cid,$pid,$dir,$kind,$text,$events,$meta,$ts,$oe,$sender,$v,$status,$ext)",
                 ("$id", m.Id), ("$cid", m.ConversationId), ("$pid", m.ParticipantId), ("$dir", m.Direction.ToString()),
@@ -250,39 +263,35 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
                 ("$meta", m.Metadata is null || m.Metadata.IsEmpty ? null : JsonSerializer.Serialize(m.Metadata)),
                 ("$ts", Ms(m.Timestamp)), ("$oe", m.OriginatingEntity), ("$sender", m.SenderName), ("$v", m.Version),
                 ("$status", m.Status), ("$ext", m.ExternalKey));
-            cmd.Transaction = tx;
             try { await cmd.ExecuteNonQueryAsync(ct); }
             catch (SqliteException e) when (e.SqliteErrorCode == 19 && m.ExternalKey is not null) { throw new DuplicateMessageException(m.ExternalKey); }
         }
 
         if (commit.SessionConversation is { } move)
         {
-            await using var cmd = Command(_writer,
+            var cmd = Prepared(tx,
                 "UPDATE guest_sessions SET conversation_id = $new WHERE id = $id AND conversation_id IS $expected",
                 ("$new", move.NewConversationId), ("$id", move.SessionId), ("$expected", move.ExpectedConversationId));
-            cmd.Transaction = tx;
             if (await cmd.ExecuteNonQueryAsync(ct) == 0) return false;   // the session moved on meanwhile
         }
 
         foreach (var o in commit.Outbox.IsDefault ? [] : commit.Outbox)
         {
-            await using var cmd = Command(_writer,
+            var cmd = Prepared(tx,
                 "INSERT INTO outbox (id, destination, message_id, conversation_id, body, state, attempts, due_at, created_at) " +
                 "VALUES ($id,$dest,$mid,$cid,$body,'Pending',0,$due,$at)",
                 ("$id", o.Id), ("$dest", o.Destination), ("$mid", o.MessageId), ("$cid", o.ConversationId), ("$body", o.Body),
                 ("$due", Ms(o.DueAt)), ("$at", Ms(o.DueAt)));
-            cmd.Transaction = tx;
             await cmd.ExecuteNonQueryAsync(ct);
         }
 
         if (commit.Audit is { } a)
         {
-            await using var cmd = Command(_writer,
+            var cmd = Prepared(tx,
                 "INSERT INTO termination_audit (id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified) " +
                 "VALUES ($id,$cid,$pid,$lever,$client,$reason,$at,$n)",
                 ("$id", a.Id), ("$cid", a.ConversationId), ("$pid", a.ParticipantId), ("$lever", a.Lever.ToString()),
                 ("$client", a.ClientId), ("$reason", a.Reason), ("$at", Ms(a.At)), ("$n", a.SocketsNotified));
-            cmd.Transaction = tx;
             await cmd.ExecuteNonQueryAsync(ct);
         }
         return true;

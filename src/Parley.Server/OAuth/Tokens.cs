@@ -52,13 +52,24 @@ public sealed class Tokens(byte[] key, TimeProvider clock)
         return (Sign(payload), exp);
     }
 
+    // Verified access tokens, so a client's every call does not re-verify and re-parse its token.
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, (Caller Caller, long Exp)> _verified = new();
+
     public TokenCheck CheckAccessToken(string token, out Caller? caller)
     {
+        var now = clock.GetUtcNow().ToUnixTimeSeconds();
+        if (_verified.TryGetValue(token, out var hit))
+        {
+            caller = hit.Exp > now ? hit.Caller : null;
+            return caller is null ? TokenCheck.Expired : TokenCheck.Valid;
+        }
         caller = null;
         var check = Verify(token, PlatformAudience, out var payload);
         if (check != TokenCheck.Valid) return check;
         var perms = payload.GetProperty("perms").EnumerateArray().Select(p => p.GetString()!).ToArray();
         caller = new Caller(payload.GetProperty("sub").GetString()!, perms);
+        if (_verified.Count > 10_000) _verified.Clear();
+        _verified[token] = (caller, payload.GetProperty("exp").GetInt64());
         return TokenCheck.Valid;
     }
 

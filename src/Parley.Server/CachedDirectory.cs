@@ -1,0 +1,65 @@
+using System.Collections.Concurrent;
+using Parley.Core;
+
+namespace Parley.Server;
+
+/// <summary>
+/// Deployments and integrations are read on every guest message and inbound post but change rarely: they are kept for
+/// <see cref="Ttl"/>, and a change made through this node is seen at once. Another node's change is seen within the TTL.
+/// </summary>
+public sealed class CachedDirectory(IDirectoryStore inner, TimeProvider clock) : IDirectoryStore
+{
+    public static readonly TimeSpan Ttl = TimeSpan.FromSeconds(2);
+    readonly ConcurrentDictionary<string, (Deployment? Value, DateTimeOffset Until)> _deployments = new();
+    readonly ConcurrentDictionary<string, (OpenIntegration? Value, DateTimeOffset Until)> _integrations = new();
+
+    async Task<T?> CachedAsync<T>(ConcurrentDictionary<string, (T? Value, DateTimeOffset Until)> cache, string id,
+        Func<Task<T?>> load) where T : class
+    {
+        var now = clock.GetUtcNow();
+        if (cache.TryGetValue(id, out var hit) && hit.Until > now) return hit.Value;
+        var value = await load();
+        if (cache.Count > 10_000) cache.Clear();
+        cache[id] = (value, now + Ttl);
+        return value;
+    }
+
+    public Task<Deployment?> GetDeploymentAsync(string id, CancellationToken ct) =>
+        CachedAsync(_deployments, id, () => inner.GetDeploymentAsync(id, ct));
+
+    public Task<OpenIntegration?> GetIntegrationAsync(string id, CancellationToken ct) =>
+        CachedAsync(_integrations, id, () => inner.GetIntegrationAsync(id, ct));
+
+    public async Task UpsertDeploymentAsync(Deployment deployment, CancellationToken ct)
+    {
+        await inner.UpsertDeploymentAsync(deployment, ct);
+        _deployments.TryRemove(deployment.Id, out _);
+    }
+
+    public async Task<bool> DeleteDeploymentAsync(string id, CancellationToken ct)
+    {
+        var deleted = await inner.DeleteDeploymentAsync(id, ct);
+        _deployments.TryRemove(id, out _);
+        return deleted;
+    }
+
+    public async Task UpsertIntegrationAsync(OpenIntegration integration, CancellationToken ct)
+    {
+        await inner.UpsertIntegrationAsync(integration, ct);
+        _integrations.TryRemove(integration.Id, out _);
+    }
+
+    public async Task<bool> DeleteIntegrationAsync(string id, CancellationToken ct)
+    {
+        var deleted = await inner.DeleteIntegrationAsync(id, ct);
+        _integrations.TryRemove(id, out _);
+        return deleted;
+    }
+
+    public Task<IReadOnlyList<Deployment>> ListDeploymentsAsync(CancellationToken ct) => inner.ListDeploymentsAsync(ct);
+    public Task<Page<OpenIntegration>> ListIntegrationsAsync(int pageSize, int pageNumber, CancellationToken ct) =>
+        inner.ListIntegrationsAsync(pageSize, pageNumber, ct);
+    public Task<OAuthClient?> GetClientAsync(string id, CancellationToken ct) => inner.GetClientAsync(id, ct);
+    public Task UpsertClientAsync(OAuthClient client, CancellationToken ct) => inner.UpsertClientAsync(client, ct);
+    public Task<byte[]> GetOrCreateSigningKeyAsync(Func<byte[]> create, CancellationToken ct) => inner.GetOrCreateSigningKeyAsync(create, ct);
+}
