@@ -58,6 +58,9 @@ public static class ParleyApp
         services.AddProblemDetails();
 
         var app = builder.Build();
+        // Stopping: tell every guest socket (1001) and wait, briefly, for those frames to leave before Kestrel stops.
+        app.Lifetime.ApplicationStopping.Register(() =>
+            app.Services.GetRequiredService<SessionRegistry>().CloseAllAsync().Wait(TimeSpan.FromSeconds(3)));
         app.Lifetime.ApplicationStopped.Register(() => store.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.UseExceptionHandler();
         // 404 and 405 from routing carry no body; give them the platform's error body.

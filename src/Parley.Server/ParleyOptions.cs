@@ -24,6 +24,8 @@ public sealed record ParleyOptions
     public long SessionDurationSeconds { get; init; } = 259200;
     /// <summary>How long a termination waits for a guest socket to take the Disconnect frame before giving up on it.</summary>
     public TimeSpan NotifyTimeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long one frame may take to reach a guest, and a closed guest has to answer the close.</summary>
+    public TimeSpan GuestSendTimeout { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>Frames queued for one guest socket before it is dropped as too slow.</summary>
     public int MaxQueuedFrames { get; init; } = 256;
 

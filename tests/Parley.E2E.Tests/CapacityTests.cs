@@ -41,4 +41,20 @@ public sealed class CapacityTests
         }
         await using (third) Assert.True((await third.ConfigureAsync())["body"]!["connected"]!.GetValue<bool>());
     }
+
+    [Fact]
+    public async Task Shutdown_ClosesGuestSocketsAsGoingAway_AndTheyResumeAfterTheRestart()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        await using var guest = await server.GuestAsync();
+        await guest.ConfigureAsync();
+
+        var restart = server.RestartAsync();
+        await guest.ClosedByServer.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await restart.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, guest.CloseStatus);
+        await using var again = await server.GuestAsync(guest.Token);
+        Assert.False((await again.ConfigureAsync())["body"]!["newSession"]!.GetValue<bool>());
+    }
 }

@@ -150,6 +150,7 @@ public sealed class TestGuest : IAsyncDisposable
     public string Token { get; private set; } = "";
     public string DeploymentId { get; private set; } = "";
     public WebSocketState State => _socket.State;
+    public WebSocketCloseStatus? CloseStatus => _socket.CloseStatus;
     public TaskCompletionSource ClosedByServer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public Exception? ReadError { get; private set; }
 
@@ -177,7 +178,12 @@ public sealed class TestGuest : IAsyncDisposable
                     r = await _socket.ReceiveAsync(buffer.AsMemory(count), _stop.Token);
                     count += r.Count;
                 } while (!r.EndOfMessage);
-                if (r.MessageType == WebSocketMessageType.Close) { ClosedByServer.TrySetResult(); break; }
+                if (r.MessageType == WebSocketMessageType.Close)
+                {
+                    ClosedByServer.TrySetResult();
+                    try { await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "ok", CancellationToken.None); } catch (Exception) { }
+                    break;
+                }
                 _frames.Writer.TryWrite(JsonNode.Parse(buffer.AsSpan(0, count))!.AsObject());
             }
         }

@@ -19,6 +19,7 @@ public sealed class GuestConnection
 
     readonly record struct Outgoing(byte[]? Frame, TaskCompletionSource<bool>? Sent, WebSocketCloseStatus? CloseStatus = null, string? CloseText = null);
 
+    /// <param name="sendTimeout">How long one frame may take to send, and a closed guest to answer the close.</param>
     public GuestConnection(WebSocket socket, int maxQueuedFrames, TimeSpan sendTimeout)
     {
         _socket = socket;
@@ -71,11 +72,20 @@ public sealed class GuestConnection
     }
 
     /// <summary>Sends what is queued, then the close handshake. Frames queued after this are refused.</summary>
-    public void Close(WebSocketCloseStatus status, string text)
+    public void Close(WebSocketCloseStatus status, string text) => CloseAndConfirmAsync(status, text);
+
+    /// <summary>As <see cref="Close"/>; completes when the close frame was written (false: it could not be).</summary>
+    public Task<bool> CloseAndConfirmAsync(WebSocketCloseStatus status, string text)
     {
-        if (Interlocked.Exchange(ref _closing, 1) != 0) return;
-        if (!_outbound.Writer.TryWrite(new Outgoing(null, null, status, text))) _socket.Abort();
+        if (Interlocked.Exchange(ref _closing, 1) != 0) return Task.FromResult(false);
+        var sent = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_outbound.Writer.TryWrite(new Outgoing(null, sent, status, text)))
+        {
+            _socket.Abort();
+            sent.TrySetResult(false);
+        }
         _outbound.Writer.TryComplete();
+        return sent.Task;
     }
 
     public void Abort()
@@ -95,6 +105,10 @@ public sealed class GuestConnection
                 if (item.CloseStatus is { } status)
                 {
                     await _socket.CloseOutputAsync(status, item.CloseText, deadline.Token);
+                    item.Sent?.TrySetResult(true);
+                    // A guest that does not answer the close within the send timeout is cut off, so it holds nothing.
+                    _ = Task.Delay(_sendTimeout).ContinueWith(_ => { if (_socket.State != WebSocketState.Closed) _socket.Abort(); },
+                        TaskScheduler.Default);
                     break;
                 }
                 await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, deadline.Token);

@@ -68,7 +68,8 @@ public sealed class GuestSocketEndpoint(
     async Task ServeAsync(HttpContext http, string deploymentId, string origin)
     {
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
-        var connection = new GuestConnection(socket, options.MaxQueuedFrames, TimeSpan.FromSeconds(10));
+        var connection = new GuestConnection(socket, options.MaxQueuedFrames, options.GuestSendTimeout);
+        registry.Track(connection);
         var sending = connection.RunSendLoopAsync();
         var state = new SocketState(connection, deploymentId.Length > 0 ? deploymentId : null, origin);
         try
@@ -82,6 +83,7 @@ public sealed class GuestSocketEndpoint(
         finally
         {
             if (connection.Binding is { } b) registry.Detach(b.SessionId, connection);
+            registry.Untrack(connection);
             connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
             await sending;
         }

@@ -26,6 +26,18 @@ public sealed class SessionRegistry
 
     public void Closed() => Interlocked.Decrement(ref _open);
 
+    readonly ConcurrentDictionary<GuestConnection, byte> _all = new();
+
+    public void Track(GuestConnection connection) => _all.TryAdd(connection, 0);
+    public void Untrack(GuestConnection connection) => _all.TryRemove(connection, out _);
+
+    /// <summary>
+    /// Server shutdown: every guest socket is sent a close with 1001 (going away), so clients reconnect elsewhere or
+    /// later; completes when the frames are written, before the server stops its transport.
+    /// </summary>
+    public Task CloseAllAsync() =>
+        Task.WhenAll(_all.Keys.Select(c => c.CloseAndConfirmAsync(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, "server shutting down")));
+
     public int SocketCount => Volatile.Read(ref _sockets);
 
     public void Attach(string sessionId, GuestConnection connection)
