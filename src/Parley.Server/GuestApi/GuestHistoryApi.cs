@@ -28,10 +28,7 @@ public static class GuestHistoryApi
             case TokenCheck.Expired: return ApiError.CredentialsExpired;
             case TokenCheck.Invalid: return ApiError.BadCredentials;
         }
-        var size = pageSize ?? 25;
-        var number = pageNumber ?? 1;
-        if (size is < 1 or > 100) return ApiError.InvalidValue("pageSize", size.ToString(), "1 to 100");
-        if (number < 1) return ApiError.InvalidValue("pageNumber", number.ToString(), "1 or more");
+        if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
 
         var session = await sessions.GetAsync(guest!.SessionId, ct);
         if (session is null) return ApiError.BadCredentials;   // the session was cleared; its JWT opens nothing

@@ -122,20 +122,10 @@ public static class OpenMessagingApi
 
     static async Task<IResult> ListAsync(int? pageSize, int? pageNumber, IDirectoryStore directory, CancellationToken ct)
     {
-        var size = pageSize ?? 25;
-        var number = pageNumber ?? 1;
-        if (size is < 1 or > 500) return ApiError.InvalidValue("pageSize", size.ToString(), "1 to 500");
-        if (number < 1) return ApiError.InvalidValue("pageNumber", number.ToString(), "1 or more");
+        if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number, maxSize: 500) is { } bad) return bad;
         var page = await directory.ListIntegrationsAsync(size, number, ct);
-        return Results.Json(new EntityListing<OpenIntegrationWire>
-        {
-            Entities = page.Entities.Select(ToWire).ToList(), PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
-            SelfUri = $"{IntegrationsPath}?pageSize={size}&pageNumber={number}",
-            FirstUri = $"{IntegrationsPath}?pageSize={size}&pageNumber=1",
-            LastUri = $"{IntegrationsPath}?pageSize={size}&pageNumber={Math.Max(1, page.PageCount)}",
-            NextUri = number < page.PageCount ? $"{IntegrationsPath}?pageSize={size}&pageNumber={number + 1}" : null,
-            PreviousUri = number > 1 ? $"{IntegrationsPath}?pageSize={size}&pageNumber={number - 1}" : null,
-        }, ParleyJson.Wire.EntityListingOpenIntegrationWire);
+        return Results.Json(PlatformRequest.Listing(page.Entities.Select(ToWire).ToList(), IntegrationsPath, size, number, page.Total, page.PageCount),
+            ParleyJson.Wire.EntityListingOpenIntegrationWire);
     }
 
     static async Task<IResult> GetAsync(string integrationId, IDirectoryStore directory, CancellationToken ct) =>
@@ -342,10 +332,7 @@ public static class OpenMessagingApi
     {
         if (!Enum.TryParse<DeliveryState>(state ?? "Dead", ignoreCase: true, out var s))
             return ApiError.InvalidValue("state", state!, "Pending, Delivered, Dead");
-        var size = pageSize ?? 25;
-        var number = pageNumber ?? 1;
-        if (size is < 1 or > 100) return ApiError.InvalidValue("pageSize", size.ToString(), "1 to 100");
-        if (number < 1) return ApiError.InvalidValue("pageNumber", number.ToString(), "1 or more");
+        if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
         var page = await outbox.ListDeliveriesAsync(s, integrationId, size, number, ct);
         return Results.Json(new EntityListing<DeliveryWire>
         {

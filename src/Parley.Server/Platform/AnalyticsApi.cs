@@ -47,10 +47,7 @@ public static class AnalyticsApi
             || !DateTimeOffset.TryParse(bounds[1], CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var to)
             || to <= from)
             return new ApiError(400, "invalid.date", "Dates must be specified as ISO-8601 strings. For example: yyyy-MM-ddTHH:mm:ss.SSSZ (interval is start/end, end after start)", "interval");
-        var size = q.Paging?.PageSize ?? 25;
-        var number = q.Paging?.PageNumber ?? 1;
-        if (size is < 1 or > 100) return ApiError.InvalidValue("paging.pageSize", size.ToString(), "1 to 100");
-        if (number < 1) return ApiError.InvalidValue("paging.pageNumber", number.ToString(), "1 or more");
+        if (PlatformRequest.Paging(q.Paging?.PageSize, q.Paging?.PageNumber, out var size, out var number, prefix: "paging.") is { } bad) return bad;
         var order = q.Order ?? "asc";
         if (order is not ("asc" or "desc" or "unordered")) return ApiError.InvalidValue("order", order, "asc, desc, unordered");
         var orderBy = q.OrderBy ?? "conversationStart";

@@ -65,23 +65,12 @@ public static class ConversationsApi
 
     static async Task<IResult> ListActiveAsync([AsParameters] PlatformContext ctx, int? pageSize, int? pageNumber, CancellationToken ct)
     {
-        var size = pageSize ?? 25;
-        var number = pageNumber ?? 1;
-        if (size is < 1 or > 100) return ApiError.InvalidValue("pageSize", size.ToString(), "1 to 100");
-        if (number < 1) return ApiError.InvalidValue("pageNumber", number.ToString(), "1 or more");
+        if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
         var page = await ctx.Store.QueryAsync(new ConversationFilter(Ended: false, PageSize: size, PageNumber: number), ct);
         var entities = new List<MessageConversation>();
         foreach (var c in page.Entities) entities.Add(PlatformWire.ToMessageConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)));
-        const string self = "/api/v2/conversations/messages";
-        return Results.Json(new EntityListing<MessageConversation>
-        {
-            Entities = entities, PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
-            SelfUri = $"{self}?pageSize={size}&pageNumber={number}",
-            FirstUri = $"{self}?pageSize={size}&pageNumber=1",
-            LastUri = $"{self}?pageSize={size}&pageNumber={Math.Max(1, page.PageCount)}",
-            NextUri = number < page.PageCount ? $"{self}?pageSize={size}&pageNumber={number + 1}" : null,
-            PreviousUri = number > 1 ? $"{self}?pageSize={size}&pageNumber={number - 1}" : null,
-        }, ParleyJson.Wire.EntityListingMessageConversation);
+        return Results.Json(PlatformRequest.Listing(entities, "/api/v2/conversations/messages", size, number, page.Total, page.PageCount),
+            ParleyJson.Wire.EntityListingMessageConversation);
     }
 
     /// <summary>The participants' message lists carry at most this many recent messages.</summary>

@@ -91,10 +91,7 @@ public static class ParleyApi
 
     static async Task<IResult> ListTerminationsAsync(string? conversationId, int? pageSize, int? pageNumber, IAuditLog audit, CancellationToken ct)
     {
-        var size = pageSize ?? 25;
-        var number = pageNumber ?? 1;
-        if (size is < 1 or > 100) return ApiError.InvalidValue("pageSize", size.ToString(), "1 to 100");
-        if (number < 1) return ApiError.InvalidValue("pageNumber", number.ToString(), "1 or more");
+        if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
         var page = await audit.ListAsync(conversationId, size, number, ct);
         return Results.Json(new EntityListing<TerminationAuditWire>
         {

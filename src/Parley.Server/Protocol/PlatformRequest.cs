@@ -65,4 +65,25 @@ public static class PlatformRequest
             return (null, ApiError.MalformedJson(e.Message));
         }
     }
+
+    /// <summary>Paging parameters as the platform takes them: size 1…<paramref name="maxSize"/> (default 25), number from 1.</summary>
+    public static ApiError? Paging(int? pageSize, int? pageNumber, out int size, out int number, int maxSize = 100, string prefix = "")
+    {
+        size = pageSize ?? 25;
+        number = pageNumber ?? 1;
+        if (size < 1 || size > maxSize) return ApiError.InvalidValue(prefix + "pageSize", size.ToString(), $"1 to {maxSize}");
+        if (number < 1) return ApiError.InvalidValue(prefix + "pageNumber", number.ToString(), "1 or more");
+        return null;
+    }
+
+    /// <summary>An entity listing with the platform's paging links.</summary>
+    public static Parley.Protocol.EntityListing<T> Listing<T>(List<T> entities, string self, int size, int number, long total, int pageCount) => new()
+    {
+        Entities = entities, PageSize = size, PageNumber = number, Total = total, PageCount = pageCount,
+        SelfUri = $"{self}?pageSize={size}&pageNumber={number}",
+        FirstUri = $"{self}?pageSize={size}&pageNumber=1",
+        LastUri = $"{self}?pageSize={size}&pageNumber={Math.Max(1, pageCount)}",
+        NextUri = number < pageCount ? $"{self}?pageSize={size}&pageNumber={number + 1}" : null,
+        PreviousUri = number > 1 ? $"{self}?pageSize={size}&pageNumber={number - 1}" : null,
+    };
 }
