@@ -4,6 +4,7 @@ using Parley.Core;
 using Parley.Protocol;
 using Parley.Server.GuestApi;
 using Parley.Server.OAuth;
+using Parley.Server.Notifications;
 using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
 using Parley.Server.Protocol;
@@ -46,6 +47,7 @@ public static class ParleyApp
         services.AddSingleton<IDirectoryStore>(new CachedDirectory(store, clock));
         services.AddSingleton(tokens);
         services.AddSingleton<SessionRegistry>();
+        services.AddSingleton<Notifications.NotificationHub>();
         services.AddSingleton<IConversationFanout, LocalFanout>();
         services.AddSingleton<IOutbox>(store);
         services.AddSingleton<WebhookRelay>();
@@ -89,6 +91,7 @@ public static class ParleyApp
         app.MapAnalyticsApi();
         app.MapParleyApi();
         app.MapOpenMessagingApi();
+        app.MapNotificationsApi();
         app.MapGet("/health", () => Results.Text("ok"));
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley");

@@ -10,12 +10,18 @@ namespace Parley.Server.GuestApi;
 /// the conversation answers only after each guest socket took the Disconnect frame (or timed out; it is then aborted).
 /// Several nodes put a Redis backplane behind <see cref="IConversationFanout"/>; this class stays the local leg.
 /// </summary>
-public sealed class LocalFanout(SessionRegistry registry, ParleyOptions options) : IConversationFanout
+public sealed class LocalFanout(SessionRegistry registry, ParleyOptions options, Notifications.NotificationHub notifications)
+    : IConversationFanout
 {
     static readonly Task<int> Nothing = Task.FromResult(0);
 
     public Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events)
     {
+        // A conversation's first commit is its start: version 1 plus one per fact.
+        if (after.Version == events.Length + 1) notifications.Publish(CustomerTopic(after, "start"), CustomerEvent(after, after.StartTime));
+        foreach (var e in events)
+            if (e is ConversationEnded end) notifications.Publish(CustomerTopic(after, "end"), CustomerEvent(after, end.At));
+
         var sockets = registry.Of(after.GuestSessionId);
         var ended = Nothing;
         foreach (var e in events)
@@ -35,6 +41,29 @@ public sealed class LocalFanout(SessionRegistry registry, ParleyOptions options)
             }
         }
         return ended;
+    }
+
+    static string CustomerTopic(Conversation c, string what) => $"v2.detail.events.conversation.{c.Id}.customer.{what}";
+
+    /// <summary>CustomerStartEvent / CustomerEndEvent (spec §6): epoch-ms eventTime, upper-case enums.</summary>
+    static System.Text.Json.Nodes.JsonObject CustomerEvent(Conversation c, DateTimeOffset at)
+    {
+        var customer = c.Customer;
+        var body = new System.Text.Json.Nodes.JsonObject
+        {
+            ["eventTime"] = at.ToUnixTimeMilliseconds(),
+            ["conversationId"] = c.Id,
+            ["participantId"] = customer.Id,
+            ["sessionId"] = customer.CommunicationId,
+            ["mediaType"] = "MESSAGE",
+            ["messageType"] = c.Channel == ChannelKind.Open ? "OPEN" : "WEBMESSAGING",
+            ["direction"] = c.OriginatingDirection == MessageDirection.Inbound ? "INBOUND" : "OUTBOUND",
+            ["addressFrom"] = c.GuestSessionId,
+            ["addressTo"] = c.DeploymentId,
+            ["divisionId"] = "*",
+        };
+        if (customer.DisconnectType is { } type) body["disconnectType"] = type.ToString().ToUpperInvariant();
+        return body;
     }
 
     async Task<int> ConfirmAllAsync(ImmutableArray<GuestConnection> sockets, byte[] frame)
