@@ -75,7 +75,7 @@ public sealed class Conversations(
     {
         for (var attempt = 0; ; attempt++)
         {
-            var conversation = await LoadForWriteAsync(conversationId, ct);
+            var conversation = await LoadForWriteAsync(conversationId, ct, underLock: true);
             if (conversation is null) return Outcome.NotFound();
             var decision = ConversationMachine.Decide(conversation, command, Now());
             if (decision.Rejected is { } rejected) return Outcome.Reject(conversation, rejected);
@@ -171,11 +171,15 @@ public sealed class Conversations(
         return ended;
     }
 
-    async Task<Conversation?> LoadForWriteAsync(string id, CancellationToken ct)
+    /// <summary>
+    /// The cache first, else the store. Only a read made under the conversation's lock is cached: one made outside it
+    /// could be older than a commit that has already updated (or evicted) the entry.
+    /// </summary>
+    async Task<Conversation?> LoadForWriteAsync(string id, CancellationToken ct, bool underLock = false)
     {
         if (_live.TryGetValue(id, out var cached)) return cached;
         var loaded = await store.LoadAsync(id, ct);
-        if (loaded is not null) Remember(loaded);
+        if (loaded is not null && underLock) Remember(loaded);
         return loaded;
     }
 

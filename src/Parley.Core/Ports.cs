@@ -120,10 +120,11 @@ public interface IOutbox
 {
     /// <summary>
     /// Leases up to <paramref name="max"/> due deliveries: only the oldest pending one of each conversation (so each
-    /// conversation is delivered in order), and none for the <paramref name="busy"/> destinations (already at capacity).
+    /// conversation is delivered in order), and per destination no more than <paramref name="perDestination"/> less what
+    /// is already <paramref name="inFlight"/> to it.
     /// </summary>
-    Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, IReadOnlyCollection<string> busy,
-        CancellationToken ct);
+    Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, int perDestination,
+        IReadOnlyDictionary<string, int> inFlight, CancellationToken ct);
     Task MarkDeliveredAsync(string id, int status, DateTimeOffset at, CancellationToken ct);
     Task MarkRetryAsync(string id, int attempts, DateTimeOffset dueAt, int? status, string error, CancellationToken ct);
     Task MarkDeadAsync(string id, int attempts, int? status, string error, CancellationToken ct);
@@ -131,6 +132,6 @@ public interface IOutbox
     Task<Page<OutboxDelivery>> ListDeliveriesAsync(DeliveryState state, string? destination, int pageSize, int pageNumber, CancellationToken ct);
     /// <summary>Puts a dead delivery back in line, due now; false when it is not dead (or unknown).</summary>
     Task<bool> RedeliverAsync(string id, DateTimeOffset now, CancellationToken ct);
-    /// <summary>When the next pending delivery is due (null: none), so the relay can sleep until then.</summary>
+    /// <summary>When the next leasable delivery is due (null: none), so the relay can sleep until then.</summary>
     Task<DateTimeOffset?> NextDueAsync(CancellationToken ct);
 }

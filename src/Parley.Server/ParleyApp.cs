@@ -27,8 +27,10 @@ public static class ParleyApp
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            // Beyond the guest cap there is still room for the API and for the 503 that refuses one more guest.
-            k.Limits.MaxConcurrentConnections = options.MaxGuestSockets + 300;
+            // Upgraded sockets (guests, notification channels) and plain HTTP connections are counted apart by Kestrel:
+            // both are bounded so that together they stay under the open-file limit (ParleyOptions.FileReserve).
+            k.Limits.MaxConcurrentUpgradedConnections = options.MaxGuestSockets + ParleyOptions.NotificationSockets;
+            k.Limits.MaxConcurrentConnections = ParleyOptions.HttpConnections;
         });
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
 

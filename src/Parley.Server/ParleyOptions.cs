@@ -46,8 +46,12 @@ public sealed record ParleyOptions
     /// </summary>
     public int MaxGuestSockets { get; init; } = DefaultMaxGuestSockets();
 
-    /// <summary>Files kept free for the store, HTTP API connections and the runtime.</summary>
-    const int FileReserve = 400;
+    /// <summary>Files kept free beside the guest sockets: plain HTTP connections, notification channels, the store, the runtime.</summary>
+    public const int FileReserve = 500;
+    /// <summary>Concurrent plain HTTP connections (Platform API callers, and upgrades in progress).</summary>
+    public const int HttpConnections = 300;
+    /// <summary>Notification channel WebSockets, beside the guest sockets.</summary>
+    public const int NotificationSockets = 100;
 
     static int DefaultMaxGuestSockets()
     {

@@ -60,17 +60,23 @@ public sealed partial class SqliteStore
         Parse<DeliveryState>(r.GetString(6)), r.GetInt32(7), r.IsDBNull(8) ? null : r.GetInt32(8), StringOrNull(r, 9),
         Time(r.GetInt64(10)), TimeOrNull(r, 11));
 
-    public Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, IReadOnlyCollection<string> busy,
-        CancellationToken ct) =>
+    /// <summary>A conversation's deliveries go one at a time, oldest first: only its oldest pending one may be leased.</summary>
+    const string HeadOfConversation =
+        "NOT EXISTS (SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id AND e.state = 'Pending' AND e.rowid < o.rowid)";
+
+    public Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, int perDestination,
+        IReadOnlyDictionary<string, int> inFlight, CancellationToken ct) =>
         WriteAsync<IReadOnlyList<OutboxDelivery>>(async tx =>
         {
             var list = new List<OutboxDelivery>();
             await using var cmd = Command(_writer,
-                "UPDATE outbox SET lease_until = $lease WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'Pending' AND o.due_at <= $now " +
-                "AND (o.lease_until IS NULL OR o.lease_until <= $now) AND o.destination NOT IN (SELECT value FROM json_each($busy)) " +
-                "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id AND e.state = 'Pending' AND e.rowid < o.rowid) " +
-                $"ORDER BY o.due_at LIMIT $max) RETURNING {DeliveryColumns}",
-                ("$lease", Ms(now + lease)), ("$now", Ms(now)), ("$max", max), ("$busy", JsonSerializer.Serialize(busy)));
+                "UPDATE outbox SET lease_until = $lease WHERE id IN (SELECT id FROM (" +
+                "SELECT o.id, o.due_at, o.destination, ROW_NUMBER() OVER (PARTITION BY o.destination ORDER BY o.due_at) AS n FROM outbox o " +
+                "WHERE o.state = 'Pending' AND o.due_at <= $now AND (o.lease_until IS NULL OR o.lease_until <= $now) AND " + HeadOfConversation +
+                ") AS c WHERE c.n <= $cap - COALESCE((SELECT value FROM json_each($inflight) WHERE key = c.destination), 0) " +
+                $"ORDER BY c.due_at LIMIT $max) RETURNING {DeliveryColumns}",
+                ("$lease", Ms(now + lease)), ("$now", Ms(now)), ("$max", max), ("$cap", perDestination),
+                ("$inflight", JsonSerializer.Serialize(inFlight)));
             cmd.Transaction = tx;
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct)) list.Add(ReadDelivery(r));
@@ -120,7 +126,8 @@ public sealed partial class SqliteStore
     public async Task<DateTimeOffset?> NextDueAsync(CancellationToken ct)
     {
         await using var c = await ReadAsync(ct);
-        await using var cmd = Command(c, "SELECT MIN(MAX(due_at, COALESCE(lease_until, 0))) FROM outbox WHERE state = 'Pending'");
+        await using var cmd = Command(c,
+            "SELECT MIN(MAX(o.due_at, COALESCE(o.lease_until, 0))) FROM outbox o WHERE o.state = 'Pending' AND " + HeadOfConversation);
         var value = await cmd.ExecuteScalarAsync(ct);
         return value is long ms ? Time(ms) : null;
     }

@@ -100,14 +100,17 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     /// </summary>
     async Task<T> WriteAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken ct)
     {
-        var request = new WriteRequest(async tx => await work(tx));
+        var request = new WriteRequest(async tx => await work(tx), ct);
         if (!_writes.Writer.TryWrite(request)) throw new ObjectDisposedException(nameof(SqliteStore));
-        return (T)(await request.Done.Task.WaitAsync(ct))!;
+        // Not cancellable once queued: a caller is never told "failed" about a write that then commits. Cancellation
+        // stops a write only before it runs (the writer checks the token first).
+        return (T)(await request.Done.Task)!;
     }
 
-    sealed class WriteRequest(Func<SqliteTransaction, Task<object?>> work)
+    sealed class WriteRequest(Func<SqliteTransaction, Task<object?>> work, CancellationToken ct)
     {
         public Func<SqliteTransaction, Task<object?>> Work => work;
+        public CancellationToken Cancellation => ct;
         public TaskCompletionSource<object?> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
@@ -122,31 +125,40 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         while (await _writes.Reader.WaitToReadAsync())
         {
             group.Clear();
+            WriteRequest? current = null;
             try
             {
                 await using var tx = (SqliteTransaction)await _writer.BeginTransactionAsync();
-                while (group.Count < MaxGroup && _writes.Reader.TryRead(out var request))
+                while (group.Count < MaxGroup && _writes.Reader.TryRead(out current))
                 {
+                    if (current.Cancellation.IsCancellationRequested)
+                    {
+                        group.Add((current, null, new OperationCanceledException(current.Cancellation)));
+                        continue;
+                    }
                     tx.Save("w");
                     try
                     {
-                        var result = await request.Work(tx);
+                        var result = await current.Work(tx);
                         if (result is false) tx.Rollback("w");
                         tx.Release("w");
-                        group.Add((request, result, null));
+                        group.Add((current, result, null));
                     }
-                    catch (Exception e)
+                    catch (Exception e) when (e is not SqliteException { SqliteErrorCode: 13 or 10 or 7 })   // not FULL, IOERR, NOMEM
                     {
                         tx.Rollback("w");
                         tx.Release("w");
-                        group.Add((request, null, e));
+                        group.Add((current, null, e));
                     }
                 }
+                current = null;
                 await tx.CommitAsync();
             }
             catch (Exception e)
             {
-                // The COMMIT itself failed: nothing of the group is stored, and every caller hears so.
+                // The transaction is lost (a failed COMMIT, or an error that made SQLite roll it all back): nothing of
+                // the group is stored, and every caller — the one whose write was running too — hears so.
+                current?.Done.TrySetException(e);
                 foreach (var (request, _, _) in group) request.Done.TrySetException(e);
                 continue;
             }

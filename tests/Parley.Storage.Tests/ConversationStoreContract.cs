@@ -112,4 +112,21 @@ public abstract class ConversationStoreContract
         Assert.Equal(2, page.PageCount);
         Assert.Single(page.Entities);
     }
+
+    [Fact]
+    public async Task Commit_CancelledBeforeItRuns_IsNotStored_AndSaysSo()
+    {
+        var store = await CreateStoreAsync();
+        var (_, c) = await CreateConversationAsync(store);
+        var add = ConversationMachine.Decide(c, new AddMessage(Id(), c.Customer.Id, MessageKind.Text, "never", [], null), T0);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            ((IConversationStore)store).CommitAsync(new Commit(ConversationMachine.ApplyAll(c, add.Events), c.Version, add.Events), cancelled.Token));
+
+        var messages = await ((IConversationStore)store).ListMessagesAsync(c.Id, 25, 1, default);
+        Assert.DoesNotContain(messages.Entities, m => m.Text == "never");
+        Assert.Equal(c.Version, (await ((IConversationStore)store).LoadAsync(c.Id, default))!.Version);
+    }
 }

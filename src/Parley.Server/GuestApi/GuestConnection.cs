@@ -97,10 +97,12 @@ public sealed class GuestConnection
 
     public async Task RunSendLoopAsync()
     {
+        Outgoing current = default;
         try
         {
             await foreach (var item in _outbound.Reader.ReadAllAsync())
             {
+                current = item;
                 using var deadline = new CancellationTokenSource(_sendTimeout);
                 if (item.CloseStatus is { } status)
                 {
@@ -118,6 +120,7 @@ public sealed class GuestConnection
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
         {
+            current.Sent?.TrySetResult(false);
             _socket.Abort();   // a guest that stopped reading, or went away
         }
         finally

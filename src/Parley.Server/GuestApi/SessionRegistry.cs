@@ -16,6 +16,7 @@ public sealed class SessionRegistry
     /// <summary>Takes a place for one more guest socket; false when <paramref name="max"/> are open.</summary>
     public bool TryOpen(int max)
     {
+        if (Volatile.Read(ref _stopping)) return false;
         while (true)
         {
             var open = Volatile.Read(ref _open);
@@ -35,8 +36,13 @@ public sealed class SessionRegistry
     /// Server shutdown: every guest socket is sent a close with 1001 (going away), so clients reconnect elsewhere or
     /// later; completes when the frames are written, before the server stops its transport.
     /// </summary>
-    public Task CloseAllAsync() =>
-        Task.WhenAll(_all.Keys.Select(c => c.CloseAndConfirmAsync(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, "server shutting down")));
+    public Task CloseAllAsync()
+    {
+        Volatile.Write(ref _stopping, true);   // no new guest after this: it would never hear the close
+        return Task.WhenAll(_all.Keys.Select(c => c.CloseAndConfirmAsync(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, "server shutting down")));
+    }
+
+    bool _stopping;
 
     public int SocketCount => Volatile.Read(ref _sockets);
 

@@ -54,6 +54,8 @@ public sealed partial class NotificationHub(TimeProvider clock)
 
     public IEnumerable<Channel> Of(string clientId) => _channels.Values.Where(c => c.ClientId == clientId && c.Expires > clock.GetUtcNow());
 
+    public void Extend(Channel channel) => channel.Expires = clock.GetUtcNow() + ChannelLifetime;
+
     public void Remove(string id)
     {
         if (_channels.TryRemove(id, out var c)) c.Socket?.Abort();
@@ -63,8 +65,10 @@ public sealed partial class NotificationHub(TimeProvider clock)
     public void Publish(string topic, JsonObject eventBody)
     {
         byte[]? frame = null;
+        var now = clock.GetUtcNow();
         foreach (var channel in _channels.Values)
         {
+            if (channel.Expires <= now) { Remove(channel.Id); continue; }   // a channel lives 24 h unless renewed
             bool subscribed;
             lock (channel.Topics) subscribed = channel.Topics.Contains(topic);
             if (!subscribed || channel.Socket is not { State: WebSocketState.Open } socket) continue;

@@ -83,19 +83,21 @@ public static class NotificationsApi
         {
             return ApiError.MalformedJson("the body is a JSON array of {\"id\":\"<topic>\"}");
         }
-        var wanted = (body ?? []).Select(t => t?["id"]?.GetValue<string>()).ToList();
+        var wanted = (body ?? []).Select(t => t is JsonObject o && o["id"] is JsonValue v && v.TryGetValue<string>(out var id) ? id : null).ToList();
         var unsupported = wanted.Where(t => t is null || !NotificationHub.IsSupported(t)).ToList();
         if (unsupported.Count > 0 && !ignoreErrors)
             return ApiError.BadRequest($"Unsupported topic(s): {string.Join(", ", unsupported.Select(t => t ?? "null"))}. " +
                 $"Parley publishes: {string.Join(", ", NotificationHub.TopicPatterns)} ({{id}} a conversation id).");
         lock (channel.Topics)
         {
-            if (replace) channel.Topics.Clear();
-            foreach (var t in wanted) if (t is not null && NotificationHub.IsSupported(t)) channel.Topics.Add(t);
-            if (channel.Topics.Count > NotificationHub.MaxTopicsPerChannel)
-                return ApiError.BadRequest($"A channel may have at most {NotificationHub.MaxTopicsPerChannel} topics.");
+            var next = replace ? new HashSet<string>() : new HashSet<string>(channel.Topics);
+            foreach (var t in wanted) if (t is not null && NotificationHub.IsSupported(t)) next.Add(t);
+            if (next.Count > NotificationHub.MaxTopicsPerChannel)
+                return ApiError.BadRequest($"A channel may have at most {NotificationHub.MaxTopicsPerChannel} topics; nothing was changed.");
+            channel.Topics.Clear();
+            channel.Topics.UnionWith(next);
         }
-        channel.Expires = DateTimeOffset.UtcNow + NotificationHub.ChannelLifetime;   // subscribing extends the channel
+        hub.Extend(channel);   // subscribing extends the channel's life
         return Topics(channel);
     }
 

@@ -48,19 +48,11 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             try
             {
                 var room = MaxInFlight - Volatile.Read(ref _inFlight);
-                var busy = _inFlightTo.Where(d => d.Value >= PerDestination).Select(d => d.Key).ToList();
-                var due = room > 0 ? await outbox.LeaseDueAsync(clock.GetUtcNow(), Lease, room, busy, stop) : [];
+                var inFlight = new Dictionary<string, int>(_inFlightTo.Where(d => d.Value > 0));
+                var due = room > 0 ? await outbox.LeaseDueAsync(clock.GetUtcNow(), Lease, room, PerDestination, inFlight, stop) : [];
                 foreach (var delivery in due)
                 {
-                    // Past its destination's share: leased already, so hand it back to the next round (lease expiry).
-                    var destination = delivery.Item.Destination;
-                    if (_inFlightTo.AddOrUpdate(destination, 1, (_, n) => n + 1) > PerDestination)
-                    {
-                        _inFlightTo.AddOrUpdate(destination, 0, (_, n) => n - 1);
-                        await outbox.MarkRetryAsync(delivery.Item.Id, delivery.Attempts, clock.GetUtcNow(), delivery.LastStatus,
-                            delivery.LastError ?? "", stop);
-                        continue;
-                    }
+                    _inFlightTo.AddOrUpdate(delivery.Item.Destination, 1, (_, n) => n + 1);
                     Interlocked.Increment(ref _inFlight);
                     _ = Task.Run(() => DeliverAsync(delivery, stop), CancellationToken.None);
                 }
@@ -84,10 +76,14 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         if (await outbox.NextDueAsync(stop) is { } next)
         {
             var until = next - clock.GetUtcNow();
-            if (until < wait) wait = until < TimeSpan.Zero ? TimeSpan.Zero : until;
+            if (until < wait) wait = until;
         }
-        if (wait > TimeSpan.Zero) await _wake.WaitAsync(wait, stop);
+        // Due but not leasable (its integration is at capacity): the finishing delivery wakes us; never spin.
+        if (wait < MinSleep) wait = MinSleep;
+        await _wake.WaitAsync(wait, stop);
     }
+
+    static readonly TimeSpan MinSleep = TimeSpan.FromMilliseconds(20);
 
     async Task DeliverAsync(OutboxDelivery delivery, CancellationToken stop)
     {
