@@ -84,6 +84,9 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         return cmd;
     }
 
+    /// <summary>Savepoint statements, prepared once: every write of a group runs three of them.</summary>
+    void Savepoint(SqliteTransaction tx, string sql) => Prepared(tx, sql).ExecuteNonQuery();
+
     static SqliteCommand Command(SqliteConnection c, string sql, params (string Name, object? Value)[] args)
     {
         var cmd = c.CreateCommand();
@@ -136,18 +139,18 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
                         group.Add((current, null, new OperationCanceledException(current.Cancellation)));
                         continue;
                     }
-                    tx.Save("w");
+                    Savepoint(tx, "SAVEPOINT w");
                     try
                     {
                         var result = await current.Work(tx);
-                        if (result is false) tx.Rollback("w");
-                        tx.Release("w");
+                        if (result is false) Savepoint(tx, "ROLLBACK TO w");
+                        Savepoint(tx, "RELEASE w");
                         group.Add((current, result, null));
                     }
                     catch (Exception e) when (e is not SqliteException { SqliteErrorCode: 13 or 10 or 7 })   // not FULL, IOERR, NOMEM
                     {
-                        tx.Rollback("w");
-                        tx.Release("w");
+                        Savepoint(tx, "ROLLBACK TO w");
+                        Savepoint(tx, "RELEASE w");
                         group.Add((current, null, e));
                     }
                 }
