@@ -58,8 +58,10 @@ public sealed class Conversations(
         return t.AddTicks(-(t.Ticks % TimeSpan.TicksPerMillisecond));
     }
 
-    public static string NewId() => Guid.NewGuid().ToString();
-    public static string NewMessageId() => Guid.NewGuid().ToString("N");
+    // Time-ordered (UUID v7): new rows land at the end of the store's B-trees, so a group commit dirties a few pages
+    // instead of one random page per row (measured: BENCHMARKS.md).
+    public static string NewId() => Guid.CreateVersion7().ToString();
+    public static string NewMessageId() => Guid.CreateVersion7().ToString("N");
 
     /// <summary>A conversation as the write path sees it (this node's cache first). Reads for API answers use the store.</summary>
     public Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct) => LoadForWriteAsync(conversationId, ct);
