@@ -76,7 +76,7 @@ public static class ConversationMachine
             return Decision.Reject(RejectionCode.ParticipantDisconnected, $"Participant {sender.Id} has left conversation {c.Id}.");
         var direction = sender.Purpose == ParticipantPurpose.Customer ? MessageDirection.Inbound : MessageDirection.Outbound;
         var message = new ConversationMessage(m.MessageId, c.Id, sender.Id, direction, m.Kind, m.Text, m.Events, now,
-            m.OriginatingEntity, sender.Name, c.Version + 1, m.Metadata,
+            m.OriginatingEntity, sender.Name, c.Version, m.Metadata,
             direction == MessageDirection.Inbound ? "received" : "sent", m.ExternalKey);
         return Decision.Accept(new MessageAdded(message, m.TracingId));
     }
@@ -118,7 +118,9 @@ public static class ConversationMachine
 
     public static Conversation Apply(Conversation c, ConversationEvent e) => e switch
     {
-        MessageAdded => c with { Version = c.Version + 1 },
+        // A message appends to the conversation without changing its state, so it leaves the version alone: messages
+        // never conflict with each other, only with a change of state (the store guards an append with the version).
+        MessageAdded => c,
         ParticipantDisconnected p => c with
         {
             Version = c.Version + 1,

@@ -37,7 +37,10 @@ public sealed record Participant(
     public bool IsConnected => State == ParticipantState.Connected;
 }
 
-/// <summary>A message conversation: the aggregate that the state machine guards. Version moves with every fact.</summary>
+/// <summary>
+/// A message conversation: the aggregate that the state machine guards. <see cref="Version"/> moves with every change
+/// of state (a participant leaving, the end); a message is appended under the version it was decided on.
+/// </summary>
 public sealed record Conversation(
     string Id,
     ChannelKind Channel,

@@ -41,8 +41,9 @@ public sealed record ConversationFilter(
 
 /// <summary>
 /// Durable conversation storage. Every method is a complete unit: <see cref="CommitAsync"/> is one transaction and
-/// returns false, writing nothing, when the conversation's version moved (another writer won) or a session move's
-/// expected conversation no longer matches. Adapters: SQLite (embedded, default); PostgreSQL later, same contract.
+/// returns false, writing nothing, when the conversation's version moved (another writer changed its state) or a
+/// session move's expected conversation no longer matches. A commit of messages alone appends them without rewriting
+/// the conversation, but still only if its version is the expected one: a message can never follow the end. Adapters: SQLite (embedded, default); PostgreSQL later, same contract.
 /// </summary>
 public interface IConversationStore
 {

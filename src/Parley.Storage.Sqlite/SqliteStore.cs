@@ -251,6 +251,13 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
                 await cmd.ExecuteNonQueryAsync(ct);
             }
         }
+        else if (c.Version == commit.ExpectedVersion)
+        {
+            // Messages only: the conversation row stays as it is, but it must still be the state they were decided on.
+            var guard = Prepared(tx, "SELECT 1 FROM conversations WHERE id = $id AND version = $expected AND state = 'Connected'",
+                ("$id", c.Id), ("$expected", commit.ExpectedVersion));
+            if (await guard.ExecuteScalarAsync(ct) is null) return false;
+        }
         else
         {
             var update = Prepared(tx,
@@ -319,7 +326,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         await using (var cmd = Command(c, "SELECT COUNT(*) FROM messages WHERE conversation_id = $cid", ("$cid", conversationId)))
             total = (long)(await cmd.ExecuteScalarAsync(ct))!;
         var rows = await ReadMessagesAsync(c,
-            "WHERE conversation_id = $cid ORDER BY version DESC LIMIT $limit OFFSET $offset", ct,
+            "WHERE conversation_id = $cid ORDER BY version DESC, rowid DESC LIMIT $limit OFFSET $offset", ct,
             ("$cid", conversationId), ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize));
         return new Page<ConversationMessage>(rows, pageSize, pageNumber, total);
     }

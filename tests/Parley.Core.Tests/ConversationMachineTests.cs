@@ -21,7 +21,7 @@ public sealed class ConversationMachineTests
     }
 
     [Fact]
-    public void GuestMessage_OnLiveConversation_IsAcceptedAsInbound_AtTheNextVersion()
+    public void GuestMessage_OnLiveConversation_IsAcceptedAsInbound_UnderTheCurrentVersion()
     {
         var c = Fresh();
 
@@ -29,8 +29,18 @@ public sealed class ConversationMachineTests
 
         var added = Assert.IsType<MessageAdded>(Assert.Single(d.Events));
         Assert.Equal(MessageDirection.Inbound, added.Message.Direction);
-        Assert.Equal(c.Version + 1, added.Message.Version);
-        Assert.Equal(c.Version + 1, ConversationMachine.ApplyAll(c, d.Events).Version);
+        Assert.Equal(c.Version, added.Message.Version);
+        Assert.Equal(c.Version, ConversationMachine.ApplyAll(c, d.Events).Version);   // an append is not a change of state
+    }
+
+    [Fact]
+    public void Termination_MovesTheVersion_SoAMessageDecidedBeforeItConflicts()
+    {
+        var c = Fresh();
+
+        var ended = Ended(c);
+
+        Assert.True(ended.Version > c.Version);
     }
 
     [Fact]
