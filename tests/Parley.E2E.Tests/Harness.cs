@@ -154,11 +154,14 @@ public sealed class TestGuest : IAsyncDisposable
     public TaskCompletionSource ClosedByServer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public Exception? ReadError { get; private set; }
 
-    public static async Task<TestGuest> ConnectAsync(ParleyServer server, string token, string? origin, string deploymentId)
+    public static Task<TestGuest> ConnectAsync(ParleyServer server, string token, string? origin, string deploymentId) =>
+        ConnectAsync(server.BaseAddress, token, origin, deploymentId);
+
+    public static async Task<TestGuest> ConnectAsync(Uri baseAddress, string token, string? origin, string deploymentId)
     {
         var guest = new TestGuest { Token = token, DeploymentId = deploymentId };
         if (origin is not null) guest._socket.Options.SetRequestHeader("Origin", origin);
-        await guest._socket.ConnectAsync(new Uri($"ws://{server.BaseAddress.Authority}/v1?deploymentId={deploymentId}"), CancellationToken.None)
+        await guest._socket.ConnectAsync(new Uri($"ws://{baseAddress.Authority}/v1?deploymentId={deploymentId}"), CancellationToken.None)
             .WaitAsync(TimeSpan.FromSeconds(10));
         guest._reader = guest.ReadLoopAsync();
         return guest;
