@@ -305,7 +305,7 @@ public sealed record DeploymentWire
 }
 
 public sealed record GuestSessionWire(string Id, string DeploymentId, string? ConversationId, bool Connected, int Sockets,
-    bool ReadOnly, string DateCreated);
+    bool ReadOnly, string DateCreated, string? CustomerId = null, string? CustomerIdType = null);
 
 public sealed record OAuthClientRequest
 {

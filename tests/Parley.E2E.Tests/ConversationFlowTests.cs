@@ -43,6 +43,32 @@ public sealed class ConversationFlowTests
     }
 
     [Fact]
+    public async Task TheBotFindsAGuestByItsJourneyCustomerId()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        await using var guest = await server.GuestAsync();
+        await using var other = await server.GuestAsync();
+        var t = guest.NextTracingId();
+        await guest.RequestAsync(new
+        {
+            action = "configureSession", token = guest.Token, deploymentId = ParleyServer.DeploymentId, tracingId = t,
+            journeyContext = new { customer = new { id = "crm-4711", idType = "externalId" }, customerSession = new { id = "", type = "web" } },
+        }, t);
+        await other.ConfigureAsync();
+
+        var (response, body) = await platform.GetAsync("/api/v2/parley/webmessaging/sessions?customerId=crm-4711");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var found = Assert.Single(body!["entities"]!.AsArray())!;
+        Assert.Equal(await guest.SessionIdAsync(), (string?)found["id"]);
+        Assert.Equal("externalId", (string?)found["customerIdType"]);
+        var started = await platform.StartConversationAsync((string)found["id"]!, "Hello crm-4711");
+        Assert.Equal("Hello crm-4711", (string?)(await guest.NextAsync(Frames.IsOutboundText))["body"]!["text"]);
+        Assert.NotNull((string?)started["conversationId"]);
+    }
+
+    [Fact]
     public async Task Messages_FlowBothWays_AndAreStoredInOrder()
     {
         await using var server = await ParleyServer.StartAsync();

@@ -244,7 +244,10 @@ public sealed class GuestSocketEndpoint(
         var hash = Tokens.HashGuestToken(deploymentId, r.Token);
         var session = await sessions.FindByTokenHashAsync(hash, ct);
         var isNew = session is null;
-        session ??= await sessions.CreateAsync(new GuestSession(Conversations.NewId(), hash, deploymentId, null, clock.GetUtcNow()), ct);
+        // journeyContext.customer (spec §1.3) names the guest for the business: kept, so a bot can find the session by it.
+        var (customerId, customerIdType) = JourneyCustomer(r.JourneyContext);
+        session ??= await sessions.CreateAsync(new GuestSession(Conversations.NewId(), hash, deploymentId, null, clock.GetUtcNow(),
+            Address: customerId, AddressType: customerIdType), ct);
         var conversation = session.ConversationId is { } cid ? await store.LoadAsync(cid, ct) : null;
         if (r.StartNew == true && conversation is { IsEnded: true })
         {
@@ -268,6 +271,16 @@ public sealed class GuestSocketEndpoint(
             DurationSeconds = options.SessionDurationSeconds,
             ExpirationDate = now + options.SessionDurationSeconds,
         }, t));
+    }
+
+    static (string? Id, string? IdType) JourneyCustomer(JsonElement? journeyContext)
+    {
+        if (journeyContext is not { ValueKind: JsonValueKind.Object } j
+            || !j.TryGetProperty("customer", out var customer) || customer.ValueKind != JsonValueKind.Object
+            || !customer.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.String || id.GetString() is not { Length: > 0 and <= 256 } value)
+            return (null, null);
+        var type = customer.TryGetProperty("idType", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        return (value, type);
     }
 
     void Bind(GuestConnection connection, GuestBinding? binding)

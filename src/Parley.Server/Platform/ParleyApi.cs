@@ -72,16 +72,18 @@ public static class ParleyApi
     static async Task<IResult> DeleteDeploymentAsync(string deploymentId, IDirectoryStore directory, CancellationToken ct) =>
         await directory.DeleteDeploymentAsync(deploymentId, ct) ? Results.NoContent() : ApiError.NotFound("deployment", deploymentId);
 
-    static async Task<IResult> ListSessionsAsync(string? deploymentId, IGuestSessionStore sessions, IConversationStore store,
+    /// <summary>Web guest sessions; <c>customerId</c> filters on the guest's <c>journeyContext.customer.id</c>.</summary>
+    static async Task<IResult> ListSessionsAsync(string? deploymentId, string? customerId, IGuestSessionStore sessions, IConversationStore store,
         SessionRegistry registry, CancellationToken ct)
     {
         var list = new List<GuestSessionWire>();
         foreach (var s in await sessions.ListAsync(deploymentId, ct))
         {
+            if (s.Channel != ChannelKind.WebMessaging || (customerId is not null && s.Address != customerId)) continue;
             var sockets = registry.Of(s.Id).Length;
             var conversation = s.ConversationId is { } cid ? await store.LoadAsync(cid, ct) : null;
             list.Add(new GuestSessionWire(s.Id, s.DeploymentId, conversation is { IsEnded: false } ? conversation.Id : null, sockets > 0,
-                sockets, conversation?.IsReadOnlyForGuest ?? false, Wire.Time(s.CreatedAt)));
+                sockets, conversation?.IsReadOnlyForGuest ?? false, Wire.Time(s.CreatedAt), s.Address, s.AddressType));
         }
         return Results.Json(new EntityListing<GuestSessionWire>
         {
