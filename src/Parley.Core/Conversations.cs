@@ -143,6 +143,22 @@ public sealed class Conversations(
         }
     }
 
+    /// <summary>The actor of an end for inactivity in the audit log.</summary>
+    public static readonly Actor Inactivity = new("parley:inactivity");
+
+    /// <summary>
+    /// Ends the conversation if it is still idle past its timeout (spec §8.3, the inactivity lever): decided under the
+    /// conversation's lock, so a message appended meanwhile on this node keeps it alive. Null when it was not ended.
+    /// </summary>
+    public async Task<Outcome?> EndIfIdleAsync(string conversationId, CancellationToken ct)
+    {
+        using var held = await _conversationLocks.AcquireAsync(conversationId, ct);
+        var c = await LoadForWriteAsync(conversationId, ct, underLock: true);
+        if (c is not { IsEnded: false, InactivityTimeout: { } timeout }) return null;
+        if (await store.LastActivityAsync(conversationId, ct) is { } last && last + timeout > Now()) return null;
+        return await HandleLockedAsync(conversationId, new EndConversation(Inactivity, EndLever.Inactivity, "inactivity"), ct);
+    }
+
     /// <summary>Detaches a session from its ended conversation (the guest starts a new chat).</summary>
     public async Task<bool> DetachAsync(string sessionId, string endedConversationId, CancellationToken ct)
     {
@@ -207,7 +223,7 @@ public sealed class Conversations(
     {
         var now = Now();
         var fresh = ConversationMachine.Start(NewId(), channel.Channel, channel.ChannelId, sessionId,
-            channel.Mode, direction, channel.CustomerName ?? _options.GuestName, _options.BotName, NewId, now);
+            channel.Mode, direction, channel.CustomerName ?? _options.GuestName, _options.BotName, NewId, now, channel.InactivityTimeout);
         var decision = ConversationMachine.Decide(fresh, message(fresh), now);
         if (decision.Rejected is { } rejected) return Outcome.Reject(null, rejected);
         var after = ConversationMachine.ApplyAll(fresh, decision.Events);

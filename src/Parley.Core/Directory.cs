@@ -10,12 +10,13 @@ public sealed record Deployment(
     bool DisconnectEnabled,
     DisconnectMode DisconnectType,
     bool ClearEnabled,
-    DateTimeOffset DateCreated)
+    DateTimeOffset DateCreated,
+    TimeSpan? InactivityTimeout = null)
 {
     /// <summary>What conversations started now will do when ended from the platform side.</summary>
     public DisconnectMode EffectiveDisconnectMode => DisconnectEnabled ? DisconnectType : DisconnectMode.None;
 
-    public ChannelSettings Settings => new(ChannelKind.WebMessaging, Id, EffectiveDisconnectMode);
+    public ChannelSettings Settings => new(ChannelKind.WebMessaging, Id, EffectiveDisconnectMode, InactivityTimeout: InactivityTimeout);
 
     /// <summary>No Origin header (a server-side client) is allowed; browsers always send one.</summary>
     public bool AllowsOrigin(string? origin) =>

@@ -9,7 +9,7 @@ public enum ParticipantState { Connected, Disconnected }
 /// <summary>Who a participant is. Customer is the guest; Workflow is the bot; Agent is a human on the platform side.</summary>
 public enum ParticipantPurpose { Customer, Workflow, Agent }
 
-public enum DisconnectType { Client, Peer, System, Endpoint }
+public enum DisconnectType { Client, Peer, System, Endpoint, Inactivity }
 
 public enum MessageDirection { Inbound, Outbound }
 
@@ -22,7 +22,7 @@ public enum ChannelKind { WebMessaging, Open }
 public enum DisconnectMode { None, ReadOnly, Send }
 
 /// <summary>Which lever ended a conversation; recorded in the audit log.</summary>
-public enum EndLever { ParticipantPatch, ConversationPatch, ConversationDisconnect, GuestClear }
+public enum EndLever { ParticipantPatch, ConversationPatch, ConversationDisconnect, GuestClear, Inactivity }
 
 public sealed record Participant(
     string Id,
@@ -52,7 +52,8 @@ public sealed record Conversation(
     DateTimeOffset StartTime,
     DateTimeOffset? EndTime,
     long Version,
-    ImmutableArray<Participant> Participants)
+    ImmutableArray<Participant> Participants,
+    TimeSpan? InactivityTimeout = null)
 {
     public bool IsEnded => State == ConversationState.Disconnected;
 
@@ -112,7 +113,8 @@ public sealed record GuestSession(
 public sealed record OutboxItem(string Id, string Destination, string MessageId, string ConversationId, byte[] Body, DateTimeOffset DueAt);
 
 /// <summary>Where a conversation lives and what ending it means for the customer.</summary>
-public sealed record ChannelSettings(ChannelKind Channel, string ChannelId, DisconnectMode Mode, string? CustomerName = null);
+public sealed record ChannelSettings(ChannelKind Channel, string ChannelId, DisconnectMode Mode, string? CustomerName = null,
+    TimeSpan? InactivityTimeout = null);
 
 public sealed record TerminationAudit(
     string Id,

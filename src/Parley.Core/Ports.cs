@@ -57,6 +57,10 @@ public interface IConversationStore
     /// <summary>Records a delivery receipt's status on a stored message; false when there is no such message.</summary>
     Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct);
     Task<Page<Conversation>> QueryAsync(ConversationFilter filter, CancellationToken ct);
+    /// <summary>Live conversations with an inactivity timeout whose last message (or start) is older than it.</summary>
+    Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct);
+    /// <summary>The time of the conversation's last message, or its start when it has none.</summary>
+    Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct);
 }
 
 public interface IGuestSessionStore

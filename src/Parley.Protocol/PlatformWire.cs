@@ -300,6 +300,8 @@ public sealed record DeploymentWire
     public List<string>? AllowedOrigins { get; init; }
     public ConversationDisconnectConfig? ConversationDisconnect { get; init; }
     public EnabledFlag? ConversationClear { get; init; }
+    /// <summary>End a live conversation after this many seconds without a message (0 or absent: never).</summary>
+    public int? InactivityTimeoutSeconds { get; init; }
     public string? DateCreated { get; init; }
     public string? SelfUri { get; init; }
 }

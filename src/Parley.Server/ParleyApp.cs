@@ -58,6 +58,7 @@ public static class ParleyApp
         services.AddSingleton(sp => new Conversations(store, store, sp.GetRequiredService<IConversationFanout>(), clock,
             effects: sp.GetRequiredService<IOutboundEffects>()));
         services.AddSingleton<GuestSocketEndpoint>();
+        services.AddHostedService<InactivitySweeper>();
         services.AddExceptionHandler<ErrorBodyExceptionHandler>();
         services.AddProblemDetails();
 

@@ -36,6 +36,8 @@ public sealed record ParleyOptions
     /// <summary>First retry delay; doubles per attempt (with jitter) up to <see cref="WebhookRetryCap"/>.</summary>
     public TimeSpan WebhookRetryBase { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan WebhookRetryCap { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>How often live conversations are checked against their deployment's inactivity timeout.</summary>
+    public TimeSpan InactivitySweep { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
 

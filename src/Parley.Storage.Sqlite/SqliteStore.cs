@@ -189,7 +189,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     // ---------------------------------------------------------------- conversations
 
     const string ConversationColumns =
-        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version";
+        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version, inactivity_seconds";
 
     public async Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct)
     {
@@ -207,7 +207,8 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
             while (await r.ReadAsync(ct))
                 rows.Add(new Conversation(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2), r.GetString(3),
                     Parse<DisconnectMode>(r.GetString(4)), Parse<MessageDirection>(r.GetString(5)),
-                    Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), []));
+                    Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), [],
+                    r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null));
         if (rows.Count == 0) return rows;
 
         var participants = new Dictionary<string, List<Participant>>();
@@ -234,10 +235,10 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         if (commit.ExpectedVersion == 0)
         {
             var insert = Prepared(tx,
-                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v)",
+                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v,$idle)",
                 ("$id", c.Id), ("$ch", c.Channel.ToString()), ("$dep", c.DeploymentId), ("$sess", c.GuestSessionId),
                 ("$mode", c.DisconnectMode.ToString()), ("$dir", c.OriginatingDirection.ToString()), ("$state", c.State.ToString()),
-                ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version));
+                ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$idle", (long)(c.InactivityTimeout?.TotalSeconds ?? 0)));
             if (await insert.ExecuteNonQueryAsync(ct) == 0) return false;
             for (var i = 0; i < c.Participants.Length; i++)
             {
@@ -369,6 +370,29 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     public async Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct) =>
         await WriteAsync("UPDATE messages SET status = $s WHERE id = $id", ct, ("$s", status), ("$id", messageId)) == 1;
 
+    const string LastMessageTime =
+        "(SELECT m.timestamp FROM messages m WHERE m.conversation_id = c.id ORDER BY m.version DESC, m.rowid DESC LIMIT 1)";
+
+    public async Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        await using var cmd = Command(c,
+            "SELECT c.id FROM conversations c WHERE c.state = 'Connected' AND c.inactivity_seconds > 0 " +
+            $"AND COALESCE({LastMessageTime}, c.start_time) + c.inactivity_seconds * 1000 <= $now LIMIT $max",
+            ("$now", Ms(now)), ("$max", max));
+        var ids = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) ids.Add(r.GetString(0));
+        return ids;
+    }
+
+    public async Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        await using var cmd = Command(c, $"SELECT COALESCE({LastMessageTime}, c.start_time) FROM conversations c WHERE c.id = $id", ("$id", conversationId));
+        return await cmd.ExecuteScalarAsync(ct) is long ms ? Time(ms) : null;
+    }
+
     public async Task<Page<Conversation>> QueryAsync(ConversationFilter f, CancellationToken ct)
     {
         var where = new List<string>();
@@ -480,21 +504,23 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         await using var c = await ReadAsync(ct);
         var list = new List<Deployment>();
         await using var cmd = Command(c,
-            "SELECT id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created FROM deployments " + where,
+            "SELECT id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created, inactivity_seconds FROM deployments " + where,
             ("$id", id));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
             list.Add(new Deployment(r.GetString(0), r.GetString(1), [.. JsonSerializer.Deserialize<string[]>(r.GetString(2))!],
-                r.GetInt64(3) != 0, Parse<DisconnectMode>(r.GetString(4)), r.GetInt64(5) != 0, Time(r.GetInt64(6))));
+                r.GetInt64(3) != 0, Parse<DisconnectMode>(r.GetString(4)), r.GetInt64(5) != 0, Time(r.GetInt64(6)),
+                r.GetInt64(7) > 0 ? TimeSpan.FromSeconds(r.GetInt64(7)) : null));
         return list;
     }
 
     public Task UpsertDeploymentAsync(Deployment d, CancellationToken ct) =>
-        WriteAsync("INSERT INTO deployments (id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created) " +
-            "VALUES ($id,$name,$origins,$de,$dt,$ce,$at) ON CONFLICT (id) DO UPDATE SET name = $name, allowed_origins = $origins, " +
-            "disconnect_enabled = $de, disconnect_type = $dt, clear_enabled = $ce",
+        WriteAsync("INSERT INTO deployments (id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created, inactivity_seconds) " +
+            "VALUES ($id,$name,$origins,$de,$dt,$ce,$at,$idle) ON CONFLICT (id) DO UPDATE SET name = $name, allowed_origins = $origins, " +
+            "disconnect_enabled = $de, disconnect_type = $dt, clear_enabled = $ce, inactivity_seconds = $idle",
             ct, ("$id", d.Id), ("$name", d.Name), ("$origins", JsonSerializer.Serialize(d.AllowedOrigins)),
-            ("$de", d.DisconnectEnabled ? 1 : 0), ("$dt", d.DisconnectType.ToString()), ("$ce", d.ClearEnabled ? 1 : 0), ("$at", Ms(d.DateCreated)));
+            ("$de", d.DisconnectEnabled ? 1 : 0), ("$dt", d.DisconnectType.ToString()), ("$ce", d.ClearEnabled ? 1 : 0), ("$at", Ms(d.DateCreated)),
+            ("$idle", (long)(d.InactivityTimeout?.TotalSeconds ?? 0)));
 
     public async Task<bool> DeleteDeploymentAsync(string id, CancellationToken ct) =>
         await WriteAsync("DELETE FROM deployments WHERE id = $id", ct, ("$id", id)) == 1;

@@ -273,4 +273,40 @@ public sealed class TerminationTests
         Assert.Equal(s.ConversationId, (string?)ended!["conversations"]![0]!["conversationId"]);
         Assert.NotNull((string?)ended["conversations"]![0]!["conversationEnd"]);
     }
+
+    [Fact]
+    public async Task InactivityLever_EndsAnIdleConversation_AfterItsTimeout_AsAnyOtherEnd()
+    {
+        await using var server = await ParleyServer.StartAsync(o => o with { InactivitySweep = TimeSpan.FromMilliseconds(100) });
+        using var platform = await server.PlatformAsync();
+        var (created, deployment) = await platform.PostAsync("/api/v2/parley/deployments", new { name = "idle", inactivityTimeoutSeconds = 1 });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal(1, (int)deployment!["inactivityTimeoutSeconds"]!);
+        await using var guest = await TestGuest.ConnectAsync(server, Guid.NewGuid().ToString(), null, deployment["id"]!.GetValue<string>());
+        await guest.ConfigureAsync();
+
+        await guest.SendTextAsync("hello?");
+        var lastActivity = System.Diagnostics.Stopwatch.StartNew();
+        var disconnect = await guest.NextAsync(Frames.IsDisconnect, TimeSpan.FromSeconds(10));
+
+        Assert.True(lastActivity.Elapsed >= TimeSpan.FromMilliseconds(900), $"ended after {lastActivity.ElapsedMilliseconds} ms of silence");
+        Assert.Equal("true", (string?)disconnect["body"]!["metadata"]!["readOnly"]);
+        var conversationId = (string)disconnect["body"]!["metadata"]!["conversationId"]!;
+        var conversation = await platform.ConversationAsync(conversationId);
+        Assert.All(conversation["participants"]!.AsArray(), p => Assert.Equal("inactivity", (string?)p!["messages"]![0]!["disconnectType"]));
+        // No API call waits on this end, so its audit count lands just after the frame: wait for it, with a deadline.
+        JsonNode record;
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (true)
+        {
+            var (_, audit) = await platform.GetAsync($"/api/v2/parley/audit/terminations?conversationId={conversationId}");
+            record = audit!["entities"]!.AsArray().Single()!;
+            if (record["socketsNotified"] is not null || DateTime.UtcNow > deadline) break;
+            await Task.Delay(20);
+        }
+        Assert.Equal("Inactivity", (string?)record["lever"]);
+        Assert.Equal("parley:inactivity", (string?)record["client"]!["id"]);
+        Assert.Equal(1, (int)record["socketsNotified"]!);
+        Assert.Equal(409, (int)(await guest.SendTextAsync("still there?"))["code"]!);
+    }
 }

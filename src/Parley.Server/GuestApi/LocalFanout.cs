@@ -62,7 +62,8 @@ public sealed class LocalFanout(SessionRegistry registry, ParleyOptions options,
             ["addressTo"] = c.DeploymentId,
             ["divisionId"] = "*",
         };
-        if (customer.DisconnectType is { } type) body["disconnectType"] = type.ToString().ToUpperInvariant();
+        // CustomerEndEvent's enum has no INACTIVITY: an idle end is its TIMEOUT.
+        if (customer.DisconnectType is { } type) body["disconnectType"] = type == DisconnectType.Inactivity ? "TIMEOUT" : type.ToString().ToUpperInvariant();
         return body;
     }
 

@@ -35,6 +35,7 @@ public static class ParleyApi
         Id = d.Id, Name = d.Name, AllowedOrigins = [.. d.AllowedOrigins],
         ConversationDisconnect = new ConversationDisconnectConfig(d.DisconnectEnabled, d.DisconnectType.ToString()),
         ConversationClear = new EnabledFlag(d.ClearEnabled), DateCreated = Wire.Time(d.DateCreated),
+        InactivityTimeoutSeconds = (int)(d.InactivityTimeout?.TotalSeconds ?? 0),
         SelfUri = $"/api/v2/parley/deployments/{d.Id}",
     };
 
@@ -60,11 +61,14 @@ public static class ParleyApi
         if (string.IsNullOrWhiteSpace(b.Name)) return ApiError.BadRequest("The field 'name' is required.", "name");
         var type = b.ConversationDisconnect?.Type ?? "ReadOnly";
         if (type is not ("ReadOnly" or "Send")) return ApiError.InvalidValue("conversationDisconnect.type", type, "ReadOnly, Send");
+        if (b.InactivityTimeoutSeconds is < 0 or > 31_536_000)
+            return ApiError.InvalidValue("inactivityTimeoutSeconds", b.InactivityTimeoutSeconds.ToString()!, "0 (never) to 31536000");
         var existing = id is null ? null : await directory.GetDeploymentAsync(id, ct);
         if (id is not null && existing is null) return ApiError.NotFound("deployment", id);
         var d = new Deployment(id ?? Guid.NewGuid().ToString(), b.Name, [.. b.AllowedOrigins ?? ["*"]],
             b.ConversationDisconnect?.Enabled ?? true, Enum.Parse<DisconnectMode>(type), b.ConversationClear?.Enabled ?? true,
-            existing?.DateCreated ?? clock.GetUtcNow());
+            existing?.DateCreated ?? clock.GetUtcNow(),
+            b.InactivityTimeoutSeconds is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : null);
         await directory.UpsertDeploymentAsync(d, ct);
         return Results.Json(ToWire(d), ParleyJson.Wire.DeploymentWire, statusCode: id is null ? 201 : 200);
     }
