@@ -40,7 +40,7 @@ public sealed record ConversationEnded(Actor By, EndLever Lever, string? Reason,
     : ConversationEvent(At);
 
 /// <summary>Why a command was refused: a stable code the endpoints map to each protocol's error form.</summary>
-public enum RejectionCode { ConversationEnded, ParticipantNotFound, ParticipantDisconnected, WrongDirection, ConversationActive }
+public enum RejectionCode { ConversationEnded, ParticipantNotFound, ParticipantDisconnected, ConversationActive }
 
 public sealed record Rejection(RejectionCode Code, string Message);
 

@@ -97,8 +97,6 @@ public sealed record JwtResponse(string Jwt, long Exp);
 
 public sealed record EmptyBody;
 
-public sealed record ConnectionClosedBody(string? Reason);
-
 /// <summary>Guest history: <c>GET /api/v2/webmessaging/messages</c> (spec §1.13).</summary>
 public sealed record WebMessagingMessageEntityList(List<StructuredMessage> Entities, int PageSize, int PageNumber, long Total, int PageCount);
 

@@ -12,7 +12,6 @@ namespace Parley.Protocol;
 [JsonSerializable(typeof(StructuredMessage))]
 [JsonSerializable(typeof(JwtResponse))]
 [JsonSerializable(typeof(EmptyBody))]
-[JsonSerializable(typeof(ConnectionClosedBody))]
 [JsonSerializable(typeof(WebMessagingMessageEntityList))]
 [JsonSerializable(typeof(DeploymentConfig))]
 [JsonSerializable(typeof(ErrorBody))]

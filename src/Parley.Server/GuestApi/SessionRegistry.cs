@@ -7,11 +7,7 @@ namespace Parley.Server.GuestApi;
 public sealed class SessionRegistry
 {
     readonly ConcurrentDictionary<string, ImmutableArray<GuestConnection>> _sessions = new();
-    int _sockets;
     int _open;
-
-    /// <summary>Upgraded guest sockets, configured or not.</summary>
-    public int OpenSockets => Volatile.Read(ref _open);
 
     /// <summary>Takes a place for one more guest socket; false when <paramref name="max"/> are open.</summary>
     public bool TryOpen(int max)
@@ -44,12 +40,9 @@ public sealed class SessionRegistry
 
     bool _stopping;
 
-    public int SocketCount => Volatile.Read(ref _sockets);
-
     public void Attach(string sessionId, GuestConnection connection)
     {
         _sessions.AddOrUpdate(sessionId, [connection], (_, list) => list.Add(connection));
-        Interlocked.Increment(ref _sockets);
     }
 
     public void Detach(string sessionId, GuestConnection connection)
@@ -61,7 +54,7 @@ public sealed class SessionRegistry
             var done = next.IsEmpty
                 ? _sessions.TryRemove(new KeyValuePair<string, ImmutableArray<GuestConnection>>(sessionId, list))
                 : _sessions.TryUpdate(sessionId, next, list);
-            if (done) { Interlocked.Decrement(ref _sockets); return; }
+            if (done) return;
         }
     }
 
