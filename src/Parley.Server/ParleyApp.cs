@@ -59,6 +59,10 @@ public static class ParleyApp
             effects: sp.GetRequiredService<IOutboundEffects>()));
         services.AddSingleton<GuestSocketEndpoint>();
         services.AddHostedService<InactivitySweeper>();
+        // Browsers call the guest REST endpoints (history, config.json) from the customer's site, and may call the Platform
+        // API with a bearer token: any origin, no cookies (credentials are the bearer tokens, never ambient).
+        services.AddCors(o => o.AddDefaultPolicy(p => p.AllowAnyOrigin().AllowAnyHeader().AllowAnyMethod()
+            .WithExposedHeaders(ConversationsApi.NotifiedHeader, "Retry-After")));
         services.AddExceptionHandler<ErrorBodyExceptionHandler>();
         services.AddProblemDetails();
 
@@ -85,6 +89,7 @@ public static class ParleyApp
         });
         app.Use(StripGatewayPrefix);
         app.UseRouting();
+        app.UseCors();
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 
         app.Map("/v1", (HttpContext http, GuestSocketEndpoint guest) => guest.HandleAsync(http));

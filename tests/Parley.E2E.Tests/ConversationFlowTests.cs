@@ -182,4 +182,26 @@ public sealed class ConversationFlowTests
         Assert.NotNull((string?)ended!["endTime"]);
         Assert.All(ended["participants"]!.AsArray(), p => Assert.Equal("disconnected", (string?)p!["state"]));
     }
+
+    [Fact]
+    public async Task GuestRest_AnswersABrowserOnAnotherOrigin()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        var preflight = new HttpRequestMessage(HttpMethod.Options, "/api/v2/webmessaging/messages?pageSize=25&pageNumber=1");
+        preflight.Headers.Add("Origin", "https://shop.example");
+        preflight.Headers.Add("Access-Control-Request-Method", "GET");
+        preflight.Headers.Add("Access-Control-Request-Headers", "authorization");
+
+        var answer = await http.SendAsync(preflight);
+        var config = new HttpRequestMessage(HttpMethod.Get, $"/webdeployments/v1/deployments/{ParleyServer.DeploymentId}/config.json");
+        config.Headers.Add("Origin", "https://shop.example");
+        var configAnswer = await http.SendAsync(config);
+
+        Assert.True(answer.IsSuccessStatusCode, $"preflight answered {(int)answer.StatusCode}");
+        Assert.Equal("*", answer.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        Assert.Contains("authorization", answer.Headers.GetValues("Access-Control-Allow-Headers").Single(), StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(HttpStatusCode.OK, configAnswer.StatusCode);
+        Assert.Equal("*", configAnswer.Headers.GetValues("Access-Control-Allow-Origin").Single());
+    }
 }
