@@ -89,7 +89,7 @@ public sealed class Conversations(
             if (await store.CommitAsync(new Commit(after, conversation.Version, decision.Events, Audit: audit, Outbox: outbox), ct))
             {
                 Remember(after);
-                return Published(after, decision.Events, audit?.Id, outbox);
+                return Published(after, decision.Events, audit?.Id, outbox, started: false);
             }
             _live.TryRemove(conversationId, out _);   // another writer moved first: decide again on what is stored
             if (attempt >= MaxAttempts) throw new InvalidOperationException($"Conversation {conversationId} kept moving; gave up after {attempt} attempts.");
@@ -232,16 +232,17 @@ public sealed class Conversations(
         if (!await store.CommitAsync(new Commit(after, 0, decision.Events, move, Outbox: outbox), ct)) return null;
         Remember(after);
         RememberSession(sessionId, after.Id);
-        return Published(after, decision.Events, null, outbox);
+        return Published(after, decision.Events, null, outbox, started: true);
     }
 
     ValueTask<ImmutableArray<OutboxItem>> RenderEffectsAsync(Conversation after, ImmutableArray<ConversationEvent> events, CancellationToken ct) =>
         effects?.RenderAsync(after, events, ct) ?? ValueTask.FromResult(ImmutableArray<OutboxItem>.Empty);
 
-    Outcome Published(Conversation after, ImmutableArray<ConversationEvent> events, string? auditId, ImmutableArray<OutboxItem> outbox)
+    Outcome Published(Conversation after, ImmutableArray<ConversationEvent> events, string? auditId, ImmutableArray<OutboxItem> outbox,
+        bool started)
     {
         if (!outbox.IsDefaultOrEmpty) effects?.Committed(outbox);
-        return new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events), auditId);
+        return new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events, started), auditId);
     }
 
     TerminationAudit? AuditFor(Command command, Conversation after, ImmutableArray<ConversationEvent> events)

@@ -90,7 +90,8 @@ public interface IAuditLog
 /// </summary>
 public interface IConversationFanout
 {
-    Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events);
+    /// <param name="started">The commit created the conversation.</param>
+    Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started);
 }
 
 /// <summary>

@@ -17,9 +17,13 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
             try
             {
                 await Task.Delay(options.InactivitySweep, stop);
-                foreach (var id in await store.ListIdleAsync(clock.GetUtcNow(), 500, stop))
-                    if (await conversations.EndIfIdleAsync(id, stop) is { Status: OutcomeStatus.Done } ended)
-                        await Conversations.AwaitDeliveryAsync(ended, audit, stop);
+                // In parallel (bounded): one guest slow to take its Disconnect frame must not hold up the other ends.
+                var idle = await store.ListIdleAsync(clock.GetUtcNow(), 500, stop);
+                await Parallel.ForEachAsync(idle, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = stop }, async (id, ct) =>
+                {
+                    if (await conversations.EndIfIdleAsync(id, ct) is { Status: OutcomeStatus.Done } ended)
+                        await Conversations.AwaitDeliveryAsync(ended, audit, ct);
+                });
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
             catch (Exception e) { log.LogError(e, "Inactivity sweep failed; retrying"); }

@@ -59,10 +59,10 @@ public static class ParleyApp
             effects: sp.GetRequiredService<IOutboundEffects>()));
         services.AddSingleton<GuestSocketEndpoint>();
         services.AddHostedService<InactivitySweeper>();
-        // Browsers call the guest REST endpoints (history, config.json) from the customer's site, and may call the Platform
-        // API with a bearer token: any origin, no cookies (credentials are the bearer tokens, never ambient).
-        services.AddCors(o => o.AddDefaultPolicy(p => p.AllowAnyOrigin().AllowAnyHeader().AllowAnyMethod()
-            .WithExposedHeaders(ConversationsApi.NotifiedHeader, "Retry-After")));
+        // Browsers call the guest REST endpoints (history, config.json) from the customer's site: those, and only those,
+        // answer any origin (the guest JWT is the credential, never a cookie). The token endpoint and the Platform API
+        // do not: a page must not be able to read a token for well-known demo credentials off a local Parley.
+        services.AddCors(o => o.AddPolicy(GuestHistoryApi.CorsPolicy, p => p.AllowAnyOrigin().AllowAnyHeader().WithMethods("GET")));
         services.AddExceptionHandler<ErrorBodyExceptionHandler>();
         services.AddProblemDetails();
 

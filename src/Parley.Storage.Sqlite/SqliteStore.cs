@@ -327,6 +327,8 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         await using (var cmd = Command(c, "SELECT COUNT(*) FROM messages WHERE conversation_id = $cid", ("$cid", conversationId)))
             total = (long)(await cmd.ExecuteScalarAsync(ct))!;
         var rows = await ReadMessagesAsync(c,
+            // Messages share the version they were appended under; rowid (insertion, i.e. commit, order) breaks the tie.
+            // Parley never deletes messages nor runs VACUUM, so rowids are never renumbered.
             "WHERE conversation_id = $cid ORDER BY version DESC, rowid DESC LIMIT $limit OFFSET $offset", ct,
             ("$cid", conversationId), ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize));
         return new Page<ConversationMessage>(rows, pageSize, pageNumber, total);

@@ -203,5 +203,16 @@ public sealed class ConversationFlowTests
         Assert.Contains("authorization", answer.Headers.GetValues("Access-Control-Allow-Headers").Single(), StringComparison.OrdinalIgnoreCase);
         Assert.Equal(HttpStatusCode.OK, configAnswer.StatusCode);
         Assert.Equal("*", configAnswer.Headers.GetValues("Access-Control-Allow-Origin").Single());
+
+        // A page must not read a token off a local Parley with the well-known demo credentials.
+        var token = new HttpRequestMessage(HttpMethod.Post, "/oauth/token")
+        {
+            Content = new FormUrlEncodedContent([new("grant_type", "client_credentials"), new("client_id", "parley-demo-client"),
+                new("client_secret", "parley-demo-secret")]),
+        };
+        token.Headers.Add("Origin", "https://evil.example");
+        var tokenAnswer = await http.SendAsync(token);
+        Assert.Equal(HttpStatusCode.OK, tokenAnswer.StatusCode);
+        Assert.False(tokenAnswer.Headers.Contains("Access-Control-Allow-Origin"));
     }
 }

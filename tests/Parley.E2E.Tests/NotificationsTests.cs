@@ -20,9 +20,11 @@ public sealed class NotificationsTests
         Assert.Equal(HttpStatusCode.OK, created.StatusCode);
         var channelId = channel!["id"]!.GetValue<string>();
         var topic = $"v2.detail.events.conversation.{conversationId}.customer.end";
-        var (subscribed, topics) = await platform.PostAsync($"/api/v2/notifications/channels/{channelId}/subscriptions", new[] { new { id = topic } });
+        var startTopic = $"v2.detail.events.conversation.{conversationId}.customer.start";
+        var (subscribed, topics) = await platform.PostAsync($"/api/v2/notifications/channels/{channelId}/subscriptions",
+            new[] { new { id = topic }, new { id = startTopic } });
         Assert.Equal(HttpStatusCode.OK, subscribed.StatusCode);
-        Assert.Equal(topic, (string?)topics!["entities"]![0]!["id"]);
+        Assert.Equal(2, topics!["entities"]!.AsArray().Count);
         var (refused, _) = await platform.PostAsync($"/api/v2/notifications/channels/{channelId}/subscriptions", new[] { new { id = "v2.users.me.presence" } });
         Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
 
@@ -36,7 +38,7 @@ public sealed class NotificationsTests
         Assert.Equal(HttpStatusCode.Accepted, ended.StatusCode);
 
         var frame = await ReceiveAsync(socket);
-        Assert.Equal(topic, (string?)frame["topicName"]);
+        Assert.Equal(topic, (string?)frame["topicName"]);   // the end, and nothing else (no start on an end)
         Assert.Equal(conversationId, (string?)frame["eventBody"]!["conversationId"]);
         Assert.Equal(customer, (string?)frame["eventBody"]!["participantId"]);
         Assert.Equal("CLIENT", (string?)frame["eventBody"]!["disconnectType"]);

@@ -12,10 +12,12 @@ namespace Parley.Server.GuestApi;
 /// </summary>
 public static class GuestHistoryApi
 {
+    public const string CorsPolicy = "guest";
+
     public static void MapGuestRest(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v2/webmessaging/messages", HistoryAsync);
-        app.MapGet("/webdeployments/v1/deployments/{deploymentId}/config.json", ConfigAsync);
+        app.MapGet("/api/v2/webmessaging/messages", HistoryAsync).RequireCors(CorsPolicy);
+        app.MapGet("/webdeployments/v1/deployments/{deploymentId}/config.json", ConfigAsync).RequireCors(CorsPolicy);
     }
 
     static async Task<IResult> HistoryAsync(HttpContext http, Tokens tokens, IGuestSessionStore sessions, IConversationStore store,

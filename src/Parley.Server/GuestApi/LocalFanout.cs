@@ -15,10 +15,9 @@ public sealed class LocalFanout(SessionRegistry registry, ParleyOptions options,
 {
     static readonly Task<int> Nothing = Task.FromResult(0);
 
-    public Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events)
+    public Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started)
     {
-        // A conversation's first commit is its start: version 1 plus one per fact.
-        if (after.Version == events.Length + 1) notifications.Publish(CustomerTopic(after, "start"), CustomerEvent(after, after.StartTime));
+        if (started) notifications.Publish(CustomerTopic(after, "start"), CustomerEvent(after, after.StartTime));
         foreach (var e in events)
             if (e is ConversationEnded end) notifications.Publish(CustomerTopic(after, "end"), CustomerEvent(after, end.At));
 
