@@ -11,7 +11,8 @@ public sealed record Deployment(
     DisconnectMode DisconnectType,
     bool ClearEnabled,
     DateTimeOffset DateCreated,
-    TimeSpan? InactivityTimeout = null)
+    TimeSpan? InactivityTimeout = null,
+    int GuestMessagesPerSecond = 0)
 {
     /// <summary>What conversations started now will do when ended from the platform side.</summary>
     public DisconnectMode EffectiveDisconnectMode => DisconnectEnabled ? DisconnectType : DisconnectMode.None;

@@ -95,6 +95,9 @@ public sealed record StructuredMessage
 
 public sealed record JwtResponse(string Jwt, long Exp);
 
+/// <summary>Spec §1.5: the rate-limit answer.</summary>
+public sealed record TooManyRequestsBody(int RetryAfter, int ErrorCode, string ErrorMessage);
+
 public sealed record EmptyBody;
 
 /// <summary>Guest history: <c>GET /api/v2/webmessaging/messages</c> (spec §1.13).</summary>

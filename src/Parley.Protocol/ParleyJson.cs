@@ -11,6 +11,7 @@ namespace Parley.Protocol;
 [JsonSerializable(typeof(SessionResponse))]
 [JsonSerializable(typeof(StructuredMessage))]
 [JsonSerializable(typeof(JwtResponse))]
+[JsonSerializable(typeof(TooManyRequestsBody))]
 [JsonSerializable(typeof(EmptyBody))]
 [JsonSerializable(typeof(WebMessagingMessageEntityList))]
 [JsonSerializable(typeof(DeploymentConfig))]

@@ -302,6 +302,8 @@ public sealed record DeploymentWire
     public EnabledFlag? ConversationClear { get; init; }
     /// <summary>End a live conversation after this many seconds without a message (0 or absent: never).</summary>
     public int? InactivityTimeoutSeconds { get; init; }
+    /// <summary>Guest onMessage requests allowed per session per second (0 or absent: no limit; the platform's is 2).</summary>
+    public int? GuestMessagesPerSecond { get; init; }
     public string? DateCreated { get; init; }
     public string? SelfUri { get; init; }
 }

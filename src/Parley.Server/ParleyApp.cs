@@ -49,6 +49,7 @@ public static class ParleyApp
         services.AddSingleton<IDirectoryStore>(new CachedDirectory(store, clock));
         services.AddSingleton(tokens);
         services.AddSingleton<SessionRegistry>();
+        services.AddSingleton<GuestRateLimiter>();
         services.AddSingleton<Notifications.NotificationHub>();
         services.AddSingleton<IConversationFanout, LocalFanout>();
         services.AddSingleton<IOutbox>(store);

@@ -506,23 +506,25 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         await using var c = await ReadAsync(ct);
         var list = new List<Deployment>();
         await using var cmd = Command(c,
-            "SELECT id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created, inactivity_seconds FROM deployments " + where,
+            "SELECT id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created, inactivity_seconds, " +
+            "guest_messages_per_second FROM deployments " + where,
             ("$id", id));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
             list.Add(new Deployment(r.GetString(0), r.GetString(1), [.. JsonSerializer.Deserialize<string[]>(r.GetString(2))!],
                 r.GetInt64(3) != 0, Parse<DisconnectMode>(r.GetString(4)), r.GetInt64(5) != 0, Time(r.GetInt64(6)),
-                r.GetInt64(7) > 0 ? TimeSpan.FromSeconds(r.GetInt64(7)) : null));
+                r.GetInt64(7) > 0 ? TimeSpan.FromSeconds(r.GetInt64(7)) : null, r.GetInt32(8)));
         return list;
     }
 
     public Task UpsertDeploymentAsync(Deployment d, CancellationToken ct) =>
-        WriteAsync("INSERT INTO deployments (id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created, inactivity_seconds) " +
-            "VALUES ($id,$name,$origins,$de,$dt,$ce,$at,$idle) ON CONFLICT (id) DO UPDATE SET name = $name, allowed_origins = $origins, " +
-            "disconnect_enabled = $de, disconnect_type = $dt, clear_enabled = $ce, inactivity_seconds = $idle",
+        WriteAsync("INSERT INTO deployments (id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created, " +
+            "inactivity_seconds, guest_messages_per_second) VALUES ($id,$name,$origins,$de,$dt,$ce,$at,$idle,$rate) ON CONFLICT (id) DO UPDATE SET " +
+            "name = $name, allowed_origins = $origins, disconnect_enabled = $de, disconnect_type = $dt, clear_enabled = $ce, " +
+            "inactivity_seconds = $idle, guest_messages_per_second = $rate",
             ct, ("$id", d.Id), ("$name", d.Name), ("$origins", JsonSerializer.Serialize(d.AllowedOrigins)),
             ("$de", d.DisconnectEnabled ? 1 : 0), ("$dt", d.DisconnectType.ToString()), ("$ce", d.ClearEnabled ? 1 : 0), ("$at", Ms(d.DateCreated)),
-            ("$idle", (long)(d.InactivityTimeout?.TotalSeconds ?? 0)));
+            ("$idle", (long)(d.InactivityTimeout?.TotalSeconds ?? 0)), ("$rate", d.GuestMessagesPerSecond));
 
     public async Task<bool> DeleteDeploymentAsync(string id, CancellationToken ct) =>
         await WriteAsync("DELETE FROM deployments WHERE id = $id", ct, ("$id", id)) == 1;

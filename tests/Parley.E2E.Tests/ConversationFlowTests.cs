@@ -215,4 +215,27 @@ public sealed class ConversationFlowTests
         Assert.Equal(HttpStatusCode.OK, tokenAnswer.StatusCode);
         Assert.False(tokenAnswer.Headers.Contains("Access-Control-Allow-Origin"));
     }
+
+    [Fact]
+    public async Task GuestRateLimit_WhenADeploymentSetsIt_AnswersTooManyRequests_AndStoresNothingMore()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        var (_, deployment) = await platform.PostAsync("/api/v2/parley/deployments", new { name = "limited", guestMessagesPerSecond = 1 });
+        Assert.Equal(1, (int)deployment!["guestMessagesPerSecond"]!);
+        await using var guest = await TestGuest.ConnectAsync(server, Guid.NewGuid().ToString(), null, deployment["id"]!.GetValue<string>());
+        await guest.ConfigureAsync();
+
+        var first = await guest.SendTextAsync("one");
+        var third = await guest.SendTextAsync("two, within the same second");
+
+        Assert.Equal("StructuredMessage", (string?)first["class"]);
+        Assert.Equal("TooManyRequestsErrorMessage", (string?)third["class"]);
+        Assert.Equal(429, (int)third["code"]!);
+        Assert.Equal(4029, (int)third["body"]!["errorCode"]!);
+        Assert.True((int)third["body"]!["retryAfter"]! >= 1);
+        var conversation = await platform.ConversationAsync(await platform.ConversationOfSessionAsync(await guest.SessionIdAsync()));
+        var customer = conversation["participants"]!.AsArray().Single(p => (string?)p!["purpose"] == "customer")!;
+        Assert.Single(customer["messages"]![0]!["messages"]!.AsArray());
+    }
 }

@@ -198,3 +198,24 @@ test('deployment config.json carries the fields the official clients require', a
   const unknown = await fetch(`${BASE}/webdeployments/v1/deployments/${crypto.randomUUID()}/config.json`);
   assert.equal(unknown.status, 404);
 });
+
+test('rate limit: a deployment that sets it answers TooManyRequestsErrorMessage (spec §1.5, §1.11)', async () => {
+  covers('guest.rateLimit');
+  const token = platformClient.ApiClient.instance.authData.accessToken;
+  const res = await fetch(`${BASE}/api/v2/parley/deployments`, {
+    method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'rate limited', guestMessagesPerSecond: 1 }),
+  });
+  assert.equal(res.status, 201);
+  const deployment = await res.json();
+  const guest = await new Guest(WS_BASE, deployment.id).connect();
+  try {
+    await guest.configureSession();
+    assert.equal((await guest.sendText('one')).class, 'StructuredMessage');
+    const limited = await guest.sendText('two, in the same second');
+    assertFrame(limited, { type: 'response', cls: 'TooManyRequestsErrorMessage', code: 429 });
+    assert.equal(limited.body.errorCode, 4029);
+    assert.equal(limited.body.errorMessage, 'Message rate too high for this session');
+    assert.ok(limited.body.retryAfter >= 1);
+  } finally { guest.close(); }
+});

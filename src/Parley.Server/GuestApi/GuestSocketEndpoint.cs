@@ -22,6 +22,7 @@ public sealed class GuestSocketEndpoint(
     IDirectoryStore directory,
     IAuditLog audit,
     SessionRegistry registry,
+    GuestRateLimiter rateLimiter,
     Tokens tokens,
     ParleyOptions options,
     TimeProvider clock,
@@ -358,6 +359,12 @@ public sealed class GuestSocketEndpoint(
 
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
         if (deployment is null) { Reply(state, Wire.ErrorFrame(403, $"Deployment {binding.DeploymentId} no longer exists.", t)); return; }
+        if (deployment.GuestMessagesPerSecond > 0 && !rateLimiter.TryTake(binding.SessionId, deployment.GuestMessagesPerSecond, out var retryAfter))
+        {
+            Reply(state, Wire.Frame("response", "TooManyRequestsErrorMessage", 429,
+                new TooManyRequestsBody(retryAfter, 4029, "Message rate too high for this session"), ParleyJson.Wire.TooManyRequestsBody, t));
+            return;
+        }
         var messageId = Conversations.NewMessageId();
         var outcome = await conversations.SendToSessionAsync(binding.SessionId, deployment.Settings, MessageDirection.Inbound,
             c => new AddMessage(messageId, c.Customer.Id, kind, kind == MessageKind.Text ? m.Text : null, events, null, attributes, t), ct);

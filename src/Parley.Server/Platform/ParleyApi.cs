@@ -36,6 +36,7 @@ public static class ParleyApi
         ConversationDisconnect = new ConversationDisconnectConfig(d.DisconnectEnabled, d.DisconnectType.ToString()),
         ConversationClear = new EnabledFlag(d.ClearEnabled), DateCreated = Wire.Time(d.DateCreated),
         InactivityTimeoutSeconds = (int)(d.InactivityTimeout?.TotalSeconds ?? 0),
+        GuestMessagesPerSecond = d.GuestMessagesPerSecond,
         SelfUri = $"/api/v2/parley/deployments/{d.Id}",
     };
 
@@ -63,12 +64,14 @@ public static class ParleyApi
         if (type is not ("ReadOnly" or "Send")) return ApiError.InvalidValue("conversationDisconnect.type", type, "ReadOnly, Send");
         if (b.InactivityTimeoutSeconds is < 0 or > 31_536_000)
             return ApiError.InvalidValue("inactivityTimeoutSeconds", b.InactivityTimeoutSeconds.ToString()!, "0 (never) to 31536000");
+        if (b.GuestMessagesPerSecond is < 0 or > 10_000)
+            return ApiError.InvalidValue("guestMessagesPerSecond", b.GuestMessagesPerSecond.ToString()!, "0 (no limit) to 10000");
         var existing = id is null ? null : await directory.GetDeploymentAsync(id, ct);
         if (id is not null && existing is null) return ApiError.NotFound("deployment", id);
         var d = new Deployment(id ?? Guid.NewGuid().ToString(), b.Name, [.. b.AllowedOrigins ?? ["*"]],
             b.ConversationDisconnect?.Enabled ?? true, Enum.Parse<DisconnectMode>(type), b.ConversationClear?.Enabled ?? true,
             existing?.DateCreated ?? clock.GetUtcNow(),
-            b.InactivityTimeoutSeconds is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : null);
+            b.InactivityTimeoutSeconds is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : null, b.GuestMessagesPerSecond ?? 0);
         await directory.UpsertDeploymentAsync(d, ct);
         return Results.Json(ToWire(d), ParleyJson.Wire.DeploymentWire, statusCode: id is null ? 201 : 200);
     }
