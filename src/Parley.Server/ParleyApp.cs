@@ -1,7 +1,9 @@
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Diagnostics;
 using Parley.Core;
+using Microsoft.AspNetCore.Connections;
 using Parley.Protocol;
+using Parley.Server.Connections;
 using Parley.Server.GuestApi;
 using Parley.Server.OAuth;
 using Parley.Server.Notifications;
@@ -27,11 +29,16 @@ public static class ParleyApp
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            // Upgraded sockets (guests, notification channels) and plain HTTP connections are counted apart by Kestrel:
-            // both are bounded so that together they stay under the open-file limit (ParleyOptions.FileReserve).
+            // No global cap on plain connections that strangers could fill: ConnectionGate counts every connection, per
+            // client address and against the process's share of the open-file limit; idle ones are let go quickly.
+            k.Limits.MaxConcurrentConnections = null;
             k.Limits.MaxConcurrentUpgradedConnections = options.MaxGuestSockets + ParleyOptions.NotificationSockets;
-            k.Limits.MaxConcurrentConnections = ParleyOptions.HttpConnections;
+            k.Limits.KeepAliveTimeout = options.KeepAliveTimeout;
+            k.Limits.RequestHeadersTimeout = options.RequestHeadersTimeout;
+            k.ConfigureEndpointDefaults(listen => listen.Use(next => listen.ApplicationServices.GetRequiredService<ConnectionGate>().Wrap(next)));
         });
+        // Kestrel's socket transport, with an accept loop that backs off when the process is out of descriptors.
+        builder.Services.AddSingleton<IConnectionListenerFactory, BackoffSocketTransport>();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
 
         var store = await SqliteStore.OpenAsync(options.DatabasePath);
@@ -50,6 +57,8 @@ public static class ParleyApp
         services.AddSingleton(tokens);
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<GuestRateLimiter>();
+        services.AddSingleton<NewSessionLimiter>();
+        services.AddSingleton<ConnectionGate>();
         services.AddSingleton<Notifications.NotificationHub>();
         services.AddSingleton<IConversationFanout, LocalFanout>();
         services.AddSingleton<IOutbox>(store);
@@ -91,7 +100,14 @@ public static class ParleyApp
         app.Use(StripGatewayPrefix);
         app.UseRouting();
         app.UseCors();
-        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+        // Before the WebSocket middleware, which keeps the upgrade feature it finds: guest frames are measured as announced.
+        app.Use((http, next) =>
+        {
+            if (http.Request.Path.Equals("/v1", StringComparison.Ordinal)) FrameSizeGuard.Install(http, options.MaxFrameBytes);
+            return next(http);
+        });
+        // Pings keep sockets alive through proxies; a peer that leaves one unanswered for the pong timeout is aborted.
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = options.WebSocketPingInterval, KeepAliveTimeout = options.WebSocketPongTimeout });
 
         app.Map("/v1", (HttpContext http, GuestSocketEndpoint guest) => guest.HandleAsync(http));
         app.MapGuestRest();
