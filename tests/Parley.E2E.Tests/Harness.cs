@@ -167,6 +167,18 @@ public sealed class TestGuest : IAsyncDisposable
         return guest;
     }
 
+    /// <summary>A guest whose connection leaves from <paramref name="from"/> (127.0.0.2, 127.0.0.3… are loopback too).</summary>
+    public static async Task<TestGuest> ConnectFromAsync(System.Net.IPAddress from, Uri baseAddress, string? token = null,
+        string deploymentId = ParleyServer.DeploymentId)
+    {
+        var guest = new TestGuest { Token = token ?? Guid.NewGuid().ToString(), DeploymentId = deploymentId };
+        var invoker = new HttpMessageInvoker(RawConnection.BoundHandler(from));   // owns the connection; not disposed under it
+        await guest._socket.ConnectAsync(new Uri($"ws://{baseAddress.Authority}/v1?deploymentId={deploymentId}"), invoker, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(10));
+        guest._reader = guest.ReadLoopAsync();
+        return guest;
+    }
+
     async Task ReadLoopAsync()
     {
         var buffer = new byte[1 << 20];

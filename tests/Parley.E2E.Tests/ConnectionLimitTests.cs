@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Parley.E2E.Tests;
+
+/// <summary>
+/// Idle and silent connections cannot take the server down (issue 10, item 1): no small global cap, per-address limits,
+/// a configureSession deadline, a pong timeout, a rate on new guest sessions; and an oversized frame is refused as announced.
+/// </summary>
+public sealed class ConnectionLimitTests
+{
+    static readonly TimeSpan OneSecond = TimeSpan.FromSeconds(1);
+
+    [Fact]
+    public async Task IdleAndSilentConnections_DoNotLockOutThePlatformApiOAuthOrNewGuests()
+    {
+        // Default limits, except deadlines short enough for a test to see them act.
+        await using var server = await ParleyServer.StartAsync(o => o with
+        {
+            ConfigureSessionTimeout = TimeSpan.FromSeconds(10), KeepAliveTimeout = TimeSpan.FromSeconds(10),
+        });
+        using var platform = await server.PlatformAsync();   // before the attack: the token is not what is measured below
+        var idle = new List<RawConnection>();
+        var silent = new List<RawConnection>();
+        try
+        {
+            // The attack: 1,000 idle TCP connections from 127.0.0.2 and 1,000 upgraded guest sockets from 127.0.0.3 that
+            // never send configureSession and never answer a ping.
+            await Parallel.ForEachAsync(Enumerable.Range(0, 1000), new ParallelOptions { MaxDegreeOfParallelism = 50 }, async (_, _) =>
+            {
+                var c = await RawConnection.ConnectAsync(RawConnection.Loopback(2), server.BaseAddress);
+                lock (idle) idle.Add(c);
+            });
+            await Parallel.ForEachAsync(Enumerable.Range(0, 1000), new ParallelOptions { MaxDegreeOfParallelism = 50 }, async (_, _) =>
+            {
+                var c = await RawConnection.UpgradeAsync(RawConnection.Loopback(3), server.BaseAddress);
+                lock (silent) silent.Add(c);
+            });
+            using var watching = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+            var idleClosed = idle.Select(c => c.WaitForServerCloseAsync(watching.Token)).ToList();
+            var silentClosed = silent.Select(c => c.ReadUntilCloseAsync(TimeSpan.FromSeconds(40))).ToList();
+
+            // Everyone else is served, each within a second: OAuth, the Platform API, health, a new guest session.
+            var clock = Stopwatch.StartNew();
+            using (var http = new HttpClient { BaseAddress = server.BaseAddress })
+            {
+                var form = new HttpRequestMessage(HttpMethod.Post, "/oauth/token")
+                    { Content = new FormUrlEncodedContent([new("grant_type", "client_credentials")]) };
+                form.Headers.Authorization = new AuthenticationHeaderValue("Basic",
+                    Convert.ToBase64String(Encoding.UTF8.GetBytes("parley-demo-client:parley-demo-secret")));
+                Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(form).WaitAsync(OneSecond)).StatusCode);
+                Assert.Equal("ok", await http.GetStringAsync("/health").WaitAsync(OneSecond));
+            }
+            Assert.Equal(HttpStatusCode.OK, (await platform.GetAsync("/api/v2/conversations/messages").WaitAsync(OneSecond)).Response.StatusCode);
+            var started = Stopwatch.StartNew();
+            await using (var guest = await server.GuestAsync())
+                Assert.True((await guest.ConfigureAsync())["body"]!["connected"]!.GetValue<bool>());
+            Assert.True(started.Elapsed < OneSecond, $"a new guest session took {started.Elapsed}");
+
+            // They were held all along: none had been let go when the checks were done.
+            Assert.Equal(0, idleClosed.Count(t => t.IsCompleted) + silentClosed.Count(t => t.IsCompleted));
+
+            // Then the deadlines act: each silent socket is closed with 1008 (policy violation) after configureSession was
+            // not sent, each idle connection by the keep-alive timeout.
+            var closes = await Task.WhenAll(silentClosed);
+            Assert.All(closes, c => Assert.Equal(1008, c.Status));
+            Assert.Contains("configureSession", closes[0].Texts.Single());
+            await Task.WhenAll(idleClosed);
+            Assert.False(watching.IsCancellationRequested, "idle connections were not closed by the keep-alive timeout");
+        }
+        finally
+        {
+            foreach (var c in idle.Concat(silent)) await c.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task AnAddressOverItsConnectionLimit_IsRefused_WhileAnotherAddressIsServed()
+    {
+        await using var server = await ParleyServer.StartAsync(o => o with { MaxConnectionsPerAddress = 20 });
+        var held = new List<RawConnection>();
+        try
+        {
+            for (var i = 0; i < 20; i++) held.Add(await RawConnection.ConnectAsync(RawConnection.Loopback(4), server.BaseAddress));
+
+            // The 21st from the same address is closed at once, before a byte is read.
+            await using (var over = await RawConnection.ConnectAsync(RawConnection.Loopback(4), server.BaseAddress))
+                await over.WaitForServerCloseAsync(new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token);
+
+            // Another address is served: HTTP and a guest.
+            await using (var other = await RawConnection.ConnectAsync(RawConnection.Loopback(5), server.BaseAddress))
+                Assert.StartsWith("HTTP/1.1 200", await other.RequestAsync("GET", "/health", TimeSpan.FromSeconds(5)));
+            await using (var guest = await TestGuest.ConnectFromAsync(RawConnection.Loopback(5), server.BaseAddress))
+                Assert.True((await guest.ConfigureAsync())["body"]!["connected"]!.GetValue<bool>());
+
+            // When one of the 20 leaves, its address is served again (the place frees as the server sees the close).
+            await held[0].DisposeAsync();
+            held.RemoveAt(0);
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (true)
+            {
+                await using var again = await RawConnection.ConnectAsync(RawConnection.Loopback(4), server.BaseAddress);
+                var answer = "";
+                try { answer = await again.RequestAsync("GET", "/health", TimeSpan.FromSeconds(5)); }
+                catch (System.Net.Sockets.SocketException) { }
+                if (answer.StartsWith("HTTP/1.1 200", StringComparison.Ordinal)) break;
+                Assert.True(DateTime.UtcNow < deadline, "the address was not served again after one of its connections closed");
+                await Task.Delay(50);
+            }
+        }
+        finally
+        {
+            foreach (var c in held) await c.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task NewSessionsPastTheRateOfAnAddress_Get429_WhileExistingSessionsAndOtherAddressesAreServed()
+    {
+        await using var server = await ParleyServer.StartAsync(o => o with { NewSessionsPerAddressPerMinute = 3 });
+        var first = "";
+        for (var i = 0; i < 3; i++)
+        {
+            await using var guest = await TestGuest.ConnectFromAsync(RawConnection.Loopback(6), server.BaseAddress);
+            Assert.True((await guest.ConfigureAsync())["body"]!["newSession"]!.GetValue<bool>());
+            if (i == 0) first = guest.Token;
+        }
+
+        await using (var fourth = await TestGuest.ConnectFromAsync(RawConnection.Loopback(6), server.BaseAddress))
+        {
+            var refused = await fourth.ConfigureAsync();
+            Assert.Equal("TooManyRequestsErrorMessage", (string?)refused["class"]);
+            Assert.Equal(429, (int)refused["code"]!);
+            Assert.Equal(4029, (int)refused["body"]!["errorCode"]!);
+            Assert.True((int)refused["body"]!["retryAfter"]! >= 1);
+            Assert.Contains("from this address", (string?)refused["body"]!["errorMessage"]);
+        }
+        await using (var returning = await TestGuest.ConnectFromAsync(RawConnection.Loopback(6), server.BaseAddress, first))
+            Assert.False((await returning.ConfigureAsync())["body"]!["newSession"]!.GetValue<bool>());   // an existing session takes nothing
+        await using (var elsewhere = await TestGuest.ConnectFromAsync(RawConnection.Loopback(7), server.BaseAddress))
+            Assert.True((await elsewhere.ConfigureAsync())["body"]!["newSession"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task NewSessionsPastTheRateOfADeployment_Get429_FromAnyAddress()
+    {
+        await using var server = await ParleyServer.StartAsync(o => o with { NewSessionsPerDeploymentPerMinute = 2 });
+        for (var i = 0; i < 2; i++)
+        {
+            await using var guest = await TestGuest.ConnectFromAsync(RawConnection.Loopback(8 + i), server.BaseAddress);
+            Assert.Equal("SessionResponse", (string?)(await guest.ConfigureAsync())["class"]);
+        }
+        await using var third = await TestGuest.ConnectFromAsync(RawConnection.Loopback(10), server.BaseAddress);
+        var refused = await third.ConfigureAsync();
+        Assert.Equal(429, (int)refused["code"]!);
+        Assert.Contains("for this deployment", (string?)refused["body"]!["errorMessage"]);
+    }
+
+    [Fact]
+    public async Task AConfiguredSocketThatNeverAnswersPings_IsAbortedAfterThePongTimeout()
+    {
+        await using var server = await ParleyServer.StartAsync(o => o with
+        {
+            WebSocketPingInterval = TimeSpan.FromMilliseconds(500), WebSocketPongTimeout = TimeSpan.FromSeconds(1),
+        });
+        await using var guest = await RawConnection.UpgradeAsync(RawConnection.Loopback(11), server.BaseAddress);
+        await guest.SendTextAsync($$"""{"action":"configureSession","token":"{{Guid.NewGuid()}}","deploymentId":"{{ParleyServer.DeploymentId}}","tracingId":"c"}""");
+
+        var pings = 0;
+        var clock = Stopwatch.StartNew();
+        while (await guest.ReadFrameAsync(TimeSpan.FromSeconds(10)) is { } frame)
+            if (frame.Opcode == 9) pings++;   // read, never answered
+        Assert.True(pings >= 1, "no ping was sent");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(8), $"the silent socket was held for {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task OversizedFrame_IsRefusedAsAnnounced_With4011AndClose1009()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        await using var guest = await RawConnection.UpgradeAsync(RawConnection.Loopback(12), server.BaseAddress);
+
+        // A text frame announcing 100 MB, of which only the first kilobyte is ever sent.
+        await guest.SendFrameAsync(1, new byte[1024], announced: 100_000_000);
+
+        var clock = Stopwatch.StartNew();
+        var (status, texts) = await guest.ReadUntilCloseAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(1009, status);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"the close took {clock.Elapsed}");
+        var error = JsonNode.Parse(texts.Single())!;
+        Assert.Equal(4011, (int)error["code"]!);
+        Assert.Contains("65536 bytes", (string?)error["body"]);
+    }
+
+    [Fact]
+    public async Task OversizedMessage_InFragments_IsRefusedWhenItsFragmentsAddUpPastTheCap()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        await using var guest = await RawConnection.UpgradeAsync(RawConnection.Loopback(12), server.BaseAddress);
+        await guest.SendTextAsync("""{"action":"echo","tracingId":"before"}""");   // a whole frame first: it is served
+
+        await guest.SendFrameAsync(1, new byte[40_000], fin: false);
+        await guest.SendFrameAsync(0, new byte[100], announced: 40_000, fin: false);   // 80,000 announced: past 65,536
+
+        var (status, texts) = await guest.ReadUntilCloseAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(1009, status);
+        Assert.Equal("before", (string?)JsonNode.Parse(texts[0])!["tracingId"]);
+        Assert.Equal(4011, (int)JsonNode.Parse(texts[1])!["code"]!);
+    }
+}
