@@ -24,6 +24,8 @@ public static class ParleyApp
         var builder = WebApplication.CreateSlimBuilder(args);
         var options = ParleyOptions.FromEnvironment(builder.Configuration);
         if (configure is not null) options = configure(options);
+        var configuredConnections = options.MaxConnections;
+        options = options.WithinFileBudget();
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k =>
@@ -120,6 +122,9 @@ public static class ParleyApp
         app.MapGet("/health", () => Results.Text("ok"));
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley");
+        if (options.MaxConnections < configuredConnections)
+            log.LogWarning("Parley:Limits:MaxConnections {Configured} exceeds the open-file limit {Limit} less a reserve of {Reserve}; using {Used}. Raise the limit (ulimit -n) to hold more",
+                configuredConnections, ParleyOptions.OpenFileLimit, ParleyOptions.FileReserve, options.MaxConnections);
         app.Lifetime.ApplicationStarted.Register(() => PrintBanner(app, options, log));
         return app;
     }

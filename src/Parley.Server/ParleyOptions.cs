@@ -100,6 +100,16 @@ public sealed record ParleyOptions
     /// <summary>How long a refused request's connection (503, 429) may stay open after its answer, if the client does not close it.</summary>
     public TimeSpan RefusedConnectionTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// The connection limit may be lowered, never raised past the open-file budget: at zero free descriptors the runtime
+    /// cannot start a thread (pipe2 fails with EMFILE) and fails fast with "Out of memory.". Raise the file limit instead.
+    /// </summary>
+    public ParleyOptions WithinFileBudget()
+    {
+        var budget = Math.Max(64, OpenFileLimit - FileReserve);
+        return MaxConnections <= budget ? this : this with { MaxConnections = budget };
+    }
+
     static int DefaultMaxGuestSockets(int maxConnections) => Math.Max(16, maxConnections - Math.Clamp(maxConnections / 10, 64, 500));
 
     static int ReadOpenFileLimit()

@@ -43,14 +43,21 @@ public sealed class RawConnection : IAsyncDisposable
     /// <summary>A guest WebSocket opened by hand; afterwards nothing is sent unless the test sends it.</summary>
     public static async Task<RawConnection> UpgradeAsync(IPAddress from, Uri server)
     {
+        var (connection, head) = await TryUpgradeAsync(from, server);
+        if (!head.StartsWith("HTTP/1.1 101", StringComparison.Ordinal)) throw new InvalidOperationException($"Upgrade refused: {head}");
+        return connection;
+    }
+
+    /// <summary>An upgrade request, answered or refused: the connection (left open) and the answer's head ("" if none came).</summary>
+    public static async Task<(RawConnection Connection, string Head)> TryUpgradeAsync(IPAddress from, Uri server)
+    {
         var connection = await ConnectAsync(from, server);
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
         await connection.SendAsync(Encoding.ASCII.GetBytes(
             $"GET /v1?deploymentId={ParleyServer.DeploymentId} HTTP/1.1\r\nHost: {server.Authority}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
             $"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"));
-        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(10));
-        if (!head.StartsWith("HTTP/1.1 101", StringComparison.Ordinal)) throw new InvalidOperationException($"Upgrade refused: {head}");
-        return connection;
+        try { return (connection, await connection.ReadHeadAsync(TimeSpan.FromSeconds(10))); }
+        catch (Exception e) when (e is InvalidOperationException or OperationCanceledException) { return (connection, ""); }
     }
 
     public Task SendAsync(ReadOnlyMemory<byte> bytes) => _socket.SendAsync(bytes).AsTask();

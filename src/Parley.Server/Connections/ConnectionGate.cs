@@ -1,19 +1,28 @@
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 
 namespace Parley.Server.Connections;
 
 /// <summary>
-/// Counts every client connection for as long as it is open, plain HTTP and upgraded WebSockets alike, and closes a new
-/// one at once when the process holds <see cref="ParleyOptions.MaxConnections"/> (its share of the open-file limit) or
-/// its client address holds <see cref="ParleyOptions.MaxConnectionsPerAddress"/>. It runs as Kestrel connection
-/// middleware, before any byte is read, so a refused connection costs one accept and one close.
+/// Counts every client connection for as long as it is open, plain HTTP and upgraded WebSockets alike, against the
+/// process's share of the open-file limit (<see cref="ParleyOptions.MaxConnections"/>) and per client address
+/// (<see cref="ParleyOptions.MaxConnectionsPerAddress"/>). It runs as Kestrel connection middleware, before any byte is
+/// read. Over its address's limit a new connection is closed at once. When the process is full, a connection that has
+/// been open a while without sending a single byte is closed to make room (as nginx reuses idle connections when it
+/// runs out): idle sockets cannot starve callers that talk; only when none is idle is the new one closed.
 /// </summary>
 public sealed class ConnectionGate(ParleyOptions options, ILogger<ConnectionGate> log)
 {
+    /// <summary>How long a silent connection is left alone: a real client sends its request as soon as it connects.</summary>
+    static readonly TimeSpan SilentGrace = TimeSpan.FromSeconds(1);
+
     readonly Dictionary<IPAddress, int> _perAddress = [];
+    /// <summary>Open connections that have not sent a byte yet, with when they were accepted.</summary>
+    readonly ConcurrentDictionary<ConnectionContext, long> _silent = new();
     int _open;
-    long _refusedTotal, _refusedAddress, _lastLogTicks;
+    long _refusedTotal, _refusedAddress, _evicted, _lastLogTicks;
 
     /// <summary>
     /// Addresses the per-address limit does not apply to (a trusted reverse proxy carries many clients). None by default;
@@ -33,12 +42,15 @@ public sealed class ConnectionGate(ParleyOptions options, ILogger<ConnectionGate
             connection.Abort(new ConnectionAbortedException(reason));
             return;
         }
+        _silent[connection] = Environment.TickCount64;
+        connection.Transport = new FirstByteWatch(connection.Transport, () => _silent.TryRemove(connection, out _));
         try
         {
             await next(connection);
         }
         finally
         {
+            _silent.TryRemove(connection, out _);
             Leave(perAddress);
         }
     };
@@ -48,33 +60,53 @@ public sealed class ConnectionGate(ParleyOptions options, ILogger<ConnectionGate
     {
         reason = "";
         perAddress = null;
-        if (Interlocked.Increment(ref _open) > options.MaxConnections)
+        if (address is not null && !Exempt(address))
+        {
+            lock (_perAddress)
+            {
+                _perAddress.TryGetValue(address, out var held);
+                if (held >= options.MaxConnectionsPerAddress)
+                {
+                    Interlocked.Increment(ref _refusedAddress);
+                    reason = $"a client address holds its maximum of {options.MaxConnectionsPerAddress} connections";
+                    return false;
+                }
+                _perAddress[address] = held + 1;
+                perAddress = address;
+            }
+        }
+        if (Interlocked.Increment(ref _open) > options.MaxConnections && !EvictSilent())
         {
             Interlocked.Decrement(ref _open);
+            Leave(perAddress, countedOpen: false);
             Interlocked.Increment(ref _refusedTotal);
             reason = $"the server holds its maximum of {options.MaxConnections} connections";
             return false;
         }
-        if (address is null || Exempt(address)) return true;
-        lock (_perAddress)
+        return true;
+    }
+
+    /// <summary>
+    /// Closes one connection that has sent nothing since well before now. Its place passes to the new connection; until
+    /// the closed one is let go the count is one over, which the file reserve absorbs.
+    /// </summary>
+    bool EvictSilent()
+    {
+        var now = Environment.TickCount64;
+        foreach (var (candidate, since) in _silent)
         {
-            _perAddress.TryGetValue(address, out var held);
-            if (held < options.MaxConnectionsPerAddress)
-            {
-                _perAddress[address] = held + 1;
-                perAddress = address;
-                return true;
-            }
+            if (now - since < SilentGrace.TotalMilliseconds || !_silent.TryRemove(candidate, out _)) continue;
+            candidate.Abort(new ConnectionAbortedException("closed to make room: it sent nothing"));
+            Interlocked.Increment(ref _evicted);
+            Refused("the server is full; closing connections that have sent nothing");
+            return true;
         }
-        Interlocked.Decrement(ref _open);
-        Interlocked.Increment(ref _refusedAddress);
-        reason = $"the client address holds its maximum of {options.MaxConnectionsPerAddress} connections";
         return false;
     }
 
-    void Leave(IPAddress? address)
+    void Leave(IPAddress? address, bool countedOpen = true)
     {
-        Interlocked.Decrement(ref _open);
+        if (countedOpen) Interlocked.Decrement(ref _open);
         if (address is null) return;
         lock (_perAddress)
         {
@@ -90,7 +122,48 @@ public sealed class ConnectionGate(ParleyOptions options, ILogger<ConnectionGate
         var now = Environment.TickCount64;
         var last = Volatile.Read(ref _lastLogTicks);
         if (now - last < 10_000 || Interlocked.CompareExchange(ref _lastLogTicks, now, last) != last) return;
-        log.LogWarning("Refusing connections: {Reason}. Refused so far: {Total} at the process limit, {PerAddress} at the per-address limit",
-            reason, Volatile.Read(ref _refusedTotal), Volatile.Read(ref _refusedAddress));
+        log.LogWarning("Connection limit: {Reason}. So far {Total} refused at the process limit, {PerAddress} at the per-address limit, {Evicted} silent ones closed",
+            reason, Volatile.Read(ref _refusedTotal), Volatile.Read(ref _refusedAddress), Volatile.Read(ref _evicted));
+    }
+
+    /// <summary>The connection's pipe, unchanged, except that the first bytes received are reported once.</summary>
+    sealed class FirstByteWatch(IDuplexPipe inner, Action firstBytes) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = new Reader(inner.Input, firstBytes);
+        public PipeWriter Output => inner.Output;
+
+        sealed class Reader(PipeReader inner, Action firstBytes) : PipeReader
+        {
+            Action? _firstBytes = firstBytes;
+
+            ReadResult Seen(ReadResult result)
+            {
+                if (_firstBytes is { } report && !result.Buffer.IsEmpty)
+                {
+                    _firstBytes = null;
+                    report();
+                }
+                return result;
+            }
+
+            // Once the first bytes were seen, reads go straight through: nothing is added to a busy socket's path.
+            public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) =>
+                _firstBytes is null ? inner.ReadAsync(cancellationToken) : WatchAsync(cancellationToken);
+
+            async ValueTask<ReadResult> WatchAsync(CancellationToken cancellationToken) => Seen(await inner.ReadAsync(cancellationToken));
+
+            public override bool TryRead(out ReadResult result)
+            {
+                if (!inner.TryRead(out result)) return false;
+                Seen(result);
+                return true;
+            }
+
+            public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
+            public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
+            public override void CancelPendingRead() => inner.CancelPendingRead();
+            public override void Complete(Exception? exception = null) => inner.Complete(exception);
+            public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+        }
     }
 }
