@@ -32,6 +32,9 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     {
         AllowAutoRedirect = false,
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        // Outbound connections draw on the open-file reserve (docs/connection-limits.md): bounded per receiver, idle ones let go.
+        MaxConnectionsPerServer = PerDestination,
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
         ConnectTimeout = TimeSpan.FromSeconds(5),
     }) { Timeout = Timeout.InfiniteTimeSpan };
 
