@@ -22,6 +22,7 @@ public static class ParleyApp
         var builder = WebApplication.CreateSlimBuilder(args);
         var options = ParleyOptions.FromEnvironment(builder.Configuration);
         if (configure is not null) options = configure(options);
+        ServerHosting.RefuseDemoSecretBeyondLoopback(builder.Configuration, options);
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k =>
@@ -32,6 +33,7 @@ public static class ParleyApp
             k.Limits.MaxConcurrentUpgradedConnections = options.MaxGuestSockets + ParleyOptions.NotificationSockets;
             k.Limits.MaxConcurrentConnections = ParleyOptions.HttpConnections;
         });
+        builder.AddServerHosting(options);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
 
         var store = await SqliteStore.OpenAsync(options.DatabasePath);
@@ -88,6 +90,7 @@ public static class ParleyApp
             };
             await error.ExecuteAsync(http);
         });
+        app.UseServerHosting(options);
         app.Use(StripGatewayPrefix);
         app.UseRouting();
         app.UseCors();
@@ -170,9 +173,15 @@ sealed class ErrorBodyExceptionHandler(ILogger<ErrorBodyExceptionHandler> log) :
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
+        if (exception is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge })
+        {
+            // Kestrel's MaxRequestBodySize, met while an endpoint read a chunked body.
+            await ServerHosting.TooLarge(http, http.RequestServices.GetRequiredService<ParleyOptions>().MaxRequestBodyBytes);
+            return true;
+        }
         if (exception is BadHttpRequestException bad)
         {
-            await ApiError.BadRequest($"The request could not be understood by the server due to malformed syntax: {bad.Message}").ExecuteAsync(http);
+            await ApiError.BadRequest($"The request could not be understood by the server due to malformed syntax: {ApiError.Clip(bad.Message, 300)}").ExecuteAsync(http);
             return true;
         }
         log.LogError(exception, "Request {Method} {Path} failed", http.Request.Method, http.Request.Path);
