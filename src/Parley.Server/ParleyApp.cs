@@ -84,8 +84,9 @@ public static class ParleyApp
             var hint = path.Contains("conversation", StringComparison.OrdinalIgnoreCase) ? " " + ConversationsApi.Levers : "";
             ApiError error = http.Response.StatusCode switch
             {
-                404 => new(404, "not.found", $"No endpoint for {http.Request.Method} {path}.{hint}"),
-                405 => new(405, "method.not.allowed", $"{http.Request.Method} is not allowed on {path}.{hint}"),
+                404 => new(404, "not.found", $"No endpoint for {http.Request.Method} {ApiError.Clip(path, 200)}.{hint}"),
+                405 => new(405, "method.not.allowed", $"{http.Request.Method} is not allowed on {ApiError.Clip(path, 200)}.{hint}"),
+                413 => PlatformRequest.TooLarge(options.MaxRequestBodyBytes),   // a body Kestrel cut off, answered without a body
                 var s => new(s, "error", $"The request failed with status {s}."),
             };
             await error.ExecuteAsync(http);
