@@ -295,6 +295,10 @@ sealed class ParleyProcess : IAsyncDisposable
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         info.Environment["PARLEY_DATA_DIR"] = DataDir;
+        // Only what the test gives: a secret or listen address inherited from the runner's environment would change the outcome.
+        foreach (var inherited in new[] { "PARLEY_DEMO_CLIENT_SECRET", "Parley__Demo__ClientSecret", "ASPNETCORE_URLS", "ASPNETCORE_HTTP_PORTS",
+                     "ASPNETCORE_HTTPS_PORTS", "DOTNET_URLS" })
+            info.Environment.Remove(inherited);
         foreach (var (k, v) in environment) info.Environment[k] = v;
         _process = new Process { StartInfo = info };
         _process.OutputDataReceived += (_, e) =>
