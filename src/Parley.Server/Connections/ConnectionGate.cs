@@ -19,8 +19,13 @@ public sealed class ConnectionGate(ParleyOptions options, ILogger<ConnectionGate
     static readonly TimeSpan SilentGrace = TimeSpan.FromSeconds(1);
 
     readonly Dictionary<IPAddress, int> _perAddress = [];
-    /// <summary>Open connections that have not sent a byte yet, with when they were accepted.</summary>
-    readonly ConcurrentDictionary<ConnectionContext, long> _silent = new();
+    /// <summary>Open connections that have not sent a byte yet.</summary>
+    readonly ConcurrentDictionary<ConnectionContext, byte> _silent = new();
+    /// <summary>
+    /// Connections in the order they arrived, with when: the oldest silent one is at the head once those that talked or
+    /// left are trimmed off, so making room costs O(1), not a scan of every connection while a flood arrives.
+    /// </summary>
+    readonly Queue<(ConnectionContext Connection, long Since)> _arrivals = new();
     int _open;
     long _refusedTotal, _refusedAddress, _evicted, _lastLogTicks;
 
@@ -42,7 +47,12 @@ public sealed class ConnectionGate(ParleyOptions options, ILogger<ConnectionGate
             connection.Abort(new ConnectionAbortedException(reason));
             return;
         }
-        _silent[connection] = Environment.TickCount64;
+        _silent[connection] = 0;
+        lock (_arrivals)
+        {
+            TrimArrivals();
+            _arrivals.Enqueue((connection, Environment.TickCount64));
+        }
         connection.Transport = new FirstByteWatch(connection.Transport, () => _silent.TryRemove(connection, out _));
         try
         {
@@ -92,16 +102,24 @@ public sealed class ConnectionGate(ParleyOptions options, ILogger<ConnectionGate
     /// </summary>
     bool EvictSilent()
     {
-        var now = Environment.TickCount64;
-        foreach (var (candidate, since) in _silent)
+        ConnectionContext candidate;
+        lock (_arrivals)
         {
-            if (now - since < SilentGrace.TotalMilliseconds || !_silent.TryRemove(candidate, out _)) continue;
-            candidate.Abort(new ConnectionAbortedException("closed to make room: it sent nothing"));
-            Interlocked.Increment(ref _evicted);
-            Refused("the server is full; closing connections that have sent nothing");
-            return true;
+            TrimArrivals();
+            if (!_arrivals.TryPeek(out var oldest) || Environment.TickCount64 - oldest.Since < SilentGrace.TotalMilliseconds) return false;
+            candidate = _arrivals.Dequeue().Connection;
+            _silent.TryRemove(candidate, out _);
         }
-        return false;
+        candidate.Abort(new ConnectionAbortedException("closed to make room: it sent nothing"));
+        Interlocked.Increment(ref _evicted);
+        Refused("the server is full; closing connections that have sent nothing");
+        return true;
+    }
+
+    /// <summary>Drops arrivals at the head that have talked or gone (under the lock of <see cref="_arrivals"/>).</summary>
+    void TrimArrivals()
+    {
+        while (_arrivals.TryPeek(out var head) && !_silent.ContainsKey(head.Connection)) _arrivals.Dequeue();
     }
 
     void Leave(IPAddress? address, bool countedOpen = true)
