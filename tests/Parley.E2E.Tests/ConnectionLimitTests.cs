@@ -84,20 +84,24 @@ public sealed class ConnectionLimitTests
         var held = new List<RawConnection>();
         try
         {
-            for (var i = 0; i < 20; i++) held.Add(await RawConnection.ConnectAsync(RawConnection.Loopback(4), server.BaseAddress));
-
-            // The 21st from the same address is closed at once, before a byte is read.
-            // (A reset may even reach the client as its connect completes.)
-            try
+            // 21 connections from one address: one of them (the server counts them in the order it gets to them, not
+            // quite the order they were made) is closed at once, before a byte is read; a reset may even reach the client
+            // as its connect completes.
+            var resets = 0;
+            for (var i = 0; i < 21; i++)
             {
-                await using var over = await RawConnection.ConnectAsync(RawConnection.Loopback(4), server.BaseAddress);
-                await over.WaitForServerCloseAsync(new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token);
+                try { held.Add(await RawConnection.ConnectAsync(RawConnection.Loopback(4), server.BaseAddress)); }
+                catch (System.Net.Sockets.SocketException) { resets++; }
             }
-            catch (System.Net.Sockets.SocketException) { }
+            using var watching = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            var closes = held.Select(c => c.WaitForServerCloseAsync(watching.Token)).ToList();
+            if (resets == 0) await Task.WhenAny(closes).WaitAsync(TimeSpan.FromSeconds(5));
+            var refused = closes.Where(c => c.IsCompleted).ToList();
+            Assert.Equal(1, resets + refused.Count);
+            foreach (var c in held.Where((_, i) => closes[i].IsCompleted).ToList()) { held.Remove(c); await c.DisposeAsync(); }
 
             // Another address is served: HTTP and a guest.
-            await using (var other = await RawConnection.ConnectAsync(RawConnection.Loopback(5), server.BaseAddress))
-                Assert.StartsWith("HTTP/1.1 200", await other.RequestAsync("GET", "/health", TimeSpan.FromSeconds(5)));
+            Assert.True(await RawConnection.HealthAnswersAsync(RawConnection.Loopback(5), server.BaseAddress));
             await using (var guest = await TestGuest.ConnectFromAsync(RawConnection.Loopback(5), server.BaseAddress))
                 Assert.True((await guest.ConfigureAsync())["body"]!["connected"]!.GetValue<bool>());
 
@@ -105,16 +109,8 @@ public sealed class ConnectionLimitTests
             await held[0].DisposeAsync();
             held.RemoveAt(0);
             var deadline = DateTime.UtcNow.AddSeconds(10);
-            while (true)
+            while (!await RawConnection.HealthAnswersAsync(RawConnection.Loopback(4), server.BaseAddress))
             {
-                var answer = "";
-                try
-                {
-                    await using var again = await RawConnection.ConnectAsync(RawConnection.Loopback(4), server.BaseAddress);
-                    answer = await again.RequestAsync("GET", "/health", TimeSpan.FromSeconds(5));
-                }
-                catch (System.Net.Sockets.SocketException) { /* still refused */ }
-                if (answer.StartsWith("HTTP/1.1 200", StringComparison.Ordinal)) break;
                 Assert.True(DateTime.UtcNow < deadline, "the address was not served again after one of its connections closed");
                 await Task.Delay(50);
             }
@@ -142,14 +138,7 @@ public sealed class ConnectionLimitTests
             var served = 0;
             while (served < 5)
             {
-                var answer = "";
-                try
-                {
-                    await using var caller = await RawConnection.ConnectAsync(RawConnection.Loopback(14), server.BaseAddress);
-                    answer = await caller.RequestAsync("GET", "/health", TimeSpan.FromSeconds(5));
-                }
-                catch (System.Net.Sockets.SocketException) { /* closed as it was opened: the server was full */ }
-                if (answer.StartsWith("HTTP/1.1 200", StringComparison.Ordinal)) served++;
+                if (await RawConnection.HealthAnswersAsync(RawConnection.Loopback(14), server.BaseAddress)) served++;
                 else
                 {
                     Assert.True(DateTime.UtcNow < deadline, "no room was made for a connection that talks");

@@ -137,6 +137,17 @@ public sealed class RawConnection : IAsyncDisposable
         return Encoding.UTF8.GetString(answer.ToArray());
     }
 
+    /// <summary>Whether GET /health from <paramref name="from"/> is answered 200; false when the connection is refused or closed.</summary>
+    public static async Task<bool> HealthAnswersAsync(IPAddress from, Uri server)
+    {
+        try
+        {
+            await using var connection = await ConnectAsync(from, server);
+            return (await connection.RequestAsync("GET", "/health", TimeSpan.FromSeconds(5))).StartsWith("HTTP/1.1 200", StringComparison.Ordinal);
+        }
+        catch (SocketException) { return false; }   // closed as it was opened, or reset
+    }
+
     async Task<string> ReadHeadAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

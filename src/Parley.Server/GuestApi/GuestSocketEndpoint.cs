@@ -76,8 +76,8 @@ public sealed class GuestSocketEndpoint(
     {
         http.Response.Headers.Connection = "close";
         await error.ExecuteAsync(http);
-        var completed = http.Response.CompleteAsync();
-        if (await Task.WhenAny(completed, Task.Delay(options.RefusedConnectionTimeout)) != completed) http.Abort();
+        try { await http.Response.CompleteAsync().WaitAsync(options.RefusedConnectionTimeout); }
+        catch (TimeoutException) { http.Abort(); }
     }
 
     async Task ServeAsync(HttpContext http, string deploymentId, string origin)
