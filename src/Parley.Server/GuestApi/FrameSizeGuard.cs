@@ -7,8 +7,8 @@ namespace Parley.Server.GuestApi;
 /// is announced, not after it has been read. ASP.NET's WebSocket hands a message over in chunks and never shows the
 /// announced length; this stream sits beneath it, reads each frame header (RFC 6455 §5.2) as it passes, and totals the
 /// announced payload of a message across its fragments. Past the cap it calls <see cref="Oversized"/> once and reads
-/// nothing more from the guest: the endpoint answers 4011 and closes with 1009 (Message Too Big), and the socket is cut
-/// off if the guest does not let go.
+/// nothing more from the guest: the endpoint answers 4011 and closes with 1009 (Message Too Big), and the connection is
+/// cut off after the send timeout (the guest's answer to the close is not read either).
 /// </summary>
 public sealed class FrameSizeGuard(IHttpUpgradeFeature inner, long maxMessageBytes) : IHttpUpgradeFeature
 {
