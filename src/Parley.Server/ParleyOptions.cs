@@ -68,12 +68,25 @@ public sealed record ParleyOptions
         return 100_000;   // no /proc (not Linux), or unlimited
     }
 
+    // ---- OAuth: the token endpoint's brute-force throttle and the signing-key ring (docs/oauth.md) ----
+    /// <summary>Failed authentications one address may make for one client id per <see cref="OAuthFailureWindow"/> (0: no limit). Parley:OAuth:MaxFailuresPerClientAddress.</summary>
+    public int OAuthMaxFailuresPerClientAddress { get; init; } = 5;
+    /// <summary>Failed authentications one address may make, whatever the client id. Parley:OAuth:MaxFailuresPerAddress.</summary>
+    public int OAuthMaxFailuresPerAddress { get; init; } = 20;
+    /// <summary>Failed authentications for one client id from addresses it has never authenticated from. Parley:OAuth:MaxFailuresPerClient.</summary>
+    public int OAuthMaxFailuresPerClient { get; init; } = 100;
+    /// <summary>The period over which each failure allowance refills completely. Parley:OAuth:FailureWindowSeconds.</summary>
+    public TimeSpan OAuthFailureWindow { get; init; } = TimeSpan.FromMinutes(1);
+    /// <summary>How often the token-signing keys are reloaded from the store (rotations made by another node). Parley:OAuth:SigningKeyRefreshSeconds.</summary>
+    public TimeSpan SigningKeyRefresh { get; init; } = TimeSpan.FromSeconds(10);
+
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
 
     public static ParleyOptions FromEnvironment(IConfiguration config)
     {
         var o = new ParleyOptions();
         string? Get(string key) => config[key] is { Length: > 0 } v ? v : null;
+        int? Int(string key) => int.TryParse(Get(key), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : null;
         return o with
         {
             DataDir = Get("PARLEY_DATA_DIR") ?? o.DataDir,
@@ -81,6 +94,12 @@ public sealed record ParleyOptions
             DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
             DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? o.DemoClientSecret,
             MaxGuestSockets = int.TryParse(Get("PARLEY_MAX_GUEST_SOCKETS"), out var max) && max > 0 ? max : o.MaxGuestSockets,
+            // OAuth (docs/oauth.md)
+            OAuthMaxFailuresPerClientAddress = Int("Parley:OAuth:MaxFailuresPerClientAddress") ?? o.OAuthMaxFailuresPerClientAddress,
+            OAuthMaxFailuresPerAddress = Int("Parley:OAuth:MaxFailuresPerAddress") ?? o.OAuthMaxFailuresPerAddress,
+            OAuthMaxFailuresPerClient = Int("Parley:OAuth:MaxFailuresPerClient") ?? o.OAuthMaxFailuresPerClient,
+            OAuthFailureWindow = Int("Parley:OAuth:FailureWindowSeconds") is > 0 and var window ? TimeSpan.FromSeconds(window) : o.OAuthFailureWindow,
+            SigningKeyRefresh = Int("Parley:OAuth:SigningKeyRefreshSeconds") is > 0 and var refresh ? TimeSpan.FromSeconds(refresh) : o.SigningKeyRefresh,
         };
     }
 }
