@@ -121,6 +121,34 @@ public sealed class OAuthClientTests
     }
 
     [Fact]
+    public async Task RevokedClient_LosesItsNotificationChannel()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var admin = await server.PlatformAsync();
+        var (id, secret) = await CreateClientAsync(admin, "listener", Permissions.ConversationView);
+        using var listener = await AsClientAsync(server, id, secret);
+        var (_, channel) = await listener.PostAsync("/api/v2/notifications/channels");
+        using var socket = new System.Net.WebSockets.ClientWebSocket();
+        await socket.ConnectAsync(new Uri(channel!["connectUri"]!.GetValue<string>()), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+
+        var (deleted, _) = await admin.SendAsync(HttpMethod.Delete, $"/api/v2/oauth/clients/{id}");
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        // The server drops the socket: the next receive ends (a close or an aborted connection), within the timeout.
+        var buffer = new byte[4096];
+        var ended = false;
+        try
+        {
+            while (!ended)
+            {
+                var r = await socket.ReceiveAsync(buffer, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+                ended = r.MessageType == System.Net.WebSockets.WebSocketMessageType.Close;
+            }
+        }
+        catch (System.Net.WebSockets.WebSocketException) { ended = true; }
+        Assert.True(ended);
+    }
+
+    [Fact]
     public async Task TokenOfAClientThatDoesNotExist_IsRefused()
     {
         await using var server = await ParleyServer.StartAsync();
