@@ -68,7 +68,7 @@ public static class TokenApi
             log.LogWarning("Token request refused: {Reason} for client {ClientId} from {Address}",
                 client is null ? "unknown client" : "wrong secret", Shown(id), address);
             if (basic) http.Response.Headers.WWWAuthenticate = "Basic realm=\"parley\", charset=\"UTF-8\"";
-            return Error(401, "invalid_client", "Client authentication failed.");
+            return Error(401, "invalid_client", "authentication failed");   // the platform's text for a wrong secret, now for every failure
         }
 
         throttle.Succeeded(id, address);
