@@ -68,6 +68,23 @@ public sealed record ParleyOptions
         return 100_000;   // no /proc (not Linux), or unlimited
     }
 
+    // ---------------------------------------------------------------- deployment: body limits, TLS, proxies, public address
+    /// <summary>
+    /// Largest request body on any HTTP endpoint (bytes), enforced while reading: a larger one gets 413 before it is
+    /// buffered. Kestrel's <c>MaxRequestBodySize</c> is set to it too. <c>Parley:Limits:MaxRequestBodyBytes</c>.
+    /// </summary>
+    public long MaxRequestBodyBytes { get; init; } = 256 * 1024;
+    /// <summary>
+    /// Reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (IP addresses and CIDR networks,
+    /// <c>Parley:Proxy:TrustedProxies</c>). Empty by default: forwarded headers are then ignored.
+    /// </summary>
+    public TrustedProxies TrustedProxies { get; init; } = TrustedProxies.None;
+    /// <summary>
+    /// The address guests and clients reach Parley at (<c>Parley:PublicUrl</c>, e.g. https://chat.example.com): config.json's
+    /// endpoints and a notification channel's connectUri are built from it instead of the request's Host. Null: from the request.
+    /// </summary>
+    public Uri? PublicUrl { get; init; }
+
     // ---- OAuth: the token endpoint's brute-force throttle and the signing-key ring (docs/oauth.md) ----
     /// <summary>Failed authentications one address may make for one client id per <see cref="OAuthFailureWindow"/> (0: no limit). Parley:OAuth:MaxFailuresPerClientAddress.</summary>
     public int OAuthMaxFailuresPerClientAddress { get; init; } = 5;
@@ -82,18 +99,44 @@ public sealed record ParleyOptions
 
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
 
+    /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c> …) or as one comma, semicolon or space separated value.</summary>
+    static IEnumerable<string> List(IConfiguration config, string key)
+    {
+        var section = config.GetSection(key);
+        var items = section.Value is { } one ? [one] : section.GetChildren().Select(c => c.Value ?? "");
+        return items.SelectMany(v => v.Split([',', ';', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    static Uri ParsePublicUrl(string url) =>
+        Uri.TryCreate(url.TrimEnd('/'), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.UserInfo.Length == 0
+            && uri.Query.Length == 0 && uri.Fragment.Length == 0
+            ? uri
+            : throw new StartupRefused($"Parley:PublicUrl must be an absolute http:// or https:// URL such as https://chat.example.com, not '{Clip(url)}'.");
+
+    internal static string Clip(string value, int max = 100) => value.Length <= max ? value : value[..max] + "…";
+
     public static ParleyOptions FromEnvironment(IConfiguration config)
     {
         var o = new ParleyOptions();
         string? Get(string key) => config[key] is { Length: > 0 } v ? v : null;
-        int? Int(string key) => int.TryParse(Get(key), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : null;
+        int? Int(string key) => Get(key) is not { } text ? null
+            : int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 0 ? v
+            : throw new StartupRefused($"{key} must be a whole number, 0 or more, not '{Clip(text)}'.");
         return o with
         {
             DataDir = Get("PARLEY_DATA_DIR") ?? o.DataDir,
             DemoDeploymentId = Get("PARLEY_DEMO_DEPLOYMENT_ID") ?? o.DemoDeploymentId,
             DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
-            DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? o.DemoClientSecret,
+            DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? Get("Parley:Demo:ClientSecret") ?? o.DemoClientSecret,
             MaxGuestSockets = int.TryParse(Get("PARLEY_MAX_GUEST_SOCKETS"), out var max) && max > 0 ? max : o.MaxGuestSockets,
+            // deployment: body limits, TLS, proxies, public address
+            MaxRequestBodyBytes = Get("Parley:Limits:MaxRequestBodyBytes") is { } bodyLimit
+                ? long.TryParse(bodyLimit, out var bytes) && bytes > 0 ? bytes
+                    : throw new StartupRefused($"Parley:Limits:MaxRequestBodyBytes must be a positive number of bytes, not '{Clip(bodyLimit)}'.")
+                : o.MaxRequestBodyBytes,
+            TrustedProxies = TrustedProxies.Parse(List(config, "Parley:Proxy:TrustedProxies")),
+            PublicUrl = (Get("Parley:PublicUrl") ?? Get("PARLEY_PUBLIC_URL")) is { } url ? ParsePublicUrl(url) : o.PublicUrl,
+
             // OAuth (docs/oauth.md)
             OAuthMaxFailuresPerClientAddress = Int("Parley:OAuth:MaxFailuresPerClientAddress") ?? o.OAuthMaxFailuresPerClientAddress,
             OAuthMaxFailuresPerAddress = Int("Parley:OAuth:MaxFailuresPerAddress") ?? o.OAuthMaxFailuresPerAddress,
