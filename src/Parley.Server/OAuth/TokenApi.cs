@@ -52,7 +52,9 @@ public static class TokenApi
         if (throttle.Check(id, address) is { } wait)
         {
             var seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
-            log.LogWarning("Token request throttled: client {ClientId} from {Address}, retry after {Seconds} s", Shown(id), address, seconds);
+            if (throttle.ShouldReport(id, address))
+                log.LogWarning("Token requests throttled: client {ClientId} from {Address}, retry after {Seconds} s (further refusals for this pair are not logged for 10 s)",
+                    Shown(id), address, seconds);
             http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
             return Error(429, "temporarily_unavailable", "Too many failed authentication attempts; retry later.");
         }
@@ -65,7 +67,7 @@ public static class TokenApi
         if (!ok)
         {
             throttle.Failed(id, address);
-            log.LogWarning("Token request refused: {Reason} for client {ClientId} from {Address}",
+            log.LogWarning("Token request refused ({Reason}): client {ClientId} from {Address}",
                 client is null ? "unknown client" : "wrong secret", Shown(id), address);
             if (basic) http.Response.Headers.WWWAuthenticate = "Basic realm=\"parley\", charset=\"UTF-8\"";
             return Error(401, "invalid_client", "authentication failed");   // the platform's text for a wrong secret, now for every failure

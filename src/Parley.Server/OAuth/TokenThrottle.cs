@@ -51,6 +51,22 @@ public sealed class TokenThrottle(ParleyOptions options, TimeProvider clock)
         if (!_known.ContainsKey(PairKey(clientId, address))) Take(ClientKey(clientId), options.OAuthMaxFailuresPerClient, now);
     }
 
+    readonly ConcurrentDictionary<string, long> _reported = new();
+
+    /// <summary>
+    /// Whether a refusal is worth a log line: the first for a (client, address) in 10 s, so a flood of throttled
+    /// attempts is seen without flooding the log.
+    /// </summary>
+    public bool ShouldReport(string clientId, IPAddress? address)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var key = PairKey(clientId, address);
+        if (_reported.TryGetValue(key, out var last) && now - last < 10_000) return false;
+        if (_reported.Count >= MaxEntries) _reported.Clear();
+        _reported[key] = now;
+        return true;
+    }
+
     public void Succeeded(string clientId, IPAddress? address)
     {
         var pair = PairKey(clientId, address);
