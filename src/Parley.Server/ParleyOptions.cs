@@ -41,6 +41,26 @@ public sealed record ParleyOptions
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
 
+    // ---- Webhooks: outbound network guard, delivery signatures, secret rotation (docs/webhooks.md) ----
+    /// <summary>
+    /// Parley:Webhooks:AllowPrivateNetworks. Off by default: a webhook whose host is (or resolves, when connecting, to)
+    /// a loopback, private, link-local, CGNAT, multicast, unspecified or cloud-metadata address is refused. On for local
+    /// development and tests, where the receiver runs on loopback.
+    /// </summary>
+    public bool WebhooksAllowPrivateNetworks { get; init; }
+    /// <summary>
+    /// Parley:Webhooks:SignatureToleranceSeconds. The replay window of <c>Parley-Webhook-Signature</c>: how far its
+    /// timestamp may be from the verifier's clock (Stripe's default, 300 s). Inbound posts are held to it too.
+    /// </summary>
+    public TimeSpan WebhookSignatureTolerance { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// Parley:Webhooks:SecretRotationOverlapSeconds. After an integration's secret is replaced, how long the old one
+    /// still verifies inbound posts and still signs deliveries beside the new one (a request may choose its own).
+    /// </summary>
+    public TimeSpan WebhookSecretRotationOverlap { get; init; } = TimeSpan.FromHours(24);
+    /// <summary>The longest overlap a rotation may ask for.</summary>
+    public static readonly TimeSpan MaxSecretRotationOverlap = TimeSpan.FromDays(7);
+
     /// <summary>
     /// Most guest WebSockets this process holds; past it a new one is refused with 503 before the upgrade. By default
     /// the process's open-file limit less a reserve, so the file table never fills (a full one makes Kestrel fail
@@ -81,6 +101,14 @@ public sealed record ParleyOptions
             DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
             DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? o.DemoClientSecret,
             MaxGuestSockets = int.TryParse(Get("PARLEY_MAX_GUEST_SOCKETS"), out var max) && max > 0 ? max : o.MaxGuestSockets,
+            // Webhooks
+            WebhooksAllowPrivateNetworks = bool.TryParse(Get("Parley:Webhooks:AllowPrivateNetworks"), out var allowPrivate)
+                ? allowPrivate : o.WebhooksAllowPrivateNetworks,
+            WebhookSignatureTolerance = int.TryParse(Get("Parley:Webhooks:SignatureToleranceSeconds"), out var tolerance) && tolerance > 0
+                ? TimeSpan.FromSeconds(tolerance) : o.WebhookSignatureTolerance,
+            WebhookSecretRotationOverlap = int.TryParse(Get("Parley:Webhooks:SecretRotationOverlapSeconds"), out var overlap)
+                && overlap >= 0 && overlap <= MaxSecretRotationOverlap.TotalSeconds
+                ? TimeSpan.FromSeconds(overlap) : o.WebhookSecretRotationOverlap,
         };
     }
 }
