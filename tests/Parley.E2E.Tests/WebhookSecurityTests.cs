@@ -219,21 +219,26 @@ public sealed class WebhookSecurityTests
         using var platform = await server.PlatformAsync();
         var byName = await CreatedAsync(platform, "https://partner.example/webhook");
         var ownPort = await CreatedAsync(platform, "https://partner.example/webhook");
-        // The names resolved elsewhere when saved; now one resolves to loopback (DNS rebinding), one is Parley's own port.
+        var metadata = await CreatedAsync(platform, "https://partner.example/webhook");
+        // The names resolved elsewhere when saved; now one resolves to loopback (DNS rebinding). Rows stored by an older
+        // version, or edited in the database, point at Parley's own port and at the cloud metadata service.
         await StoreAsync(server, byName, "webhook_url", $"http://localhost:{receiver.Port}/webhook");
         await StoreAsync(server, ownPort, "webhook_url", $"http://0x7f.1:{server.BaseAddress.Port}/health");
+        await StoreAsync(server, metadata, "webhook_url", "http://169.254.169.254/latest/meta-data/iam/security-credentials/");
 
         await OpenMessagingTests.AgentlessAsync(platform, byName, "+1", "to a name that resolves to loopback");
         await OpenMessagingTests.AgentlessAsync(platform, ownPort, "+2", "to Parley itself");
+        await OpenMessagingTests.AgentlessAsync(platform, metadata, "+3", "to the metadata service");
         var refusedName = await SettledDeliveryAsync(platform, byName);
         var refusedOwn = await SettledDeliveryAsync(platform, ownPort);
+        var refusedMetadata = await SettledDeliveryAsync(platform, metadata);
 
-        foreach (var dead in new[] { refusedName, refusedOwn })
+        foreach (var (dead, range) in new[] { (refusedName, "loopback"), (refusedOwn, "loopback"), (refusedMetadata, "link-local") })
         {
             Assert.Equal("Dead", (string?)dead["state"]);
             var error = (string)dead["lastError"]!;
             Assert.StartsWith("not sent: ", error);
-            Assert.Contains("resolves to a loopback address", error);
+            Assert.Contains($"resolves to a {range}", error);
             Assert.Null(dead["lastStatus"]);
             Assert.Equal(1, (int)dead["attempts"]!);   // not retried
         }

@@ -137,7 +137,9 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
                 await outbox.MarkDeliveredAsync(item.Id, status.Value, clock.GetUtcNow(), stop);
                 return;
             }
-            error = $"the receiver answered {status} {response.ReasonPhrase}";
+            // The reason phrase is the receiver's text: kept short, it is stored and shown by the deliveries API.
+            var reason = response.ReasonPhrase is { Length: > 64 } phrase ? phrase[..64] + "…" : response.ReasonPhrase;
+            error = $"the receiver answered {status} {reason}";
             if (!IsRetryable(response.StatusCode))
             {
                 log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} refused with {Status}: dead-lettered", item.Id, integration.Id, status);
