@@ -88,7 +88,40 @@ public sealed record ParleyOptions
         return 100_000;   // no /proc (not Linux), or unlimited
     }
 
+    // ---------------------------------------------------------------- deployment: body limits, TLS, proxies, public address
+    /// <summary>
+    /// Largest request body on any HTTP endpoint (bytes), enforced while reading: a larger one gets 413 before it is
+    /// buffered. Kestrel's <c>MaxRequestBodySize</c> is set to it too. <c>Parley:Limits:MaxRequestBodyBytes</c>.
+    /// </summary>
+    public long MaxRequestBodyBytes { get; init; } = 256 * 1024;
+    /// <summary>
+    /// Reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (IP addresses and CIDR networks,
+    /// <c>Parley:Proxy:TrustedProxies</c>). Empty by default: forwarded headers are then ignored.
+    /// </summary>
+    public TrustedProxies TrustedProxies { get; init; } = TrustedProxies.None;
+    /// <summary>
+    /// The address guests and clients reach Parley at (<c>Parley:PublicUrl</c>, e.g. https://chat.example.com): config.json's
+    /// endpoints and a notification channel's connectUri are built from it instead of the request's Host. Null: from the request.
+    /// </summary>
+    public Uri? PublicUrl { get; init; }
+
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
+
+    /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c> …) or as one comma, semicolon or space separated value.</summary>
+    static IEnumerable<string> List(IConfiguration config, string key)
+    {
+        var section = config.GetSection(key);
+        var items = section.Value is { } one ? [one] : section.GetChildren().Select(c => c.Value ?? "");
+        return items.SelectMany(v => v.Split([',', ';', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    static Uri ParsePublicUrl(string url) =>
+        Uri.TryCreate(url.TrimEnd('/'), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.UserInfo.Length == 0
+            && uri.Query.Length == 0 && uri.Fragment.Length == 0
+            ? uri
+            : throw new StartupRefused($"Parley:PublicUrl must be an absolute http:// or https:// URL such as https://chat.example.com, not '{Clip(url)}'.");
+
+    internal static string Clip(string value, int max = 100) => value.Length <= max ? value : value[..max] + "…";
 
     public static ParleyOptions FromEnvironment(IConfiguration config)
     {
@@ -99,16 +132,32 @@ public sealed record ParleyOptions
             DataDir = Get("PARLEY_DATA_DIR") ?? o.DataDir,
             DemoDeploymentId = Get("PARLEY_DEMO_DEPLOYMENT_ID") ?? o.DemoDeploymentId,
             DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
-            DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? o.DemoClientSecret,
+            DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? Get("Parley:Demo:ClientSecret") ?? o.DemoClientSecret,
             MaxGuestSockets = int.TryParse(Get("PARLEY_MAX_GUEST_SOCKETS"), out var max) && max > 0 ? max : o.MaxGuestSockets,
-            // Webhooks
-            WebhooksAllowPrivateNetworks = bool.TryParse(Get("Parley:Webhooks:AllowPrivateNetworks"), out var allowPrivate)
-                ? allowPrivate : o.WebhooksAllowPrivateNetworks,
-            WebhookSignatureTolerance = int.TryParse(Get("Parley:Webhooks:SignatureToleranceSeconds"), out var tolerance) && tolerance > 0
-                ? TimeSpan.FromSeconds(tolerance) : o.WebhookSignatureTolerance,
-            WebhookSecretRotationOverlap = int.TryParse(Get("Parley:Webhooks:SecretRotationOverlapSeconds"), out var overlap)
-                && overlap >= 0 && overlap <= MaxSecretRotationOverlap.TotalSeconds
-                ? TimeSpan.FromSeconds(overlap) : o.WebhookSecretRotationOverlap,
+            // deployment: body limits, TLS, proxies, public address
+            MaxRequestBodyBytes = Get("Parley:Limits:MaxRequestBodyBytes") is { } bodyLimit
+                ? long.TryParse(bodyLimit, out var bytes) && bytes > 0 ? bytes
+                    : throw new StartupRefused($"Parley:Limits:MaxRequestBodyBytes must be a positive number of bytes, not '{Clip(bodyLimit)}'.")
+                : o.MaxRequestBodyBytes,
+            TrustedProxies = TrustedProxies.Parse(List(config, "Parley:Proxy:TrustedProxies")),
+            PublicUrl = (Get("Parley:PublicUrl") ?? Get("PARLEY_PUBLIC_URL")) is { } url ? ParsePublicUrl(url) : o.PublicUrl,
+            // webhooks: network guard, signature window, secret rotation
+            WebhooksAllowPrivateNetworks = Get("Parley:Webhooks:AllowPrivateNetworks") is { } allow
+                ? bool.TryParse(allow, out var allowPrivate) ? allowPrivate
+                    : throw new StartupRefused($"Parley:Webhooks:AllowPrivateNetworks must be true or false, not '{Clip(allow)}'.")
+                : o.WebhooksAllowPrivateNetworks,
+            WebhookSignatureTolerance = Seconds(Get("Parley:Webhooks:SignatureToleranceSeconds"), "Parley:Webhooks:SignatureToleranceSeconds",
+                min: 1, max: 86400) ?? o.WebhookSignatureTolerance,
+            WebhookSecretRotationOverlap = Seconds(Get("Parley:Webhooks:SecretRotationOverlapSeconds"), "Parley:Webhooks:SecretRotationOverlapSeconds",
+                min: 0, max: (long)MaxSecretRotationOverlap.TotalSeconds) ?? o.WebhookSecretRotationOverlap,
         };
+    }
+
+    static TimeSpan? Seconds(string? value, string key, long min, long max)
+    {
+        if (value is null) return null;
+        return long.TryParse(value, out var seconds) && seconds >= min && seconds <= max
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new StartupRefused($"{key} must be a whole number of seconds from {min} to {max}, not '{Clip(value)}'.");
     }
 }

@@ -268,6 +268,11 @@ public sealed class WebhookSecurityTests
         Assert.False(Read([]).WebhooksAllowPrivateNetworks);
         Assert.True(Read(new() { ["Parley:Webhooks:AllowPrivateNetworks"] = "true" }).WebhooksAllowPrivateNetworks);
         Assert.False(Read(new() { ["Parley:Webhooks:AllowPrivateNetworks"] = "false" }).WebhooksAllowPrivateNetworks);
+        // A typo does not silently leave the guard on or off: the server refuses to start, saying what it expects.
+        Assert.Contains("true or false", Assert.ThrowsAny<Exception>(() => Read(new() { ["Parley:Webhooks:AllowPrivateNetworks"] = "yes" })).Message);
+        Assert.Equal(TimeSpan.FromMinutes(10),
+            Read(new() { ["Parley:Webhooks:SecretRotationOverlapSeconds"] = "600" }).WebhookSecretRotationOverlap);
+        Assert.ThrowsAny<Exception>(() => Read(new() { ["Parley:Webhooks:SecretRotationOverlapSeconds"] = "-1" }));
     }
 
     // ---------------------------------------------------------------- replay protection

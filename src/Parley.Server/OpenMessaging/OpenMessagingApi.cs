@@ -57,20 +57,19 @@ public static class OpenMessagingApi
         var integrationId = (string)http.Request.RouteValues["integrationId"]!;
         if (await directory.GetIntegrationAsync(integrationId, http.RequestAborted) is not { } integration)
             return ApiError.NotFound("integration", integrationId);
-        http.Request.EnableBuffering(PlatformRequest.MaxBodyBytes);
-        using var buffer = new MemoryStream();
-        await http.Request.Body.CopyToAsync(buffer, http.RequestAborted);
-        http.Request.Body.Position = 0;
-        var body = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
+        // Bounded like every body (413 past the limit); the handler then reads the same bytes again.
+        var (body, tooLarge) = await http.ReadBodyAsync();
+        if (tooLarge is not null) return tooLarge;
+        http.Request.Body = new MemoryStream(body!, writable: false);
         var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
         var secrets = integration.SecretsInForce(now);
-        if (hub.Length > 0 && !WebhookSignature.VerifyHub(hub, body, secrets))
+        if (hub.Length > 0 && !WebhookSignature.VerifyHub(hub, body!, secrets))
             return new ApiError(401, "signature.invalid",
                 "X-Hub-Signature-256 does not match the body: it must be sha256=<base64 HMAC-SHA256 of the raw body, keyed with the integration's secret>. Nothing was stored.");
         if (timestamped.Length > 0)
         {
             var tolerance = http.RequestServices.GetRequiredService<ParleyOptions>().WebhookSignatureTolerance;
-            var problem = WebhookSignature.Verify(timestamped, body, secrets, now, tolerance) switch
+            var problem = WebhookSignature.Verify(timestamped, body!, secrets, now, tolerance) switch
             {
                 WebhookSignature.Verdict.Valid => null,
                 WebhookSignature.Verdict.OutsideWindow =>
@@ -381,7 +380,7 @@ public static class OpenMessagingApi
     {
         if (await outbox.GetDeliveryAsync(deliveryId, ct) is not { } d) return ApiError.NotFound("delivery", deliveryId);
         if (!await outbox.RedeliverAsync(deliveryId, clock.GetUtcNow(), ct))
-            return ApiError.Conflict("delivery.not.dead", $"Delivery {deliveryId} is {d.State}; only a dead-lettered delivery can be redelivered.");
+            return ApiError.Conflict("delivery.not.dead", $"Delivery {ApiError.Clip(deliveryId)} is {d.State}; only a dead-lettered delivery can be redelivered.");
         relay.Wake();
         return Results.Json(ToWire((await outbox.GetDeliveryAsync(deliveryId, ct))!), ParleyJson.Wire.DeliveryWire, statusCode: 202);
     }
