@@ -41,6 +41,26 @@ public sealed record ParleyOptions
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
 
+    // ---- Webhooks: outbound network guard, delivery signatures, secret rotation (docs/webhooks.md) ----
+    /// <summary>
+    /// Parley:Webhooks:AllowPrivateNetworks. Off by default: a webhook whose host is (or resolves, when connecting, to)
+    /// a loopback, private, link-local, CGNAT, multicast, unspecified or cloud-metadata address is refused. On for local
+    /// development and tests, where the receiver runs on loopback.
+    /// </summary>
+    public bool WebhooksAllowPrivateNetworks { get; init; }
+    /// <summary>
+    /// Parley:Webhooks:SignatureToleranceSeconds. The replay window of <c>Parley-Webhook-Signature</c>: how far its
+    /// timestamp may be from the verifier's clock (Stripe's default, 300 s). Inbound posts are held to it too.
+    /// </summary>
+    public TimeSpan WebhookSignatureTolerance { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// Parley:Webhooks:SecretRotationOverlapSeconds. After an integration's secret is replaced, how long the old one
+    /// still verifies inbound posts and still signs deliveries beside the new one (a request may choose its own).
+    /// </summary>
+    public TimeSpan WebhookSecretRotationOverlap { get; init; } = TimeSpan.FromHours(24);
+    /// <summary>The longest overlap a rotation may ask for.</summary>
+    public static readonly TimeSpan MaxSecretRotationOverlap = TimeSpan.FromDays(7);
+
     // ---- Connection limits and the open-file budget (issue 10, items 1 and 1b; docs/connection-limits.md) ----
 
     /// <summary>
@@ -144,6 +164,18 @@ public sealed record ParleyOptions
     /// </summary>
     public Uri? PublicUrl { get; init; }
 
+    // ---- OAuth: the token endpoint's brute-force throttle and the signing-key ring (docs/oauth.md) ----
+    /// <summary>Failed authentications one address may make for one client id per <see cref="OAuthFailureWindow"/> (0: no limit). Parley:OAuth:MaxFailuresPerClientAddress.</summary>
+    public int OAuthMaxFailuresPerClientAddress { get; init; } = 5;
+    /// <summary>Failed authentications one address may make, whatever the client id. Parley:OAuth:MaxFailuresPerAddress.</summary>
+    public int OAuthMaxFailuresPerAddress { get; init; } = 20;
+    /// <summary>Failed authentications for one client id from addresses it has never authenticated from. Parley:OAuth:MaxFailuresPerClient.</summary>
+    public int OAuthMaxFailuresPerClient { get; init; } = 100;
+    /// <summary>The period over which each failure allowance refills completely. Parley:OAuth:FailureWindowSeconds.</summary>
+    public TimeSpan OAuthFailureWindow { get; init; } = TimeSpan.FromMinutes(1);
+    /// <summary>How often the token-signing keys are reloaded from the store (rotations made by another node). Parley:OAuth:SigningKeyRefreshSeconds.</summary>
+    public TimeSpan SigningKeyRefresh { get; init; } = TimeSpan.FromSeconds(10);
+
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
 
     /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c> …) or as one comma, semicolon or space separated value.</summary>
@@ -166,6 +198,9 @@ public sealed record ParleyOptions
     {
         var o = new ParleyOptions();
         string? Get(string key) => config[key] is { Length: > 0 } v ? v : null;
+        int? Int(string key) => Get(key) is not { } text ? null
+            : int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 0 ? v
+            : throw new StartupRefused($"{key} must be a whole number, 0 or more, not '{Clip(text)}'.");
         var basic = o with
         {
             DataDir = Get("PARLEY_DATA_DIR") ?? o.DataDir,
@@ -179,6 +214,22 @@ public sealed record ParleyOptions
                 : o.MaxRequestBodyBytes,
             TrustedProxies = TrustedProxies.Parse(List(config, "Parley:Proxy:TrustedProxies")),
             PublicUrl = (Get("Parley:PublicUrl") ?? Get("PARLEY_PUBLIC_URL")) is { } url ? ParsePublicUrl(url) : o.PublicUrl,
+            // webhooks: network guard, signature window, secret rotation
+            WebhooksAllowPrivateNetworks = Get("Parley:Webhooks:AllowPrivateNetworks") is { } allow
+                ? bool.TryParse(allow, out var allowPrivate) ? allowPrivate
+                    : throw new StartupRefused($"Parley:Webhooks:AllowPrivateNetworks must be true or false, not '{Clip(allow)}'.")
+                : o.WebhooksAllowPrivateNetworks,
+            WebhookSignatureTolerance = Seconds(Get("Parley:Webhooks:SignatureToleranceSeconds"), "Parley:Webhooks:SignatureToleranceSeconds",
+                min: 1, max: 86400) ?? o.WebhookSignatureTolerance,
+            WebhookSecretRotationOverlap = Seconds(Get("Parley:Webhooks:SecretRotationOverlapSeconds"), "Parley:Webhooks:SecretRotationOverlapSeconds",
+                min: 0, max: (long)MaxSecretRotationOverlap.TotalSeconds) ?? o.WebhookSecretRotationOverlap,
+
+            // OAuth (docs/oauth.md)
+            OAuthMaxFailuresPerClientAddress = Int("Parley:OAuth:MaxFailuresPerClientAddress") ?? o.OAuthMaxFailuresPerClientAddress,
+            OAuthMaxFailuresPerAddress = Int("Parley:OAuth:MaxFailuresPerAddress") ?? o.OAuthMaxFailuresPerAddress,
+            OAuthMaxFailuresPerClient = Int("Parley:OAuth:MaxFailuresPerClient") ?? o.OAuthMaxFailuresPerClient,
+            OAuthFailureWindow = Int("Parley:OAuth:FailureWindowSeconds") is > 0 and var window ? TimeSpan.FromSeconds(window) : o.OAuthFailureWindow,
+            SigningKeyRefresh = Int("Parley:OAuth:SigningKeyRefreshSeconds") is > 0 and var refresh ? TimeSpan.FromSeconds(refresh) : o.SigningKeyRefresh,
         };
         return basic.WithLimits(config);
     }
@@ -186,10 +237,12 @@ public sealed record ParleyOptions
     /// <summary>The Parley:Limits section (environment form Parley__Limits__Key): connections, sessions, timeouts.</summary>
     ParleyOptions WithLimits(IConfiguration config)
     {
-        int Int(string key, int fallback) => int.TryParse(config[$"Parley:Limits:{key}"], out var v) && v > 0 ? v : fallback;
-        TimeSpan Seconds(string key, TimeSpan fallback) =>
-            double.TryParse(config[$"Parley:Limits:{key}"], System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0
-                ? TimeSpan.FromSeconds(v) : fallback;
+        // A malformed value refuses the start, naming the key, as the other sections do.
+        int Int(string key, int fallback) => config[$"Parley:Limits:{key}"] is not { Length: > 0 } text ? fallback
+            : int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0 ? v
+            : throw new StartupRefused($"Parley:Limits:{key} must be a whole number above 0, not '{Clip(text)}'.");
+        TimeSpan Duration(string key, TimeSpan fallback) =>
+            Seconds(config[$"Parley:Limits:{key}"] is { Length: > 0 } text ? text : null, $"Parley:Limits:{key}", min: 1, max: 86400) ?? fallback;
         var maxConnections = Int("MaxConnections", MaxConnections);
         var legacyGuests = int.TryParse(config["PARLEY_MAX_GUEST_SOCKETS"], out var g) && g > 0 ? g : 0;
         return this with
@@ -200,11 +253,19 @@ public sealed record ParleyOptions
             MaxConnectionsPerAddress = Int("MaxConnectionsPerAddress", MaxConnectionsPerAddress),
             NewSessionsPerAddressPerMinute = Int("NewSessionsPerAddressPerMinute", NewSessionsPerAddressPerMinute),
             NewSessionsPerDeploymentPerMinute = Int("NewSessionsPerDeploymentPerMinute", NewSessionsPerDeploymentPerMinute),
-            KeepAliveTimeout = Seconds("KeepAliveTimeoutSeconds", KeepAliveTimeout),
-            RequestHeadersTimeout = Seconds("RequestHeadersTimeoutSeconds", RequestHeadersTimeout),
-            ConfigureSessionTimeout = Seconds("ConfigureSessionTimeoutSeconds", ConfigureSessionTimeout),
-            WebSocketPingInterval = Seconds("WebSocketPingIntervalSeconds", WebSocketPingInterval),
-            WebSocketPongTimeout = Seconds("WebSocketPongTimeoutSeconds", WebSocketPongTimeout),
+            KeepAliveTimeout = Duration("KeepAliveTimeoutSeconds", KeepAliveTimeout),
+            RequestHeadersTimeout = Duration("RequestHeadersTimeoutSeconds", RequestHeadersTimeout),
+            ConfigureSessionTimeout = Duration("ConfigureSessionTimeoutSeconds", ConfigureSessionTimeout),
+            WebSocketPingInterval = Duration("WebSocketPingIntervalSeconds", WebSocketPingInterval),
+            WebSocketPongTimeout = Duration("WebSocketPongTimeoutSeconds", WebSocketPongTimeout),
         };
+    }
+
+    static TimeSpan? Seconds(string? value, string key, long min, long max)
+    {
+        if (value is null) return null;
+        return long.TryParse(value, out var seconds) && seconds >= min && seconds <= max
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new StartupRefused($"{key} must be a whole number of seconds from {min} to {max}, not '{Clip(value)}'.");
     }
 }
