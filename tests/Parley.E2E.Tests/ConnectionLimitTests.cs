@@ -10,6 +10,7 @@ namespace Parley.E2E.Tests;
 /// Idle and silent connections cannot take the server down (issue 10, item 1): no small global cap, per-address limits,
 /// a configureSession deadline, a pong timeout, a rate on new guest sessions; and an oversized frame is refused as announced.
 /// </summary>
+[Collection(Alone.Name)]   // thousands of connections: alone, so neither its timings nor its neighbours' suffer
 public sealed class ConnectionLimitTests
 {
     static readonly TimeSpan OneSecond = TimeSpan.FromSeconds(1);

@@ -13,6 +13,7 @@ namespace Parley.E2E.Tests;
 /// Parley as its own process with an open-file limit of 1,024, driven past it by clients that hold every connection open
 /// (issue 10, item 1b). It must stay up, keep serving what it holds, and admit new guests again when others leave.
 /// </summary>
+[Collection(Alone.Name)]   // a flood of 1,500 connections: alone, so neither its timings nor its neighbours' suffer
 public sealed partial class FileLimitTests
 {
     const int FileLimit = 1024;
