@@ -36,7 +36,7 @@ public static class ParleyApp
         builder.AddServerHosting(options);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
 
-        var store = await SqliteStore.OpenAsync(options.DatabasePath);
+        var store = await OpenStoreAsync(options);
         var clock = TimeProvider.System;
         var tokens = new Tokens(await store.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default), clock);
         await SeedDemoAsync(store, options, clock);
@@ -110,6 +110,26 @@ public static class ParleyApp
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley");
         app.Lifetime.ApplicationStarted.Register(() => PrintBanner(app, options, log));
         return app;
+    }
+
+    /// <summary>
+    /// The store, its secrets encrypted at rest with the Data Protection key ring. A key ring that cannot decrypt what the
+    /// database holds (the keys folder lost, or another one) refuses the start in one line instead of failing requests.
+    /// </summary>
+    static async Task<SqliteStore> OpenStoreAsync(ParleyOptions options)
+    {
+        var secrets = SecretsAtRest.Open(options);
+        SqliteStore store;
+        try { store = await SqliteStore.OpenAsync(options.DatabasePath, secrets); }
+        catch (SecretsUnreadableException e)
+        {
+            throw new StartupRefused($"The database {options.DatabasePath} holds secrets that the Data Protection keys in {secrets.KeysFolder} " +
+                $"cannot decrypt ({e.Message}). Restore that folder from the backup taken with the database, or set " +
+                "Parley:DataProtection:KeysPath (and CertificatePath) to the keys this database was written with.");
+        }
+        if (store.SecretsEncryptedAtOpen > 0)
+            Console.WriteLine($"parley: encrypted {store.SecretsEncryptedAtOpen} secret(s) an earlier version had stored in plain text.");
+        return store;
     }
 
     /// <summary>

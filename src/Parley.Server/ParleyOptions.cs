@@ -107,6 +107,19 @@ public sealed record ParleyOptions
 
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
 
+    // ---- Secrets at rest: the Data Protection key ring that encrypts the store's secrets (docs/production.md) ----
+    /// <summary>
+    /// Parley:DataProtection:KeysPath. The folder of the key ring that encrypts webhook secrets and token-signing keys in
+    /// the database. Null: <c>data-protection-keys</c> inside the data folder. Put it elsewhere (another disk, another
+    /// backup) so that a copy of the database alone reveals no secret.
+    /// </summary>
+    public string? DataProtectionKeysPath { get; init; }
+    /// <summary>Parley:DataProtection:CertificatePath. A PKCS#12 (.pfx) certificate that encrypts the key ring's keys; none by default.</summary>
+    public string? DataProtectionCertificatePath { get; init; }
+    /// <summary>Parley:DataProtection:CertificatePassword. The .pfx file's password, if it has one.</summary>
+    public string? DataProtectionCertificatePassword { get; init; }
+    public string DataProtectionKeysFolder => Path.GetFullPath(DataProtectionKeysPath ?? Path.Combine(DataDir, "data-protection-keys"));
+
     /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c> …) or as one comma, semicolon or space separated value.</summary>
     static IEnumerable<string> List(IConfiguration config, string key)
     {
@@ -150,6 +163,10 @@ public sealed record ParleyOptions
                 min: 1, max: 86400) ?? o.WebhookSignatureTolerance,
             WebhookSecretRotationOverlap = Seconds(Get("Parley:Webhooks:SecretRotationOverlapSeconds"), "Parley:Webhooks:SecretRotationOverlapSeconds",
                 min: 0, max: (long)MaxSecretRotationOverlap.TotalSeconds) ?? o.WebhookSecretRotationOverlap,
+            // secrets at rest: the Data Protection key ring
+            DataProtectionKeysPath = Get("Parley:DataProtection:KeysPath") ?? o.DataProtectionKeysPath,
+            DataProtectionCertificatePath = Get("Parley:DataProtection:CertificatePath") ?? o.DataProtectionCertificatePath,
+            DataProtectionCertificatePassword = Get("Parley:DataProtection:CertificatePassword") ?? o.DataProtectionCertificatePassword,
         };
     }
 
