@@ -73,8 +73,9 @@ sealed class SecretCodec(ISecretCipher? cipher)
                 try { if (value is string s) Unprotect(s); else Unprotect((byte[])value); }
                 catch (Exception e) when (e is CryptographicException or FormatException)
                 {
+                    var reason = e.Message.Split('\n')[0].Trim();
                     throw new SecretsUnreadableException(
-                        $"an encrypted secret in {table}.{column} cannot be decrypted with the Data Protection keys at hand ({e.GetType().Name})", e);
+                        $"a secret in {table}.{column}: {(reason.Length <= 200 ? reason : reason[..200] + "…")}", e);
                 }
             }
         }

@@ -57,9 +57,11 @@ public sealed class ParleyServer : IAsyncDisposable
     }
 
     /// <summary>Stops the process's server and starts a new one on the same data directory (a new port).</summary>
-    public async Task RestartAsync()
+    /// <param name="whileStopped">Runs between the stop and the start, e.g. to change the data directory's files.</param>
+    public async Task RestartAsync(Func<Task>? whileStopped = null)
     {
         await StopAsync();
+        if (whileStopped is not null) await whileStopped();
         await StartAppAsync();
     }
 
