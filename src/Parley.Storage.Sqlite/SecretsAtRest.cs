@@ -20,12 +20,13 @@ sealed class SecretCodec(ISecretCipher? cipher)
     const string Marker = "parley-dp1:";
     static readonly byte[] MarkerBytes = Encoding.ASCII.GetBytes(Marker);
 
-    /// <summary>The columns that hold secrets. Token-signing keys are blobs; webhook secrets text.</summary>
+    /// <summary>The columns that hold secrets. Token-signing keys (the original one, and those rotations added) are blobs; webhook secrets text.</summary>
     internal static readonly (string Table, string Column, bool Blob)[] Columns =
     [
         ("open_integrations", "secret_token", false),
         ("open_integrations", "previous_secret_token", false),
         ("signing_keys", "key", true),
+        ("token_signing_keys", "key", true),
     ];
 
     public bool Encrypts => cipher is not null;

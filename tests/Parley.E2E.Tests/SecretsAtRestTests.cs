@@ -73,17 +73,50 @@ public sealed class SecretsAtRestTests
     }
 
     [Fact]
+    public async Task RotatedSigningKeys_AreEncryptedToo_AndTheirTokensVerifyAfterARestart()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        var original = platform.Http.DefaultRequestHeaders.Authorization!.Parameter!;
+        var (rotate, created) = await platform.PostAsync("/api/v2/parley/oauth/signingkeys/rotate", new { overlapSeconds = 3600 });
+        Assert.Equal(HttpStatusCode.Created, rotate.StatusCode);
+        var kid = (string)created!["kid"]!;
+        using var rotated = await server.PlatformAsync();
+        var token = rotated.Http.DefaultRequestHeaders.Authorization!.Parameter!;
+        Assert.Equal(kid, OAuthHelpers.Kid(token));
+
+        var stored = await StoredRotatedKeyAsync(server.DataDir, kid);
+        Assert.StartsWith(Marker, Encoding.ASCII.GetString(stored[..Marker.Length]));
+        var key = SecretsAtRest.Open(new ParleyOptions { DataDir = server.DataDir }).Unprotect(stored[Marker.Length..]);
+        Assert.True(IsSignedWith(token, key), "the rotated key decrypted from the database is the one that signs");
+        AssertNowhere(server.DataDir, key, await SigningKeyAsync(server.DataDir));
+
+        await server.RestartAsync();
+
+        foreach (var bearer in new[] { original, token })
+        {
+            using var http = new HttpClient { BaseAddress = server.BaseAddress };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/v2/oauth/clients")).StatusCode);
+        }
+        using var afterRestart = await server.PlatformAsync();
+        Assert.True(IsSignedWith(afterRestart.Http.DefaultRequestHeaders.Authorization!.Parameter!, key));
+    }
+
+    [Fact]
     public async Task AnOldPlainTextDatabase_IsEncryptedAtStart_AndASecondStartLeavesItAsItIs()
     {
         var dir = TempDir("parley-old-");
         try
         {
-            var key = RandomNumberGenerator.GetBytes(32);
+            byte[] key = RandomNumberGenerator.GetBytes(32), pending = RandomNumberGenerator.GetBytes(32);
             string secret = NewSecret(), previous = NewSecret(), later = NewSecret();
             await using var receiver = await WebhookReceiver.StartAsync();
             // Written the old way: the store without a cipher writes secrets as they are, as every earlier version did.
-            await WritePlainTextAsync(dir, "old-1", receiver.Url, secret, previous, key);
-            Assert.True(Contains(dir, secret) && Contains(dir, previous) && Contains(dir, key), "the plain-text database this test starts from");
+            // A rotated signing key that starts signing tomorrow sits beside the original one.
+            await WritePlainTextAsync(dir, "old-1", receiver.Url, secret, previous, key, pending);
+            Assert.True(Contains(dir, secret) && Contains(dir, previous) && Contains(dir, key) && Contains(dir, pending),
+                "the plain-text database this test starts from");
 
             await using var server = await ParleyServer.StartAsync(o => AllowLoopback(o) with { DataDir = dir });
             using var platform = await server.PlatformAsync();
@@ -92,7 +125,8 @@ public sealed class SecretsAtRestTests
             var (current, old) = await StoredIntegrationSecretsAsync(dir, "old-1");
             Assert.StartsWith(Marker, current);
             Assert.StartsWith(Marker, old);
-            AssertNowhere(dir, secret, previous, key);
+            Assert.StartsWith(Marker, Encoding.ASCII.GetString((await StoredRotatedKeyAsync(dir, "pending"))[..Marker.Length]));
+            AssertNowhere(dir, secret, previous, key, pending);
             await OpenMessagingTests.AgentlessAsync(platform, "old-1", "+1", "migrated");
             var delivered = await receiver.NextAsync();
             Assert.True(delivered.IsSignedWith(secret));
@@ -100,10 +134,10 @@ public sealed class SecretsAtRestTests
 
             // Half migrated: an encrypted row beside a plain-text one (an older node wrote it). The next start encrypts
             // only the new one; the encrypted row is left byte for byte as it was.
-            await server.RestartAsync(whileStopped: () => WritePlainTextAsync(dir, "old-2", receiver.Url, later, null, null));
+            await server.RestartAsync(whileStopped: () => WritePlainTextAsync(dir, "old-2", receiver.Url, later, null, null, null));
             Assert.Equal((current, old), await StoredIntegrationSecretsAsync(dir, "old-1"));
             Assert.StartsWith(Marker, (await StoredIntegrationSecretsAsync(dir, "old-2")).Current);
-            AssertNowhere(dir, secret, previous, later, key);
+            AssertNowhere(dir, secret, previous, later, key, pending);
             using var again = await server.PlatformAsync();
             Assert.True(IsSignedWith(again.Http.DefaultRequestHeaders.Authorization!.Parameter!, key));
             await OpenMessagingTests.AgentlessAsync(again, "old-2", "+2", "second");
@@ -237,7 +271,7 @@ public sealed class SecretsAtRestTests
         return (string)body!["id"]!;
     }
 
-    static async Task WritePlainTextAsync(string dir, string id, string url, string secret, string? previous, byte[]? key)
+    static async Task WritePlainTextAsync(string dir, string id, string url, string secret, string? previous, byte[]? key, byte[]? rotated)
     {
         Directory.CreateDirectory(dir);
         var now = DateTimeOffset.UtcNow;
@@ -248,6 +282,9 @@ public sealed class SecretsAtRestTests
             PreviousSecretToken = previous, PreviousSecretExpiresAt = previous is null ? null : now.AddHours(1),
         }, default);
         if (key is not null) await old.GetOrCreateSigningKeyAsync(() => key, default);
+        if (rotated is not null)
+            await old.AddSigningKeyAsync(new SigningKey("pending", rotated, now, now.AddDays(1), null), now.AddDays(30),
+                new CredentialAudit(Guid.NewGuid().ToString(), CredentialAction.SigningKeyRotated, "pending", "old", now), default);
     }
 
     static SqliteConnection Raw(string dir) =>
@@ -271,6 +308,16 @@ public sealed class SecretsAtRestTests
         await c.OpenAsync();
         await using var cmd = c.CreateCommand();
         cmd.CommandText = "SELECT key FROM signing_keys WHERE id = 1";
+        return (byte[])(await cmd.ExecuteScalarAsync())!;
+    }
+
+    static async Task<byte[]> StoredRotatedKeyAsync(string dir, string kid)
+    {
+        await using var c = Raw(dir);
+        await c.OpenAsync();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT key FROM token_signing_keys WHERE kid = $kid";
+        cmd.Parameters.AddWithValue("$kid", kid);
         return (byte[])(await cmd.ExecuteScalarAsync())!;
     }
 
