@@ -115,7 +115,12 @@ sealed class OwnerOnlyKeyFolder(DirectoryInfo folder) : IXmlRepository
     {
         if (OperatingSystem.IsWindows()) { folder.Create(); return; }
         if (!folder.Exists) Directory.CreateDirectory(folder.FullName, Folder);
-        else if (!folder.UnixFileMode.HasFlag(UnixFileMode.StickyBit) && folder.UnixFileMode != Folder) folder.UnixFileMode = Folder;
+        else if (!folder.UnixFileMode.HasFlag(UnixFileMode.StickyBit) && folder.UnixFileMode != Folder)
+        {
+            // A folder Parley does not own (a read-only mounted secret, say) is left as its owner made it.
+            try { folder.UnixFileMode = Folder; }
+            catch (UnauthorizedAccessException) { }
+        }
         folder.Refresh();
     }
 
@@ -123,6 +128,9 @@ sealed class OwnerOnlyKeyFolder(DirectoryInfo folder) : IXmlRepository
     {
         if (OperatingSystem.IsWindows()) return;
         foreach (var file in folder.EnumerateFiles())
-            if (file.UnixFileMode != File) file.UnixFileMode = File;
+        {
+            try { if (file.UnixFileMode != File) file.UnixFileMode = File; }
+            catch (UnauthorizedAccessException) { }
+        }
     }
 }
