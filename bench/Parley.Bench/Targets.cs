@@ -155,6 +155,9 @@ public sealed class ParleyTarget : Target
     {
         var info = new ProcessStartInfo("dotnet", [Path.Combine(RepoRoot, "src/Parley.Server/bin/Release/net10.0/parley.dll"), "--urls", $"http://127.0.0.1:{port}"]);
         info.Environment["PARLEY_DATA_DIR"] = _data;
+        // A load test: thousands of guests from one address, each faster than a person. Raised for this server only.
+        info.Environment["Parley__Demo__GuestMessagesPerSecond"] = "10000";
+        info.Environment["Parley__Limits__GuestMessagesPerAddressPerSecond"] = "0";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         if (MaxGuestSockets is { } max) info.Environment["PARLEY_MAX_GUEST_SOCKETS"] = max.ToString();
         return info;

@@ -21,7 +21,6 @@ public sealed record ParleyOptions
     public int MaxPlatformTextLength { get; init; } = 2000;
     /// <summary>Cap on channel.metadata.customAttributes (bytes of JSON), as SessionResponse.maxCustomDataBytes says.</summary>
     public int MaxCustomDataBytes { get; init; } = 2048;
-    public long SessionDurationSeconds { get; init; } = 259200;
     /// <summary>How long a termination waits for a guest socket to take the Disconnect frame before giving up on it.</summary>
     public TimeSpan NotifyTimeout { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>How long one frame may take to reach a guest, and a closed guest has to answer the close.</summary>
@@ -68,6 +67,25 @@ public sealed record ParleyOptions
         return 100_000;   // no /proc (not Linux), or unlimited
     }
 
+    // ---------------------------------------------------------------- guest limits (issue 10 item 6; docs/guest-limits.md)
+
+    /// <summary>
+    /// A guest session's inactivity lifetime, advertised as SessionResponse.durationSeconds (spec §1.6) and enforced: a
+    /// session with no message for this long is expired (configureSession answers 4006). Parley:Limits:GuestSessionDurationSeconds.
+    /// </summary>
+    public long SessionDurationSeconds { get; init; } = 259200;
+    /// <summary>
+    /// onMessage requests per second from one client address, across all its sessions and tokens (0: no limit), so
+    /// switching tokens does not multiply the per-session rate. Generous: an office behind one NAT address has many
+    /// guests. The burst is twice this. Parley:Limits:GuestMessagesPerAddressPerSecond.
+    /// </summary>
+    public int GuestMessagesPerAddressPerSecond { get; init; } = 50;
+    /// <summary>
+    /// When set, the demo deployment's guestMessagesPerSecond is set to this at every start (by default it has the
+    /// platform's 2, like any deployment). Load tests raise it here. Parley:Demo:GuestMessagesPerSecond.
+    /// </summary>
+    public int? DemoGuestMessagesPerSecond { get; init; }
+
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
 
     public static ParleyOptions FromEnvironment(IConfiguration config)
@@ -81,6 +99,13 @@ public sealed record ParleyOptions
             DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
             DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? o.DemoClientSecret,
             MaxGuestSockets = int.TryParse(Get("PARLEY_MAX_GUEST_SOCKETS"), out var max) && max > 0 ? max : o.MaxGuestSockets,
+            // guest limits
+            SessionDurationSeconds = long.TryParse(Get("Parley:Limits:GuestSessionDurationSeconds"), out var duration) && duration > 0
+                ? duration : o.SessionDurationSeconds,
+            GuestMessagesPerAddressPerSecond = int.TryParse(Get("Parley:Limits:GuestMessagesPerAddressPerSecond"), out var perAddress) && perAddress >= 0
+                ? perAddress : o.GuestMessagesPerAddressPerSecond,
+            DemoGuestMessagesPerSecond = int.TryParse(Get("Parley:Demo:GuestMessagesPerSecond"), out var demoRate)
+                && demoRate is >= 1 and <= Core.Deployment.MaxGuestMessagesPerSecond ? demoRate : o.DemoGuestMessagesPerSecond,
         };
     }
 }

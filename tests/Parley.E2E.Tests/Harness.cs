@@ -18,17 +18,22 @@ public sealed class ParleyServer : IAsyncDisposable
 {
     public const string DeploymentId = ParleyOptions.DefaultDeploymentId;
     readonly Func<ParleyOptions, ParleyOptions>? _configure;
+    readonly TimeProvider? _clock;
     WebApplication? _app;
 
     public string DataDir { get; } = Path.Combine(Path.GetTempPath(), "parley-e2e-" + Guid.NewGuid().ToString("N"));
     public Uri BaseAddress { get; private set; } = null!;
     public Uri SocketAddress => new($"ws://{BaseAddress.Authority}/v1?deploymentId={DeploymentId}");
 
-    ParleyServer(Func<ParleyOptions, ParleyOptions>? configure) => _configure = configure;
-
-    public static async Task<ParleyServer> StartAsync(Func<ParleyOptions, ParleyOptions>? configure = null)
+    ParleyServer(Func<ParleyOptions, ParleyOptions>? configure, TimeProvider? clock)
     {
-        var server = new ParleyServer(configure);
+        _configure = configure;
+        _clock = clock;
+    }
+
+    public static async Task<ParleyServer> StartAsync(Func<ParleyOptions, ParleyOptions>? configure = null, TimeProvider? clock = null)
+    {
+        var server = new ParleyServer(configure, clock);
         await server.StartAppAsync();
         return server;
     }
@@ -41,12 +46,25 @@ public sealed class ParleyServer : IAsyncDisposable
             {
                 DataDir = DataDir, DemoDeploymentId = ParleyOptions.DefaultDeploymentId,
                 DemoClientId = ParleyOptions.DefaultClientId, DemoClientSecret = ParleyOptions.DefaultClientSecret,
+                // The tests' own demo deployment: they drive guests faster than people type, all from 127.0.0.1. The
+                // guest limit tests put the shipped limits back (ShippedGuestLimits) and attack those.
+                DemoGuestMessagesPerSecond = 10_000, GuestMessagesPerAddressPerSecond = 0,
             };
             return _configure is null ? configured : _configure(configured);
-        });
+        }, _clock);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         BaseAddress = new Uri(address);
+    }
+
+    /// <summary>The guest limits a default start has (the harness raises them for the other tests).</summary>
+    public static ParleyOptions ShippedGuestLimits(ParleyOptions o)
+    {
+        var shipped = new ParleyOptions();
+        return o with
+        {
+            DemoGuestMessagesPerSecond = shipped.DemoGuestMessagesPerSecond, GuestMessagesPerAddressPerSecond = shipped.GuestMessagesPerAddressPerSecond,
+        };
     }
 
     /// <summary>Stops the process's server and starts a new one on the same data directory (a new port).</summary>
