@@ -139,6 +139,12 @@ public sealed class GuestLimitsTests
         var stored = listing!["entities"]!.AsArray().Sum(c => c!["participants"]!.AsArray()
             .Where(p => (string?)p!["purpose"] == "customer").Sum(p => p!["messages"]!.AsArray().Count));
         Assert.Equal(accepted, stored);
+
+        // The cap is per address, not global: a guest on another address is served at once.
+        await using var neighbour = await TestGuest.ConnectAsync(server.BaseAddress, Guid.NewGuid().ToString(), null, ParleyServer.DeploymentId,
+            IPAddress.Parse("127.0.0.2"));
+        await neighbour.ConfigureAsync();
+        Assert.Equal("StructuredMessage", (string?)(await neighbour.SendTextAsync("from next door"))["class"]);
     }
 
     [Fact]

@@ -175,12 +175,30 @@ public sealed class TestGuest : IAsyncDisposable
     public static Task<TestGuest> ConnectAsync(ParleyServer server, string token, string? origin, string deploymentId) =>
         ConnectAsync(server.BaseAddress, token, origin, deploymentId);
 
-    public static async Task<TestGuest> ConnectAsync(Uri baseAddress, string token, string? origin, string deploymentId)
+    /// <param name="localAddress">Connect from this loopback address (127.0.0.2, …) instead of the default: another client address.</param>
+    public static async Task<TestGuest> ConnectAsync(Uri baseAddress, string token, string? origin, string deploymentId,
+        System.Net.IPAddress? localAddress = null)
     {
         var guest = new TestGuest { Token = token, DeploymentId = deploymentId };
         if (origin is not null) guest._socket.Options.SetRequestHeader("Origin", origin);
-        await guest._socket.ConnectAsync(new Uri($"ws://{baseAddress.Authority}/v1?deploymentId={deploymentId}"), CancellationToken.None)
-            .WaitAsync(TimeSpan.FromSeconds(10));
+        var uri = new Uri($"ws://{baseAddress.Authority}/v1?deploymentId={deploymentId}");
+        if (localAddress is null)
+            await guest._socket.ConnectAsync(uri, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        else
+        {
+            using var handler = new SocketsHttpHandler
+            {
+                ConnectCallback = async (context, ct) =>
+                {
+                    var s = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                    s.Bind(new System.Net.IPEndPoint(localAddress, 0));
+                    await s.ConnectAsync(context.DnsEndPoint, ct);
+                    return new System.Net.Sockets.NetworkStream(s, ownsSocket: true);
+                },
+            };
+            await guest._socket.ConnectAsync(uri, new HttpMessageInvoker(handler, disposeHandler: false), CancellationToken.None)
+                .WaitAsync(TimeSpan.FromSeconds(10));
+        }
         guest._reader = guest.ReadLoopAsync();
         return guest;
     }
