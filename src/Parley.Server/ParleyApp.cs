@@ -24,6 +24,7 @@ public static class ParleyApp
         var builder = WebApplication.CreateSlimBuilder(args);
         var options = ParleyOptions.FromEnvironment(builder.Configuration);
         if (configure is not null) options = configure(options);
+        ServerHosting.RefuseDemoSecretBeyondLoopback(builder.Configuration, options);
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k =>
@@ -34,6 +35,7 @@ public static class ParleyApp
             k.Limits.MaxConcurrentUpgradedConnections = options.MaxGuestSockets + ParleyOptions.NotificationSockets;
             k.Limits.MaxConcurrentConnections = ParleyOptions.HttpConnections;
         });
+        builder.AddServerHosting(options);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
 
         var store = await SqliteStore.OpenAsync(options.DatabasePath);
@@ -84,12 +86,14 @@ public static class ParleyApp
             var hint = path.Contains("conversation", StringComparison.OrdinalIgnoreCase) ? " " + ConversationsApi.Levers : "";
             ApiError error = http.Response.StatusCode switch
             {
-                404 => new(404, "not.found", $"No endpoint for {http.Request.Method} {path}.{hint}"),
-                405 => new(405, "method.not.allowed", $"{http.Request.Method} is not allowed on {path}.{hint}"),
+                404 => new(404, "not.found", $"No endpoint for {http.Request.Method} {ApiError.Clip(path, 200)}.{hint}"),
+                405 => new(405, "method.not.allowed", $"{http.Request.Method} is not allowed on {ApiError.Clip(path, 200)}.{hint}"),
+                413 => PlatformRequest.TooLarge(options.MaxRequestBodyBytes),   // a body Kestrel cut off, answered without a body
                 var s => new(s, "error", $"The request failed with status {s}."),
             };
             await error.ExecuteAsync(http);
         });
+        app.UseServerHosting(options);
         app.Use(StripGatewayPrefix);
         app.UseRouting();
         app.UseCors();
@@ -174,9 +178,15 @@ sealed class ErrorBodyExceptionHandler(ILogger<ErrorBodyExceptionHandler> log) :
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
+        if (exception is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge })
+        {
+            // Kestrel's MaxRequestBodySize, met while an endpoint read a chunked body.
+            await ServerHosting.TooLarge(http, http.RequestServices.GetRequiredService<ParleyOptions>().MaxRequestBodyBytes);
+            return true;
+        }
         if (exception is BadHttpRequestException bad)
         {
-            await ApiError.BadRequest($"The request could not be understood by the server due to malformed syntax: {bad.Message}").ExecuteAsync(http);
+            await ApiError.BadRequest($"The request could not be understood by the server due to malformed syntax: {ApiError.Clip(bad.Message, 300)}").ExecuteAsync(http);
             return true;
         }
         log.LogError(exception, "Request {Method} {Path} failed", http.Request.Method, http.Request.Path);

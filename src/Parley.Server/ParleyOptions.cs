@@ -67,6 +67,23 @@ public sealed record ParleyOptions
         return 100_000;   // no /proc (not Linux), or unlimited
     }
 
+    // ---------------------------------------------------------------- deployment: body limits, TLS, proxies, public address
+    /// <summary>
+    /// Largest request body on any HTTP endpoint (bytes), enforced while reading: a larger one gets 413 before it is
+    /// buffered. Kestrel's <c>MaxRequestBodySize</c> is set to it too. <c>Parley:Limits:MaxRequestBodyBytes</c>.
+    /// </summary>
+    public long MaxRequestBodyBytes { get; init; } = 256 * 1024;
+    /// <summary>
+    /// Reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (IP addresses and CIDR networks,
+    /// <c>Parley:Proxy:TrustedProxies</c>). Empty by default: forwarded headers are then ignored.
+    /// </summary>
+    public TrustedProxies TrustedProxies { get; init; } = TrustedProxies.None;
+    /// <summary>
+    /// The address guests and clients reach Parley at (<c>Parley:PublicUrl</c>, e.g. https://chat.example.com): config.json's
+    /// endpoints and a notification channel's connectUri are built from it instead of the request's Host. Null: from the request.
+    /// </summary>
+    public Uri? PublicUrl { get; init; }
+
     // ---------------------------------------------------------------- guest limits (issue 10 item 6; docs/guest-limits.md)
 
     /// <summary>
@@ -88,24 +105,50 @@ public sealed record ParleyOptions
 
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
 
+    /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c> …) or as one comma, semicolon or space separated value.</summary>
+    static IEnumerable<string> List(IConfiguration config, string key)
+    {
+        var section = config.GetSection(key);
+        var items = section.Value is { } one ? [one] : section.GetChildren().Select(c => c.Value ?? "");
+        return items.SelectMany(v => v.Split([',', ';', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    static Uri ParsePublicUrl(string url) =>
+        Uri.TryCreate(url.TrimEnd('/'), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.UserInfo.Length == 0
+            && uri.Query.Length == 0 && uri.Fragment.Length == 0
+            ? uri
+            : throw new StartupRefused($"Parley:PublicUrl must be an absolute http:// or https:// URL such as https://chat.example.com, not '{Clip(url)}'.");
+
+    internal static string Clip(string value, int max = 100) => value.Length <= max ? value : value[..max] + "…";
+
     public static ParleyOptions FromEnvironment(IConfiguration config)
     {
         var o = new ParleyOptions();
         string? Get(string key) => config[key] is { Length: > 0 } v ? v : null;
+        // A limit set to something that is not a number in range refuses the start: a typo must not mean "no limit".
+        long Number(string key, long min, long maxValue, long fallback) => Get(key) is not { } text ? fallback
+            : long.TryParse(text, out var n) && n >= min && n <= maxValue ? n
+            : throw new StartupRefused($"{key} must be a whole number from {min} to {maxValue}, not '{Clip(text)}'.");
         return o with
         {
             DataDir = Get("PARLEY_DATA_DIR") ?? o.DataDir,
             DemoDeploymentId = Get("PARLEY_DEMO_DEPLOYMENT_ID") ?? o.DemoDeploymentId,
             DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
-            DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? o.DemoClientSecret,
+            DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? Get("Parley:Demo:ClientSecret") ?? o.DemoClientSecret,
             MaxGuestSockets = int.TryParse(Get("PARLEY_MAX_GUEST_SOCKETS"), out var max) && max > 0 ? max : o.MaxGuestSockets,
+            // deployment: body limits, TLS, proxies, public address
+            MaxRequestBodyBytes = Get("Parley:Limits:MaxRequestBodyBytes") is { } bodyLimit
+                ? long.TryParse(bodyLimit, out var bytes) && bytes > 0 ? bytes
+                    : throw new StartupRefused($"Parley:Limits:MaxRequestBodyBytes must be a positive number of bytes, not '{Clip(bodyLimit)}'.")
+                : o.MaxRequestBodyBytes,
+            TrustedProxies = TrustedProxies.Parse(List(config, "Parley:Proxy:TrustedProxies")),
+            PublicUrl = (Get("Parley:PublicUrl") ?? Get("PARLEY_PUBLIC_URL")) is { } url ? ParsePublicUrl(url) : o.PublicUrl,
+
             // guest limits
-            SessionDurationSeconds = long.TryParse(Get("Parley:Limits:GuestSessionDurationSeconds"), out var duration) && duration > 0
-                ? duration : o.SessionDurationSeconds,
-            GuestMessagesPerAddressPerSecond = int.TryParse(Get("Parley:Limits:GuestMessagesPerAddressPerSecond"), out var perAddress) && perAddress >= 0
-                ? perAddress : o.GuestMessagesPerAddressPerSecond,
-            DemoGuestMessagesPerSecond = int.TryParse(Get("Parley:Demo:GuestMessagesPerSecond"), out var demoRate)
-                && demoRate is >= 1 and <= Core.Deployment.MaxGuestMessagesPerSecond ? demoRate : o.DemoGuestMessagesPerSecond,
+            SessionDurationSeconds = Number("Parley:Limits:GuestSessionDurationSeconds", 1, 10L * 365 * 86400, o.SessionDurationSeconds),
+            GuestMessagesPerAddressPerSecond = (int)Number("Parley:Limits:GuestMessagesPerAddressPerSecond", 0, 1_000_000, o.GuestMessagesPerAddressPerSecond),
+            DemoGuestMessagesPerSecond = Get("Parley:Demo:GuestMessagesPerSecond") is null ? o.DemoGuestMessagesPerSecond
+                : (int)Number("Parley:Demo:GuestMessagesPerSecond", 1, Core.Deployment.MaxGuestMessagesPerSecond, 0),
         };
     }
 }

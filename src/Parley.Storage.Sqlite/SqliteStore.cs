@@ -29,7 +29,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
 
     public static async Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default)
     {
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        OwnerOnly.PrepareDatabase(path);
         var cs = new SqliteConnectionStringBuilder
         {
             DataSource = path, Pooling = true, DefaultTimeout = 5, ForeignKeys = true, Mode = SqliteOpenMode.ReadWriteCreate,
@@ -38,6 +38,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         await writer.OpenAsync(ct);
         await ExecAsync(writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", ct);
         await Migrations.ApplyAsync(writer, ct);
+        OwnerOnly.RestrictDatabaseFiles(path);   // the -wal and -shm SQLite has just created (or an older start left)
         return new SqliteStore(path, cs, writer);
     }
 

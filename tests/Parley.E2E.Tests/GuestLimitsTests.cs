@@ -14,7 +14,7 @@ namespace Parley.E2E.Tests;
 public sealed class GuestLimitsTests
 {
     static Task<ParleyServer> StartShippedAsync(Func<ParleyOptions, ParleyOptions>? more = null, TimeProvider? clock = null) =>
-        ParleyServer.StartAsync(o => more is null ? ParleyServer.ShippedGuestLimits(o) : more(ParleyServer.ShippedGuestLimits(o)), clock);
+        ParleyServer.StartAsync(o => more is null ? ParleyServer.ShippedGuestLimits(o) : more(ParleyServer.ShippedGuestLimits(o)), clock: clock);
 
     /// <summary>Sends every request, then reads one reply per tracingId: the echo (accepted) or an error frame.</summary>
     static async Task<(List<JsonObject> Accepted, List<JsonObject> Refused, TimeSpan Elapsed)> BurstAsync(TestGuest guest, int count)

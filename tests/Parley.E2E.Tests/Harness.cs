@@ -18,6 +18,8 @@ public sealed class ParleyServer : IAsyncDisposable
 {
     public const string DeploymentId = ParleyOptions.DefaultDeploymentId;
     readonly Func<ParleyOptions, ParleyOptions>? _configure;
+    readonly string[] _args;
+    readonly Action<WebApplication>? _beforeStart;
     readonly TimeProvider? _clock;
     WebApplication? _app;
 
@@ -25,22 +27,23 @@ public sealed class ParleyServer : IAsyncDisposable
     public Uri BaseAddress { get; private set; } = null!;
     public Uri SocketAddress => new($"ws://{BaseAddress.Authority}/v1?deploymentId={DeploymentId}");
 
-    ParleyServer(Func<ParleyOptions, ParleyOptions>? configure, TimeProvider? clock)
-    {
-        _configure = configure;
-        _clock = clock;
-    }
+    ParleyServer(Func<ParleyOptions, ParleyOptions>? configure, string[]? args, Action<WebApplication>? beforeStart, TimeProvider? clock) =>
+        (_configure, _args, _beforeStart, _clock) = (configure, args ?? [], beforeStart, clock);
 
-    public static async Task<ParleyServer> StartAsync(Func<ParleyOptions, ParleyOptions>? configure = null, TimeProvider? clock = null)
+    /// <param name="args">Command-line configuration after the defaults (a later <c>--urls</c> wins).</param>
+    /// <param name="beforeStart">Sees the built app before it starts, e.g. to add a middleware that observes requests.</param>
+    /// <param name="clock">The server's clock (a test can move it forward: session expiry).</param>
+    public static async Task<ParleyServer> StartAsync(Func<ParleyOptions, ParleyOptions>? configure = null, string[]? args = null,
+        Action<WebApplication>? beforeStart = null, TimeProvider? clock = null)
     {
-        var server = new ParleyServer(configure, clock);
+        var server = new ParleyServer(configure, args, beforeStart, clock);
         await server.StartAppAsync();
         return server;
     }
 
     async Task StartAppAsync()
     {
-        _app = await ParleyApp.BuildAsync(["--urls", "http://127.0.0.1:0"], o =>
+        _app = await ParleyApp.BuildAsync(["--urls", "http://127.0.0.1:0", .. _args], o =>
         {
             var configured = o with
             {
@@ -52,6 +55,7 @@ public sealed class ParleyServer : IAsyncDisposable
             };
             return _configure is null ? configured : _configure(configured);
         }, _clock);
+        _beforeStart?.Invoke(_app);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         BaseAddress = new Uri(address);

@@ -54,12 +54,12 @@ public static class OpenMessagingApi
         var integrationId = (string)http.Request.RouteValues["integrationId"]!;
         if (await directory.GetIntegrationAsync(integrationId, http.RequestAborted) is not { } integration)
             return ApiError.NotFound("integration", integrationId);
-        http.Request.EnableBuffering(PlatformRequest.MaxBodyBytes);
-        using var buffer = new MemoryStream();
-        await http.Request.Body.CopyToAsync(buffer, http.RequestAborted);
-        http.Request.Body.Position = 0;
+        // Bounded like every body (413 past the limit); the handler then reads the same bytes again.
+        var (body, tooLarge) = await http.ReadBodyAsync();
+        if (tooLarge is not null) return tooLarge;
+        http.Request.Body = new MemoryStream(body!, writable: false);
         var expected = "sha256=" + Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(
-            System.Text.Encoding.UTF8.GetBytes(integration.SecretToken), buffer.ToArray()));
+            System.Text.Encoding.UTF8.GetBytes(integration.SecretToken), body!));
         if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
                 System.Text.Encoding.ASCII.GetBytes(header), System.Text.Encoding.ASCII.GetBytes(expected)))
             return new ApiError(401, "signature.invalid",
@@ -344,7 +344,7 @@ public static class OpenMessagingApi
     {
         if (await outbox.GetDeliveryAsync(deliveryId, ct) is not { } d) return ApiError.NotFound("delivery", deliveryId);
         if (!await outbox.RedeliverAsync(deliveryId, clock.GetUtcNow(), ct))
-            return ApiError.Conflict("delivery.not.dead", $"Delivery {deliveryId} is {d.State}; only a dead-lettered delivery can be redelivered.");
+            return ApiError.Conflict("delivery.not.dead", $"Delivery {ApiError.Clip(deliveryId)} is {d.State}; only a dead-lettered delivery can be redelivered.");
         relay.Wake();
         return Results.Json(ToWire((await outbox.GetDeliveryAsync(deliveryId, ct))!), ParleyJson.Wire.DeliveryWire, statusCode: 202);
     }
