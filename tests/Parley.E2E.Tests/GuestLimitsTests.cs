@@ -251,7 +251,10 @@ public sealed class GuestLimitsTests
 
         // The idle one is over: the held socket is told and closed, the JWT opens nothing, the token resumes nothing.
         var late = await idle.SendTextNoWaitAsync("three days later");
-        await idle.NextAsync(f => (string?)f["class"] == "SessionExpiredEvent");
+        var lateReply = await idle.NextFrameAsync();
+        Assert.Equal(late, (string?)lateReply["tracingId"]);
+        Assert.Equal(4006, (int)lateReply["code"]!);
+        Assert.Equal("SessionExpiredEvent", (string?)(await idle.NextFrameAsync())["class"]);
         await idle.ClosedByServer.Task.WaitAsync(TimeSpan.FromSeconds(5));
         Assert.Equal(HttpStatusCode.Unauthorized, (await history.GetAsync("/api/v2/webmessaging/messages")).StatusCode);
         await using var resumed = await server.GuestAsync(idle.Token);
@@ -266,7 +269,6 @@ public sealed class GuestLimitsTests
         var resumedActive = await activeAgain.ConfigureAsync();
         Assert.Equal("SessionResponse", (string?)resumedActive["class"]);
         Assert.False(resumedActive["body"]!["newSession"]!.GetValue<bool>());
-        _ = late;
     }
 
     [Theory]

@@ -329,11 +329,11 @@ public sealed class GuestSocketEndpoint(
     }
 
     /// <summary>
-    /// False (after SessionExpiredEvent, and the socket is closing) when the bound session has expired since this socket
+    /// False (after a 4006 answer and SessionExpiredEvent, and the socket is closing) when the bound session has expired since this socket
     /// configured it. The socket's own knowledge is checked first; only past it is the store asked, since activity on
     /// another socket or from the bot may have kept the session alive.
     /// </summary>
-    async Task<bool> StillAliveAsync(SocketState state, GuestBinding binding, CancellationToken ct)
+    async Task<bool> StillAliveAsync(SocketState state, GuestBinding binding, string? tracingId, CancellationToken ct)
     {
         var now = clock.GetUtcNow().ToUnixTimeSeconds();
         if (now < Volatile.Read(ref state.SessionExpiresAt)) return true;
@@ -343,6 +343,8 @@ public sealed class GuestSocketEndpoint(
             Volatile.Write(ref state.SessionExpiresAt, expiresAt);
             if (now < expiresAt) return true;
         }
+        // The request is answered (4006, with its tracingId), then the session's end is announced and the socket closed.
+        state.Connection.Deliver(Wire.ErrorFrame(4006, "Session has expired: start a new session with a new token.", tracingId));
         state.Connection.Deliver(GuestFrames.SessionExpired);
         state.Connection.Close(WebSocketCloseStatus.NormalClosure, "session expired");
         return false;
@@ -433,7 +435,7 @@ public sealed class GuestSocketEndpoint(
 
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
         if (deployment is null) { Reply(state, Wire.ErrorFrame(403, $"Deployment {binding.DeploymentId} no longer exists.", t)); return; }
-        if (!await StillAliveAsync(state, binding, ct)) return;
+        if (!await StillAliveAsync(state, binding, t, ct)) return;
         // The platform's per-session rate (spec §1.11), then this address's across all its sessions: a refused
         // request stores nothing and is answered with the platform's own 429 frame.
         if (!rateLimiter.TryTakeForSession(binding.SessionId, deployment.GuestMessagesPerSecond, out var retryAfter))
@@ -533,7 +535,7 @@ public sealed class GuestSocketEndpoint(
     async Task GetJwtAsync(SocketState state, GuestRequest r, CancellationToken ct)
     {
         if (Authorize(state, r) is not { } binding) return;
-        if (!await StillAliveAsync(state, binding, ct)) return;
+        if (!await StillAliveAsync(state, binding, r.TracingId, ct)) return;
         // The JWT opens the session's history: it never outlives the session (as last known; activity only extends it).
         var (jwt, exp) = tokens.IssueGuestJwt(binding.SessionId, binding.DeploymentId, notAfter: Volatile.Read(ref state.SessionExpiresAt));
         Reply(state, Wire.Frame("response", "JwtResponse", 200, new JwtResponse(jwt, exp), ParleyJson.Wire.JwtResponse, r.TracingId));
