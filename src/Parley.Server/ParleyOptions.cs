@@ -40,6 +40,26 @@ public sealed record ParleyOptions
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
 
+    // ---- Webhooks: outbound network guard, delivery signatures, secret rotation (docs/webhooks.md) ----
+    /// <summary>
+    /// Parley:Webhooks:AllowPrivateNetworks. Off by default: a webhook whose host is (or resolves, when connecting, to)
+    /// a loopback, private, link-local, CGNAT, multicast, unspecified or cloud-metadata address is refused. On for local
+    /// development and tests, where the receiver runs on loopback.
+    /// </summary>
+    public bool WebhooksAllowPrivateNetworks { get; init; }
+    /// <summary>
+    /// Parley:Webhooks:SignatureToleranceSeconds. The replay window of <c>Parley-Webhook-Signature</c>: how far its
+    /// timestamp may be from the verifier's clock (Stripe's default, 300 s). Inbound posts are held to it too.
+    /// </summary>
+    public TimeSpan WebhookSignatureTolerance { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// Parley:Webhooks:SecretRotationOverlapSeconds. After an integration's secret is replaced, how long the old one
+    /// still verifies inbound posts and still signs deliveries beside the new one (a request may choose its own).
+    /// </summary>
+    public TimeSpan WebhookSecretRotationOverlap { get; init; } = TimeSpan.FromHours(24);
+    /// <summary>The longest overlap a rotation may ask for.</summary>
+    public static readonly TimeSpan MaxSecretRotationOverlap = TimeSpan.FromDays(7);
+
     /// <summary>
     /// Most guest WebSockets this process holds; past it a new one is refused with 503 before the upgrade. By default
     /// the process's open-file limit less a reserve, so the file table never fills (a full one makes Kestrel fail
@@ -143,6 +163,15 @@ public sealed record ParleyOptions
                 : o.MaxRequestBodyBytes,
             TrustedProxies = TrustedProxies.Parse(List(config, "Parley:Proxy:TrustedProxies")),
             PublicUrl = (Get("Parley:PublicUrl") ?? Get("PARLEY_PUBLIC_URL")) is { } url ? ParsePublicUrl(url) : o.PublicUrl,
+            // webhooks: network guard, signature window, secret rotation
+            WebhooksAllowPrivateNetworks = Get("Parley:Webhooks:AllowPrivateNetworks") is { } allow
+                ? bool.TryParse(allow, out var allowPrivate) ? allowPrivate
+                    : throw new StartupRefused($"Parley:Webhooks:AllowPrivateNetworks must be true or false, not '{Clip(allow)}'.")
+                : o.WebhooksAllowPrivateNetworks,
+            WebhookSignatureTolerance = Seconds(Get("Parley:Webhooks:SignatureToleranceSeconds"), "Parley:Webhooks:SignatureToleranceSeconds",
+                min: 1, max: 86400) ?? o.WebhookSignatureTolerance,
+            WebhookSecretRotationOverlap = Seconds(Get("Parley:Webhooks:SecretRotationOverlapSeconds"), "Parley:Webhooks:SecretRotationOverlapSeconds",
+                min: 0, max: (long)MaxSecretRotationOverlap.TotalSeconds) ?? o.WebhookSecretRotationOverlap,
 
             // guest limits
             SessionDurationSeconds = Number("Parley:Limits:GuestSessionDurationSeconds", 1, 10L * 365 * 86400, o.SessionDurationSeconds),
@@ -150,5 +179,13 @@ public sealed record ParleyOptions
             DemoGuestMessagesPerSecond = Get("Parley:Demo:GuestMessagesPerSecond") is null ? o.DemoGuestMessagesPerSecond
                 : (int)Number("Parley:Demo:GuestMessagesPerSecond", 1, Core.Deployment.MaxGuestMessagesPerSecond, 0),
         };
+    }
+
+    static TimeSpan? Seconds(string? value, string key, long min, long max)
+    {
+        if (value is null) return null;
+        return long.TryParse(value, out var seconds) && seconds >= min && seconds <= max
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new StartupRefused($"{key} must be a whole number of seconds from {min} to {max}, not '{Clip(value)}'.");
     }
 }
