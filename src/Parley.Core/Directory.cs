@@ -29,13 +29,22 @@ public sealed record Deployment(
         string.IsNullOrEmpty(origin) || AllowedOrigins.Any(o => o == "*" || string.Equals(o, origin, StringComparison.OrdinalIgnoreCase));
 }
 
-/// <summary>An OAuth client allowed the client-credentials grant. The secret is kept only as a salted hash.</summary>
+/// <summary>
+/// An OAuth client allowed the client-credentials grant. The secret is kept only as a salted hash.
+/// <see cref="CredentialVersion"/> goes up when the secret is regenerated: tokens carry the version they were issued
+/// under, so a rotation ends every token issued before it.
+/// </summary>
 public sealed record OAuthClient(
     string Id,
     string Name,
     string SecretHash,
     ImmutableArray<string> Permissions,
-    DateTimeOffset DateCreated)
+    DateTimeOffset DateCreated,
+    string? Description = null,
+    DateTimeOffset? DateModified = null,
+    string? CreatedBy = null,
+    string? ModifiedBy = null,
+    long CredentialVersion = 0)
 {
     public bool Has(string permission) => Permissions.Contains("*") || Permissions.Contains(permission);
 }

@@ -40,7 +40,9 @@ public static class ParleyApp
 
         var store = await SqliteStore.OpenAsync(options.DatabasePath);
         clock ??= TimeProvider.System;
-        var tokens = new Tokens(await store.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default), clock);
+        var originalKey = await store.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default);
+        var tokens = new Tokens(originalKey, clock);
+        tokens.Load(await store.ListSigningKeysAsync(default), originalKey);
         await SeedDemoAsync(store, options, clock);
 
         var services = builder.Services;
@@ -52,6 +54,11 @@ public static class ParleyApp
         services.AddSingleton<IAuditLog>(store);
         services.AddSingleton<IDirectoryStore>(new CachedDirectory(store, clock));
         services.AddSingleton(tokens);
+        services.AddSingleton<ICredentialStore>(store);
+        services.AddSingleton<ClientDirectory>();
+        services.AddSingleton<TokenThrottle>();
+        services.AddSingleton(sp => new SigningKeys(store, tokens, originalKey, options, clock, sp.GetRequiredService<ILogger<SigningKeys>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<SigningKeys>());
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<GuestRateLimiter>();
         services.AddSingleton<Notifications.NotificationHub>();
@@ -102,6 +109,7 @@ public static class ParleyApp
         app.Map("/v1", (HttpContext http, GuestSocketEndpoint guest) => guest.HandleAsync(http));
         app.MapGuestRest();
         app.MapTokenApi();
+        app.MapClientsApi();
         app.MapConversationsApi();
         app.MapAnalyticsApi();
         app.MapParleyApi();
@@ -147,9 +155,11 @@ public static class ParleyApp
         else if (o.DemoGuestMessagesPerSecond is { } rate && existing.GuestMessagesPerSecond != rate)
             await store.UpsertDeploymentAsync(existing with { GuestMessagesPerSecond = rate }, default);
         var client = await store.GetClientAsync(o.DemoClientId, default);
+        // A changed demo secret also raises the credential version: tokens issued under the old secret stop working.
         if (client is null || !Tokens.SecretMatches(o.DemoClientSecret, client.SecretHash))
             await store.UpsertClientAsync(new OAuthClient(o.DemoClientId, "Parley demo client", Tokens.HashSecret(o.DemoClientSecret),
-                [Permissions.All], client?.DateCreated ?? clock.GetUtcNow()), default);
+                [Permissions.All], client?.DateCreated ?? clock.GetUtcNow(), client?.Description, clock.GetUtcNow(), client?.CreatedBy,
+                "parley", client is null ? 0 : client.CredentialVersion + 1), default);
     }
 
     static void PrintBanner(WebApplication app, ParleyOptions o, ILogger log)

@@ -104,6 +104,18 @@ public sealed record ParleyOptions
     /// </summary>
     public Uri? PublicUrl { get; init; }
 
+    // ---- OAuth: the token endpoint's brute-force throttle and the signing-key ring (docs/oauth.md) ----
+    /// <summary>Failed authentications one address may make for one client id per <see cref="OAuthFailureWindow"/> (0: no limit). Parley:OAuth:MaxFailuresPerClientAddress.</summary>
+    public int OAuthMaxFailuresPerClientAddress { get; init; } = 5;
+    /// <summary>Failed authentications one address may make, whatever the client id. Parley:OAuth:MaxFailuresPerAddress.</summary>
+    public int OAuthMaxFailuresPerAddress { get; init; } = 20;
+    /// <summary>Failed authentications for one client id from addresses it has never authenticated from. Parley:OAuth:MaxFailuresPerClient.</summary>
+    public int OAuthMaxFailuresPerClient { get; init; } = 100;
+    /// <summary>The period over which each failure allowance refills completely. Parley:OAuth:FailureWindowSeconds.</summary>
+    public TimeSpan OAuthFailureWindow { get; init; } = TimeSpan.FromMinutes(1);
+    /// <summary>How often the token-signing keys are reloaded from the store (rotations made by another node). Parley:OAuth:SigningKeyRefreshSeconds.</summary>
+    public TimeSpan SigningKeyRefresh { get; init; } = TimeSpan.FromSeconds(10);
+
     // ---------------------------------------------------------------- guest limits (issue 10 item 6; docs/guest-limits.md)
 
     /// <summary>
@@ -145,6 +157,9 @@ public sealed record ParleyOptions
     {
         var o = new ParleyOptions();
         string? Get(string key) => config[key] is { Length: > 0 } v ? v : null;
+        int? Int(string key) => Get(key) is not { } text ? null
+            : int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 0 ? v
+            : throw new StartupRefused($"{key} must be a whole number, 0 or more, not '{Clip(text)}'.");
         // A limit set to something that is not a number in range refuses the start: a typo must not mean "no limit".
         long Number(string key, long min, long maxValue, long fallback) => Get(key) is not { } text ? fallback
             : long.TryParse(text, out var n) && n >= min && n <= maxValue ? n
@@ -172,6 +187,13 @@ public sealed record ParleyOptions
                 min: 1, max: 86400) ?? o.WebhookSignatureTolerance,
             WebhookSecretRotationOverlap = Seconds(Get("Parley:Webhooks:SecretRotationOverlapSeconds"), "Parley:Webhooks:SecretRotationOverlapSeconds",
                 min: 0, max: (long)MaxSecretRotationOverlap.TotalSeconds) ?? o.WebhookSecretRotationOverlap,
+
+            // OAuth (docs/oauth.md)
+            OAuthMaxFailuresPerClientAddress = Int("Parley:OAuth:MaxFailuresPerClientAddress") ?? o.OAuthMaxFailuresPerClientAddress,
+            OAuthMaxFailuresPerAddress = Int("Parley:OAuth:MaxFailuresPerAddress") ?? o.OAuthMaxFailuresPerAddress,
+            OAuthMaxFailuresPerClient = Int("Parley:OAuth:MaxFailuresPerClient") ?? o.OAuthMaxFailuresPerClient,
+            OAuthFailureWindow = Int("Parley:OAuth:FailureWindowSeconds") is > 0 and var window ? TimeSpan.FromSeconds(window) : o.OAuthFailureWindow,
+            SigningKeyRefresh = Int("Parley:OAuth:SigningKeyRefreshSeconds") is > 0 and var refresh ? TimeSpan.FromSeconds(refresh) : o.SigningKeyRefresh,
 
             // guest limits
             SessionDurationSeconds = Number("Parley:Limits:GuestSessionDurationSeconds", 1, 10L * 365 * 86400, o.SessionDurationSeconds),

@@ -176,7 +176,7 @@ public sealed class GuestLimitsTests
             "/api/v2/parley/webmessaging/sessions?pageSize=1000000", "/api/v2/conversations/messages?pageSize=101",
             "/api/v2/parley/deployments?pageSize=101", "/api/v2/parley/audit/terminations?pageSize=101",
             "/api/v2/parley/openmessaging/deliveries?pageSize=101", "/api/v2/conversations/messaging/integrations/open?pageSize=501",
-            "/api/v2/parley/webmessaging/sessions?pageNumber=0",
+            "/api/v2/parley/webmessaging/sessions?pageNumber=0", "/api/v2/oauth/clients?pageSize=101",
         })
         {
             var (refused, error) = await platform.GetAsync(path);

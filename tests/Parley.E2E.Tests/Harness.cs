@@ -26,6 +26,8 @@ public sealed class ParleyServer : IAsyncDisposable
     public string DataDir { get; } = Path.Combine(Path.GetTempPath(), "parley-e2e-" + Guid.NewGuid().ToString("N"));
     public Uri BaseAddress { get; private set; } = null!;
     public Uri SocketAddress => new($"ws://{BaseAddress.Authority}/v1?deploymentId={DeploymentId}");
+    /// <summary>The running app's services (endpoint data source, stores), for tests that inspect the server itself.</summary>
+    public IServiceProvider Services => _app!.Services;
 
     ParleyServer(Func<ParleyOptions, ParleyOptions>? configure, string[]? args, Action<WebApplication>? beforeStart, TimeProvider? clock) =>
         (_configure, _args, _beforeStart, _clock) = (configure, args ?? [], beforeStart, clock);

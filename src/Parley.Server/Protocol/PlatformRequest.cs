@@ -7,20 +7,26 @@ namespace Parley.Server.Protocol;
 /// <summary>Authentication, permission and body checks shared by every Platform API endpoint.</summary>
 public static class PlatformRequest
 {
-    /// <summary>Every Platform endpoint goes through this filter: 401 without a valid token, 403 without the permission.</summary>
+    /// <summary>
+    /// Every Platform endpoint goes through this filter: 401 without a valid token, or when the token's client was
+    /// deleted or has had its secret regenerated since; 403 without the permission. The client's current permissions
+    /// count, not those it had when the token was issued. The permission is also endpoint metadata (<see cref="RequiredPermission"/>).
+    /// </summary>
     public static TBuilder RequirePermission<TBuilder>(this TBuilder builder, string permission) where TBuilder : IEndpointConventionBuilder =>
-        builder.AddEndpointFilter(async (ctx, next) =>
+        builder.WithMetadata(new RequiredPermission(permission)).AddEndpointFilter(async (ctx, next) =>
         {
             var http = ctx.HttpContext;
             var header = http.Request.Headers.Authorization.ToString();
             if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
                 return ApiError.AuthenticationRequired;
             var tokens = http.RequestServices.GetRequiredService<Tokens>();
-            switch (tokens.CheckAccessToken(header[7..].Trim(), out var caller))
+            switch (tokens.CheckAccessToken(header[7..].Trim(), out var claims))
             {
                 case TokenCheck.Expired: return ApiError.CredentialsExpired;
                 case TokenCheck.Invalid: return ApiError.BadCredentials;
             }
+            var (client, caller) = await http.RequestServices.GetRequiredService<ClientDirectory>().GetAsync(claims.ClientId, http.RequestAborted);
+            if (client is null || client.CredentialVersion != claims.CredentialVersion) return ApiError.BadCredentials;
             if (!caller!.Has(permission)) return ApiError.MissingPermissions(permission);
             http.Items[typeof(Caller)] = caller;
             return await next(ctx);
