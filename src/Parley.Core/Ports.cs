@@ -63,6 +63,9 @@ public interface IConversationStore
     Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct);
 }
 
+/// <summary>Filter for session listings: by deployment, channel and the guest's own address (journey customer id).</summary>
+public sealed record SessionFilter(string? DeploymentId = null, ChannelKind? Channel = null, string? Address = null);
+
 public interface IGuestSessionStore
 {
     Task<GuestSession?> FindByTokenHashAsync(string tokenHash, CancellationToken ct);
@@ -73,7 +76,8 @@ public interface IGuestSessionStore
     Task<bool> DetachConversationAsync(string sessionId, string expectedConversationId, CancellationToken ct);
     /// <summary>Forgets the session (guest cleared the conversation); the same token then starts a new session.</summary>
     Task DeleteAsync(string sessionId, CancellationToken ct);
-    Task<IReadOnlyList<GuestSession>> ListAsync(string? deploymentId, CancellationToken ct);
+    /// <summary>Sessions oldest first, one page; every filter is optional.</summary>
+    Task<Page<GuestSession>> ListAsync(SessionFilter filter, int pageSize, int pageNumber, CancellationToken ct);
 }
 
 public interface IAuditLog
@@ -140,4 +144,18 @@ public interface IOutbox
     Task<bool> RedeliverAsync(string id, DateTimeOffset now, CancellationToken ct);
     /// <summary>When the next leasable delivery is due (null: none), so the relay can sleep until then.</summary>
     Task<DateTimeOffset?> NextDueAsync(CancellationToken ct);
+}
+
+/// <summary>
+/// Encrypts the secrets a store keeps (webhook signing secrets, token-signing keys) before they reach its disk, so a
+/// copy of the database alone gives none of them away. The server implements it with ASP.NET Core Data Protection,
+/// whose keys live apart from the database.
+/// </summary>
+public interface ISecretCipher
+{
+    byte[] Protect(byte[] plaintext);
+
+    /// <summary>The plaintext back; throws <see cref="System.Security.Cryptography.CryptographicException"/> when the value
+    /// cannot be decrypted with the keys at hand (keys lost or replaced, value tampered with).</summary>
+    byte[] Unprotect(byte[] protectedData);
 }

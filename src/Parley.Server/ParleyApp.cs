@@ -17,7 +17,9 @@ namespace Parley.Server;
 /// <summary>Builds the server: store, domain, endpoints. Program.cs and the end-to-end tests both start it this way.</summary>
 public static class ParleyApp
 {
-    public static async Task<WebApplication> BuildAsync(string[] args, Func<ParleyOptions, ParleyOptions>? configure = null)
+    /// <param name="clock">The time everything decides on; tests pass one they can move (session expiry).</param>
+    public static async Task<WebApplication> BuildAsync(string[] args, Func<ParleyOptions, ParleyOptions>? configure = null,
+        TimeProvider? clock = null)
     {
         // Configuration is read at start; no file watchers for reload-on-change.
         Environment.SetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange", "false");
@@ -45,8 +47,8 @@ public static class ParleyApp
         builder.Services.AddSingleton<IConnectionListenerFactory, BackoffSocketTransport>();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
 
-        var store = await SqliteStore.OpenAsync(options.DatabasePath);
-        var clock = TimeProvider.System;
+        var store = await OpenStoreAsync(options);
+        clock ??= TimeProvider.System;
         var originalKey = await store.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default);
         var tokens = new Tokens(originalKey, clock);
         tokens.Load(await store.ListSigningKeysAsync(default), originalKey);
@@ -142,6 +144,26 @@ public static class ParleyApp
     }
 
     /// <summary>
+    /// The store, its secrets encrypted at rest with the Data Protection key ring. A key ring that cannot decrypt what the
+    /// database holds (the keys folder lost, or another one) refuses the start in one line instead of failing requests.
+    /// </summary>
+    static async Task<SqliteStore> OpenStoreAsync(ParleyOptions options)
+    {
+        var secrets = SecretsAtRest.Open(options);
+        SqliteStore store;
+        try { store = await SqliteStore.OpenAsync(options.DatabasePath, secrets); }
+        catch (SecretsUnreadableException e)
+        {
+            throw new StartupRefused($"The database {options.DatabasePath} holds secrets that the Data Protection keys in {secrets.KeysFolder} " +
+                $"cannot decrypt ({e.Message}). Restore that folder from the backup taken with the database, or set " +
+                "Parley:DataProtection:KeysPath (and CertificatePath) to the keys this database was written with.");
+        }
+        if (store.SecretsEncryptedAtOpen > 0)
+            Console.WriteLine($"parley: encrypted {store.SecretsEncryptedAtOpen} secret(s) an earlier version had stored in plain text.");
+        return store;
+    }
+
+    /// <summary>
     /// The official SDK's gateway setting may put a path in front of its calls (<c>path_params_api</c> before
     /// <c>/api/v2/…</c>, <c>path_params_login</c> before <c>/oauth/token</c>, spec §4): serve those as if it were not there.
     /// </summary>
@@ -170,7 +192,9 @@ public static class ParleyApp
         var existing = await store.GetDeploymentAsync(o.DemoDeploymentId, default);
         if (existing is null)
             await store.UpsertDeploymentAsync(new Deployment(o.DemoDeploymentId, "Parley demo", ["*"], true, DisconnectMode.ReadOnly, true,
-                clock.GetUtcNow()), default);
+                clock.GetUtcNow(), GuestMessagesPerSecond: o.DemoGuestMessagesPerSecond ?? Deployment.PlatformGuestMessagesPerSecond), default);
+        else if (o.DemoGuestMessagesPerSecond is { } rate && existing.GuestMessagesPerSecond != rate)
+            await store.UpsertDeploymentAsync(existing with { GuestMessagesPerSecond = rate }, default);
         var client = await store.GetClientAsync(o.DemoClientId, default);
         // A changed demo secret also raises the credential version: tokens issued under the old secret stop working.
         if (client is null || !Tokens.SecretMatches(o.DemoClientSecret, client.SecretHash))

@@ -17,17 +17,30 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     readonly SqliteConnection _writer;
     readonly Task _writerLoop;
 
+    readonly SecretCodec _secrets;
+
     public string Path { get; }
 
-    SqliteStore(string path, string connectionString, SqliteConnection writer)
+    /// <summary>How many secrets an older version had stored in plain text and this open encrypted (0 on every later open).</summary>
+    public int SecretsEncryptedAtOpen { get; private init; }
+
+    SqliteStore(string path, string connectionString, SqliteConnection writer, SecretCodec secrets)
     {
         Path = path;
+        _secrets = secrets;
         _connectionString = connectionString;
         _writer = writer;
         _writerLoop = Task.Run(RunWriterAsync);
     }
 
-    public static async Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default)
+    /// <summary>Opens the store with secrets kept as they are written (tests of the store itself).</summary>
+    public static Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default) => OpenAsync(path, null, ct);
+
+    /// <summary>
+    /// Opens the store; with a <paramref name="cipher"/>, secrets are encrypted at rest, those stored in plain text by an
+    /// older version are encrypted now, and <see cref="SecretsUnreadableException"/> says the cipher cannot read the ones stored.
+    /// </summary>
+    public static async Task<SqliteStore> OpenAsync(string path, ISecretCipher? cipher, CancellationToken ct = default)
     {
         OwnerOnly.PrepareDatabase(path);
         var cs = new SqliteConnectionStringBuilder
@@ -38,8 +51,12 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         await writer.OpenAsync(ct);
         await ExecAsync(writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", ct);
         await Migrations.ApplyAsync(writer, ct);
+        var secrets = new SecretCodec(cipher);
+        int encrypted;
+        try { encrypted = await secrets.MigrateAsync(writer, ct); }
+        catch { await writer.DisposeAsync(); throw; }
         OwnerOnly.RestrictDatabaseFiles(path);   // the -wal and -shm SQLite has just created (or an older start left)
-        return new SqliteStore(path, cs, writer);
+        return new SqliteStore(path, cs, writer, secrets) { SecretsEncryptedAtOpen = encrypted };
     }
 
     public async ValueTask DisposeAsync()
@@ -462,12 +479,21 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     public Task DeleteAsync(string sessionId, CancellationToken ct) =>
         WriteAsync("DELETE FROM guest_sessions WHERE id = $id", ct, ("$id", sessionId));
 
-    public async Task<IReadOnlyList<GuestSession>> ListAsync(string? deploymentId, CancellationToken ct)
+    public async Task<Page<GuestSession>> ListAsync(SessionFilter filter, int pageSize, int pageNumber, CancellationToken ct)
     {
         await using var c = await ReadAsync(ct);
-        return deploymentId is null
-            ? await ReadSessionsAsync(c, "ORDER BY created_at", ct)
-            : await ReadSessionsAsync(c, "WHERE deployment_id = $dep ORDER BY created_at", ct, ("$dep", deploymentId));
+        var where = new List<string>();
+        if (filter.DeploymentId is not null) where.Add("deployment_id = $dep");
+        if (filter.Channel is not null) where.Add("channel = $ch");
+        if (filter.Address is not null) where.Add("address = $addr");
+        var clause = where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where);
+        (string, object?)[] args = [("$dep", filter.DeploymentId), ("$ch", filter.Channel?.ToString()), ("$addr", filter.Address)];
+        long total;
+        await using (var cmd = Command(c, $"SELECT COUNT(*) FROM guest_sessions {clause}", args))
+            total = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        var list = await ReadSessionsAsync(c, $"{clause} ORDER BY created_at, id LIMIT $limit OFFSET $offset", ct,
+            [.. args, ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize)]);
+        return new Page<GuestSession>(list, pageSize, pageNumber, total);
     }
 
     // ---------------------------------------------------------------- audit
@@ -499,22 +525,32 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     public async Task<Deployment?> GetDeploymentAsync(string id, CancellationToken ct) =>
         (await ReadDeploymentsAsync("WHERE id = $id", id, ct)).FirstOrDefault();
 
-    public async Task<IReadOnlyList<Deployment>> ListDeploymentsAsync(CancellationToken ct) =>
-        await ReadDeploymentsAsync("ORDER BY date_created, id", null, ct);
+    public async Task<Page<Deployment>> ListDeploymentsAsync(int pageSize, int pageNumber, CancellationToken ct)
+    {
+        long total;
+        await using (var c = await ReadAsync(ct))
+        await using (var cmd = Command(c, "SELECT COUNT(*) FROM deployments"))
+            total = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        var list = await ReadDeploymentsAsync("ORDER BY date_created, id LIMIT $limit OFFSET $offset", null, ct,
+            ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize));
+        return new Page<Deployment>(list, pageSize, pageNumber, total);
+    }
 
-    async Task<List<Deployment>> ReadDeploymentsAsync(string where, string? id, CancellationToken ct)
+    async Task<List<Deployment>> ReadDeploymentsAsync(string where, string? id, CancellationToken ct, params (string, object?)[] paging)
     {
         await using var c = await ReadAsync(ct);
         var list = new List<Deployment>();
         await using var cmd = Command(c,
             "SELECT id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created, inactivity_seconds, " +
             "guest_messages_per_second FROM deployments " + where,
-            ("$id", id));
+            [("$id", id), .. paging]);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
             list.Add(new Deployment(r.GetString(0), r.GetString(1), [.. JsonSerializer.Deserialize<string[]>(r.GetString(2))!],
                 r.GetInt64(3) != 0, Parse<DisconnectMode>(r.GetString(4)), r.GetInt64(5) != 0, Time(r.GetInt64(6)),
-                r.GetInt64(7) > 0 ? TimeSpan.FromSeconds(r.GetInt64(7)) : null, r.GetInt32(8)));
+                r.GetInt64(7) > 0 ? TimeSpan.FromSeconds(r.GetInt64(7)) : null,
+                // 0 was "no limit" before every deployment had the platform's rate: such rows get the default now.
+                r.GetInt32(8) > 0 ? r.GetInt32(8) : Deployment.PlatformGuestMessagesPerSecond));
         return list;
     }
 
@@ -534,9 +570,9 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
 
     public async Task<byte[]> GetOrCreateSigningKeyAsync(Func<byte[]> create, CancellationToken ct)
     {
-        await WriteAsync("INSERT OR IGNORE INTO signing_keys (id, key) VALUES (1, $key)", ct, ("$key", create()));
+        await WriteAsync("INSERT OR IGNORE INTO signing_keys (id, key) VALUES (1, $key)", ct, ("$key", _secrets.Protect(create())));
         await using var c = await ReadAsync(ct);
         await using var cmd = Command(c, "SELECT key FROM signing_keys WHERE id = 1");
-        return (byte[])(await cmd.ExecuteScalarAsync(ct))!;
+        return _secrets.Unprotect((byte[])(await cmd.ExecuteScalarAsync(ct))!);
     }
 }

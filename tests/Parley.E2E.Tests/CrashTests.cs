@@ -26,6 +26,9 @@ public sealed partial class CrashTests
                 RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
             };
             info.Environment["PARLEY_DATA_DIR"] = dataDir;
+            // Its own deployment under load from one address: the guest limits raised explicitly (docs/guest-limits.md).
+            info.Environment["Parley__Demo__GuestMessagesPerSecond"] = "10000";
+            info.Environment["Parley__Limits__GuestMessagesPerAddressPerSecond"] = "0";
             var process = Process.Start(info)!;
             var address = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
             process.OutputDataReceived += (_, e) =>
