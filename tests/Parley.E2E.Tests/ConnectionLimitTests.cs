@@ -135,6 +135,48 @@ public sealed class ConnectionLimitTests
     }
 
     [Fact]
+    public async Task ATrustedProxy_CarriesMoreConnectionsThanOneAddressMay_WhileAnUntrustedAddressIsHeldToTheLimit()
+    {
+        var proxy = RawConnection.Loopback(6);
+        await using var server = await ParleyServer.StartAsync(o => o with
+        {
+            MaxConnectionsPerAddress = 5,
+            TrustedProxies = Parley.Server.TrustedProxies.Parse([proxy.ToString()]),
+        });
+
+        // Connections are opened and held; a refused one is closed (or reset) by the server before a byte is read.
+        // Returns how many of them the server closed or reset, once a connection opened after them all has been served.
+        async Task<int> RefusedOf(IPAddress from, int count, IPAddress probe)
+        {
+            var held = new List<RawConnection>();
+            var resets = 0;
+            try
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    try { held.Add(await RawConnection.ConnectAsync(from, server.BaseAddress)); }
+                    catch (System.Net.Sockets.SocketException) { resets++; }
+                }
+                using var watching = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                var closes = held.Select(c => c.WaitForServerCloseAsync(watching.Token)).ToList();
+                Assert.True(await RawConnection.HealthAnswersAsync(probe, server.BaseAddress));
+                if (resets == 0 && count > 5 && from.Equals(probe) is false)
+                    await Task.WhenAny(closes).WaitAsync(TimeSpan.FromSeconds(5));
+                return resets + closes.Count(c => c.IsCompleted);
+            }
+            finally
+            {
+                foreach (var c in held) await c.DisposeAsync();
+            }
+        }
+
+        // The proxy holds three times an address's share, and a sixteenth connection of its own is still served.
+        Assert.Equal(0, await RefusedOf(proxy, 15, probe: proxy));
+        // An address that is not a trusted proxy is held to its five: one of six is refused.
+        Assert.Equal(1, await RefusedOf(RawConnection.Loopback(7), 6, probe: RawConnection.Loopback(8)));
+    }
+
+    [Fact]
     public async Task WhenTheServerIsFull_ConnectionsThatSentNothing_MakeRoomForOnesThatTalk()
     {
         await using var server = await ParleyServer.StartAsync(o => o with { MaxConnections = 40 });

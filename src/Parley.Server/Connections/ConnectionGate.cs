@@ -30,17 +30,18 @@ public sealed class ConnectionGate(ParleyOptions options, ILogger<ConnectionGate
     long _refusedTotal, _refusedAddress, _evicted, _lastLogTicks;
 
     /// <summary>
-    /// Addresses the per-address limit does not apply to (a trusted reverse proxy carries many clients). None by default;
-    /// the process-wide budget still applies to them.
+    /// Addresses the per-address limit does not apply to: the trusted reverse proxies (<c>Parley:Proxy:TrustedProxies</c>),
+    /// each of which carries many clients. The process-wide budget still applies to them.
     /// </summary>
-    public Func<IPAddress, bool> Exempt { get; set; } = static _ => false;
+    public Func<IPAddress, bool> Exempt { get; set; } = options.TrustedProxies.Contains;
 
     /// <summary>Client connections open now.</summary>
     public int Open => Volatile.Read(ref _open);
 
     public ConnectionDelegate Wrap(ConnectionDelegate next) => async connection =>
     {
-        var address = (connection.RemoteEndPoint as IPEndPoint)?.Address is { } remote ? ClientAddress.Key(remote) : null;
+        // A trusted proxy is judged on its own address (not its /64), and carries no per-address count.
+        var address = (connection.RemoteEndPoint as IPEndPoint)?.Address is { } remote && !Exempt(remote) ? ClientAddress.Key(remote) : null;
         if (!TryEnter(address, out var perAddress, out var reason))
         {
             Refused(reason);
@@ -70,7 +71,7 @@ public sealed class ConnectionGate(ParleyOptions options, ILogger<ConnectionGate
     {
         reason = "";
         perAddress = null;
-        if (address is not null && !Exempt(address))
+        if (address is not null)
         {
             lock (_perAddress)
             {
