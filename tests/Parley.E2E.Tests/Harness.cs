@@ -70,10 +70,22 @@ public sealed class ParleyServer : IAsyncDisposable
         try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { }
     }
 
-    public async Task<PlatformClient> PlatformAsync(string clientId = ParleyOptions.DefaultClientId,
-        string secret = ParleyOptions.DefaultClientSecret)
+    public Task<PlatformClient> PlatformAsync(string clientId = ParleyOptions.DefaultClientId,
+        string secret = ParleyOptions.DefaultClientSecret) => PlatformClient.ConnectAsync(BaseAddress, clientId, secret);
+
+    public Task<TestGuest> GuestAsync(string? token = null, string? origin = null, string? deploymentId = null) =>
+        TestGuest.ConnectAsync(this, token ?? Guid.NewGuid().ToString(), origin, deploymentId ?? DeploymentId);
+}
+
+public sealed class PlatformClient(HttpClient http) : IDisposable
+{
+    public HttpClient Http => http;
+
+    /// <summary>A client with a token for the given credentials (the demo client's by default); <paramref name="handler"/> picks how it connects.</summary>
+    public static async Task<PlatformClient> ConnectAsync(Uri baseAddress, string clientId = ParleyOptions.DefaultClientId,
+        string secret = ParleyOptions.DefaultClientSecret, HttpMessageHandler? handler = null)
     {
-        var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        var http = new HttpClient(handler ?? new SocketsHttpHandler()) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
         var form = new FormUrlEncodedContent([new("grant_type", "client_credentials")]);
         var request = new HttpRequestMessage(HttpMethod.Post, "/oauth/token") { Content = form };
         request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{clientId}:{secret}")));
@@ -83,14 +95,6 @@ public sealed class ParleyServer : IAsyncDisposable
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return new PlatformClient(http);
     }
-
-    public Task<TestGuest> GuestAsync(string? token = null, string? origin = null, string? deploymentId = null) =>
-        TestGuest.ConnectAsync(this, token ?? Guid.NewGuid().ToString(), origin, deploymentId ?? DeploymentId);
-}
-
-public sealed class PlatformClient(HttpClient http) : IDisposable
-{
-    public HttpClient Http => http;
 
     public async Task<(HttpResponseMessage Response, JsonNode? Body)> SendAsync(HttpMethod method, string path, object? body = null)
     {
@@ -157,12 +161,22 @@ public sealed class TestGuest : IAsyncDisposable
     public static Task<TestGuest> ConnectAsync(ParleyServer server, string token, string? origin, string deploymentId) =>
         ConnectAsync(server.BaseAddress, token, origin, deploymentId);
 
-    public static async Task<TestGuest> ConnectAsync(Uri baseAddress, string token, string? origin, string deploymentId)
+    /// <summary>Connects a guest; <paramref name="invoker"/> (e.g. bound to a source address) carries the upgrade.</summary>
+    public static async Task<TestGuest> ConnectAsync(Uri baseAddress, string token, string? origin, string deploymentId,
+        HttpMessageInvoker? invoker = null)
     {
         var guest = new TestGuest { Token = token, DeploymentId = deploymentId };
         if (origin is not null) guest._socket.Options.SetRequestHeader("Origin", origin);
-        await guest._socket.ConnectAsync(new Uri($"ws://{baseAddress.Authority}/v1?deploymentId={deploymentId}"), CancellationToken.None)
-            .WaitAsync(TimeSpan.FromSeconds(10));
+        try
+        {
+            await guest._socket.ConnectAsync(new Uri($"ws://{baseAddress.Authority}/v1?deploymentId={deploymentId}"), invoker, CancellationToken.None)
+                .WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch
+        {
+            guest._socket.Dispose();
+            throw;
+        }
         guest._reader = guest.ReadLoopAsync();
         return guest;
     }
