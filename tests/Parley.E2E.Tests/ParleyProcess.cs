@@ -47,14 +47,20 @@ public sealed partial class ParleyProcess : IAsyncDisposable
         return server;
     }
 
+    readonly List<string> _errors = [];
+
     void Keep(string line)
     {
         lock (_tail)
         {
             _tail.Enqueue(line);
             if (_tail.Count > 40) _tail.Dequeue();
+            if (_errors.Count < 20 && (line.Contains(" fail: ") || line.Contains(" crit: "))) _errors.Add(line);
         }
     }
+
+    /// <summary>The first errors Parley logged (fail and crit lines).</summary>
+    public IReadOnlyList<string> Errors { get { lock (_tail) return [.. _errors]; } }
 
     /// <summary>The last lines the process wrote (stdout and stderr).</summary>
     public string Tail { get { lock (_tail) return string.Join('\n', _tail); } }

@@ -77,13 +77,18 @@ public static class NotificationsApi
     static async Task<IResult> SubscribeAsync(string channelId, bool ignoreErrors, bool replace, HttpContext http, NotificationHub hub)
     {
         if (Mine(http, hub, channelId) is not { } channel) return ApiError.NotFound("channel", channelId);
-        JsonArray? body;
-        try { body = (await JsonNode.ParseAsync(http.Request.Body))?.AsArray(); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        List<string?> wanted;
+        try
+        {
+            var body = (await JsonNode.ParseAsync(http.Request.Body))?.AsArray();
+            // Inside the try: a JsonObject reads its properties lazily, and a duplicate key (ArgumentException) or an
+            // invalid string (InvalidOperationException) surfaces only here.
+            wanted = (body ?? []).Select(t => t is JsonObject o && o["id"] is JsonValue v && v.TryGetValue<string>(out var id) ? id : null).ToList();
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
         {
             return ApiError.MalformedJson("the body is a JSON array of {\"id\":\"<topic>\"}");
         }
-        var wanted = (body ?? []).Select(t => t is JsonObject o && o["id"] is JsonValue v && v.TryGetValue<string>(out var id) ? id : null).ToList();
         var unsupported = wanted.Where(t => t is null || !NotificationHub.IsSupported(t)).ToList();
         if (unsupported.Count > 0 && !ignoreErrors)
             return ApiError.BadRequest($"Unsupported topic(s): {string.Join(", ", unsupported.Select(t => t ?? "null"))}. " +
