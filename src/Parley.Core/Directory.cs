@@ -24,13 +24,22 @@ public sealed record Deployment(
         string.IsNullOrEmpty(origin) || AllowedOrigins.Any(o => o == "*" || string.Equals(o, origin, StringComparison.OrdinalIgnoreCase));
 }
 
-/// <summary>An OAuth client allowed the client-credentials grant. The secret is kept only as a salted hash.</summary>
+/// <summary>
+/// An OAuth client allowed the client-credentials grant. The secret is kept only as a salted hash.
+/// <see cref="CredentialVersion"/> goes up when the secret is regenerated: tokens carry the version they were issued
+/// under, so a rotation ends every token issued before it.
+/// </summary>
 public sealed record OAuthClient(
     string Id,
     string Name,
     string SecretHash,
     ImmutableArray<string> Permissions,
-    DateTimeOffset DateCreated)
+    DateTimeOffset DateCreated,
+    string? Description = null,
+    DateTimeOffset? DateModified = null,
+    string? CreatedBy = null,
+    string? ModifiedBy = null,
+    long CredentialVersion = 0)
 {
     public bool Has(string permission) => Permissions.Contains("*") || Permissions.Contains(permission);
 }
@@ -55,6 +64,27 @@ public sealed record OpenIntegration(
     string ModifiedBy)
 {
     public ChannelSettings Settings(string? customerName) => new(ChannelKind.Open, Id, InboundAfterEnd, customerName);
+
+    /// <summary>The secret a rotation replaced: it still verifies and still signs, beside the new one, until <see cref="PreviousSecretExpiresAt"/>.</summary>
+    public string? PreviousSecretToken { get; init; }
+    public DateTimeOffset? PreviousSecretExpiresAt { get; init; }
+
+    /// <summary>The secrets in force at <paramref name="now"/>: the current one first, then the old one during a rotation's overlap.</summary>
+    public IReadOnlyList<string> SecretsInForce(DateTimeOffset now) =>
+        PreviousSecretToken is { } previous && PreviousSecretExpiresAt > now ? [SecretToken, previous] : [SecretToken];
+
+    /// <summary>
+    /// Replaces the secret. The old one stays in force for <paramref name="overlap"/> (none when zero); an earlier
+    /// rotation's old secret, if still in force, is dropped: at most two secrets at a time.
+    /// </summary>
+    public OpenIntegration RotateSecret(string secret, TimeSpan overlap, DateTimeOffset now) =>
+        secret == SecretToken ? this
+        : overlap > TimeSpan.Zero ? this with { SecretToken = secret, PreviousSecretToken = SecretToken, PreviousSecretExpiresAt = now + overlap }
+        : this with { SecretToken = secret, PreviousSecretToken = null, PreviousSecretExpiresAt = null };
+
+    /// <summary>Brings the end of the current overlap forward to <paramref name="now"/> + <paramref name="overlap"/>; never extends it.</summary>
+    public OpenIntegration ShortenOverlap(TimeSpan overlap, DateTimeOffset now) =>
+        PreviousSecretExpiresAt is { } end && now + overlap < end ? this with { PreviousSecretExpiresAt = now + overlap } : this;
 }
 
 public interface IDirectoryStore

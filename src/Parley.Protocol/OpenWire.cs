@@ -16,6 +16,11 @@ public sealed record OpenIntegrationRequest
     public bool? DisconnectNotification { get; init; }
     /// <summary>Parley extension: what an inbound message does after the end, as a web deployment's conversationDisconnect.</summary>
     public ConversationDisconnectConfig? ConversationDisconnect { get; init; }
+    /// <summary>
+    /// Parley extension: when the secret is replaced, how long the old one keeps verifying and signing beside the new
+    /// one (seconds, 0 to 604800; the server's default when absent). Without a new secret it ends a running overlap sooner.
+    /// </summary>
+    public int? SecretRotationOverlapSeconds { get; init; }
 }
 
 public sealed record OpenIntegrationWire
@@ -37,6 +42,8 @@ public sealed record OpenIntegrationWire
     public string CreateStatus { get; init; } = "Completed";
     public bool DisconnectNotification { get; init; }
     public ConversationDisconnectConfig? ConversationDisconnect { get; init; }
+    /// <summary>Parley extension: while a replaced secret is still in force, when it stops (absent otherwise).</summary>
+    public string? PreviousSecretExpiresAt { get; init; }
     public required string SelfUri { get; init; }
 }
 

@@ -311,21 +311,43 @@ public sealed record DeploymentWire
 public sealed record GuestSessionWire(string Id, string DeploymentId, string? ConversationId, bool Connected, int Sockets,
     bool ReadOnly, string DateCreated, string? CustomerId = null, string? CustomerIdType = null);
 
+/// <summary>Create (POST) and update (PUT) body, the platform's OAuthClientRequest with Parley's permissions in place of roles.</summary>
 public sealed record OAuthClientRequest
 {
     public string? Name { get; init; }
+    public string? Description { get; init; }
     public string? AuthorizedGrantType { get; init; }
     public List<string>? Permissions { get; init; }
 }
 
+/// <summary>The platform's OAuthClient (JSDK <c>OAuthClient</c>): what GET, PUT and the create answer return.</summary>
 public sealed record OAuthClientWire
 {
     public required string Id { get; init; }
     public required string Name { get; init; }
+    public string? Description { get; init; }
     public string AuthorizedGrantType { get; init; } = "CLIENT-CREDENTIALS";
     public required List<string> Permissions { get; init; }
-    /// <summary>Only in the answer that created the client; never readable again.</summary>
+    /// <summary>Only in the answer that created the client or regenerated its secret; never readable again.</summary>
     public string? Secret { get; init; }
     public required string DateCreated { get; init; }
+    public string? DateModified { get; init; }
+    public AddressableRef? CreatedBy { get; init; }
+    public AddressableRef? ModifiedBy { get; init; }
+    public string State { get; init; } = "Active";
     public string? SelfUri { get; init; }
+}
+
+/// <summary>A credential change (Parley's <c>/api/v2/parley/audit/credentials</c>).</summary>
+public sealed record CredentialAuditWire(
+    string Id, string Action, string EntityType, string EntityId, AddressableRef Client, string Timestamp, string? Detail);
+
+/// <summary>A token-signing key as Parley's key endpoints show it: never the key itself.</summary>
+public sealed record SigningKeyWire(string Kid, string DateCreated, string SignsFrom, string? RetiresAt, bool Signing, bool Verifying);
+
+/// <summary>Rotation body (all optional): how long older keys keep verifying, and when the new key starts signing.</summary>
+public sealed record SigningKeyRotateRequest
+{
+    public int? OverlapSeconds { get; init; }
+    public int? ActivateAfterSeconds { get; init; }
 }

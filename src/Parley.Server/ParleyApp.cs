@@ -22,6 +22,7 @@ public static class ParleyApp
         var builder = WebApplication.CreateSlimBuilder(args);
         var options = ParleyOptions.FromEnvironment(builder.Configuration);
         if (configure is not null) options = configure(options);
+        ServerHosting.RefuseDemoSecretBeyondLoopback(builder.Configuration, options);
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k =>
@@ -32,11 +33,14 @@ public static class ParleyApp
             k.Limits.MaxConcurrentUpgradedConnections = options.MaxGuestSockets + ParleyOptions.NotificationSockets;
             k.Limits.MaxConcurrentConnections = ParleyOptions.HttpConnections;
         });
+        builder.AddServerHosting(options);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
 
         var store = await SqliteStore.OpenAsync(options.DatabasePath);
         var clock = TimeProvider.System;
-        var tokens = new Tokens(await store.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default), clock);
+        var originalKey = await store.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default);
+        var tokens = new Tokens(originalKey, clock);
+        tokens.Load(await store.ListSigningKeysAsync(default), originalKey);
         await SeedDemoAsync(store, options, clock);
 
         var services = builder.Services;
@@ -48,6 +52,11 @@ public static class ParleyApp
         services.AddSingleton<IAuditLog>(store);
         services.AddSingleton<IDirectoryStore>(new CachedDirectory(store, clock));
         services.AddSingleton(tokens);
+        services.AddSingleton<ICredentialStore>(store);
+        services.AddSingleton<ClientDirectory>();
+        services.AddSingleton<TokenThrottle>();
+        services.AddSingleton(sp => new SigningKeys(store, tokens, originalKey, options, clock, sp.GetRequiredService<ILogger<SigningKeys>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<SigningKeys>());
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<GuestRateLimiter>();
         services.AddSingleton<Notifications.NotificationHub>();
@@ -82,12 +91,14 @@ public static class ParleyApp
             var hint = path.Contains("conversation", StringComparison.OrdinalIgnoreCase) ? " " + ConversationsApi.Levers : "";
             ApiError error = http.Response.StatusCode switch
             {
-                404 => new(404, "not.found", $"No endpoint for {http.Request.Method} {path}.{hint}"),
-                405 => new(405, "method.not.allowed", $"{http.Request.Method} is not allowed on {path}.{hint}"),
+                404 => new(404, "not.found", $"No endpoint for {http.Request.Method} {ApiError.Clip(path, 200)}.{hint}"),
+                405 => new(405, "method.not.allowed", $"{http.Request.Method} is not allowed on {ApiError.Clip(path, 200)}.{hint}"),
+                413 => PlatformRequest.TooLarge(options.MaxRequestBodyBytes),   // a body Kestrel cut off, answered without a body
                 var s => new(s, "error", $"The request failed with status {s}."),
             };
             await error.ExecuteAsync(http);
         });
+        app.UseServerHosting(options);
         app.Use(StripGatewayPrefix);
         app.UseRouting();
         app.UseCors();
@@ -96,6 +107,7 @@ public static class ParleyApp
         app.Map("/v1", (HttpContext http, GuestSocketEndpoint guest) => guest.HandleAsync(http));
         app.MapGuestRest();
         app.MapTokenApi();
+        app.MapClientsApi();
         app.MapConversationsApi();
         app.MapAnalyticsApi();
         app.MapParleyApi();
@@ -139,9 +151,11 @@ public static class ParleyApp
             await store.UpsertDeploymentAsync(new Deployment(o.DemoDeploymentId, "Parley demo", ["*"], true, DisconnectMode.ReadOnly, true,
                 clock.GetUtcNow()), default);
         var client = await store.GetClientAsync(o.DemoClientId, default);
+        // A changed demo secret also raises the credential version: tokens issued under the old secret stop working.
         if (client is null || !Tokens.SecretMatches(o.DemoClientSecret, client.SecretHash))
             await store.UpsertClientAsync(new OAuthClient(o.DemoClientId, "Parley demo client", Tokens.HashSecret(o.DemoClientSecret),
-                [Permissions.All], client?.DateCreated ?? clock.GetUtcNow()), default);
+                [Permissions.All], client?.DateCreated ?? clock.GetUtcNow(), client?.Description, clock.GetUtcNow(), client?.CreatedBy,
+                "parley", client is null ? 0 : client.CredentialVersion + 1), default);
     }
 
     static void PrintBanner(WebApplication app, ParleyOptions o, ILogger log)
@@ -170,9 +184,15 @@ sealed class ErrorBodyExceptionHandler(ILogger<ErrorBodyExceptionHandler> log) :
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
+        if (exception is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge })
+        {
+            // Kestrel's MaxRequestBodySize, met while an endpoint read a chunked body.
+            await ServerHosting.TooLarge(http, http.RequestServices.GetRequiredService<ParleyOptions>().MaxRequestBodyBytes);
+            return true;
+        }
         if (exception is BadHttpRequestException bad)
         {
-            await ApiError.BadRequest($"The request could not be understood by the server due to malformed syntax: {bad.Message}").ExecuteAsync(http);
+            await ApiError.BadRequest($"The request could not be understood by the server due to malformed syntax: {ApiError.Clip(bad.Message, 300)}").ExecuteAsync(http);
             return true;
         }
         log.LogError(exception, "Request {Method} {Path} failed", http.Request.Method, http.Request.Path);

@@ -41,6 +41,26 @@ public sealed record ParleyOptions
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
 
+    // ---- Webhooks: outbound network guard, delivery signatures, secret rotation (docs/webhooks.md) ----
+    /// <summary>
+    /// Parley:Webhooks:AllowPrivateNetworks. Off by default: a webhook whose host is (or resolves, when connecting, to)
+    /// a loopback, private, link-local, CGNAT, multicast, unspecified or cloud-metadata address is refused. On for local
+    /// development and tests, where the receiver runs on loopback.
+    /// </summary>
+    public bool WebhooksAllowPrivateNetworks { get; init; }
+    /// <summary>
+    /// Parley:Webhooks:SignatureToleranceSeconds. The replay window of <c>Parley-Webhook-Signature</c>: how far its
+    /// timestamp may be from the verifier's clock (Stripe's default, 300 s). Inbound posts are held to it too.
+    /// </summary>
+    public TimeSpan WebhookSignatureTolerance { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// Parley:Webhooks:SecretRotationOverlapSeconds. After an integration's secret is replaced, how long the old one
+    /// still verifies inbound posts and still signs deliveries beside the new one (a request may choose its own).
+    /// </summary>
+    public TimeSpan WebhookSecretRotationOverlap { get; init; } = TimeSpan.FromHours(24);
+    /// <summary>The longest overlap a rotation may ask for.</summary>
+    public static readonly TimeSpan MaxSecretRotationOverlap = TimeSpan.FromDays(7);
+
     /// <summary>
     /// Most guest WebSockets this process holds; past it a new one is refused with 503 before the upgrade. By default
     /// the process's open-file limit less a reserve, so the file table never fills (a full one makes Kestrel fail
@@ -68,19 +88,98 @@ public sealed record ParleyOptions
         return 100_000;   // no /proc (not Linux), or unlimited
     }
 
+    // ---------------------------------------------------------------- deployment: body limits, TLS, proxies, public address
+    /// <summary>
+    /// Largest request body on any HTTP endpoint (bytes), enforced while reading: a larger one gets 413 before it is
+    /// buffered. Kestrel's <c>MaxRequestBodySize</c> is set to it too. <c>Parley:Limits:MaxRequestBodyBytes</c>.
+    /// </summary>
+    public long MaxRequestBodyBytes { get; init; } = 256 * 1024;
+    /// <summary>
+    /// Reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (IP addresses and CIDR networks,
+    /// <c>Parley:Proxy:TrustedProxies</c>). Empty by default: forwarded headers are then ignored.
+    /// </summary>
+    public TrustedProxies TrustedProxies { get; init; } = TrustedProxies.None;
+    /// <summary>
+    /// The address guests and clients reach Parley at (<c>Parley:PublicUrl</c>, e.g. https://chat.example.com): config.json's
+    /// endpoints and a notification channel's connectUri are built from it instead of the request's Host. Null: from the request.
+    /// </summary>
+    public Uri? PublicUrl { get; init; }
+
+    // ---- OAuth: the token endpoint's brute-force throttle and the signing-key ring (docs/oauth.md) ----
+    /// <summary>Failed authentications one address may make for one client id per <see cref="OAuthFailureWindow"/> (0: no limit). Parley:OAuth:MaxFailuresPerClientAddress.</summary>
+    public int OAuthMaxFailuresPerClientAddress { get; init; } = 5;
+    /// <summary>Failed authentications one address may make, whatever the client id. Parley:OAuth:MaxFailuresPerAddress.</summary>
+    public int OAuthMaxFailuresPerAddress { get; init; } = 20;
+    /// <summary>Failed authentications for one client id from addresses it has never authenticated from. Parley:OAuth:MaxFailuresPerClient.</summary>
+    public int OAuthMaxFailuresPerClient { get; init; } = 100;
+    /// <summary>The period over which each failure allowance refills completely. Parley:OAuth:FailureWindowSeconds.</summary>
+    public TimeSpan OAuthFailureWindow { get; init; } = TimeSpan.FromMinutes(1);
+    /// <summary>How often the token-signing keys are reloaded from the store (rotations made by another node). Parley:OAuth:SigningKeyRefreshSeconds.</summary>
+    public TimeSpan SigningKeyRefresh { get; init; } = TimeSpan.FromSeconds(10);
+
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
+
+    /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c> …) or as one comma, semicolon or space separated value.</summary>
+    static IEnumerable<string> List(IConfiguration config, string key)
+    {
+        var section = config.GetSection(key);
+        var items = section.Value is { } one ? [one] : section.GetChildren().Select(c => c.Value ?? "");
+        return items.SelectMany(v => v.Split([',', ';', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    static Uri ParsePublicUrl(string url) =>
+        Uri.TryCreate(url.TrimEnd('/'), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.UserInfo.Length == 0
+            && uri.Query.Length == 0 && uri.Fragment.Length == 0
+            ? uri
+            : throw new StartupRefused($"Parley:PublicUrl must be an absolute http:// or https:// URL such as https://chat.example.com, not '{Clip(url)}'.");
+
+    internal static string Clip(string value, int max = 100) => value.Length <= max ? value : value[..max] + "…";
 
     public static ParleyOptions FromEnvironment(IConfiguration config)
     {
         var o = new ParleyOptions();
         string? Get(string key) => config[key] is { Length: > 0 } v ? v : null;
+        int? Int(string key) => Get(key) is not { } text ? null
+            : int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 0 ? v
+            : throw new StartupRefused($"{key} must be a whole number, 0 or more, not '{Clip(text)}'.");
         return o with
         {
             DataDir = Get("PARLEY_DATA_DIR") ?? o.DataDir,
             DemoDeploymentId = Get("PARLEY_DEMO_DEPLOYMENT_ID") ?? o.DemoDeploymentId,
             DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
-            DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? o.DemoClientSecret,
+            DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? Get("Parley:Demo:ClientSecret") ?? o.DemoClientSecret,
             MaxGuestSockets = int.TryParse(Get("PARLEY_MAX_GUEST_SOCKETS"), out var max) && max > 0 ? max : o.MaxGuestSockets,
+            // deployment: body limits, TLS, proxies, public address
+            MaxRequestBodyBytes = Get("Parley:Limits:MaxRequestBodyBytes") is { } bodyLimit
+                ? long.TryParse(bodyLimit, out var bytes) && bytes > 0 ? bytes
+                    : throw new StartupRefused($"Parley:Limits:MaxRequestBodyBytes must be a positive number of bytes, not '{Clip(bodyLimit)}'.")
+                : o.MaxRequestBodyBytes,
+            TrustedProxies = TrustedProxies.Parse(List(config, "Parley:Proxy:TrustedProxies")),
+            PublicUrl = (Get("Parley:PublicUrl") ?? Get("PARLEY_PUBLIC_URL")) is { } url ? ParsePublicUrl(url) : o.PublicUrl,
+            // webhooks: network guard, signature window, secret rotation
+            WebhooksAllowPrivateNetworks = Get("Parley:Webhooks:AllowPrivateNetworks") is { } allow
+                ? bool.TryParse(allow, out var allowPrivate) ? allowPrivate
+                    : throw new StartupRefused($"Parley:Webhooks:AllowPrivateNetworks must be true or false, not '{Clip(allow)}'.")
+                : o.WebhooksAllowPrivateNetworks,
+            WebhookSignatureTolerance = Seconds(Get("Parley:Webhooks:SignatureToleranceSeconds"), "Parley:Webhooks:SignatureToleranceSeconds",
+                min: 1, max: 86400) ?? o.WebhookSignatureTolerance,
+            WebhookSecretRotationOverlap = Seconds(Get("Parley:Webhooks:SecretRotationOverlapSeconds"), "Parley:Webhooks:SecretRotationOverlapSeconds",
+                min: 0, max: (long)MaxSecretRotationOverlap.TotalSeconds) ?? o.WebhookSecretRotationOverlap,
+
+            // OAuth (docs/oauth.md)
+            OAuthMaxFailuresPerClientAddress = Int("Parley:OAuth:MaxFailuresPerClientAddress") ?? o.OAuthMaxFailuresPerClientAddress,
+            OAuthMaxFailuresPerAddress = Int("Parley:OAuth:MaxFailuresPerAddress") ?? o.OAuthMaxFailuresPerAddress,
+            OAuthMaxFailuresPerClient = Int("Parley:OAuth:MaxFailuresPerClient") ?? o.OAuthMaxFailuresPerClient,
+            OAuthFailureWindow = Int("Parley:OAuth:FailureWindowSeconds") is > 0 and var window ? TimeSpan.FromSeconds(window) : o.OAuthFailureWindow,
+            SigningKeyRefresh = Int("Parley:OAuth:SigningKeyRefreshSeconds") is > 0 and var refresh ? TimeSpan.FromSeconds(refresh) : o.SigningKeyRefresh,
         };
+    }
+
+    static TimeSpan? Seconds(string? value, string key, long min, long max)
+    {
+        if (value is null) return null;
+        return long.TryParse(value, out var seconds) && seconds >= min && seconds <= max
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new StartupRefused($"{key} must be a whole number of seconds from {min} to {max}, not '{Clip(value)}'.");
     }
 }

@@ -11,7 +11,7 @@ namespace Parley.Storage.Sqlite;
 /// a crash or power loss. Writes go through one connection, one transaction at a time (SQLite has one writer);
 /// reads open pooled connections of their own and never wait for the writer.
 /// </summary>
-public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore, IAuditLog, IDirectoryStore, IOutbox, IAsyncDisposable
+public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore, IAuditLog, IDirectoryStore, ICredentialStore, IOutbox, IAsyncDisposable
 {
     readonly string _connectionString;
     readonly SqliteConnection _writer;
@@ -29,7 +29,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
 
     public static async Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default)
     {
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        OwnerOnly.PrepareDatabase(path);
         var cs = new SqliteConnectionStringBuilder
         {
             DataSource = path, Pooling = true, DefaultTimeout = 5, ForeignKeys = true, Mode = SqliteOpenMode.ReadWriteCreate,
@@ -38,6 +38,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         await writer.OpenAsync(ct);
         await ExecAsync(writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", ct);
         await Migrations.ApplyAsync(writer, ct);
+        OwnerOnly.RestrictDatabaseFiles(path);   // the -wal and -shm SQLite has just created (or an older start left)
         return new SqliteStore(path, cs, writer);
     }
 
@@ -529,21 +530,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     public async Task<bool> DeleteDeploymentAsync(string id, CancellationToken ct) =>
         await WriteAsync("DELETE FROM deployments WHERE id = $id", ct, ("$id", id)) == 1;
 
-    public async Task<OAuthClient?> GetClientAsync(string id, CancellationToken ct)
-    {
-        await using var c = await ReadAsync(ct);
-        await using var cmd = Command(c, "SELECT id, name, secret_hash, permissions, date_created FROM oauth_clients WHERE id = $id", ("$id", id));
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct)) return null;
-        return new OAuthClient(r.GetString(0), r.GetString(1), r.GetString(2),
-            [.. JsonSerializer.Deserialize<string[]>(r.GetString(3))!], Time(r.GetInt64(4)));
-    }
-
-    public Task UpsertClientAsync(OAuthClient cl, CancellationToken ct) =>
-        WriteAsync("INSERT INTO oauth_clients (id, name, secret_hash, permissions, date_created) VALUES ($id,$name,$hash,$perms,$at) " +
-            "ON CONFLICT (id) DO UPDATE SET name = $name, secret_hash = $hash, permissions = $perms",
-            ct, ("$id", cl.Id), ("$name", cl.Name), ("$hash", cl.SecretHash), ("$perms", JsonSerializer.Serialize(cl.Permissions)),
-            ("$at", Ms(cl.DateCreated)));
+    // OAuth clients: SqliteStore.Credentials.cs
 
     public async Task<byte[]> GetOrCreateSigningKeyAsync(Func<byte[]> create, CancellationToken ct)
     {

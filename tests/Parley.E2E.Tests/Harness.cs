@@ -18,24 +18,32 @@ public sealed class ParleyServer : IAsyncDisposable
 {
     public const string DeploymentId = ParleyOptions.DefaultDeploymentId;
     readonly Func<ParleyOptions, ParleyOptions>? _configure;
+    readonly string[] _args;
+    readonly Action<WebApplication>? _beforeStart;
     WebApplication? _app;
 
     public string DataDir { get; } = Path.Combine(Path.GetTempPath(), "parley-e2e-" + Guid.NewGuid().ToString("N"));
     public Uri BaseAddress { get; private set; } = null!;
     public Uri SocketAddress => new($"ws://{BaseAddress.Authority}/v1?deploymentId={DeploymentId}");
+    /// <summary>The running app's services (endpoint data source, stores), for tests that inspect the server itself.</summary>
+    public IServiceProvider Services => _app!.Services;
 
-    ParleyServer(Func<ParleyOptions, ParleyOptions>? configure) => _configure = configure;
+    ParleyServer(Func<ParleyOptions, ParleyOptions>? configure, string[]? args, Action<WebApplication>? beforeStart) =>
+        (_configure, _args, _beforeStart) = (configure, args ?? [], beforeStart);
 
-    public static async Task<ParleyServer> StartAsync(Func<ParleyOptions, ParleyOptions>? configure = null)
+    /// <param name="args">Command-line configuration after the defaults (a later <c>--urls</c> wins).</param>
+    /// <param name="beforeStart">Sees the built app before it starts, e.g. to add a middleware that observes requests.</param>
+    public static async Task<ParleyServer> StartAsync(Func<ParleyOptions, ParleyOptions>? configure = null, string[]? args = null,
+        Action<WebApplication>? beforeStart = null)
     {
-        var server = new ParleyServer(configure);
+        var server = new ParleyServer(configure, args, beforeStart);
         await server.StartAppAsync();
         return server;
     }
 
     async Task StartAppAsync()
     {
-        _app = await ParleyApp.BuildAsync(["--urls", "http://127.0.0.1:0"], o =>
+        _app = await ParleyApp.BuildAsync(["--urls", "http://127.0.0.1:0", .. _args], o =>
         {
             var configured = o with
             {
@@ -44,6 +52,7 @@ public sealed class ParleyServer : IAsyncDisposable
             };
             return _configure is null ? configured : _configure(configured);
         });
+        _beforeStart?.Invoke(_app);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         BaseAddress = new Uri(address);

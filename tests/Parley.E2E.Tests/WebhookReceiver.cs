@@ -24,6 +24,10 @@ public sealed class WebhookReceiver : IAsyncDisposable
         /// <summary>Recomputes the signature as a receiver must: base64 HMAC-SHA256 of the raw body with the secret.</summary>
         public bool IsSignedWith(string secret) =>
             Header("X-Hub-Signature-256") == "sha256=" + Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), RawBody));
+
+        /// <summary>Parley-Webhook-Signature checked as a receiver following Stripe's instructions would (see <see cref="TimestampedSignature"/>).</summary>
+        public bool HasTimestampedSignature(string secret, DateTimeOffset now) =>
+            TimestampedSignature.Verify(Header("Parley-Webhook-Signature"), RawBody, secret, now, TimestampedSignature.Tolerance);
     }
 
     readonly WebApplication _app;
@@ -82,4 +86,41 @@ public sealed class WebhookReceiver : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
     }
+}
+
+/// <summary>
+/// A receiver's check of <c>Parley-Webhook-Signature</c>, written from Stripe's public instructions and not from Parley's
+/// code: split on ',', take <c>t</c> and every <c>v1</c>; the expected v1 is the hex HMAC-SHA256 of <c>"{t}.{raw body}"</c>
+/// keyed with the secret; accept when one matches and <c>t</c> is within the tolerance of the receiver's clock.
+/// </summary>
+public static class TimestampedSignature
+{
+    public static readonly TimeSpan Tolerance = TimeSpan.FromMinutes(5);
+
+    public static (long T, IReadOnlyList<string> V1) Parse(string header)
+    {
+        long t = -1;
+        var v1 = new List<string>();
+        foreach (var part in header.Split(','))
+        {
+            var kv = part.Split('=', 2);
+            if (kv is ["t", var ts]) t = long.Parse(ts);
+            else if (kv is ["v1", var sig]) v1.Add(sig);
+        }
+        return (t, v1);
+    }
+
+    public static string Compute(string secret, long t, byte[] body) =>
+        Convert.ToHexString(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.ASCII.GetBytes($"{t}.").Concat(body).ToArray())).ToLowerInvariant();
+
+    public static bool Verify(string header, byte[] body, string secret, DateTimeOffset now, TimeSpan tolerance)
+    {
+        var (t, v1) = Parse(header);
+        if (t < 0 || Math.Abs(now.ToUnixTimeSeconds() - t) > tolerance.TotalSeconds) return false;
+        var expected = Encoding.ASCII.GetBytes(Compute(secret, t, body));
+        return v1.Any(s => CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(s)));
+    }
+
+    /// <summary>A header for an inbound post, as a channel's middleware would sign one.</summary>
+    public static string Sign(string secret, long t, byte[] body) => $"t={t},v1={Compute(secret, t, body)}";
 }

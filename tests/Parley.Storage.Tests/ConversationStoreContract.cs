@@ -129,4 +129,25 @@ public abstract class ConversationStoreContract
         Assert.DoesNotContain(messages.Entities, m => m.Text == "never");
         Assert.Equal(c.Version, (await ((IConversationStore)store).LoadAsync(c.Id, default))!.Version);
     }
+
+    [Fact]
+    public async Task Integration_RotatedSecret_SurvivesAReopen_AndIsClearedWhenRotatedWithoutOverlap()
+    {
+        var store = await CreateStoreAsync();
+        var integration = new OpenIntegration(Id(), "Partner", "https://partner.example/hook", "old-secret-0123456789",
+            ImmutableDictionary<string, string>.Empty.Add("X-Partner-Key", "k"), true, DisconnectMode.ReadOnly, T0, T0, "c", "c");
+        await ((IDirectoryStore)store).UpsertIntegrationAsync(integration.RotateSecret("new-secret-0123456789", TimeSpan.FromHours(1), T0), default);
+
+        var reopened = await ReopenAsync(store);
+        var loaded = (await ((IDirectoryStore)reopened).GetIntegrationAsync(integration.Id, default))!;
+
+        Assert.Equal("new-secret-0123456789", loaded.SecretToken);
+        Assert.Equal("old-secret-0123456789", loaded.PreviousSecretToken);
+        Assert.Equal(T0 + TimeSpan.FromHours(1), loaded.PreviousSecretExpiresAt);
+        Assert.Equal(["new-secret-0123456789", "old-secret-0123456789"], loaded.SecretsInForce(T0));
+        await ((IDirectoryStore)reopened).UpsertIntegrationAsync(loaded.RotateSecret("third-secret-0123456789", TimeSpan.Zero, T0), default);
+        var cleared = (await ((IDirectoryStore)reopened).GetIntegrationAsync(integration.Id, default))!;
+        Assert.Null(cleared.PreviousSecretToken);
+        Assert.Null(cleared.PreviousSecretExpiresAt);
+    }
 }

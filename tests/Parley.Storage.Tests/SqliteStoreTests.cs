@@ -49,4 +49,33 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
         Assert.Equal(r.GetInt64(0), r.GetInt64(1));
         Assert.True(r.GetInt64(0) >= 1);
     }
+
+    [Fact]
+    public async Task Open_KeepsTheFolderAndEveryDatabaseFile_OwnerOnly()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        await CreateStoreAsync();
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, new DirectoryInfo(_dir).UnixFileMode);
+        foreach (var file in new[] { DbPath, DbPath + "-wal", DbPath + "-shm" })
+            Assert.Equal((file, UnixFileMode.UserRead | UnixFileMode.UserWrite), (file, File.GetUnixFileMode(file)));
+    }
+
+    [Fact]
+    public async Task Open_TightensAFolderAndFilesThatAnOlderStartLeftReadable()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        var store = (SqliteStore)await CreateStoreAsync();
+        await store.DisposeAsync();
+        _open.Remove(store);
+        const UnixFileMode everyoneReads = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        new DirectoryInfo(_dir).UnixFileMode = everyoneReads | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        File.SetUnixFileMode(DbPath, everyoneReads);
+        File.WriteAllBytes(DbPath + "-shm", []);   // as a crashed run may leave it
+        File.SetUnixFileMode(DbPath + "-shm", everyoneReads);
+
+        await CreateStoreAsync();
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, new DirectoryInfo(_dir).UnixFileMode);
+        foreach (var file in new[] { DbPath, DbPath + "-wal", DbPath + "-shm" })
+            Assert.Equal((file, UnixFileMode.UserRead | UnixFileMode.UserWrite), (file, File.GetUnixFileMode(file)));
+    }
 }

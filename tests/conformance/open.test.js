@@ -3,7 +3,10 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { sdk, platformClient } = require('./lib/parley');
-const { startReceiver, isSigned } = require('./lib/webhook');
+const { startReceiver, isSigned, hasTimestampedSignature } = require('./lib/webhook');
+const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
+const path = require('node:path');
 const { covers } = require('./lib/matrix');
 
 const SECRET = 'conformance-signature-secret';
@@ -62,6 +65,7 @@ test('agentless open outbound: the SDK reads the answer; the webhook gets a sign
   assert.match(sent.timestamp, ISO_MS);
   const delivery = await receiver.next();
   assert.ok(isSigned(delivery, SECRET), 'X-Hub-Signature-256 matches the Genesys sample computation');
+  assert.ok(hasTimestampedSignature(delivery, SECRET), 'Parley-Webhook-Signature verifies as Stripe\'s scheme does');
   assert.equal(delivery.json.id, sent.id);
   assert.equal(delivery.json.type, 'Text');
   assert.equal(delivery.json.direction, 'Outbound');
@@ -113,4 +117,48 @@ test('inbound message, event and receipt through the SDK; the backend ends it an
     { channel: { messageId: 'ext-3', from, time: now() }, text: 'one more' }).then(() => null, (e) => e);
   assert.equal(late.status, 409);
   assert.equal(late.code, 'conversation.ended');
+});
+
+test('examples/webhook-receiver.js takes a real delivery, refuses a replay outside its window and a wrong secret', async () => {
+  covers('open.webhook');
+  const example = spawn(process.execPath, [path.join(__dirname, '..', '..', 'examples', 'webhook-receiver.js'), '0'],
+    { env: { ...process.env, WEBHOOK_SECRET: SECRET }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const lines = [];
+  const waiting = [];
+  example.stdout.on('data', (c) => {
+    out += c;
+    let at;
+    while ((at = out.indexOf('\n')) >= 0) { lines.push(out.slice(0, at)); out = out.slice(at + 1); while (waiting.length) waiting.shift()(); }
+  });
+  const line = (match) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the example printed no line matching ${match}: ${lines.join(' | ')}`)), 10000);
+    const check = () => { const found = lines.find((l) => match.test(l)); if (found) { clearTimeout(timer); resolve(found); } else waiting.push(check); };
+    check();
+  });
+  try {
+    const url = (await line(/^webhook receiver on /)).split(' on ')[1];
+    const own = await api.postConversationsMessagingIntegrationsOpen({
+      name: 'Example receiver', outboundNotificationWebhookUrl: url, outboundNotificationWebhookSignatureSecretToken: SECRET,
+    });
+    await api.postConversationsMessagesAgentless({
+      fromAddress: own.id, toAddress: 'example@partner.example', toAddressMessengerType: 'open', textBody: 'checked by the example',
+    });
+    await line(/text: checked by the example$/);   // printed only after its signature verified
+
+    const raw = Buffer.from(JSON.stringify({ id: 'replayed-1', type: 'Text', text: 'replayed', channel: { time: 'x', to: { id: 'y' } } }));
+    const post = async (t, secret) => (await fetch(url, {
+      method: 'POST', body: raw, headers: {
+        'content-type': 'application/json',
+        'parley-webhook-signature': `t=${t},v1=${crypto.createHmac('sha256', secret).update(`${t}.`).update(raw).digest('hex')}`,
+      },
+    })).status;
+    const now = Math.floor(Date.now() / 1000);
+    assert.equal(await post(now - 600, SECRET), 401, 'a delivery signed 10 minutes ago is a replay');
+    await line(/^rejected: timestamp outside the 300 s window/);
+    assert.equal(await post(now, 'not-the-integration-secret'), 401);
+    assert.equal(await post(now, SECRET), 200);
+  } finally {
+    example.kill();
+  }
 });

@@ -9,7 +9,8 @@ dll="$root/src/Parley.Server/bin/Release/net10.0/parley.dll"
 
 data="$(mktemp -d)"
 log="$data/server.log"
-PARLEY_DATA_DIR="$data" dotnet "$dll" --urls http://127.0.0.1:0 >"$log" 2>&1 &
+# The suite's webhook receivers listen on loopback, which Parley refuses as a webhook target unless allowed.
+PARLEY_DATA_DIR="$data" Parley__Webhooks__AllowPrivateNetworks=true dotnet "$dll" --urls http://127.0.0.1:0 >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
 

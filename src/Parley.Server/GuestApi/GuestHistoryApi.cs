@@ -45,12 +45,11 @@ public static class GuestHistoryApi
     static async Task<IResult> ConfigAsync(HttpContext http, string deploymentId, IDirectoryStore directory, CancellationToken ct)
     {
         if (await directory.GetDeploymentAsync(deploymentId, ct) is not { } d) return ApiError.NotFound("deployment", deploymentId);
-        var host = http.Request.Host.ToString();
-        var secure = http.Request.IsHttps;
-        var config = new DeploymentConfig(d.Id, "1", ["en-us"], "en-us", $"{(secure ? "https" : "http")}://{host}", "Active",
+        var (api, socket) = PublicAddress.Of(http);
+        var config = new DeploymentConfig(d.Id, "1", ["en-us"], "en-us", api, "Active",
             new MessengerConfig(true, new() { ["primaryColor"] = "#1f6feb" }, new() { ["visibility"] = "On" },
                 new FileUploadConfig([]),
-                new AppsConfig(new ConversationsConfig($"{(secure ? "wss" : "ws")}://{host}", true, true, new EnabledFlag(false),
+                new AppsConfig(new ConversationsConfig(socket, true, true, new EnabledFlag(false),
                     new ConversationDisconnectConfig(d.DisconnectEnabled, d.DisconnectType == DisconnectMode.Send ? "Send" : "ReadOnly"),
                     new EnabledFlag(d.ClearEnabled), new NotificationsConfig(false, "ExcludeMessagesContent"),
                     new EnabledFlag(false), new EnabledFlag(false)))),

@@ -43,7 +43,7 @@ public sealed class GuestSocketEndpoint(
         var origin = http.Request.Headers.Origin.ToString();
         if (deploymentId.Length > 0 && await directory.GetDeploymentAsync(deploymentId, http.RequestAborted) is { } d && !d.AllowsOrigin(origin))
         {
-            await new ApiError(403, "origin.not.allowed", $"Origin '{origin}' is not allowed for deployment {deploymentId}.").ExecuteAsync(http);
+            await new ApiError(403, "origin.not.allowed", $"Origin '{ApiError.Clip(origin)}' is not allowed for deployment {ApiError.Clip(deploymentId)}.").ExecuteAsync(http);
             return;
         }
 

@@ -57,7 +57,7 @@ public static class NotificationsApi
 
     static JsonObject ChannelJson(HttpContext http, NotificationHub.Channel c) => new()
     {
-        ["connectUri"] = $"{(http.Request.IsHttps ? "wss" : "ws")}://{http.Request.Host}/channels/{c.Id}",
+        ["connectUri"] = $"{PublicAddress.Of(http).WebSocket}/channels/{c.Id}",
         ["id"] = c.Id,
         ["expires"] = Wire.Time(c.Expires),
     };
@@ -77,10 +77,14 @@ public static class NotificationsApi
     static async Task<IResult> SubscribeAsync(string channelId, bool ignoreErrors, bool replace, HttpContext http, NotificationHub hub)
     {
         if (Mine(http, hub, channelId) is not { } channel) return ApiError.NotFound("channel", channelId);
+        var (bytes, tooLarge) = await http.ReadBodyAsync();
+        if (tooLarge is not null) return tooLarge;
         List<string?> wanted;
         try
         {
-            var body = (await JsonNode.ParseAsync(http.Request.Body))?.AsArray();
+            var body = JsonNode.Parse(bytes)?.AsArray();
+            if (body?.Count > NotificationHub.MaxTopicsPerChannel)
+                return ApiError.BadRequest($"One request may name at most {NotificationHub.MaxTopicsPerChannel} topics (a channel's limit); nothing was changed.");
             // Inside the try: a JsonObject reads its properties lazily, and a duplicate key (ArgumentException) or an
             // invalid string (InvalidOperationException) surfaces only here.
             wanted = (body ?? []).Select(t => t is JsonObject o && o["id"] is JsonValue v && v.TryGetValue<string>(out var id) ? id : null).ToList();
@@ -91,7 +95,7 @@ public static class NotificationsApi
         }
         var unsupported = wanted.Where(t => t is null || !NotificationHub.IsSupported(t)).ToList();
         if (unsupported.Count > 0 && !ignoreErrors)
-            return ApiError.BadRequest($"Unsupported topic(s): {string.Join(", ", unsupported.Select(t => t ?? "null"))}. " +
+            return ApiError.BadRequest($"Unsupported topic(s): {ApiError.Sample(unsupported.Select(t => t ?? "null"))}. " +
                 $"Parley publishes: {string.Join(", ", NotificationHub.TopicPatterns)} ({{id}} a conversation id).");
         lock (channel.Topics)
         {

@@ -15,6 +15,12 @@ public static class Permissions
     public const string DeploymentAdmin = "webdeployments:deployment:edit";
     public const string DeploymentView = "webdeployments:deployment:view";
     public const string OAuthClientAdd = "oauth:client:add";
+    public const string OAuthClientView = "oauth:client:view";
+    public const string OAuthClientEdit = "oauth:client:edit";
+    public const string OAuthClientDelete = "oauth:client:delete";
+    /// <summary>Parley's own: listing and rotating the token-signing keys (the platform has no such endpoint).</summary>
+    public const string SigningKeyView = "parley:signingkey:view";
+    public const string SigningKeyEdit = "parley:signingkey:edit";
     public const string IntegrationView = "messaging:integration:view";
     public const string IntegrationEdit = "messaging:integration:edit";
     /// <summary>Posting inbound Open Messaging traffic (what a channel's middleware does).</summary>
@@ -23,6 +29,9 @@ public static class Permissions
     public static readonly string[] Known =
     [
         ConversationView, ConversationCreate, ConversationDisconnect, AnalyticsView, AuditView, DeploymentAdmin, DeploymentView, OAuthClientAdd,
-        IntegrationView, IntegrationEdit, InboundReceive,
+        OAuthClientView, OAuthClientEdit, OAuthClientDelete, SigningKeyView, SigningKeyEdit, IntegrationView, IntegrationEdit, InboundReceive,
     ];
 }
+
+/// <summary>Endpoint metadata: the permission a Platform API endpoint requires (read by the permission matrix).</summary>
+public sealed record RequiredPermission(string Permission);

@@ -1,51 +1,102 @@
+using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using Parley.Core;
 using Parley.Protocol;
 
 namespace Parley.Server.OAuth;
 
-/// <summary><c>POST /oauth/token</c>: the client-credentials grant (spec §4), Basic auth or form fields.</summary>
+/// <summary>
+/// <c>POST /oauth/token</c>: the client-credentials grant (spec §4), Basic auth or form fields. Every failed client
+/// authentication gets one answer (RFC 6749 §5.2 <c>invalid_client</c>, 401), whether the id is unknown or the secret
+/// wrong, after the same hashing work; failures are logged (never the secret) and throttled (<see cref="TokenThrottle"/>).
+/// </summary>
 public static class TokenApi
 {
+    /// <summary>Longest client id looked up; a longer one cannot exist and fails like any unknown id.</summary>
+    const int MaxClientIdLength = 256;
+    /// <summary>Longest secret hashed; bounds the work one request can ask of PBKDF2.</summary>
+    const int MaxSecretLength = 1024;
+
     public static void MapTokenApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/oauth/token", IssueAsync);   // also under a gateway prefix: ParleyApp.StripGatewayPrefix
     }
 
-    static async Task<IResult> IssueAsync(HttpContext http, IDirectoryStore directory, Tokens tokens, CancellationToken ct)
+    static async Task<IResult> IssueAsync(HttpContext http, ICredentialStore store, Tokens tokens, TokenThrottle throttle,
+        ILogger<TokenThrottle> log, CancellationToken ct)
     {
         if (!http.Request.HasFormContentType)
             return Error(400, "invalid_request", "Send grant_type=client_credentials as application/x-www-form-urlencoded.");
         IFormCollection form;
         try { form = await http.Request.ReadFormAsync(ct); }
-        catch (InvalidDataException e) { return Error(400, "invalid_request", $"The form could not be read: {e.Message}"); }
+        catch (InvalidDataException) { return Error(400, "invalid_request", "The form could not be read."); }
         if (form["grant_type"] != "client_credentials")
             return Error(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.");
 
         string? id = form["client_id"], secret = form["client_secret"];
         var auth = http.Request.Headers.Authorization.ToString();
-        if (auth.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        var basic = auth.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase);
+        if (basic)
         {
+            (id, secret) = (null, null);
             try
             {
                 var pair = Encoding.UTF8.GetString(Convert.FromBase64String(auth["Basic ".Length..].Trim()));
                 var colon = pair.IndexOf(':');
                 if (colon > 0) (id, secret) = (pair[..colon], pair[(colon + 1)..]);
             }
-            catch (FormatException) { return Error(401, "invalid_client", "authentication failed"); }
+            catch (FormatException) { }
         }
-        if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(secret)) return Error(401, "invalid_client", "client credentials missing");
+        id ??= "";
+        var address = http.Connection.RemoteIpAddress;
+        if (throttle.Check(id, address) is { } wait)
+        {
+            var seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
+            if (throttle.ShouldReport(id, address))
+                log.LogWarning("Token requests throttled: client {ClientId} from {Address}, retry after {Seconds} s (further refusals for this pair are not logged for 10 s)",
+                    Shown(id), address, seconds);
+            http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+            return Error(429, "temporarily_unavailable", "Too many failed authentication attempts; retry later.");
+        }
 
-        var client = await directory.GetClientAsync(id, ct);
-        if (client is null) return Error(401, "invalid_client", "client not found");
-        if (!Tokens.SecretMatches(secret, client.SecretHash)) return Error(401, "invalid_client", "authentication failed");
+        // The same work whatever is wrong: look the id up (when it could exist), then one PBKDF2 against its hash or a dummy.
+        var client = id.Length is > 0 and <= MaxClientIdLength ? await store.GetClientAsync(id, ct) : null;
+        var presented = secret is { Length: > 0 and <= MaxSecretLength } ? secret : "";
+        var matches = Tokens.SecretMatches(presented, client?.SecretHash ?? Tokens.UnknownClientHash);
+        var ok = client is not null && presented.Length > 0 && matches;
+        if (!ok)
+        {
+            throttle.Failed(id, address);
+            log.LogWarning("Token request refused ({Reason}): client {ClientId} from {Address}",
+                client is null ? "unknown client" : "wrong secret", Shown(id), address);
+            if (basic) http.Response.Headers.WWWAuthenticate = "Basic realm=\"parley\", charset=\"UTF-8\"";
+            return Error(401, "invalid_client", "authentication failed");   // the platform's text for a wrong secret, now for every failure
+        }
 
-        var (token, expiresIn) = tokens.IssueAccessToken(client.Id, client.Permissions);
+        throttle.Succeeded(id, address);
+        var (token, expiresIn) = tokens.IssueAccessToken(client!.Id, client.Permissions, client.CredentialVersion);
         http.Response.Headers.CacheControl = "no-store";
+        http.Response.Headers.Pragma = "no-cache";
         return Results.Json(new TokenResponse(token, "bearer", expiresIn), ParleyJson.Wire.TokenResponse);
     }
 
-    static IResult Error(int status, string error, string description) =>
-        Results.Json(new OAuthError(error, description, description), ParleyJson.Wire.OAuthError, statusCode: status);
+    /// <summary>A client id as logged: bounded, printable.</summary>
+    static string Shown(string id)
+    {
+        var clipped = id.Length <= 64 ? id : id[..64] + "…";
+        return new string(clipped.Select(c => char.IsControl(c) ? '?' : c).ToArray());
+    }
+
+    static IResult Error(int status, string error, string description) => new OAuthErrorResult(status, new OAuthError(error, description, description));
+
+    /// <summary>RFC 6749 §5.2 error body, never cached.</summary>
+    sealed class OAuthErrorResult(int status, OAuthError body) : IResult
+    {
+        public Task ExecuteAsync(HttpContext http)
+        {
+            http.Response.Headers.CacheControl = "no-store";
+            http.Response.Headers.Pragma = "no-cache";
+            return Results.Json(body, ParleyJson.Wire.OAuthError, statusCode: status).ExecuteAsync(http);
+        }
+    }
 }

@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Parley.Core;
 
 namespace Parley.Server.OAuth;
 
@@ -15,35 +18,87 @@ public sealed record GuestClaims(string SessionId, string DeploymentId, long Exp
 
 public enum TokenCheck { Valid, Invalid, Expired }
 
+/// <summary>What a verified access token says: whose it is, the client's credential version it was issued under, its expiry.</summary>
+public readonly record struct AccessTokenClaims(string ClientId, long CredentialVersion, long Exp);
+
 /// <summary>
 /// Signs and checks the two kinds of bearer token: Platform access tokens (client credentials) and guest JWTs.
-/// Both are compact HS256 JWTs under one key kept in the store, so they survive restarts and every node of a
-/// cluster accepts them. The audience keeps them apart: a guest JWT opens no Platform endpoint, and the reverse.
+/// Both are compact HS256 JWTs under keys kept in the store, so they survive restarts and every node of a cluster
+/// accepts them. The audience keeps them apart: a guest JWT opens no Platform endpoint, and the reverse.
+/// Keys rotate without downtime: the header names the key (<c>kid</c>), the newest active key signs, and every key not
+/// yet retired verifies. The original key's tokens carry no <c>kid</c> (tokens issued before rotation existed).
 /// </summary>
-public sealed class Tokens(byte[] key, TimeProvider clock)
+public sealed class Tokens
 {
     public const string PlatformAudience = "parley:platform";
     public const string GuestAudience = "parley:guest";
     public static readonly TimeSpan AccessTokenLifetime = TimeSpan.FromSeconds(86399);
     public static readonly TimeSpan GuestJwtLifetime = TimeSpan.FromHours(1);
 
-    static readonly string Header = B64(Encoding.UTF8.GetBytes("{\"alg\":\"HS256\",\"typ\":\"JWT\"}"));
+    static readonly string OriginalHeader = B64(Encoding.UTF8.GetBytes("{\"alg\":\"HS256\",\"typ\":\"JWT\"}"));
 
-    public (string Token, long ExpiresIn) IssueAccessToken(string clientId, IEnumerable<string> permissions)
+    sealed record RingKey(string Kid, byte[] Key, string Header, DateTimeOffset SignsFrom, DateTimeOffset? RetiresAt);
+
+    /// <summary>The keys in force, by encoded header (a token's first segment names its key with no parsing).</summary>
+    sealed record Ring(FrozenDictionary<string, RingKey> ByHeader, RingKey[] NewestFirst);
+
+    readonly TimeProvider _clock;
+    volatile Ring _ring;
+
+    public Tokens(byte[] key, TimeProvider clock)
     {
-        var now = clock.GetUtcNow().ToUnixTimeSeconds();
+        _clock = clock;
+        _ring = Build([new SigningKey(SigningKey.OriginalKid, null, default, default, null)], key);
+    }
+
+    /// <summary>Replaces the key ring (at start, after a rotation, and on every refresh from the store).</summary>
+    public void Load(IEnumerable<SigningKey> keys, byte[] originalKey)
+    {
+        var ring = Build(keys, originalKey);
+        var before = _ring;
+        _ring = ring;
+        // A key that left the ring must not keep verifying through the cache.
+        if (before.ByHeader.Count != ring.ByHeader.Count || before.NewestFirst.Zip(ring.NewestFirst).Any(p => p.First.RetiresAt != p.Second.RetiresAt))
+            _verified.Clear();
+    }
+
+    static Ring Build(IEnumerable<SigningKey> keys, byte[] originalKey)
+    {
+        var list = keys.Where(k => k.Kid == SigningKey.OriginalKid || k.Key is not null)
+            .Select(k => k.Kid == SigningKey.OriginalKid
+                ? new RingKey(k.Kid, originalKey, OriginalHeader, k.SignsFrom, k.RetiresAt)
+                : new RingKey(k.Kid, k.Key!, B64(Encoding.UTF8.GetBytes($"{{\"alg\":\"HS256\",\"kid\":\"{k.Kid}\",\"typ\":\"JWT\"}}")), k.SignsFrom, k.RetiresAt))
+            .OrderByDescending(k => k.SignsFrom).ToArray();
+        return new Ring(list.ToFrozenDictionary(k => k.Header), list);
+    }
+
+    /// <summary>The kid that signs now (the newest key whose start has passed and that has not retired).</summary>
+    public string SigningKid => Signer(_clock.GetUtcNow()).Kid;
+
+    RingKey Signer(DateTimeOffset now)
+    {
+        var ring = _ring;
+        foreach (var k in ring.NewestFirst)
+            if (k.SignsFrom <= now && (k.RetiresAt is not { } at || at > now)) return k;
+        // Every key retired or not yet started (a misconfigured rotation): sign with the newest started key rather than fail.
+        return ring.NewestFirst.FirstOrDefault(k => k.SignsFrom <= now) ?? ring.NewestFirst[^1];
+    }
+
+    public (string Token, long ExpiresIn) IssueAccessToken(string clientId, IEnumerable<string> permissions, long credentialVersion = 0)
+    {
+        var now = _clock.GetUtcNow().ToUnixTimeSeconds();
         var exp = now + (long)AccessTokenLifetime.TotalSeconds;
         var payload = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
         {
             ["aud"] = PlatformAudience, ["sub"] = clientId, ["iat"] = now, ["exp"] = exp, ["perms"] = permissions.ToArray(),
-            ["jti"] = Guid.NewGuid().ToString("N"),
+            ["cv"] = credentialVersion, ["jti"] = Guid.NewGuid().ToString("N"),
         });
         return (Sign(payload), exp - now);
     }
 
     public (string Jwt, long Exp) IssueGuestJwt(string sessionId, string deploymentId)
     {
-        var now = clock.GetUtcNow().ToUnixTimeSeconds();
+        var now = _clock.GetUtcNow().ToUnixTimeSeconds();
         var exp = now + (long)GuestJwtLifetime.TotalSeconds;
         var payload = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
         {
@@ -52,31 +107,38 @@ public sealed class Tokens(byte[] key, TimeProvider clock)
         return (Sign(payload), exp);
     }
 
-    // Verified access tokens, so a client's every call does not re-verify and re-parse its token.
-    readonly System.Collections.Concurrent.ConcurrentDictionary<string, (Caller Caller, long Exp)> _verified = new();
+    // Verified access tokens, so a client's every call does not re-verify and re-parse its token. Only the signature,
+    // audience and expiry are cached: whether the client still exists under the same credentials is checked per call.
+    readonly ConcurrentDictionary<string, (AccessTokenClaims Claims, DateTimeOffset? KeyRetiresAt)> _verified = new();
 
-    public TokenCheck CheckAccessToken(string token, out Caller? caller)
+    public TokenCheck CheckAccessToken(string token, out AccessTokenClaims claims)
     {
-        var now = clock.GetUtcNow().ToUnixTimeSeconds();
+        var clock = _clock.GetUtcNow();
+        var now = clock.ToUnixTimeSeconds();
         if (_verified.TryGetValue(token, out var hit))
         {
-            caller = hit.Exp > now ? hit.Caller : null;
-            return caller is null ? TokenCheck.Expired : TokenCheck.Valid;
+            claims = hit.Claims;
+            if (hit.KeyRetiresAt is { } retires && retires <= clock) return TokenCheck.Invalid;
+            return claims.Exp > now ? TokenCheck.Valid : TokenCheck.Expired;
         }
-        caller = null;
-        var check = Verify(token, PlatformAudience, out var payload);
+        claims = default;
+        var check = Verify(token, PlatformAudience, out var payload, out var key);
         if (check != TokenCheck.Valid) return check;
-        var perms = payload.GetProperty("perms").EnumerateArray().Select(p => p.GetString()!).ToArray();
-        caller = new Caller(payload.GetProperty("sub").GetString()!, perms);
+        try
+        {
+            claims = new AccessTokenClaims(payload.GetProperty("sub").GetString()!,
+                payload.TryGetProperty("cv", out var cv) ? cv.GetInt64() : 0, payload.GetProperty("exp").GetInt64());
+        }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException) { return TokenCheck.Invalid; }
         if (_verified.Count > 10_000) _verified.Clear();
-        _verified[token] = (caller, payload.GetProperty("exp").GetInt64());
+        _verified[token] = (claims, key!.RetiresAt);
         return TokenCheck.Valid;
     }
 
     public TokenCheck CheckGuestJwt(string token, out GuestClaims? guest)
     {
         guest = null;
-        var check = Verify(token, GuestAudience, out var payload);
+        var check = Verify(token, GuestAudience, out var payload, out _);
         if (check != TokenCheck.Valid) return check;
         guest = new GuestClaims(payload.GetProperty("sub").GetString()!, payload.GetProperty("deploymentId").GetString()!,
             payload.GetProperty("exp").GetInt64());
@@ -85,22 +147,24 @@ public sealed class Tokens(byte[] key, TimeProvider clock)
 
     string Sign(byte[] payload)
     {
-        var signingInput = Header + "." + B64(payload);
-        return signingInput + "." + B64(HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(signingInput)));
+        var key = Signer(_clock.GetUtcNow());
+        var signingInput = key.Header + "." + B64(payload);
+        return signingInput + "." + B64(HMACSHA256.HashData(key.Key, Encoding.ASCII.GetBytes(signingInput)));
     }
 
-    TokenCheck Verify(string token, string audience, out JsonElement payload)
+    TokenCheck Verify(string token, string audience, out JsonElement payload, out RingKey? key)
     {
         payload = default;
         var parts = token.Split('.');
-        if (parts.Length != 3 || parts[0] != Header) return TokenCheck.Invalid;
+        if (parts.Length != 3 || !_ring.ByHeader.TryGetValue(parts[0], out key)) { key = null; return TokenCheck.Invalid; }
+        if (key.RetiresAt is { } retires && retires <= _clock.GetUtcNow()) return TokenCheck.Invalid;
         try
         {
-            var expected = HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]));
+            var expected = HMACSHA256.HashData(key.Key, Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]));
             if (!CryptographicOperations.FixedTimeEquals(expected, FromB64(parts[2]))) return TokenCheck.Invalid;
             payload = JsonDocument.Parse(FromB64(parts[1])).RootElement;
             if (!payload.TryGetProperty("aud", out var aud) || aud.GetString() != audience) return TokenCheck.Invalid;
-            return payload.GetProperty("exp").GetInt64() <= clock.GetUtcNow().ToUnixTimeSeconds() ? TokenCheck.Expired : TokenCheck.Valid;
+            return payload.GetProperty("exp").GetInt64() <= _clock.GetUtcNow().ToUnixTimeSeconds() ? TokenCheck.Expired : TokenCheck.Valid;
         }
         catch (Exception e) when (e is FormatException or JsonException or KeyNotFoundException or InvalidOperationException)
         {
@@ -124,6 +188,12 @@ public sealed class Tokens(byte[] key, TimeProvider clock)
         var hash = Rfc2898DeriveBytes.Pbkdf2(secret, salt, iterations, HashAlgorithmName.SHA256, 32);
         return $"pbkdf2${iterations}${Convert.ToBase64String(salt)}${Convert.ToBase64String(hash)}";
     }
+
+    /// <summary>
+    /// A hash no secret matches, checked when the client id is unknown so that answer costs the same PBKDF2 work as a
+    /// wrong secret (the timing does not tell which client ids exist).
+    /// </summary>
+    public static readonly string UnknownClientHash = HashSecret(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
 
     public static bool SecretMatches(string secret, string stored)
     {

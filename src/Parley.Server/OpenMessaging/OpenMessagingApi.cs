@@ -42,28 +42,44 @@ public static class OpenMessagingApi
 
     /// <summary>
     /// Inbound posts are authenticated by the bearer token, as on the platform, and need no signature. One that carries
-    /// <c>X-Hub-Signature-256</c> anyway is held to it: the HMAC of the raw body with the integration's secret must
-    /// match, or the request is refused (401 <c>signature.invalid</c>) before anything is read or stored.
+    /// a signature anyway is held to it, against each secret in force (the new and, during a rotation's overlap, the old):
+    /// <c>X-Hub-Signature-256</c> (the HMAC of the raw body) and <c>Parley-Webhook-Signature</c> (Stripe's scheme, whose
+    /// timestamp must be within the replay window) must match, or the request is refused (401 <c>signature.invalid</c>)
+    /// before anything is stored.
     /// </summary>
     static async ValueTask<object?> CheckOptionalSignature(EndpointFilterInvocationContext ctx, EndpointFilterDelegate next)
     {
         var http = ctx.HttpContext;
-        var header = http.Request.Headers["X-Hub-Signature-256"].ToString();
-        if (header.Length == 0) return await next(ctx);
+        var hub = http.Request.Headers[WebhookSignature.HubHeader].ToString();
+        var timestamped = http.Request.Headers[WebhookSignature.SignatureHeader].ToString();
+        if (hub.Length == 0 && timestamped.Length == 0) return await next(ctx);
         var directory = http.RequestServices.GetRequiredService<IDirectoryStore>();
         var integrationId = (string)http.Request.RouteValues["integrationId"]!;
         if (await directory.GetIntegrationAsync(integrationId, http.RequestAborted) is not { } integration)
             return ApiError.NotFound("integration", integrationId);
-        http.Request.EnableBuffering(PlatformRequest.MaxBodyBytes);
-        using var buffer = new MemoryStream();
-        await http.Request.Body.CopyToAsync(buffer, http.RequestAborted);
-        http.Request.Body.Position = 0;
-        var expected = "sha256=" + Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(
-            System.Text.Encoding.UTF8.GetBytes(integration.SecretToken), buffer.ToArray()));
-        if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
-                System.Text.Encoding.ASCII.GetBytes(header), System.Text.Encoding.ASCII.GetBytes(expected)))
+        // Bounded like every body (413 past the limit); the handler then reads the same bytes again.
+        var (body, tooLarge) = await http.ReadBodyAsync();
+        if (tooLarge is not null) return tooLarge;
+        http.Request.Body = new MemoryStream(body!, writable: false);
+        var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        var secrets = integration.SecretsInForce(now);
+        if (hub.Length > 0 && !WebhookSignature.VerifyHub(hub, body!, secrets))
             return new ApiError(401, "signature.invalid",
                 "X-Hub-Signature-256 does not match the body: it must be sha256=<base64 HMAC-SHA256 of the raw body, keyed with the integration's secret>. Nothing was stored.");
+        if (timestamped.Length > 0)
+        {
+            var tolerance = http.RequestServices.GetRequiredService<ParleyOptions>().WebhookSignatureTolerance;
+            var problem = WebhookSignature.Verify(timestamped, body!, secrets, now, tolerance) switch
+            {
+                WebhookSignature.Verdict.Valid => null,
+                WebhookSignature.Verdict.OutsideWindow =>
+                    $"Parley-Webhook-Signature's timestamp t is more than {tolerance.TotalSeconds:0} s from the server's clock (a replay, or a clock that is off). Nothing was stored.",
+                WebhookSignature.Verdict.Malformed =>
+                    "Parley-Webhook-Signature must be t=<unix seconds>,v1=<hex HMAC-SHA256 of \"{t}.{raw body}\", keyed with the integration's secret>. Nothing was stored.",
+                _ => "Parley-Webhook-Signature does not match the body: no v1 is the hex HMAC-SHA256 of \"{t}.{raw body}\" with the integration's secret. Nothing was stored.",
+            };
+            if (problem is not null) return new ApiError(401, "signature.invalid", problem);
+        }
         return await next(ctx);
     }
 
@@ -72,7 +88,7 @@ public static class OpenMessagingApi
     /// <summary>The secret is never echoed in full: only its last four characters.</summary>
     static string Mask(string secret) => "********" + secret[^Math.Min(4, secret.Length)..];
 
-    public static OpenIntegrationWire ToWire(OpenIntegration i) => new()
+    public static OpenIntegrationWire ToWire(OpenIntegration i, DateTimeOffset now) => new()
     {
         Id = i.Id, Name = i.Name, OutboundNotificationWebhookUrl = i.WebhookUrl,
         OutboundNotificationWebhookSignatureSecretToken = Mask(i.SecretToken),
@@ -83,10 +99,11 @@ public static class OpenMessagingApi
         CreatedBy = new AddressableRef(i.CreatedBy), ModifiedBy = new AddressableRef(i.ModifiedBy),
         DisconnectNotification = i.DisconnectNotification,
         ConversationDisconnect = new ConversationDisconnectConfig(true, i.InboundAfterEnd.ToString()),
+        PreviousSecretExpiresAt = i.SecretsInForce(now).Count > 1 ? Wire.Time(i.PreviousSecretExpiresAt) : null,
         SelfUri = $"{IntegrationsPath}/{i.Id}",
     };
 
-    static ApiError? Validate(OpenIntegrationRequest b, bool creating)
+    static ApiError? Validate(OpenIntegrationRequest b, bool creating, ParleyOptions options)
     {
         if (creating && string.IsNullOrWhiteSpace(b.Name)) return ApiError.BadRequest("The field 'name' is required.", "name");
         if (b.Name is { Length: > 200 }) return ApiError.BadRequest("The field 'name' may be at most 200 characters.", "name");
@@ -94,7 +111,17 @@ public static class OpenMessagingApi
             return ApiError.BadRequest("The field 'outboundNotificationWebhookUrl' is required.", "outboundNotificationWebhookUrl");
         if (b.OutboundNotificationWebhookUrl is { } url
             && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.UserInfo.Length > 0))
-            return ApiError.InvalidValue("outboundNotificationWebhookUrl", url, "an absolute http:// or https:// URL without credentials");
+            return ApiError.InvalidValue("outboundNotificationWebhookUrl", Bounded(url), "an absolute http:// or https:// URL without credentials");
+        if (b.OutboundNotificationWebhookUrl is not null && !options.WebhooksAllowPrivateNetworks
+            && WebhookNetworkGuard.ProblemWithUrl(new Uri(b.OutboundNotificationWebhookUrl)) is { } internalTarget)
+            return ApiError.BadRequest($"The field 'outboundNotificationWebhookUrl' is refused: {internalTarget}. Webhooks go to public " +
+                "addresses only; for a receiver on this machine or a private network (local development), start Parley with " +
+                "Parley__Webhooks__AllowPrivateNetworks=true.", "outboundNotificationWebhookUrl");
+        if (WebhookHeaderRules.Problem(b.WebhookHeaders) is { } badHeader)
+            return ApiError.BadRequest($"The field 'webhookHeaders' is refused: {badHeader}", "webhookHeaders");
+        if (b.SecretRotationOverlapSeconds is { } overlap && (overlap < 0 || overlap > ParleyOptions.MaxSecretRotationOverlap.TotalSeconds))
+            return ApiError.BadRequest($"The field 'secretRotationOverlapSeconds' must be between 0 and {ParleyOptions.MaxSecretRotationOverlap.TotalSeconds:0}.",
+                "secretRotationOverlapSeconds");
         if (creating && string.IsNullOrEmpty(b.OutboundNotificationWebhookSignatureSecretToken))
             return ApiError.BadRequest("The field 'outboundNotificationWebhookSignatureSecretToken' is required.", "outboundNotificationWebhookSignatureSecretToken");
         if (b.OutboundNotificationWebhookSignatureSecretToken is { Length: < MinSecretLength })
@@ -105,11 +132,14 @@ public static class OpenMessagingApi
         return null;
     }
 
-    static async Task<IResult> CreateAsync(HttpContext http, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
+    /// <summary>A caller's value for an error message: never unbounded.</summary>
+    static string Bounded(string value) => value.Length <= 200 ? value : value[..200] + "…";
+
+    static async Task<IResult> CreateAsync(HttpContext http, IDirectoryStore directory, ParleyOptions options, TimeProvider clock, CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OpenIntegrationRequest);
         if (error is not null) return error;
-        if (Validate(body!, creating: true) is { } invalid) return invalid;
+        if (Validate(body!, creating: true, options) is { } invalid) return invalid;
         var b = body!;
         var now = clock.GetUtcNow();
         var caller = http.Caller().ClientId;
@@ -117,42 +147,48 @@ public static class OpenMessagingApi
             b.OutboundNotificationWebhookSignatureSecretToken!, (b.WebhookHeaders ?? []).ToImmutableDictionary(),
             b.DisconnectNotification ?? true, Enum.Parse<DisconnectMode>(b.ConversationDisconnect?.Type ?? "ReadOnly"), now, now, caller, caller);
         await directory.UpsertIntegrationAsync(integration, ct);
-        return Results.Json(ToWire(integration), ParleyJson.Wire.OpenIntegrationWire);
+        return Results.Json(ToWire(integration, now), ParleyJson.Wire.OpenIntegrationWire);
     }
 
-    static async Task<IResult> ListAsync(int? pageSize, int? pageNumber, IDirectoryStore directory, CancellationToken ct)
+    static async Task<IResult> ListAsync(int? pageSize, int? pageNumber, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
     {
         if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number, maxSize: 500) is { } bad) return bad;
         var page = await directory.ListIntegrationsAsync(size, number, ct);
-        return Results.Json(PlatformRequest.Listing(page.Entities.Select(ToWire).ToList(), IntegrationsPath, size, number, page.Total, page.PageCount),
+        return Results.Json(PlatformRequest.Listing(page.Entities.Select(i => ToWire(i, clock.GetUtcNow())).ToList(), IntegrationsPath, size, number, page.Total, page.PageCount),
             ParleyJson.Wire.EntityListingOpenIntegrationWire);
     }
 
-    static async Task<IResult> GetAsync(string integrationId, IDirectoryStore directory, CancellationToken ct) =>
+    static async Task<IResult> GetAsync(string integrationId, IDirectoryStore directory, TimeProvider clock, CancellationToken ct) =>
         await directory.GetIntegrationAsync(integrationId, ct) is { } i
-            ? Results.Json(ToWire(i), ParleyJson.Wire.OpenIntegrationWire)
+            ? Results.Json(ToWire(i, clock.GetUtcNow()), ParleyJson.Wire.OpenIntegrationWire)
             : ApiError.NotFound("integration", integrationId);
 
-    static async Task<IResult> UpdateAsync(string integrationId, HttpContext http, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
+    static async Task<IResult> UpdateAsync(string integrationId, HttpContext http, IDirectoryStore directory, ParleyOptions options, TimeProvider clock,
+        CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OpenIntegrationRequest);
         if (error is not null) return error;
-        if (Validate(body!, creating: false) is { } invalid) return invalid;
+        if (Validate(body!, creating: false, options) is { } invalid) return invalid;
         if (await directory.GetIntegrationAsync(integrationId, ct) is not { } i) return ApiError.NotFound("integration", integrationId);
         var b = body!;
-        var updated = i with
+        var now = clock.GetUtcNow();
+        var overlap = b.SecretRotationOverlapSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : options.WebhookSecretRotationOverlap;
+        // A new secret starts a rotation: the old one stays in force for the overlap. An overlap alone ends a running one sooner.
+        var rotated = b.OutboundNotificationWebhookSignatureSecretToken is { } secret ? i.RotateSecret(secret, overlap, now)
+            : b.SecretRotationOverlapSeconds is not null ? i.ShortenOverlap(overlap, now)
+            : i;
+        var updated = rotated with
         {
             Name = b.Name?.Trim() ?? i.Name,
             WebhookUrl = b.OutboundNotificationWebhookUrl ?? i.WebhookUrl,
-            SecretToken = b.OutboundNotificationWebhookSignatureSecretToken ?? i.SecretToken,
             WebhookHeaders = b.WebhookHeaders?.ToImmutableDictionary() ?? i.WebhookHeaders,
             DisconnectNotification = b.DisconnectNotification ?? i.DisconnectNotification,
             InboundAfterEnd = b.ConversationDisconnect?.Type is { } type ? Enum.Parse<DisconnectMode>(type) : i.InboundAfterEnd,
-            DateModified = clock.GetUtcNow(),
+            DateModified = now,
             ModifiedBy = http.Caller().ClientId,
         };
         await directory.UpsertIntegrationAsync(updated, ct);
-        return Results.Json(ToWire(updated), ParleyJson.Wire.OpenIntegrationWire);
+        return Results.Json(ToWire(updated, now), ParleyJson.Wire.OpenIntegrationWire);
     }
 
     static async Task<IResult> DeleteAsync(string integrationId, IDirectoryStore directory, CancellationToken ct) =>
@@ -344,7 +380,7 @@ public static class OpenMessagingApi
     {
         if (await outbox.GetDeliveryAsync(deliveryId, ct) is not { } d) return ApiError.NotFound("delivery", deliveryId);
         if (!await outbox.RedeliverAsync(deliveryId, clock.GetUtcNow(), ct))
-            return ApiError.Conflict("delivery.not.dead", $"Delivery {deliveryId} is {d.State}; only a dead-lettered delivery can be redelivered.");
+            return ApiError.Conflict("delivery.not.dead", $"Delivery {ApiError.Clip(deliveryId)} is {d.State}; only a dead-lettered delivery can be redelivered.");
         relay.Wake();
         return Results.Json(ToWire((await outbox.GetDeliveryAsync(deliveryId, ct))!), ParleyJson.Wire.DeliveryWire, statusCode: 202);
     }

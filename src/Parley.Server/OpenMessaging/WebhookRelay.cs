@@ -8,7 +8,10 @@ namespace Parley.Server.OpenMessaging;
 
 /// <summary>
 /// Sends the outbox to the integrations' webhooks. Each body is POSTed as stored, signed with
-/// <c>X-Hub-Signature-256: sha256=base64(HMAC-SHA256(secret, body))</c> (spec §7.3). 2xx: delivered. Network error,
+/// <c>X-Hub-Signature-256: sha256=base64(HMAC-SHA256(secret, body))</c> (spec §7.3) and with the timestamped
+/// <c>Parley-Webhook-Signature</c> (<see cref="WebhookSignature"/>). Only public addresses are connected to, unless
+/// allowed (<see cref="WebhookNetworkGuard"/>); a refused target, or stored headers that may not be sent
+/// (<see cref="WebhookHeaderRules"/>), dead-letter the delivery at once. 2xx: delivered. Network error,
 /// timeout, 408, 429 or 5xx: retried with exponential backoff and jitter, up to <see cref="ParleyOptions.WebhookMaxAttempts"/>.
 /// Any other status: not retried, the delivery is dead-lettered (readable and redeliverable through the API).
 /// Each delivery runs on its own; an integration never has more than <see cref="PerDestination"/> in flight and the
@@ -28,12 +31,13 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     readonly ConcurrentDictionary<string, int> _inFlightTo = new();
     int _inFlight;
 
-    static readonly HttpClient Http = new(new SocketsHttpHandler
+    readonly HttpClient _http = new(WebhookNetworkGuard.CreateHandler(options.WebhooksAllowPrivateNetworks)) { Timeout = Timeout.InfiniteTimeSpan };
+
+    public override void Dispose()
     {
-        AllowAutoRedirect = false,
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        ConnectTimeout = TimeSpan.FromSeconds(5),
-    }) { Timeout = Timeout.InfiniteTimeSpan };
+        base.Dispose();
+        _http.Dispose();
+    }
 
     /// <summary>New deliveries were committed.</summary>
     public void Wake()
@@ -113,21 +117,33 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             return;
         }
 
+        // Rows saved before header validation existed may hold what must never reach the wire (a CR/LF would smuggle a
+        // second request): such a delivery is not sent at all.
+        if (WebhookHeaderRules.Problem(integration.WebhookHeaders) is { } badHeader)
+        {
+            log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} not sent: its webhookHeaders are refused", item.Id, integration.Id);
+            await outbox.MarkDeadAsync(item.Id, attempt, null,
+                $"not sent: the integration's webhookHeaders are refused ({badHeader}) Fix them with PATCH, then redeliver.", stop);
+            return;
+        }
+
         int? status = null;
         string error;
         try
         {
-            using var request = Sign(new HttpRequestMessage(HttpMethod.Post, integration.WebhookUrl), item, integration, attempt);
+            using var request = Sign(new HttpRequestMessage(HttpMethod.Post, integration.WebhookUrl), item, integration, attempt, clock.GetUtcNow());
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
             deadline.CancelAfter(options.WebhookTimeout);
-            using var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
             status = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
             {
                 await outbox.MarkDeliveredAsync(item.Id, status.Value, clock.GetUtcNow(), stop);
                 return;
             }
-            error = $"the receiver answered {status} {response.ReasonPhrase}";
+            // The reason phrase is the receiver's text: kept short, it is stored and shown by the deliveries API.
+            var reason = response.ReasonPhrase is { Length: > 64 } phrase ? phrase[..64] + "…" : response.ReasonPhrase;
+            error = $"the receiver answered {status} {reason}";
             if (!IsRetryable(response.StatusCode))
             {
                 log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} refused with {Status}: dead-lettered", item.Id, integration.Id, status);
@@ -138,6 +154,14 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         catch (OperationCanceledException) when (!stop.IsCancellationRequested)
         {
             error = $"no answer within {options.WebhookTimeout.TotalSeconds:0.#} s";
+        }
+        catch (HttpRequestException e) when (RefusedTarget(e) is { } refused)
+        {
+            // Not retried: the address will not become public by waiting, and nothing was sent to it.
+            log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} refused by the network guard: dead-lettered", item.Id, integration.Id);
+            await outbox.MarkDeadAsync(item.Id, attempt, null, $"not sent: {refused.Message}. Set Parley:Webhooks:AllowPrivateNetworks=true " +
+                "only for local development.", stop);
+            return;
         }
         catch (HttpRequestException e)
         {
@@ -153,6 +177,13 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         await outbox.MarkRetryAsync(item.Id, attempt, clock.GetUtcNow() + Backoff(attempt), status, error, CancellationToken.None);
     }
 
+    static WebhookTargetRefusedException? RefusedTarget(Exception e)
+    {
+        for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
+            if (inner is WebhookTargetRefusedException refused) return refused;
+        return null;
+    }
+
     static bool IsRetryable(HttpStatusCode status) =>
         (int)status >= 500 || status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests;
 
@@ -164,16 +195,21 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         return TimeSpan.FromMilliseconds(capped / 2 + Random.Shared.NextDouble() * capped / 2);
     }
 
-    static HttpRequestMessage Sign(HttpRequestMessage request, OutboxItem item, OpenIntegration integration, int attempt)
+    /// <summary>
+    /// The integration's own headers first (validated again by <see cref="HttpHeaders.Add(string, string)"/>), then
+    /// Parley's, which no integration header can replace. Signed afresh on every attempt: a retry has a new timestamp.
+    /// </summary>
+    static HttpRequestMessage Sign(HttpRequestMessage request, OutboxItem item, OpenIntegration integration, int attempt, DateTimeOffset now)
     {
-        foreach (var (name, value) in integration.WebhookHeaders) request.Headers.TryAddWithoutValidation(name, value);
+        foreach (var (name, value) in integration.WebhookHeaders) request.Headers.Add(name, value);
         request.Content = new ByteArrayContent(item.Body);
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        var signature = Convert.ToBase64String(HMACSHA256.HashData(System.Text.Encoding.UTF8.GetBytes(integration.SecretToken), item.Body));
-        request.Headers.Remove("X-Hub-Signature-256");
-        request.Headers.TryAddWithoutValidation("X-Hub-Signature-256", "sha256=" + signature);
-        request.Headers.TryAddWithoutValidation("X-Parley-Delivery-Id", item.Id);
-        request.Headers.TryAddWithoutValidation("X-Parley-Delivery-Attempt", attempt.ToString());
+        var timestamp = now.ToUnixTimeSeconds();
+        request.Headers.Add(WebhookSignature.HubHeader, WebhookSignature.Hub(integration.SecretToken, item.Body));
+        request.Headers.Add(WebhookSignature.TimestampHeader, timestamp.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        request.Headers.Add(WebhookSignature.SignatureHeader, WebhookSignature.Header(timestamp, integration.SecretsInForce(now), item.Body));
+        request.Headers.Add("X-Parley-Delivery-Id", item.Id);
+        request.Headers.Add("X-Parley-Delivery-Attempt", attempt.ToString(System.Globalization.CultureInfo.InvariantCulture));
         request.Headers.UserAgent.ParseAdd("Parley-Webhook/1.0");
         return request;
     }

@@ -204,7 +204,7 @@ public static class ConversationsApi
         if (await ctx.Conversations.LoadAsync(conversationId, ct) is not { } conversation) return ApiError.NotFound("conversation", conversationId);
         if (conversation.FindByCommunication(communicationId) is not { } sender) return ApiError.NotFound("communication", communicationId);
         if (sender.Purpose == ParticipantPurpose.Customer)
-            return ApiError.BadRequest($"Communication {communicationId} belongs to the customer; send as the bot or agent participant's communication.");
+            return ApiError.BadRequest($"Communication {ApiError.Clip(communicationId)} belongs to the customer; send as the bot or agent participant's communication.");
         var origin = sender.Purpose == ParticipantPurpose.Workflow ? "Bot" : "Human";
         var outcome = await ctx.Conversations.HandleAsync(conversationId,
             new AddMessage(Conversations.NewMessageId(), sender.Id, kind, text, events, origin), ct);

@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Security.Cryptography;
 using Parley.Core;
 using Parley.Protocol;
 using Parley.Server.GuestApi;
@@ -10,7 +9,7 @@ namespace Parley.Server.Platform;
 
 /// <summary>
 /// Parley's own administration endpoints (documented in README): web messaging deployments, the guest sessions a bot
-/// can reach, the termination audit, and OAuth clients (on the platform's path, <c>/api/v2/oauth/clients</c>).
+/// can reach, and the termination audit. OAuth clients: OAuth/ClientsApi.cs.
 /// </summary>
 public static class ParleyApi
 {
@@ -26,8 +25,6 @@ public static class ParleyApi
 
         app.MapGet("/api/v2/parley/webmessaging/sessions", ListSessionsAsync).RequirePermission(Permissions.ConversationView);
         app.MapGet("/api/v2/parley/audit/terminations", ListTerminationsAsync).RequirePermission(Permissions.AuditView);
-
-        app.MapPost("/api/v2/oauth/clients", CreateClientAsync).RequirePermission(Permissions.OAuthClientAdd);
     }
 
     static DeploymentWire ToWire(Deployment d) => new()
@@ -109,26 +106,5 @@ public static class ParleyApi
                 $"/api/v2/parley/audit/terminations?conversationId={a.ConversationId}")).ToList(),
             PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
         }, ParleyJson.Wire.EntityListingTerminationAuditWire);
-    }
-
-    static async Task<IResult> CreateClientAsync(HttpContext http, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
-    {
-        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OAuthClientRequest);
-        if (error is not null) return error;
-        var b = body!;
-        if (string.IsNullOrWhiteSpace(b.Name)) return ApiError.BadRequest("The field 'name' is required.", "name");
-        if (b.AuthorizedGrantType is not (null or "CLIENT-CREDENTIALS"))
-            return ApiError.InvalidValue("authorizedGrantType", b.AuthorizedGrantType, "CLIENT-CREDENTIALS");
-        var permissions = b.Permissions ?? [];
-        if (permissions.FirstOrDefault(p => p != Permissions.All && !Permissions.Known.Contains(p)) is { } unknown)
-            return ApiError.InvalidValue("permissions", unknown, string.Join(", ", Permissions.Known.Prepend(Permissions.All)));
-        var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-        var client = new OAuthClient(Guid.NewGuid().ToString(), b.Name, Tokens.HashSecret(secret), [.. permissions], clock.GetUtcNow());
-        await directory.UpsertClientAsync(client, ct);
-        return Results.Json(new OAuthClientWire
-        {
-            Id = client.Id, Name = client.Name, Permissions = [.. client.Permissions], Secret = secret,
-            DateCreated = Wire.Time(client.DateCreated), SelfUri = $"/api/v2/oauth/clients/{client.Id}",
-        }, ParleyJson.Wire.OAuthClientWire, statusCode: 200);
     }
 }

@@ -37,14 +37,28 @@ public sealed class ApiError(int status, string code, string message, string? fi
         return id;
     }
 
+    /// <summary>
+    /// Input quoted back in an answer, cut to <paramref name="max"/> characters: an error never echoes an unbounded value.
+    /// </summary>
+    public static string Clip(string? value, int max = 100) =>
+        value is null ? "" : value.Length <= max ? value : value[..max] + $"… ({value.Length} characters)";
+
+    /// <summary>The first few offending items, each clipped, and how many more there were.</summary>
+    public static string Sample(IEnumerable<string> items, int count = 5)
+    {
+        var all = items.ToList();
+        var shown = string.Join(", ", all.Take(count).Select(i => Clip(i)));
+        return all.Count > count ? $"{shown} and {all.Count - count} more" : shown;
+    }
+
     // The platform's codes and texts (spec §3.5); Parley's own additions say what to do instead.
     public static ApiError NotFound(string what, string id) =>
-        new(404, "not.found", $"The requested resource was not found: {what} {id}.");
+        new(404, "not.found", $"The requested resource was not found: {what} {Clip(id)}.");
     public static ApiError BadRequest(string message, string? field = null) => new(400, "bad.request", message, field);
     public static ApiError InvalidValue(string field, string value, string allowed) =>
-        new(400, "invalid.value", $"Value [{value}] is not valid for field [{field}]. Allowable values are: {allowed}", field);
+        new(400, "invalid.value", $"Value [{Clip(value)}] is not valid for field [{field}]. Allowable values are: {allowed}", field);
     public static ApiError MalformedJson(string detail) =>
-        new(400, "bad.request", $"The request could not be understood by the server due to malformed syntax: {detail}");
+        new(400, "bad.request", $"The request could not be understood by the server due to malformed syntax: {Clip(detail, 300)}");
     public static readonly ApiError AuthenticationRequired =
         new(401, "authentication.required", "No authentication bearer token specified in authorization header.");
     public static readonly ApiError BadCredentials = new(401, "bad.credentials", "Invalid login credentials.");
@@ -54,6 +68,6 @@ public sealed class ApiError(int status, string code, string message, string? fi
         new(403, "missing.permissions", $"Unable to perform the requested action. You are missing the following permission(s): {permission}");
     public static ApiError Conflict(string code, string message) => new(409, code, message);
     public static ApiError UnsupportedMediaType(string? contentType) =>
-        new(415, "unsupported.media.type", $"Unsupported Media Type '{contentType}': send application/json.");
+        new(415, "unsupported.media.type", $"Unsupported Media Type '{Clip(contentType)}': send application/json.");
     public static ApiError Internal() => new(500, "internal.server.error", "The server failed to process the request; nothing was changed.");
 }

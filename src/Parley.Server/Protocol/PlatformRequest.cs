@@ -7,29 +7,63 @@ namespace Parley.Server.Protocol;
 /// <summary>Authentication, permission and body checks shared by every Platform API endpoint.</summary>
 public static class PlatformRequest
 {
-    /// <summary>Largest Platform API request body read (bytes); a larger one gets 413.</summary>
-    public const int MaxBodyBytes = 256 * 1024;
-
-    /// <summary>Every Platform endpoint goes through this filter: 401 without a valid token, 403 without the permission.</summary>
+    /// <summary>
+    /// Every Platform endpoint goes through this filter: 401 without a valid token, or when the token's client was
+    /// deleted or has had its secret regenerated since; 403 without the permission. The client's current permissions
+    /// count, not those it had when the token was issued. The permission is also endpoint metadata (<see cref="RequiredPermission"/>).
+    /// </summary>
     public static TBuilder RequirePermission<TBuilder>(this TBuilder builder, string permission) where TBuilder : IEndpointConventionBuilder =>
-        builder.AddEndpointFilter(async (ctx, next) =>
+        builder.WithMetadata(new RequiredPermission(permission)).AddEndpointFilter(async (ctx, next) =>
         {
             var http = ctx.HttpContext;
             var header = http.Request.Headers.Authorization.ToString();
             if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
                 return ApiError.AuthenticationRequired;
             var tokens = http.RequestServices.GetRequiredService<Tokens>();
-            switch (tokens.CheckAccessToken(header[7..].Trim(), out var caller))
+            switch (tokens.CheckAccessToken(header[7..].Trim(), out var claims))
             {
                 case TokenCheck.Expired: return ApiError.CredentialsExpired;
                 case TokenCheck.Invalid: return ApiError.BadCredentials;
             }
+            var (client, caller) = await http.RequestServices.GetRequiredService<ClientDirectory>().GetAsync(claims.ClientId, http.RequestAborted);
+            if (client is null || client.CredentialVersion != claims.CredentialVersion) return ApiError.BadCredentials;
             if (!caller!.Has(permission)) return ApiError.MissingPermissions(permission);
             http.Items[typeof(Caller)] = caller;
             return await next(ctx);
         });
 
     public static Caller Caller(this HttpContext http) => (Caller)http.Items[typeof(Caller)]!;
+
+    /// <summary>The body limit (<see cref="ParleyOptions.MaxRequestBodyBytes"/>) as the platform's 413.</summary>
+    public static ApiError TooLarge(long limit) =>
+        new(413, "request.entity.too.large", $"The request body is larger than {limit} bytes; nothing was read past the limit.");
+
+    /// <summary>
+    /// Reads the whole body, never more than <see cref="ParleyOptions.MaxRequestBodyBytes"/>: a declared length over the
+    /// limit is refused before reading, and a chunked body is cut off at it (also Kestrel's own limit, the same number).
+    /// </summary>
+    public static async Task<(byte[]? Body, ApiError? Error)> ReadBodyAsync(this HttpContext http)
+    {
+        var limit = http.RequestServices.GetRequiredService<ParleyOptions>().MaxRequestBodyBytes;
+        var request = http.Request;
+        if (request.ContentLength > limit) return (null, TooLarge(limit));
+        using var buffer = new MemoryStream((int)Math.Min(request.ContentLength ?? 0, 1 << 20));
+        var chunk = new byte[8192];
+        try
+        {
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
+            {
+                if (buffer.Length + read > limit) return (null, TooLarge(limit));
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, TooLarge(limit));
+        }
+        return (buffer.ToArray(), null);
+    }
 
     /// <summary>
     /// Reads a JSON body. Malformed JSON, a wrong content type or an oversized body is answered in the platform's
@@ -38,26 +72,16 @@ public static class PlatformRequest
     public static async Task<(T? Body, ApiError? Error)> ReadJsonAsync<T>(this HttpContext http, JsonTypeInfo<T> type, bool required = true)
         where T : class
     {
-        var request = http.Request;
-        if (request.ContentLength > MaxBodyBytes)
-            return (null, new ApiError(413, "request.entity.too.large", $"The request body is larger than {MaxBodyBytes} bytes."));
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > MaxBodyBytes)
-                return (null, new ApiError(413, "request.entity.too.large", $"The request body is larger than {MaxBodyBytes} bytes."));
-        }
-        if (buffer.Length == 0)
+        var (bytes, error) = await http.ReadBodyAsync();
+        if (error is not null) return (null, error);
+        if (bytes!.Length == 0)
             return required ? (null, ApiError.BadRequest("A JSON request body is required.")) : (null, null);
-        var contentType = request.ContentType;
+        var contentType = http.Request.ContentType;
         if (contentType is not null && !contentType.Contains("json", StringComparison.OrdinalIgnoreCase))
             return (null, ApiError.UnsupportedMediaType(contentType));
         try
         {
-            var body = JsonSerializer.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), type);
+            var body = JsonSerializer.Deserialize(bytes, type);
             return body is null ? (null, ApiError.BadRequest("The JSON request body must be an object.")) : (body, null);
         }
         catch (JsonException e)

@@ -37,4 +37,13 @@ function isSigned(delivery, secret) {
   return delivery.headers['x-hub-signature-256'] === expected;
 }
 
-module.exports = { startReceiver, isSigned };
+/** Parley-Webhook-Signature as Stripe's receivers check it: any v1 = hex HMAC-SHA256 of `${t}.${raw}`, t within 300 s. */
+function hasTimestampedSignature(delivery, secret, nowSeconds = Math.floor(Date.now() / 1000)) {
+  const header = delivery.headers['parley-webhook-signature'] || '';
+  const t = Number((/(?:^|,)t=(\d+)/.exec(header) || [])[1]);
+  const v1 = [...header.matchAll(/(?:^|,)v1=([0-9a-f]+)/g)].map((m) => m[1]);
+  const expected = crypto.createHmac('sha256', secret).update(`${t}.`).update(delivery.raw).digest('hex');
+  return Number.isFinite(t) && Math.abs(nowSeconds - t) <= 300 && v1.includes(expected);
+}
+
+module.exports = { startReceiver, isSigned, hasTimestampedSignature };

@@ -7,7 +7,7 @@ namespace Parley.E2E.Tests;
 /// Parley as its own process on a data folder: started, killed with SIGKILL (no shutdown, no flush), restarted on the
 /// same folder. Its peak memory is read from /proc, and the tail of its output kept for when it dies by itself.
 /// </summary>
-public sealed partial class ParleyProcess : IAsyncDisposable
+public sealed partial class ServerProcess : IAsyncDisposable
 {
     [GeneratedRegex(@"Parley is listening on (http://[^\s,]+)")]
     private static partial Regex Listening();
@@ -19,17 +19,21 @@ public sealed partial class ParleyProcess : IAsyncDisposable
     public int Id => _process.Id;
     public bool HasExited => _process.HasExited;
 
-    ParleyProcess(Process process) => _process = process;
+    ServerProcess(Process process) => _process = process;
 
-    public static async Task<ParleyProcess> StartAsync(string dataDir, IReadOnlyDictionary<string, string>? environment = null)
+    public static async Task<ServerProcess> StartAsync(string dataDir, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "parley.dll"), "--urls", "http://127.0.0.1:0"])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         info.Environment["PARLEY_DATA_DIR"] = dataDir;
+        // Only what the test gives: a secret or listen address inherited from the runner's environment would change the outcome.
+        foreach (var inherited in new[] { "PARLEY_DEMO_CLIENT_SECRET", "Parley__Demo__ClientSecret", "ASPNETCORE_URLS", "ASPNETCORE_HTTP_PORTS",
+                     "ASPNETCORE_HTTPS_PORTS", "DOTNET_URLS" })
+            info.Environment.Remove(inherited);
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
-        var server = new ParleyProcess(Process.Start(info)!);
+        var server = new ServerProcess(Process.Start(info)!);
         var address = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         server._process.OutputDataReceived += (_, e) =>
         {

@@ -1,0 +1,36 @@
+namespace Parley.Core;
+
+/// <summary>One change to a credential: an OAuth client created, updated, given a new secret or deleted, or a signing key rotated.</summary>
+public sealed record CredentialAudit(
+    string Id,
+    CredentialAction Action,
+    string EntityId,
+    string ByClientId,
+    DateTimeOffset At,
+    string? Detail = null);
+
+public enum CredentialAction { ClientCreated, ClientUpdated, ClientSecretRegenerated, ClientDeleted, SigningKeyRotated }
+
+/// <summary>
+/// A key that signs and verifies tokens. The newest key whose <see cref="SignsFrom"/> has passed signs; every key not
+/// yet retired verifies. <see cref="Key"/> is null for the original key, which lives where it always did (kid "1").
+/// </summary>
+public sealed record SigningKey(string Kid, byte[]? Key, DateTimeOffset CreatedAt, DateTimeOffset SignsFrom, DateTimeOffset? RetiresAt)
+{
+    public const string OriginalKid = "1";
+    public bool IsRetired(DateTimeOffset now) => RetiresAt is { } at && at <= now;
+}
+
+/// <summary>OAuth clients, their audit trail and the token-signing keys. Each change and its audit row commit together.</summary>
+public interface ICredentialStore
+{
+    Task<OAuthClient?> GetClientAsync(string id, CancellationToken ct);
+    Task<Page<OAuthClient>> ListClientsAsync(int pageSize, int pageNumber, CancellationToken ct);
+    Task SaveClientAsync(OAuthClient client, CredentialAudit audit, CancellationToken ct);
+    Task<bool> DeleteClientAsync(string id, CredentialAudit audit, CancellationToken ct);
+    Task<Page<CredentialAudit>> ListCredentialAuditAsync(string? entityId, int pageSize, int pageNumber, CancellationToken ct);
+
+    Task<IReadOnlyList<SigningKey>> ListSigningKeysAsync(CancellationToken ct);
+    /// <summary>Adds <paramref name="key"/> and sets every other key still verifying to retire at <paramref name="othersRetireAt"/> (never later than it already would).</summary>
+    Task AddSigningKeyAsync(SigningKey key, DateTimeOffset othersRetireAt, CredentialAudit audit, CancellationToken ct);
+}
