@@ -155,6 +155,9 @@ public sealed class ParleyTarget : Target
     {
         var info = new ProcessStartInfo("dotnet", [Path.Combine(RepoRoot, "src/Parley.Server/bin/Release/net10.0/parley.dll"), "--urls", $"http://127.0.0.1:{port}"]);
         info.Environment["PARLEY_DATA_DIR"] = _data;
+        // A load test: thousands of guests from one address, each faster than a person. Raised for this server only.
+        info.Environment["Parley__Demo__GuestMessagesPerSecond"] = "10000";
+        info.Environment["Parley__Limits__GuestMessagesPerAddressPerSecond"] = "0";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         if (MaxGuestSockets is { } max) info.Environment["PARLEY_MAX_GUEST_SOCKETS"] = max.ToString();
         return info;
@@ -181,10 +184,16 @@ public sealed class ParleyTarget : Target
             g.SessionId = await g.JwtSubjectAsync(timeout);
         });
         var bySession = new Dictionary<string, string>();
-        using (var doc = JsonDocument.Parse(await Http.GetStringAsync($"/api/v2/parley/webmessaging/sessions?deploymentId={DeploymentId}")))
+        // The session listing is paged (at most 100 a page): read every page.
+        for (var page = 1; ; page++)
+        {
+            using var doc = JsonDocument.Parse(await Http.GetStringAsync(
+                $"/api/v2/parley/webmessaging/sessions?deploymentId={DeploymentId}&pageSize=100&pageNumber={page}"));
             foreach (var s in doc.RootElement.GetProperty("entities").EnumerateArray())
                 if (s.TryGetProperty("conversationId", out var c) && c.ValueKind == JsonValueKind.String)
                     bySession[s.GetProperty("id").GetString()!] = c.GetString()!;
+            if (page >= doc.RootElement.GetProperty("pageCount").GetInt32()) break;
+        }
         foreach (var g in guests) g.ConversationId = bySession[g.SessionId!];
         if (!needBotCommunication) return;
         await Parallel.ForEachAsync(guests, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (g, _) =>

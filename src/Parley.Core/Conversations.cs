@@ -178,6 +178,26 @@ public sealed class Conversations(
     /// </summary>
     public async Task<Outcome?> ClearSessionAsync(string sessionId, CancellationToken ct)
     {
+        // From the moment the guest asks, the session opens nothing (IsClearing), not only once its row is deleted:
+        // the end's commit and the delete are two writes, and the guest hears the Disconnect between them.
+        _clearing.AddOrUpdate(sessionId, 1, (_, n) => n + 1);
+        try
+        {
+            return await ClearLockedAsync(sessionId, ct);
+        }
+        finally
+        {
+            if (_clearing.AddOrUpdate(sessionId, 0, (_, n) => n - 1) <= 0) _clearing.TryRemove(new KeyValuePair<string, int>(sessionId, 0));
+        }
+    }
+
+    readonly ConcurrentDictionary<string, int> _clearing = new();
+
+    /// <summary>The guest has asked to clear this session and the clear is under way (after it, the session is gone).</summary>
+    public bool IsClearing(string sessionId) => _clearing.ContainsKey(sessionId);
+
+    async Task<Outcome?> ClearLockedAsync(string sessionId, CancellationToken ct)
+    {
         using var held = await _sessionLocks.AcquireAsync(sessionId, ct);
         Outcome? ended = null;
         var currentId = _current.TryGetValue(sessionId, out var cached) ? cached : (await sessions.GetAsync(sessionId, ct))?.ConversationId;

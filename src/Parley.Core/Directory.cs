@@ -12,8 +12,13 @@ public sealed record Deployment(
     bool ClearEnabled,
     DateTimeOffset DateCreated,
     TimeSpan? InactivityTimeout = null,
-    int GuestMessagesPerSecond = 0)
+    int GuestMessagesPerSecond = Deployment.PlatformGuestMessagesPerSecond)
 {
+    /// <summary>The platform's documented guest onMessage rate (spec §1.11): every deployment's default.</summary>
+    public const int PlatformGuestMessagesPerSecond = 2;
+    /// <summary>The most a deployment may raise it to (there is no "off": an unlimited guest is a storage attack).</summary>
+    public const int MaxGuestMessagesPerSecond = 10_000;
+
     /// <summary>What conversations started now will do when ended from the platform side.</summary>
     public DisconnectMode EffectiveDisconnectMode => DisconnectEnabled ? DisconnectType : DisconnectMode.None;
 
@@ -94,7 +99,7 @@ public interface IDirectoryStore
     Task UpsertIntegrationAsync(OpenIntegration integration, CancellationToken ct);
     Task<bool> DeleteIntegrationAsync(string id, CancellationToken ct);
     Task<Deployment?> GetDeploymentAsync(string id, CancellationToken ct);
-    Task<IReadOnlyList<Deployment>> ListDeploymentsAsync(CancellationToken ct);
+    Task<Page<Deployment>> ListDeploymentsAsync(int pageSize, int pageNumber, CancellationToken ct);
     Task UpsertDeploymentAsync(Deployment deployment, CancellationToken ct);
     Task<bool> DeleteDeploymentAsync(string id, CancellationToken ct);
     Task<OAuthClient?> GetClientAsync(string id, CancellationToken ct);

@@ -63,6 +63,9 @@ public interface IConversationStore
     Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct);
 }
 
+/// <summary>Filter for session listings: by deployment, channel and the guest's own address (journey customer id).</summary>
+public sealed record SessionFilter(string? DeploymentId = null, ChannelKind? Channel = null, string? Address = null);
+
 public interface IGuestSessionStore
 {
     Task<GuestSession?> FindByTokenHashAsync(string tokenHash, CancellationToken ct);
@@ -73,7 +76,8 @@ public interface IGuestSessionStore
     Task<bool> DetachConversationAsync(string sessionId, string expectedConversationId, CancellationToken ct);
     /// <summary>Forgets the session (guest cleared the conversation); the same token then starts a new session.</summary>
     Task DeleteAsync(string sessionId, CancellationToken ct);
-    Task<IReadOnlyList<GuestSession>> ListAsync(string? deploymentId, CancellationToken ct);
+    /// <summary>Sessions oldest first, one page; every filter is optional.</summary>
+    Task<Page<GuestSession>> ListAsync(SessionFilter filter, int pageSize, int pageNumber, CancellationToken ct);
 }
 
 public interface IAuditLog

@@ -56,7 +56,8 @@ public sealed class CachedDirectory(IDirectoryStore inner, TimeProvider clock) :
         return deleted;
     }
 
-    public Task<IReadOnlyList<Deployment>> ListDeploymentsAsync(CancellationToken ct) => inner.ListDeploymentsAsync(ct);
+    public Task<Page<Deployment>> ListDeploymentsAsync(int pageSize, int pageNumber, CancellationToken ct) =>
+        inner.ListDeploymentsAsync(pageSize, pageNumber, ct);
     public Task<Page<OpenIntegration>> ListIntegrationsAsync(int pageSize, int pageNumber, CancellationToken ct) =>
         inner.ListIntegrationsAsync(pageSize, pageNumber, ct);
     public Task<OAuthClient?> GetClientAsync(string id, CancellationToken ct) => inner.GetClientAsync(id, ct);

@@ -15,7 +15,9 @@ namespace Parley.Server;
 /// <summary>Builds the server: store, domain, endpoints. Program.cs and the end-to-end tests both start it this way.</summary>
 public static class ParleyApp
 {
-    public static async Task<WebApplication> BuildAsync(string[] args, Func<ParleyOptions, ParleyOptions>? configure = null)
+    /// <param name="clock">The time everything decides on; tests pass one they can move (session expiry).</param>
+    public static async Task<WebApplication> BuildAsync(string[] args, Func<ParleyOptions, ParleyOptions>? configure = null,
+        TimeProvider? clock = null)
     {
         // Configuration is read at start; no file watchers for reload-on-change.
         Environment.SetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange", "false");
@@ -37,7 +39,7 @@ public static class ParleyApp
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
 
         var store = await SqliteStore.OpenAsync(options.DatabasePath);
-        var clock = TimeProvider.System;
+        clock ??= TimeProvider.System;
         var originalKey = await store.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default);
         var tokens = new Tokens(originalKey, clock);
         tokens.Load(await store.ListSigningKeysAsync(default), originalKey);
@@ -149,7 +151,9 @@ public static class ParleyApp
         var existing = await store.GetDeploymentAsync(o.DemoDeploymentId, default);
         if (existing is null)
             await store.UpsertDeploymentAsync(new Deployment(o.DemoDeploymentId, "Parley demo", ["*"], true, DisconnectMode.ReadOnly, true,
-                clock.GetUtcNow()), default);
+                clock.GetUtcNow(), GuestMessagesPerSecond: o.DemoGuestMessagesPerSecond ?? Deployment.PlatformGuestMessagesPerSecond), default);
+        else if (o.DemoGuestMessagesPerSecond is { } rate && existing.GuestMessagesPerSecond != rate)
+            await store.UpsertDeploymentAsync(existing with { GuestMessagesPerSecond = rate }, default);
         var client = await store.GetClientAsync(o.DemoClientId, default);
         // A changed demo secret also raises the credential version: tokens issued under the old secret stop working.
         if (client is null || !Tokens.SecretMatches(o.DemoClientSecret, client.SecretHash))

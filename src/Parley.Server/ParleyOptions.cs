@@ -21,7 +21,6 @@ public sealed record ParleyOptions
     public int MaxPlatformTextLength { get; init; } = 2000;
     /// <summary>Cap on channel.metadata.customAttributes (bytes of JSON), as SessionResponse.maxCustomDataBytes says.</summary>
     public int MaxCustomDataBytes { get; init; } = 2048;
-    public long SessionDurationSeconds { get; init; } = 259200;
     /// <summary>How long a termination waits for a guest socket to take the Disconnect frame before giving up on it.</summary>
     public TimeSpan NotifyTimeout { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>How long one frame may take to reach a guest, and a closed guest has to answer the close.</summary>
@@ -117,6 +116,25 @@ public sealed record ParleyOptions
     /// <summary>How often the token-signing keys are reloaded from the store (rotations made by another node). Parley:OAuth:SigningKeyRefreshSeconds.</summary>
     public TimeSpan SigningKeyRefresh { get; init; } = TimeSpan.FromSeconds(10);
 
+    // ---------------------------------------------------------------- guest limits (issue 10 item 6; docs/guest-limits.md)
+
+    /// <summary>
+    /// A guest session's inactivity lifetime, advertised as SessionResponse.durationSeconds (spec §1.6) and enforced: a
+    /// session with no message for this long is expired (configureSession answers 4006). Parley:Limits:GuestSessionDurationSeconds.
+    /// </summary>
+    public long SessionDurationSeconds { get; init; } = 259200;
+    /// <summary>
+    /// onMessage requests per second from one client address, across all its sessions and tokens (0: no limit), so
+    /// switching tokens does not multiply the per-session rate. Generous: an office behind one NAT address has many
+    /// guests. The burst is twice this. Parley:Limits:GuestMessagesPerAddressPerSecond.
+    /// </summary>
+    public int GuestMessagesPerAddressPerSecond { get; init; } = 50;
+    /// <summary>
+    /// When set, the demo deployment's guestMessagesPerSecond is set to this at every start (by default it has the
+    /// platform's 2, like any deployment). Load tests raise it here. Parley:Demo:GuestMessagesPerSecond.
+    /// </summary>
+    public int? DemoGuestMessagesPerSecond { get; init; }
+
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
 
     /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c> …) or as one comma, semicolon or space separated value.</summary>
@@ -142,6 +160,10 @@ public sealed record ParleyOptions
         int? Int(string key) => Get(key) is not { } text ? null
             : int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 0 ? v
             : throw new StartupRefused($"{key} must be a whole number, 0 or more, not '{Clip(text)}'.");
+        // A limit set to something that is not a number in range refuses the start: a typo must not mean "no limit".
+        long Number(string key, long min, long maxValue, long fallback) => Get(key) is not { } text ? fallback
+            : long.TryParse(text, out var n) && n >= min && n <= maxValue ? n
+            : throw new StartupRefused($"{key} must be a whole number from {min} to {maxValue}, not '{Clip(text)}'.");
         return o with
         {
             DataDir = Get("PARLEY_DATA_DIR") ?? o.DataDir,
@@ -172,6 +194,12 @@ public sealed record ParleyOptions
             OAuthMaxFailuresPerClient = Int("Parley:OAuth:MaxFailuresPerClient") ?? o.OAuthMaxFailuresPerClient,
             OAuthFailureWindow = Int("Parley:OAuth:FailureWindowSeconds") is > 0 and var window ? TimeSpan.FromSeconds(window) : o.OAuthFailureWindow,
             SigningKeyRefresh = Int("Parley:OAuth:SigningKeyRefreshSeconds") is > 0 and var refresh ? TimeSpan.FromSeconds(refresh) : o.SigningKeyRefresh,
+
+            // guest limits
+            SessionDurationSeconds = Number("Parley:Limits:GuestSessionDurationSeconds", 1, 10L * 365 * 86400, o.SessionDurationSeconds),
+            GuestMessagesPerAddressPerSecond = (int)Number("Parley:Limits:GuestMessagesPerAddressPerSecond", 0, 1_000_000, o.GuestMessagesPerAddressPerSecond),
+            DemoGuestMessagesPerSecond = Get("Parley:Demo:GuestMessagesPerSecond") is null ? o.DemoGuestMessagesPerSecond
+                : (int)Number("Parley:Demo:GuestMessagesPerSecond", 1, Core.Deployment.MaxGuestMessagesPerSecond, 0),
         };
     }
 

@@ -462,12 +462,21 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     public Task DeleteAsync(string sessionId, CancellationToken ct) =>
         WriteAsync("DELETE FROM guest_sessions WHERE id = $id", ct, ("$id", sessionId));
 
-    public async Task<IReadOnlyList<GuestSession>> ListAsync(string? deploymentId, CancellationToken ct)
+    public async Task<Page<GuestSession>> ListAsync(SessionFilter filter, int pageSize, int pageNumber, CancellationToken ct)
     {
         await using var c = await ReadAsync(ct);
-        return deploymentId is null
-            ? await ReadSessionsAsync(c, "ORDER BY created_at", ct)
-            : await ReadSessionsAsync(c, "WHERE deployment_id = $dep ORDER BY created_at", ct, ("$dep", deploymentId));
+        var where = new List<string>();
+        if (filter.DeploymentId is not null) where.Add("deployment_id = $dep");
+        if (filter.Channel is not null) where.Add("channel = $ch");
+        if (filter.Address is not null) where.Add("address = $addr");
+        var clause = where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where);
+        (string, object?)[] args = [("$dep", filter.DeploymentId), ("$ch", filter.Channel?.ToString()), ("$addr", filter.Address)];
+        long total;
+        await using (var cmd = Command(c, $"SELECT COUNT(*) FROM guest_sessions {clause}", args))
+            total = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        var list = await ReadSessionsAsync(c, $"{clause} ORDER BY created_at, id LIMIT $limit OFFSET $offset", ct,
+            [.. args, ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize)]);
+        return new Page<GuestSession>(list, pageSize, pageNumber, total);
     }
 
     // ---------------------------------------------------------------- audit
@@ -499,22 +508,32 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     public async Task<Deployment?> GetDeploymentAsync(string id, CancellationToken ct) =>
         (await ReadDeploymentsAsync("WHERE id = $id", id, ct)).FirstOrDefault();
 
-    public async Task<IReadOnlyList<Deployment>> ListDeploymentsAsync(CancellationToken ct) =>
-        await ReadDeploymentsAsync("ORDER BY date_created, id", null, ct);
+    public async Task<Page<Deployment>> ListDeploymentsAsync(int pageSize, int pageNumber, CancellationToken ct)
+    {
+        long total;
+        await using (var c = await ReadAsync(ct))
+        await using (var cmd = Command(c, "SELECT COUNT(*) FROM deployments"))
+            total = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        var list = await ReadDeploymentsAsync("ORDER BY date_created, id LIMIT $limit OFFSET $offset", null, ct,
+            ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize));
+        return new Page<Deployment>(list, pageSize, pageNumber, total);
+    }
 
-    async Task<List<Deployment>> ReadDeploymentsAsync(string where, string? id, CancellationToken ct)
+    async Task<List<Deployment>> ReadDeploymentsAsync(string where, string? id, CancellationToken ct, params (string, object?)[] paging)
     {
         await using var c = await ReadAsync(ct);
         var list = new List<Deployment>();
         await using var cmd = Command(c,
             "SELECT id, name, allowed_origins, disconnect_enabled, disconnect_type, clear_enabled, date_created, inactivity_seconds, " +
             "guest_messages_per_second FROM deployments " + where,
-            ("$id", id));
+            [("$id", id), .. paging]);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
             list.Add(new Deployment(r.GetString(0), r.GetString(1), [.. JsonSerializer.Deserialize<string[]>(r.GetString(2))!],
                 r.GetInt64(3) != 0, Parse<DisconnectMode>(r.GetString(4)), r.GetInt64(5) != 0, Time(r.GetInt64(6)),
-                r.GetInt64(7) > 0 ? TimeSpan.FromSeconds(r.GetInt64(7)) : null, r.GetInt32(8)));
+                r.GetInt64(7) > 0 ? TimeSpan.FromSeconds(r.GetInt64(7)) : null,
+                // 0 was "no limit" before every deployment had the platform's rate: such rows get the default now.
+                r.GetInt32(8) > 0 ? r.GetInt32(8) : Deployment.PlatformGuestMessagesPerSecond));
         return list;
     }
 

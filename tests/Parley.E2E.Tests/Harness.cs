@@ -20,6 +20,7 @@ public sealed class ParleyServer : IAsyncDisposable
     readonly Func<ParleyOptions, ParleyOptions>? _configure;
     readonly string[] _args;
     readonly Action<WebApplication>? _beforeStart;
+    readonly TimeProvider? _clock;
     WebApplication? _app;
 
     public string DataDir { get; } = Path.Combine(Path.GetTempPath(), "parley-e2e-" + Guid.NewGuid().ToString("N"));
@@ -28,15 +29,16 @@ public sealed class ParleyServer : IAsyncDisposable
     /// <summary>The running app's services (endpoint data source, stores), for tests that inspect the server itself.</summary>
     public IServiceProvider Services => _app!.Services;
 
-    ParleyServer(Func<ParleyOptions, ParleyOptions>? configure, string[]? args, Action<WebApplication>? beforeStart) =>
-        (_configure, _args, _beforeStart) = (configure, args ?? [], beforeStart);
+    ParleyServer(Func<ParleyOptions, ParleyOptions>? configure, string[]? args, Action<WebApplication>? beforeStart, TimeProvider? clock) =>
+        (_configure, _args, _beforeStart, _clock) = (configure, args ?? [], beforeStart, clock);
 
     /// <param name="args">Command-line configuration after the defaults (a later <c>--urls</c> wins).</param>
     /// <param name="beforeStart">Sees the built app before it starts, e.g. to add a middleware that observes requests.</param>
+    /// <param name="clock">The server's clock (a test can move it forward: session expiry).</param>
     public static async Task<ParleyServer> StartAsync(Func<ParleyOptions, ParleyOptions>? configure = null, string[]? args = null,
-        Action<WebApplication>? beforeStart = null)
+        Action<WebApplication>? beforeStart = null, TimeProvider? clock = null)
     {
-        var server = new ParleyServer(configure, args, beforeStart);
+        var server = new ParleyServer(configure, args, beforeStart, clock);
         await server.StartAppAsync();
         return server;
     }
@@ -49,13 +51,26 @@ public sealed class ParleyServer : IAsyncDisposable
             {
                 DataDir = DataDir, DemoDeploymentId = ParleyOptions.DefaultDeploymentId,
                 DemoClientId = ParleyOptions.DefaultClientId, DemoClientSecret = ParleyOptions.DefaultClientSecret,
+                // The tests' own demo deployment: they drive guests faster than people type, all from 127.0.0.1. The
+                // guest limit tests put the shipped limits back (ShippedGuestLimits) and attack those.
+                DemoGuestMessagesPerSecond = 10_000, GuestMessagesPerAddressPerSecond = 0,
             };
             return _configure is null ? configured : _configure(configured);
-        });
+        }, _clock);
         _beforeStart?.Invoke(_app);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         BaseAddress = new Uri(address);
+    }
+
+    /// <summary>The guest limits a default start has (the harness raises them for the other tests).</summary>
+    public static ParleyOptions ShippedGuestLimits(ParleyOptions o)
+    {
+        var shipped = new ParleyOptions();
+        return o with
+        {
+            DemoGuestMessagesPerSecond = shipped.DemoGuestMessagesPerSecond, GuestMessagesPerAddressPerSecond = shipped.GuestMessagesPerAddressPerSecond,
+        };
     }
 
     /// <summary>Stops the process's server and starts a new one on the same data directory (a new port).</summary>
@@ -170,16 +185,33 @@ public sealed class TestGuest : IAsyncDisposable
     public static Task<TestGuest> ConnectAsync(ParleyServer server, string token, string? origin, string deploymentId) =>
         ConnectAsync(server.BaseAddress, token, origin, deploymentId);
 
-    /// <summary>Connects a guest; <paramref name="invoker"/> (e.g. bound to a source address) carries the upgrade.</summary>
+    /// <param name="localAddress">Connect from this loopback address (127.0.0.2, …) instead of the default: another client address.</param>
+    /// <param name="invoker">Or carry the upgrade through this invoker (e.g. one bound to a source address, shared by many guests).</param>
     public static async Task<TestGuest> ConnectAsync(Uri baseAddress, string token, string? origin, string deploymentId,
-        HttpMessageInvoker? invoker = null)
+        System.Net.IPAddress? localAddress = null, HttpMessageInvoker? invoker = null)
     {
         var guest = new TestGuest { Token = token, DeploymentId = deploymentId };
         if (origin is not null) guest._socket.Options.SetRequestHeader("Origin", origin);
+        var uri = new Uri($"ws://{baseAddress.Authority}/v1?deploymentId={deploymentId}");
         try
         {
-            await guest._socket.ConnectAsync(new Uri($"ws://{baseAddress.Authority}/v1?deploymentId={deploymentId}"), invoker, CancellationToken.None)
-                .WaitAsync(TimeSpan.FromSeconds(10));
+            if (localAddress is null)
+                await guest._socket.ConnectAsync(uri, invoker, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+            else
+            {
+                using var handler = new SocketsHttpHandler
+                {
+                    ConnectCallback = async (context, ct) =>
+                    {
+                        var s = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                        s.Bind(new System.Net.IPEndPoint(localAddress, 0));
+                        await s.ConnectAsync(context.DnsEndPoint, ct);
+                        return new System.Net.Sockets.NetworkStream(s, ownsSocket: true);
+                    },
+                };
+                await guest._socket.ConnectAsync(uri, new HttpMessageInvoker(handler, disposeHandler: false), CancellationToken.None)
+                    .WaitAsync(TimeSpan.FromSeconds(10));
+            }
         }
         catch
         {

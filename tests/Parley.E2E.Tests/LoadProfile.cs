@@ -17,10 +17,18 @@ public static class LoadProfile
     {
         // The tests' webhook receiver listens on loopback.
         ["Parley__Webhooks__AllowPrivateNetworks"] = "true",
+        // Guest limits (docs/guest-limits.md): messages per session (the demo deployment's) and per client address.
+        ["Parley__Demo__GuestMessagesPerSecond"] = GuestMessagesPerSecond.ToString(),
+        ["Parley__Limits__GuestMessagesPerAddressPerSecond"] = "0",
     };
 
     /// <summary>The same for an in-process server (<see cref="ParleyServer.StartAsync"/>).</summary>
-    public static ParleyOptions Options(ParleyOptions o) => o;
+    public static ParleyOptions Options(ParleyOptions o) => o with
+    {
+        WebhooksAllowPrivateNetworks = true,
+        DemoGuestMessagesPerSecond = GuestMessagesPerSecond,
+        GuestMessagesPerAddressPerSecond = 0,
+    };
 
     /// <summary>Guest messages per second per session that the load generators' deployment allows (the API's maximum).</summary>
     public const int GuestMessagesPerSecond = 10_000;
@@ -74,7 +82,7 @@ public static class LoadProfile
 
     /// <summary>A guest connected from source address <paramref name="index"/>.</summary>
     public static Task<TestGuest> GuestAsync(Uri baseAddress, int index, string? token = null, string deploymentId = ParleyServer.DeploymentId) =>
-        TestGuest.ConnectAsync(baseAddress, token ?? Guid.NewGuid().ToString(), null, deploymentId, GuestInvoker(index));
+        TestGuest.ConnectAsync(baseAddress, token ?? Guid.NewGuid().ToString(), null, deploymentId, invoker: GuestInvoker(index));
 
     public static JsonObject Json(object o) => System.Text.Json.JsonSerializer.SerializeToNode(o)!.AsObject();
 }

@@ -114,6 +114,44 @@ public abstract class ConversationStoreContract
     }
 
     [Fact]
+    public async Task Sessions_ListFilteredAndPaged_OldestFirst()
+    {
+        var store = await CreateStoreAsync();
+        var sessions = (IGuestSessionStore)store;
+        var deployment = Id();
+        for (var i = 0; i < 7; i++)
+            await sessions.CreateAsync(new GuestSession(Id(), Id(), deployment, null, T0.AddSeconds(i), Address: i == 3 ? "customer-3" : null), default);
+        await sessions.CreateAsync(new GuestSession(Id(), Id(), deployment, null, T0, ChannelKind.Open), default);
+
+        var web = new SessionFilter(deployment, ChannelKind.WebMessaging);
+        var second = await sessions.ListAsync(web, 3, 2, default);
+        var last = await sessions.ListAsync(web, 3, 3, default);
+        var byCustomer = await sessions.ListAsync(web with { Address = "customer-3" }, 25, 1, default);
+
+        Assert.Equal(7, second.Total);
+        Assert.Equal(3, second.PageCount);
+        Assert.Equal([T0.AddSeconds(3), T0.AddSeconds(4), T0.AddSeconds(5)], second.Entities.Select(s => s.CreatedAt));
+        Assert.Single(last.Entities);
+        Assert.Equal(T0.AddSeconds(3), Assert.Single(byCustomer.Entities).CreatedAt);
+    }
+
+    [Fact]
+    public async Task Deployments_ListPaged_AndAnOldUnlimitedRateReadsAsThePlatforms()
+    {
+        var directory = (IDirectoryStore)await CreateStoreAsync();
+        for (var i = 0; i < 3; i++)
+            await directory.UpsertDeploymentAsync(new Deployment(Id(), $"d{i}", ["*"], true, DisconnectMode.ReadOnly, true, T0.AddSeconds(i),
+                GuestMessagesPerSecond: i == 0 ? 0 : 7), default);
+
+        var page = await directory.ListDeploymentsAsync(2, 1, default);
+
+        Assert.Equal(3, page.Total);
+        Assert.Equal(["d0", "d1"], page.Entities.Select(d => d.Name));
+        Assert.Equal(Deployment.PlatformGuestMessagesPerSecond, page.Entities[0].GuestMessagesPerSecond);
+        Assert.Equal(7, page.Entities[1].GuestMessagesPerSecond);
+    }
+
+    [Fact]
     public async Task Commit_CancelledBeforeItRuns_IsNotStored_AndSaysSo()
     {
         var store = await CreateStoreAsync();

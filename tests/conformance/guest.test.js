@@ -199,23 +199,42 @@ test('deployment config.json carries the fields the official clients require', a
   assert.equal(unknown.status, 404);
 });
 
-test('rate limit: a deployment that sets it answers TooManyRequestsErrorMessage (spec §1.5, §1.11)', async () => {
+test('rate limit: every deployment has the platform\'s 2 onMessage/s per session, answered with TooManyRequestsErrorMessage (spec §1.5, §1.11)', async () => {
   covers('guest.rateLimit');
   const token = platformClient.ApiClient.instance.authData.accessToken;
   const res = await fetch(`${BASE}/api/v2/parley/deployments`, {
     method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ name: 'rate limited', guestMessagesPerSecond: 1 }),
+    body: JSON.stringify({ name: 'platform rate' }),
   });
   assert.equal(res.status, 201);
   const deployment = await res.json();
+  assert.equal(deployment.guestMessagesPerSecond, 2);
   const guest = await new Guest(WS_BASE, deployment.id).connect();
   try {
     await guest.configureSession();
-    assert.equal((await guest.sendText('one')).class, 'StructuredMessage');
-    const limited = await guest.sendText('two, in the same second');
+    // Six requests sent at once: a burst of two is accepted, the rest (less what refills meanwhile) refused.
+    const started = Date.now();
+    const replies = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => guest.sendText(`burst ${n}`)));
+    const seconds = (Date.now() - started) / 1000;
+    const accepted = replies.filter((r) => r.class === 'StructuredMessage');
+    assert.ok(accepted.length >= 2 && accepted.length <= 2 + Math.ceil(2 * seconds), `${accepted.length} accepted in ${seconds} s`);
+    const limited = replies.find((r) => r.class !== 'StructuredMessage');
     assertFrame(limited, { type: 'response', cls: 'TooManyRequestsErrorMessage', code: 429 });
     assert.equal(limited.body.errorCode, 4029);
     assert.equal(limited.body.errorMessage, 'Message rate too high for this session');
     assert.ok(limited.body.retryAfter >= 1);
+  } finally { guest.close(); }
+});
+
+test('session lifetime: SessionResponse advertises durationSeconds and the expirationDate it enforces (spec §1.6)', async () => {
+  covers('guest.sessionExpired');
+  const guest = await connect();
+  try {
+    const session = await guest.configureSession();
+    assert.equal(typeof session.body.durationSeconds, 'number');
+    const now = Math.floor(Date.now() / 1000);
+    assert.ok(Math.abs(session.body.expirationDate - (now + session.body.durationSeconds)) <= 5, JSON.stringify(session.body));
+    const jwt = await guest.getJwt();
+    assert.ok(jwt.body.exp <= session.body.expirationDate, 'the history JWT does not outlive the session');
   } finally { guest.close(); }
 });

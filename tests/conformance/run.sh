@@ -9,8 +9,11 @@ dll="$root/src/Parley.Server/bin/Release/net10.0/parley.dll"
 
 data="$(mktemp -d)"
 log="$data/server.log"
-# The suite's webhook receivers listen on loopback, which Parley refuses as a webhook target unless allowed.
-PARLEY_DATA_DIR="$data" Parley__Webhooks__AllowPrivateNetworks=true dotnet "$dll" --urls http://127.0.0.1:0 >"$log" 2>&1 &
+# The suite drives the demo deployment faster than a person types, all from 127.0.0.1: it raises the guest limits
+# for its own server explicitly (the rate tests make deployments of their own with the platform's rate).
+# Its webhook receivers listen on loopback, which Parley refuses as a webhook target unless allowed.
+PARLEY_DATA_DIR="$data" Parley__Demo__GuestMessagesPerSecond=10000 Parley__Limits__GuestMessagesPerAddressPerSecond=0 \
+  Parley__Webhooks__AllowPrivateNetworks=true dotnet "$dll" --urls http://127.0.0.1:0 >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
 

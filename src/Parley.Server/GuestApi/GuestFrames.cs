@@ -55,6 +55,8 @@ public static class GuestFrames
     }
 
     public static readonly byte[] SessionCleared = Wire.Frame("message", "SessionClearedEvent", 200, new EmptyBody(), Json.EmptyBody);
+    /// <summary>The session's lifetime is over (spec §1.5); the socket is closed after it.</summary>
+    public static readonly byte[] SessionExpired = Wire.Frame("response", "SessionExpiredEvent", 200, new EmptyBody(), Json.EmptyBody);
     public static readonly byte[] ConnectionClosed = Wire.Frame("message", "ConnectionClosedEvent", 200, new EmptyBody(), Json.EmptyBody);
 
     public static byte[] Session(SessionResponse body, string? tracingId) =>

@@ -21,7 +21,7 @@ public static class GuestHistoryApi
     }
 
     static async Task<IResult> HistoryAsync(HttpContext http, Tokens tokens, IGuestSessionStore sessions, IConversationStore store,
-        int? pageSize, int? pageNumber, CancellationToken ct)
+        Conversations conversations, int? pageSize, int? pageNumber, CancellationToken ct)
     {
         var header = http.Request.Headers.Authorization.ToString();
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return ApiError.AuthenticationRequired;
@@ -32,8 +32,10 @@ public static class GuestHistoryApi
         }
         if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
 
-        var session = await sessions.GetAsync(guest!.SessionId, ct);
-        if (session is null) return ApiError.BadCredentials;   // the session was cleared; its JWT opens nothing
+        // A session the guest cleared (or is clearing) opens nothing, from the moment the Clear was taken.
+        if (conversations.IsClearing(guest!.SessionId)) return ApiError.BadCredentials;
+        var session = await sessions.GetAsync(guest.SessionId, ct);
+        if (session is null || conversations.IsClearing(guest.SessionId)) return ApiError.BadCredentials;
         if (session.ConversationId is not { } cid)
             return Results.Json(new WebMessagingMessageEntityList([], size, number, 0, 0), ParleyJson.Wire.WebMessagingMessageEntityList);
         var page = await store.ListMessagesAsync(cid, size, number, ct);

@@ -1,10 +1,13 @@
 using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
 
 namespace Parley.Server.GuestApi;
 
 /// <summary>
-/// A token bucket per guest session for onMessage (spec §1.11: the platform allows 2 per session per second): a burst
-/// of the rate, refilled continuously. In memory on this node; bounded by clearing when it grows past many sessions.
+/// Token buckets for guest onMessage: one per guest session (spec §1.11: the platform allows 2 per session per second,
+/// a burst of the rate) and one per client address across all its sessions, so switching tokens does not multiply
+/// the rate. Buckets refill continuously. In memory on this node; idle buckets are swept when there are many.
 /// </summary>
 public sealed class GuestRateLimiter(TimeProvider clock)
 {
@@ -14,23 +17,60 @@ public sealed class GuestRateLimiter(TimeProvider clock)
         public long At = at;
     }
 
-    readonly ConcurrentDictionary<string, Bucket> _buckets = new();
+    /// <summary>Above this many buckets of a kind, full (idle) ones are swept; if that is not enough, all are dropped.</summary>
+    const int SweepAt = 100_000;
 
-    /// <summary>Takes one request's token; false with the seconds until the next one when the session is over its rate.</summary>
-    public bool TryTake(string sessionId, int perSecond, out int retryAfterSeconds)
+    readonly ConcurrentDictionary<string, Bucket> _sessions = new();
+    readonly ConcurrentDictionary<string, Bucket> _addresses = new();
+
+    /// <summary>Takes one request's token from the session's bucket; false with the seconds until the next one.</summary>
+    public bool TryTakeForSession(string sessionId, int perSecond, out int retryAfterSeconds) =>
+        TryTake(_sessions, sessionId, perSecond, perSecond, out retryAfterSeconds);
+
+    /// <summary>Takes one request's token from the client address's bucket (burst: two seconds' worth); 0 is no limit.</summary>
+    public bool TryTakeForAddress(IPAddress? address, int perSecond, out int retryAfterSeconds)
+    {
+        retryAfterSeconds = 0;
+        if (perSecond <= 0 || address is null) return true;
+        return TryTake(_addresses, AddressKey(address), perSecond, 2.0 * perSecond, out retryAfterSeconds);
+    }
+
+    /// <summary>
+    /// IPv4 (also IPv4-mapped IPv6) by address; IPv6 by its /64, the block one subscriber is usually given, so one
+    /// machine cannot walk its own block to get a fresh bucket per address.
+    /// </summary>
+    public static string AddressKey(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        if (address.AddressFamily != AddressFamily.InterNetworkV6) return address.ToString();
+        var bytes = address.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return new IPAddress(bytes) + "/64";
+    }
+
+    bool TryTake(ConcurrentDictionary<string, Bucket> buckets, string key, int perSecond, double burst, out int retryAfterSeconds)
     {
         retryAfterSeconds = 0;
         var now = clock.GetTimestamp();
-        if (_buckets.Count > 200_000) _buckets.Clear();
-        var bucket = _buckets.GetOrAdd(sessionId, _ => new Bucket(perSecond, now));
+        if (buckets.Count > SweepAt) Sweep(buckets, now, perSecond, burst);
+        var bucket = buckets.GetOrAdd(key, _ => new Bucket(burst, now));
         lock (bucket)
         {
             var elapsed = clock.GetElapsedTime(bucket.At, now).TotalSeconds;
-            bucket.Tokens = Math.Min(perSecond, bucket.Tokens + elapsed * perSecond);
+            bucket.Tokens = Math.Min(burst, bucket.Tokens + elapsed * perSecond);
             bucket.At = now;
             if (bucket.Tokens >= 1) { bucket.Tokens -= 1; return true; }
-            retryAfterSeconds = (int)Math.Ceiling((1 - bucket.Tokens) / perSecond);
+            retryAfterSeconds = Math.Max(1, (int)Math.Ceiling((1 - bucket.Tokens) / perSecond));
             return false;
         }
+    }
+
+    /// <summary>A bucket idle long enough to be full again holds no information: forget it.</summary>
+    void Sweep(ConcurrentDictionary<string, Bucket> buckets, long now, int perSecond, double burst)
+    {
+        var refill = TimeSpan.FromSeconds(burst / perSecond);
+        foreach (var (key, bucket) in buckets)
+            if (clock.GetElapsedTime(Volatile.Read(ref bucket.At), now) >= refill) buckets.TryRemove(key, out _);
+        if (buckets.Count > SweepAt) buckets.Clear();   // all busy: a crude bound beats unbounded memory
     }
 }

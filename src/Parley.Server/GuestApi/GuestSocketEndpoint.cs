@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Immutable;
+using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Parley.Core;
@@ -72,7 +73,8 @@ public sealed class GuestSocketEndpoint(
         var connection = new GuestConnection(socket, options.MaxQueuedFrames, options.GuestSendTimeout);
         registry.Track(connection);
         var sending = connection.RunSendLoopAsync();
-        var state = new SocketState(connection, deploymentId.Length > 0 ? deploymentId : null, origin);
+        // The client address as the transport (or a trusted proxy's forwarded header) gives it: the key of the per-address rate.
+        var state = new SocketState(connection, deploymentId.Length > 0 ? deploymentId : null, origin, http.Connection.RemoteIpAddress);
         try
         {
             await ReceiveLoopAsync(socket, state, http.RequestAborted);
@@ -90,7 +92,11 @@ public sealed class GuestSocketEndpoint(
         }
     }
 
-    sealed record SocketState(GuestConnection Connection, string? UrlDeploymentId, string Origin);
+    sealed record SocketState(GuestConnection Connection, string? UrlDeploymentId, string Origin, IPAddress? RemoteAddress)
+    {
+        /// <summary>When the bound session expires (unix seconds) as this socket last knew it; activity elsewhere may have moved it later.</summary>
+        public long SessionExpiresAt;
+    }
 
     async Task ReceiveLoopAsync(WebSocket socket, SocketState state, CancellationToken ct)
     {
@@ -176,7 +182,8 @@ public sealed class GuestSocketEndpoint(
         }
         catch (JsonException e)
         {
-            Reply(state, Wire.ErrorFrame(400, $"Request failed. Malformed JSON: {e.Message}"));
+            // A field of the wrong type (a numeric token, say) fails the whole request; its tracingId is still echoed.
+            Reply(state, Wire.ErrorFrame(400, $"Request failed. Malformed JSON: {Bounded(e.Message)}", TracingIdOf(json.Span)));
             return;
         }
         if (request is null)
@@ -197,6 +204,33 @@ public sealed class GuestSocketEndpoint(
         }
     }
 
+    /// <summary>The request's tracingId when the frame is JSON with a string tracingId of sane length, whatever else is wrong with it.</summary>
+    static string? TracingIdOf(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isTracingId = reader.ValueTextEquals("tracingId"u8);
+                if (!reader.Read()) return null;
+                if (isTracingId)
+                    return reader.TokenType == JsonTokenType.String && reader.GetString() is { Length: > 0 and <= MaxEchoedTracingId } t ? t : null;
+                reader.Skip();
+            }
+        }
+        catch (JsonException) { }
+        catch (InvalidOperationException) { }
+        return null;
+    }
+
+    /// <summary>Longest tracingId echoed from a frame that did not parse (a valid frame's is echoed as sent, within the frame cap).</summary>
+    const int MaxEchoedTracingId = 256;
+
+    /// <summary>A parser message can quote the input (a property path); never echo more than a line of it.</summary>
+    static string Bounded(string text) => text.Length <= 300 ? text : text[..300] + "…";
+
     async Task DispatchActionAsync(SocketState state, GuestRequest request, CancellationToken ct)
     {
         var t = request.TracingId;
@@ -205,7 +239,7 @@ public sealed class GuestSocketEndpoint(
             case "configureSession": await ConfigureAsync(state, request, ct); break;
             case "onMessage": await OnMessageAsync(state, request, ct); break;
             case "echo": Echo(state, request); break;
-            case "getJwt": GetJwt(state, request); break;
+            case "getJwt": await GetJwtAsync(state, request, ct); break;
             case "closeSession": await CloseSessionAsync(state, request, ct); break;
             case null or "":
                 Reply(state, Wire.ErrorFrame(4020, $"Missing parameter 'action'. Supported actions: {SupportedActions}.", t)); break;
@@ -250,6 +284,15 @@ public sealed class GuestSocketEndpoint(
         session ??= await sessions.CreateAsync(new GuestSession(Conversations.NewId(), hash, deploymentId, null, clock.GetUtcNow(),
             Address: customerId, AddressType: customerIdType), ct);
         var conversation = session.ConversationId is { } cid ? await store.LoadAsync(cid, ct) : null;
+        var expiresAt = isNew ? clock.GetUtcNow().ToUnixTimeSeconds() + options.SessionDurationSeconds : await ExpiresAtAsync(session, ct);
+        if (expiresAt <= clock.GetUtcNow().ToUnixTimeSeconds())
+        {
+            // durationSeconds without a message: the session is over for good (spec §1.10 4006); the guest starts
+            // a new one with a new token, as the official Messenger does when its session expires.
+            Reply(state, Wire.ErrorFrame(4006,
+                $"Session has expired: no message for {options.SessionDurationSeconds} seconds. Start a new session with a new token.", t));
+            return;
+        }
         if (r.StartNew == true && conversation is { IsEnded: true })
         {
             // Start a new chat after a read-only end (spec §1.12 #4): the next message opens a new conversation.
@@ -259,7 +302,7 @@ public sealed class GuestSocketEndpoint(
         }
 
         Bind(state.Connection, new GuestBinding(session.Id, deploymentId, hash));
-        var now = clock.GetUtcNow().ToUnixTimeSeconds();
+        state.SessionExpiresAt = expiresAt;
         Reply(state, GuestFrames.Session(new SessionResponse
         {
             Connected = true,
@@ -270,8 +313,41 @@ public sealed class GuestSocketEndpoint(
             BlockedExtensions = [.. GuestFrames.BlockedExtensions],
             ClearedExistingSession = false,
             DurationSeconds = options.SessionDurationSeconds,
-            ExpirationDate = now + options.SessionDurationSeconds,
+            ExpirationDate = expiresAt,
         }, t));
+    }
+
+    /// <summary>
+    /// When a session expires (unix seconds): durationSeconds after its last activity, the later of its creation and
+    /// its current conversation's last message (either side's: a conversation that is talking keeps its session alive).
+    /// </summary>
+    async Task<long> ExpiresAtAsync(GuestSession session, CancellationToken ct)
+    {
+        var last = session.CreatedAt;
+        if (session.ConversationId is { } cid && await store.LastActivityAsync(cid, ct) is { } activity && activity > last) last = activity;
+        return last.ToUnixTimeSeconds() + options.SessionDurationSeconds;
+    }
+
+    /// <summary>
+    /// False (after a 4006 answer and SessionExpiredEvent, and the socket is closing) when the bound session has expired since this socket
+    /// configured it. The socket's own knowledge is checked first; only past it is the store asked, since activity on
+    /// another socket or from the bot may have kept the session alive.
+    /// </summary>
+    async Task<bool> StillAliveAsync(SocketState state, GuestBinding binding, string? tracingId, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeSeconds();
+        if (now < Volatile.Read(ref state.SessionExpiresAt)) return true;
+        if (await sessions.GetAsync(binding.SessionId, ct) is { } session)
+        {
+            var expiresAt = await ExpiresAtAsync(session, ct);
+            Volatile.Write(ref state.SessionExpiresAt, expiresAt);
+            if (now < expiresAt) return true;
+        }
+        // The request is answered (4006, with its tracingId), then the session's end is announced and the socket closed.
+        state.Connection.Deliver(Wire.ErrorFrame(4006, "Session has expired: start a new session with a new token.", tracingId));
+        state.Connection.Deliver(GuestFrames.SessionExpired);
+        state.Connection.Close(WebSocketCloseStatus.NormalClosure, "session expired");
+        return false;
     }
 
     static (string? Id, string? IdType) JourneyCustomer(JsonElement? journeyContext)
@@ -368,16 +444,25 @@ public sealed class GuestSocketEndpoint(
 
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
         if (deployment is null) { Reply(state, Wire.ErrorFrame(403, $"Deployment {binding.DeploymentId} no longer exists.", t)); return; }
-        if (deployment.GuestMessagesPerSecond > 0 && !rateLimiter.TryTake(binding.SessionId, deployment.GuestMessagesPerSecond, out var retryAfter))
+        if (!await StillAliveAsync(state, binding, t, ct)) return;
+        // The platform's per-session rate (spec §1.11), then this address's across all its sessions: a refused
+        // request stores nothing and is answered with the platform's own 429 frame.
+        if (!rateLimiter.TryTakeForSession(binding.SessionId, deployment.GuestMessagesPerSecond, out var retryAfter))
         {
-            Reply(state, Wire.Frame("response", "TooManyRequestsErrorMessage", 429,
-                new TooManyRequestsBody(retryAfter, 4029, "Message rate too high for this session"), ParleyJson.Wire.TooManyRequestsBody, t));
+            Reply(state, TooManyRequests(retryAfter, "Message rate too high for this session", t));
+            return;
+        }
+        if (!rateLimiter.TryTakeForAddress(state.RemoteAddress, options.GuestMessagesPerAddressPerSecond, out retryAfter))
+        {
+            Reply(state, TooManyRequests(retryAfter, "Message rate too high for this client address", t));
             return;
         }
         var messageId = Conversations.NewMessageId();
         var outcome = await conversations.SendToSessionAsync(binding.SessionId, deployment.Settings, MessageDirection.Inbound,
             c => new AddMessage(messageId, c.Customer.Id, kind, kind == MessageKind.Text ? m.Text : null, events, null, attributes, t), ct);
         // Success is the echo of the stored message, pushed by the fan-out to every socket of the session (with tracingId).
+        if (outcome.Status == OutcomeStatus.Done)
+            Volatile.Write(ref state.SessionExpiresAt, clock.GetUtcNow().ToUnixTimeSeconds() + options.SessionDurationSeconds);
         switch (outcome.Status)
         {
             case OutcomeStatus.Rejected when outcome.Rejected!.Code == RejectionCode.ConversationEnded:
@@ -391,6 +476,10 @@ public sealed class GuestSocketEndpoint(
                 break;
         }
     }
+
+    static byte[] TooManyRequests(int retryAfter, string message, string? t) =>
+        Wire.Frame("response", "TooManyRequestsErrorMessage", 429, new TooManyRequestsBody(retryAfter, 4029, message),
+            ParleyJson.Wire.TooManyRequestsBody, t);
 
     /// <summary>Guest events (spec §1.8): Typing On; Presence Join, Clear, SignIn. Anything else is named and refused.</summary>
     static string? ParseEvents(List<WireEvent>? wire, out ImmutableArray<MessageEvent> events)
@@ -452,10 +541,12 @@ public sealed class GuestSocketEndpoint(
         Reply(state, Wire.Frame("response", "StructuredMessage", 200, body, ParleyJson.Wire.StructuredMessage, r.TracingId));
     }
 
-    void GetJwt(SocketState state, GuestRequest r)
+    async Task GetJwtAsync(SocketState state, GuestRequest r, CancellationToken ct)
     {
         if (Authorize(state, r) is not { } binding) return;
-        var (jwt, exp) = tokens.IssueGuestJwt(binding.SessionId, binding.DeploymentId);
+        if (!await StillAliveAsync(state, binding, r.TracingId, ct)) return;
+        // The JWT opens the session's history: it never outlives the session (as last known; activity only extends it).
+        var (jwt, exp) = tokens.IssueGuestJwt(binding.SessionId, binding.DeploymentId, notAfter: Volatile.Read(ref state.SessionExpiresAt));
         Reply(state, Wire.Frame("response", "JwtResponse", 200, new JwtResponse(jwt, exp), ParleyJson.Wire.JwtResponse, r.TracingId));
     }
 

@@ -96,10 +96,11 @@ public sealed class Tokens
         return (Sign(payload), exp - now);
     }
 
-    public (string Jwt, long Exp) IssueGuestJwt(string sessionId, string deploymentId)
+    /// <param name="notAfter">The latest expiry (unix seconds) the JWT may have: its session's own expiry.</param>
+    public (string Jwt, long Exp) IssueGuestJwt(string sessionId, string deploymentId, long? notAfter = null)
     {
         var now = _clock.GetUtcNow().ToUnixTimeSeconds();
-        var exp = now + (long)GuestJwtLifetime.TotalSeconds;
+        var exp = Math.Min(now + (long)GuestJwtLifetime.TotalSeconds, notAfter ?? long.MaxValue);
         var payload = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
         {
             ["aud"] = GuestAudience, ["sub"] = sessionId, ["deploymentId"] = deploymentId, ["iat"] = now, ["exp"] = exp,

@@ -68,16 +68,23 @@ public static class ConversationsApi
         if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
         var page = await ctx.Store.QueryAsync(new ConversationFilter(Ended: false, PageSize: size, PageNumber: number), ct);
         var entities = new List<MessageConversation>();
-        foreach (var c in page.Entities) entities.Add(PlatformWire.ToMessageConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)));
+        foreach (var c in page.Entities)
+            entities.Add(PlatformWire.ToMessageConversation(c, await RecentMessagesAsync(ctx, c.Id, ct, MessagesPerListedConversation)));
         return Results.Json(PlatformRequest.Listing(entities, "/api/v2/conversations/messages", size, number, page.Total, page.PageCount),
             ParleyJson.Wire.EntityListingMessageConversation);
     }
 
-    /// <summary>The participants' message lists carry at most this many recent messages.</summary>
-    const int MessagesListed = 1000;
+    /// <summary>A conversation's participants' message lists carry at most this many recent messages.</summary>
+    public const int MessagesListed = 1000;
+    /// <summary>
+    /// In a listing, each conversation carries at most this many recent messages, so a page of 100 conversations is
+    /// bounded however long they are; the full history is paged by the guest history or read message by message.
+    /// </summary>
+    public const int MessagesPerListedConversation = 25;
 
-    static async Task<IReadOnlyList<ConversationMessage>> RecentMessagesAsync(PlatformContext ctx, string conversationId, CancellationToken ct) =>
-        (await ctx.Store.ListMessagesAsync(conversationId, MessagesListed, 1, ct)).Entities.Reverse().ToList();
+    static async Task<IReadOnlyList<ConversationMessage>> RecentMessagesAsync(PlatformContext ctx, string conversationId, CancellationToken ct,
+        int max = MessagesListed) =>
+        (await ctx.Store.ListMessagesAsync(conversationId, max, 1, ct)).Entities.Reverse().ToList();
 
     static async Task<IResult> GetMessageConversationAsync(string conversationId, [AsParameters] PlatformContext ctx, CancellationToken ct) =>
         await ctx.Store.LoadAsync(conversationId, ct) is { } c

@@ -37,13 +37,12 @@ public static class ParleyApi
         SelfUri = $"/api/v2/parley/deployments/{d.Id}",
     };
 
-    static async Task<IResult> ListDeploymentsAsync(IDirectoryStore directory, CancellationToken ct)
+    static async Task<IResult> ListDeploymentsAsync(int? pageSize, int? pageNumber, IDirectoryStore directory, CancellationToken ct)
     {
-        var all = await directory.ListDeploymentsAsync(ct);
-        return Results.Json(new EntityListing<DeploymentWire>
-        {
-            Entities = all.Select(ToWire).ToList(), PageSize = all.Count, PageNumber = 1, Total = all.Count, PageCount = 1,
-        }, ParleyJson.Wire.EntityListingDeploymentWire);
+        if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
+        var page = await directory.ListDeploymentsAsync(size, number, ct);
+        return Results.Json(PlatformRequest.Listing(page.Entities.Select(ToWire).ToList(), "/api/v2/parley/deployments", size, number,
+            page.Total, page.PageCount), ParleyJson.Wire.EntityListingDeploymentWire);
     }
 
     static async Task<IResult> GetDeploymentAsync(string deploymentId, IDirectoryStore directory, CancellationToken ct) =>
@@ -61,14 +60,15 @@ public static class ParleyApi
         if (type is not ("ReadOnly" or "Send")) return ApiError.InvalidValue("conversationDisconnect.type", type, "ReadOnly, Send");
         if (b.InactivityTimeoutSeconds is < 0 or > 31_536_000)
             return ApiError.InvalidValue("inactivityTimeoutSeconds", b.InactivityTimeoutSeconds.ToString()!, "0 (never) to 31536000");
-        if (b.GuestMessagesPerSecond is < 0 or > 10_000)
-            return ApiError.InvalidValue("guestMessagesPerSecond", b.GuestMessagesPerSecond.ToString()!, "0 (no limit) to 10000");
+        if (b.GuestMessagesPerSecond is < 1 or > Deployment.MaxGuestMessagesPerSecond)
+            return ApiError.InvalidValue("guestMessagesPerSecond", b.GuestMessagesPerSecond.ToString()!,
+                $"1 to {Deployment.MaxGuestMessagesPerSecond} (absent: the platform's {Deployment.PlatformGuestMessagesPerSecond})");
         var existing = id is null ? null : await directory.GetDeploymentAsync(id, ct);
         if (id is not null && existing is null) return ApiError.NotFound("deployment", id);
         var d = new Deployment(id ?? Guid.NewGuid().ToString(), b.Name, [.. b.AllowedOrigins ?? ["*"]],
             b.ConversationDisconnect?.Enabled ?? true, Enum.Parse<DisconnectMode>(type), b.ConversationClear?.Enabled ?? true,
             existing?.DateCreated ?? clock.GetUtcNow(),
-            b.InactivityTimeoutSeconds is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : null, b.GuestMessagesPerSecond ?? 0);
+            b.InactivityTimeoutSeconds is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : null, b.GuestMessagesPerSecond ?? Deployment.PlatformGuestMessagesPerSecond);
         await directory.UpsertDeploymentAsync(d, ct);
         return Results.Json(ToWire(d), ParleyJson.Wire.DeploymentWire, statusCode: id is null ? 201 : 200);
     }
@@ -76,14 +76,15 @@ public static class ParleyApi
     static async Task<IResult> DeleteDeploymentAsync(string deploymentId, IDirectoryStore directory, CancellationToken ct) =>
         await directory.DeleteDeploymentAsync(deploymentId, ct) ? Results.NoContent() : ApiError.NotFound("deployment", deploymentId);
 
-    /// <summary>Web guest sessions; <c>customerId</c> filters on the guest's <c>journeyContext.customer.id</c>.</summary>
-    static async Task<IResult> ListSessionsAsync(string? deploymentId, string? customerId, IGuestSessionStore sessions, IConversationStore store,
-        SessionRegistry registry, CancellationToken ct)
+    /// <summary>Web guest sessions, paged; <c>customerId</c> filters on the guest's <c>journeyContext.customer.id</c>.</summary>
+    static async Task<IResult> ListSessionsAsync(string? deploymentId, string? customerId, int? pageSize, int? pageNumber,
+        IGuestSessionStore sessions, IConversationStore store, SessionRegistry registry, CancellationToken ct)
     {
-        var list = new List<GuestSessionWire>();
-        foreach (var s in await sessions.ListAsync(deploymentId, ct))
+        if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
+        var page = await sessions.ListAsync(new SessionFilter(deploymentId, ChannelKind.WebMessaging, customerId), size, number, ct);
+        var list = new List<GuestSessionWire>(page.Entities.Count);
+        foreach (var s in page.Entities)
         {
-            if (s.Channel != ChannelKind.WebMessaging || (customerId is not null && s.Address != customerId)) continue;
             var sockets = registry.Of(s.Id).Length;
             var conversation = s.ConversationId is { } cid ? await store.LoadAsync(cid, ct) : null;
             list.Add(new GuestSessionWire(s.Id, s.DeploymentId, conversation is { IsEnded: false } ? conversation.Id : null, sockets > 0,
@@ -91,7 +92,7 @@ public static class ParleyApi
         }
         return Results.Json(new EntityListing<GuestSessionWire>
         {
-            Entities = list, PageSize = list.Count, PageNumber = 1, Total = list.Count, PageCount = 1,
+            Entities = list, PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
         }, ParleyJson.Wire.EntityListingGuestSessionWire);
     }
 
