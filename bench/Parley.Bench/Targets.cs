@@ -159,8 +159,20 @@ public sealed class ParleyTarget : Target
         info.Environment["Parley__Demo__GuestMessagesPerSecond"] = "10000";
         info.Environment["Parley__Limits__GuestMessagesPerAddressPerSecond"] = "0";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
-        if (MaxGuestSockets is { } max) info.Environment["PARLEY_MAX_GUEST_SOCKETS"] = max.ToString();
+        // The load tool opens up to 10,000 guests per loopback address, far past the per-address defaults meant for strangers.
+        info.Environment["Parley__Limits__MaxConnectionsPerAddress"] = "1000000";
+        info.Environment["Parley__Limits__NewSessionsPerAddressPerMinute"] = "1000000";
+        info.Environment["Parley__Limits__NewSessionsPerDeploymentPerMinute"] = "1000000";
+        // Guests may take all but a little of the open-file budget here (the server inherits this process's limit and keeps
+        // 512 of it in reserve): the bench makes few plain HTTP calls.
+        info.Environment["Parley__Limits__MaxGuestSockets"] = (MaxGuestSockets ?? Math.Max(1000, OpenFileLimit() - 600)).ToString();
         return info;
+    }
+
+    static int OpenFileLimit()
+    {
+        var line = File.Exists("/proc/self/limits") ? File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files")) : null;
+        return line?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3] is { } soft && int.TryParse(soft, out var limit) ? limit : 20_000;
     }
 
     protected override async Task AfterStartAsync()

@@ -150,3 +150,17 @@ public interface IOutbox
     /// </summary>
     Task<int> ReleaseLeasesAsync(CancellationToken ct);
 }
+
+/// <summary>
+/// Encrypts the secrets a store keeps (webhook signing secrets, token-signing keys) before they reach its disk, so a
+/// copy of the database alone gives none of them away. The server implements it with ASP.NET Core Data Protection,
+/// whose keys live apart from the database.
+/// </summary>
+public interface ISecretCipher
+{
+    byte[] Protect(byte[] plaintext);
+
+    /// <summary>The plaintext back; throws <see cref="System.Security.Cryptography.CryptographicException"/> when the value
+    /// cannot be decrypted with the keys at hand (keys lost or replaced, value tampered with).</summary>
+    byte[] Unprotect(byte[] protectedData);
+}

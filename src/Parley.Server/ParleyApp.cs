@@ -1,7 +1,9 @@
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Diagnostics;
 using Parley.Core;
+using Microsoft.AspNetCore.Connections;
 using Parley.Protocol;
+using Parley.Server.Connections;
 using Parley.Server.GuestApi;
 using Parley.Server.OAuth;
 using Parley.Server.Notifications;
@@ -25,20 +27,27 @@ public static class ParleyApp
         var options = ParleyOptions.FromEnvironment(builder.Configuration);
         if (configure is not null) options = configure(options);
         ServerHosting.RefuseDemoSecretBeyondLoopback(builder.Configuration, options);
+        var configuredConnections = options.MaxConnections;
+        options = options.WithinFileBudget();
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            // Upgraded sockets (guests, notification channels) and plain HTTP connections are counted apart by Kestrel:
-            // both are bounded so that together they stay under the open-file limit (ParleyOptions.FileReserve).
+            // No global cap on plain connections that strangers could fill: ConnectionGate counts every connection, per
+            // client address and against the process's share of the open-file limit; idle ones are let go quickly.
+            k.Limits.MaxConcurrentConnections = null;
             k.Limits.MaxConcurrentUpgradedConnections = options.MaxGuestSockets + ParleyOptions.NotificationSockets;
-            k.Limits.MaxConcurrentConnections = ParleyOptions.HttpConnections;
+            k.Limits.KeepAliveTimeout = options.KeepAliveTimeout;
+            k.Limits.RequestHeadersTimeout = options.RequestHeadersTimeout;
+            k.ConfigureEndpointDefaults(listen => listen.Use(next => listen.ApplicationServices.GetRequiredService<ConnectionGate>().Wrap(next)));
         });
         builder.AddServerHosting(options);
+        // Kestrel's socket transport, with an accept loop that backs off when the process is out of descriptors.
+        builder.Services.AddSingleton<IConnectionListenerFactory, BackoffSocketTransport>();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
 
-        var store = await SqliteStore.OpenAsync(options.DatabasePath);
+        var store = await OpenStoreAsync(options);
         clock ??= TimeProvider.System;
         var originalKey = await store.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default);
         var tokens = new Tokens(originalKey, clock);
@@ -61,6 +70,8 @@ public static class ParleyApp
         services.AddHostedService(sp => sp.GetRequiredService<SigningKeys>());
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<GuestRateLimiter>();
+        services.AddSingleton<NewSessionLimiter>();
+        services.AddSingleton<ConnectionGate>();
         services.AddSingleton<Notifications.NotificationHub>();
         services.AddSingleton<IConversationFanout, LocalFanout>();
         services.AddSingleton<IOutbox>(store);
@@ -104,7 +115,14 @@ public static class ParleyApp
         app.Use(StripGatewayPrefix);
         app.UseRouting();
         app.UseCors();
-        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+        // Before the WebSocket middleware, which keeps the upgrade feature it finds: guest frames are measured as announced.
+        app.Use((http, next) =>
+        {
+            if (http.Request.Path.Equals("/v1", StringComparison.Ordinal)) FrameSizeGuard.Install(http, options.MaxFrameBytes);
+            return next(http);
+        });
+        // Pings keep sockets alive through proxies; a peer that leaves one unanswered for the pong timeout is aborted.
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = options.WebSocketPingInterval, KeepAliveTimeout = options.WebSocketPongTimeout });
 
         app.Map("/v1", (HttpContext http, GuestSocketEndpoint guest) => guest.HandleAsync(http));
         app.MapGuestRest();
@@ -118,8 +136,31 @@ public static class ParleyApp
         app.MapGet("/health", () => Results.Text("ok"));
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley");
+        if (options.MaxConnections < configuredConnections)
+            log.LogWarning("Parley:Limits:MaxConnections {Configured} exceeds the open-file limit {Limit} less a reserve of {Reserve}; using {Used}. Raise the limit (ulimit -n) to hold more",
+                configuredConnections, ParleyOptions.OpenFileLimit, ParleyOptions.FileReserve, options.MaxConnections);
         app.Lifetime.ApplicationStarted.Register(() => PrintBanner(app, options, log));
         return app;
+    }
+
+    /// <summary>
+    /// The store, its secrets encrypted at rest with the Data Protection key ring. A key ring that cannot decrypt what the
+    /// database holds (the keys folder lost, or another one) refuses the start in one line instead of failing requests.
+    /// </summary>
+    static async Task<SqliteStore> OpenStoreAsync(ParleyOptions options)
+    {
+        var secrets = SecretsAtRest.Open(options);
+        SqliteStore store;
+        try { store = await SqliteStore.OpenAsync(options.DatabasePath, secrets); }
+        catch (SecretsUnreadableException e)
+        {
+            throw new StartupRefused($"The database {options.DatabasePath} holds secrets that the Data Protection keys in {secrets.KeysFolder} " +
+                $"cannot decrypt ({e.Message}). Restore that folder from the backup taken with the database, or set " +
+                "Parley:DataProtection:KeysPath (and CertificatePath) to the keys this database was written with.");
+        }
+        if (store.SecretsEncryptedAtOpen > 0)
+            Console.WriteLine($"parley: encrypted {store.SecretsEncryptedAtOpen} secret(s) an earlier version had stored in plain text.");
+        return store;
     }
 
     /// <summary>

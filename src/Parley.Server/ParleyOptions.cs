@@ -60,32 +60,91 @@ public sealed record ParleyOptions
     /// <summary>The longest overlap a rotation may ask for.</summary>
     public static readonly TimeSpan MaxSecretRotationOverlap = TimeSpan.FromDays(7);
 
-    /// <summary>
-    /// Most guest WebSockets this process holds; past it a new one is refused with 503 before the upgrade. By default
-    /// the process's open-file limit less a reserve, so the file table never fills (a full one makes Kestrel fail
-    /// badly instead of refusing). PARLEY_MAX_GUEST_SOCKETS sets it.
-    /// </summary>
-    public int MaxGuestSockets { get; init; } = DefaultMaxGuestSockets();
+    // ---- Connection limits and the open-file budget (issue 10, items 1 and 1b; docs/connection-limits.md) ----
 
-    /// <summary>Files kept free beside the guest sockets: plain HTTP connections, notification channels, the store, the runtime.</summary>
-    public const int FileReserve = 500;
-    /// <summary>Concurrent plain HTTP connections (Platform API callers, and upgrades in progress).</summary>
-    public const int HttpConnections = 300;
+    /// <summary>
+    /// The process's open-file limit (RLIMIT_NOFILE, soft), read from /proc/self/limits. Every connection, upgraded
+    /// socket, store file and outbound webhook connection draws on it; at the limit accept() fails with EMFILE.
+    /// </summary>
+    public static readonly int OpenFileLimit = ReadOpenFileLimit();
+
+    /// <summary>Descriptors kept free beside client connections: the runtime (~128), the store's files (~128), outbound webhook connections (256).</summary>
+    public const int FileReserve = 512;
+
+    /// <summary>
+    /// Most client connections this process holds at once, plain HTTP and upgraded WebSockets together (Parley:Limits:MaxConnections).
+    /// By default the open-file limit less <see cref="FileReserve"/>, so accept() never meets a full file table; past it a new
+    /// connection is closed at once.
+    /// </summary>
+    public int MaxConnections { get; init; } = Math.Max(64, OpenFileLimit - FileReserve);
+
+    /// <summary>
+    /// Most guest WebSockets this process holds; past it a new one is refused with 503 before the upgrade
+    /// (Parley:Limits:MaxGuestSockets, or PARLEY_MAX_GUEST_SOCKETS). By default <see cref="MaxConnections"/> less a tenth
+    /// (at least 64, at most 500) kept for the Platform API, OAuth, notification channels and upgrades in progress.
+    /// </summary>
+    public int MaxGuestSockets { get; init; } = DefaultMaxGuestSockets(Math.Max(64, OpenFileLimit - FileReserve));
+
     /// <summary>Notification channel WebSockets, beside the guest sockets.</summary>
     public const int NotificationSockets = 100;
 
-    static int DefaultMaxGuestSockets()
+    /// <summary>
+    /// Concurrent connections from one client address (an IPv6 client: its /64), plain and upgraded together; past it a new
+    /// connection is closed at once (Parley:Limits:MaxConnectionsPerAddress). Room for an office of a thousand open chats
+    /// behind one NAT address; one machine cannot fill the server.
+    /// </summary>
+    public int MaxConnectionsPerAddress { get; init; } = 1000;
+
+    /// <summary>New guest sessions one client address may create per minute, as a token bucket of that size (Parley:Limits:NewSessionsPerAddressPerMinute).</summary>
+    public int NewSessionsPerAddressPerMinute { get; init; } = 300;
+
+    /// <summary>New guest sessions one deployment may gain per minute, from all addresses (Parley:Limits:NewSessionsPerDeploymentPerMinute).</summary>
+    public int NewSessionsPerDeploymentPerMinute { get; init; } = 6000;
+
+    /// <summary>How long an idle kept-alive HTTP connection (or a new one that sends nothing) is held (Parley:Limits:KeepAliveTimeoutSeconds).</summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long a client has to send a request's headers (Parley:Limits:RequestHeadersTimeoutSeconds).</summary>
+    public TimeSpan RequestHeadersTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long an upgraded guest socket may stay without configureSession before it is closed with 1008 (Parley:Limits:ConfigureSessionTimeoutSeconds).</summary>
+    public TimeSpan ConfigureSessionTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>WebSocket ping interval (Parley:Limits:WebSocketPingIntervalSeconds).</summary>
+    public TimeSpan WebSocketPingInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a ping may go unanswered before the socket is aborted (Parley:Limits:WebSocketPongTimeoutSeconds).</summary>
+    public TimeSpan WebSocketPongTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a refused request's connection (503, 429) may stay open after its answer, if the client does not close it.</summary>
+    public TimeSpan RefusedConnectionTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The connection limit may be lowered, never raised past the open-file budget: at zero free descriptors the runtime
+    /// cannot start a thread (pipe2 fails with EMFILE) and fails fast with "Out of memory.". Raise the file limit instead.
+    /// </summary>
+    public ParleyOptions WithinFileBudget()
+    {
+        var budget = Math.Max(64, OpenFileLimit - FileReserve);
+        return MaxConnections <= budget ? this : this with { MaxConnections = budget };
+    }
+
+    static int DefaultMaxGuestSockets(int maxConnections) => Math.Max(16, maxConnections - Math.Clamp(maxConnections / 10, 64, 500));
+
+    static int ReadOpenFileLimit()
     {
         try
         {
             var line = File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal));
             if (line?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3] is { } soft && long.TryParse(soft, out var limit))
-                return (int)Math.Clamp(limit - FileReserve, 16, 1_000_000);
+                return (int)Math.Clamp(limit, 256, 1_000_000);
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         return 100_000;   // no /proc (not Linux), or unlimited
     }
+
+    // ---- end of connection limits ----
 
     // ---------------------------------------------------------------- deployment: body limits, TLS, proxies, public address
     /// <summary>
@@ -137,6 +196,19 @@ public sealed record ParleyOptions
 
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
 
+    // ---- Secrets at rest: the Data Protection key ring that encrypts the store's secrets (docs/production.md) ----
+    /// <summary>
+    /// Parley:DataProtection:KeysPath. The folder of the key ring that encrypts webhook secrets and token-signing keys in
+    /// the database. Null: <c>data-protection-keys</c> inside the data folder. Put it elsewhere (another disk, another
+    /// backup) so that a copy of the database alone reveals no secret.
+    /// </summary>
+    public string? DataProtectionKeysPath { get; init; }
+    /// <summary>Parley:DataProtection:CertificatePath. A PKCS#12 (.pfx) certificate that encrypts the key ring's keys; none by default.</summary>
+    public string? DataProtectionCertificatePath { get; init; }
+    /// <summary>Parley:DataProtection:CertificatePassword. The .pfx file's password, if it has one.</summary>
+    public string? DataProtectionCertificatePassword { get; init; }
+    public string DataProtectionKeysFolder => Path.GetFullPath(DataProtectionKeysPath ?? Path.Combine(DataDir, "data-protection-keys"));
+
     /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c> …) or as one comma, semicolon or space separated value.</summary>
     static IEnumerable<string> List(IConfiguration config, string key)
     {
@@ -164,13 +236,12 @@ public sealed record ParleyOptions
         long Number(string key, long min, long maxValue, long fallback) => Get(key) is not { } text ? fallback
             : long.TryParse(text, out var n) && n >= min && n <= maxValue ? n
             : throw new StartupRefused($"{key} must be a whole number from {min} to {maxValue}, not '{Clip(text)}'.");
-        return o with
+        var basic = o with
         {
             DataDir = Get("PARLEY_DATA_DIR") ?? o.DataDir,
             DemoDeploymentId = Get("PARLEY_DEMO_DEPLOYMENT_ID") ?? o.DemoDeploymentId,
             DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
             DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? Get("Parley:Demo:ClientSecret") ?? o.DemoClientSecret,
-            MaxGuestSockets = int.TryParse(Get("PARLEY_MAX_GUEST_SOCKETS"), out var max) && max > 0 ? max : o.MaxGuestSockets,
             // deployment: body limits, TLS, proxies, public address
             MaxRequestBodyBytes = Get("Parley:Limits:MaxRequestBodyBytes") is { } bodyLimit
                 ? long.TryParse(bodyLimit, out var bytes) && bytes > 0 ? bytes
@@ -187,6 +258,10 @@ public sealed record ParleyOptions
                 min: 1, max: 86400) ?? o.WebhookSignatureTolerance,
             WebhookSecretRotationOverlap = Seconds(Get("Parley:Webhooks:SecretRotationOverlapSeconds"), "Parley:Webhooks:SecretRotationOverlapSeconds",
                 min: 0, max: (long)MaxSecretRotationOverlap.TotalSeconds) ?? o.WebhookSecretRotationOverlap,
+            // secrets at rest: the Data Protection key ring
+            DataProtectionKeysPath = Get("Parley:DataProtection:KeysPath") ?? o.DataProtectionKeysPath,
+            DataProtectionCertificatePath = Get("Parley:DataProtection:CertificatePath") ?? o.DataProtectionCertificatePath,
+            DataProtectionCertificatePassword = Get("Parley:DataProtection:CertificatePassword") ?? o.DataProtectionCertificatePassword,
 
             // OAuth (docs/oauth.md)
             OAuthMaxFailuresPerClientAddress = Int("Parley:OAuth:MaxFailuresPerClientAddress") ?? o.OAuthMaxFailuresPerClientAddress,
@@ -200,6 +275,34 @@ public sealed record ParleyOptions
             GuestMessagesPerAddressPerSecond = (int)Number("Parley:Limits:GuestMessagesPerAddressPerSecond", 0, 1_000_000, o.GuestMessagesPerAddressPerSecond),
             DemoGuestMessagesPerSecond = Get("Parley:Demo:GuestMessagesPerSecond") is null ? o.DemoGuestMessagesPerSecond
                 : (int)Number("Parley:Demo:GuestMessagesPerSecond", 1, Core.Deployment.MaxGuestMessagesPerSecond, 0),
+        };
+        return basic.WithLimits(config);
+    }
+
+    /// <summary>The Parley:Limits section (environment form Parley__Limits__Key): connections, sessions, timeouts.</summary>
+    ParleyOptions WithLimits(IConfiguration config)
+    {
+        // A malformed value refuses the start, naming the key, as the other sections do.
+        int Int(string key, int fallback) => config[$"Parley:Limits:{key}"] is not { Length: > 0 } text ? fallback
+            : int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0 ? v
+            : throw new StartupRefused($"Parley:Limits:{key} must be a whole number above 0, not '{Clip(text)}'.");
+        TimeSpan Duration(string key, TimeSpan fallback) =>
+            Seconds(config[$"Parley:Limits:{key}"] is { Length: > 0 } text ? text : null, $"Parley:Limits:{key}", min: 1, max: 86400) ?? fallback;
+        var maxConnections = Int("MaxConnections", MaxConnections);
+        var legacyGuests = int.TryParse(config["PARLEY_MAX_GUEST_SOCKETS"], out var g) && g > 0 ? g : 0;
+        return this with
+        {
+            MaxConnections = maxConnections,
+            MaxGuestSockets = Int("MaxGuestSockets", legacyGuests > 0 ? legacyGuests
+                : maxConnections == MaxConnections ? MaxGuestSockets : DefaultMaxGuestSockets(maxConnections)),
+            MaxConnectionsPerAddress = Int("MaxConnectionsPerAddress", MaxConnectionsPerAddress),
+            NewSessionsPerAddressPerMinute = Int("NewSessionsPerAddressPerMinute", NewSessionsPerAddressPerMinute),
+            NewSessionsPerDeploymentPerMinute = Int("NewSessionsPerDeploymentPerMinute", NewSessionsPerDeploymentPerMinute),
+            KeepAliveTimeout = Duration("KeepAliveTimeoutSeconds", KeepAliveTimeout),
+            RequestHeadersTimeout = Duration("RequestHeadersTimeoutSeconds", RequestHeadersTimeout),
+            ConfigureSessionTimeout = Duration("ConfigureSessionTimeoutSeconds", ConfigureSessionTimeout),
+            WebSocketPingInterval = Duration("WebSocketPingIntervalSeconds", WebSocketPingInterval),
+            WebSocketPongTimeout = Duration("WebSocketPongTimeoutSeconds", WebSocketPongTimeout),
         };
     }
 

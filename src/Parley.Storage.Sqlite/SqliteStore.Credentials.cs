@@ -104,7 +104,7 @@ public sealed partial class SqliteStore
         await using var r = await cmd.ExecuteReaderAsync(ct);
         var list = new List<SigningKey>();
         while (await r.ReadAsync(ct))
-            list.Add(new SigningKey(r.GetString(0), r.IsDBNull(1) ? null : (byte[])r.GetValue(1), Time(r.GetInt64(2)), Time(r.GetInt64(3)),
+            list.Add(new SigningKey(r.GetString(0), r.IsDBNull(1) ? null : _secrets.Unprotect((byte[])r.GetValue(1)), Time(r.GetInt64(2)), Time(r.GetInt64(3)),
                 TimeOrNull(r, 4)));
         return list;
     }
@@ -120,7 +120,7 @@ public sealed partial class SqliteStore
             }
             await using (var insert = Command(_writer,
                 "INSERT INTO token_signing_keys (kid, key, created_at, signs_from, retires_at) VALUES ($kid,$key,$created,$from,NULL)",
-                ("$kid", key.Kid), ("$key", key.Key), ("$created", Ms(key.CreatedAt)), ("$from", Ms(key.SignsFrom))))
+                ("$kid", key.Kid), ("$key", key.Key is { } bytes ? _secrets.Protect(bytes) : null), ("$created", Ms(key.CreatedAt)), ("$from", Ms(key.SignsFrom))))
             {
                 insert.Transaction = tx;
                 await insert.ExecuteNonQueryAsync(ct);

@@ -12,12 +12,13 @@ public sealed partial class SqliteStore
         "id, name, webhook_url, secret_token, webhook_headers, disconnect_notification, inbound_after_end, date_created, date_modified, created_by, modified_by, " +
         "previous_secret_token, previous_secret_expires_at";
 
-    static OpenIntegration ReadIntegration(SqliteDataReader r) => new(
-        r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3),
+    // The secrets are encrypted at rest (SecretCodec): decrypted here, encrypted in UpsertIntegrationAsync.
+    OpenIntegration ReadIntegration(SqliteDataReader r) => new(
+        r.GetString(0), r.GetString(1), r.GetString(2), _secrets.Unprotect(r.GetString(3))!,
         JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(4))!.ToImmutableDictionary(),
         r.GetInt64(5) != 0, Parse<DisconnectMode>(r.GetString(6)), Time(r.GetInt64(7)), Time(r.GetInt64(8)), r.GetString(9), r.GetString(10))
     {
-        PreviousSecretToken = StringOrNull(r, 11), PreviousSecretExpiresAt = TimeOrNull(r, 12),
+        PreviousSecretToken = _secrets.Unprotect(StringOrNull(r, 11)), PreviousSecretExpiresAt = TimeOrNull(r, 12),
     };
 
     public async Task<OpenIntegration?> GetIntegrationAsync(string id, CancellationToken ct)
@@ -47,10 +48,10 @@ public sealed partial class SqliteStore
             "ON CONFLICT (id) DO UPDATE SET name = $name, webhook_url = $url, secret_token = $secret, webhook_headers = $headers, " +
             "disconnect_notification = $dn, inbound_after_end = $after, date_modified = $modified, modified_by = $mby, " +
             "previous_secret_token = $prev, previous_secret_expires_at = $prevUntil",
-            ct, ("$id", i.Id), ("$name", i.Name), ("$url", i.WebhookUrl), ("$secret", i.SecretToken),
+            ct, ("$id", i.Id), ("$name", i.Name), ("$url", i.WebhookUrl), ("$secret", _secrets.Protect(i.SecretToken)),
             ("$headers", JsonSerializer.Serialize(i.WebhookHeaders)), ("$dn", i.DisconnectNotification ? 1 : 0),
             ("$after", i.InboundAfterEnd.ToString()), ("$created", Ms(i.DateCreated)), ("$modified", Ms(i.DateModified)),
-            ("$cby", i.CreatedBy), ("$mby", i.ModifiedBy), ("$prev", i.PreviousSecretToken),
+            ("$cby", i.CreatedBy), ("$mby", i.ModifiedBy), ("$prev", _secrets.Protect(i.PreviousSecretToken)),
             ("$prevUntil", i.PreviousSecretExpiresAt is { } until ? Ms(until) : null));
 
     public async Task<bool> DeleteIntegrationAsync(string id, CancellationToken ct) =>

@@ -17,17 +17,30 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     readonly SqliteConnection _writer;
     readonly Task _writerLoop;
 
+    readonly SecretCodec _secrets;
+
     public string Path { get; }
 
-    SqliteStore(string path, string connectionString, SqliteConnection writer)
+    /// <summary>How many secrets an older version had stored in plain text and this open encrypted (0 on every later open).</summary>
+    public int SecretsEncryptedAtOpen { get; private init; }
+
+    SqliteStore(string path, string connectionString, SqliteConnection writer, SecretCodec secrets)
     {
         Path = path;
+        _secrets = secrets;
         _connectionString = connectionString;
         _writer = writer;
         _writerLoop = Task.Run(RunWriterAsync);
     }
 
-    public static async Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default)
+    /// <summary>Opens the store with secrets kept as they are written (tests of the store itself).</summary>
+    public static Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default) => OpenAsync(path, null, ct);
+
+    /// <summary>
+    /// Opens the store; with a <paramref name="cipher"/>, secrets are encrypted at rest, those stored in plain text by an
+    /// older version are encrypted now, and <see cref="SecretsUnreadableException"/> says the cipher cannot read the ones stored.
+    /// </summary>
+    public static async Task<SqliteStore> OpenAsync(string path, ISecretCipher? cipher, CancellationToken ct = default)
     {
         OwnerOnly.PrepareDatabase(path);
         var cs = new SqliteConnectionStringBuilder
@@ -38,8 +51,12 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         await writer.OpenAsync(ct);
         await ExecAsync(writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", ct);
         await Migrations.ApplyAsync(writer, ct);
+        var secrets = new SecretCodec(cipher);
+        int encrypted;
+        try { encrypted = await secrets.MigrateAsync(writer, ct); }
+        catch { await writer.DisposeAsync(); throw; }
         OwnerOnly.RestrictDatabaseFiles(path);   // the -wal and -shm SQLite has just created (or an older start left)
-        return new SqliteStore(path, cs, writer);
+        return new SqliteStore(path, cs, writer, secrets) { SecretsEncryptedAtOpen = encrypted };
     }
 
     public async ValueTask DisposeAsync()
@@ -553,9 +570,9 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
 
     public async Task<byte[]> GetOrCreateSigningKeyAsync(Func<byte[]> create, CancellationToken ct)
     {
-        await WriteAsync("INSERT OR IGNORE INTO signing_keys (id, key) VALUES (1, $key)", ct, ("$key", create()));
+        await WriteAsync("INSERT OR IGNORE INTO signing_keys (id, key) VALUES (1, $key)", ct, ("$key", _secrets.Protect(create())));
         await using var c = await ReadAsync(ct);
         await using var cmd = Command(c, "SELECT key FROM signing_keys WHERE id = 1");
-        return (byte[])(await cmd.ExecuteScalarAsync(ct))!;
+        return _secrets.Unprotect((byte[])(await cmd.ExecuteScalarAsync(ct))!);
     }
 }

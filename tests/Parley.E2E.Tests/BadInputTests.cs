@@ -55,8 +55,7 @@ public sealed class BadInputTests
 
         AssertErrorFrame(await guest.SendTextAsync(new string('a', 5000)), 4011, "Message too long");
 
-        await guest.SendRawAsync("{\"action\":\"onMessage\",\"token\":\"" + guest.Token + "\",\"message\":{\"type\":\"Text\",\"text\":\"" + new string('b', 200_000) + "\"}}");
-        AssertErrorFrame(await guest.NextFrameAsync(), 4011, "65536 bytes");
+        // An oversized frame ends the socket (4011, then close 1009): ConnectionLimitTests.OversizedFrame_*.
 
         t = guest.NextTracingId();
         var attributes = Enumerable.Range(0, 100).ToDictionary(i => $"key{i}", i => new string('v', 40));

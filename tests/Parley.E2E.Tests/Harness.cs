@@ -74,9 +74,11 @@ public sealed class ParleyServer : IAsyncDisposable
     }
 
     /// <summary>Stops the process's server and starts a new one on the same data directory (a new port).</summary>
-    public async Task RestartAsync()
+    /// <param name="whileStopped">Runs between the stop and the start, e.g. to change the data directory's files.</param>
+    public async Task RestartAsync(Func<Task>? whileStopped = null)
     {
         await StopAsync();
+        if (whileStopped is not null) await whileStopped();
         await StartAppAsync();
     }
 
@@ -218,6 +220,18 @@ public sealed class TestGuest : IAsyncDisposable
             guest._socket.Dispose();
             throw;
         }
+        guest._reader = guest.ReadLoopAsync();
+        return guest;
+    }
+
+    /// <summary>A guest whose connection leaves from <paramref name="from"/> (127.0.0.2, 127.0.0.3… are loopback too).</summary>
+    public static async Task<TestGuest> ConnectFromAsync(System.Net.IPAddress from, Uri baseAddress, string? token = null,
+        string deploymentId = ParleyServer.DeploymentId)
+    {
+        var guest = new TestGuest { Token = token ?? Guid.NewGuid().ToString(), DeploymentId = deploymentId };
+        var invoker = new HttpMessageInvoker(RawConnection.BoundHandler(from));   // owns the connection; not disposed under it
+        await guest._socket.ConnectAsync(new Uri($"ws://{baseAddress.Authority}/v1?deploymentId={deploymentId}"), invoker, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(10));
         guest._reader = guest.ReadLoopAsync();
         return guest;
     }

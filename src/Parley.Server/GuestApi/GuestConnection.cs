@@ -30,7 +30,14 @@ public sealed class GuestConnection
 
     public string Id { get; } = Guid.NewGuid().ToString("N");
     /// <summary>The guest session this socket is configured for; null until configureSession.</summary>
-    public volatile GuestBinding? Binding;
+    public GuestBinding? Binding
+    {
+        get => _binding;
+        set { _binding = value; if (value is not null) WasConfigured = true; }
+    }
+    volatile GuestBinding? _binding;
+    /// <summary>Whether a session was ever configured on this socket (the configureSession deadline is met).</summary>
+    public volatile bool WasConfigured;
     public bool IsClosing => Volatile.Read(ref _closing) != 0;
 
     /// <summary>Queues a frame; false when the socket is closing or too slow (then it is aborted).</summary>

@@ -24,6 +24,7 @@ public sealed class GuestSocketEndpoint(
     IAuditLog audit,
     SessionRegistry registry,
     GuestRateLimiter rateLimiter,
+    NewSessionLimiter newSessions,
     Tokens tokens,
     ParleyOptions options,
     TimeProvider clock,
@@ -44,7 +45,8 @@ public sealed class GuestSocketEndpoint(
         var origin = http.Request.Headers.Origin.ToString();
         if (deploymentId.Length > 0 && await directory.GetDeploymentAsync(deploymentId, http.RequestAborted) is { } d && !d.AllowsOrigin(origin))
         {
-            await new ApiError(403, "origin.not.allowed", $"Origin '{ApiError.Clip(origin)}' is not allowed for deployment {ApiError.Clip(deploymentId)}.").ExecuteAsync(http);
+            await RefuseAsync(http, new ApiError(403, "origin.not.allowed",
+                $"Origin '{ApiError.Clip(origin)}' is not allowed for deployment {ApiError.Clip(deploymentId)}."));
             return;
         }
 
@@ -52,9 +54,8 @@ public sealed class GuestSocketEndpoint(
         if (!registry.TryOpen(options.MaxGuestSockets))
         {
             http.Response.Headers.RetryAfter = "5";
-            await new ApiError(503, "service.unavailable",
-                $"This server holds its maximum of {options.MaxGuestSockets} guest connections; retry later or connect to another node.")
-                .ExecuteAsync(http);
+            await RefuseAsync(http, new ApiError(503, "service.unavailable",
+                $"This server holds its maximum of {options.MaxGuestSockets} guest connections; retry later or connect to another node."));
             return;
         }
         try
@@ -67,6 +68,18 @@ public sealed class GuestSocketEndpoint(
         }
     }
 
+    /// <summary>
+    /// A refusal before the upgrade closes its connection (Connection: close), so a client that keeps refused connections
+    /// open holds no descriptor for them; one that does not even read the answer is cut off after a short deadline.
+    /// </summary>
+    async Task RefuseAsync(HttpContext http, ApiError error)
+    {
+        http.Response.Headers.Connection = "close";
+        await error.ExecuteAsync(http);
+        try { await http.Response.CompleteAsync().WaitAsync(options.RefusedConnectionTimeout); }
+        catch (TimeoutException) { http.Abort(); }
+    }
+
     async Task ServeAsync(HttpContext http, string deploymentId, string origin)
     {
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
@@ -75,6 +88,10 @@ public sealed class GuestSocketEndpoint(
         var sending = connection.RunSendLoopAsync();
         // The client address as the transport (or a trusted proxy's forwarded header) gives it: the key of the per-address rate.
         var state = new SocketState(connection, deploymentId.Length > 0 ? deploymentId : null, origin, http.Connection.RemoteIpAddress);
+        if (http.Features.Get<FrameSizeGuard>() is { } guard) guard.Oversized = () => CloseTooBig(connection);
+        // A socket that never configures a session holds a descriptor and a place for nothing: it gets a deadline.
+        using var configureDeadline = clock.CreateTimer(_ => CloseUnconfigured(connection), null, options.ConfigureSessionTimeout,
+            Timeout.InfiniteTimeSpan);
         try
         {
             await ReceiveLoopAsync(socket, state, http.RequestAborted);
@@ -98,6 +115,21 @@ public sealed class GuestSocketEndpoint(
         public long SessionExpiresAt;
     }
 
+    void CloseUnconfigured(GuestConnection connection)
+    {
+        if (connection.WasConfigured) return;
+        var seconds = (int)options.ConfigureSessionTimeout.TotalSeconds;
+        connection.Deliver(Wire.ErrorFrame(408, $"Request timed out: no configureSession within {seconds} seconds of connecting."));
+        connection.Close(WebSocketCloseStatus.PolicyViolation, $"configureSession not received within {seconds} s");
+    }
+
+    /// <summary>An oversized message: the protocol's 4011, then close 1009; the rest of the message is never read.</summary>
+    void CloseTooBig(GuestConnection connection)
+    {
+        connection.Deliver(Wire.ErrorFrame(4011, $"Message too long: a frame may carry at most {options.MaxFrameBytes} bytes."));
+        connection.Close(WebSocketCloseStatus.MessageTooBig, $"message larger than {options.MaxFrameBytes} bytes");
+    }
+
     async Task ReceiveLoopAsync(WebSocket socket, SocketState state, CancellationToken ct)
     {
         while (socket.State == WebSocketState.Open && !state.Connection.IsClosing)
@@ -116,8 +148,11 @@ public sealed class GuestSocketEndpoint(
                 var (tooBig, type) = await ReadMessageAsync(socket, first, message, ct);
                 if (type == WebSocketMessageType.Close) { state.Connection.Close(WebSocketCloseStatus.NormalClosure, "bye"); return; }
                 if (tooBig)
-                    Reply(state, Wire.ErrorFrame(4011, $"Message too long: a frame may carry at most {options.MaxFrameBytes} bytes."));
-                else if (type == WebSocketMessageType.Binary)
+                {
+                    CloseTooBig(state.Connection);
+                    return;
+                }
+                if (type == WebSocketMessageType.Binary)
                     Reply(state, Wire.ErrorFrame(400, "Request failed. Binary frames are not supported; send JSON text frames."));
                 else
                     await DispatchAsync(state, message.Buffer.AsMemory(0, message.Count), ct);
@@ -151,24 +186,24 @@ public sealed class GuestSocketEndpoint(
         }
     }
 
-    /// <summary>Reads one message up to MaxFrameBytes; the rest of a larger one is read and thrown away.</summary>
+    /// <summary>Reads one message up to MaxFrameBytes; a larger one is not read further (TooBig).</summary>
     async Task<(bool TooBig, WebSocketMessageType Type)> ReadMessageAsync(WebSocket socket, ValueWebSocketReceiveResult first,
         PooledMessage message, CancellationToken ct)
     {
-        var tooBig = false;
         var result = first;
         while (!result.EndOfMessage)
         {
             if (message.Count == message.Buffer.Length)
             {
-                if (message.Buffer.Length >= options.MaxFrameBytes) { tooBig = true; message.Count = 0; }
-                else message.Grow(Math.Min(message.Buffer.Length * 2, options.MaxFrameBytes));
+                // Normally FrameSizeGuard has refused it at its header already; this holds without it.
+                if (message.Buffer.Length >= options.MaxFrameBytes) return (true, first.MessageType);
+                message.Grow(Math.Min(message.Buffer.Length * 2, options.MaxFrameBytes));
             }
             result = await socket.ReceiveAsync(message.Buffer.AsMemory(message.Count), ct);
             if (result.MessageType == WebSocketMessageType.Close) return (false, result.MessageType);
             message.Count += result.Count;
         }
-        return (tooBig, first.MessageType);
+        return (false, first.MessageType);
     }
 
     static void Reply(SocketState state, byte[] frame) => state.Connection.Deliver(frame);
@@ -279,6 +314,14 @@ public sealed class GuestSocketEndpoint(
         var hash = Tokens.HashGuestToken(deploymentId, r.Token);
         var session = await sessions.FindByTokenHashAsync(hash, ct);
         var isNew = session is null;
+        if (isNew && !newSessions.TryTake(state.RemoteAddress, deploymentId, out var retryAfter, out var refusedBy))
+        {
+            var from = refusedBy == NewSessionLimiter.ByAddress ? "from this address" : "for this deployment";
+            Reply(state, Wire.Frame("response", "TooManyRequestsErrorMessage", 429,
+                new TooManyRequestsBody(retryAfter, 4029, $"Too many new sessions {from}; retry in {retryAfter} seconds"),
+                ParleyJson.Wire.TooManyRequestsBody, t));
+            return;
+        }
         // journeyContext.customer (spec §1.3) names the guest for the business: kept, so a bot can find the session by it.
         var (customerId, customerIdType) = JourneyCustomer(r.JourneyContext);
         session ??= await sessions.CreateAsync(new GuestSession(Conversations.NewId(), hash, deploymentId, null, clock.GetUtcNow(),

@@ -31,7 +31,16 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     readonly ConcurrentDictionary<string, int> _inFlightTo = new();
     int _inFlight;
 
-    readonly HttpClient _http = new(WebhookNetworkGuard.CreateHandler(options.WebhooksAllowPrivateNetworks)) { Timeout = Timeout.InfiniteTimeSpan };
+    readonly HttpClient _http = new(WithinFileReserve(WebhookNetworkGuard.CreateHandler(options.WebhooksAllowPrivateNetworks)))
+        { Timeout = Timeout.InfiniteTimeSpan };
+
+    /// <summary>Outbound connections draw on the open-file reserve (docs/connection-limits.md): bounded per receiver, idle ones let go.</summary>
+    static SocketsHttpHandler WithinFileReserve(SocketsHttpHandler handler)
+    {
+        handler.MaxConnectionsPerServer = PerDestination;
+        handler.PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30);
+        return handler;
+    }
 
     public override void Dispose()
     {
