@@ -20,7 +20,14 @@ public static class LoadProfile
         // Guest limits (docs/guest-limits.md): messages per session (the demo deployment's) and per client address.
         ["Parley__Demo__GuestMessagesPerSecond"] = GuestMessagesPerSecond.ToString(),
         ["Parley__Limits__GuestMessagesPerAddressPerSecond"] = "0",
+        // Connection limits (docs/connection-limits.md): new sessions per address and per deployment, connections per address.
+        ["Parley__Limits__NewSessionsPerAddressPerMinute"] = Plenty.ToString(),
+        ["Parley__Limits__NewSessionsPerDeploymentPerMinute"] = Plenty.ToString(),
+        ["Parley__Limits__MaxConnectionsPerAddress"] = "100000",
     };
+
+    /// <summary>A rate no load generator here reaches (the settings take no "off").</summary>
+    const int Plenty = 1_000_000;
 
     /// <summary>The same for an in-process server (<see cref="ParleyServer.StartAsync"/>).</summary>
     public static ParleyOptions Options(ParleyOptions o) => o with
@@ -28,6 +35,9 @@ public static class LoadProfile
         WebhooksAllowPrivateNetworks = true,
         DemoGuestMessagesPerSecond = GuestMessagesPerSecond,
         GuestMessagesPerAddressPerSecond = 0,
+        NewSessionsPerAddressPerMinute = Plenty,
+        NewSessionsPerDeploymentPerMinute = Plenty,
+        MaxConnectionsPerAddress = 100_000,
     };
 
     /// <summary>Guest messages per second per session that the load generators' deployment allows (the API's maximum).</summary>
