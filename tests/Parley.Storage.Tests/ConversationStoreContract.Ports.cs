@@ -91,6 +91,21 @@ public abstract partial class ConversationStoreContract
     }
 
     [Fact]
+    public async Task Outbox_ReleasedLeases_AreLeasableAtOnce_DeliveredAndDeadRowsStayPut()
+    {
+        var store = await CreateStoreAsync();
+        var (_, items) = await CreateWithDeliveriesAsync(store, "https://a.example", 1);
+        var (_, done) = await CreateWithDeliveriesAsync(store, "https://a.example", 1);
+        Assert.Equal(2, (await store.Outbox.LeaseDueAsync(T0, Lease, 10, 10, NoneInFlight, default)).Count);
+        await store.Outbox.MarkDeliveredAsync(done[0].Id, 200, T0, default);
+
+        Assert.Equal(1, await store.Outbox.ReleaseLeasesAsync(default));
+
+        Assert.Equal([items[0].Id], (await store.Outbox.LeaseDueAsync(T0, Lease, 10, 10, NoneInFlight, default)).Select(d => d.Item.Id));
+        Assert.Equal(DeliveryState.Delivered, (await store.Outbox.GetDeliveryAsync(done[0].Id, default))!.State);
+    }
+
+    [Fact]
     public async Task Outbox_DeadDelivery_IsListed_AndRedeliveredOnlyOnce()
     {
         var store = await CreateStoreAsync();
