@@ -17,7 +17,7 @@ namespace Parley.Server;
 /// <summary>Builds the server: store, domain, endpoints. Program.cs and the end-to-end tests both start it this way.</summary>
 public static class ParleyApp
 {
-    /// <param name="clock">The time everything decides on; tests pass one they can move (session expiry).</param>
+    /// <param name="clock">The container's <see cref="TimeProvider"/>, the time everything decides on (default: the system's); tests pass one they move (session expiry, inactivity).</param>
     public static async Task<WebApplication> BuildAsync(string[] args, Func<ParleyOptions, ParleyOptions>? configure = null,
         TimeProvider? clock = null)
     {
