@@ -1,6 +1,6 @@
 namespace Parley.Server;
 
-/// <summary>Server settings. Environment: PARLEY_DATA_DIR, PARLEY_DEMO_DEPLOYMENT_ID, PARLEY_DEMO_CLIENT_ID, PARLEY_DEMO_CLIENT_SECRET.</summary>
+/// <summary>Server settings, read once at start by <see cref="FromEnvironment"/>; docs/configuration.md lists every key, its default and validation.</summary>
 public sealed record ParleyOptions
 {
     public const string DefaultDeploymentId = "d1e2a3b4-0000-4000-8000-000000000001";
