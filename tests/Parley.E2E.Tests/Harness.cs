@@ -34,7 +34,7 @@ public sealed class ParleyServer : IAsyncDisposable
 
     /// <param name="args">Command-line configuration after the defaults (a later <c>--urls</c> wins).</param>
     /// <param name="beforeStart">Sees the built app before it starts, e.g. to add a middleware that observes requests.</param>
-    /// <param name="clock">The server's clock (a test can move it forward: session expiry).</param>
+    /// <param name="clock">The server's clock, registered as its TimeProvider (a test can move it forward: session expiry, inactivity).</param>
     public static async Task<ParleyServer> StartAsync(Func<ParleyOptions, ParleyOptions>? configure = null, string[]? args = null,
         Action<WebApplication>? beforeStart = null, TimeProvider? clock = null)
     {
