@@ -61,10 +61,30 @@ password_in() {
 # True when something accepts TCP connections on 127.0.0.1:PORT.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# True when process PID runs the program NAME. A zombie does not count: a killed server whose parent has not
+# reaped it yet is gone all the same (kill -0 and the servers' own lock checks would still see it).
+pid_runs() {
+  local pid=$1 name=$2 state
+  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+  state=$(sed -E 's/^[0-9]+ \(.*\) ([A-Za-z]).*/\1/' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [ "$state" != Z ] && grep -q "$name" "/proc/$pid/comm" 2>/dev/null
+}
+
 # The pid in Redis's pid file, when that process is alive and is Redis (a stale file after a crash can name another).
 redis_running_pid() {
   local pid
   [ -s "$REDIS_PID" ] || return 1
   pid=$(cat "$REDIS_PID")
-  kill -0 "$pid" 2>/dev/null && grep -q redis "/proc/$pid/comm" 2>/dev/null && echo "$pid"
+  pid_runs "$pid" redis && echo "$pid"
+}
+
+# The postmaster's pid, when it is alive; a pid file left by one that died (SIGKILL, a machine restart) is removed,
+# with the socket lock beside it, so that the next start is not refused.
+postgres_running_pid() {
+  local pid
+  [ -s "$PG_DATA/postmaster.pid" ] || return 1
+  pid=$(sed -n 1p "$PG_DATA/postmaster.pid")
+  if pid_runs "$pid" postgres; then echo "$pid"; return 0; fi
+  rm -f "$PG_DATA/postmaster.pid" "$PG_SOCKETS"/.s.PGSQL.*.lock
+  return 1
 }
