@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # the paths below are used by the scripts that source this file
 # Shared by scripts/install-services, start-services and stop-services: where the local PostgreSQL and Redis live
 # and how to reach them. Sourced, not run. Every setting has a default and an environment override.
 
@@ -43,7 +44,7 @@ as_user() {
 pg_bindir() {
   if [ -n "${PARLEY_PG_BINDIR:-}" ]; then echo "$PARLEY_PG_BINDIR"; return; fi
   local dir
-  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  dir=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   if [ -n "$dir" ] && [ -x "$dir/pg_ctl" ]; then echo "$dir"; return; fi
   if command -v pg_ctl >/dev/null 2>&1; then dirname "$(command -v pg_ctl)"; return; fi
   return 1
@@ -87,4 +88,12 @@ postgres_running_pid() {
   if pid_runs "$pid" postgres; then echo "$pid"; return 0; fi
   rm -f "$PG_DATA/postmaster.pid" "$PG_SOCKETS"/.s.PGSQL.*.lock
   return 1
+}
+
+# One start or stop at a time (two test runs starting at once would otherwise race to initialise the same cluster).
+# The servers must not inherit descriptor 9, or they would hold the lock for as long as they run.
+lock_services() {
+  mkdir -p "$PARLEY_SERVICES_DIR"
+  exec 9>"$PARLEY_SERVICES_DIR/.lock"
+  flock -w 120 9 || die "another start or stop of the services holds $PARLEY_SERVICES_DIR/.lock"
 }
