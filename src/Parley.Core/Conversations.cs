@@ -129,6 +129,9 @@ public sealed class Conversations(
             }
             else if (direction == MessageDirection.Inbound && conversation is { IsReadOnlyForGuest: true })
             {
+                // The end may have committed but not yet reached the guest's sockets (its writer publishes under the
+                // conversation's lock): take the lock, so the refusal is answered after the Disconnect frame, never before.
+                using var ended = await _conversationLocks.AcquireAsync(conversation.Id, ct);
                 return Outcome.Reject(conversation, new Rejection(RejectionCode.ConversationEnded, ReadOnlyMessage));
             }
             else if (await StartAsync(sessionId, currentId, channel, direction, message, ct) is { } started)

@@ -144,6 +144,11 @@ public interface IOutbox
     Task<bool> RedeliverAsync(string id, DateTimeOffset now, CancellationToken ct);
     /// <summary>When the next leasable delivery is due (null: none), so the relay can sleep until then.</summary>
     Task<DateTimeOffset?> NextDueAsync(CancellationToken ct);
+    /// <summary>
+    /// Frees every lease (the relay calls it once, at start): leases taken by a process that died are not waited out.
+    /// A delivery that was in flight when it died is sent again, which at-least-once delivery allows.
+    /// </summary>
+    Task<int> ReleaseLeasesAsync(CancellationToken ct);
 }
 
 /// <summary>

@@ -6,27 +6,53 @@ namespace Parley.Server;
 /// The inactivity lever (spec §8.3): a deployment's <c>inactivityTimeoutSeconds</c> ends its live conversations that
 /// have had no message for that long, exactly as a Platform API end does — guests told, analytics and audit
 /// (lever <c>Inactivity</c>, client <c>parley:inactivity</c>, disconnectType <c>inactivity</c>).
+/// Its period runs on the container's clock, so a test that moves the clock moves the sweep with it.
 /// </summary>
 public sealed class InactivitySweeper(IConversationStore store, Conversations conversations, IAuditLog audit, TimeProvider clock,
     ParleyOptions options, ILogger<InactivitySweeper> log) : BackgroundService
 {
+    TaskCompletionSource _swept = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    long _lastSweptAt = long.MinValue;
+
+    /// <summary>
+    /// Completes once a sweep that judged idleness at <paramref name="now"/> or later has ended what it found idle (their
+    /// guests told, their audit rows counted). For tests that move the clock: no sleeping until a sweep has surely run.
+    /// </summary>
+    public async Task SweptAsync(DateTimeOffset now, CancellationToken ct = default)
+    {
+        while (true)
+        {
+            var next = Volatile.Read(ref _swept);
+            if (Interlocked.Read(ref _lastSweptAt) >= now.UtcTicks) return;
+            await next.Task.WaitAsync(ct);
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
-        while (!stop.IsCancellationRequested)
+        // A periodic timer keeps its ticks while a sweep runs: a clock moved during one still brings the next.
+        using var timer = new PeriodicTimer(options.InactivitySweep, clock);
+        try
         {
-            try
+            while (await timer.WaitForNextTickAsync(stop))
             {
-                await Task.Delay(options.InactivitySweep, stop);
-                // In parallel (bounded): one guest slow to take its Disconnect frame must not hold up the other ends.
-                var idle = await store.ListIdleAsync(clock.GetUtcNow(), 500, stop);
-                await Parallel.ForEachAsync(idle, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = stop }, async (id, ct) =>
+                try
                 {
-                    if (await conversations.EndIfIdleAsync(id, ct) is { Status: OutcomeStatus.Done } ended)
-                        await Conversations.AwaitDeliveryAsync(ended, audit, ct);
-                });
+                    var now = clock.GetUtcNow();
+                    // In parallel (bounded): one guest slow to take its Disconnect frame must not hold up the other ends.
+                    var idle = await store.ListIdleAsync(now, 500, stop);
+                    await Parallel.ForEachAsync(idle, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = stop }, async (id, ct) =>
+                    {
+                        if (await conversations.EndIfIdleAsync(id, ct) is { Status: OutcomeStatus.Done } ended)
+                            await Conversations.AwaitDeliveryAsync(ended, audit, ct);
+                    });
+                    Interlocked.Exchange(ref _lastSweptAt, now.UtcTicks);
+                    Interlocked.Exchange(ref _swept, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
+                catch (Exception e) { log.LogError(e, "Inactivity sweep failed; retrying"); }
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
-            catch (Exception e) { log.LogError(e, "Inactivity sweep failed; retrying"); }
         }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
     }
 }

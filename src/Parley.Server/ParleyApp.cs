@@ -17,7 +17,7 @@ namespace Parley.Server;
 /// <summary>Builds the server: store, domain, endpoints. Program.cs and the end-to-end tests both start it this way.</summary>
 public static class ParleyApp
 {
-    /// <param name="clock">The time everything decides on; tests pass one they can move (session expiry).</param>
+    /// <param name="clock">The container's <see cref="TimeProvider"/>, the time everything decides on (default: the system's); tests pass one they move (session expiry, inactivity).</param>
     public static async Task<WebApplication> BuildAsync(string[] args, Func<ParleyOptions, ParleyOptions>? configure = null,
         TimeProvider? clock = null)
     {
@@ -47,41 +47,42 @@ public static class ParleyApp
         builder.Services.AddSingleton<IConnectionListenerFactory, BackoffSocketTransport>();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
 
-        var store = await OpenStoreAsync(options);
+        var services = builder.Services;
+        // The one clock: every service takes TimeProvider from the container, so a test that passes its own drives them all.
         clock ??= TimeProvider.System;
+        services.AddSingleton(clock);
+        services.AddSingleton(options);
+        var store = await services.AddStorageAsync(options);
+        services.AddBackplane(options);
+
+        // Before the container: the signing key and the demo seed, on the clock the container hands out.
         var originalKey = await store.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default);
-        var tokens = new Tokens(originalKey, clock);
-        tokens.Load(await store.ListSigningKeysAsync(default), originalKey);
+        var signingKeys = await store.ListSigningKeysAsync(default);
         await SeedDemoAsync(store, options, clock);
 
-        var services = builder.Services;
-        services.AddSingleton(options);
-        services.AddSingleton(clock);
-        services.AddSingleton(store);
-        services.AddSingleton<IConversationStore>(store);
-        services.AddSingleton<IGuestSessionStore>(store);
-        services.AddSingleton<IAuditLog>(store);
-        services.AddSingleton<IDirectoryStore>(new CachedDirectory(store, clock));
-        services.AddSingleton(tokens);
-        services.AddSingleton<ICredentialStore>(store);
+        services.AddSingleton(sp =>
+        {
+            var tokens = new Tokens(originalKey, sp.GetRequiredService<TimeProvider>());
+            tokens.Load(signingKeys, originalKey);
+            return tokens;
+        });
         services.AddSingleton<ClientDirectory>();
         services.AddSingleton<TokenThrottle>();
-        services.AddSingleton(sp => new SigningKeys(store, tokens, originalKey, options, clock, sp.GetRequiredService<ILogger<SigningKeys>>()));
+        services.AddSingleton(sp => new SigningKeys(store, sp.GetRequiredService<Tokens>(), originalKey, options,
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SigningKeys>>()));
         services.AddHostedService(sp => sp.GetRequiredService<SigningKeys>());
-        services.AddSingleton<SessionRegistry>();
         services.AddSingleton<GuestRateLimiter>();
         services.AddSingleton<NewSessionLimiter>();
         services.AddSingleton<ConnectionGate>();
         services.AddSingleton<Notifications.NotificationHub>();
-        services.AddSingleton<IConversationFanout, LocalFanout>();
-        services.AddSingleton<IOutbox>(store);
         services.AddSingleton<WebhookRelay>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookRelay>());
         services.AddSingleton<IOutboundEffects, OpenMessagingEffects>();
-        services.AddSingleton(sp => new Conversations(store, store, sp.GetRequiredService<IConversationFanout>(), clock,
-            effects: sp.GetRequiredService<IOutboundEffects>()));
+        services.AddSingleton(sp => new Conversations(sp.GetRequiredService<IConversationStore>(), sp.GetRequiredService<IGuestSessionStore>(),
+            sp.GetRequiredService<IConversationFanout>(), sp.GetRequiredService<TimeProvider>(), effects: sp.GetRequiredService<IOutboundEffects>()));
         services.AddSingleton<GuestSocketEndpoint>();
-        services.AddHostedService<InactivitySweeper>();
+        services.AddSingleton<InactivitySweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<InactivitySweeper>());
         // Browsers call the guest REST endpoints (history, config.json) from the customer's site: those, and only those,
         // answer any origin (the guest JWT is the credential, never a cookie). The token endpoint and the Platform API
         // do not: a page must not be able to read a token for well-known demo credentials off a local Parley.
@@ -141,26 +142,6 @@ public static class ParleyApp
                 configuredConnections, ParleyOptions.OpenFileLimit, ParleyOptions.FileReserve, options.MaxConnections);
         app.Lifetime.ApplicationStarted.Register(() => PrintBanner(app, options, log));
         return app;
-    }
-
-    /// <summary>
-    /// The store, its secrets encrypted at rest with the Data Protection key ring. A key ring that cannot decrypt what the
-    /// database holds (the keys folder lost, or another one) refuses the start in one line instead of failing requests.
-    /// </summary>
-    static async Task<SqliteStore> OpenStoreAsync(ParleyOptions options)
-    {
-        var secrets = SecretsAtRest.Open(options);
-        SqliteStore store;
-        try { store = await SqliteStore.OpenAsync(options.DatabasePath, secrets); }
-        catch (SecretsUnreadableException e)
-        {
-            throw new StartupRefused($"The database {options.DatabasePath} holds secrets that the Data Protection keys in {secrets.KeysFolder} " +
-                $"cannot decrypt ({e.Message}). Restore that folder from the backup taken with the database, or set " +
-                "Parley:DataProtection:KeysPath (and CertificatePath) to the keys this database was written with.");
-        }
-        if (store.SecretsEncryptedAtOpen > 0)
-            Console.WriteLine($"parley: encrypted {store.SecretsEncryptedAtOpen} secret(s) an earlier version had stored in plain text.");
-        return store;
     }
 
     /// <summary>

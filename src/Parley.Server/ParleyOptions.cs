@@ -1,6 +1,6 @@
 namespace Parley.Server;
 
-/// <summary>Server settings. Environment: PARLEY_DATA_DIR, PARLEY_DEMO_DEPLOYMENT_ID, PARLEY_DEMO_CLIENT_ID, PARLEY_DEMO_CLIENT_SECRET.</summary>
+/// <summary>Server settings, read once at start by <see cref="FromEnvironment"/>; docs/configuration.md lists every key, its default and validation.</summary>
 public sealed record ParleyOptions
 {
     public const string DefaultDeploymentId = "d1e2a3b4-0000-4000-8000-000000000001";
@@ -196,6 +196,12 @@ public sealed record ParleyOptions
 
     public string DatabasePath => Path.Combine(DataDir, "parley.db");
 
+    // ---- Composition root: which adapter serves each port (issue 11 step 0; docs/configuration.md) ----
+    /// <summary>Parley:Storage:Provider. The durable store; <c>Sqlite</c> (the default) is the one this version has.</summary>
+    public StorageProvider StorageProvider { get; init; } = StorageProvider.Sqlite;
+    /// <summary>Parley:Backplane:Provider. How committed events reach sockets; <c>Local</c> (in-process, one node) is the one this version has.</summary>
+    public BackplaneProvider BackplaneProvider { get; init; } = BackplaneProvider.Local;
+
     // ---- Secrets at rest: the Data Protection key ring that encrypts the store's secrets (docs/production.md) ----
     /// <summary>
     /// Parley:DataProtection:KeysPath. The folder of the key ring that encrypts webhook secrets and token-signing keys in
@@ -225,7 +231,30 @@ public sealed record ParleyOptions
 
     internal static string Clip(string value, int max = 100) => value.Length <= max ? value : value[..max] + "…";
 
+    /// <summary>
+    /// The settings from configuration (environment, appsettings, command line). A malformed value, an unsupported
+    /// provider or an unknown key under <c>Parley:</c> refuses the start in one line (<see cref="StartupRefused"/>).
+    /// </summary>
     public static ParleyOptions FromEnvironment(IConfiguration config)
+    {
+        // Every key a start may read: those read from an empty configuration (each default taken, so every fallback
+        // is consulted) and those read from this one (a key read only when another is set).
+        var known = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        Read(new KeysRead(new ConfigurationBuilder().Build(), known));
+        var options = Read(new KeysRead(config, known));
+        if (UnknownSettings.Find(config, known) is { } unknown) throw new StartupRefused(unknown);
+        return options;
+    }
+
+    /// <summary>Every key <see cref="FromEnvironment"/> knows (docs/configuration.md documents each).</summary>
+    public static IReadOnlyCollection<string> KnownKeys()
+    {
+        var known = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        Read(new KeysRead(new ConfigurationBuilder().Build(), known));
+        return known;
+    }
+
+    static ParleyOptions Read(IConfiguration config)
     {
         var o = new ParleyOptions();
         string? Get(string key) => config[key] is { Length: > 0 } v ? v : null;
@@ -275,6 +304,10 @@ public sealed record ParleyOptions
             GuestMessagesPerAddressPerSecond = (int)Number("Parley:Limits:GuestMessagesPerAddressPerSecond", 0, 1_000_000, o.GuestMessagesPerAddressPerSecond),
             DemoGuestMessagesPerSecond = Get("Parley:Demo:GuestMessagesPerSecond") is null ? o.DemoGuestMessagesPerSecond
                 : (int)Number("Parley:Demo:GuestMessagesPerSecond", 1, Core.Deployment.MaxGuestMessagesPerSecond, 0),
+
+            // composition root: the adapters
+            StorageProvider = Adapters.Choose(Get("Parley:Storage:Provider"), "Parley:Storage:Provider", o.StorageProvider, Adapters.PlannedStorage),
+            BackplaneProvider = Adapters.Choose(Get("Parley:Backplane:Provider"), "Parley:Backplane:Provider", o.BackplaneProvider, Adapters.PlannedBackplanes),
         };
         return basic.WithLimits(config);
     }

@@ -130,6 +130,9 @@ public sealed partial class SqliteStore
         await WriteAsync("UPDATE outbox SET state = 'Pending', attempts = 0, due_at = $now, lease_until = NULL WHERE id = $id AND state = 'Dead'",
             ct, ("$now", Ms(now)), ("$id", id)) == 1;
 
+    public Task<int> ReleaseLeasesAsync(CancellationToken ct) =>
+        WriteAsync("UPDATE outbox SET lease_until = NULL WHERE state = 'Pending' AND lease_until IS NOT NULL", ct);
+
     public async Task<DateTimeOffset?> NextDueAsync(CancellationToken ct)
     {
         await using var c = await ReadAsync(ct);

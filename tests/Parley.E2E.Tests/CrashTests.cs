@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Parley.Server;
 
 namespace Parley.E2E.Tests;
@@ -9,46 +7,8 @@ namespace Parley.E2E.Tests;
 /// Parley as its own process, killed with SIGKILL mid-load: every message it acknowledged is there afterwards. (A process
 /// crash; power loss is what synchronous=FULL answers for, and cannot be staged here.)
 /// </summary>
-public sealed partial class CrashTests
+public sealed class CrashTests
 {
-    [GeneratedRegex(@"Parley is listening on (http://[^\s,]+)")]
-    private static partial Regex Listening();
-
-    sealed class ServerProcess(Process process, Uri baseAddress) : IAsyncDisposable
-    {
-        public Uri BaseAddress => baseAddress;
-        public void Kill() => process.Kill();   // SIGKILL: no shutdown, no flush
-
-        public static async Task<ServerProcess> StartAsync(string dataDir)
-        {
-            var info = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "parley.dll"), "--urls", "http://127.0.0.1:0"])
-            {
-                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-            };
-            info.Environment["PARLEY_DATA_DIR"] = dataDir;
-            // Its own deployment under load from one address: the guest limits raised explicitly (docs/guest-limits.md).
-            info.Environment["Parley__Demo__GuestMessagesPerSecond"] = "10000";
-            info.Environment["Parley__Limits__GuestMessagesPerAddressPerSecond"] = "0";
-            var process = Process.Start(info)!;
-            var address = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-            process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data is { } line && Listening().Match(line) is { Success: true } m) address.TrySetResult(new Uri(m.Groups[1].Value));
-            };
-            process.ErrorDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            return new ServerProcess(process, await address.Task.WaitAsync(TimeSpan.FromSeconds(30)));
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!process.HasExited) process.Kill();
-            await process.WaitForExitAsync();
-            process.Dispose();
-        }
-    }
-
     [Fact]
     public async Task KilledMidLoad_EveryAcknowledgedMessageSurvives()
     {
@@ -57,7 +17,7 @@ public sealed partial class CrashTests
         var acknowledged = new HashSet<string>();
         try
         {
-            await using (var server = await ServerProcess.StartAsync(data))
+            await using (var server = await ServerProcess.StartAsync(data, LoadProfile.ProcessEnvironment))
             {
                 await using var guest = await TestGuest.ConnectAsync(server.BaseAddress, token, null, ParleyOptions.DefaultDeploymentId);
                 await guest.ConfigureAsync();
@@ -76,7 +36,7 @@ public sealed partial class CrashTests
                 catch (Exception e) when (e is TimeoutException or InvalidOperationException) { /* the socket died with the process */ }
             }
 
-            await using (var restarted = await ServerProcess.StartAsync(data))
+            await using (var restarted = await ServerProcess.StartAsync(data, LoadProfile.ProcessEnvironment))
             {
                 await using var guest = await TestGuest.ConnectAsync(restarted.BaseAddress, token, null, ParleyOptions.DefaultDeploymentId);
                 Assert.False((await guest.ConfigureAsync())["body"]!["newSession"]!.GetValue<bool>());

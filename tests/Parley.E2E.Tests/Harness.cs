@@ -34,7 +34,7 @@ public sealed class ParleyServer : IAsyncDisposable
 
     /// <param name="args">Command-line configuration after the defaults (a later <c>--urls</c> wins).</param>
     /// <param name="beforeStart">Sees the built app before it starts, e.g. to add a middleware that observes requests.</param>
-    /// <param name="clock">The server's clock (a test can move it forward: session expiry).</param>
+    /// <param name="clock">The server's clock, registered as its TimeProvider (a test can move it forward: session expiry, inactivity).</param>
     public static async Task<ParleyServer> StartAsync(Func<ParleyOptions, ParleyOptions>? configure = null, string[]? args = null,
         Action<WebApplication>? beforeStart = null, TimeProvider? clock = null)
     {
@@ -96,10 +96,22 @@ public sealed class ParleyServer : IAsyncDisposable
         try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { }
     }
 
-    public async Task<PlatformClient> PlatformAsync(string clientId = ParleyOptions.DefaultClientId,
-        string secret = ParleyOptions.DefaultClientSecret)
+    public Task<PlatformClient> PlatformAsync(string clientId = ParleyOptions.DefaultClientId,
+        string secret = ParleyOptions.DefaultClientSecret) => PlatformClient.ConnectAsync(BaseAddress, clientId, secret);
+
+    public Task<TestGuest> GuestAsync(string? token = null, string? origin = null, string? deploymentId = null) =>
+        TestGuest.ConnectAsync(this, token ?? Guid.NewGuid().ToString(), origin, deploymentId ?? DeploymentId);
+}
+
+public sealed class PlatformClient(HttpClient http) : IDisposable
+{
+    public HttpClient Http => http;
+
+    /// <summary>A client with a token for the given credentials (the demo client's by default); <paramref name="handler"/> picks how it connects.</summary>
+    public static async Task<PlatformClient> ConnectAsync(Uri baseAddress, string clientId = ParleyOptions.DefaultClientId,
+        string secret = ParleyOptions.DefaultClientSecret, HttpMessageHandler? handler = null)
     {
-        var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        var http = new HttpClient(handler ?? new SocketsHttpHandler()) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
         var form = new FormUrlEncodedContent([new("grant_type", "client_credentials")]);
         var request = new HttpRequestMessage(HttpMethod.Post, "/oauth/token") { Content = form };
         request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{clientId}:{secret}")));
@@ -109,14 +121,6 @@ public sealed class ParleyServer : IAsyncDisposable
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return new PlatformClient(http);
     }
-
-    public Task<TestGuest> GuestAsync(string? token = null, string? origin = null, string? deploymentId = null) =>
-        TestGuest.ConnectAsync(this, token ?? Guid.NewGuid().ToString(), origin, deploymentId ?? DeploymentId);
-}
-
-public sealed class PlatformClient(HttpClient http) : IDisposable
-{
-    public HttpClient Http => http;
 
     public async Task<(HttpResponseMessage Response, JsonNode? Body)> SendAsync(HttpMethod method, string path, object? body = null)
     {
@@ -184,28 +188,37 @@ public sealed class TestGuest : IAsyncDisposable
         ConnectAsync(server.BaseAddress, token, origin, deploymentId);
 
     /// <param name="localAddress">Connect from this loopback address (127.0.0.2, …) instead of the default: another client address.</param>
+    /// <param name="invoker">Or carry the upgrade through this invoker (e.g. one bound to a source address, shared by many guests).</param>
     public static async Task<TestGuest> ConnectAsync(Uri baseAddress, string token, string? origin, string deploymentId,
-        System.Net.IPAddress? localAddress = null)
+        System.Net.IPAddress? localAddress = null, HttpMessageInvoker? invoker = null)
     {
         var guest = new TestGuest { Token = token, DeploymentId = deploymentId };
         if (origin is not null) guest._socket.Options.SetRequestHeader("Origin", origin);
         var uri = new Uri($"ws://{baseAddress.Authority}/v1?deploymentId={deploymentId}");
-        if (localAddress is null)
-            await guest._socket.ConnectAsync(uri, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
-        else
+        try
         {
-            using var handler = new SocketsHttpHandler
+            if (localAddress is null)
+                await guest._socket.ConnectAsync(uri, invoker, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+            else
             {
-                ConnectCallback = async (context, ct) =>
+                using var handler = new SocketsHttpHandler
                 {
-                    var s = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-                    s.Bind(new System.Net.IPEndPoint(localAddress, 0));
-                    await s.ConnectAsync(context.DnsEndPoint, ct);
-                    return new System.Net.Sockets.NetworkStream(s, ownsSocket: true);
-                },
-            };
-            await guest._socket.ConnectAsync(uri, new HttpMessageInvoker(handler, disposeHandler: false), CancellationToken.None)
-                .WaitAsync(TimeSpan.FromSeconds(10));
+                    ConnectCallback = async (context, ct) =>
+                    {
+                        var s = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                        s.Bind(new System.Net.IPEndPoint(localAddress, 0));
+                        await s.ConnectAsync(context.DnsEndPoint, ct);
+                        return new System.Net.Sockets.NetworkStream(s, ownsSocket: true);
+                    },
+                };
+                await guest._socket.ConnectAsync(uri, new HttpMessageInvoker(handler, disposeHandler: false), CancellationToken.None)
+                    .WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        }
+        catch
+        {
+            guest._socket.Dispose();
+            throw;
         }
         guest._reader = guest.ReadLoopAsync();
         return guest;

@@ -1,5 +1,8 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Parley.Server;
 
 namespace Parley.E2E.Tests;
 
@@ -277,33 +280,36 @@ public sealed class TerminationTests
     [Fact]
     public async Task InactivityLever_EndsAnIdleConversation_AfterItsTimeout_AsAnyOtherEnd()
     {
-        await using var server = await ParleyServer.StartAsync(o => o with { InactivitySweep = TimeSpan.FromMilliseconds(100) });
+        // The server's clock is the test's: ten minutes of silence pass in no time, and each sweep is awaited, not slept on.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = await ParleyServer.StartAsync(clock: clock);
+        var sweeper = server.Services.GetRequiredService<InactivitySweeper>();
         using var platform = await server.PlatformAsync();
-        var (created, deployment) = await platform.PostAsync("/api/v2/parley/deployments", new { name = "idle", inactivityTimeoutSeconds = 1 });
+        var (created, deployment) = await platform.PostAsync("/api/v2/parley/deployments", new { name = "idle", inactivityTimeoutSeconds = 600 });
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
-        Assert.Equal(1, (int)deployment!["inactivityTimeoutSeconds"]!);
+        Assert.Equal(600, (int)deployment!["inactivityTimeoutSeconds"]!);
         await using var guest = await TestGuest.ConnectAsync(server, Guid.NewGuid().ToString(), null, deployment["id"]!.GetValue<string>());
         await guest.ConfigureAsync();
-
         await guest.SendTextAsync("hello?");
-        var lastActivity = System.Diagnostics.Stopwatch.StartNew();
-        var disconnect = await guest.NextAsync(Frames.IsDisconnect, TimeSpan.FromSeconds(10));
 
-        Assert.True(lastActivity.Elapsed >= TimeSpan.FromMilliseconds(900), $"ended after {lastActivity.ElapsedMilliseconds} ms of silence");
+        // A second short of the timeout: a sweep runs and leaves the conversation alone (no Disconnect before the echo).
+        clock.Advance(TimeSpan.FromSeconds(599));
+        await sweeper.SweptAsync(clock.GetUtcNow()).WaitAsync(TimeSpan.FromSeconds(10));
+        var t = guest.NextTracingId();
+        await guest.SendAsync(new { action = "echo", token = guest.Token, tracingId = t, message = new { type = "Text", text = "ping" } });
+        for (var frame = await guest.NextFrameAsync(); (string?)frame["tracingId"] != t; frame = await guest.NextFrameAsync())
+            Assert.False(Frames.IsDisconnect(frame), "ended before its timeout");
+
+        // Past the timeout: the next sweep ends it, and has told the guest and counted the socket by the time it is done.
+        clock.Advance(TimeSpan.FromSeconds(2));
+        await sweeper.SweptAsync(clock.GetUtcNow()).WaitAsync(TimeSpan.FromSeconds(10));
+        var disconnect = await guest.NextAsync(Frames.IsDisconnect, TimeSpan.FromSeconds(10));
         Assert.Equal("true", (string?)disconnect["body"]!["metadata"]!["readOnly"]);
         var conversationId = (string)disconnect["body"]!["metadata"]!["conversationId"]!;
         var conversation = await platform.ConversationAsync(conversationId);
         Assert.All(conversation["participants"]!.AsArray(), p => Assert.Equal("inactivity", (string?)p!["messages"]![0]!["disconnectType"]));
-        // No API call waits on this end, so its audit count lands just after the frame: wait for it, with a deadline.
-        JsonNode record;
-        var deadline = DateTime.UtcNow.AddSeconds(5);
-        while (true)
-        {
-            var (_, audit) = await platform.GetAsync($"/api/v2/parley/audit/terminations?conversationId={conversationId}");
-            record = audit!["entities"]!.AsArray().Single()!;
-            if (record["socketsNotified"] is not null || DateTime.UtcNow > deadline) break;
-            await Task.Delay(20);
-        }
+        var (_, audit) = await platform.GetAsync($"/api/v2/parley/audit/terminations?conversationId={conversationId}");
+        var record = audit!["entities"]!.AsArray().Single()!;
         Assert.Equal("Inactivity", (string?)record["lever"]);
         Assert.Equal("parley:inactivity", (string?)record["client"]!["id"]);
         Assert.Equal(1, (int)record["socketsNotified"]!);

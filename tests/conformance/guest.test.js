@@ -1,5 +1,5 @@
 'use strict';
-// The Web Messaging Guest API as shared/spec/genesys-compat.md §1–§2 describes it, driven by lib/guest.js (written from
+// The Web Messaging Guest API as the public Genesys Cloud documentation and official clients describe it, driven by lib/guest.js (written from
 // the spec, not from Parley's code). The Platform side is driven by the official SDK.
 const { test, before } = require('node:test');
 const assert = require('node:assert/strict');

@@ -395,12 +395,21 @@ public sealed class GuestSocketEndpoint(
 
     static (string? Id, string? IdType) JourneyCustomer(JsonElement? journeyContext)
     {
-        if (journeyContext is not { ValueKind: JsonValueKind.Object } j
-            || !j.TryGetProperty("customer", out var customer) || customer.ValueKind != JsonValueKind.Object
-            || !customer.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.String || id.GetString() is not { Length: > 0 and <= 256 } value)
+        try
+        {
+            if (journeyContext is not { ValueKind: JsonValueKind.Object } j
+                || !j.TryGetProperty("customer", out var customer) || customer.ValueKind != JsonValueKind.Object
+                || !customer.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.String || id.GetString() is not { Length: > 0 and <= 256 } value)
+                return (null, null);
+            var type = customer.TryGetProperty("idType", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+            return (value, type);
+        }
+        catch (InvalidOperationException)
+        {
+            // An escaped lone surrogate ("\udc00") in a name or a value is valid JSON but no valid text; reading it throws.
+            // The journey customer is only a hint, and an unreadable one is no hint.
             return (null, null);
-        var type = customer.TryGetProperty("idType", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
-        return (value, type);
+        }
     }
 
     void Bind(GuestConnection connection, GuestBinding? binding)

@@ -79,15 +79,20 @@ public static class NotificationsApi
         if (Mine(http, hub, channelId) is not { } channel) return ApiError.NotFound("channel", channelId);
         var (bytes, tooLarge) = await http.ReadBodyAsync();
         if (tooLarge is not null) return tooLarge;
-        JsonArray? body;
-        try { body = JsonNode.Parse(bytes)?.AsArray(); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        List<string?> wanted;
+        try
+        {
+            var body = JsonNode.Parse(bytes)?.AsArray();
+            if (body?.Count > NotificationHub.MaxTopicsPerChannel)
+                return ApiError.BadRequest($"One request may name at most {NotificationHub.MaxTopicsPerChannel} topics (a channel's limit); nothing was changed.");
+            // Inside the try: a JsonObject reads its properties lazily, and a duplicate key (ArgumentException) or an
+            // invalid string (InvalidOperationException) surfaces only here.
+            wanted = (body ?? []).Select(t => t is JsonObject o && o["id"] is JsonValue v && v.TryGetValue<string>(out var id) ? id : null).ToList();
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
         {
             return ApiError.MalformedJson("the body is a JSON array of {\"id\":\"<topic>\"}");
         }
-        if (body?.Count > NotificationHub.MaxTopicsPerChannel)
-            return ApiError.BadRequest($"One request may name at most {NotificationHub.MaxTopicsPerChannel} topics (a channel's limit); nothing was changed.");
-        var wanted = (body ?? []).Select(t => t is JsonObject o && o["id"] is JsonValue v && v.TryGetValue<string>(out var id) ? id : null).ToList();
         var unsupported = wanted.Where(t => t is null || !NotificationHub.IsSupported(t)).ToList();
         if (unsupported.Count > 0 && !ignoreErrors)
             return ApiError.BadRequest($"Unsupported topic(s): {ApiError.Sample(unsupported.Select(t => t ?? "null"))}. " +

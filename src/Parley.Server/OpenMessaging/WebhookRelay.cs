@@ -56,6 +56,10 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
 
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
+        // One relay per data folder: what is still leased was leased by a process that is gone (killed mid-delivery).
+        // Resend it now rather than after its lease; the receiver may see it twice and de-duplicates by delivery id.
+        if (await outbox.ReleaseLeasesAsync(stop) is > 0 and var released)
+            log.LogInformation("Resuming {Count} webhook deliveries that were in flight when Parley last stopped", released);
         while (!stop.IsCancellationRequested)
         {
             try

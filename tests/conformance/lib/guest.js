@@ -1,5 +1,5 @@
 'use strict';
-// A Web Messaging Guest API client written from shared/spec/genesys-compat.md §1 alone (not from Parley's code):
+// A Web Messaging Guest API client written from the public Guest API description alone (not from Parley's code):
 // one JSON request per text frame, answers {type, class, code, body, tracingId}.
 const WebSocket = require('ws');
 const crypto = require('node:crypto');

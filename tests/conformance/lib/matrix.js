@@ -23,7 +23,7 @@ function render() {
   const lines = [
     '# Compatibility matrix',
     '',
-    'Every Genesys Cloud messaging endpoint and Guest API action in `shared/spec/genesys-compat.md`, and what Parley does with it.',
+    'Every Genesys Cloud messaging endpoint and Guest API action (from the public Genesys Cloud developer documentation and the official SDKs), and what Parley does with it.',
     'Generated from `tests/conformance/matrix.json` by `npm run matrix` (in `tests/conformance`); the conformance suite fails',
     'when this file differs from that rendering, when a supported or partial row has no test that covers it, or when a',
     'not-supported row answers with success instead of an error.',

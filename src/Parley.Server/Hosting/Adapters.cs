@@ -1,0 +1,94 @@
+using Parley.Core;
+using Parley.Server.GuestApi;
+using Parley.Storage.Sqlite;
+
+namespace Parley.Server;
+
+/// <summary>The durable store behind the storage ports (<c>Parley:Storage:Provider</c>).</summary>
+public enum StorageProvider { Sqlite }
+
+/// <summary>How committed conversation events reach guest sockets (<c>Parley:Backplane:Provider</c>).</summary>
+public enum BackplaneProvider { Local }
+
+/// <summary>
+/// The composition root's adapters: each provider registers itself with its own extension method, chosen by
+/// configuration. A provider Parley does not have stops the start in one line naming the setting and what is supported.
+/// </summary>
+public static class Adapters
+{
+    /// <summary>Providers the project plans (issue 11) but this version does not have: named as such when asked for.</summary>
+    public static readonly string[] PlannedStorage = ["Postgres", "PostgreSQL"];
+    public static readonly string[] PlannedBackplanes = ["Redis"];
+
+    /// <summary>The provider named by <paramref name="value"/> (any case); unset: <paramref name="fallback"/>.</summary>
+    public static T Choose<T>(string? value, string key, T fallback, string[] planned) where T : struct, Enum
+    {
+        if (value is null) return fallback;
+        var name = value.Trim();
+        foreach (var provider in Enum.GetValues<T>())
+            if (provider.ToString().Equals(name, StringComparison.OrdinalIgnoreCase)) return provider;
+        var supported = $"supported: {string.Join(", ", Enum.GetNames<T>())} (unset: {fallback})";
+        throw new StartupRefused(planned.Contains(name, StringComparer.OrdinalIgnoreCase)
+            ? $"{key}={ParleyOptions.Clip(name)} is not available in this version of Parley; {supported}."
+            : $"{key}={ParleyOptions.Clip(name)} is not a provider Parley has; {supported}.");
+    }
+
+    /// <summary>
+    /// Opens the store <see cref="ParleyOptions.StorageProvider"/> names and registers it as every storage port. The
+    /// store is returned for the start-up steps that run before the container is built (signing key, demo seed).
+    /// </summary>
+    public static Task<SqliteStore> AddStorageAsync(this IServiceCollection services, ParleyOptions options) => options.StorageProvider switch
+    {
+        StorageProvider.Sqlite => services.AddSqliteStorageAsync(options),
+        var other => throw new StartupRefused($"Parley:Storage:Provider={other} has no registration."),
+    };
+
+    public static IServiceCollection AddBackplane(this IServiceCollection services, ParleyOptions options) => options.BackplaneProvider switch
+    {
+        BackplaneProvider.Local => services.AddLocalBackplane(),
+        var other => throw new StartupRefused($"Parley:Backplane:Provider={other} has no registration."),
+    };
+
+    /// <summary>The embedded SQLite store (one file in the data folder), its secrets encrypted at rest.</summary>
+    public static async Task<SqliteStore> AddSqliteStorageAsync(this IServiceCollection services, ParleyOptions options)
+    {
+        var store = await OpenSqliteAsync(options);
+        services.AddSingleton(store);
+        services.AddSingleton<IConversationStore>(store);
+        services.AddSingleton<IGuestSessionStore>(store);
+        services.AddSingleton<IAuditLog>(store);
+        services.AddSingleton<ICredentialStore>(store);
+        services.AddSingleton<IOutbox>(store);
+        // Read on every guest message, changed rarely: behind this node's short cache.
+        services.AddSingleton<IDirectoryStore>(sp => new CachedDirectory(store, sp.GetRequiredService<TimeProvider>()));
+        return store;
+    }
+
+    /// <summary>One node: committed events go straight to the sockets this process holds.</summary>
+    public static IServiceCollection AddLocalBackplane(this IServiceCollection services)
+    {
+        services.AddSingleton<SessionRegistry>();
+        services.AddSingleton<IConversationFanout, LocalFanout>();
+        return services;
+    }
+
+    /// <summary>
+    /// The store, its secrets encrypted at rest with the Data Protection key ring. A key ring that cannot decrypt what the
+    /// database holds (the keys folder lost, or another one) refuses the start in one line instead of failing requests.
+    /// </summary>
+    static async Task<SqliteStore> OpenSqliteAsync(ParleyOptions options)
+    {
+        var secrets = SecretsAtRest.Open(options);
+        SqliteStore store;
+        try { store = await SqliteStore.OpenAsync(options.DatabasePath, secrets); }
+        catch (SecretsUnreadableException e)
+        {
+            throw new StartupRefused($"The database {options.DatabasePath} holds secrets that the Data Protection keys in {secrets.KeysFolder} " +
+                $"cannot decrypt ({e.Message}). Restore that folder from the backup taken with the database, or set " +
+                "Parley:DataProtection:KeysPath (and CertificatePath) to the keys this database was written with.");
+        }
+        if (store.SecretsEncryptedAtOpen > 0)
+            Console.WriteLine($"parley: encrypted {store.SecretsEncryptedAtOpen} secret(s) an earlier version had stored in plain text.");
+        return store;
+    }
+}
