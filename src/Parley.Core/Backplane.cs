@@ -12,12 +12,16 @@ public abstract record SessionDelivery
     /// <summary>The conversation ended from the platform side: the Disconnect presence, confirmed per socket.</summary>
     public sealed record Ended(Conversation After, DateTimeOffset At) : SessionDelivery;
 
-    /// <summary>The guest cleared its conversation (Presence Clear): SessionCleared, ConnectionClosed (confirmed), close.</summary>
+    /// <summary>
+    /// The guest cleared its conversation (Presence Clear): SessionCleared, ConnectionClosed (confirmed). The sockets are
+    /// closed by the <see cref="ConnectionsClosed"/> that follows once the session is deleted.
+    /// </summary>
     public sealed record Cleared : SessionDelivery;
 
     /// <summary>
     /// The session's sockets are closed without a conversation end: closeSession with closeAllConnections, or a Clear
-    /// with no live conversation (<paramref name="SessionCleared"/>: SessionClearedEvent first). Not confirmed.
+    /// with no live conversation (<paramref name="SessionCleared"/>: SessionClearedEvent first; a socket already told by
+    /// <see cref="Cleared"/> is only closed). Not confirmed.
     /// </summary>
     public sealed record ConnectionsClosed(bool SessionCleared, string Reason) : SessionDelivery;
 

@@ -145,6 +145,7 @@ public sealed class BackplaneTests
             message = new { type = "Event", events = new[] { new { eventType = "Presence", presence = new { type = "Clear" } } } },
         });
         await other.NextAsync(sessionId, d => d is SessionDelivery.Cleared);
+        await other.NextAsync(sessionId, d => d is SessionDelivery.ConnectionsClosed { SessionCleared: true });   // the close, after the delete
         await again.NextAsync(f => (string?)f["class"] == "SessionClearedEvent");
         await again.ClosedByServer.Task.WaitAsync(TimeSpan.FromSeconds(10));
     }

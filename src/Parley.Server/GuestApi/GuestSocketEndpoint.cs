@@ -566,7 +566,8 @@ public sealed class GuestSocketEndpoint(
         }
         var outcome = await conversations.ClearSessionAsync(binding.SessionId, ct);
         var told = outcome is null ? 0 : await Conversations.AwaitDeliveryAsync(outcome, audit, CancellationToken.None);
-        // Sockets not reached through a conversation end (no live conversation), on any node, are cleared here.
+        // The session is deleted now: every socket of it, on any node, is closed (those not told through a conversation
+        // end, when there was no live one, are told first).
         await backplane.DeliverAsync(binding.SessionId, new SessionDelivery.ConnectionsClosed(SessionCleared: true, "conversation cleared"),
             options.NotifyTimeout, CancellationToken.None);
         log.LogInformation("Guest session {SessionId} cleared by the guest; {Sockets} sockets told", binding.SessionId, told);

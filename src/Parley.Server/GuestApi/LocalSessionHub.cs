@@ -32,8 +32,12 @@ public sealed class LocalSessionHub(SessionRegistry registry) : ILocalSessionSoc
                 var told = 0;
                 foreach (var s in sockets)
                 {
-                    if (close.SessionCleared) s.Deliver(GuestFrames.SessionCleared);
-                    if (s.Deliver(GuestFrames.ConnectionClosed)) told++;
+                    if (close.SessionCleared && s.ClearTold) told++;   // the conversation's Clear told it already
+                    else
+                    {
+                        if (close.SessionCleared) s.Deliver(GuestFrames.SessionCleared);
+                        if (s.Deliver(GuestFrames.ConnectionClosed)) told++;
+                    }
                     s.Close(WebSocketCloseStatus.NormalClosure, close.Reason);
                 }
                 return Task.FromResult(told);
@@ -56,12 +60,14 @@ public sealed class LocalSessionHub(SessionRegistry registry) : ILocalSessionSoc
         return told;
     }
 
-    /// <summary>Guest-side end (Presence Clear, spec §1.12 #5): SessionClearedEvent, ConnectionClosedEvent, then close.</summary>
+    /// <summary>
+    /// Guest-side end (Presence Clear, spec §1.12 #5): SessionClearedEvent, ConnectionClosedEvent. The close itself is
+    /// left to the <see cref="SessionDelivery.ConnectionsClosed"/> the clearing socket sends once the session is deleted,
+    /// so a guest that reconnects as soon as its socket closes never finds the cleared session still there.
+    /// </summary>
     static async Task<int> ClearAsync(ImmutableArray<GuestConnection> sockets, TimeSpan deadline)
     {
-        foreach (var s in sockets) s.Deliver(GuestFrames.SessionCleared);
-        var told = await ConfirmAllAsync(sockets, GuestFrames.ConnectionClosed, deadline);
-        foreach (var s in sockets) s.Close(WebSocketCloseStatus.NormalClosure, "conversation cleared");
-        return told;
+        foreach (var s in sockets) { s.ClearTold = true; s.Deliver(GuestFrames.SessionCleared); }
+        return await ConfirmAllAsync(sockets, GuestFrames.ConnectionClosed, deadline);
     }
 }
