@@ -135,6 +135,16 @@ public static class ConversationMachine
 
     public static Conversation ApplyAll(Conversation c, IEnumerable<ConversationEvent> events) => events.Aggregate(c, Apply);
 
+    /// <summary>
+    /// The events as committed: the store gave the commit's messages the sequence numbers up to
+    /// <paramref name="lastSequence"/>, in the order the events list them.
+    /// </summary>
+    public static ImmutableArray<ConversationEvent> Sequenced(ImmutableArray<ConversationEvent> events, long lastSequence)
+    {
+        var next = lastSequence - events.Count(e => e is MessageAdded) + 1;
+        return events.Select(e => e is MessageAdded m ? m with { Message = m.Message with { Sequence = next++ } } : e).ToImmutableArray();
+    }
+
     /// <summary>A new two-party conversation: the guest (customer) and the bot (workflow) both connected.</summary>
     public static Conversation Start(string id, ChannelKind channel, string deploymentId, string guestSessionId,
         DisconnectMode mode, MessageDirection originatingDirection, string customerName, string botName,

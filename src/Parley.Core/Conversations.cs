@@ -86,10 +86,11 @@ public sealed class Conversations(
             var after = ConversationMachine.ApplyAll(conversation, decision.Events);
             var audit = AuditFor(command, after, decision.Events);
             var outbox = await RenderEffectsAsync(after, decision.Events, ct);
-            if (await store.CommitAsync(new Commit(after, conversation.Version, decision.Events, Audit: audit, Outbox: outbox), ct))
+            var committed = await store.CommitAsync(new Commit(after, conversation.Version, decision.Events, Audit: audit, Outbox: outbox), ct);
+            if (committed.Stored)
             {
                 Remember(after);
-                return Published(after, decision.Events, audit?.Id, outbox, started: false);
+                return Published(after, ConversationMachine.Sequenced(decision.Events, committed.LastSequence), audit?.Id, outbox, started: false);
             }
             _live.TryRemove(conversationId, out _);   // another writer moved first: decide again on what is stored
             if (attempt >= MaxAttempts) throw new InvalidOperationException($"Conversation {conversationId} kept moving; gave up after {attempt} attempts.");
@@ -252,10 +253,11 @@ public sealed class Conversations(
         var after = ConversationMachine.ApplyAll(fresh, decision.Events);
         var move = new SessionMove(sessionId, currentId, after.Id);
         var outbox = await RenderEffectsAsync(after, decision.Events, ct);
-        if (!await store.CommitAsync(new Commit(after, 0, decision.Events, move, Outbox: outbox), ct)) return null;
+        var committed = await store.CommitAsync(new Commit(after, 0, decision.Events, move, Outbox: outbox), ct);
+        if (!committed.Stored) return null;
         Remember(after);
         RememberSession(sessionId, after.Id);
-        return Published(after, decision.Events, null, outbox, started: true);
+        return Published(after, ConversationMachine.Sequenced(decision.Events, committed.LastSequence), null, outbox, started: true);
     }
 
     ValueTask<ImmutableArray<OutboxItem>> RenderEffectsAsync(Conversation after, ImmutableArray<ConversationEvent> events, CancellationToken ct) =>

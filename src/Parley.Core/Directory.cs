@@ -92,6 +92,11 @@ public sealed record OpenIntegration(
         PreviousSecretExpiresAt is { } end && now + overlap < end ? this with { PreviousSecretExpiresAt = now + overlap } : this;
 }
 
+/// <summary>
+/// Configuration every node shares: integrations, deployments, OAuth clients, the token-signing key. Each write is one
+/// atomic statement (an upsert replaces the whole row; a delete answers whether a row went); the last writer wins.
+/// <see cref="GetOrCreateSigningKeyAsync"/> is insert-if-absent: nodes starting at once all end with the one key stored.
+/// </summary>
 public interface IDirectoryStore
 {
     Task<OpenIntegration?> GetIntegrationAsync(string id, CancellationToken ct);

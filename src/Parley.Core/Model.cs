@@ -73,6 +73,10 @@ public sealed record MessageEvent(string EventType, string Type);
 
 public enum MessageKind { Text, Event, Structured }
 
+/// <summary>
+/// A stored message. <see cref="Sequence"/> is its place in the conversation (1, 2, 3, … with no gap), assigned by the
+/// store in the commit that stores it; 0 on a message not yet committed. Messages are ordered by it everywhere.
+/// </summary>
 public sealed record ConversationMessage(
     string Id,
     string ConversationId,
@@ -87,7 +91,8 @@ public sealed record ConversationMessage(
     long Version,
     ImmutableDictionary<string, string>? Metadata = null,
     string? Status = null,
-    string? ExternalKey = null);
+    string? ExternalKey = null,
+    long Sequence = 0);
 
 /// <summary>
 /// A guest session: who the customer is on one channel and which conversation is theirs now. On web messaging it is

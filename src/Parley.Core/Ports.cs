@@ -39,17 +39,45 @@ public sealed record ConversationFilter(
     int PageSize = 25,
     int PageNumber = 1);
 
+/// <summary>What a commit did: stored (with the conversation's last message sequence after it), or refused and wrote nothing.</summary>
+public readonly record struct CommitResult(bool Stored, long LastSequence)
+{
+    public static CommitResult Refused => default;
+    public static CommitResult StoredAt(long lastSequence) => new(true, lastSequence);
+}
+
 /// <summary>
-/// Durable conversation storage. Every method is a complete unit: <see cref="CommitAsync"/> is one transaction and
-/// returns false, writing nothing, when the conversation's version moved (another writer changed its state) or a
-/// session move's expected conversation no longer matches. A commit of messages alone appends them without rewriting
-/// the conversation, but still only if its version is the expected one: a message can never follow the end. Adapters: SQLite (embedded, default); PostgreSQL later, same contract.
+/// Durable conversation storage: the arbiter of what a conversation holds, whichever node asks. Every method is a complete
+/// unit. The rules every adapter keeps (the contract suite, <c>ConversationStoreContract</c>, checks each of them with
+/// writers racing from parallel tasks and from two store instances on the same database):
+/// <list type="bullet">
+/// <item><b>A commit is one transaction</b>: the conversation row, its participants, messages, session move, outbox rows and
+/// audit row are all stored, or none is. <see cref="CommitAsync"/> answers <see cref="CommitResult.Refused"/>, having
+/// written nothing, when the conversation is no longer at <see cref="Commit.ExpectedVersion"/> (another writer changed
+/// its state), when a message-only commit finds it no longer connected, or when a session move's expected conversation
+/// no longer matches.</item>
+/// <item><b>The guard and the write are one atomic step.</b> The check that the conversation is still at the version (and,
+/// for a message, still connected) it was decided on must be made by the same statement that writes, or under a lock
+/// that statement takes and holds to the commit: a conditional <c>UPDATE … WHERE version = $expected</c> whose row
+/// count decides, never a <c>SELECT</c> followed by an <c>INSERT</c> (that holds only while the engine has one writer).
+/// So a message can never be stored after the end committed, whatever number of writers or nodes race.</item>
+/// <item><b>Sequence.</b> Every stored message gets the conversation's next sequence number (1, 2, 3, … dense, unique per
+/// conversation), taken from a counter on the conversation row in the same guarded statement, so messages appended
+/// concurrently never collide and never leave a gap. <see cref="CommitResult.LastSequence"/> is the counter after the
+/// commit; the commit's messages hold the numbers up to it, in the order of <see cref="Commit.Events"/>. Every listing
+/// orders messages by it.</item>
+/// <item><b>External keys are unique</b>: a message whose external key is already stored fails the commit with
+/// <see cref="DuplicateMessageException"/>, and nothing of it is kept.</item>
+/// <item><b>Durable before answered</b>: the task completes only after the transaction is durable; a cancellation after the
+/// write was queued does not undo it (the caller is never told "failed" about a write that then commits).</item>
+/// </list>
+/// Adapters: SQLite (embedded, default); PostgreSQL later, same contract.
 /// </summary>
 public interface IConversationStore
 {
     Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct);
-    Task<bool> CommitAsync(Commit commit, CancellationToken ct);
-    /// <summary>Newest first, as the guest history endpoint pages it.</summary>
+    Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct);
+    /// <summary>Newest first (highest sequence first), as the guest history endpoint pages it.</summary>
     Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct);
     Task<ConversationMessage?> GetMessageAsync(string messageId, CancellationToken ct);
     /// <summary>A message by the channel's own id for it (inbound de-duplication).</summary>
@@ -57,7 +85,10 @@ public interface IConversationStore
     /// <summary>Records a delivery receipt's status on a stored message; false when there is no such message.</summary>
     Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct);
     Task<Page<Conversation>> QueryAsync(ConversationFilter filter, CancellationToken ct);
-    /// <summary>Live conversations with an inactivity timeout whose last message (or start) is older than it.</summary>
+    /// <summary>
+    /// Live conversations with an inactivity timeout whose last message (highest sequence; or the start when there is
+    /// none) is older than it. A hint only: the caller decides again under its own guarded commit.
+    /// </summary>
     Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct);
     /// <summary>The time of the conversation's last message, or its start when it has none.</summary>
     Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct);
@@ -66,6 +97,12 @@ public interface IConversationStore
 /// <summary>Filter for session listings: by deployment, channel and the guest's own address (journey customer id).</summary>
 public sealed record SessionFilter(string? DeploymentId = null, ChannelKind? Channel = null, string? Address = null);
 
+/// <summary>
+/// Guest sessions. Each write is atomic on its own: <see cref="CreateAsync"/> is insert-if-absent keyed by the token hash
+/// (two nodes creating the same token's session at once end with one row, and both get it back);
+/// <see cref="DetachConversationAsync"/> is a compare-and-set on the session's conversation in one statement. The move of a
+/// session to a new conversation is part of <see cref="IConversationStore.CommitAsync"/> (<see cref="Commit.SessionConversation"/>).
+/// </summary>
 public interface IGuestSessionStore
 {
     Task<GuestSession?> FindByTokenHashAsync(string tokenHash, CancellationToken ct);
@@ -80,6 +117,10 @@ public interface IGuestSessionStore
     Task<Page<GuestSession>> ListAsync(SessionFilter filter, int pageSize, int pageNumber, CancellationToken ct);
 }
 
+/// <summary>
+/// The termination audit. Rows are written by <see cref="IConversationStore.CommitAsync"/>, in the transaction of the end
+/// they record; the socket count is filled in later by its own single-row update (a lost count never loses the fact).
+/// </summary>
 public interface IAuditLog
 {
     Task SetSocketsNotifiedAsync(string auditId, int sockets, CancellationToken ct);
@@ -125,6 +166,9 @@ public sealed record OutboxDelivery(
 /// The outbox of channel deliveries. Rows are written by <see cref="IConversationStore.CommitAsync"/>; a relay leases
 /// the due ones (a lease keeps two relays — or two nodes — from sending the same row at once), sends, and records the
 /// outcome. Delivery is at least once; the body's message id is stable so receivers can de-duplicate.
+/// Atomicity: <see cref="LeaseDueAsync"/> chooses and leases its rows in one step (one conditional <c>UPDATE … RETURNING</c>,
+/// or <c>SELECT … FOR UPDATE SKIP LOCKED</c> then the update in one transaction): two relays leasing at once never get the
+/// same row, and never two rows of one conversation. A lease ends when the delivery is marked, or when it runs out.
 /// </summary>
 public interface IOutbox
 {

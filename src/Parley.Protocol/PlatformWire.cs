@@ -95,6 +95,8 @@ public sealed record MessageDetails
     public required string MessageStatus { get; init; }
     public int MessageSegmentCount { get; init; } = 1;
     public required string MessageTime { get; init; }
+    /// <summary>Parley extension: the message's place in its conversation (1, 2, 3, …); the platform has no such field.</summary>
+    public long? Sequence { get; init; }
 }
 
 /// <summary>Generic <c>Conversation</c>: <c>GET /api/v2/conversations/{id}</c> and the PATCH answer (spec §3.1).</summary>
@@ -188,6 +190,8 @@ public sealed record MessageData
     public NormalizedMessage? NormalizedMessage { get; init; }
     public string? ConversationId { get; init; }
     public string? SelfUri { get; init; }
+    /// <summary>Parley extension: the message's place in its conversation (1, 2, 3, …); the platform has no such field.</summary>
+    public long? Sequence { get; init; }
 }
 
 /// <summary><c>SendAgentlessOutboundMessageRequest</c>; Parley adds <c>webmessaging</c> as a messenger type.</summary>

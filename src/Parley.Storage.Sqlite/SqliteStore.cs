@@ -116,7 +116,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     /// <summary>
     /// Every write goes through here. Writes queued while the previous transaction was committing are applied together,
     /// each under its own savepoint, and made durable by one COMMIT (one fsync): group commit. A write whose work returns
-    /// false or throws is rolled back to its savepoint alone; the others in the group still commit. The caller's task
+    /// false (or a refused <see cref="CommitResult"/>) or throws is rolled back to its savepoint alone; the others in the group still commit. The caller's task
     /// completes only after the COMMIT, so nothing is acknowledged before it is stored.
     /// </summary>
     async Task<T> WriteAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken ct)
@@ -161,7 +161,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
                     try
                     {
                         var result = await current.Work(tx);
-                        if (result is false) Savepoint(tx, "ROLLBACK TO w");
+                        if (result is false or CommitResult { Stored: false }) Savepoint(tx, "ROLLBACK TO w");
                         Savepoint(tx, "RELEASE w");
                         group.Add((current, result, null));
                     }
@@ -247,17 +247,28 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         return rows.Select(row => row with { Participants = [.. participants.GetValueOrDefault(row.Id) ?? []] }).ToList();
     }
 
-    public Task<bool> CommitAsync(Commit commit, CancellationToken ct) => WriteAsync(async tx =>
+    /// <summary>
+    /// One commit, atomically (see <see cref="IConversationStore"/>): the guard is the statement that writes the
+    /// conversation row. Creation inserts it only if absent; a change of state updates it only at the expected version;
+    /// a message-only commit moves its message counter only while it is at the expected version and connected. Each
+    /// of these also advances <c>last_sequence</c> by the commit's message count and returns it, and the messages take
+    /// the numbers up to it: no row there, no message stored.
+    /// </summary>
+    public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => WriteAsync(async tx =>
     {
         var c = commit.After;
+        var messages = commit.Events.OfType<MessageAdded>().Select(e => e.Message).ToList();
+        long lastSequence;
         if (commit.ExpectedVersion == 0)
         {
             var insert = Prepared(tx,
-                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v,$idle)",
+                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}, last_sequence) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v,$idle,$n)",
                 ("$id", c.Id), ("$ch", c.Channel.ToString()), ("$dep", c.DeploymentId), ("$sess", c.GuestSessionId),
                 ("$mode", c.DisconnectMode.ToString()), ("$dir", c.OriginatingDirection.ToString()), ("$state", c.State.ToString()),
-                ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$idle", (long)(c.InactivityTimeout?.TotalSeconds ?? 0)));
-            if (await insert.ExecuteNonQueryAsync(ct) == 0) return false;
+                ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$idle", (long)(c.InactivityTimeout?.TotalSeconds ?? 0)),
+                ("$n", messages.Count));
+            if (await insert.ExecuteNonQueryAsync(ct) == 0) return CommitResult.Refused;
+            lastSequence = messages.Count;
             for (var i = 0; i < c.Participants.Length; i++)
             {
                 var p = c.Participants[i];
@@ -272,17 +283,23 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         }
         else if (c.Version == commit.ExpectedVersion)
         {
-            // Messages only: the conversation row stays as it is, but it must still be the state they were decided on.
-            var guard = Prepared(tx, "SELECT 1 FROM conversations WHERE id = $id AND version = $expected AND state = 'Connected'",
-                ("$id", c.Id), ("$expected", commit.ExpectedVersion));
-            if (await guard.ExecuteScalarAsync(ct) is null) return false;
+            // Messages only: the state stays, but the counter moves only if it is still the state they were decided on.
+            var append = Prepared(tx,
+                "UPDATE conversations SET last_sequence = last_sequence + $n WHERE id = $id AND version = $expected AND state = 'Connected' " +
+                "RETURNING last_sequence",
+                ("$n", messages.Count), ("$id", c.Id), ("$expected", commit.ExpectedVersion));
+            if (await append.ExecuteScalarAsync(ct) is not long last) return CommitResult.Refused;
+            lastSequence = last;
         }
         else
         {
             var update = Prepared(tx,
-                "UPDATE conversations SET state = $state, end_time = $end, version = $v WHERE id = $id AND version = $expected",
-                ("$state", c.State.ToString()), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$id", c.Id), ("$expected", commit.ExpectedVersion));
-            if (await update.ExecuteNonQueryAsync(ct) == 0) return false;   // another writer moved first
+                "UPDATE conversations SET state = $state, end_time = $end, version = $v, last_sequence = last_sequence + $n " +
+                "WHERE id = $id AND version = $expected RETURNING last_sequence",
+                ("$state", c.State.ToString()), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$n", messages.Count), ("$id", c.Id),
+                ("$expected", commit.ExpectedVersion));
+            if (await update.ExecuteScalarAsync(ct) is not long last) return CommitResult.Refused;   // another writer moved first
+            lastSequence = last;
             foreach (var e in commit.Events.OfType<ParticipantDisconnected>())
             {
                 var p = c.FindParticipant(e.ParticipantId)!;
@@ -293,17 +310,18 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
             }
         }
 
-        foreach (var m in commit.Events.OfType<MessageAdded>().Select(e => e.Message))
+        var sequence = lastSequence - messages.Count;
+        foreach (var m in messages)
         {
             var cmd = Prepared(tx,
-                "INSERT INTO messages (id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key) " +
-                "VALUES ($id,$cid,$pid,$dir,$kind,$text,$events,$meta,$ts,$oe,$sender,$v,$status,$ext)",
+                "INSERT INTO messages (id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key, sequence) " +
+                "VALUES ($id,$cid,$pid,$dir,$kind,$text,$events,$meta,$ts,$oe,$sender,$v,$status,$ext,$seq)",
                 ("$id", m.Id), ("$cid", m.ConversationId), ("$pid", m.ParticipantId), ("$dir", m.Direction.ToString()),
                 ("$kind", m.Kind.ToString()), ("$text", m.Text),
                 ("$events", m.Events.IsDefaultOrEmpty ? null : JsonSerializer.Serialize(m.Events.Select(e => new[] { e.EventType, e.Type }))),
                 ("$meta", m.Metadata is null || m.Metadata.IsEmpty ? null : JsonSerializer.Serialize(m.Metadata)),
                 ("$ts", Ms(m.Timestamp)), ("$oe", m.OriginatingEntity), ("$sender", m.SenderName), ("$v", m.Version),
-                ("$status", m.Status), ("$ext", m.ExternalKey));
+                ("$status", m.Status), ("$ext", m.ExternalKey), ("$seq", ++sequence));
             try { await cmd.ExecuteNonQueryAsync(ct); }
             catch (SqliteException e) when (e.SqliteErrorCode == 19 && m.ExternalKey is not null) { throw new DuplicateMessageException(m.ExternalKey); }
         }
@@ -313,7 +331,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
             var cmd = Prepared(tx,
                 "UPDATE guest_sessions SET conversation_id = $new WHERE id = $id AND conversation_id IS $expected",
                 ("$new", move.NewConversationId), ("$id", move.SessionId), ("$expected", move.ExpectedConversationId));
-            if (await cmd.ExecuteNonQueryAsync(ct) == 0) return false;   // the session moved on meanwhile
+            if (await cmd.ExecuteNonQueryAsync(ct) == 0) return CommitResult.Refused;   // the session moved on meanwhile
         }
 
         foreach (var o in commit.Outbox.IsDefault ? [] : commit.Outbox)
@@ -335,7 +353,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
                 ("$client", a.ClientId), ("$reason", a.Reason), ("$at", Ms(a.At)), ("$n", a.SocketsNotified));
             await cmd.ExecuteNonQueryAsync(ct);
         }
-        return true;
+        return CommitResult.StoredAt(lastSequence);
     }, ct);
 
     public async Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct)
@@ -345,9 +363,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         await using (var cmd = Command(c, "SELECT COUNT(*) FROM messages WHERE conversation_id = $cid", ("$cid", conversationId)))
             total = (long)(await cmd.ExecuteScalarAsync(ct))!;
         var rows = await ReadMessagesAsync(c,
-            // Messages share the version they were appended under; rowid (insertion, i.e. commit, order) breaks the tie.
-            // Parley never deletes messages nor runs VACUUM, so rowids are never renumbered.
-            "WHERE conversation_id = $cid ORDER BY version DESC, rowid DESC LIMIT $limit OFFSET $offset", ct,
+            "WHERE conversation_id = $cid ORDER BY sequence DESC LIMIT $limit OFFSET $offset", ct,
             ("$cid", conversationId), ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize));
         return new Page<ConversationMessage>(rows, pageSize, pageNumber, total);
     }
@@ -364,7 +380,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
     {
         var rows = new List<ConversationMessage>();
         await using var cmd = Command(c,
-            "SELECT id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key " +
+            "SELECT id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key, sequence " +
             "FROM messages " + where, args);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
@@ -375,7 +391,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
             var metadata = r.IsDBNull(7) ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(7))!.ToImmutableDictionary();
             rows.Add(new ConversationMessage(r.GetString(0), r.GetString(1), r.GetString(2), Parse<MessageDirection>(r.GetString(3)),
                 Parse<MessageKind>(r.GetString(4)), StringOrNull(r, 5), events, Time(r.GetInt64(8)), StringOrNull(r, 9),
-                StringOrNull(r, 10), r.GetInt64(11), metadata, StringOrNull(r, 12), StringOrNull(r, 13)));
+                StringOrNull(r, 10), r.GetInt64(11), metadata, StringOrNull(r, 12), StringOrNull(r, 13), r.GetInt64(14)));
         }
         return rows;
     }
@@ -391,7 +407,7 @@ public sealed partial class SqliteStore : IConversationStore, IGuestSessionStore
         await WriteAsync("UPDATE messages SET status = $s WHERE id = $id", ct, ("$s", status), ("$id", messageId)) == 1;
 
     const string LastMessageTime =
-        "(SELECT m.timestamp FROM messages m WHERE m.conversation_id = c.id ORDER BY m.version DESC, m.rowid DESC LIMIT 1)";
+        "(SELECT m.timestamp FROM messages m WHERE m.conversation_id = c.id ORDER BY m.sequence DESC LIMIT 1)";
 
     public async Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct)
     {

@@ -34,6 +34,21 @@ public sealed class ConversationMachineTests
     }
 
     [Fact]
+    public void Sequenced_NumbersTheCommittedMessages_UpToTheStoresLast_InEventOrder_AndLeavesOtherEvents()
+    {
+        var c = Fresh();
+        var first = ConversationMachine.Decide(c, GuestText(c, "a"), T0).Events;
+        var second = ConversationMachine.Decide(c, GuestText(c, "b"), T0).Events;
+        var end = ConversationMachine.Decide(c, new EndConversation(new Actor("client"), EndLever.ConversationDisconnect, null), T0).Events;
+
+        var sequenced = ConversationMachine.Sequenced([.. first, .. second, .. end], lastSequence: 7);
+
+        Assert.Equal([(6L, "a"), (7L, "b")], sequenced.OfType<MessageAdded>().Select(m => (m.Message.Sequence, m.Message.Text!)));
+        Assert.Equal(end, sequenced.Skip(2));
+        Assert.Equal(0, Assert.IsType<MessageAdded>(Assert.Single(first)).Message.Sequence);   // decided, not yet committed
+    }
+
+    [Fact]
     public void Termination_MovesTheVersion_SoAMessageDecidedBeforeItConflicts()
     {
         var c = Fresh();

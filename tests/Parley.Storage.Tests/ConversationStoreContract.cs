@@ -3,29 +3,55 @@ using Parley.Core;
 
 namespace Parley.Storage.Tests;
 
+/// <summary>The storage ports one adapter provides, as the server registers them.</summary>
+public sealed record StorePorts(
+    IConversationStore Conversations,
+    IGuestSessionStore Sessions,
+    IAuditLog Audit,
+    IDirectoryStore Directory,
+    IOutbox Outbox);
+
 /// <summary>
-/// The storage contract every adapter passes (SQLite now; PostgreSQL inherits the same tests when it lands).
-/// The store used must implement all of the storage ports.
+/// The storage contract every adapter passes (SQLite now; PostgreSQL inherits the same tests when it lands): the rules
+/// written on the ports in <c>Parley.Core/Ports.cs</c>, including under writers racing from parallel tasks and from
+/// two store instances on one database (as two nodes would).
 /// </summary>
-public abstract class ConversationStoreContract
+public abstract partial class ConversationStoreContract
 {
-    protected abstract Task<object> CreateStoreAsync();
-    protected abstract Task<object> ReopenAsync(object store);
+    /// <summary>A store over a fresh, empty database (one per test).</summary>
+    protected abstract Task<StorePorts> CreateStoreAsync();
+    /// <summary>Closes the store and opens the same database again (a restart).</summary>
+    protected abstract Task<StorePorts> ReopenAsync(StorePorts store);
+    /// <summary>A second, independent store instance over the same database as <paramref name="store"/> (another node).</summary>
+    protected abstract Task<StorePorts> OpenSecondAsync(StorePorts store);
 
     static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_795_000_000_000);
     static string Id() => Guid.NewGuid().ToString();
 
-    static async Task<(GuestSession Session, Conversation Conversation)> CreateConversationAsync(object store)
+    static async Task<(GuestSession Session, Conversation Conversation)> CreateConversationAsync(StorePorts store,
+        ChannelKind channel = ChannelKind.WebMessaging, TimeSpan? inactivity = null)
     {
-        var sessions = (IGuestSessionStore)store;
-        var session = await sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default);
-        var c = ConversationMachine.Start(Id(), ChannelKind.WebMessaging, "dep", session.Id, DisconnectMode.ReadOnly,
-            MessageDirection.Inbound, "Guest", "Bot", Id, T0);
+        var session = await store.Sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default);
+        var c = ConversationMachine.Start(Id(), channel, "dep", session.Id, DisconnectMode.ReadOnly,
+            MessageDirection.Inbound, "Guest", "Bot", Id, T0, inactivity);
         var add = ConversationMachine.Decide(c, new AddMessage(Id(), c.Customer.Id, MessageKind.Text, "hello", [], null), T0);
         var after = ConversationMachine.ApplyAll(c, add.Events);
-        Assert.True(await ((IConversationStore)store).CommitAsync(
-            new Commit(after, 0, add.Events, new SessionMove(session.Id, null, after.Id)), default));
+        var committed = await store.Conversations.CommitAsync(new Commit(after, 0, add.Events, new SessionMove(session.Id, null, after.Id)), default);
+        Assert.Equal(CommitResult.StoredAt(1), committed);
         return (session, after);
+    }
+
+    /// <summary>A guest message appended to <paramref name="c"/> as decided on its current state.</summary>
+    static Commit Append(Conversation c, string text, DateTimeOffset? at = null, string? externalKey = null)
+    {
+        var add = ConversationMachine.Decide(c, new AddMessage(Id(), c.Customer.Id, MessageKind.Text, text, [], null, ExternalKey: externalKey), at ?? T0);
+        return new Commit(ConversationMachine.ApplyAll(c, add.Events), c.Version, add.Events);
+    }
+
+    static Commit End(Conversation c, DateTimeOffset? at = null)
+    {
+        var end = ConversationMachine.Decide(c, new EndConversation(new Actor("a"), EndLever.ConversationDisconnect, null), at ?? T0);
+        return new Commit(ConversationMachine.ApplyAll(c, end.Events), c.Version, end.Events);
     }
 
     [Fact]
@@ -34,33 +60,33 @@ public abstract class ConversationStoreContract
         var store = await CreateStoreAsync();
         var (session, c) = await CreateConversationAsync(store);
 
-        var loaded = await ((IConversationStore)store).LoadAsync(c.Id, default);
-        var messages = await ((IConversationStore)store).ListMessagesAsync(c.Id, 25, 1, default);
+        var loaded = await store.Conversations.LoadAsync(c.Id, default);
+        var messages = await store.Conversations.ListMessagesAsync(c.Id, 25, 1, default);
 
         Assert.NotNull(loaded);
         Assert.Equal(c.Version, loaded.Version);
         Assert.Equal(c.Participants.Select(p => (p.Id, p.Purpose, p.CommunicationId, p.State)),
             loaded.Participants.Select(p => (p.Id, p.Purpose, p.CommunicationId, p.State)));
         Assert.Equal("hello", Assert.Single(messages.Entities).Text);
-        Assert.Equal(c.Id, (await ((IGuestSessionStore)store).GetAsync(session.Id, default))!.ConversationId);
+        Assert.Equal(c.Id, (await store.Sessions.GetAsync(session.Id, default))!.ConversationId);
     }
 
     [Fact]
     public async Task Commit_WithStaleVersion_ReportsConflict_AndWritesNothing()
     {
-        var store = (IConversationStore)await CreateStoreAsync();
+        var store = await CreateStoreAsync();
         var (_, c) = await CreateConversationAsync(store);
         var end = ConversationMachine.Decide(c, new EndConversation(new Actor("a"), EndLever.ConversationDisconnect, null), T0);
-        Assert.True(await store.CommitAsync(new Commit(ConversationMachine.ApplyAll(c, end.Events), c.Version, end.Events), default));
+        Assert.True((await store.Conversations.CommitAsync(new Commit(ConversationMachine.ApplyAll(c, end.Events), c.Version, end.Events), default)).Stored);
 
         // A writer that decided on the old version loses, and nothing of its commit is kept.
         var late = ConversationMachine.Decide(c, new AddMessage(Id(), c.Customer.Id, MessageKind.Text, "too late", [], null), T0);
-        var committed = await store.CommitAsync(new Commit(ConversationMachine.ApplyAll(c, late.Events), c.Version, late.Events), default);
+        var committed = await store.Conversations.CommitAsync(new Commit(ConversationMachine.ApplyAll(c, late.Events), c.Version, late.Events), default);
 
-        Assert.False(committed);
-        var messages = await store.ListMessagesAsync(c.Id, 25, 1, default);
+        Assert.False(committed.Stored);
+        var messages = await store.Conversations.ListMessagesAsync(c.Id, 25, 1, default);
         Assert.DoesNotContain(messages.Entities, m => m.Text == "too late");
-        Assert.True((await store.LoadAsync(c.Id, default))!.IsEnded);
+        Assert.True((await store.Conversations.LoadAsync(c.Id, default))!.IsEnded);
     }
 
     [Fact]
@@ -71,12 +97,12 @@ public abstract class ConversationStoreContract
         var second = ConversationMachine.Start(Id(), ChannelKind.WebMessaging, "dep", session.Id, DisconnectMode.ReadOnly,
             MessageDirection.Inbound, "Guest", "Bot", Id, T0);
 
-        var committed = await ((IConversationStore)store).CommitAsync(
+        var committed = await store.Conversations.CommitAsync(
             new Commit(second, 0, [], new SessionMove(session.Id, ExpectedConversationId: null, second.Id)), default);
 
-        Assert.False(committed);
-        Assert.Null(await ((IConversationStore)store).LoadAsync(second.Id, default));
-        Assert.Equal(first.Id, (await ((IGuestSessionStore)store).GetAsync(session.Id, default))!.ConversationId);
+        Assert.False(committed.Stored);
+        Assert.Null(await store.Conversations.LoadAsync(second.Id, default));
+        Assert.Equal(first.Id, (await store.Sessions.GetAsync(session.Id, default))!.ConversationId);
     }
 
     [Fact]
@@ -86,17 +112,17 @@ public abstract class ConversationStoreContract
         var (_, c) = await CreateConversationAsync(store);
         var end = ConversationMachine.Decide(c, new DisconnectParticipant(c.Customer.Id, new Actor("client-1"), EndLever.ParticipantPatch, "why"), T0);
         var audit = new TerminationAudit(Id(), c.Id, c.Customer.Id, EndLever.ParticipantPatch, "client-1", "why", T0, null);
-        Assert.True(await ((IConversationStore)store).CommitAsync(
-            new Commit(ConversationMachine.ApplyAll(c, end.Events), c.Version, end.Events, Audit: audit), default));
-        await ((IAuditLog)store).SetSocketsNotifiedAsync(audit.Id, 3, default);
+        Assert.True((await store.Conversations.CommitAsync(
+            new Commit(ConversationMachine.ApplyAll(c, end.Events), c.Version, end.Events, Audit: audit), default)).Stored);
+        await store.Audit.SetSocketsNotifiedAsync(audit.Id, 3, default);
 
         var reopened = await ReopenAsync(store);
 
-        var loaded = (await ((IConversationStore)reopened).LoadAsync(c.Id, default))!;
+        var loaded = (await reopened.Conversations.LoadAsync(c.Id, default))!;
         Assert.True(loaded.IsEnded);
         Assert.Equal(T0, loaded.EndTime);
         Assert.All(loaded.Participants, p => Assert.Equal(ParticipantState.Disconnected, p.State));
-        var record = Assert.Single((await ((IAuditLog)reopened).ListAsync(c.Id, 25, 1, default)).Entities);
+        var record = Assert.Single((await reopened.Audit.ListAsync(c.Id, 25, 1, default)).Entities);
         Assert.Equal(("client-1", "why", 3), (record.ClientId, record.Reason, record.SocketsNotified));
     }
 
@@ -106,7 +132,7 @@ public abstract class ConversationStoreContract
         var store = await CreateStoreAsync();
         for (var i = 0; i < 3; i++) await CreateConversationAsync(store);
 
-        var page = await ((IConversationStore)store).QueryAsync(new ConversationFilter(Ended: false, PageSize: 2, PageNumber: 2), default);
+        var page = await store.Conversations.QueryAsync(new ConversationFilter(Ended: false, PageSize: 2, PageNumber: 2), default);
 
         Assert.Equal(3, page.Total);
         Assert.Equal(2, page.PageCount);
@@ -117,7 +143,7 @@ public abstract class ConversationStoreContract
     public async Task Sessions_ListFilteredAndPaged_OldestFirst()
     {
         var store = await CreateStoreAsync();
-        var sessions = (IGuestSessionStore)store;
+        var sessions = store.Sessions;
         var deployment = Id();
         for (var i = 0; i < 7; i++)
             await sessions.CreateAsync(new GuestSession(Id(), Id(), deployment, null, T0.AddSeconds(i), Address: i == 3 ? "customer-3" : null), default);
@@ -138,7 +164,7 @@ public abstract class ConversationStoreContract
     [Fact]
     public async Task Deployments_ListPaged_AndAnOldUnlimitedRateReadsAsThePlatforms()
     {
-        var directory = (IDirectoryStore)await CreateStoreAsync();
+        var directory = (await CreateStoreAsync()).Directory;
         for (var i = 0; i < 3; i++)
             await directory.UpsertDeploymentAsync(new Deployment(Id(), $"d{i}", ["*"], true, DisconnectMode.ReadOnly, true, T0.AddSeconds(i),
                 GuestMessagesPerSecond: i == 0 ? 0 : 7), default);
@@ -161,11 +187,11 @@ public abstract class ConversationStoreContract
         cancelled.Cancel();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-            ((IConversationStore)store).CommitAsync(new Commit(ConversationMachine.ApplyAll(c, add.Events), c.Version, add.Events), cancelled.Token));
+            store.Conversations.CommitAsync(new Commit(ConversationMachine.ApplyAll(c, add.Events), c.Version, add.Events), cancelled.Token));
 
-        var messages = await ((IConversationStore)store).ListMessagesAsync(c.Id, 25, 1, default);
+        var messages = await store.Conversations.ListMessagesAsync(c.Id, 25, 1, default);
         Assert.DoesNotContain(messages.Entities, m => m.Text == "never");
-        Assert.Equal(c.Version, (await ((IConversationStore)store).LoadAsync(c.Id, default))!.Version);
+        Assert.Equal(c.Version, (await store.Conversations.LoadAsync(c.Id, default))!.Version);
     }
 
     [Fact]
@@ -174,17 +200,17 @@ public abstract class ConversationStoreContract
         var store = await CreateStoreAsync();
         var integration = new OpenIntegration(Id(), "Partner", "https://partner.example/hook", "old-secret-0123456789",
             ImmutableDictionary<string, string>.Empty.Add("X-Partner-Key", "k"), true, DisconnectMode.ReadOnly, T0, T0, "c", "c");
-        await ((IDirectoryStore)store).UpsertIntegrationAsync(integration.RotateSecret("new-secret-0123456789", TimeSpan.FromHours(1), T0), default);
+        await store.Directory.UpsertIntegrationAsync(integration.RotateSecret("new-secret-0123456789", TimeSpan.FromHours(1), T0), default);
 
         var reopened = await ReopenAsync(store);
-        var loaded = (await ((IDirectoryStore)reopened).GetIntegrationAsync(integration.Id, default))!;
+        var loaded = (await reopened.Directory.GetIntegrationAsync(integration.Id, default))!;
 
         Assert.Equal("new-secret-0123456789", loaded.SecretToken);
         Assert.Equal("old-secret-0123456789", loaded.PreviousSecretToken);
         Assert.Equal(T0 + TimeSpan.FromHours(1), loaded.PreviousSecretExpiresAt);
         Assert.Equal(["new-secret-0123456789", "old-secret-0123456789"], loaded.SecretsInForce(T0));
-        await ((IDirectoryStore)reopened).UpsertIntegrationAsync(loaded.RotateSecret("third-secret-0123456789", TimeSpan.Zero, T0), default);
-        var cleared = (await ((IDirectoryStore)reopened).GetIntegrationAsync(integration.Id, default))!;
+        await reopened.Directory.UpsertIntegrationAsync(loaded.RotateSecret("third-secret-0123456789", TimeSpan.Zero, T0), default);
+        var cleared = (await reopened.Directory.GetIntegrationAsync(integration.Id, default))!;
         Assert.Null(cleared.PreviousSecretToken);
         Assert.Null(cleared.PreviousSecretExpiresAt);
     }

@@ -1,3 +1,4 @@
+using Parley.Core;
 using Parley.Storage.Sqlite;
 
 namespace Parley.Storage.Tests;
@@ -9,19 +10,27 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
 
     string DbPath => Path.Combine(_dir, "parley.db");
 
-    protected override async Task<object> CreateStoreAsync()
+    static StorePorts Ports(SqliteStore s) => new(s, s, s, s, s);
+
+    async Task<SqliteStore> OpenAsync()
     {
         var store = await SqliteStore.OpenAsync(DbPath);
         _open.Add(store);
         return store;
     }
 
-    protected override async Task<object> ReopenAsync(object store)
+    protected override async Task<StorePorts> CreateStoreAsync() => Ports(await OpenAsync());
+
+    protected override async Task<StorePorts> ReopenAsync(StorePorts store)
     {
-        await ((SqliteStore)store).DisposeAsync();
-        _open.Remove((SqliteStore)store);
+        var sqlite = (SqliteStore)store.Conversations;
+        await sqlite.DisposeAsync();
+        _open.Remove(sqlite);
         return await CreateStoreAsync();
     }
+
+    // Each SqliteStore has its own writer connection: two of them on one file are two writers, as two nodes would be.
+    protected override async Task<StorePorts> OpenSecondAsync(StorePorts store) => Ports(await OpenAsync());
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -34,7 +43,7 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
     [Fact]
     public async Task Open_SetsWalMode_AndAppliesEachMigrationOnce()
     {
-        var store = (SqliteStore)await CreateStoreAsync();
+        var store = await CreateStoreAsync();
         await ReopenAsync(store);
 
         await using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DbPath};Pooling=false");
@@ -64,7 +73,7 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
     public async Task Open_TightensAFolderAndFilesThatAnOlderStartLeftReadable()
     {
         if (OperatingSystem.IsWindows()) return;
-        var store = (SqliteStore)await CreateStoreAsync();
+        var store = await OpenAsync();
         await store.DisposeAsync();
         _open.Remove(store);
         const UnixFileMode everyoneReads = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
@@ -77,5 +86,52 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, new DirectoryInfo(_dir).UnixFileMode);
         foreach (var file in new[] { DbPath, DbPath + "-wal", DbPath + "-shm" })
             Assert.Equal((file, UnixFileMode.UserRead | UnixFileMode.UserWrite), (file, File.GetUnixFileMode(file)));
+    }
+    [Fact]
+    public async Task SequenceMigration_NumbersExistingMessagesInCommitOrder_PerConversation_AndCountersContinue()
+    {
+        // Two conversations whose messages interleave in the file, as a store before the sequence held them.
+        var store = await CreateStoreAsync();
+        var conversations = new List<Conversation>();
+        for (var i = 0; i < 2; i++)
+        {
+            var c = ConversationMachine.Start(Guid.NewGuid().ToString(), ChannelKind.WebMessaging, "dep", "s" + i, DisconnectMode.ReadOnly,
+                MessageDirection.Inbound, "Guest", "Bot", () => Guid.NewGuid().ToString(), DateTimeOffset.UnixEpoch);
+            Assert.True((await store.Conversations.CommitAsync(new Commit(c, 0, []), default)).Stored);
+            conversations.Add(c);
+        }
+        var texts = new List<(string Conversation, string Text)>();
+        for (var n = 0; n < 6; n++)
+        {
+            var c = conversations[n % 2 == 0 || n == 5 ? 0 : 1];
+            var add = ConversationMachine.Decide(c, new AddMessage(Guid.NewGuid().ToString(), c.Customer.Id, MessageKind.Text, $"t{n}", [], null),
+                DateTimeOffset.UnixEpoch.AddSeconds(100 - n));   // clocks running backwards: only commit order counts
+            await store.Conversations.CommitAsync(new Commit(c, c.Version, add.Events), default);
+            texts.Add((c.Id, $"t{n}"));
+        }
+        await ((SqliteStore)store.Conversations).DisposeAsync();
+        _open.Remove((SqliteStore)store.Conversations);
+        await using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DbPath};Pooling=false"))
+        {
+            await c.OpenAsync();
+            await using var undo = c.CreateCommand();
+            undo.CommandText =
+                "DROP INDEX messages_by_sequence; ALTER TABLE messages DROP COLUMN sequence; ALTER TABLE conversations DROP COLUMN last_sequence; " +
+                "CREATE INDEX messages_by_conversation ON messages (conversation_id, version); DELETE FROM schema_version WHERE version = 8;";
+            await undo.ExecuteNonQueryAsync();
+        }
+
+        var migrated = await CreateStoreAsync();
+
+        foreach (var c in conversations)
+        {
+            var history = await migrated.Conversations.ListMessagesAsync(c.Id, 25, 1, default);
+            var expected = texts.Where(t => t.Conversation == c.Id).Select((t, i) => ((long)i + 1, t.Text)).Reverse();
+            Assert.Equal(expected, history.Entities.Select(m => (m.Sequence, m.Text!)));
+            var next = ConversationMachine.Decide(c, new AddMessage(Guid.NewGuid().ToString(), c.Customer.Id, MessageKind.Text, "next", [], null),
+                DateTimeOffset.UnixEpoch);
+            Assert.Equal(CommitResult.StoredAt(history.Total + 1),
+                await migrated.Conversations.CommitAsync(new Commit(c, c.Version, next.Events), default));
+        }
     }
 }

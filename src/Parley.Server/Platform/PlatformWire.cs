@@ -34,6 +34,7 @@ public static class PlatformWire
             {
                 MessageId = m.Id, MessageStatus = MessageStatus(m), MessageTime = Wire.Time(m.Timestamp),
                 MessageURI = $"/api/v2/conversations/messages/{m.ConversationId}/messages/{m.Id}",
+                Sequence = Sequence(m),
             })
             .ToList();
 
@@ -109,7 +110,11 @@ public static class PlatformWire
                     : new WireEvent { EventType = e.EventType, Presence = new PresenceBody(e.Type) }).ToList(),
         },
         SelfUri = $"/api/v2/conversations/messages/{c.Id}/messages/{m.Id}",
+        Sequence = Sequence(m),
     };
+
+    /// <summary>A committed message's sequence (a Parley extension); absent on one that has none yet.</summary>
+    static long? Sequence(ConversationMessage m) => m.Sequence > 0 ? m.Sequence : null;
 
     public static AnalyticsConversation ToAnalytics(Conversation c) => new()
     {
