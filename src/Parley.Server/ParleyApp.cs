@@ -19,7 +19,7 @@ public static class ParleyApp
 {
     /// <param name="clock">The container's <see cref="TimeProvider"/>, the time everything decides on (default: the system's); tests pass one they move (session expiry, inactivity).</param>
     public static async Task<WebApplication> BuildAsync(string[] args, Func<ParleyOptions, ParleyOptions>? configure = null,
-        TimeProvider? clock = null)
+        TimeProvider? clock = null, Action<IServiceCollection>? overrides = null)
     {
         // Configuration is read at start; no file watchers for reload-on-change.
         Environment.SetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange", "false");
@@ -89,6 +89,7 @@ public static class ParleyApp
         services.AddCors(o => o.AddPolicy(GuestHistoryApi.CorsPolicy, p => p.AllowAnyOrigin().AllowAnyHeader().WithMethods("GET")));
         services.AddExceptionHandler<ErrorBodyExceptionHandler>();
         services.AddProblemDetails();
+        overrides?.Invoke(services);   // tests replace an adapter (the last registration wins)
 
         var app = builder.Build();
         // Stopping: tell every guest socket (1001) and wait, briefly, for those frames to leave before Kestrel stops.

@@ -21,6 +21,7 @@ public sealed class ParleyServer : IAsyncDisposable
     readonly string[] _args;
     readonly Action<WebApplication>? _beforeStart;
     readonly TimeProvider? _clock;
+    readonly Action<IServiceCollection>? _services;
     WebApplication? _app;
 
     public string DataDir { get; } = Path.Combine(Path.GetTempPath(), "parley-e2e-" + Guid.NewGuid().ToString("N"));
@@ -29,16 +30,18 @@ public sealed class ParleyServer : IAsyncDisposable
     /// <summary>The running app's services (endpoint data source, stores), for tests that inspect the server itself.</summary>
     public IServiceProvider Services => _app!.Services;
 
-    ParleyServer(Func<ParleyOptions, ParleyOptions>? configure, string[]? args, Action<WebApplication>? beforeStart, TimeProvider? clock) =>
-        (_configure, _args, _beforeStart, _clock) = (configure, args ?? [], beforeStart, clock);
+    ParleyServer(Func<ParleyOptions, ParleyOptions>? configure, string[]? args, Action<WebApplication>? beforeStart, TimeProvider? clock,
+        Action<IServiceCollection>? services) =>
+        (_configure, _args, _beforeStart, _clock, _services) = (configure, args ?? [], beforeStart, clock, services);
 
     /// <param name="args">Command-line configuration after the defaults (a later <c>--urls</c> wins).</param>
     /// <param name="beforeStart">Sees the built app before it starts, e.g. to add a middleware that observes requests.</param>
     /// <param name="clock">The server's clock, registered as its TimeProvider (a test can move it forward: session expiry, inactivity).</param>
+    /// <param name="services">Registrations after the server's own, e.g. a backplane that stands for other nodes.</param>
     public static async Task<ParleyServer> StartAsync(Func<ParleyOptions, ParleyOptions>? configure = null, string[]? args = null,
-        Action<WebApplication>? beforeStart = null, TimeProvider? clock = null)
+        Action<WebApplication>? beforeStart = null, TimeProvider? clock = null, Action<IServiceCollection>? services = null)
     {
-        var server = new ParleyServer(configure, args, beforeStart, clock);
+        var server = new ParleyServer(configure, args, beforeStart, clock, services);
         await server.StartAppAsync();
         return server;
     }
@@ -56,7 +59,7 @@ public sealed class ParleyServer : IAsyncDisposable
                 DemoGuestMessagesPerSecond = 10_000, GuestMessagesPerAddressPerSecond = 0,
             };
             return _configure is null ? configured : _configure(configured);
-        }, _clock);
+        }, _clock, _services);
         _beforeStart?.Invoke(_app);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

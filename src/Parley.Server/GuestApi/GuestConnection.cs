@@ -38,6 +38,8 @@ public sealed class GuestConnection
     volatile GuestBinding? _binding;
     /// <summary>Whether a session was ever configured on this socket (the configureSession deadline is met).</summary>
     public volatile bool WasConfigured;
+    /// <summary>This socket was sent the Clear sequence (SessionCleared, ConnectionClosed); only its close is still due.</summary>
+    public volatile bool ClearTold;
     public bool IsClosing => Volatile.Read(ref _closing) != 0;
 
     /// <summary>Queues a frame; false when the socket is closing or too slow (then it is aborted).</summary>

@@ -23,6 +23,7 @@ public sealed class GuestSocketEndpoint(
     IDirectoryStore directory,
     IAuditLog audit,
     SessionRegistry registry,
+    ISessionBackplane backplane,
     GuestRateLimiter rateLimiter,
     NewSessionLimiter newSessions,
     Tokens tokens,
@@ -565,13 +566,10 @@ public sealed class GuestSocketEndpoint(
         }
         var outcome = await conversations.ClearSessionAsync(binding.SessionId, ct);
         var told = outcome is null ? 0 : await Conversations.AwaitDeliveryAsync(outcome, audit, CancellationToken.None);
-        // Sockets not reached through a conversation end (no live conversation) are cleared here.
-        foreach (var s in registry.Of(binding.SessionId))
-        {
-            s.Deliver(GuestFrames.SessionCleared);
-            s.Deliver(GuestFrames.ConnectionClosed);
-            s.Close(WebSocketCloseStatus.NormalClosure, "conversation cleared");
-        }
+        // The session is deleted now: every socket of it, on any node, is closed (those not told through a conversation
+        // end, when there was no live one, are told first).
+        await backplane.DeliverAsync(binding.SessionId, new SessionDelivery.ConnectionsClosed(SessionCleared: true, "conversation cleared"),
+            options.NotifyTimeout, CancellationToken.None);
         log.LogInformation("Guest session {SessionId} cleared by the guest; {Sockets} sockets told", binding.SessionId, told);
     }
 
@@ -606,12 +604,10 @@ public sealed class GuestSocketEndpoint(
         if (session?.ConversationId is { } cid)
             readOnly = (await store.LoadAsync(cid, ct))?.IsReadOnlyForGuest ?? false;
         Bind(state.Connection, null);
+        // This socket is unbound already: the session's other sockets, on every node, are closed.
         if (r.CloseAllConnections == true)
-            foreach (var other in registry.Of(binding.SessionId))
-            {
-                other.Deliver(GuestFrames.ConnectionClosed);
-                other.Close(WebSocketCloseStatus.NormalClosure, "session closed by another connection");
-            }
+            await backplane.DeliverAsync(binding.SessionId, new SessionDelivery.ConnectionsClosed(SessionCleared: false, "session closed by another connection"),
+                options.NotifyTimeout, CancellationToken.None);
         Reply(state, GuestFrames.Session(new SessionResponse { Connected = false, ReadOnly = readOnly }, r.TracingId));
     }
 }

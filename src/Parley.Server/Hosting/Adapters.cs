@@ -64,11 +64,25 @@ public static class Adapters
         return store;
     }
 
-    /// <summary>One node: committed events go straight to the sockets this process holds.</summary>
+    /// <summary>One node: every delivery to a guest session goes to the sockets this process holds.</summary>
     public static IServiceCollection AddLocalBackplane(this IServiceCollection services)
     {
+        services.AddNodeFanout();
+        services.AddSingleton<ISessionBackplane, InProcessBackplane>();
+        return services;
+    }
+
+    /// <summary>
+    /// What every node has whatever the backplane: its socket registry, the local hub over it (the backplane's leg on this
+    /// node), its notification publisher, and the fan-out that routes every commit's deliveries through the backplane.
+    /// </summary>
+    public static IServiceCollection AddNodeFanout(this IServiceCollection services)
+    {
         services.AddSingleton<SessionRegistry>();
-        services.AddSingleton<IConversationFanout, LocalFanout>();
+        services.AddSingleton<LocalSessionHub>();
+        services.AddSingleton<ILocalSessionSockets>(sp => sp.GetRequiredService<LocalSessionHub>());
+        services.AddSingleton<Notifications.ConversationNotifications>();
+        services.AddSingleton<IConversationFanout, ConversationFanout>();
         return services;
     }
 

@@ -78,14 +78,14 @@ public static class ParleyApi
 
     /// <summary>Web guest sessions, paged; <c>customerId</c> filters on the guest's <c>journeyContext.customer.id</c>.</summary>
     static async Task<IResult> ListSessionsAsync(string? deploymentId, string? customerId, int? pageSize, int? pageNumber,
-        IGuestSessionStore sessions, IConversationStore store, SessionRegistry registry, CancellationToken ct)
+        IGuestSessionStore sessions, IConversationStore store, ISessionBackplane backplane, CancellationToken ct)
     {
         if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
         var page = await sessions.ListAsync(new SessionFilter(deploymentId, ChannelKind.WebMessaging, customerId), size, number, ct);
         var list = new List<GuestSessionWire>(page.Entities.Count);
         foreach (var s in page.Entities)
         {
-            var sockets = registry.Of(s.Id).Length;
+            var sockets = await backplane.CountSocketsAsync(s.Id, ct);   // on every node
             var conversation = s.ConversationId is { } cid ? await store.LoadAsync(cid, ct) : null;
             list.Add(new GuestSessionWire(s.Id, s.DeploymentId, conversation is { IsEnded: false } ? conversation.Id : null, sockets > 0,
                 sockets, conversation?.IsReadOnlyForGuest ?? false, Wire.Time(s.CreatedAt), s.Address, s.AddressType));

@@ -1,0 +1,48 @@
+using System.Collections.Immutable;
+using Parley.Core;
+
+namespace Parley.Server.GuestApi;
+
+/// <summary>
+/// Turns a commit into what it must reach: the customer start/end notifications, and the deliveries to the guest
+/// session, which go through the <see cref="ISessionBackplane"/> (never straight to this node's sockets) so that a
+/// guest connected to another node hears them too. The returned count is of the sockets, on every node, told that the
+/// conversation ended; the Platform API call that ended it waits for it.
+/// </summary>
+public sealed class ConversationFanout(ISessionBackplane backplane, Notifications.ConversationNotifications notifications,
+    ParleyOptions options, ILogger<ConversationFanout> log) : IConversationFanout
+{
+    static readonly Task<int> Nothing = Task.FromResult(0);
+
+    public Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started)
+    {
+        notifications.Publish(after, events, started);
+        var session = after.GuestSessionId;
+        var ended = Nothing;
+        // Raised in version order, one after the other: the backplane keeps a session's deliveries in that order.
+        foreach (var e in events)
+        {
+            switch (e)
+            {
+                case MessageAdded m:
+                    Observe(backplane.DeliverAsync(session, new SessionDelivery.Message(m.Message, m.TracingId), options.NotifyTimeout, CancellationToken.None));
+                    break;
+                case ConversationEnded { Lever: EndLever.GuestClear }:
+                    ended = backplane.DeliverAsync(session, new SessionDelivery.Cleared(), options.NotifyTimeout, CancellationToken.None);
+                    break;
+                case ConversationEnded end when after.DisconnectMode != DisconnectMode.None:
+                    ended = backplane.DeliverAsync(session, new SessionDelivery.Ended(after, end.At), options.NotifyTimeout, CancellationToken.None);
+                    break;
+            }
+        }
+        return ended;
+    }
+
+    /// <summary>A message push nobody waits for: its failure is logged, never left unobserved (the message is stored).</summary>
+    void Observe(Task<int> delivery)
+    {
+        if (delivery.IsCompletedSuccessfully) return;
+        delivery.ContinueWith(t => log.LogWarning(t.Exception?.GetBaseException(), "A message push to a guest session failed; the guest catches up from history"),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+}
