@@ -196,6 +196,26 @@ public interface IOutbox
 }
 
 /// <summary>
+/// Every storage port one adapter provides, opened together on one database. <see cref="Lifetime"/> closes them (the
+/// host disposes it once, when it stops).
+/// </summary>
+public sealed record StoragePorts(
+    IConversationStore Conversations,
+    IGuestSessionStore Sessions,
+    IAuditLog Audit,
+    IDirectoryStore Directory,
+    ICredentialStore Credentials,
+    IOutbox Outbox,
+    IAsyncDisposable Lifetime);
+
+/// <summary>
+/// The store could not be reached or could not finish the write (engine down, connection refused, failover): nothing
+/// was acknowledged. Adapters throw it for transient engine failures; callers answer 503 in the protocol's form and
+/// never report the write as done.
+/// </summary>
+public sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
 /// Encrypts the secrets a store keeps (webhook signing secrets, token-signing keys) before they reach its disk, so a
 /// copy of the database alone gives none of them away. The server implements it with ASP.NET Core Data Protection,
 /// whose keys live apart from the database.

@@ -10,7 +10,6 @@ using Parley.Server.Notifications;
 using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
 using Parley.Server.Protocol;
-using Parley.Storage.Sqlite;
 
 namespace Parley.Server;
 
@@ -56,8 +55,8 @@ public static class ParleyApp
         services.AddBackplane(options);
 
         // Before the container: the signing key and the demo seed, on the clock the container hands out.
-        var originalKey = await store.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default);
-        var signingKeys = await store.ListSigningKeysAsync(default);
+        var originalKey = await store.Directory.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default);
+        var signingKeys = await store.Credentials.ListSigningKeysAsync(default);
         await SeedDemoAsync(store, options, clock);
 
         services.AddSingleton(sp =>
@@ -68,7 +67,7 @@ public static class ParleyApp
         });
         services.AddSingleton<ClientDirectory>();
         services.AddSingleton<TokenThrottle>();
-        services.AddSingleton(sp => new SigningKeys(store, sp.GetRequiredService<Tokens>(), originalKey, options,
+        services.AddSingleton(sp => new SigningKeys(store.Credentials, sp.GetRequiredService<Tokens>(), originalKey, options,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SigningKeys>>()));
         services.AddHostedService(sp => sp.GetRequiredService<SigningKeys>());
         services.AddSingleton<GuestRateLimiter>();
@@ -95,7 +94,7 @@ public static class ParleyApp
         // Stopping: tell every guest socket (1001) and wait, briefly, for those frames to leave before Kestrel stops.
         app.Lifetime.ApplicationStopping.Register(() =>
             app.Services.GetRequiredService<SessionRegistry>().CloseAllAsync().Wait(TimeSpan.FromSeconds(3)));
-        app.Lifetime.ApplicationStopped.Register(() => store.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        app.Lifetime.ApplicationStopped.Register(() => store.Lifetime.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.UseExceptionHandler();
         // 404 and 405 from routing carry no body; give them the platform's error body.
         app.UseStatusCodePages(async ctx =>
@@ -169,18 +168,18 @@ public static class ParleyApp
     /// The demo deployment and OAuth client, created on first start and re-applied at every start, so the
     /// PARLEY_DEMO_* variables always win (as Azurite's well-known dev account does).
     /// </summary>
-    static async Task SeedDemoAsync(SqliteStore store, ParleyOptions o, TimeProvider clock)
+    static async Task SeedDemoAsync(StoragePorts store, ParleyOptions o, TimeProvider clock)
     {
-        var existing = await store.GetDeploymentAsync(o.DemoDeploymentId, default);
+        var existing = await store.Directory.GetDeploymentAsync(o.DemoDeploymentId, default);
         if (existing is null)
-            await store.UpsertDeploymentAsync(new Deployment(o.DemoDeploymentId, "Parley demo", ["*"], true, DisconnectMode.ReadOnly, true,
+            await store.Directory.UpsertDeploymentAsync(new Deployment(o.DemoDeploymentId, "Parley demo", ["*"], true, DisconnectMode.ReadOnly, true,
                 clock.GetUtcNow(), GuestMessagesPerSecond: o.DemoGuestMessagesPerSecond ?? Deployment.PlatformGuestMessagesPerSecond), default);
         else if (o.DemoGuestMessagesPerSecond is { } rate && existing.GuestMessagesPerSecond != rate)
-            await store.UpsertDeploymentAsync(existing with { GuestMessagesPerSecond = rate }, default);
-        var client = await store.GetClientAsync(o.DemoClientId, default);
+            await store.Directory.UpsertDeploymentAsync(existing with { GuestMessagesPerSecond = rate }, default);
+        var client = await store.Credentials.GetClientAsync(o.DemoClientId, default);
         // A changed demo secret also raises the credential version: tokens issued under the old secret stop working.
         if (client is null || !Tokens.SecretMatches(o.DemoClientSecret, client.SecretHash))
-            await store.UpsertClientAsync(new OAuthClient(o.DemoClientId, "Parley demo client", Tokens.HashSecret(o.DemoClientSecret),
+            await store.Directory.UpsertClientAsync(new OAuthClient(o.DemoClientId, "Parley demo client", Tokens.HashSecret(o.DemoClientSecret),
                 [Permissions.All], client?.DateCreated ?? clock.GetUtcNow(), client?.Description, clock.GetUtcNow(), client?.CreatedBy,
                 "parley", client is null ? 0 : client.CredentialVersion + 1), default);
     }

@@ -37,7 +37,7 @@ public static class Adapters
     /// Opens the store <see cref="ParleyOptions.StorageProvider"/> names and registers it as every storage port. The
     /// store is returned for the start-up steps that run before the container is built (signing key, demo seed).
     /// </summary>
-    public static Task<SqliteStore> AddStorageAsync(this IServiceCollection services, ParleyOptions options) => options.StorageProvider switch
+    public static Task<StoragePorts> AddStorageAsync(this IServiceCollection services, ParleyOptions options) => options.StorageProvider switch
     {
         StorageProvider.Sqlite => services.AddSqliteStorageAsync(options),
         var other => throw new StartupRefused($"Parley:Storage:Provider={other} has no registration."),
@@ -50,18 +50,25 @@ public static class Adapters
     };
 
     /// <summary>The embedded SQLite store (one file in the data folder), its secrets encrypted at rest.</summary>
-    public static async Task<SqliteStore> AddSqliteStorageAsync(this IServiceCollection services, ParleyOptions options)
+    public static async Task<StoragePorts> AddSqliteStorageAsync(this IServiceCollection services, ParleyOptions options)
     {
         var store = await OpenSqliteAsync(options);
         services.AddSingleton(store);
-        services.AddSingleton<IConversationStore>(store);
-        services.AddSingleton<IGuestSessionStore>(store);
-        services.AddSingleton<IAuditLog>(store);
-        services.AddSingleton<ICredentialStore>(store);
-        services.AddSingleton<IOutbox>(store);
+        return services.AddStoragePorts(new StoragePorts(store, store, store, store, store, store, store));
+    }
+
+    /// <summary>Registers each port of an opened store; every adapter ends its registration here.</summary>
+    public static StoragePorts AddStoragePorts(this IServiceCollection services, StoragePorts ports)
+    {
+        services.AddSingleton(ports);
+        services.AddSingleton(ports.Conversations);
+        services.AddSingleton(ports.Sessions);
+        services.AddSingleton(ports.Audit);
+        services.AddSingleton(ports.Credentials);
+        services.AddSingleton(ports.Outbox);
         // Read on every guest message, changed rarely: behind this node's short cache.
-        services.AddSingleton<IDirectoryStore>(sp => new CachedDirectory(store, sp.GetRequiredService<TimeProvider>()));
-        return store;
+        services.AddSingleton<IDirectoryStore>(sp => new CachedDirectory(ports.Directory, sp.GetRequiredService<TimeProvider>()));
+        return ports;
     }
 
     /// <summary>One node: every delivery to a guest session goes to the sockets this process holds.</summary>
