@@ -201,6 +201,11 @@ public sealed record ParleyOptions
     public StorageProvider StorageProvider { get; init; } = StorageProvider.Sqlite;
     /// <summary>Parley:Backplane:Provider. How committed events reach sockets; <c>Local</c> (in-process, one node) is the one this version has.</summary>
     public BackplaneProvider BackplaneProvider { get; init; } = BackplaneProvider.Local;
+    /// <summary>
+    /// Parley:Node:Id. This node's name among several (outbox lease owner, backplane membership, logs). Unset: the machine
+    /// name and the process id, unique per running process; set it per node so a restarted node reclaims its own leases.
+    /// </summary>
+    public string NodeId { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}";
 
     // ---- Secrets at rest: the Data Protection key ring that encrypts the store's secrets (docs/production.md) ----
     /// <summary>
@@ -308,8 +313,18 @@ public sealed record ParleyOptions
             // composition root: the adapters
             StorageProvider = Adapters.Choose(Get("Parley:Storage:Provider"), "Parley:Storage:Provider", o.StorageProvider, Adapters.PlannedStorage),
             BackplaneProvider = Adapters.Choose(Get("Parley:Backplane:Provider"), "Parley:Backplane:Provider", o.BackplaneProvider, Adapters.PlannedBackplanes),
+            NodeId = Get("Parley:Node:Id") is { } node ? NodeName(node) : o.NodeId,
         };
         return basic.WithLimits(config);
+    }
+
+    /// <summary>A node id: 1–64 letters, digits, '.', '-' or '_' (it goes into keys, channel names and log lines).</summary>
+    static string NodeName(string value)
+    {
+        var name = value.Trim();
+        if (name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_'))
+            throw new StartupRefused($"Parley:Node:Id={Clip(name)} is not a node id: use 1 to 64 letters, digits, '.', '-' or '_'.");
+        return name;
     }
 
     /// <summary>The Parley:Limits section (environment form Parley__Limits__Key): connections, sessions, timeouts.</summary>
