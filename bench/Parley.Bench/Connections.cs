@@ -22,6 +22,8 @@ public abstract class BenchConnection : IAsyncDisposable
     public string? SessionId { get; set; }
     public string? ConversationId { get; set; }
     public string? BotCommunicationId { get; set; }
+    /// <summary>Which node of a cluster holds this socket (0 on a single server).</summary>
+    public int Node { get; set; }
 
     static readonly SocketsHttpHandler[] Handlers = new SocketsHttpHandler[16];
 

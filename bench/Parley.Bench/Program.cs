@@ -19,11 +19,14 @@ var scalingOption = new Option<string?>("--scaling") { Description = "session co
 var jsonOption = new Option<string?>("--json") { Description = "write the report as JSON to this file" };
 var smokeOption = new Option<bool>("--smoke") { Description = "a small, fast run (CI): 300 sessions, 3 s of load" };
 var verboseOption = new Option<bool>("--verbose") { Description = "show the servers' error output" };
+var nodesOption = new Option<int>("--nodes") { Description = "also run Parley as this many nodes on PostgreSQL + Redis (2 or more; bench/run starts the engines)", DefaultValueFactory = _ => 1 };
+var crossTerminationsOption = new Option<int>("--cross-terminations") { Description = "cross-node terminations timed (--nodes)", DefaultValueFactory = _ => 1000 };
+var tracedOption = new Option<int>("--traced") { Description = "cross-node terminations traced leg by leg with Redis MONITOR on (--nodes)", DefaultValueFactory = _ => 200 };
 
 var root = new RootCommand("Parley benchmark: sessions, throughput, termination latency and memory, as ratios to baselines")
 {
     targetsOption, sessionsOption, activeOption, durationOption, terminationsOption, bulkOption, sourcesOption, scalingOption, jsonOption,
-    smokeOption, verboseOption,
+    smokeOption, verboseOption, nodesOption, crossTerminationsOption, tracedOption,
 };
 root.SetAction(async (parse, ct) =>
 {
@@ -37,6 +40,8 @@ root.SetAction(async (parse, ct) =>
         smoke ? 50 : parse.GetValue(terminationsOption),
         smoke ? 100 : parse.GetValue(bulkOption),
         parse.GetValue(sourcesOption));
+    var nodes = parse.GetValue(nodesOption);
+    if (nodes < 1) throw new ArgumentException("--nodes is 1 (one SQLite node) or more (PostgreSQL + Redis)");
     var report = new Report(Machine.Describe(), settings);
 
     Console.WriteLine(report.Machine);
@@ -53,6 +58,15 @@ root.SetAction(async (parse, ct) =>
                 var at = settings with { Sessions = n, Duration = Math.Min(settings.Duration, 5), Terminations = Math.Min(settings.Terminations, 100), Bulk = 0 };
                 report.Scaling.Add(await Runner.RunAsync(name, at));
             }
+
+    if (nodes > 1)
+    {
+        var cluster = new ClusterSettings(nodes, settings.Sessions, settings.Active, settings.Duration,
+            smoke ? 50 : parse.GetValue(crossTerminationsOption), smoke ? 20 : parse.GetValue(tracedOption), settings.Sources);
+        Console.WriteLine($"-- parley on {nodes} nodes (PostgreSQL + Redis): {cluster.Sessions} sessions, {cluster.Active} active for {cluster.Duration} s, " +
+                          $"{cluster.Terminations} cross-node terminations");
+        report.Cluster = await Cluster.RunAsync(cluster);
+    }
 
     Console.WriteLine();
     Console.WriteLine(report.Table());
@@ -83,7 +97,8 @@ namespace Parley.Bench
     public sealed record Result(
         string Target, int SessionsRequested, int SessionsConnected, int Refused, double ConnectSeconds, long RssBaseKiB, long RssIdleKiB,
         int ActiveSessions, double DurationSeconds, long RoundTrips, Percentiles RoundTrip, double CpuCores,
-        Percentiles? Termination, Percentiles? TerminationAnswer, int BulkCount, double? BulkSeconds)
+        Percentiles? Termination, Percentiles? TerminationAnswer, int BulkCount, double? BulkSeconds,
+        Percentiles? BotMessage = null, Percentiles? BotMessageAnswer = null)
     {
         public double RssKiBPerSession => SessionsConnected == 0 ? 0 : (RssIdleKiB - RssBaseKiB) / (double)SessionsConnected;
         /// <summary>Each round trip is two messages: the guest's and the bot's reply.</summary>
@@ -157,14 +172,31 @@ namespace Parley.Bench
                 var roundTrip = Percentiles.Of(rtts);
                 Console.WriteLine($"   {rtts.Count / loadSeconds * 2:0} messages/s, round trip p50 {roundTrip.P50:0.00} ms p99 {roundTrip.P99:0.00} ms, {cpuCores:0.00} cores");
 
-                Percentiles? termination = null, answer = null;
+                Percentiles? termination = null, answer = null, botMessage = null, botAnswer = null;
                 double? bulkSeconds = null;
                 var bulkCount = 0;
                 if (target.CanTerminate)
                 {
                     // 3. Termination latency: Platform API call start → the guest's socket has the Disconnect frame.
                     var singles = connected.Skip(active.Count).Take(s.Terminations).ToList();
-                    await target.PrepareAsync(singles, needBotCommunication: false);
+                    await target.PrepareAsync(singles, needBotCommunication: true);
+
+                    // A bot message on its own: API call start → the message on the guest's socket (the same node's, here).
+                    var pushed = new List<double>();
+                    var pushAnswered = new List<double>();
+                    foreach (var g in singles)
+                    {
+                        var start = Stopwatch.GetTimestamp();
+                        await target.BotReplyAsync(g, "one at a time");
+                        var answeredAt = Stopwatch.GetTimestamp();
+                        var frame = await g.NextAsync(f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
+                        pushed.Add(Ms(start, frame.ReceivedTicks));
+                        pushAnswered.Add(Ms(start, answeredAt));
+                    }
+                    botMessage = Percentiles.Of(pushed);
+                    botAnswer = Percentiles.Of(pushAnswered);
+                    Console.WriteLine($"   bot message p50 {botMessage.P50:0.00} ms p99 {botMessage.P99:0.00} ms (HTTP answer p50 {botAnswer.P50:0.00} ms)");
+
                     var told = new List<double>();
                     var answered = new List<double>();
                     foreach (var g in singles)
@@ -179,7 +211,7 @@ namespace Parley.Bench
                     }
                     termination = Percentiles.Of(told);
                     answer = Percentiles.Of(answered);
-                    Console.WriteLine($"   termination p50 {termination.P50:0.00} ms p99 {termination.P99:0.00} ms (HTTP answer p50 {answer.P50:0.00} ms)");
+                    Console.WriteLine($"   termination p50 {termination.P50:0.00} ms p99 {termination.P99:0.00} ms (HTTP answer p50 {answer.P50:0.00} ms p99 {answer.P99:0.00} ms)");
 
                     // 4. Bulk: K conversations ended at once; wall time until every socket has its Disconnect.
                     var bulk = connected.Skip(active.Count + singles.Count).Take(s.Bulk).ToList();
@@ -199,7 +231,7 @@ namespace Parley.Bench
                     }
                 }
                 return new Result(name, s.Sessions, connected.Count, refused, connectSeconds, rssBase, rssIdle, active.Count, loadSeconds, rtts.Count,
-                    roundTrip, cpuCores, termination, answer, bulkCount, bulkSeconds);
+                    roundTrip, cpuCores, termination, answer, bulkCount, bulkSeconds, botMessage, botAnswer);
             }
             finally
             {
@@ -226,6 +258,7 @@ namespace Parley.Bench
         public string Machine => machine;
         public List<Result> Results { get; } = [];
         public List<Result> Scaling { get; } = [];
+        public ClusterResult? Cluster { get; set; }
 
         Result? Of(string name) => Results.FirstOrDefault(r => r.Target == name);
 
@@ -256,7 +289,40 @@ namespace Parley.Bench
                     lines.Add($"| {r.Target} | {r.SessionsConnected}/{r.SessionsRequested} | {F(r.RssKiBPerSession, "0.0")} | {F(r.RoundTrip.P99)} | " +
                               $"{(r.Termination is { } t ? $"{F(t.P50)} / {F(t.P99)}" : "—")} | {r.Refused} |");
             }
+            if (Cluster is { } c) lines.AddRange(["", .. ClusterTable(Of("parley"), c)]);
             return string.Join(Environment.NewLine, lines);
+        }
+
+        static string P(Percentiles? p) => p is { Count: > 0 } x ? $"{F(x.P50)} / {F(x.P99)}" : "—";
+
+        /// <summary>One SQLite node beside N nodes on PostgreSQL + Redis, measured in the same run.</summary>
+        static IEnumerable<string> ClusterTable(Result? one, ClusterResult c)
+        {
+            yield return $"| same load | one node, SQLite | {c.Nodes} nodes, PostgreSQL + Redis (guest on A, bot calls on B) |";
+            yield return "|---|---|---|";
+            yield return $"| sessions connected | {(one is null ? "—" : $"{one.SessionsConnected}")} | {c.SessionsConnected}/{c.SessionsRequested} (spread over the nodes) |";
+            yield return $"| guest + bot messages/s ({c.ActiveSessions} active) | {(one is null ? "—" : F(one.MessagesPerSecond, "0"))} | " +
+                         $"{F(c.MessagesPerSecond, "0")}{(one is { MessagesPerSecond: > 0 } ? $" ({F(c.MessagesPerSecond / one.MessagesPerSecond)}×)" : "")} |";
+            yield return $"| round trip p50 / p99 (ms) | {P(one?.RoundTrip)} | {P(c.RoundTrip)} |";
+            yield return $"| server CPU (cores, all nodes) | {(one is null ? "—" : F(one.CpuCores))} | {F(c.CpuCores)} |";
+            yield return $"| bot message → guest socket p50 / p99 (ms) | {P(one?.BotMessage)} | {P(c.BotMessage)} |";
+            yield return $"| bot message HTTP answer p50 / p99 (ms) | {P(one?.BotMessageAnswer)} | {P(c.BotMessageAnswer)} |";
+            yield return $"| termination → Disconnect on the guest socket p50 / p99 (ms) | {P(one?.Termination)} ({one?.Termination?.Count ?? 0}) | " +
+                         $"**{P(c.Termination)}** ({c.Termination.Count}) |";
+            yield return $"| termination HTTP answer p50 / p99 (ms) | {P(one?.TerminationAnswer)} | {P(c.TerminationAnswer)} |";
+            yield return $"| answers whose Parley-Sockets-Notified missed the remote socket | — | {c.NotifiedWrong} |";
+            yield return "";
+            yield return "| where a cross-node termination's time goes | p50 (ms) | p99 (ms) | samples |";
+            yield return "|---|---|---|---|";
+            foreach (var leg in c.Legs) yield return $"| {leg.Name} | {F(leg.Time.P50)} | {F(leg.Time.P99)} | {leg.Time.Count} |";
+            yield return $"| PostgreSQL alone: SELECT 1 round trip / one-row INSERT commit | {F(c.PgSelect.P50)} / {F(c.PgCommit.P50)} | " +
+                         $"{F(c.PgSelect.P99)} / {F(c.PgCommit.P99)} | {c.PgCommit.Count} |";
+            yield return $"| Redis alone: PUBLISH → subscriber | {F(c.RedisHop.P50)} | {F(c.RedisHop.P99)} | {c.RedisHop.Count} |";
+            yield return $"| PostgreSQL per termination (pg_stat_database): transactions, ms executing statements | " +
+                         $"{F(c.PgTransactionsPerTermination, "0.0")}, {F(c.PgActiveMsPerTermination)} | | |";
+            if (c.RedisSequence is null) yield break;
+            yield return "";
+            yield return $"Redis commands within one termination ({F(c.RedisSequenceShare * 100, "0")} % of samples): {c.RedisSequence}";
         }
 
         public JsonObject Json()
@@ -284,6 +350,38 @@ namespace Parley.Bench
                 ["targets"] = JsonSerializer.SerializeToNode(Results.Select(Flatten).ToList()),
                 ["scaling"] = JsonSerializer.SerializeToNode(Scaling.Select(Flatten).ToList()),
             };
+            if (Cluster is { } c)
+                json["cluster"] = new JsonObject
+                {
+                    ["nodes"] = c.Nodes,
+                    ["sessions"] = c.SessionsConnected,
+                    ["messages_per_s"] = c.MessagesPerSecond,
+                    ["ratio_vs_one_node"] = p is { MessagesPerSecond: > 0 } ? c.MessagesPerSecond / p.MessagesPerSecond : null,
+                    ["rtt_p50_ms"] = c.RoundTrip.P50,
+                    ["rtt_p99_ms"] = c.RoundTrip.P99,
+                    ["server_cpu_cores"] = c.CpuCores,
+                    ["cross_termination_p50_ms"] = c.Termination.P50,
+                    ["cross_termination_p99_ms"] = c.Termination.P99,
+                    ["cross_termination_count"] = c.Termination.Count,
+                    ["cross_termination_answer_p50_ms"] = c.TerminationAnswer.P50,
+                    ["cross_termination_answer_p99_ms"] = c.TerminationAnswer.P99,
+                    ["notified_wrong"] = c.NotifiedWrong,
+                    ["cross_bot_message_p50_ms"] = c.BotMessage.P50,
+                    ["cross_bot_message_p99_ms"] = c.BotMessage.P99,
+                    ["cross_bot_message_answer_p50_ms"] = c.BotMessageAnswer.P50,
+                    ["pg_select_p50_ms"] = c.PgSelect.P50,
+                    ["pg_commit_p50_ms"] = c.PgCommit.P50,
+                    ["pg_commit_p99_ms"] = c.PgCommit.P99,
+                    ["redis_hop_p50_ms"] = c.RedisHop.P50,
+                    ["redis_hop_p99_ms"] = c.RedisHop.P99,
+                    ["pg_transactions_per_termination"] = c.PgTransactionsPerTermination,
+                    ["pg_active_ms_per_termination"] = c.PgActiveMsPerTermination,
+                    ["legs"] = JsonSerializer.SerializeToNode(c.Legs.Select(l => new { name = l.Name, p50_ms = l.Time.P50, p99_ms = l.Time.P99, count = l.Time.Count }).ToList()),
+                    ["redis_sequence"] = c.RedisSequence,
+                    ["redis_sequence_share"] = c.RedisSequenceShare,
+                    ["start_s"] = c.StartSeconds,
+                    ["connect_s"] = c.ConnectSeconds,
+                };
             return json;
         }
 
@@ -294,7 +392,8 @@ namespace Parley.Bench
             active = r.ActiveSessions, duration_s = r.DurationSeconds, round_trips = r.RoundTrips, messages_per_s = r.MessagesPerSecond,
             rtt_p50_ms = r.RoundTrip.P50, rtt_p95_ms = r.RoundTrip.P95, rtt_p99_ms = r.RoundTrip.P99, rtt_max_ms = r.RoundTrip.Max,
             server_cpu_cores = r.CpuCores, termination_p50_ms = r.Termination?.P50, termination_p99_ms = r.Termination?.P99,
-            termination_answer_p50_ms = r.TerminationAnswer?.P50, bulk_terminate_count = r.BulkCount, bulk_terminate_s = r.BulkSeconds,
+            termination_answer_p50_ms = r.TerminationAnswer?.P50, termination_answer_p99_ms = r.TerminationAnswer?.P99,
+            bot_message_p50_ms = r.BotMessage?.P50, bot_message_p99_ms = r.BotMessage?.P99, bulk_terminate_count = r.BulkCount, bulk_terminate_s = r.BulkSeconds,
         };
     }
 }

@@ -46,8 +46,12 @@ public abstract class Target : IAsyncDisposable
         info.RedirectStandardError = true;
         info.UseShellExecute = false;
         Process = Process.Start(info)!;
-        Process.OutputDataReceived += (_, _) => { };
-        Process.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 } line && Verbose) Console.Error.WriteLine($"[{Name}] {line}"); };
+        Process.OutputDataReceived += (_, e) => Remember(e.Data);
+        Process.ErrorDataReceived += (_, e) =>
+        {
+            Remember(e.Data);
+            if (e.Data is { Length: > 0 } line && Verbose) Console.Error.WriteLine($"[{Name}] {line}");
+        };
         Process.BeginOutputReadLine();
         Process.BeginErrorReadLine();
         Base = new Uri($"http://127.0.0.1:{port}");
@@ -56,7 +60,11 @@ public abstract class Target : IAsyncDisposable
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
-            if (Process.HasExited) throw new InvalidOperationException($"{Name} exited with {Process.ExitCode} at start");
+            if (Process.HasExited)
+            {
+                await Process.WaitForExitAsync();   // its output read to the end
+                throw new InvalidOperationException($"{Name} exited with {Process.ExitCode} at start:{Environment.NewLine}{LastOutput()}");
+            }
             try
             {
                 using var probe = new TcpClient();
@@ -69,6 +77,21 @@ public abstract class Target : IAsyncDisposable
     }
 
     public static bool Verbose { get; set; }
+
+    // The server's last lines of output, shown when it fails to start.
+    readonly Queue<string> _lastLines = new();
+
+    void Remember(string? line)
+    {
+        if (line is not { Length: > 0 }) return;
+        lock (_lastLines)
+        {
+            _lastLines.Enqueue(line.Length > 500 ? line[..500] : line);
+            if (_lastLines.Count > 20) _lastLines.Dequeue();
+        }
+    }
+
+    public string LastOutput() { lock (_lastLines) return string.Join(Environment.NewLine, _lastLines); }
 
     protected virtual Task AfterStartAsync() => Task.CompletedTask;
 
@@ -142,11 +165,14 @@ public sealed class NodeBaseline : Target
         new("node", [Path.Combine(RepoRoot, "bench/baselines/node-ws/relay.js"), port.ToString()]);
 }
 
-/// <summary>Parley itself: embedded SQLite store in a fresh folder, the demo deployment and OAuth client.</summary>
-public sealed class ParleyTarget : Target
+/// <summary>
+/// Parley itself: by default the embedded SQLite store in a fresh folder, the demo deployment and OAuth client. A node of
+/// a cluster (<see cref="Cluster"/>) is the same server with its store and backplane chosen by <paramref name="environment"/>.
+/// </summary>
+public sealed class ParleyTarget(string name = "parley", IReadOnlyDictionary<string, string>? environment = null) : Target
 {
     readonly string _data = Path.Combine(Path.GetTempPath(), "parley-bench-" + Guid.NewGuid().ToString("N"));
-    public override string Name => "parley";
+    public override string Name => name;
     public override bool CanTerminate => true;
     public override string DeploymentId => "d1e2a3b4-0000-4000-8000-000000000001";
     public int? MaxGuestSockets { get; init; }
@@ -166,6 +192,7 @@ public sealed class ParleyTarget : Target
         // Guests may take all but a little of the open-file budget here (the server inherits this process's limit and keeps
         // 512 of it in reserve): the bench makes few plain HTTP calls.
         info.Environment["Parley__Limits__MaxGuestSockets"] = (MaxGuestSockets ?? Math.Max(1000, OpenFileLimit() - 600)).ToString();
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         return info;
     }
 
