@@ -49,6 +49,8 @@ public static class Cluster
             ["Parley__Backplane__Provider"] = "Redis",
             ["ConnectionStrings__Redis"] = redis,
             ["Parley__Node__Id"] = $"bench-{(char)('a' + i)}",
+            // A cluster of its own on a Redis others may share (tests, other runs): their nodes are not waited for.
+            ["Parley__Backplane__Prefix"] = $"{database.Name}:",
             // One key ring for every node: a secret one node encrypts in the store, another decrypts.
             ["Parley__DataProtection__KeysPath"] = keys,
         })).ToList();
@@ -272,7 +274,7 @@ public static class Cluster
     }
 
     /// <summary>The local ports of a process's TCP connections to <paramref name="remotePort"/> (its sockets' inodes in /proc/net/tcp).</summary>
-    static HashSet<int> LocalPortsTo(int pid, int remotePort)
+    public static HashSet<int> LocalPortsTo(int pid, int remotePort)
     {
         var inodes = new HashSet<string>();
         foreach (var fd in Directory.EnumerateFiles($"/proc/{pid}/fd"))
@@ -297,7 +299,7 @@ public static class Cluster
     }
 
     /// <summary>Redis alone: PUBLISH on one connection → the message read on a subscribed one.</summary>
-    static async Task<Percentiles> RedisHopAsync(string configuration, int count)
+    public static async Task<Percentiles> RedisHopAsync(string configuration, int count)
     {
         await using var subscriber = await RedisWire.ConnectAsync(configuration);
         await using var publisher = await RedisWire.ConnectAsync(configuration);
