@@ -42,6 +42,7 @@ public static class Cluster
         await using var database = await BenchDatabase.CreateAsync(postgres);
         var keys = Path.Combine(Path.GetTempPath(), "parley-bench-keys-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(keys);
+        var prefix = $"{database.Name}:";
         var nodes = Enumerable.Range(0, s.Nodes).Select(i => new ParleyTarget($"node-{(char)('a' + i)}", new Dictionary<string, string>
         {
             ["Parley__Storage__Provider"] = "Postgres",
@@ -50,7 +51,7 @@ public static class Cluster
             ["ConnectionStrings__Redis"] = redis,
             ["Parley__Node__Id"] = $"bench-{(char)('a' + i)}",
             // A cluster of its own on a Redis others may share (tests, other runs): their nodes are not waited for.
-            ["Parley__Backplane__Prefix"] = $"{database.Name}:",
+            ["Parley__Backplane__Prefix"] = prefix,
             // One key ring for every node: a secret one node encrypts in the store, another decrypts.
             ["Parley__DataProtection__KeysPath"] = keys,
         })).ToList();
@@ -192,7 +193,7 @@ public static class Cluster
                               $"PostgreSQL per termination: {F(transactions, "0.0")} transactions, {F(activeMs)} ms executing");
 
             // 6. Where the time goes: the same terminations with Redis's MONITOR on, each leg from the bench's and Redis's clocks.
-            var (legs, sequence, share) = await TraceAsync(nodes, traced, redis);
+            var (legs, sequence, share) = await TraceAsync(nodes, traced, redis, prefix);
             foreach (var leg in legs)
                 Console.WriteLine($"   {leg.Name}: p50 {leg.Time.P50:0.00} ms p99 {leg.Time.P99:0.00} ms ({leg.Time.Count})");
             if (sequence is not null) Console.WriteLine($"   Redis commands per termination ({share:P0} of them): {sequence}");
@@ -217,7 +218,8 @@ public static class Cluster
     /// committed in PostgreSQL by then) → A's first command after it (A has the delivery and has written the frame) →
     /// the Disconnect reaches the guest → the HTTP answer (B has A's count, and has stored it).
     /// </summary>
-    static async Task<(List<Leg> Legs, string? Sequence, double Share)> TraceAsync(List<ParleyTarget> nodes, List<BenchConnection> guests, string redis)
+    static async Task<(List<Leg> Legs, string? Sequence, double Share)> TraceAsync(List<ParleyTarget> nodes, List<BenchConnection> guests, string redis,
+        string prefix)
     {
         if (guests.Count == 0 || nodes.Count < 2) return ([], null, 0);
         var (_, redisPort, _, _) = RedisWire.Parse(redis);
@@ -241,34 +243,44 @@ public static class Cluster
             }
             await Task.Delay(200);
             var seen = monitor.Seen();
-            var toB = new List<double>();
-            var bToA = new List<double>();
+            var first = new List<double>();       // call → B's first command
+            var bWork = new List<double>();       // B's first command → the publish A answers
+            var toFrame = new List<double>();     // that publish → the Disconnect read on A's guest socket
+            var toReply = new List<double>();     // that publish → A's answer in Redis
+            var replyToAnswer = new List<double>();
             var frameAt = new List<double>();
-            var aToAnswer = new List<double>();
             var answer = new List<double>();
             var sequences = new Dictionary<string, int>();
+            string Name(MonitoredCommand c) =>
+                $"{nodes[portNode[c.ClientPort]].Name} {c.Command}{(c.FirstArgument.StartsWith(prefix, StringComparison.Ordinal) ? " " + c.FirstArgument[prefix.Length..] : "")}";
+            static double Between(long from, long to) => (to - from) / 1000.0;
             foreach (var (t0, _, frame, answered) in samples)
             {
                 var window = seen.Where(c => c.UnixMicros >= t0 && c.UnixMicros <= answered && portNode.ContainsKey(c.ClientPort)).ToList();
-                var key = string.Join(", ", window.Select(c => $"{nodes[portNode[c.ClientPort]].Name} {c.Command}"));
+                var key = string.Join(", ", window.Select(Name));
                 sequences[key] = sequences.GetValueOrDefault(key) + 1;
-                frameAt.Add((frame - t0) / 1000.0);
-                answer.Add((answered - t0) / 1000.0);
-                var fromB = window.FirstOrDefault(c => portNode[c.ClientPort] == 1);
-                if (fromB.Command is null) continue;
-                toB.Add((fromB.UnixMicros - t0) / 1000.0);
-                var fromA = window.FirstOrDefault(c => portNode[c.ClientPort] == 0 && c.UnixMicros >= fromB.UnixMicros);
-                if (fromA.Command is null) continue;
-                bToA.Add((fromA.UnixMicros - fromB.UnixMicros) / 1000.0);
-                aToAnswer.Add((answered - fromA.UnixMicros) / 1000.0);
+                frameAt.Add(Between(t0, frame));
+                answer.Add(Between(t0, answered));
+                var fromB = window.FindIndex(c => portNode[c.ClientPort] == 1);
+                if (fromB < 0) continue;
+                first.Add(Between(t0, window[fromB].UnixMicros));
+                var fromA = window.FindIndex(fromB, c => portNode[c.ClientPort] == 0);
+                if (fromA < 0) continue;
+                var trigger = window.FindLastIndex(fromA, c => portNode[c.ClientPort] == 1);
+                bWork.Add(Between(window[fromB].UnixMicros, window[trigger].UnixMicros));
+                toFrame.Add(Between(window[trigger].UnixMicros, frame));
+                toReply.Add(Between(window[trigger].UnixMicros, window[fromA].UnixMicros));
+                replyToAnswer.Add(Between(window[fromA].UnixMicros, answered));
             }
             var common = sequences.OrderByDescending(p => p.Value).First();
             return ([
-                new Leg("call on B → B's first Redis command (HTTP, token, load, PostgreSQL commit of the end)", Percentiles.Of(toB)),
-                new Leg("B's command → A's first Redis command (Redis → A, A writes the Disconnect, A answers)", Percentiles.Of(bToA)),
-                new Leg("A's command → HTTP answer on the bench (Redis → B, PostgreSQL commit of the count, HTTP answer)", Percentiles.Of(aToAnswer)),
-                new Leg("call on B → Disconnect on the guest socket of A (with MONITOR on)", Percentiles.Of(frameAt)),
-                new Leg("call on B → HTTP answer (with MONITOR on)", Percentiles.Of(answer)),
+                new Leg("call on B → B's first Redis command (HTTP in, token, load, PostgreSQL commit of the end)", Percentiles.Of(first)),
+                new Leg("B's first command → B's publish that A answers", Percentiles.Of(bWork)),
+                new Leg("that publish → Disconnect read on A's guest socket (Redis → A, A writes the frame, loopback, the bench reads)", Percentiles.Of(toFrame)),
+                new Leg("that publish → A's answer in Redis (… and A's write confirmed, A publishes the count)", Percentiles.Of(toReply)),
+                new Leg("A's answer → HTTP answer read by the bench (Redis → B, PostgreSQL commit of the count, HTTP out)", Percentiles.Of(replyToAnswer)),
+                new Leg("call on B → Disconnect on A's guest socket, with MONITOR on", Percentiles.Of(frameAt)),
+                new Leg("call on B → HTTP answer, with MONITOR on", Percentiles.Of(answer)),
             ], common.Key.Length == 0 ? "(none)" : common.Key, common.Value / (double)samples.Count);
         }
     }
