@@ -45,6 +45,7 @@ root.SetAction(async (parse, ct) =>
     var report = new Report(Machine.Describe(), settings);
 
     Console.WriteLine(report.Machine);
+    Console.WriteLine($"load average at start: {report.LoadAtStart}");
     foreach (var name in settings.Targets)
     {
         Console.WriteLine($"-- {name}: {settings.Sessions} sessions, {settings.Active} active for {settings.Duration} s");
@@ -68,7 +69,9 @@ root.SetAction(async (parse, ct) =>
         report.Cluster = await Cluster.RunAsync(cluster);
     }
 
+    report.LoadAtEnd = Machine.LoadAverage();
     Console.WriteLine();
+    Console.WriteLine($"load average at start: {report.LoadAtStart}; at the end: {report.LoadAtEnd}");
     Console.WriteLine(report.Table());
     if (parse.GetValue(jsonOption) is { } file)
     {
@@ -242,6 +245,9 @@ namespace Parley.Bench
 
     public static class Machine
     {
+        /// <summary>The 1, 5 and 15 minute load averages: on a shared machine, how much else ran beside the bench.</summary>
+        public static string LoadAverage() => string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+
         public static string Describe()
         {
             var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?";
@@ -259,6 +265,8 @@ namespace Parley.Bench
         public List<Result> Results { get; } = [];
         public List<Result> Scaling { get; } = [];
         public ClusterResult? Cluster { get; set; }
+        public string LoadAtStart { get; } = Parley.Bench.Machine.LoadAverage();
+        public string? LoadAtEnd { get; set; }
 
         Result? Of(string name) => Results.FirstOrDefault(r => r.Target == name);
 
@@ -346,6 +354,8 @@ namespace Parley.Bench
                 ["ratio_vs_signalr"] = Ratio("signalr"),
                 ["ratio_vs_node_ws"] = Ratio("node"),
                 ["machine"] = machine,
+                ["load_average_start"] = LoadAtStart,
+                ["load_average_end"] = LoadAtEnd,
                 ["settings"] = JsonSerializer.SerializeToNode(settings),
                 ["targets"] = JsonSerializer.SerializeToNode(Results.Select(Flatten).ToList()),
                 ["scaling"] = JsonSerializer.SerializeToNode(Scaling.Select(Flatten).ToList()),
