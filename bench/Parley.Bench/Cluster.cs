@@ -46,7 +46,7 @@ public static class Cluster
         var nodes = Enumerable.Range(0, s.Nodes).Select(i => new ParleyTarget($"node-{(char)('a' + i)}", new Dictionary<string, string>
         {
             ["Parley__Storage__Provider"] = "Postgres",
-            ["ConnectionStrings__Postgres"] = database.ConnectionString,
+            ["ConnectionStrings__Postgres"] = database.NodeConnectionString,
             ["Parley__Backplane__Provider"] = "Redis",
             ["ConnectionStrings__Redis"] = redis,
             ["Parley__Node__Id"] = $"bench-{(char)('a' + i)}",
@@ -167,7 +167,7 @@ public static class Cluster
                 var start = Stopwatch.GetTimestamp();
                 using var response = await b.TerminateAsync(g);
                 var answeredAt = Stopwatch.GetTimestamp();
-                response.EnsureSuccessStatusCode();
+                await b.EnsureSuccessAsync(response);
                 // The termination counts the socket on the other node: the guarantee, not only the timing.
                 if (!response.Headers.TryGetValues("Parley-Sockets-Notified", out var n) || n.FirstOrDefault() != "1") notifiedWrong++;
                 var frame = await g.NextAsync(f => f.IsDisconnect, Timeout);
@@ -201,6 +201,13 @@ public static class Cluster
             return new ClusterResult(s.Nodes, sessions, connected.Count, refused, connectSeconds, startSeconds, active.Count, loadSeconds,
                 rtts.Count, roundTrip, cpuCores, botMessage, botAnswer, termination, answer, notifiedWrong, pgSelect, pgCommit, redisHop,
                 transactions, activeMs, legs, sequence, share);
+        }
+        catch (Exception)
+        {
+            // What the nodes said last: a failed call's cause is usually in a node's log.
+            foreach (var n in nodes.Where(n => n.Process is not null))
+                Console.Error.WriteLine($"--- last output of {n.Name}:{Environment.NewLine}{n.LastOutput()}");
+            throw;
         }
         finally
         {
@@ -236,7 +243,7 @@ public static class Cluster
                 var start = Stopwatch.GetTimestamp();
                 using var response = await nodes[1].TerminateAsync(g);
                 var answeredAt = Stopwatch.GetTimestamp();
-                response.EnsureSuccessStatusCode();
+                await nodes[1].EnsureSuccessAsync(response);
                 var frame = await g.NextAsync(f => f.IsDisconnect, Timeout);
                 var t0 = (wall - DateTime.UnixEpoch).Ticks / 10;
                 samples.Add((t0, 0, t0 + (long)(Ms(start, frame.ReceivedTicks) * 1000), t0 + (long)(Ms(start, answeredAt) * 1000)));
@@ -338,12 +345,17 @@ public sealed class BenchDatabase : IAsyncDisposable
     readonly string _admin;
     public string Name { get; }
     public string ConnectionString { get; }
+    public string NodeConnectionString { get; }
+    public const int NodePoolSize = 30;
 
     BenchDatabase(string admin, string name)
     {
         _admin = admin;
         Name = name;
         ConnectionString = new NpgsqlConnectionStringBuilder(admin) { Database = name }.ConnectionString;
+        // Each node's pool: Npgsql's default of 100 per node would let two nodes ask for more connections than
+        // PostgreSQL's default max_connections (100) allows, shared with whatever else uses the server.
+        NodeConnectionString = new NpgsqlConnectionStringBuilder(ConnectionString) { MaxPoolSize = NodePoolSize }.ConnectionString;
     }
 
     public static async Task<BenchDatabase> CreateAsync(string admin)

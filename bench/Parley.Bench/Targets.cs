@@ -87,7 +87,7 @@ public abstract class Target : IAsyncDisposable
         lock (_lastLines)
         {
             _lastLines.Enqueue(line.Length > 500 ? line[..500] : line);
-            if (_lastLines.Count > 20) _lastLines.Dequeue();
+            if (_lastLines.Count > 60) _lastLines.Dequeue();
         }
     }
 
@@ -247,7 +247,16 @@ public sealed class ParleyTarget(string name = "parley", IReadOnlyDictionary<str
     {
         using var response = await Http.PostAsJsonAsync(
             $"/api/v2/conversations/messages/{guest.ConversationId}/communications/{guest.BotCommunicationId}/messages", new { textBody = text });
-        response.EnsureSuccessStatusCode();
+        await EnsureSuccessAsync(response);
+    }
+
+    /// <summary>A failed call stops the run with what the server said (its error body, clipped), not only the status.</summary>
+    public async Task EnsureSuccessAsync(HttpResponseMessage response)
+    {
+        if (response.IsSuccessStatusCode) return;
+        var body = await response.Content.ReadAsStringAsync();
+        throw new HttpRequestException($"{Name}: {response.RequestMessage?.Method} {response.RequestMessage?.RequestUri?.AbsolutePath} answered " +
+                                       $"{(int)response.StatusCode}: {(body.Length > 500 ? body[..500] + "…" : body)}");
     }
 
     public override Task<HttpResponseMessage> TerminateAsync(BenchConnection guest) =>
