@@ -1,63 +1,17 @@
-using System.Collections.Immutable;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Parley.Core;
+using static Parley.Storage.Sqlite.SqliteDatabase;
+using static Parley.Storage.Sqlite.SqliteValues;
 
 namespace Parley.Storage.Sqlite;
 
-// Open Messaging integrations and the webhook outbox.
-public sealed partial class SqliteStore
+/// <summary>The webhook outbox: its rows are written by the conversation commit; the relay leases, sends and marks them here.</summary>
+public sealed class SqliteOutbox : IOutbox
 {
-    const string IntegrationColumns =
-        "id, name, webhook_url, secret_token, webhook_headers, disconnect_notification, inbound_after_end, date_created, date_modified, created_by, modified_by, " +
-        "previous_secret_token, previous_secret_expires_at";
+    readonly SqliteDatabase _db;
 
-    // The secrets are encrypted at rest (SecretCodec): decrypted here, encrypted in UpsertIntegrationAsync.
-    OpenIntegration ReadIntegration(SqliteDataReader r) => new(
-        r.GetString(0), r.GetString(1), r.GetString(2), _secrets.Unprotect(r.GetString(3))!,
-        JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(4))!.ToImmutableDictionary(),
-        r.GetInt64(5) != 0, Parse<DisconnectMode>(r.GetString(6)), Time(r.GetInt64(7)), Time(r.GetInt64(8)), r.GetString(9), r.GetString(10))
-    {
-        PreviousSecretToken = _secrets.Unprotect(StringOrNull(r, 11)), PreviousSecretExpiresAt = TimeOrNull(r, 12),
-    };
-
-    public async Task<OpenIntegration?> GetIntegrationAsync(string id, CancellationToken ct)
-    {
-        await using var c = await ReadAsync(ct);
-        await using var cmd = Command(c, $"SELECT {IntegrationColumns} FROM open_integrations WHERE id = $id", ("$id", id));
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        return await r.ReadAsync(ct) ? ReadIntegration(r) : null;
-    }
-
-    public async Task<Page<OpenIntegration>> ListIntegrationsAsync(int pageSize, int pageNumber, CancellationToken ct)
-    {
-        await using var c = await ReadAsync(ct);
-        long total;
-        await using (var count = Command(c, "SELECT COUNT(*) FROM open_integrations"))
-            total = (long)(await count.ExecuteScalarAsync(ct))!;
-        var list = new List<OpenIntegration>();
-        await using var cmd = Command(c, $"SELECT {IntegrationColumns} FROM open_integrations ORDER BY date_created, id LIMIT $limit OFFSET $offset",
-            ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize));
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(ReadIntegration(r));
-        return new Page<OpenIntegration>(list, pageSize, pageNumber, total);
-    }
-
-    public Task UpsertIntegrationAsync(OpenIntegration i, CancellationToken ct) =>
-        WriteAsync($"INSERT INTO open_integrations ({IntegrationColumns}) VALUES ($id,$name,$url,$secret,$headers,$dn,$after,$created,$modified,$cby,$mby,$prev,$prevUntil) " +
-            "ON CONFLICT (id) DO UPDATE SET name = $name, webhook_url = $url, secret_token = $secret, webhook_headers = $headers, " +
-            "disconnect_notification = $dn, inbound_after_end = $after, date_modified = $modified, modified_by = $mby, " +
-            "previous_secret_token = $prev, previous_secret_expires_at = $prevUntil",
-            ct, ("$id", i.Id), ("$name", i.Name), ("$url", i.WebhookUrl), ("$secret", _secrets.Protect(i.SecretToken)),
-            ("$headers", JsonSerializer.Serialize(i.WebhookHeaders)), ("$dn", i.DisconnectNotification ? 1 : 0),
-            ("$after", i.InboundAfterEnd.ToString()), ("$created", Ms(i.DateCreated)), ("$modified", Ms(i.DateModified)),
-            ("$cby", i.CreatedBy), ("$mby", i.ModifiedBy), ("$prev", _secrets.Protect(i.PreviousSecretToken)),
-            ("$prevUntil", i.PreviousSecretExpiresAt is { } until ? Ms(until) : null));
-
-    public async Task<bool> DeleteIntegrationAsync(string id, CancellationToken ct) =>
-        await WriteAsync("DELETE FROM open_integrations WHERE id = $id", ct, ("$id", id)) == 1;
-
-    // ---------------------------------------------------------------- outbox
+    internal SqliteOutbox(SqliteDatabase db) => _db = db;
 
     const string DeliveryColumns =
         "id, destination, message_id, conversation_id, body, due_at, state, attempts, last_status, last_error, created_at, delivered_at";
@@ -73,10 +27,10 @@ public sealed partial class SqliteStore
 
     public Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, int perDestination,
         IReadOnlyDictionary<string, int> inFlight, CancellationToken ct) =>
-        WriteAsync<IReadOnlyList<OutboxDelivery>>(async tx =>
+        _db.WriteAsync<IReadOnlyList<OutboxDelivery>>(async tx =>
         {
             var list = new List<OutboxDelivery>();
-            await using var cmd = Command(_writer,
+            await using var cmd = Command(tx,
                 "UPDATE outbox SET lease_until = $lease WHERE id IN (SELECT id FROM (" +
                 "SELECT o.id, o.due_at, o.destination, ROW_NUMBER() OVER (PARTITION BY o.destination ORDER BY o.due_at) AS n FROM outbox o " +
                 "WHERE o.state = 'Pending' AND o.due_at <= $now AND (o.lease_until IS NULL OR o.lease_until <= $now) AND " + HeadOfConversation +
@@ -84,27 +38,26 @@ public sealed partial class SqliteStore
                 $"ORDER BY c.due_at LIMIT $max) RETURNING {DeliveryColumns}",
                 ("$lease", Ms(now + lease)), ("$now", Ms(now)), ("$max", max), ("$cap", perDestination),
                 ("$inflight", JsonSerializer.Serialize(inFlight)));
-            cmd.Transaction = tx;
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct)) list.Add(ReadDelivery(r));
             return list;
         }, ct);
 
     public Task MarkDeliveredAsync(string id, int status, DateTimeOffset at, CancellationToken ct) =>
-        WriteAsync("UPDATE outbox SET state = 'Delivered', attempts = attempts + 1, last_status = $s, last_error = NULL, " +
+        _db.WriteAsync("UPDATE outbox SET state = 'Delivered', attempts = attempts + 1, last_status = $s, last_error = NULL, " +
             "delivered_at = $at, lease_until = NULL WHERE id = $id", ct, ("$s", status), ("$at", Ms(at)), ("$id", id));
 
     public Task MarkRetryAsync(string id, int attempts, DateTimeOffset dueAt, int? status, string error, CancellationToken ct) =>
-        WriteAsync("UPDATE outbox SET attempts = $n, due_at = $due, last_status = $s, last_error = $e, lease_until = NULL WHERE id = $id",
+        _db.WriteAsync("UPDATE outbox SET attempts = $n, due_at = $due, last_status = $s, last_error = $e, lease_until = NULL WHERE id = $id",
             ct, ("$n", attempts), ("$due", Ms(dueAt)), ("$s", status), ("$e", error), ("$id", id));
 
     public Task MarkDeadAsync(string id, int attempts, int? status, string error, CancellationToken ct) =>
-        WriteAsync("UPDATE outbox SET state = 'Dead', attempts = $n, last_status = $s, last_error = $e, lease_until = NULL WHERE id = $id",
+        _db.WriteAsync("UPDATE outbox SET state = 'Dead', attempts = $n, last_status = $s, last_error = $e, lease_until = NULL WHERE id = $id",
             ct, ("$n", attempts), ("$s", status), ("$e", error), ("$id", id));
 
     public async Task<OutboxDelivery?> GetDeliveryAsync(string id, CancellationToken ct)
     {
-        await using var c = await ReadAsync(ct);
+        await using var c = await _db.ReadAsync(ct);
         await using var cmd = Command(c, $"SELECT {DeliveryColumns} FROM outbox WHERE id = $id", ("$id", id));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct) ? ReadDelivery(r) : null;
@@ -114,7 +67,7 @@ public sealed partial class SqliteStore
         CancellationToken ct)
     {
         var where = "WHERE state = $state" + (destination is null ? "" : " AND destination = $dest");
-        await using var c = await ReadAsync(ct);
+        await using var c = await _db.ReadAsync(ct);
         long total;
         await using (var count = Command(c, $"SELECT COUNT(*) FROM outbox {where}", ("$state", state.ToString()), ("$dest", destination)))
             total = (long)(await count.ExecuteScalarAsync(ct))!;
@@ -127,15 +80,15 @@ public sealed partial class SqliteStore
     }
 
     public async Task<bool> RedeliverAsync(string id, DateTimeOffset now, CancellationToken ct) =>
-        await WriteAsync("UPDATE outbox SET state = 'Pending', attempts = 0, due_at = $now, lease_until = NULL WHERE id = $id AND state = 'Dead'",
+        await _db.WriteAsync("UPDATE outbox SET state = 'Pending', attempts = 0, due_at = $now, lease_until = NULL WHERE id = $id AND state = 'Dead'",
             ct, ("$now", Ms(now)), ("$id", id)) == 1;
 
     public Task<int> ReleaseLeasesAsync(CancellationToken ct) =>
-        WriteAsync("UPDATE outbox SET lease_until = NULL WHERE state = 'Pending' AND lease_until IS NOT NULL", ct);
+        _db.WriteAsync("UPDATE outbox SET lease_until = NULL WHERE state = 'Pending' AND lease_until IS NOT NULL", ct);
 
     public async Task<DateTimeOffset?> NextDueAsync(CancellationToken ct)
     {
-        await using var c = await ReadAsync(ct);
+        await using var c = await _db.ReadAsync(ct);
         await using var cmd = Command(c,
             "SELECT MIN(MAX(o.due_at, COALESCE(o.lease_until, 0))) FROM outbox o WHERE o.state = 'Pending' AND " + HeadOfConversation);
         var value = await cmd.ExecuteScalarAsync(ct);

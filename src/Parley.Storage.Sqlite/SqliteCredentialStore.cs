@@ -1,12 +1,18 @@
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Parley.Core;
+using static Parley.Storage.Sqlite.SqliteDatabase;
+using static Parley.Storage.Sqlite.SqliteValues;
 
 namespace Parley.Storage.Sqlite;
 
-/// <summary>OAuth clients, the credential audit and the token-signing keys.</summary>
-public sealed partial class SqliteStore
+/// <summary>OAuth clients, the credential audit and the token-signing keys: each change and its audit row commit together.</summary>
+public sealed class SqliteCredentialStore : ICredentialStore
 {
+    readonly SqliteDatabase _db;
+
+    internal SqliteCredentialStore(SqliteDatabase db) => _db = db;
+
     const string ClientColumns = "id, name, secret_hash, permissions, date_created, description, date_modified, created_by, modified_by, credential_version";
 
     static OAuthClient ReadClient(SqliteDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2),
@@ -15,7 +21,7 @@ public sealed partial class SqliteStore
 
     public async Task<OAuthClient?> GetClientAsync(string id, CancellationToken ct)
     {
-        await using var c = await ReadAsync(ct);
+        await using var c = await _db.ReadAsync(ct);
         await using var cmd = Command(c, $"SELECT {ClientColumns} FROM oauth_clients WHERE id = $id", ("$id", id));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct) ? ReadClient(r) : null;
@@ -23,7 +29,7 @@ public sealed partial class SqliteStore
 
     public async Task<Page<OAuthClient>> ListClientsAsync(int pageSize, int pageNumber, CancellationToken ct)
     {
-        await using var c = await ReadAsync(ct);
+        await using var c = await _db.ReadAsync(ct);
         long total;
         await using (var count = Command(c, "SELECT COUNT(*) FROM oauth_clients"))
             total = (long)(await count.ExecuteScalarAsync(ct))!;
@@ -36,10 +42,10 @@ public sealed partial class SqliteStore
     }
 
     public Task UpsertClientAsync(OAuthClient cl, CancellationToken ct) =>
-        WriteAsync(async tx => { await UpsertClientAsync(tx, cl, ct); return true; }, ct);
+        _db.WriteAsync(async tx => { await UpsertClientAsync(tx, cl, ct); return true; }, ct);
 
     public Task SaveClientAsync(OAuthClient client, CredentialAudit audit, CancellationToken ct) =>
-        WriteAsync(async tx =>
+        _db.WriteAsync(async tx =>
         {
             await UpsertClientAsync(tx, client, ct);
             await InsertAuditAsync(tx, audit, ct);
@@ -47,10 +53,9 @@ public sealed partial class SqliteStore
         }, ct);
 
     public Task<bool> DeleteClientAsync(string id, CredentialAudit audit, CancellationToken ct) =>
-        WriteAsync(async tx =>
+        _db.WriteAsync(async tx =>
         {
-            await using var cmd = Command(_writer, "DELETE FROM oauth_clients WHERE id = $id", ("$id", id));
-            cmd.Transaction = tx;
+            await using var cmd = Command(tx, "DELETE FROM oauth_clients WHERE id = $id", ("$id", id));
             if (await cmd.ExecuteNonQueryAsync(ct) == 0) return false;   // rolled back: nothing deleted, nothing audited
             await InsertAuditAsync(tx, audit, ct);
             return true;
@@ -58,30 +63,28 @@ public sealed partial class SqliteStore
 
     async Task UpsertClientAsync(SqliteTransaction tx, OAuthClient cl, CancellationToken ct)
     {
-        await using var cmd = Command(_writer,
+        await using var cmd = Command(tx,
             $"INSERT INTO oauth_clients ({ClientColumns}) VALUES ($id,$name,$hash,$perms,$at,$desc,$modified,$cby,$mby,$cv) " +
             "ON CONFLICT (id) DO UPDATE SET name = $name, secret_hash = $hash, permissions = $perms, description = $desc, " +
             "date_modified = $modified, modified_by = $mby, credential_version = $cv",
             ("$id", cl.Id), ("$name", cl.Name), ("$hash", cl.SecretHash), ("$perms", JsonSerializer.Serialize(cl.Permissions)),
             ("$at", Ms(cl.DateCreated)), ("$desc", cl.Description), ("$modified", Ms(cl.DateModified)), ("$cby", cl.CreatedBy),
             ("$mby", cl.ModifiedBy), ("$cv", cl.CredentialVersion));
-        cmd.Transaction = tx;
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
     async Task InsertAuditAsync(SqliteTransaction tx, CredentialAudit a, CancellationToken ct)
     {
-        await using var cmd = Command(_writer,
+        await using var cmd = Command(tx,
             "INSERT INTO credential_audit (id, action, entity_id, by_client, at, detail) VALUES ($id,$action,$entity,$by,$at,$detail)",
             ("$id", a.Id), ("$action", a.Action.ToString()), ("$entity", a.EntityId), ("$by", a.ByClientId), ("$at", Ms(a.At)),
             ("$detail", a.Detail));
-        cmd.Transaction = tx;
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
     public async Task<Page<CredentialAudit>> ListCredentialAuditAsync(string? entityId, int pageSize, int pageNumber, CancellationToken ct)
     {
-        await using var c = await ReadAsync(ct);
+        await using var c = await _db.ReadAsync(ct);
         var where = entityId is null ? "" : "WHERE entity_id = $entity";
         long total;
         await using (var count = Command(c, $"SELECT COUNT(*) FROM credential_audit {where}", ("$entity", entityId)))
@@ -99,32 +102,26 @@ public sealed partial class SqliteStore
 
     public async Task<IReadOnlyList<SigningKey>> ListSigningKeysAsync(CancellationToken ct)
     {
-        await using var c = await ReadAsync(ct);
+        await using var c = await _db.ReadAsync(ct);
         await using var cmd = Command(c, "SELECT kid, key, created_at, signs_from, retires_at FROM token_signing_keys ORDER BY signs_from, created_at");
         await using var r = await cmd.ExecuteReaderAsync(ct);
         var list = new List<SigningKey>();
         while (await r.ReadAsync(ct))
-            list.Add(new SigningKey(r.GetString(0), r.IsDBNull(1) ? null : _secrets.Unprotect((byte[])r.GetValue(1)), Time(r.GetInt64(2)), Time(r.GetInt64(3)),
+            list.Add(new SigningKey(r.GetString(0), r.IsDBNull(1) ? null : _db.Secrets.Unprotect((byte[])r.GetValue(1)), Time(r.GetInt64(2)), Time(r.GetInt64(3)),
                 TimeOrNull(r, 4)));
         return list;
     }
 
     public Task AddSigningKeyAsync(SigningKey key, DateTimeOffset othersRetireAt, CredentialAudit audit, CancellationToken ct) =>
-        WriteAsync(async tx =>
+        _db.WriteAsync(async tx =>
         {
-            await using (var retire = Command(_writer,
+            await using (var retire = Command(tx,
                 "UPDATE token_signing_keys SET retires_at = $at WHERE retires_at IS NULL OR retires_at > $at", ("$at", Ms(othersRetireAt))))
-            {
-                retire.Transaction = tx;
                 await retire.ExecuteNonQueryAsync(ct);
-            }
-            await using (var insert = Command(_writer,
+            await using (var insert = Command(tx,
                 "INSERT INTO token_signing_keys (kid, key, created_at, signs_from, retires_at) VALUES ($kid,$key,$created,$from,NULL)",
-                ("$kid", key.Kid), ("$key", key.Key is { } bytes ? _secrets.Protect(bytes) : null), ("$created", Ms(key.CreatedAt)), ("$from", Ms(key.SignsFrom))))
-            {
-                insert.Transaction = tx;
+                ("$kid", key.Kid), ("$key", key.Key is { } bytes ? _db.Secrets.Protect(bytes) : null), ("$created", Ms(key.CreatedAt)), ("$from", Ms(key.SignsFrom))))
                 await insert.ExecuteNonQueryAsync(ct);
-            }
             await InsertAuditAsync(tx, audit, ct);
             return true;
         }, ct);
