@@ -1,23 +1,14 @@
-using Microsoft.Data.Sqlite;
-using Parley.Core;
-using static Parley.Storage.Sqlite.SqliteDatabase;
-using static Parley.Storage.Sqlite.SqliteValues;
-
 namespace Parley.Storage.Sqlite;
 
 /// <summary>The termination audit (its rows are written by the commit of the end they record).</summary>
-public sealed class SqliteAuditLog : IAuditLog
+sealed class SqliteAuditLog(SqliteDatabase db) : IAuditLog
 {
-    readonly SqliteDatabase _db;
-
-    internal SqliteAuditLog(SqliteDatabase db) => _db = db;
-
     public Task SetSocketsNotifiedAsync(string auditId, int sockets, CancellationToken ct) =>
-        _db.WriteAsync("UPDATE termination_audit SET sockets_notified = $n WHERE id = $id", ct, ("$n", sockets), ("$id", auditId));
+        db.WriteAsync("UPDATE termination_audit SET sockets_notified = $n WHERE id = $id", ct, ("$n", sockets), ("$id", auditId));
 
     public async Task<Page<TerminationAudit>> ListAsync(string? conversationId, int pageSize, int pageNumber, CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         var where = conversationId is null ? "" : "WHERE conversation_id = $cid";
         long total;
         await using (var cmd = Command(c, $"SELECT COUNT(*) FROM termination_audit {where}", ("$cid", conversationId)))

@@ -1,9 +1,5 @@
 using System.Collections.Immutable;
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
-using Parley.Core;
-using static Parley.Storage.Sqlite.SqliteDatabase;
-using static Parley.Storage.Sqlite.SqliteValues;
 
 namespace Parley.Storage.Sqlite;
 
@@ -11,18 +7,14 @@ namespace Parley.Storage.Sqlite;
 /// Conversations, their participants and messages. A commit also writes the rows it carries for the other ports (the
 /// session move, outbox rows, the audit row): they are one transaction, as <see cref="IConversationStore"/> promises.
 /// </summary>
-public sealed class SqliteConversationStore : IConversationStore
+sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
 {
-    readonly SqliteDatabase _db;
-
-    internal SqliteConversationStore(SqliteDatabase db) => _db = db;
-
     const string ConversationColumns =
         "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version, inactivity_seconds";
 
     public async Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         var list = await LoadConversationsAsync(c, $"SELECT {ConversationColumns} FROM conversations WHERE id = $id", ct, ("$id", conversationId));
         return list.Count == 0 ? null : list[0];
     }
@@ -65,14 +57,14 @@ public sealed class SqliteConversationStore : IConversationStore
     /// of these also advances <c>last_sequence</c> by the commit's message count and returns it, and the messages take
     /// the numbers up to it: no row there, no message stored.
     /// </summary>
-    public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => _db.WriteAsync(async tx =>
+    public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => db.WriteAsync(async tx =>
     {
         var c = commit.After;
         var messages = commit.Events.OfType<MessageAdded>().Select(e => e.Message).ToList();
         long lastSequence;
         if (commit.ExpectedVersion == 0)
         {
-            var insert = _db.Prepared(tx,
+            var insert = db.Prepared(tx,
                 $"INSERT OR IGNORE INTO conversations ({ConversationColumns}, last_sequence) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v,$idle,$n)",
                 ("$id", c.Id), ("$ch", c.Channel.ToString()), ("$dep", c.DeploymentId), ("$sess", c.GuestSessionId),
                 ("$mode", c.DisconnectMode.ToString()), ("$dir", c.OriginatingDirection.ToString()), ("$state", c.State.ToString()),
@@ -83,7 +75,7 @@ public sealed class SqliteConversationStore : IConversationStore
             for (var i = 0; i < c.Participants.Length; i++)
             {
                 var p = c.Participants[i];
-                var cmd = _db.Prepared(tx,
+                var cmd = db.Prepared(tx,
                     "INSERT INTO participants (id, conversation_id, ordinal, purpose, name, communication_id, state, start_time, end_time, disconnect_type) " +
                     "VALUES ($id,$cid,$ord,$purpose,$name,$comm,$state,$start,$end,$dt)",
                     ("$id", p.Id), ("$cid", c.Id), ("$ord", i), ("$purpose", p.Purpose.ToString()), ("$name", p.Name),
@@ -95,7 +87,7 @@ public sealed class SqliteConversationStore : IConversationStore
         else if (c.Version == commit.ExpectedVersion)
         {
             // Messages only: the state stays, but the counter moves only if it is still the state they were decided on.
-            var append = _db.Prepared(tx,
+            var append = db.Prepared(tx,
                 "UPDATE conversations SET last_sequence = last_sequence + $n WHERE id = $id AND version = $expected AND state = 'Connected' " +
                 "RETURNING last_sequence",
                 ("$n", messages.Count), ("$id", c.Id), ("$expected", commit.ExpectedVersion));
@@ -104,7 +96,7 @@ public sealed class SqliteConversationStore : IConversationStore
         }
         else
         {
-            var update = _db.Prepared(tx,
+            var update = db.Prepared(tx,
                 "UPDATE conversations SET state = $state, end_time = $end, version = $v, last_sequence = last_sequence + $n " +
                 "WHERE id = $id AND version = $expected RETURNING last_sequence",
                 ("$state", c.State.ToString()), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$n", messages.Count), ("$id", c.Id),
@@ -114,7 +106,7 @@ public sealed class SqliteConversationStore : IConversationStore
             foreach (var e in commit.Events.OfType<ParticipantDisconnected>())
             {
                 var p = c.FindParticipant(e.ParticipantId)!;
-                var cmd = _db.Prepared(tx,
+                var cmd = db.Prepared(tx,
                     "UPDATE participants SET state = $state, end_time = $end, disconnect_type = $dt WHERE id = $id",
                     ("$state", p.State.ToString()), ("$end", Ms(p.EndTime)), ("$dt", p.DisconnectType?.ToString()), ("$id", p.Id));
                 await cmd.ExecuteNonQueryAsync(ct);
@@ -124,7 +116,7 @@ public sealed class SqliteConversationStore : IConversationStore
         var sequence = lastSequence - messages.Count;
         foreach (var m in messages)
         {
-            var cmd = _db.Prepared(tx,
+            var cmd = db.Prepared(tx,
                 "INSERT INTO messages (id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key, sequence) " +
                 "VALUES ($id,$cid,$pid,$dir,$kind,$text,$events,$meta,$ts,$oe,$sender,$v,$status,$ext,$seq)",
                 ("$id", m.Id), ("$cid", m.ConversationId), ("$pid", m.ParticipantId), ("$dir", m.Direction.ToString()),
@@ -139,7 +131,7 @@ public sealed class SqliteConversationStore : IConversationStore
 
         if (commit.SessionConversation is { } move)
         {
-            var cmd = _db.Prepared(tx,
+            var cmd = db.Prepared(tx,
                 "UPDATE guest_sessions SET conversation_id = $new WHERE id = $id AND conversation_id IS $expected",
                 ("$new", move.NewConversationId), ("$id", move.SessionId), ("$expected", move.ExpectedConversationId));
             if (await cmd.ExecuteNonQueryAsync(ct) == 0) return CommitResult.Refused;   // the session moved on meanwhile
@@ -147,7 +139,7 @@ public sealed class SqliteConversationStore : IConversationStore
 
         foreach (var o in commit.Outbox.IsDefault ? [] : commit.Outbox)
         {
-            var cmd = _db.Prepared(tx,
+            var cmd = db.Prepared(tx,
                 "INSERT INTO outbox (id, destination, message_id, conversation_id, body, state, attempts, due_at, created_at) " +
                 "VALUES ($id,$dest,$mid,$cid,$body,'Pending',0,$due,$at)",
                 ("$id", o.Id), ("$dest", o.Destination), ("$mid", o.MessageId), ("$cid", o.ConversationId), ("$body", o.Body),
@@ -157,7 +149,7 @@ public sealed class SqliteConversationStore : IConversationStore
 
         if (commit.Audit is { } a)
         {
-            var cmd = _db.Prepared(tx,
+            var cmd = db.Prepared(tx,
                 "INSERT INTO termination_audit (id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified) " +
                 "VALUES ($id,$cid,$pid,$lever,$client,$reason,$at,$n)",
                 ("$id", a.Id), ("$cid", a.ConversationId), ("$pid", a.ParticipantId), ("$lever", a.Lever.ToString()),
@@ -169,7 +161,7 @@ public sealed class SqliteConversationStore : IConversationStore
 
     public async Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         long total;
         await using (var cmd = Command(c, "SELECT COUNT(*) FROM messages WHERE conversation_id = $cid", ("$cid", conversationId)))
             total = (long)(await cmd.ExecuteScalarAsync(ct))!;
@@ -181,7 +173,7 @@ public sealed class SqliteConversationStore : IConversationStore
 
     public async Task<ConversationMessage?> GetMessageAsync(string messageId, CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         var rows = await ReadMessagesAsync(c, "WHERE id = $id", ct, ("$id", messageId));
         return rows.Count == 0 ? null : rows[0];
     }
@@ -209,20 +201,20 @@ public sealed class SqliteConversationStore : IConversationStore
 
     public async Task<ConversationMessage?> FindByExternalKeyAsync(string externalKey, CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         var rows = await ReadMessagesAsync(c, "WHERE external_key = $k", ct, ("$k", externalKey));
         return rows.Count == 0 ? null : rows[0];
     }
 
     public async Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct) =>
-        await _db.WriteAsync("UPDATE messages SET status = $s WHERE id = $id", ct, ("$s", status), ("$id", messageId)) == 1;
+        await db.WriteAsync("UPDATE messages SET status = $s WHERE id = $id", ct, ("$s", status), ("$id", messageId)) == 1;
 
     const string LastMessageTime =
         "(SELECT m.timestamp FROM messages m WHERE m.conversation_id = c.id ORDER BY m.sequence DESC LIMIT 1)";
 
     public async Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         await using var cmd = Command(c,
             "SELECT c.id FROM conversations c WHERE c.state = 'Connected' AND c.inactivity_seconds > 0 " +
             $"AND COALESCE({LastMessageTime}, c.start_time) + c.inactivity_seconds * 1000 <= $now LIMIT $max",
@@ -235,7 +227,7 @@ public sealed class SqliteConversationStore : IConversationStore
 
     public async Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         await using var cmd = Command(c, $"SELECT COALESCE({LastMessageTime}, c.start_time) FROM conversations c WHERE c.id = $id", ("$id", conversationId));
         return await cmd.ExecuteScalarAsync(ct) is long ms ? Time(ms) : null;
     }
@@ -252,7 +244,7 @@ public sealed class SqliteConversationStore : IConversationStore
         var orderColumn = f.OrderBy == "conversationEnd" ? "end_time" : "start_time";
         var order = $"ORDER BY {orderColumn} {(f.Descending ? "DESC" : "ASC")}, id";
 
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         long total;
         await using (var cmd = Command(c, $"SELECT COUNT(*) FROM conversations {whereSql}", [.. args]))
             total = (long)(await cmd.ExecuteScalarAsync(ct))!;

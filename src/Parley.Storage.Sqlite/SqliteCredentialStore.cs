@@ -1,51 +1,27 @@
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
-using Parley.Core;
-using static Parley.Storage.Sqlite.SqliteDatabase;
-using static Parley.Storage.Sqlite.SqliteValues;
 
 namespace Parley.Storage.Sqlite;
 
 /// <summary>OAuth clients, the credential audit and the token-signing keys: each change and its audit row commit together.</summary>
-public sealed class SqliteCredentialStore : ICredentialStore
+sealed class SqliteCredentialStore(SqliteDatabase db) : ICredentialStore
 {
-    readonly SqliteDatabase _db;
-
-    internal SqliteCredentialStore(SqliteDatabase db) => _db = db;
-
     const string ClientColumns = "id, name, secret_hash, permissions, date_created, description, date_modified, created_by, modified_by, credential_version";
 
     static OAuthClient ReadClient(SqliteDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2),
         [.. JsonSerializer.Deserialize<string[]>(r.GetString(3))!], Time(r.GetInt64(4)), StringOrNull(r, 5), TimeOrNull(r, 6),
         StringOrNull(r, 7), StringOrNull(r, 8), r.GetInt64(9));
 
-    public async Task<OAuthClient?> GetClientAsync(string id, CancellationToken ct)
-    {
-        await using var c = await _db.ReadAsync(ct);
-        await using var cmd = Command(c, $"SELECT {ClientColumns} FROM oauth_clients WHERE id = $id", ("$id", id));
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        return await r.ReadAsync(ct) ? ReadClient(r) : null;
-    }
+    public Task<OAuthClient?> GetClientAsync(string id, CancellationToken ct) =>
+        db.GetByIdAsync("oauth_clients", ClientColumns, id, ReadClient, ct);
 
-    public async Task<Page<OAuthClient>> ListClientsAsync(int pageSize, int pageNumber, CancellationToken ct)
-    {
-        await using var c = await _db.ReadAsync(ct);
-        long total;
-        await using (var count = Command(c, "SELECT COUNT(*) FROM oauth_clients"))
-            total = (long)(await count.ExecuteScalarAsync(ct))!;
-        var list = new List<OAuthClient>();
-        await using var cmd = Command(c, $"SELECT {ClientColumns} FROM oauth_clients ORDER BY date_created, id LIMIT $limit OFFSET $offset",
-            ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize));
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(ReadClient(r));
-        return new Page<OAuthClient>(list, pageSize, pageNumber, total);
-    }
+    public Task<Page<OAuthClient>> ListClientsAsync(int pageSize, int pageNumber, CancellationToken ct) =>
+        db.ListPageAsync("oauth_clients", ClientColumns, "date_created, id", ReadClient, pageSize, pageNumber, ct);
 
     public Task UpsertClientAsync(OAuthClient cl, CancellationToken ct) =>
-        _db.WriteAsync(async tx => { await UpsertClientAsync(tx, cl, ct); return true; }, ct);
+        db.WriteAsync(async tx => { await UpsertClientAsync(tx, cl, ct); return true; }, ct);
 
     public Task SaveClientAsync(OAuthClient client, CredentialAudit audit, CancellationToken ct) =>
-        _db.WriteAsync(async tx =>
+        db.WriteAsync(async tx =>
         {
             await UpsertClientAsync(tx, client, ct);
             await InsertAuditAsync(tx, audit, ct);
@@ -53,7 +29,7 @@ public sealed class SqliteCredentialStore : ICredentialStore
         }, ct);
 
     public Task<bool> DeleteClientAsync(string id, CredentialAudit audit, CancellationToken ct) =>
-        _db.WriteAsync(async tx =>
+        db.WriteAsync(async tx =>
         {
             await using var cmd = Command(tx, "DELETE FROM oauth_clients WHERE id = $id", ("$id", id));
             if (await cmd.ExecuteNonQueryAsync(ct) == 0) return false;   // rolled back: nothing deleted, nothing audited
@@ -84,7 +60,7 @@ public sealed class SqliteCredentialStore : ICredentialStore
 
     public async Task<Page<CredentialAudit>> ListCredentialAuditAsync(string? entityId, int pageSize, int pageNumber, CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         var where = entityId is null ? "" : "WHERE entity_id = $entity";
         long total;
         await using (var count = Command(c, $"SELECT COUNT(*) FROM credential_audit {where}", ("$entity", entityId)))
@@ -102,25 +78,25 @@ public sealed class SqliteCredentialStore : ICredentialStore
 
     public async Task<IReadOnlyList<SigningKey>> ListSigningKeysAsync(CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         await using var cmd = Command(c, "SELECT kid, key, created_at, signs_from, retires_at FROM token_signing_keys ORDER BY signs_from, created_at");
         await using var r = await cmd.ExecuteReaderAsync(ct);
         var list = new List<SigningKey>();
         while (await r.ReadAsync(ct))
-            list.Add(new SigningKey(r.GetString(0), r.IsDBNull(1) ? null : _db.Secrets.Unprotect((byte[])r.GetValue(1)), Time(r.GetInt64(2)), Time(r.GetInt64(3)),
+            list.Add(new SigningKey(r.GetString(0), r.IsDBNull(1) ? null : db.Secrets.Unprotect((byte[])r.GetValue(1)), Time(r.GetInt64(2)), Time(r.GetInt64(3)),
                 TimeOrNull(r, 4)));
         return list;
     }
 
     public Task AddSigningKeyAsync(SigningKey key, DateTimeOffset othersRetireAt, CredentialAudit audit, CancellationToken ct) =>
-        _db.WriteAsync(async tx =>
+        db.WriteAsync(async tx =>
         {
             await using (var retire = Command(tx,
                 "UPDATE token_signing_keys SET retires_at = $at WHERE retires_at IS NULL OR retires_at > $at", ("$at", Ms(othersRetireAt))))
                 await retire.ExecuteNonQueryAsync(ct);
             await using (var insert = Command(tx,
                 "INSERT INTO token_signing_keys (kid, key, created_at, signs_from, retires_at) VALUES ($kid,$key,$created,$from,NULL)",
-                ("$kid", key.Kid), ("$key", key.Key is { } bytes ? _db.Secrets.Protect(bytes) : null), ("$created", Ms(key.CreatedAt)), ("$from", Ms(key.SignsFrom))))
+                ("$kid", key.Kid), ("$key", key.Key is { } bytes ? db.Secrets.Protect(bytes) : null), ("$created", Ms(key.CreatedAt)), ("$from", Ms(key.SignsFrom))))
                 await insert.ExecuteNonQueryAsync(ct);
             await InsertAuditAsync(tx, audit, ct);
             return true;

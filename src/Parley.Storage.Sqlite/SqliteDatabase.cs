@@ -1,6 +1,4 @@
 using System.Threading.Channels;
-using Microsoft.Data.Sqlite;
-using Parley.Core;
 
 namespace Parley.Storage.Sqlite;
 
@@ -70,6 +68,32 @@ sealed class SqliteDatabase : IAsyncDisposable
         var c = new SqliteConnection(_connectionString);
         await c.OpenAsync(ct);
         return c;
+    }
+
+    /// <summary>The row of <paramref name="table"/> with this id, or null.</summary>
+    public async Task<T?> GetByIdAsync<T>(string table, string columns, string id, Func<SqliteDataReader, T> read, CancellationToken ct)
+        where T : class
+    {
+        await using var c = await ReadAsync(ct);
+        await using var cmd = Command(c, $"SELECT {columns} FROM {table} WHERE id = $id", ("$id", id));
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? read(r) : null;
+    }
+
+    /// <summary>One page of every row of <paramref name="table"/> in <paramref name="order"/>, with the table's row count.</summary>
+    public async Task<Page<T>> ListPageAsync<T>(string table, string columns, string order, Func<SqliteDataReader, T> read,
+        int pageSize, int pageNumber, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        long total;
+        await using (var count = Command(c, $"SELECT COUNT(*) FROM {table}"))
+            total = (long)(await count.ExecuteScalarAsync(ct))!;
+        var list = new List<T>();
+        await using var cmd = Command(c, $"SELECT {columns} FROM {table} ORDER BY {order} LIMIT $limit OFFSET $offset",
+            ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize));
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) list.Add(read(r));
+        return new Page<T>(list, pageSize, pageNumber, total);
     }
 
     static async Task ExecAsync(SqliteConnection c, string sql, CancellationToken ct)

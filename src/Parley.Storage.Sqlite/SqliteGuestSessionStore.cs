@@ -1,17 +1,8 @@
-using Microsoft.Data.Sqlite;
-using Parley.Core;
-using static Parley.Storage.Sqlite.SqliteDatabase;
-using static Parley.Storage.Sqlite.SqliteValues;
-
 namespace Parley.Storage.Sqlite;
 
 /// <summary>Guest sessions, keyed by id and by the hash of their token.</summary>
-public sealed class SqliteGuestSessionStore : IGuestSessionStore
+sealed class SqliteGuestSessionStore(SqliteDatabase db) : IGuestSessionStore
 {
-    readonly SqliteDatabase _db;
-
-    internal SqliteGuestSessionStore(SqliteDatabase db) => _db = db;
-
     public async Task<GuestSession?> FindByTokenHashAsync(string tokenHash, CancellationToken ct) =>
         await ReadSessionAsync("WHERE token_hash = $v", tokenHash, ct);
 
@@ -20,7 +11,7 @@ public sealed class SqliteGuestSessionStore : IGuestSessionStore
 
     async Task<GuestSession?> ReadSessionAsync(string where, string value, CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         var list = await ReadSessionsAsync(c, where, ct, ("$v", value));
         return list.Count == 0 ? null : list[0];
     }
@@ -39,7 +30,7 @@ public sealed class SqliteGuestSessionStore : IGuestSessionStore
 
     public async Task<GuestSession> CreateAsync(GuestSession s, CancellationToken ct)
     {
-        await _db.WriteAsync("INSERT OR IGNORE INTO guest_sessions (id, token_hash, deployment_id, conversation_id, created_at, channel, address, address_type, display_name) " +
+        await db.WriteAsync("INSERT OR IGNORE INTO guest_sessions (id, token_hash, deployment_id, conversation_id, created_at, channel, address, address_type, display_name) " +
             "VALUES ($id,$hash,$dep,$cid,$at,$ch,$addr,$type,$name)",
             ct, ("$id", s.Id), ("$hash", s.TokenHash), ("$dep", s.DeploymentId), ("$cid", s.ConversationId), ("$at", Ms(s.CreatedAt)),
             ("$ch", s.Channel.ToString()), ("$addr", s.Address), ("$type", s.AddressType), ("$name", s.DisplayName));
@@ -47,15 +38,15 @@ public sealed class SqliteGuestSessionStore : IGuestSessionStore
     }
 
     public async Task<bool> DetachConversationAsync(string sessionId, string expectedConversationId, CancellationToken ct) =>
-        await _db.WriteAsync("UPDATE guest_sessions SET conversation_id = NULL WHERE id = $id AND conversation_id = $cid",
+        await db.WriteAsync("UPDATE guest_sessions SET conversation_id = NULL WHERE id = $id AND conversation_id = $cid",
             ct, ("$id", sessionId), ("$cid", expectedConversationId)) == 1;
 
     public Task DeleteAsync(string sessionId, CancellationToken ct) =>
-        _db.WriteAsync("DELETE FROM guest_sessions WHERE id = $id", ct, ("$id", sessionId));
+        db.WriteAsync("DELETE FROM guest_sessions WHERE id = $id", ct, ("$id", sessionId));
 
     public async Task<Page<GuestSession>> ListAsync(SessionFilter filter, int pageSize, int pageNumber, CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         var where = new List<string>();
         if (filter.DeploymentId is not null) where.Add("deployment_id = $dep");
         if (filter.Channel is not null) where.Add("channel = $ch");

@@ -1,18 +1,10 @@
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
-using Parley.Core;
-using static Parley.Storage.Sqlite.SqliteDatabase;
-using static Parley.Storage.Sqlite.SqliteValues;
 
 namespace Parley.Storage.Sqlite;
 
 /// <summary>The webhook outbox: its rows are written by the conversation commit; the relay leases, sends and marks them here.</summary>
-public sealed class SqliteOutbox : IOutbox
+sealed class SqliteOutbox(SqliteDatabase db) : IOutbox
 {
-    readonly SqliteDatabase _db;
-
-    internal SqliteOutbox(SqliteDatabase db) => _db = db;
-
     const string DeliveryColumns =
         "id, destination, message_id, conversation_id, body, due_at, state, attempts, last_status, last_error, created_at, delivered_at";
 
@@ -27,7 +19,7 @@ public sealed class SqliteOutbox : IOutbox
 
     public Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, int perDestination,
         IReadOnlyDictionary<string, int> inFlight, CancellationToken ct) =>
-        _db.WriteAsync<IReadOnlyList<OutboxDelivery>>(async tx =>
+        db.WriteAsync<IReadOnlyList<OutboxDelivery>>(async tx =>
         {
             var list = new List<OutboxDelivery>();
             await using var cmd = Command(tx,
@@ -44,20 +36,20 @@ public sealed class SqliteOutbox : IOutbox
         }, ct);
 
     public Task MarkDeliveredAsync(string id, int status, DateTimeOffset at, CancellationToken ct) =>
-        _db.WriteAsync("UPDATE outbox SET state = 'Delivered', attempts = attempts + 1, last_status = $s, last_error = NULL, " +
+        db.WriteAsync("UPDATE outbox SET state = 'Delivered', attempts = attempts + 1, last_status = $s, last_error = NULL, " +
             "delivered_at = $at, lease_until = NULL WHERE id = $id", ct, ("$s", status), ("$at", Ms(at)), ("$id", id));
 
     public Task MarkRetryAsync(string id, int attempts, DateTimeOffset dueAt, int? status, string error, CancellationToken ct) =>
-        _db.WriteAsync("UPDATE outbox SET attempts = $n, due_at = $due, last_status = $s, last_error = $e, lease_until = NULL WHERE id = $id",
+        db.WriteAsync("UPDATE outbox SET attempts = $n, due_at = $due, last_status = $s, last_error = $e, lease_until = NULL WHERE id = $id",
             ct, ("$n", attempts), ("$due", Ms(dueAt)), ("$s", status), ("$e", error), ("$id", id));
 
     public Task MarkDeadAsync(string id, int attempts, int? status, string error, CancellationToken ct) =>
-        _db.WriteAsync("UPDATE outbox SET state = 'Dead', attempts = $n, last_status = $s, last_error = $e, lease_until = NULL WHERE id = $id",
+        db.WriteAsync("UPDATE outbox SET state = 'Dead', attempts = $n, last_status = $s, last_error = $e, lease_until = NULL WHERE id = $id",
             ct, ("$n", attempts), ("$s", status), ("$e", error), ("$id", id));
 
     public async Task<OutboxDelivery?> GetDeliveryAsync(string id, CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         await using var cmd = Command(c, $"SELECT {DeliveryColumns} FROM outbox WHERE id = $id", ("$id", id));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct) ? ReadDelivery(r) : null;
@@ -67,7 +59,7 @@ public sealed class SqliteOutbox : IOutbox
         CancellationToken ct)
     {
         var where = "WHERE state = $state" + (destination is null ? "" : " AND destination = $dest");
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         long total;
         await using (var count = Command(c, $"SELECT COUNT(*) FROM outbox {where}", ("$state", state.ToString()), ("$dest", destination)))
             total = (long)(await count.ExecuteScalarAsync(ct))!;
@@ -80,15 +72,15 @@ public sealed class SqliteOutbox : IOutbox
     }
 
     public async Task<bool> RedeliverAsync(string id, DateTimeOffset now, CancellationToken ct) =>
-        await _db.WriteAsync("UPDATE outbox SET state = 'Pending', attempts = 0, due_at = $now, lease_until = NULL WHERE id = $id AND state = 'Dead'",
+        await db.WriteAsync("UPDATE outbox SET state = 'Pending', attempts = 0, due_at = $now, lease_until = NULL WHERE id = $id AND state = 'Dead'",
             ct, ("$now", Ms(now)), ("$id", id)) == 1;
 
     public Task<int> ReleaseLeasesAsync(CancellationToken ct) =>
-        _db.WriteAsync("UPDATE outbox SET lease_until = NULL WHERE state = 'Pending' AND lease_until IS NOT NULL", ct);
+        db.WriteAsync("UPDATE outbox SET lease_until = NULL WHERE state = 'Pending' AND lease_until IS NOT NULL", ct);
 
     public async Task<DateTimeOffset?> NextDueAsync(CancellationToken ct)
     {
-        await using var c = await _db.ReadAsync(ct);
+        await using var c = await db.ReadAsync(ct);
         await using var cmd = Command(c,
             "SELECT MIN(MAX(o.due_at, COALESCE(o.lease_until, 0))) FROM outbox o WHERE o.state = 'Pending' AND " + HeadOfConversation);
         var value = await cmd.ExecuteScalarAsync(ct);

@@ -1,5 +1,3 @@
-using Parley.Core;
-
 namespace Parley.Storage.Sqlite;
 
 /// <summary>
@@ -13,21 +11,22 @@ public sealed class SqliteStore : IAsyncDisposable
     SqliteStore(SqliteDatabase database)
     {
         _database = database;
+        var credentials = new SqliteCredentialStore(database);
         Conversations = new SqliteConversationStore(database);
         Sessions = new SqliteGuestSessionStore(database);
         Audit = new SqliteAuditLog(database);
-        Credentials = new SqliteCredentialStore(database);
-        Directory = new SqliteDirectoryStore(database, Credentials);
+        Directory = new SqliteDirectoryStore(database, credentials);
+        Credentials = credentials;
         Outbox = new SqliteOutbox(database);
         Ports = new StoragePorts(Conversations, Sessions, Audit, Directory, Credentials, Outbox, this);
     }
 
-    public SqliteConversationStore Conversations { get; }
-    public SqliteGuestSessionStore Sessions { get; }
-    public SqliteAuditLog Audit { get; }
-    public SqliteDirectoryStore Directory { get; }
-    public SqliteCredentialStore Credentials { get; }
-    public SqliteOutbox Outbox { get; }
+    public IConversationStore Conversations { get; }
+    public IGuestSessionStore Sessions { get; }
+    public IAuditLog Audit { get; }
+    public IDirectoryStore Directory { get; }
+    public ICredentialStore Credentials { get; }
+    public IOutbox Outbox { get; }
 
     /// <summary>Every port, with this store as their lifetime.</summary>
     public StoragePorts Ports { get; }
