@@ -46,7 +46,8 @@ public static class Cluster
         var nodes = Enumerable.Range(0, s.Nodes).Select(i => new ParleyTarget($"node-{(char)('a' + i)}", new Dictionary<string, string>
         {
             ["Parley__Storage__Provider"] = "Postgres",
-            ["ConnectionStrings__Postgres"] = database.NodeConnectionString,
+            // Each node's pool at Parley's default (20): two nodes stay within PostgreSQL's default max_connections (100).
+            ["ConnectionStrings__Postgres"] = database.ConnectionString,
             ["Parley__Backplane__Provider"] = "Redis",
             ["ConnectionStrings__Redis"] = redis,
             ["Parley__Node__Id"] = $"bench-{(char)('a' + i)}",
@@ -345,17 +346,12 @@ public sealed class BenchDatabase : IAsyncDisposable
     readonly string _admin;
     public string Name { get; }
     public string ConnectionString { get; }
-    public string NodeConnectionString { get; }
-    public const int NodePoolSize = 30;
 
     BenchDatabase(string admin, string name)
     {
         _admin = admin;
         Name = name;
         ConnectionString = new NpgsqlConnectionStringBuilder(admin) { Database = name }.ConnectionString;
-        // Each node's pool: Npgsql's default of 100 per node would let two nodes ask for more connections than
-        // PostgreSQL's default max_connections (100) allows, shared with whatever else uses the server.
-        NodeConnectionString = new NpgsqlConnectionStringBuilder(ConnectionString) { MaxPoolSize = NodePoolSize }.ConnectionString;
     }
 
     public static async Task<BenchDatabase> CreateAsync(string admin)
