@@ -15,7 +15,8 @@ public sealed record ClusterResult(
     int ActiveSessions, double DurationSeconds, long RoundTrips, Percentiles RoundTrip, double CpuCores,
     Percentiles BotMessage, Percentiles BotMessageAnswer, Percentiles Termination, Percentiles TerminationAnswer,
     int NotifiedWrong, Percentiles PgSelect, Percentiles PgCommit, Percentiles RedisHop, double? PgTransactionsPerTermination,
-    double? PgActiveMsPerTermination, List<Leg> Legs, string? RedisSequence, double RedisSequenceShare)
+    double? PgActiveMsPerTermination, List<Leg> Legs, string? RedisSequence, double RedisSequenceShare,
+    double? PgTransactionsPerBotMessage, double? PgActiveMsPerBotMessage)
 {
     /// <summary>Each round trip is two messages: the guest's and the bot's reply.</summary>
     public double MessagesPerSecond => DurationSeconds == 0 ? 0 : 2 * RoundTrips / DurationSeconds;
@@ -128,22 +129,30 @@ public static class Cluster
             Console.WriteLine($"   {rtts.Count / loadSeconds * 2:0} messages/s, round trip p50 {roundTrip.P50:0.00} ms p99 {roundTrip.P99:0.00} ms, " +
                               $"{cpuCores:0.00} cores (all nodes)");
 
+            // What the idle nodes do in PostgreSQL anyway (sweeps, outbox polls), to take off each phase's counters.
+            var meter = await PostgresMeter.StartAsync(database);
+
             // 3. Cross-node bot message: API call on B → the message on the guest socket A holds. One at a time.
             var b = nodes[1 % s.Nodes];
             var pushed = new List<double>();
             var pushAnswered = new List<double>();
-            foreach (var g in onA)
+            var perMessage = await meter.PerOperationAsync(async () =>
             {
-                var start = Stopwatch.GetTimestamp();
-                await b.BotReplyAsync(g, "cross-node");
-                var answeredAt = Stopwatch.GetTimestamp();
-                var frame = await g.NextAsync(f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
-                pushed.Add(Ms(start, frame.ReceivedTicks));
-                pushAnswered.Add(Ms(start, answeredAt));
-            }
+                foreach (var g in onA)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    await b.BotReplyAsync(g, "cross-node");
+                    var answeredAt = Stopwatch.GetTimestamp();
+                    var frame = await g.NextAsync(f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
+                    pushed.Add(Ms(start, frame.ReceivedTicks));
+                    pushAnswered.Add(Ms(start, answeredAt));
+                }
+                return onA.Count;
+            });
             var botMessage = Percentiles.Of(pushed);
             var botAnswer = Percentiles.Of(pushAnswered);
-            Console.WriteLine($"   cross-node bot message p50 {botMessage.P50:0.00} ms p99 {botMessage.P99:0.00} ms (HTTP answer p50 {botAnswer.P50:0.00} ms)");
+            Console.WriteLine($"   cross-node bot message p50 {botMessage.P50:0.00} ms p99 {botMessage.P99:0.00} ms (HTTP answer p50 {botAnswer.P50:0.00} ms); " +
+                              $"PostgreSQL per message: {F(perMessage.Transactions, "0.0")} transactions, {F(perMessage.ActiveMs)} ms executing");
 
             // 4. The engines alone, from here: a PostgreSQL round trip and durable commit, a Redis publish → subscriber hop.
             var probes = Math.Clamp(s.Terminations, 50, 500);
@@ -153,42 +162,27 @@ public static class Cluster
                               $"Redis publish → subscriber p50 {redisHop.P50:0.00} ms p99 {redisHop.P99:0.00} ms");
 
             // 5. Cross-node termination: API call on B → Disconnect on the guest socket A holds; PostgreSQL's own counters around it.
-            await Task.Delay(1500);   // PostgreSQL reports a backend's counters at most once a second
-            var idleFrom = await database.StatsAsync();
-            var idleClock = Stopwatch.StartNew();
-            await Task.Delay(2000);
-            var idleTo = await database.StatsAsync();
-            var idleSeconds = idleClock.Elapsed.TotalSeconds;
             var told = new List<double>();
             var answered = new List<double>();
             var notifiedWrong = 0;
-            var phaseClock = Stopwatch.StartNew();
-            foreach (var g in timed)
+            var (transactions, activeMs) = await meter.PerOperationAsync(async () =>
             {
-                var start = Stopwatch.GetTimestamp();
-                using var response = await b.TerminateAsync(g);
-                var answeredAt = Stopwatch.GetTimestamp();
-                await b.EnsureSuccessAsync(response);
-                // The termination counts the socket on the other node: the guarantee, not only the timing.
-                if (!response.Headers.TryGetValues("Parley-Sockets-Notified", out var n) || n.FirstOrDefault() != "1") notifiedWrong++;
-                var frame = await g.NextAsync(f => f.IsDisconnect, Timeout);
-                told.Add(Ms(start, frame.ReceivedTicks));
-                answered.Add(Ms(start, answeredAt));
-            }
-            await Task.Delay(1500);
-            var phaseSeconds = phaseClock.Elapsed.TotalSeconds;
-            var after = await database.StatsAsync();
+                foreach (var g in timed)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    using var response = await b.TerminateAsync(g);
+                    var answeredAt = Stopwatch.GetTimestamp();
+                    await b.EnsureSuccessAsync(response);
+                    // The termination counts the socket on the other node: the guarantee, not only the timing.
+                    if (!response.Headers.TryGetValues("Parley-Sockets-Notified", out var n) || n.FirstOrDefault() != "1") notifiedWrong++;
+                    var frame = await g.NextAsync(f => f.IsDisconnect, Timeout);
+                    told.Add(Ms(start, frame.ReceivedTicks));
+                    answered.Add(Ms(start, answeredAt));
+                }
+                return timed.Count;
+            });
             var termination = Percentiles.Of(told);
             var answer = Percentiles.Of(answered);
-            double? transactions = null, activeMs = null;
-            if (timed.Count > 0 && idleFrom is { } i0 && idleTo is { } i1 && after is { } a)
-            {
-                // Less what the idle nodes do anyway (sweeps, outbox polls), at the rate measured just before.
-                var rate = (i1.Commits - i0.Commits) / idleSeconds;
-                var activeRate = (i1.ActiveMs - i0.ActiveMs) / idleSeconds;
-                transactions = (a.Commits - i1.Commits - rate * phaseSeconds) / timed.Count;
-                activeMs = (a.ActiveMs - i1.ActiveMs - activeRate * phaseSeconds) / timed.Count;
-            }
             Console.WriteLine($"   cross-node termination p50 {termination.P50:0.00} ms p99 {termination.P99:0.00} ms over {termination.Count} " +
                               $"(HTTP answer p50 {answer.P50:0.00} ms p99 {answer.P99:0.00} ms), {notifiedWrong} answers not counting the remote socket; " +
                               $"PostgreSQL per termination: {F(transactions, "0.0")} transactions, {F(activeMs)} ms executing");
@@ -201,7 +195,7 @@ public static class Cluster
 
             return new ClusterResult(s.Nodes, sessions, connected.Count, refused, connectSeconds, startSeconds, active.Count, loadSeconds,
                 rtts.Count, roundTrip, cpuCores, botMessage, botAnswer, termination, answer, notifiedWrong, pgSelect, pgCommit, redisHop,
-                transactions, activeMs, legs, sequence, share);
+                transactions, activeMs, legs, sequence, share, perMessage.Transactions, perMessage.ActiveMs);
         }
         catch (Exception)
         {
@@ -337,6 +331,53 @@ public static class Cluster
             if ((string?)message[2] != i.ToString(CultureInfo.InvariantCulture)) throw new InvalidDataException("Redis probe: out of order");
         }
         return Percentiles.Of(hops);
+    }
+}
+
+/// <summary>
+/// PostgreSQL's own counters for the run's database over one phase, per operation, less what the idle nodes do anyway
+/// (sweeps, outbox polls) at the rate measured when the meter started. A backend reports its counters at most once a
+/// second, hence the waits around each phase.
+/// </summary>
+public sealed class PostgresMeter
+{
+    static readonly TimeSpan Flush = TimeSpan.FromMilliseconds(1500);
+    readonly BenchDatabase _database;
+    readonly double _commitsPerSecond, _activeMsPerSecond;
+    readonly bool _readable;
+
+    PostgresMeter(BenchDatabase database, BenchDatabase.Stats? from, BenchDatabase.Stats? to, double seconds)
+    {
+        _database = database;
+        _readable = from is not null && to is not null;
+        if (!_readable) return;
+        _commitsPerSecond = (to!.Commits - from!.Commits) / seconds;
+        _activeMsPerSecond = (to.ActiveMs - from.ActiveMs) / seconds;
+    }
+
+    public static async Task<PostgresMeter> StartAsync(BenchDatabase database)
+    {
+        await Task.Delay(Flush);
+        var from = await database.StatsAsync();
+        var clock = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var to = await database.StatsAsync();
+        return new PostgresMeter(database, from, to, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Runs <paramref name="phase"/> (which answers how many operations it did): transactions and ms executing per operation.</summary>
+    public async Task<(double? Transactions, double? ActiveMs)> PerOperationAsync(Func<Task<int>> phase)
+    {
+        await Task.Delay(Flush);
+        var before = await _database.StatsAsync();
+        var clock = Stopwatch.StartNew();
+        var count = await phase();
+        await Task.Delay(Flush);
+        var seconds = clock.Elapsed.TotalSeconds;
+        var after = await _database.StatsAsync();
+        if (!_readable || count == 0 || before is null || after is null) return (null, null);
+        return ((after.Commits - before.Commits - _commitsPerSecond * seconds) / count,
+                (after.ActiveMs - before.ActiveMs - _activeMsPerSecond * seconds) / count);
     }
 }
 

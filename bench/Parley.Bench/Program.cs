@@ -328,6 +328,8 @@ namespace Parley.Bench
             yield return $"| Redis alone: PUBLISH → subscriber | {F(c.RedisHop.P50)} | {F(c.RedisHop.P99)} | {c.RedisHop.Count} |";
             yield return $"| PostgreSQL per termination (pg_stat_database): transactions, ms executing statements | " +
                          $"{F(c.PgTransactionsPerTermination, "0.0")}, {F(c.PgActiveMsPerTermination)} | | |";
+            yield return $"| PostgreSQL per cross-node bot message: transactions, ms executing statements | " +
+                         $"{F(c.PgTransactionsPerBotMessage, "0.0")}, {F(c.PgActiveMsPerBotMessage)} | | |";
             if (c.RedisSequence is null) yield break;
             yield return "";
             yield return $"Redis commands within one termination ({F(c.RedisSequenceShare * 100, "0")} % of samples): {c.RedisSequence}";
@@ -386,6 +388,8 @@ namespace Parley.Bench
                     ["redis_hop_p99_ms"] = c.RedisHop.P99,
                     ["pg_transactions_per_termination"] = c.PgTransactionsPerTermination,
                     ["pg_active_ms_per_termination"] = c.PgActiveMsPerTermination,
+                    ["pg_transactions_per_bot_message"] = c.PgTransactionsPerBotMessage,
+                    ["pg_active_ms_per_bot_message"] = c.PgActiveMsPerBotMessage,
                     ["legs"] = JsonSerializer.SerializeToNode(c.Legs.Select(l => new { name = l.Name, p50_ms = l.Time.P50, p99_ms = l.Time.P99, count = l.Time.Count }).ToList()),
                     ["redis_sequence"] = c.RedisSequence,
                     ["redis_sequence_share"] = c.RedisSequenceShare,
