@@ -219,6 +219,16 @@ public sealed record ParleyOptions
     /// </summary>
     public TimeSpan StorageConnectRetry { get; init; } = TimeSpan.FromSeconds(10);
 
+    // ---- Health, readiness and draining (issue 11 items 4/5, issue 12 item 3; docs/health.md) ----
+    /// <summary>
+    /// Parley:Health:DrainDelaySeconds. When shutdown begins, /readyz answers 503 at once; the node then keeps serving for
+    /// this long (so a load balancer polling /readyz stops sending it new work) before its guest sockets are told 1001
+    /// and it stops listening. 0 (the default): no wait, as a single node wants.
+    /// </summary>
+    public TimeSpan DrainDelay { get; init; } = TimeSpan.Zero;
+    public static readonly TimeSpan MaxDrainDelay = TimeSpan.FromMinutes(5);
+    // ---- end of health ----
+
     // ---- Secrets at rest: the Data Protection key ring that encrypts the store's secrets (docs/production.md) ----
     /// <summary>
     /// Parley:DataProtection:KeysPath. The folder of the key ring that encrypts webhook secrets and token-signing keys in
@@ -330,6 +340,10 @@ public sealed record ParleyOptions
             PostgresConnectionString = Get("ConnectionStrings:Postgres") ?? o.PostgresConnectionString,
             StorageConnectRetry = Seconds(Get("Parley:Storage:ConnectRetrySeconds"), "Parley:Storage:ConnectRetrySeconds", min: 0, max: 600)
                 ?? o.StorageConnectRetry,
+
+            // health: draining
+            DrainDelay = Seconds(Get("Parley:Health:DrainDelaySeconds"), "Parley:Health:DrainDelaySeconds", min: 0,
+                max: (long)MaxDrainDelay.TotalSeconds) ?? o.DrainDelay,
         };
         return basic.WithLimits(config);
     }

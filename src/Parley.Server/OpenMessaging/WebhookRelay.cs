@@ -19,7 +19,7 @@ namespace Parley.Server.OpenMessaging;
 /// others' turn. A conversation's deliveries go one at a time, oldest first, so its channel sees them in order.
 /// </summary>
 public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, ParleyOptions options, TimeProvider clock,
-    ILogger<WebhookRelay> log) : BackgroundService
+    ILogger<WebhookRelay> log, StoreOutages outages) : BackgroundService
 {
     /// <summary>Longest a leased delivery may take before another relay may take it over (well above the send timeout).</summary>
     TimeSpan Lease => options.WebhookTimeout * 2 + TimeSpan.FromSeconds(10);
@@ -59,8 +59,14 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         // What this node (Parley:Node:Id) still holds leased, it leased before it stopped or was killed mid-delivery: resend
         // it now rather than after its lease; the receiver may see it twice and de-duplicates by delivery id. Other nodes'
         // leases are theirs: a live node keeps its deliveries, a dead node's come back to every relay when their lease runs out.
-        if (await outbox.ReleaseLeasesAsync(stop) is > 0 and var released)
-            log.LogInformation("Resuming {Count} webhook deliveries that were in flight when Parley last stopped", released);
+        try
+        {
+            if (await outbox.ReleaseLeasesAsync(stop) is > 0 and var released)
+                log.LogInformation("Resuming {Count} webhook deliveries that were in flight when Parley last stopped", released);
+        }
+        catch (StoreUnavailableException e) { outages.Failed("releasing webhook leases at start", e); }   // they run out on their own
+        // A store outage is waited out with a growing pause (a commit, which means the store is back, wakes the relay early).
+        var outageBackoff = OutageBackoffStart;
         while (!stop.IsCancellationRequested)
         {
             try
@@ -74,10 +80,19 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
                     Interlocked.Increment(ref _inFlight);
                     _ = Task.Run(() => DeliverAsync(delivery, stop), CancellationToken.None);
                 }
+                if (outageBackoff != OutageBackoffStart) outages.Answered();
+                outageBackoff = OutageBackoffStart;
                 if (due.Count > 0 && due.Count == room) continue;
                 await SleepAsync(stop);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
+            catch (StoreUnavailableException e)
+            {
+                outages.Failed("the webhook relay", e);
+                try { await _wake.WaitAsync(outageBackoff, stop); }
+                catch (OperationCanceledException) { return; }
+                outageBackoff = TimeSpan.FromTicks(Math.Min(outageBackoff.Ticks * 2, OutageBackoffMax.Ticks));
+            }
             catch (Exception e)
             {
                 log.LogError(e, "Webhook relay loop failed; retrying");
@@ -102,11 +117,14 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     }
 
     static readonly TimeSpan MinSleep = TimeSpan.FromMilliseconds(20);
+    static readonly TimeSpan OutageBackoffStart = TimeSpan.FromMilliseconds(250), OutageBackoffMax = TimeSpan.FromSeconds(5);
 
     async Task DeliverAsync(OutboxDelivery delivery, CancellationToken stop)
     {
         try { await SendAsync(delivery, stop); }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { /* the lease runs out; a restart resends */ }
+        // Its outcome could not be recorded: the lease runs out and the delivery is sent again (receivers de-duplicate by id).
+        catch (StoreUnavailableException e) { outages.Failed($"recording webhook delivery {delivery.Item.Id}", e); }
         catch (Exception e) { log.LogError(e, "Delivery {DeliveryId} failed unexpectedly", delivery.Item.Id); }
         finally
         {
