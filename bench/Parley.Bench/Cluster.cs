@@ -208,6 +208,12 @@ public static class Cluster
             await Parallel.ForEachAsync(connected, new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (g, _) => await g.DisposeAsync());
             foreach (var n in nodes) await n.DisposeAsync();
             try { Directory.Delete(keys, recursive: true); } catch (IOException) { }
+            // The run's keys in Redis (the member set, the token throttle's), as its database is dropped.
+            try { await RedisWire.DeleteByPrefixAsync(redis, prefix); }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+            {
+                Console.Error.WriteLine($"could not delete the run's Redis keys ({prefix}*): {e.Message}");
+            }
         }
     }
 

@@ -161,6 +161,25 @@ public sealed class RedisWire : IAsyncDisposable
         return new MonitoredCommand(micros, port, args.Count > 0 ? args[0].ToUpperInvariant() : "?", args.Count > 1 ? args[1] : "");
     }
 
+    /// <summary>Deletes every key that starts with <paramref name="prefix"/> (what one bench run's cluster left: membership, throttle).</summary>
+    public static async Task<int> DeleteByPrefixAsync(string configuration, string prefix)
+    {
+        await using var redis = await ConnectAsync(configuration);
+        var deleted = 0;
+        var cursor = "0";
+        do
+        {
+            await redis.SendAsync("SCAN", cursor, "MATCH", prefix + "*", "COUNT", "500");
+            if (await redis.ReadAsync() is not object?[] { Length: 2 } page || page[1] is not object?[] keys) return deleted;
+            cursor = (string)page[0]!;
+            if (keys.Length == 0) continue;
+            await redis.SendAsync(["DEL", .. keys.Select(k => (string)k!)]);
+            if (await redis.ReadAsync() is long n) deleted += (int)n;
+        }
+        while (cursor != "0");
+        return deleted;
+    }
+
     public ValueTask DisposeAsync()
     {
         _client.Dispose();
