@@ -206,6 +206,23 @@ public sealed class MultiNodeTests(ClusterFixture cluster)
         }
     }
 
+    [ClusterFact]
+    public async Task ANotificationChannelOnA_HearsTheEndCommittedOnB()
+    {
+        using var onA = await PlatformClient.ConnectAsync(A.BaseAddress);
+        using var onB = await PlatformClient.ConnectAsync(B.BaseAddress);
+        await using var guest = await GuestAsync(A);
+        var conversationId = (string)(await onB.StartConversationAsync(await guest.SessionIdAsync()))["conversationId"]!;
+        await guest.NextAsync(Frames.IsOutboundText);
+
+        await using var channel = await NotificationChannel.OpenAsync(onA, $"v2.detail.events.conversation.{conversationId}.customer.end");
+        var (ended, _) = await onB.PostAsync($"/api/v2/conversations/{conversationId}/disconnect");
+        Assert.Equal(HttpStatusCode.Accepted, ended.StatusCode);
+        var frame = await channel.NextAsync(f => (string?)f["topicName"] != "channel.metadata");
+        Assert.Equal($"v2.detail.events.conversation.{conversationId}.customer.end", (string?)frame["topicName"]);
+        Assert.Equal(conversationId, (string?)frame["eventBody"]!["conversationId"]);
+    }
+
     static async Task<string> TokenAsync(Uri node)
     {
         using var http = new HttpClient { BaseAddress = node };
