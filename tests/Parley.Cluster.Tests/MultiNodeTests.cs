@@ -121,7 +121,7 @@ public sealed class MultiNodeTests(ClusterFixture cluster)
         {
             using var http = new HttpClient { BaseAddress = node.BaseAddress };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            var response = await http.GetAsync("/api/v2/conversations");
+            var response = await http.GetAsync("/api/v2/conversations/messages");
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
