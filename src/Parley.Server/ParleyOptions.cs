@@ -232,6 +232,16 @@ public sealed record ParleyOptions
     /// </summary>
     public string RedisPrefix { get; init; } = "parley:";
 
+    // ---- Health, readiness and draining (issue 11 items 4/5, issue 12 item 3; docs/health.md) ----
+    /// <summary>
+    /// Parley:Health:DrainDelaySeconds. When shutdown begins, /readyz answers 503 at once; the node then keeps serving for
+    /// this long (so a load balancer polling /readyz stops sending it new work) before its guest sockets are told 1001
+    /// and it stops listening. 0 (the default): no wait, as a single node wants.
+    /// </summary>
+    public TimeSpan DrainDelay { get; init; } = TimeSpan.Zero;
+    public static readonly TimeSpan MaxDrainDelay = TimeSpan.FromMinutes(5);
+    // ---- end of health ----
+
     // ---- Secrets at rest: the Data Protection key ring that encrypts the store's secrets (docs/production.md) ----
     /// <summary>
     /// Parley:DataProtection:KeysPath. The folder of the key ring that encrypts webhook secrets and token-signing keys in
@@ -346,6 +356,10 @@ public sealed record ParleyOptions
             // Redis backplane
             RedisConnectionString = Get("ConnectionStrings:Redis") ?? o.RedisConnectionString,
             RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
+
+            // health: draining
+            DrainDelay = Seconds(Get("Parley:Health:DrainDelaySeconds"), "Parley:Health:DrainDelaySeconds", min: 0,
+                max: (long)MaxDrainDelay.TotalSeconds) ?? o.DrainDelay,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
         return basic.WithLimits(config);
