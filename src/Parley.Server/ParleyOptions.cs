@@ -206,18 +206,13 @@ public sealed record ParleyOptions
     /// name and the process id, unique per running process; set it per node so a restarted node reclaims its own leases.
     /// </summary>
     public string NodeId { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}";
-
-    // ---- PostgreSQL store (issue 11 item 1; docs/storage.md "PostgreSQL") ----
+    /// <summary>Whether Parley:Node:Id was set (else <see cref="NodeId"/> is the per-process default).</summary>
+    public bool NodeIdConfigured { get; init; }
     /// <summary>
-    /// ConnectionStrings:Postgres (environment ConnectionStrings__Postgres): the Npgsql connection string of the
-    /// database every node shares, read when <see cref="StorageProvider"/> is Postgres. Never printed (its password).
+    /// Who owns the SQLite outbox's leases. One SQLite file serves one process, so unset it is one stable name: a process
+    /// restarted after a crash takes back the deliveries its predecessor had in flight at once, not after their lease.
     /// </summary>
-    public string? PostgresConnectionString { get; init; }
-    /// <summary>
-    /// Parley:Storage:ConnectRetrySeconds. How long a start keeps trying to reach a PostgreSQL that does not answer
-    /// (connection refused, starting up) before it refuses to start; a wrong password or database refuses at once.
-    /// </summary>
-    public TimeSpan StorageConnectRetry { get; init; } = TimeSpan.FromSeconds(10);
+    public string SqliteLeaseOwner => NodeIdConfigured ? NodeId : "local";
 
     // ---- Redis backplane (issue 11 item 2; docs/fanout.md "Redis backplane") ----
     /// <summary>
@@ -231,6 +226,18 @@ public sealed record ParleyOptions
     /// form one cluster, so two clusters (or test runs) can share one Redis. 1–64 letters, digits, ':', '.', '-', '_'.
     /// </summary>
     public string RedisPrefix { get; init; } = "parley:";
+
+    // ---- PostgreSQL store (issue 11 item 1; docs/storage.md "PostgreSQL") ----
+    /// <summary>
+    /// ConnectionStrings:Postgres (environment ConnectionStrings__Postgres): the Npgsql connection string of the
+    /// database every node shares, read when <see cref="StorageProvider"/> is Postgres. Never printed (its password).
+    /// </summary>
+    public string? PostgresConnectionString { get; init; }
+    /// <summary>
+    /// Parley:Storage:ConnectRetrySeconds. How long a start keeps trying to reach a PostgreSQL that does not answer
+    /// (connection refused, starting up) before it refuses to start; a wrong password or database refuses at once.
+    /// </summary>
+    public TimeSpan StorageConnectRetry { get; init; } = TimeSpan.FromSeconds(10);
 
     // ---- Health, readiness and draining (issue 11 items 4/5, issue 12 item 3; docs/health.md) ----
     /// <summary>
@@ -349,13 +356,14 @@ public sealed record ParleyOptions
             StorageProvider = Adapters.Choose(Get("Parley:Storage:Provider"), "Parley:Storage:Provider", o.StorageProvider, Adapters.PlannedStorage),
             BackplaneProvider = Adapters.Choose(Get("Parley:Backplane:Provider"), "Parley:Backplane:Provider", o.BackplaneProvider, Adapters.PlannedBackplanes),
             NodeId = Get("Parley:Node:Id") is { } node ? NodeName(node) : o.NodeId,
+            NodeIdConfigured = Get("Parley:Node:Id") is not null,
+            // Redis backplane
+            RedisConnectionString = Get("ConnectionStrings:Redis") ?? o.RedisConnectionString,
+            RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
             // PostgreSQL store
             PostgresConnectionString = Get("ConnectionStrings:Postgres") ?? o.PostgresConnectionString,
             StorageConnectRetry = Seconds(Get("Parley:Storage:ConnectRetrySeconds"), "Parley:Storage:ConnectRetrySeconds", min: 0, max: 600)
                 ?? o.StorageConnectRetry,
-            // Redis backplane
-            RedisConnectionString = Get("ConnectionStrings:Redis") ?? o.RedisConnectionString,
-            RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
 
             // health: draining
             DrainDelay = Seconds(Get("Parley:Health:DrainDelaySeconds"), "Parley:Health:DrainDelaySeconds", min: 0,

@@ -20,8 +20,8 @@ public sealed class CompositionTests
     }
 
     [Theory]
-    [InlineData("Parley__Backplane__Provider", "Kafka", "Parley:Backplane:Provider", "Local, Redis", "not a provider")]
     [InlineData("Parley__Storage__Provider", "mongo", "Parley:Storage:Provider", "Sqlite, Postgres", "not a provider")]
+    [InlineData("Parley__Backplane__Provider", "Kafka", "Parley:Backplane:Provider", "Local, Redis", "not a provider")]
     public async Task AProviderParleyDoesNotHave_StopsTheProcess_InOneLineNamingTheSettingAndWhatIsSupported(string variable, string value,
         string key, string supported, string why)
     {
