@@ -207,6 +207,31 @@ public sealed record ParleyOptions
     /// </summary>
     public string NodeId { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}";
 
+    // ---- Faults across nodes: how long a node's claim on a webhook delivery lasts (issue 11 item 4; docs/several-nodes.md) ----
+    /// <summary>
+    /// Parley:Webhooks:TimeoutSeconds. How long a webhook receiver has to answer; sets <see cref="WebhookTimeout"/>
+    /// (the real platform's 10 s by default).
+    /// </summary>
+    public const string WebhookTimeoutKey = "Parley:Webhooks:TimeoutSeconds";
+    /// <summary>
+    /// Parley:Webhooks:LeaseSeconds. How long a node's lease on a webhook delivery lasts: a node that dies mid-delivery
+    /// leaves the row to another node once it runs out. Null: twice the timeout plus 10 s (30 s by default). It must be
+    /// longer than the timeout, or a live node's slow delivery would be taken over and sent twice.
+    /// </summary>
+    public TimeSpan? WebhookLease { get; init; }
+    /// <summary>The lease the relay takes: <see cref="WebhookLease"/>, or twice the timeout plus 10 s.</summary>
+    public TimeSpan WebhookLeaseOrDefault => WebhookLease ?? WebhookTimeout * 2 + TimeSpan.FromSeconds(10);
+
+    ParleyOptions WithWebhookLease(IConfiguration config)
+    {
+        var timeout = Seconds(config[WebhookTimeoutKey] is { Length: > 0 } t ? t : null, WebhookTimeoutKey, min: 1, max: 300) ?? WebhookTimeout;
+        var lease = Seconds(config["Parley:Webhooks:LeaseSeconds"] is { Length: > 0 } l ? l : null, "Parley:Webhooks:LeaseSeconds", min: 1, max: 3600);
+        if (lease is { } given && given <= timeout)
+            throw new StartupRefused($"Parley:Webhooks:LeaseSeconds ({given.TotalSeconds:0}) must be longer than the webhook timeout " +
+                $"({timeout.TotalSeconds:0} s, {WebhookTimeoutKey}), or a slow delivery would be taken over by another node and sent twice.");
+        return this with { WebhookTimeout = timeout, WebhookLease = lease ?? WebhookLease };
+    }
+
     // ---- Secrets at rest: the Data Protection key ring that encrypts the store's secrets (docs/production.md) ----
     /// <summary>
     /// Parley:DataProtection:KeysPath. The folder of the key ring that encrypts webhook secrets and token-signing keys in
@@ -315,7 +340,7 @@ public sealed record ParleyOptions
             BackplaneProvider = Adapters.Choose(Get("Parley:Backplane:Provider"), "Parley:Backplane:Provider", o.BackplaneProvider, Adapters.PlannedBackplanes),
             NodeId = Get("Parley:Node:Id") is { } node ? NodeName(node) : o.NodeId,
         };
-        return basic.WithLimits(config);
+        return basic.WithLimits(config).WithWebhookLease(config);
     }
 
     /// <summary>A node id: 1–64 letters, digits, '.', '-' or '_' (it goes into keys, channel names and log lines).</summary>
