@@ -26,7 +26,7 @@ public sealed class CompositionTests
     public async Task AProviderParleyDoesNotHave_StopsTheProcess_InOneLineNamingTheSettingAndWhatIsSupported(string variable, string value,
         string key, string supported, string why)
     {
-        await using var refused = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new() { [variable] = value });
+        await using var refused = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string> { [variable] = value } });
         Assert.Equal(2, await refused.ExitCodeAsync());
         var stderr = refused.Stderr;
         AssertOneLine(stderr);
@@ -40,7 +40,7 @@ public sealed class CompositionTests
     [Fact]
     public async Task AMisspelledSetting_StopsTheProcess_NamingTheKeyAndTheNearestValidOne()
     {
-        await using var refused = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new() { ["Parley__Limits__MaxConection"] = "10" });
+        await using var refused = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string> { ["Parley__Limits__MaxConection"] = "10" } });
         Assert.Equal(2, await refused.ExitCodeAsync());
         AssertOneLine(refused.Stderr);
         Assert.Contains("Parley:Limits:MaxConection", refused.Stderr);
@@ -51,12 +51,12 @@ public sealed class CompositionTests
     [Fact]
     public async Task TheSupportedProviders_NamedInAnyCase_AndTheOldVariables_Start()
     {
-        await using var server = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new()
+        await using var server = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string>
         {
             ["Parley__Storage__Provider"] = "sqlite", ["Parley__Backplane__Provider"] = "Local",
             ["PARLEY_MAX_GUEST_SOCKETS"] = "100", ["PARLEY_DEMO_DEPLOYMENT_ID"] = "11111111-0000-4000-8000-000000000001",
             ["Parley__Limits__MaxConnectionsPerAddress"] = "50",
-        });
+        } });
         var address = await server.ListeningAsync();
         using var http = new HttpClient { BaseAddress = address };
         Assert.Equal("ok", await http.GetStringAsync("/health"));
