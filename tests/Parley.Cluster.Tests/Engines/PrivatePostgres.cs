@@ -79,6 +79,16 @@ public sealed class PrivatePostgres : IAsyncDisposable
     Task<string> ToolAsync(string tool, IEnumerable<string> args, TimeSpan timeout, bool fromPath = false) =>
         EngineProcess.RunAsync(fromPath && !File.Exists(Path.Combine(_bin, tool)) ? tool : Path.Combine(_bin, tool), args, timeout, _user);
 
+    /// <summary>True when initdb and pg_ctl can be found.</summary>
+    public static bool Installed
+    {
+        get
+        {
+            try { return BinDir() is not null; }
+            catch (InvalidOperationException) { return false; }
+        }
+    }
+
     /// <summary>Debian keeps initdb and pg_ctl under /usr/lib/postgresql/VERSION/bin; the newest wins (as scripts/services-lib.sh).</summary>
     static string BinDir()
     {
