@@ -9,7 +9,7 @@ namespace Parley.Storage.Tests;
 /// </summary>
 public abstract partial class ConversationStoreContract
 {
-    [Fact]
+    [ContractFact]
     public async Task Sequence_IsAssignedByTheCommit_DenseFromOne_AndOrdersHistoryAndActivity()
     {
         var store = await CreateStoreAsync();
@@ -36,10 +36,10 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(CommitResult.StoredAt(4), await store.Conversations.CommitAsync(End(c), default));
     }
 
-    [Fact]
+    [ContractFact]
     public Task AppendsRacingATermination_OneStore_NothingStoredAfterTheEnd_SequencesDense() => AppendsRaceTerminationAsync(twoNodes: false);
 
-    [Fact]
+    [ContractFact]
     public Task AppendsRacingATermination_TwoStoresOnOneDatabase_NothingStoredAfterTheEnd_SequencesDense() => AppendsRaceTerminationAsync(twoNodes: true);
 
     const int RaceTrials = 12;
@@ -101,10 +101,10 @@ public abstract partial class ConversationStoreContract
         Assert.True(refused > 0, "No append ever raced the end.");
     }
 
-    [Fact]
+    [ContractFact]
     public Task TerminationsRacing_OneStore_ExactlyOneWins() => TerminationsRaceAsync(twoNodes: false);
 
-    [Fact]
+    [ContractFact]
     public Task TerminationsRacing_TwoStoresOnOneDatabase_ExactlyOneWins() => TerminationsRaceAsync(twoNodes: true);
 
     async Task TerminationsRaceAsync(bool twoNodes)
@@ -122,7 +122,7 @@ public abstract partial class ConversationStoreContract
         Assert.Single((await a.Audit.ListAsync(c.Id, 25, 1, default)).Entities);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task SessionCreatedTwiceAtOnce_OnTwoStores_IsOneSession()
     {
         var a = await CreateStoreAsync();
@@ -136,7 +136,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(created[0].Id, (await a.Sessions.FindByTokenHashAsync(tokenHash, default))!.Id);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task ConversationsStartedForOneSessionAtOnce_OnTwoStores_OnlyOneIsStored()
     {
         var a = await CreateStoreAsync();
@@ -158,7 +158,7 @@ public abstract partial class ConversationStoreContract
         foreach (var loser in starts.Where(s => !s.Stored)) Assert.Null(await a.Conversations.LoadAsync(loser.Id, default));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task ExternalKey_IsStoredOnce_ADuplicateFailsWholly_EvenPostedAtOnceOnTwoStores()
     {
         var a = await CreateStoreAsync();
@@ -181,7 +181,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(CommitResult.StoredAt(3), await a.Conversations.CommitAsync(Append(c, "next"), default));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task ListIdle_HoldsLiveConversationsPastTheirTimeoutOnly()
     {
         var store = await CreateStoreAsync();

@@ -26,7 +26,7 @@ public abstract partial class ConversationStoreContract
         return (c, items);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Outbox_LeasesOnlyEachConversationsOldestDue_OnceUntilTheLeaseRunsOut()
     {
         var store = await CreateStoreAsync();
@@ -56,7 +56,7 @@ public abstract partial class ConversationStoreContract
             .Select(d => d.Item.Id).Where(id => id == later[0].Id));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Outbox_PerDestinationCap_CountsWhatIsInFlight()
     {
         var store = await CreateStoreAsync();
@@ -70,7 +70,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(2, (await store.Outbox.LeaseDueAsync(T0, Lease, 2, 10, NoneInFlight, default)).Count);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Outbox_LeasesRacingOnTwoStores_NeverHandTheSameRowTwice()
     {
         var a = await CreateStoreAsync();
@@ -90,7 +90,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(all.Order(), got.Order());
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Outbox_ReleasedLeases_AreLeasableAtOnce_DeliveredAndDeadRowsStayPut()
     {
         var store = await CreateStoreAsync();
@@ -105,7 +105,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(DeliveryState.Delivered, (await store.Outbox.GetDeliveryAsync(done[0].Id, default))!.State);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Outbox_DeadDelivery_IsListed_AndRedeliveredOnlyOnce()
     {
         var store = await CreateStoreAsync();
@@ -126,7 +126,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal((items[0].Id, 0), (back.Item.Id, back.Attempts));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Directory_DeploymentsAndIntegrations_Upsert_ReadBack_Delete()
     {
         var store = await CreateStoreAsync();
@@ -155,7 +155,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal("bot", (await second.Directory.GetClientAsync(client.Id, default))!.Name);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Directory_SigningKeyCreatedAtOnceOnTwoStores_IsOneKey()
     {
         var a = await CreateStoreAsync();

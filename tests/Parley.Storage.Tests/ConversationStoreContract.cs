@@ -54,7 +54,7 @@ public abstract partial class ConversationStoreContract
         return new Commit(ConversationMachine.ApplyAll(c, end.Events), c.Version, end.Events);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Commit_Create_ThenLoad_RoundTripsParticipantsAndMessages()
     {
         var store = await CreateStoreAsync();
@@ -71,7 +71,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(c.Id, (await store.Sessions.GetAsync(session.Id, default))!.ConversationId);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Commit_WithStaleVersion_ReportsConflict_AndWritesNothing()
     {
         var store = await CreateStoreAsync();
@@ -89,7 +89,7 @@ public abstract partial class ConversationStoreContract
         Assert.True((await store.Conversations.LoadAsync(c.Id, default))!.IsEnded);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Commit_WhoseSessionMoved_WritesNothing()
     {
         var store = await CreateStoreAsync();
@@ -105,7 +105,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(first.Id, (await store.Sessions.GetAsync(session.Id, default))!.ConversationId);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Termination_AndItsAudit_CommitTogether_AndSurviveReopening()
     {
         var store = await CreateStoreAsync();
@@ -126,7 +126,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(("client-1", "why", 3), (record.ClientId, record.Reason, record.SocketsNotified));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Query_FiltersEndedAndPages()
     {
         var store = await CreateStoreAsync();
@@ -139,7 +139,7 @@ public abstract partial class ConversationStoreContract
         Assert.Single(page.Entities);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Sessions_ListFilteredAndPaged_OldestFirst()
     {
         var store = await CreateStoreAsync();
@@ -161,7 +161,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(T0.AddSeconds(3), Assert.Single(byCustomer.Entities).CreatedAt);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Deployments_ListPaged_AndAnOldUnlimitedRateReadsAsThePlatforms()
     {
         var directory = (await CreateStoreAsync()).Directory;
@@ -177,7 +177,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(7, page.Entities[1].GuestMessagesPerSecond);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Commit_CancelledBeforeItRuns_IsNotStored_AndSaysSo()
     {
         var store = await CreateStoreAsync();
@@ -194,7 +194,7 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(c.Version, (await store.Conversations.LoadAsync(c.Id, default))!.Version);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Integration_RotatedSecret_SurvivesAReopen_AndIsClearedWhenRotatedWithoutOverlap()
     {
         var store = await CreateStoreAsync();

@@ -1,0 +1,93 @@
+using Npgsql;
+using Parley.Core;
+
+namespace Parley.Storage.Postgres;
+
+/// <summary>
+/// Opens every storage port on one PostgreSQL database: one <see cref="NpgsqlDataSource"/> (one connection pool) shared
+/// by a class per port. Opening applies the migrations (safe when several nodes start at once) and checks the stored
+/// secrets against the cipher. docs/storage.md, "PostgreSQL".
+/// </summary>
+public sealed class PostgresStorage : IAsyncDisposable
+{
+    readonly NpgsqlDataSource _source;
+
+    PostgresStorage(NpgsqlDataSource source, PostgresDatabase db)
+    {
+        _source = source;
+        Conversations = new PostgresConversationStore(db);
+        Sessions = new PostgresGuestSessionStore(db);
+        Audit = new PostgresAuditLog(db);
+        Directory = new PostgresDirectoryStore(db);
+        Credentials = new PostgresCredentialStore(db);
+        Outbox = new PostgresOutbox(db);
+    }
+
+    public PostgresConversationStore Conversations { get; }
+    public PostgresGuestSessionStore Sessions { get; }
+    public PostgresAuditLog Audit { get; }
+    public PostgresDirectoryStore Directory { get; }
+    public PostgresCredentialStore Credentials { get; }
+    public PostgresOutbox Outbox { get; }
+
+    /// <summary>Migration versions this open applied (empty when the schema was already current).</summary>
+    public IReadOnlyList<long> MigrationsApplied { get; private init; } = [];
+
+    /// <summary>How many secrets stored in plain text this open encrypted.</summary>
+    public int SecretsEncryptedAtOpen { get; private init; }
+
+    /// <summary>Host, port and database the connection string names (never its password), for the banner and logs.</summary>
+    public static string Describe(string connectionString)
+    {
+        var b = new NpgsqlConnectionStringBuilder(connectionString);
+        return $"{b.Host}:{b.Port}/{b.Database}";
+    }
+
+    /// <summary>
+    /// Opens the store. <paramref name="nodeId"/> owns the outbox leases this store takes. With a <paramref name="cipher"/>
+    /// secrets are encrypted at rest (<see cref="SecretsUnreadableException"/> when it cannot read those stored). Engine
+    /// failures surface as <see cref="StoreUnavailableException"/>.
+    /// </summary>
+    public static async Task<PostgresStorage> OpenAsync(string connectionString, string nodeId, ISecretCipher? cipher = null, CancellationToken ct = default)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        var cs = builder.ConnectionStringBuilder;
+        // Hot statements (a commit's, a lease's) are prepared on each pooled connection after their second use.
+        if (cs.MaxAutoPrepare == 0) cs.MaxAutoPrepare = 64;
+        if (string.IsNullOrEmpty(cs.ApplicationName)) cs.ApplicationName = $"parley {nodeId}";
+        var source = builder.Build();
+        try
+        {
+            IReadOnlyList<long> applied;
+            var codec = new SecretCodec(cipher);
+            int encrypted;
+            try
+            {
+                applied = await PostgresMigrations.ApplyAsync(source, ct);
+                encrypted = await codec.MigrateAsync(source, ct);
+            }
+            catch (Exception e) when (PostgresDatabase.Unavailable(e) is { } unavailable) { throw unavailable; }
+            return new PostgresStorage(source, new PostgresDatabase(source, codec, nodeId))
+            {
+                MigrationsApplied = applied, SecretsEncryptedAtOpen = encrypted,
+            };
+        }
+        catch
+        {
+            await source.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Every port, as the server registers them; disposing <see cref="StoragePorts.Lifetime"/> closes the pool.</summary>
+    public StoragePorts Ports() => new(Conversations, Sessions, Audit, Directory, Credentials, Outbox, this);
+
+    /// <summary>One round trip, for health checks: true when the database answers.</summary>
+    public async Task<bool> PingAsync(CancellationToken ct)
+    {
+        await using var cmd = _source.CreateCommand("SELECT 1");
+        return await cmd.ExecuteScalarAsync(ct) is 1;
+    }
+
+    public ValueTask DisposeAsync() => _source.DisposeAsync();
+}
