@@ -12,10 +12,13 @@ namespace Parley.Cluster.Tests;
 [Collection(FaultCollection.Name)]
 public sealed class PostgresFaultTests(PrivateEngines engines, ITestOutputHelper output)
 {
+    // One node: the store is what fails here, so no backplane is involved.
+    static readonly Dictionary<string, string> OneNode = new() { ["Parley__Backplane__Provider"] = "Local" };
+
     [EngineFaultFact]
     public async Task PostgresDown_WritesAnswer503_NothingUnstoredIsAcknowledged_AndTheNodeRecoversByItself()
     {
-        await using var cluster = await Cluster.StartAsync(await engines.ClusterOptionsAsync(nodes: ["a"]));
+        await using var cluster = await Cluster.StartAsync(await engines.ClusterOptionsAsync(nodes: ["a"], environment: OneNode));
         var node = cluster.A;
         using var bot = await PlatformClient.ConnectAsync(node.BaseAddress);
         await using var guest = await GuestOnAsync(node);
