@@ -9,7 +9,7 @@ namespace Parley.Server;
 /// Its period runs on the container's clock, so a test that moves the clock moves the sweep with it.
 /// </summary>
 public sealed class InactivitySweeper(IConversationStore store, Conversations conversations, IAuditLog audit, TimeProvider clock,
-    ParleyOptions options, ILogger<InactivitySweeper> log) : BackgroundService
+    ParleyOptions options, ILogger<InactivitySweeper> log, StoreOutages outages) : BackgroundService
 {
     TaskCompletionSource _swept = new(TaskCreationOptions.RunContinuationsAsynchronously);
     long _lastSweptAt = long.MinValue;
@@ -41,6 +41,7 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
                     var now = clock.GetUtcNow();
                     // In parallel (bounded): one guest slow to take its Disconnect frame must not hold up the other ends.
                     var idle = await store.ListIdleAsync(now, 500, stop);
+                    outages.Answered();
                     await Parallel.ForEachAsync(idle, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = stop }, async (id, ct) =>
                     {
                         if (await conversations.EndIfIdleAsync(id, ct) is { Status: OutcomeStatus.Done } ended)
@@ -50,6 +51,8 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
                     Interlocked.Exchange(ref _swept, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
+                // The store cannot be reached: this sweep is lost, the next period's tries again (what was idle still is).
+                catch (Exception e) when (StoreOutages.Find(e) is { } unavailable) { outages.Failed("the inactivity sweep", unavailable); }
                 catch (Exception e) { log.LogError(e, "Inactivity sweep failed; retrying"); }
             }
         }

@@ -30,6 +30,9 @@ public static class ParleyApp
         options = options.WithinFileBudget();
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // The health-check service logs an error for every unhealthy probe (a load balancer probes every second); an
+        // outage is logged by StoreOutages instead, once and then every ten seconds, and draining once.
+        builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.Critical);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -68,7 +71,7 @@ public static class ParleyApp
         services.AddSingleton<ClientDirectory>();
         services.AddSingleton<TokenThrottle>();
         services.AddSingleton(sp => new SigningKeys(store.Credentials, sp.GetRequiredService<Tokens>(), originalKey, options,
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SigningKeys>>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SigningKeys>>(), sp.GetRequiredService<StoreOutages>()));
         services.AddHostedService(sp => sp.GetRequiredService<SigningKeys>());
         services.AddSingleton<GuestRateLimiter>();
         services.AddSingleton<NewSessionLimiter>();
@@ -86,14 +89,26 @@ public static class ParleyApp
         // answer any origin (the guest JWT is the credential, never a cookie). The token endpoint and the Platform API
         // do not: a page must not be able to read a token for well-known demo credentials off a local Parley.
         services.AddCors(o => o.AddPolicy(GuestHistoryApi.CorsPolicy, p => p.AllowAnyOrigin().AllowAnyHeader().WithMethods("GET")));
+        services.AddParleyHealth();
+        // Draining: the host's shutdown deadline (for requests in flight) starts before the drain delay, so it is extended by it.
+        services.Configure<HostOptions>(o => o.ShutdownTimeout += options.DrainDelay);
         services.AddExceptionHandler<ErrorBodyExceptionHandler>();
         services.AddProblemDetails();
         overrides?.Invoke(services);   // tests replace an adapter (the last registration wins)
 
         var app = builder.Build();
-        // Stopping: tell every guest socket (1001) and wait, briefly, for those frames to leave before Kestrel stops.
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley");
+        // Stopping: /readyz answers 503 from this moment (DrainingCheck). After the drain delay, for a load balancer to
+        // notice, tell every guest socket (1001) and wait, briefly, for those frames to leave before Kestrel stops.
         app.Lifetime.ApplicationStopping.Register(() =>
-            app.Services.GetRequiredService<SessionRegistry>().CloseAllAsync().Wait(TimeSpan.FromSeconds(3)));
+        {
+            if (options.DrainDelay > TimeSpan.Zero)
+            {
+                log.LogInformation("Draining: /readyz answers 503; guest sockets are told to go in {Seconds} s", options.DrainDelay.TotalSeconds);
+                Thread.Sleep(options.DrainDelay);
+            }
+            app.Services.GetRequiredService<SessionRegistry>().CloseAllAsync().Wait(TimeSpan.FromSeconds(3));
+        });
         app.Lifetime.ApplicationStopped.Register(() => store.Lifetime.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.UseExceptionHandler();
         // 404 and 405 from routing carry no body; give them the platform's error body.
@@ -134,9 +149,8 @@ public static class ParleyApp
         app.MapParleyApi();
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
-        app.MapGet("/health", () => Results.Text("ok"));
+        app.MapParleyHealth();
 
-        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley");
         if (options.MaxConnections < configuredConnections)
             log.LogWarning("Parley:Limits:MaxConnections {Configured} exceeds the open-file limit {Limit} less a reserve of {Reserve}; using {Used}. Raise the limit (ulimit -n) to hold more",
                 configuredConnections, ParleyOptions.OpenFileLimit, ParleyOptions.FileReserve, options.MaxConnections);
@@ -205,11 +219,25 @@ public static class ParleyApp
     }
 }
 
-/// <summary>An unexpected exception becomes the platform's 500 error body; nothing half-written was committed.</summary>
-sealed class ErrorBodyExceptionHandler(ILogger<ErrorBodyExceptionHandler> log) : IExceptionHandler
+/// <summary>
+/// An unexpected exception becomes the platform's 500 error body; nothing half-written was committed. A store that cannot
+/// be reached (<see cref="StoreUnavailableException"/>) is a 503 in the surface's own form, with Retry-After: nothing was
+/// stored, so the same request may be sent again.
+/// </summary>
+sealed class ErrorBodyExceptionHandler(ILogger<ErrorBodyExceptionHandler> log, StoreOutages outages) : IExceptionHandler
 {
+    /// <summary>Seconds a client is asked to wait before retrying a request the store could not take.</summary>
+    public const string StoreRetryAfter = "2";
+
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
+        if (StoreOutages.Find(exception) is { } unavailable)
+        {
+            outages.Failed($"{http.Request.Method} {ApiError.Clip(http.Request.Path.Value, 200)}", unavailable);
+            http.Response.Headers.RetryAfter = StoreRetryAfter;
+            await StoreUnavailable(http).ExecuteAsync(http);
+            return true;
+        }
         if (exception is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge })
         {
             // Kestrel's MaxRequestBodySize, met while an endpoint read a chunked body.
@@ -224,5 +252,13 @@ sealed class ErrorBodyExceptionHandler(ILogger<ErrorBodyExceptionHandler> log) :
         log.LogError(exception, "Request {Method} {Path} failed", http.Request.Method, http.Request.Path);
         await ApiError.Internal().ExecuteAsync(http);
         return true;
+    }
+
+    /// <summary>RFC 6749's <c>temporarily_unavailable</c> on the token endpoint; the platform's <c>service.unavailable</c> elsewhere.</summary>
+    static IResult StoreUnavailable(HttpContext http)
+    {
+        if (http.Request.Path.Value?.EndsWith("/oauth/token", StringComparison.Ordinal) == true)
+            return TokenApi.Error(503, "temporarily_unavailable", "The server cannot reach its store; retry shortly.");
+        return ApiError.StoreUnavailable;
     }
 }

@@ -231,6 +231,17 @@ public sealed record ParleyOptions
                 $"({timeout.TotalSeconds:0} s, {WebhookTimeoutKey}), or a slow delivery would be taken over by another node and sent twice.");
         return this with { WebhookTimeout = timeout, WebhookLease = lease ?? WebhookLease };
     }
+    // ---- end of faults across nodes ----
+
+    // ---- Health, readiness and draining (issue 11 items 4/5, issue 12 item 3; docs/health.md) ----
+    /// <summary>
+    /// Parley:Health:DrainDelaySeconds. When shutdown begins, /readyz answers 503 at once; the node then keeps serving for
+    /// this long (so a load balancer polling /readyz stops sending it new work) before its guest sockets are told 1001
+    /// and it stops listening. 0 (the default): no wait, as a single node wants.
+    /// </summary>
+    public TimeSpan DrainDelay { get; init; } = TimeSpan.Zero;
+    public static readonly TimeSpan MaxDrainDelay = TimeSpan.FromMinutes(5);
+    // ---- end of health ----
 
     // ---- Secrets at rest: the Data Protection key ring that encrypts the store's secrets (docs/production.md) ----
     /// <summary>
@@ -339,6 +350,10 @@ public sealed record ParleyOptions
             StorageProvider = Adapters.Choose(Get("Parley:Storage:Provider"), "Parley:Storage:Provider", o.StorageProvider, Adapters.PlannedStorage),
             BackplaneProvider = Adapters.Choose(Get("Parley:Backplane:Provider"), "Parley:Backplane:Provider", o.BackplaneProvider, Adapters.PlannedBackplanes),
             NodeId = Get("Parley:Node:Id") is { } node ? NodeName(node) : o.NodeId,
+
+            // health: draining
+            DrainDelay = Seconds(Get("Parley:Health:DrainDelaySeconds"), "Parley:Health:DrainDelaySeconds", min: 0,
+                max: (long)MaxDrainDelay.TotalSeconds) ?? o.DrainDelay,
         };
         return basic.WithLimits(config).WithWebhookLease(config);
     }

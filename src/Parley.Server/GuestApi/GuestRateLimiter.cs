@@ -36,6 +36,22 @@ public sealed class GuestRateLimiter(TimeProvider clock)
     }
 
     /// <summary>
+    /// Gives back the tokens one request took (it was not served: the store could not take it). The next take caps the
+    /// bucket at its burst again.
+    /// </summary>
+    public void Refund(string sessionId, IPAddress? address, int perAddressPerSecond)
+    {
+        Refund(_sessions, sessionId);
+        if (perAddressPerSecond > 0 && address is not null) Refund(_addresses, AddressKey(address));
+    }
+
+    static void Refund(ConcurrentDictionary<string, Bucket> buckets, string key)
+    {
+        if (!buckets.TryGetValue(key, out var bucket)) return;
+        lock (bucket) bucket.Tokens += 1;
+    }
+
+    /// <summary>
     /// IPv4 (also IPv4-mapped IPv6) by address; IPv6 by its /64, the block one subscriber is usually given, so one
     /// machine cannot walk its own block to get a fresh bucket per address.
     /// </summary>

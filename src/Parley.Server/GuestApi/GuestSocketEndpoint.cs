@@ -29,6 +29,7 @@ public sealed class GuestSocketEndpoint(
     Tokens tokens,
     ParleyOptions options,
     TimeProvider clock,
+    StoreOutages outages,
     ILogger<GuestSocketEndpoint> log)
 {
     public const string SupportedActions = "configureSession, onMessage, echo, getJwt, closeSession";
@@ -55,8 +56,9 @@ public sealed class GuestSocketEndpoint(
         if (!registry.TryOpen(options.MaxGuestSockets))
         {
             http.Response.Headers.RetryAfter = "5";
-            await RefuseAsync(http, new ApiError(503, "service.unavailable",
-                $"This server holds its maximum of {options.MaxGuestSockets} guest connections; retry later or connect to another node."));
+            await RefuseAsync(http, new ApiError(503, "service.unavailable", registry.Stopping
+                ? "This server is shutting down; connect again (to another node)."
+                : $"This server holds its maximum of {options.MaxGuestSockets} guest connections; retry later or connect to another node."));
             return;
         }
         try
@@ -232,6 +234,13 @@ public sealed class GuestSocketEndpoint(
         {
             await DispatchActionAsync(state, request, ct);
         }
+        catch (Exception e) when (StoreOutages.Find(e) is { } unavailable)
+        {
+            // The store cannot be reached: nothing was stored, echoed or fanned out. The client SDK reads a 5xx code as a
+            // server error (ServerResponseError); the socket stays open and the same request may be sent again.
+            outages.Failed($"guest {request.Action}", unavailable);
+            Reply(state, Wire.ErrorFrame(503, StoreUnavailableText, t));
+        }
         catch (Exception e) when (e is not (OperationCanceledException or WebSocketException or IOException))
         {
             // An unexpected failure ends this request, never the socket: the protocol's 5000 answer (spec §1.10).
@@ -239,6 +248,9 @@ public sealed class GuestSocketEndpoint(
             Reply(state, Wire.ErrorFrame(5000, "Request failed.", t));
         }
     }
+
+    public const string StoreUnavailableText =
+        "Service temporarily unavailable: the server cannot reach its store. Nothing was stored; send the request again shortly.";
 
     /// <summary>The request's tracingId when the frame is JSON with a string tracingId of sane length, whatever else is wrong with it.</summary>
     static string? TracingIdOf(ReadOnlySpan<byte> json)
@@ -502,8 +514,18 @@ public sealed class GuestSocketEndpoint(
             return;
         }
         var messageId = Conversations.NewMessageId();
-        var outcome = await conversations.SendToSessionAsync(binding.SessionId, deployment.Settings, MessageDirection.Inbound,
-            c => new AddMessage(messageId, c.Customer.Id, kind, kind == MessageKind.Text ? m.Text : null, events, null, attributes, t), ct);
+        Outcome outcome;
+        try
+        {
+            outcome = await conversations.SendToSessionAsync(binding.SessionId, deployment.Settings, MessageDirection.Inbound,
+                c => new AddMessage(messageId, c.Customer.Id, kind, kind == MessageKind.Text ? m.Text : null, events, null, attributes, t), ct);
+        }
+        catch (StoreUnavailableException)
+        {
+            // Not stored, so not counted against the guest's rate: the retry it is asked for must not be refused for it.
+            rateLimiter.Refund(binding.SessionId, state.RemoteAddress, options.GuestMessagesPerAddressPerSecond);
+            throw;
+        }
         // Success is the echo of the stored message, pushed by the fan-out to every socket of the session (with tracingId).
         if (outcome.Status == OutcomeStatus.Done)
             Volatile.Write(ref state.SessionExpiresAt, clock.GetUtcNow().ToUnixTimeSeconds() + options.SessionDurationSeconds);

@@ -40,6 +40,9 @@ public sealed class SessionRegistry
 
     bool _stopping;
 
+    /// <summary>Shutdown has begun: no new guest socket is taken.</summary>
+    public bool Stopping => Volatile.Read(ref _stopping);
+
     public void Attach(string sessionId, GuestConnection connection)
     {
         _sessions.AddOrUpdate(sessionId, [connection], (_, list) => list.Add(connection));

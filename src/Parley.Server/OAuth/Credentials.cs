@@ -47,7 +47,7 @@ public sealed class ClientDirectory(ICredentialStore store, TimeProvider clock)
 /// and at once after a rotation through this node.
 /// </summary>
 public sealed class SigningKeys(ICredentialStore store, Tokens tokens, byte[] originalKey, ParleyOptions options, TimeProvider clock,
-    ILogger<SigningKeys> log) : BackgroundService
+    ILogger<SigningKeys> log, StoreOutages outages) : BackgroundService
 {
     public async Task RefreshAsync(CancellationToken ct) => tokens.Load(await store.ListSigningKeysAsync(ct), originalKey);
 
@@ -76,6 +76,8 @@ public sealed class SigningKeys(ICredentialStore store, Tokens tokens, byte[] or
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
                 try { await RefreshAsync(stoppingToken); }
+                // The store cannot be reached: the keys already loaded keep verifying; the next period tries again.
+                catch (StoreUnavailableException e) { outages.Failed("reloading the token-signing keys", e); }
                 catch (Exception e) when (e is not OperationCanceledException) { log.LogError(e, "Reloading the token-signing keys failed"); }
             }
         }

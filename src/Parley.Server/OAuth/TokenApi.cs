@@ -87,7 +87,7 @@ public static class TokenApi
         return new string(clipped.Select(c => char.IsControl(c) ? '?' : c).ToArray());
     }
 
-    static IResult Error(int status, string error, string description) => new OAuthErrorResult(status, new OAuthError(error, description, description));
+    internal static IResult Error(int status, string error, string description) => new OAuthErrorResult(status, new OAuthError(error, description, description));
 
     /// <summary>RFC 6749 §5.2 error body, never cached.</summary>
     sealed class OAuthErrorResult(int status, OAuthError body) : IResult

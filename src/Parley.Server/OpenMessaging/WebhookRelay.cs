@@ -19,7 +19,7 @@ namespace Parley.Server.OpenMessaging;
 /// deliveries go one at a time, oldest first, so its channel sees them in order.
 /// </summary>
 public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, ParleyOptions options, TimeProvider clock,
-    ILogger<WebhookRelay> log) : BackgroundService
+    ILogger<WebhookRelay> log, StoreOutages outages) : BackgroundService
 {
     /// <summary>Longest a leased delivery may take before another relay may take it over (above the send timeout; Parley:Webhooks:LeaseSeconds).</summary>
     TimeSpan Lease => options.WebhookLeaseOrDefault;
@@ -58,8 +58,14 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     {
         // One relay per data folder: what is still leased was leased by a process that is gone (killed mid-delivery).
         // Resend it now rather than after its lease; the receiver may see it twice and de-duplicates by delivery id.
-        if (await outbox.ReleaseLeasesAsync(stop) is > 0 and var released)
-            log.LogInformation("Resuming {Count} webhook deliveries that were in flight when Parley last stopped", released);
+        try
+        {
+            if (await outbox.ReleaseLeasesAsync(stop) is > 0 and var released)
+                log.LogInformation("Resuming {Count} webhook deliveries that were in flight when Parley last stopped", released);
+        }
+        catch (StoreUnavailableException e) { outages.Failed("releasing webhook leases at start", e); }   // they run out on their own
+        // A store outage is waited out with a growing pause (a commit, which means the store is back, wakes the relay early).
+        var outageBackoff = OutageBackoffStart;
         while (!stop.IsCancellationRequested)
         {
             try
@@ -73,10 +79,19 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
                     Interlocked.Increment(ref _inFlight);
                     _ = Task.Run(() => DeliverAsync(delivery, stop), CancellationToken.None);
                 }
+                if (outageBackoff != OutageBackoffStart) outages.Answered();
+                outageBackoff = OutageBackoffStart;
                 if (due.Count > 0 && due.Count == room) continue;
                 await SleepAsync(stop);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
+            catch (StoreUnavailableException e)
+            {
+                outages.Failed("the webhook relay", e);
+                try { await _wake.WaitAsync(outageBackoff, stop); }
+                catch (OperationCanceledException) { return; }
+                outageBackoff = TimeSpan.FromTicks(Math.Min(outageBackoff.Ticks * 2, OutageBackoffMax.Ticks));
+            }
             catch (Exception e)
             {
                 log.LogError(e, "Webhook relay loop failed; retrying");
@@ -101,11 +116,14 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     }
 
     static readonly TimeSpan MinSleep = TimeSpan.FromMilliseconds(20);
+    static readonly TimeSpan OutageBackoffStart = TimeSpan.FromMilliseconds(250), OutageBackoffMax = TimeSpan.FromSeconds(5);
 
     async Task DeliverAsync(OutboxDelivery delivery, CancellationToken stop)
     {
         try { await SendAsync(delivery, stop); }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { /* the lease runs out; a restart resends */ }
+        // Its outcome could not be recorded: the lease runs out and the delivery is sent again (receivers de-duplicate by id).
+        catch (StoreUnavailableException e) { outages.Failed($"recording webhook delivery {delivery.Item.Id}", e); }
         catch (Exception e) { log.LogError(e, "Delivery {DeliveryId} failed unexpectedly", delivery.Item.Id); }
         finally
         {

@@ -25,6 +25,8 @@ public sealed class ApiError(int status, string code, string message, string? fi
         };
         http.Response.StatusCode = status;
         if (status == 429) http.Response.Headers.RetryAfter = "1";
+        // A 503 says when to come back: the caller's own value (a full node: 5 s) or the store's retry.
+        if (status == 503 && !http.Response.Headers.ContainsKey("Retry-After")) http.Response.Headers.RetryAfter = "2";
         http.Response.ContentType = "application/json; charset=utf-8";
         await JsonSerializer.SerializeAsync(http.Response.Body, body, ParleyJson.Wire.ErrorBody, http.RequestAborted);
     }
@@ -69,5 +71,8 @@ public sealed class ApiError(int status, string code, string message, string? fi
     public static ApiError Conflict(string code, string message) => new(409, code, message);
     public static ApiError UnsupportedMediaType(string? contentType) =>
         new(415, "unsupported.media.type", $"Unsupported Media Type '{Clip(contentType)}': send application/json.");
+    /// <summary>The store could not be reached: nothing was stored or changed; the same request may be sent again.</summary>
+    public static readonly ApiError StoreUnavailable =
+        new(503, "service.unavailable", "The service is temporarily unavailable: its store cannot be reached. Nothing was changed; retry shortly.");
     public static ApiError Internal() => new(500, "internal.server.error", "The server failed to process the request; nothing was changed.");
 }
