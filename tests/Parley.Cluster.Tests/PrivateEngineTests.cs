@@ -5,14 +5,17 @@ using StackExchange.Redis;
 namespace Parley.Cluster.Tests;
 
 /// <summary>The private engines the fault tests stop and start: they really go down, and come back on the same port.</summary>
-public sealed class PrivateEngineTests
+[Collection(FaultCollection.Name)]
+public sealed class PrivateEngineTests(PrivateEngines engines)
 {
-    [Fact]
-    public async Task PrivateRedis_StopsAndRestartsOnTheSamePort()
+    [EngineFaultFact]
+    public async Task PrivateRedis_GoesDown_AndComesBackOnTheSamePort()
     {
-        await using var redis = await PrivateRedis.StartAsync();
+        await engines.ClusterOptionsAsync();
+        var redis = engines.Redis;
         var options = ConfigurationOptions.Parse(redis.ConnectionString);
         options.AbortOnConnectFail = true;
+        options.ConnectTimeout = 2000;
         await using (var client = await ConnectionMultiplexer.ConnectAsync(options))
             await client.GetDatabase().StringSetAsync("k", "v");
 
@@ -25,12 +28,14 @@ public sealed class PrivateEngineTests
             Assert.True((await client.GetDatabase().StringGetAsync("k")).IsNull);   // no persistence: nothing survives
     }
 
-    [Fact]
-    public async Task PrivatePostgres_StopsAndRestartsOnTheSamePort_KeepingItsData()
+    [EngineFaultFact]
+    public async Task PrivatePostgres_GoesDown_AndComesBackOnTheSamePort_WithItsData()
     {
-        await using var pg = await PrivatePostgres.CreateAsync();
+        await engines.ClusterOptionsAsync();
+        var pg = engines.Postgres;
+        var table = $"t_{Guid.NewGuid():N}";
         await using (var db = NpgsqlDataSource.Create(pg.ConnectionString))
-            await db.CreateCommand("CREATE TABLE t (v int); INSERT INTO t VALUES (42)").ExecuteNonQueryAsync();
+            await db.CreateCommand($"CREATE TABLE {table} (v int); INSERT INTO {table} VALUES (42)").ExecuteNonQueryAsync();
 
         await pg.StopAsync(immediate: true);
         await using (var db = NpgsqlDataSource.Create(pg.ConnectionString))
@@ -38,6 +43,9 @@ public sealed class PrivateEngineTests
 
         await pg.StartAsync();
         await using (var db = NpgsqlDataSource.Create(pg.ConnectionString))
-            Assert.Equal(42, await db.CreateCommand("SELECT v FROM t").ExecuteScalarAsync());
+        {
+            Assert.Equal(42, await db.CreateCommand($"SELECT v FROM {table}").ExecuteScalarAsync());
+            await db.CreateCommand($"DROP TABLE {table}").ExecuteNonQueryAsync();
+        }
     }
 }
