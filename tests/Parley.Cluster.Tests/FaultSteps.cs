@@ -29,7 +29,8 @@ static class FaultSteps
 
     static readonly Dictionary<string, string> Communications = [];
 
-    static async Task<string> BotCommunicationAsync(PlatformClient bot, string conversationId)
+    /// <summary>The bot's communication id in a conversation (read once, then remembered: a test reads it before an outage).</summary>
+    public static async Task<string> BotCommunicationAsync(PlatformClient bot, string conversationId)
     {
         lock (Communications) if (Communications.TryGetValue(conversationId, out var known)) return known;
         var conversation = await bot.ConversationAsync(conversationId);

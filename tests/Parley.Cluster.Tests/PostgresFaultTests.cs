@@ -25,6 +25,7 @@ public sealed class PostgresFaultTests(PrivateEngines engines, ITestOutputHelper
         await guest.ConfigureAsync();
         var conversationId = (string)(await bot.StartConversationAsync(await guest.SessionIdAsync(), "hello"))["conversationId"]!;
         await guest.NextAsync(Frames.IsOutboundText);
+        await BotCommunicationAsync(bot, conversationId);   // what the bot reads before it writes, known before the outage
         var before = await guest.SendTextAsync("before the outage");
         Assert.True(Frames.IsInboundEcho(before));
 

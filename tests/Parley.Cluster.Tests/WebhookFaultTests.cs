@@ -15,7 +15,7 @@ public sealed class WebhookFaultTests(PrivateEngines engines, ITestOutputHelper 
     // Short for the test (the defaults are 10 s and 30 s): the holder is killed at once, well inside its timeout.
     static readonly Dictionary<string, string> ShortLease = new()
     {
-        ["Parley__Webhooks__TimeoutSeconds"] = "5", ["Parley__Webhooks__LeaseSeconds"] = "6",
+        ["Parley__Webhooks__TimeoutSeconds"] = "5", ["Parley__Webhooks__LeaseSeconds"] = "6"
     };
 
     [EngineFaultFact]
@@ -40,6 +40,7 @@ public sealed class WebhookFaultTests(PrivateEngines engines, ITestOutputHelper 
         var held = await receiver.NextAsync(TimeSpan.FromSeconds(15));
         Assert.Equal(first, held.MessageId);
         // Whichever node's relay leased it (both relay the one outbox) is the one that dies.
+        Assert.True(held.SenderPid is not null, "no node process holds the connection of the held request");
         var holder = cluster.Nodes.Single(n => n.Id == held.SenderPid);
         var survivor = cluster.Nodes.Single(n => n != holder);
         holder.Kill();
