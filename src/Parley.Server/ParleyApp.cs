@@ -207,7 +207,7 @@ public static class ParleyApp
         Console.WriteLine($"""
 
             Parley is listening on {string.Join(", ", app.Urls)}
-              store           {o.DatabasePath} (SQLite, WAL, synchronous=FULL)
+              store           {PostgresStorageRegistration.Banner(o)}
               deployment id   {o.DemoDeploymentId}
               client id       {o.DemoClientId}
               client secret   {secret}

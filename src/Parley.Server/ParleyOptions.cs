@@ -243,6 +243,18 @@ public sealed record ParleyOptions
     public static readonly TimeSpan MaxDrainDelay = TimeSpan.FromMinutes(5);
     // ---- end of health ----
 
+    // ---- PostgreSQL store (issue 11 item 1; docs/storage.md "PostgreSQL") ----
+    /// <summary>
+    /// ConnectionStrings:Postgres (environment ConnectionStrings__Postgres): the Npgsql connection string of the
+    /// database every node shares, read when <see cref="StorageProvider"/> is Postgres. Never printed (its password).
+    /// </summary>
+    public string? PostgresConnectionString { get; init; }
+    /// <summary>
+    /// Parley:Storage:ConnectRetrySeconds. How long a start keeps trying to reach a PostgreSQL that does not answer
+    /// (connection refused, starting up) before it refuses to start; a wrong password or database refuses at once.
+    /// </summary>
+    public TimeSpan StorageConnectRetry { get; init; } = TimeSpan.FromSeconds(10);
+
     // ---- Secrets at rest: the Data Protection key ring that encrypts the store's secrets (docs/production.md) ----
     /// <summary>
     /// Parley:DataProtection:KeysPath. The folder of the key ring that encrypts webhook secrets and token-signing keys in
@@ -354,6 +366,11 @@ public sealed record ParleyOptions
             // health: draining
             DrainDelay = Seconds(Get("Parley:Health:DrainDelaySeconds"), "Parley:Health:DrainDelaySeconds", min: 0,
                 max: (long)MaxDrainDelay.TotalSeconds) ?? o.DrainDelay,
+
+            // PostgreSQL store
+            PostgresConnectionString = Get("ConnectionStrings:Postgres") ?? o.PostgresConnectionString,
+            StorageConnectRetry = Seconds(Get("Parley:Storage:ConnectRetrySeconds"), "Parley:Storage:ConnectRetrySeconds", min: 0, max: 600)
+                ?? o.StorageConnectRetry,
         };
         return basic.WithLimits(config).WithWebhookLease(config);
     }

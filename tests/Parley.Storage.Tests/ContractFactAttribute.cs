@@ -4,7 +4,7 @@ using Xunit.Sdk;
 namespace Parley.Storage.Tests;
 
 /// <summary>
-/// A contract test: a fact of <see cref="ConversationStoreContract"/>, run once per adapter. When the adapter's test class
+/// A store test: a fact of <see cref="ConversationStoreContract"/> (run once per adapter) or of an engine's own tests. When its test class
 /// needs a server (<see cref="RequiresEngineAttribute"/>) that is not configured, the test is reported skipped, naming
 /// the command that provides one; with <c>CI=true</c> it runs anyway and fails loudly, so CI never passes without it.
 /// </summary>

@@ -4,15 +4,15 @@ using Parley.Storage.Postgres;
 
 namespace Parley.Storage.Tests;
 
-/// <summary>The storage contract on PostgreSQL: each test on a database of its own, two stores on it as two nodes.</summary>
+/// <summary>The storage contract on PostgreSQL: each test on a fresh schema of its own in the class's own database, two stores on it as two nodes.</summary>
 [RequiresEngine(PostgresTestDatabase.Variable)]
-public sealed class PostgresStoreTests : ConversationStoreContract, IAsyncLifetime
+public sealed class PostgresStoreTests(PostgresTestDatabase database) : ConversationStoreContract, IAsyncLifetime, IClassFixture<PostgresTestDatabase>
 {
-    PostgresTestDatabase? _database;
+    string? _schema;
     readonly List<PostgresStorage> _open = [];
     readonly Dictionary<IConversationStore, (PostgresStorage Storage, string Node)> _stores = [];
 
-    async Task<string> DatabaseAsync() => (_database ??= await PostgresTestDatabase.CreateAsync()).ConnectionString;
+    async Task<string> DatabaseAsync() => _schema ??= await database.NewSchemaAsync();
 
     async Task<StorePorts> OpenAsync(string node)
     {
@@ -39,6 +39,5 @@ public sealed class PostgresStoreTests : ConversationStoreContract, IAsyncLifeti
     public async Task DisposeAsync()
     {
         foreach (var s in _open) await s.DisposeAsync();
-        if (_database is not null) await _database.DisposeAsync();
     }
 }

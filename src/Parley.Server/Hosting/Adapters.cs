@@ -5,7 +5,7 @@ using Parley.Storage.Sqlite;
 namespace Parley.Server;
 
 /// <summary>The durable store behind the storage ports (<c>Parley:Storage:Provider</c>).</summary>
-public enum StorageProvider { Sqlite }
+public enum StorageProvider { Sqlite, Postgres }
 
 /// <summary>How committed conversation events reach guest sockets (<c>Parley:Backplane:Provider</c>).</summary>
 public enum BackplaneProvider { Local }
@@ -17,7 +17,9 @@ public enum BackplaneProvider { Local }
 public static class Adapters
 {
     /// <summary>Providers the project plans (issue 11) but this version does not have: named as such when asked for.</summary>
-    public static readonly string[] PlannedStorage = ["Postgres", "PostgreSQL"];
+    public static readonly string[] PlannedStorage = [];
+    /// <summary>Other names a provider answers to (any case): PostgreSQL is Postgres.</summary>
+    static readonly Dictionary<string, string> Aliases = new(StringComparer.OrdinalIgnoreCase) { ["PostgreSQL"] = nameof(StorageProvider.Postgres) };
     public static readonly string[] PlannedBackplanes = ["Redis"];
 
     /// <summary>The provider named by <paramref name="value"/> (any case); unset: <paramref name="fallback"/>.</summary>
@@ -25,6 +27,7 @@ public static class Adapters
     {
         if (value is null) return fallback;
         var name = value.Trim();
+        if (Aliases.TryGetValue(name, out var alias) && Enum.TryParse<T>(alias, out var aliased)) return aliased;
         foreach (var provider in Enum.GetValues<T>())
             if (provider.ToString().Equals(name, StringComparison.OrdinalIgnoreCase)) return provider;
         var supported = $"supported: {string.Join(", ", Enum.GetNames<T>())} (unset: {fallback})";
@@ -40,6 +43,7 @@ public static class Adapters
     public static Task<StoragePorts> AddStorageAsync(this IServiceCollection services, ParleyOptions options) => options.StorageProvider switch
     {
         StorageProvider.Sqlite => services.AddSqliteStorageAsync(options),
+        StorageProvider.Postgres => services.AddPostgresStorageAsync(options),
         var other => throw new StartupRefused($"Parley:Storage:Provider={other} has no registration."),
     };
 
