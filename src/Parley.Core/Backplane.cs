@@ -52,7 +52,7 @@ public interface ILocalSessionSockets
 /// of sockets that took it (see <see cref="ILocalSessionSockets.DeliverAsync"/>) once every node answered or
 /// <paramref name="deadline"/> (plus the adapter's own documented transport allowance) has passed; a node that did not
 /// answer in time counts 0. It never throws for a node that is unreachable. Deliveries to one session raised in order
-/// on one node arrive in that order on every node. Adapters: in-process (one node, default); Redis later.
+/// on one node arrive in that order on every node. Adapters: in-process (one node, default); Redis (src/Parley.Backplane.Redis).
 /// </summary>
 public interface ISessionBackplane
 {
@@ -69,4 +69,32 @@ public sealed class InProcessBackplane(ILocalSessionSockets local) : ISessionBac
         local.DeliverAsync(sessionId, delivery, deadline);
 
     public Task<int> CountSocketsAsync(string sessionId, CancellationToken ct) => Task.FromResult(local.Count(sessionId));
+}
+
+/// <summary>
+/// A committed change as the notification channels see it (spec §6 customer start/end): the conversation after the
+/// commit, whether the commit created it, and when it ended if the commit ended it. Plain data, like a delivery.
+/// </summary>
+public sealed record ConversationChange(Conversation After, bool Started, DateTimeOffset? EndedAt);
+
+/// <summary>This node's notification publisher: renders a change and publishes it to the channels held on this node.</summary>
+public interface ILocalNotifications
+{
+    void Publish(ConversationChange change);
+}
+
+/// <summary>
+/// Carries committed changes to every node's <see cref="ILocalNotifications"/>, each node's exactly once (the origin's
+/// included, and never twice). At most once, as the platform's notifications are: a node that cannot be reached misses
+/// the change. Never throws, never waits on another node.
+/// </summary>
+public interface IChangeBroadcast
+{
+    void Broadcast(ConversationChange change);
+}
+
+/// <summary>One node: a change goes to this node's channels.</summary>
+public sealed class InProcessChangeBroadcast(ILocalNotifications local) : IChangeBroadcast
+{
+    public void Broadcast(ConversationChange change) => local.Publish(change);
 }

@@ -199,7 +199,7 @@ public sealed record ParleyOptions
     // ---- Composition root: which adapter serves each port (issue 11 step 0; docs/configuration.md) ----
     /// <summary>Parley:Storage:Provider. The durable store; <c>Sqlite</c> (the default) is the one this version has.</summary>
     public StorageProvider StorageProvider { get; init; } = StorageProvider.Sqlite;
-    /// <summary>Parley:Backplane:Provider. How committed events reach sockets; <c>Local</c> (in-process, one node) is the one this version has.</summary>
+    /// <summary>Parley:Backplane:Provider. How committed events reach sockets: <c>Local</c> (in-process, one node; the default) or <c>Redis</c> (several nodes).</summary>
     public BackplaneProvider BackplaneProvider { get; init; } = BackplaneProvider.Local;
     /// <summary>
     /// Parley:Node:Id. This node's name among several (outbox lease owner, backplane membership, logs). Unset: the machine
@@ -254,6 +254,19 @@ public sealed record ParleyOptions
     /// (connection refused, starting up) before it refuses to start; a wrong password or database refuses at once.
     /// </summary>
     public TimeSpan StorageConnectRetry { get; init; } = TimeSpan.FromSeconds(10);
+
+    // ---- Redis backplane (issue 11 item 2; docs/fanout.md "Redis backplane") ----
+    /// <summary>
+    /// ConnectionStrings:Redis (environment ConnectionStrings__Redis). A StackExchange.Redis configuration string
+    /// (<c>host:port,password=…</c>); read when Parley:Backplane:Provider is Redis, required then. It holds a secret:
+    /// never printed.
+    /// </summary>
+    public string? RedisConnectionString { get; init; }
+    /// <summary>
+    /// Parley:Backplane:Prefix. What every Redis channel and key of the backplane starts with; nodes with the same prefix
+    /// form one cluster, so two clusters (or test runs) can share one Redis. 1–64 letters, digits, ':', '.', '-', '_'.
+    /// </summary>
+    public string RedisPrefix { get; init; } = "parley:";
 
     // ---- Secrets at rest: the Data Protection key ring that encrypts the store's secrets (docs/production.md) ----
     /// <summary>
@@ -371,8 +384,24 @@ public sealed record ParleyOptions
             PostgresConnectionString = Get("ConnectionStrings:Postgres") ?? o.PostgresConnectionString,
             StorageConnectRetry = Seconds(Get("Parley:Storage:ConnectRetrySeconds"), "Parley:Storage:ConnectRetrySeconds", min: 0, max: 600)
                 ?? o.StorageConnectRetry,
+
+            // Redis backplane
+            RedisConnectionString = Get("ConnectionStrings:Redis") ?? o.RedisConnectionString,
+            RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
+        if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
         return basic.WithLimits(config).WithWebhookLease(config);
+    }
+
+    internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +
+        "a StackExchange.Redis configuration string such as 127.0.0.1:6379,password=…; it is not set.";
+
+    static string RedisPrefixName(string value)
+    {
+        var name = value.Trim();
+        if (name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is ':' or '.' or '-' or '_'))
+            throw new StartupRefused($"Parley:Backplane:Prefix={Clip(name)} is not a prefix: use 1 to 64 letters, digits, ':', '.', '-' or '_'.");
+        return name;
     }
 
     /// <summary>A node id: 1–64 letters, digits, '.', '-' or '_' (it goes into keys, channel names and log lines).</summary>

@@ -22,7 +22,7 @@ public sealed class CompositionTests
     [Theory]
     [InlineData("Parley__Storage__Provider", "Postgres", "Parley:Storage:Provider", "Sqlite", "not available in this version")]
     [InlineData("Parley__Storage__Provider", "mongo", "Parley:Storage:Provider", "Sqlite", "not a provider")]
-    [InlineData("Parley__Backplane__Provider", "Redis", "Parley:Backplane:Provider", "Local", "not available in this version")]
+    [InlineData("Parley__Backplane__Provider", "Kafka", "Parley:Backplane:Provider", "Local, Redis", "not a provider")]
     public async Task AProviderParleyDoesNotHave_StopsTheProcess_InOneLineNamingTheSettingAndWhatIsSupported(string variable, string value,
         string key, string supported, string why)
     {
@@ -34,6 +34,19 @@ public sealed class CompositionTests
         Assert.Contains($"supported: {supported}", stderr);
         Assert.Contains(why, stderr);
         Assert.DoesNotContain("listening on", refused.Stdout);
+        Assert.False(Directory.Exists(refused.DataDir), "nothing is created before the refusal");
+    }
+
+    [Fact]
+    public async Task TheRedisBackplane_WithoutItsConnectionString_StopsTheProcess_NamingTheVariable()
+    {
+        await using var refused = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new()
+        {
+            ["Parley__Backplane__Provider"] = "Redis", ["ConnectionStrings__Redis"] = "",   // unset, whatever the runner exports
+        });
+        Assert.Equal(2, await refused.ExitCodeAsync());
+        AssertOneLine(refused.Stderr);
+        Assert.Contains("Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis", refused.Stderr);
         Assert.False(Directory.Exists(refused.DataDir), "nothing is created before the refusal");
     }
 

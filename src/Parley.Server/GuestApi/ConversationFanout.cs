@@ -4,19 +4,21 @@ using Parley.Core;
 namespace Parley.Server.GuestApi;
 
 /// <summary>
-/// Turns a commit into what it must reach: the customer start/end notifications, and the deliveries to the guest
+/// Turns a commit into what it must reach: the customer start/end notifications (through the <see cref="IChangeBroadcast"/>,
+/// to every node's channels), and the deliveries to the guest
 /// session, which go through the <see cref="ISessionBackplane"/> (never straight to this node's sockets) so that a
 /// guest connected to another node hears them too. The returned count is of the sockets, on every node, told that the
 /// conversation ended; the Platform API call that ended it waits for it.
 /// </summary>
-public sealed class ConversationFanout(ISessionBackplane backplane, Notifications.ConversationNotifications notifications,
+public sealed class ConversationFanout(ISessionBackplane backplane, IChangeBroadcast notifications,
     ParleyOptions options, ILogger<ConversationFanout> log) : IConversationFanout
 {
     static readonly Task<int> Nothing = Task.FromResult(0);
 
     public Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started)
     {
-        notifications.Publish(after, events, started);
+        // To every node's notification channels (this node's at once).
+        if (Notifications.ConversationNotifications.ChangeOf(after, events, started) is { } change) notifications.Broadcast(change);
         var session = after.GuestSessionId;
         var ended = Nothing;
         // Raised in version order, one after the other: the backplane keeps a session's deliveries in that order.

@@ -8,7 +8,7 @@ namespace Parley.Server;
 public enum StorageProvider { Sqlite, Postgres }
 
 /// <summary>How committed conversation events reach guest sockets (<c>Parley:Backplane:Provider</c>).</summary>
-public enum BackplaneProvider { Local }
+public enum BackplaneProvider { Local, Redis }
 
 /// <summary>
 /// The composition root's adapters: each provider registers itself with its own extension method, chosen by
@@ -20,7 +20,7 @@ public static class Adapters
     public static readonly string[] PlannedStorage = [];
     /// <summary>Other names a provider answers to (any case): PostgreSQL is Postgres.</summary>
     static readonly Dictionary<string, string> Aliases = new(StringComparer.OrdinalIgnoreCase) { ["PostgreSQL"] = nameof(StorageProvider.Postgres) };
-    public static readonly string[] PlannedBackplanes = ["Redis"];
+    public static readonly string[] PlannedBackplanes = [];
 
     /// <summary>The provider named by <paramref name="value"/> (any case); unset: <paramref name="fallback"/>.</summary>
     public static T Choose<T>(string? value, string key, T fallback, string[] planned) where T : struct, Enum
@@ -50,6 +50,7 @@ public static class Adapters
     public static IServiceCollection AddBackplane(this IServiceCollection services, ParleyOptions options) => options.BackplaneProvider switch
     {
         BackplaneProvider.Local => services.AddLocalBackplane(),
+        BackplaneProvider.Redis => services.AddRedisBackplane(options),
         var other => throw new StartupRefused($"Parley:Backplane:Provider={other} has no registration."),
     };
 
@@ -80,12 +81,14 @@ public static class Adapters
     {
         services.AddNodeFanout();
         services.AddSingleton<ISessionBackplane, InProcessBackplane>();
+        services.AddSingleton<IChangeBroadcast, InProcessChangeBroadcast>();
         return services;
     }
 
     /// <summary>
     /// What every node has whatever the backplane: its socket registry, the local hub over it (the backplane's leg on this
-    /// node), its notification publisher, and the fan-out that routes every commit's deliveries through the backplane.
+    /// node), its notification publisher (the change broadcast's leg on this node), and the fan-out that routes every
+    /// commit's deliveries through the backplane.
     /// </summary>
     public static IServiceCollection AddNodeFanout(this IServiceCollection services)
     {
@@ -93,6 +96,7 @@ public static class Adapters
         services.AddSingleton<LocalSessionHub>();
         services.AddSingleton<ILocalSessionSockets>(sp => sp.GetRequiredService<LocalSessionHub>());
         services.AddSingleton<Notifications.ConversationNotifications>();
+        services.AddSingleton<ILocalNotifications>(sp => sp.GetRequiredService<Notifications.ConversationNotifications>());
         services.AddSingleton<IConversationFanout, ConversationFanout>();
         return services;
     }

@@ -6,16 +6,25 @@ namespace Parley.Server.Notifications;
 
 /// <summary>
 /// Publishes a commit's customer start/end events to this node's notification channels (spec §6). Channels are per
-/// node (docs/fanout.md): a cluster carries the commit to every node and each node publishes to its own channels.
+/// node (docs/fanout.md): the <see cref="IChangeBroadcast"/> carries the change to every node and each node publishes
+/// it to its own channels here.
 /// </summary>
-public sealed class ConversationNotifications(NotificationHub hub)
+public sealed class ConversationNotifications(NotificationHub hub) : ILocalNotifications
 {
-    /// <param name="started">The commit created the conversation.</param>
-    public void Publish(Conversation after, ImmutableArray<ConversationEvent> events, bool started)
+    public void Publish(ConversationChange change)
     {
-        if (started) hub.Publish(CustomerTopic(after, "start"), CustomerEvent(after, after.StartTime));
+        var after = change.After;
+        if (change.Started) hub.Publish(CustomerTopic(after, "start"), CustomerEvent(after, after.StartTime));
+        if (change.EndedAt is { } at) hub.Publish(CustomerTopic(after, "end"), CustomerEvent(after, at));
+    }
+
+    /// <summary>What of a commit the notification channels see; null when nothing (a message, a typing event).</summary>
+    public static ConversationChange? ChangeOf(Conversation after, ImmutableArray<ConversationEvent> events, bool started)
+    {
+        DateTimeOffset? ended = null;
         foreach (var e in events)
-            if (e is ConversationEnded end) hub.Publish(CustomerTopic(after, "end"), CustomerEvent(after, end.At));
+            if (e is ConversationEnded end) ended = end.At;
+        return started || ended is not null ? new ConversationChange(after, started, ended) : null;
     }
 
     static string CustomerTopic(Conversation c, string what) => $"v2.detail.events.conversation.{c.Id}.customer.{what}";

@@ -1,0 +1,59 @@
+using System.Text.Json.Serialization;
+using Parley.Core;
+
+namespace Parley.Backplane.Redis;
+
+/// <summary>
+/// A delivery (or a socket count request) as it travels between nodes: plain data, each node renders its own frames.
+/// <see cref="Id"/> numbers the request on its origin node, whose reply channel takes every node's answer.
+/// </summary>
+sealed record DeliveryEnvelope(
+    string Origin,
+    long Id,
+    string Kind,
+    string Session,
+    int DeadlineMs,
+    ConversationMessage? Message = null,
+    string? TracingId = null,
+    Conversation? Conversation = null,
+    DateTimeOffset? At = null,
+    bool SessionCleared = false,
+    string? Reason = null)
+{
+    public const string MessageKind = "message", EndedKind = "ended", ClearedKind = "cleared", ClosedKind = "closed", CountKind = "count";
+
+    public static DeliveryEnvelope From(string origin, long id, string session, SessionDelivery delivery, TimeSpan deadline)
+    {
+        var ms = (int)Math.Clamp(deadline.TotalMilliseconds, 0, int.MaxValue);
+        return delivery switch
+        {
+            SessionDelivery.Message m => new(origin, id, MessageKind, session, ms, Message: m.Body, TracingId: m.TracingId),
+            SessionDelivery.Ended e => new(origin, id, EndedKind, session, ms, Conversation: e.After, At: e.At),
+            SessionDelivery.Cleared => new(origin, id, ClearedKind, session, ms),
+            SessionDelivery.ConnectionsClosed c => new(origin, id, ClosedKind, session, ms, SessionCleared: c.SessionCleared, Reason: c.Reason),
+            _ => throw new ArgumentOutOfRangeException(nameof(delivery), delivery.GetType().Name, "A delivery the Redis backplane cannot carry."),
+        };
+    }
+
+    /// <summary>The delivery this envelope carries; null for a count request or a kind this version does not know.</summary>
+    public SessionDelivery? ToDelivery() => Kind switch
+    {
+        MessageKind when Message is not null => new SessionDelivery.Message(Message, TracingId),
+        EndedKind when Conversation is not null && At is { } at => new SessionDelivery.Ended(Conversation, at),
+        ClearedKind => new SessionDelivery.Cleared(),
+        ClosedKind => new SessionDelivery.ConnectionsClosed(SessionCleared, Reason ?? "closed"),
+        _ => null,
+    };
+}
+
+/// <summary>A committed change on its way to every node's notification channels.</summary>
+sealed record ChangeEnvelope(string Origin, Conversation After, bool Started, DateTimeOffset? EndedAt);
+
+/// <summary>
+/// Source-generated JSON for what crosses Redis. Computed (get-only) properties such as <c>Conversation.Customer</c> are
+/// left out; enums travel as numbers (every node runs the same version).
+/// </summary>
+[JsonSourceGenerationOptions(IgnoreReadOnlyProperties = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(DeliveryEnvelope))]
+[JsonSerializable(typeof(ChangeEnvelope))]
+partial class BackplaneJson : JsonSerializerContext;

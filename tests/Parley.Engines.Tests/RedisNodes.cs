@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Parley.Backplane.Redis;
+using Parley.E2E.Tests;
+using Parley.Server;
+using StackExchange.Redis;
+
+namespace Parley.Engines.Tests;
+
+/// <summary>
+/// Nodes in this process on one Redis backplane: real Kestrel hosts on loopback ports sharing one SQLite data folder (two
+/// stores on one file, as the storage contract suite runs them), each with its own node id. Every cluster has a prefix
+/// of its own, so clusters of tests running at once, or another suite's, never hear one another.
+/// </summary>
+public sealed class RedisNodes : IAsyncDisposable
+{
+    public const string Variable = "ConnectionStrings__Redis";
+    readonly string _dataDir = Path.Combine(Path.GetTempPath(), "parley-nodes-" + Guid.NewGuid().ToString("N"));
+    readonly List<ParleyServer> _nodes = [];
+
+    public string Prefix { get; } = $"parley-test:{Guid.NewGuid():N}:";
+    public string Redis { get; }
+    public ParleyServer this[int i] => _nodes[i];
+
+    RedisNodes(string redis) => Redis = redis;
+
+    /// <param name="redis">A StackExchange.Redis configuration string; by default the one scripts/start-services exports.</param>
+    public static async Task<RedisNodes> StartAsync(int count = 2, string? redis = null, Func<ParleyOptions, ParleyOptions>? configure = null)
+    {
+        var nodes = new RedisNodes(redis ?? EngineFactAttribute.Require(Variable));
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var id = $"node-{(char)('a' + i)}";
+                nodes._nodes.Add(await ParleyServer.StartAsync(o =>
+                {
+                    var node = o with
+                    {
+                        DataDir = nodes._dataDir, NodeId = id, BackplaneProvider = BackplaneProvider.Redis,
+                        RedisConnectionString = nodes.Redis, RedisPrefix = nodes.Prefix,
+                    };
+                    return configure is null ? node : configure(node);
+                }));
+            }
+            await nodes.JoinedAsync();
+        }
+        catch
+        {
+            await nodes.DisposeAsync();
+            throw;
+        }
+        return nodes;
+    }
+
+    public RedisBackplane Backplane(int node) => _nodes[node].Services.GetRequiredService<RedisBackplane>();
+
+    /// <summary>Until every node is connected and sees every other as a live member (they join before listening).</summary>
+    public Task JoinedAsync(TimeSpan? timeout = null) => Until(() => _nodes.All(n =>
+    {
+        var b = n.Services.GetRequiredService<RedisBackplane>();
+        return b.IsConnected && _nodes.All(o => b.Members.Contains(o.Services.GetRequiredService<ParleyOptions>().NodeId));
+    }), timeout ?? TimeSpan.FromSeconds(20), "every node joined the backplane");
+
+    public async Task<HealthReport> HealthAsync(int node) =>
+        await _nodes[node].Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+    /// <summary>Polls a condition of state that has no event to await (a reconnect inside the Redis client), with a deadline.</summary>
+    public static async Task Until(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (deadline.Elapsed > timeout) throw new TimeoutException($"Not within {timeout.TotalSeconds} s: {what}.");
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _nodes) await node.DisposeAsync();
+        try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { }
+    }
+}
+
+/// <summary>A redis-server of the test's own on a free loopback port, to stop (SIGKILL) and start again on the same port.</summary>
+public sealed class PrivateRedis : IAsyncDisposable
+{
+    Process? _process;
+    public int Port { get; } = FreePort();
+    public string Configuration => $"127.0.0.1:{Port},connectTimeout=1000,syncTimeout=1000,asyncTimeout=1000";
+
+    public static async Task<PrivateRedis> StartAsync()
+    {
+        var redis = new PrivateRedis();
+        await redis.StartAgainAsync();
+        return redis;
+    }
+
+    public async Task StartAgainAsync()
+    {
+        var info = new ProcessStartInfo("redis-server")
+        {
+            // Loopback, no persistence, no password: a throwaway server that lives as long as the test.
+            ArgumentList = { "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no" },
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        _process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start");
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        await RedisNodes.Until(() => Accepts(Port), TimeSpan.FromSeconds(10), $"redis-server listens on {Port}");
+    }
+
+    public void Kill()
+    {
+        if (_process is null) return;
+        _process.Kill();
+        _process.WaitForExit(10_000);
+        _process.Dispose();
+        _process = null;
+    }
+
+    static bool Accepts(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            client.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException) { return false; }
+    }
+
+    static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Kill();
+        return ValueTask.CompletedTask;
+    }
+}
+
+static class PlatformExtensions
+{
+    /// <summary>A bot message into the session's live conversation (agentless, useExistingActiveConversation).</summary>
+    public static async Task<string> SendIntoLiveAsync(this PlatformClient platform, string sessionId, string text)
+    {
+        var (response, body) = await platform.PostAsync("/api/v2/conversations/messages/agentless", new
+        {
+            fromAddress = ParleyServer.DeploymentId, toAddress = sessionId, toAddressMessengerType = "webmessaging", textBody = text,
+            useExistingActiveConversation = true,
+        });
+        Assert.Equal(200, (int)response.StatusCode);
+        return body!["conversationId"]!.GetValue<string>();
+    }
+
+    public static async Task<int> SocketsOfAsync(this PlatformClient platform, string sessionId)
+    {
+        var (_, body) = await platform.GetAsync("/api/v2/parley/webmessaging/sessions");
+        return (int)body!["entities"]!.AsArray().Single(s => (string?)s!["id"] == sessionId)!["sockets"]!;
+    }
+
+    public static bool IsText(JsonObject f, string text) => Frames.IsOutboundText(f) && (string?)f["body"]!["text"] == text;
+}
