@@ -9,10 +9,14 @@ namespace Parley.Cluster.Tests;
 [Collection(FaultCollection.Name)]
 public sealed class NodeKillTests(PrivateEngines engines, ITestOutputHelper output)
 {
+    const int Sends = 200;
+
     [EngineFaultFact]
     public async Task NodeKilled_ItsGuestResumesOnAnotherNodeByToken_WithEveryAcknowledgedMessage_AndCarriesOn()
     {
+        var starting = Stopwatch.StartNew();
         await using var cluster = await Cluster.StartAsync(await engines.ClusterOptionsAsync());
+        output.WriteLine($"cluster (2 nodes, fresh database) started in {starting.ElapsedMilliseconds} ms");
         var (a, b) = (cluster.A, cluster.B);
         using var botB = await PlatformClient.ConnectAsync(b.BaseAddress);
 
@@ -23,7 +27,7 @@ public sealed class NodeKillTests(PrivateEngines engines, ITestOutputHelper outp
 
         // The guest pipelines sends; A is killed once some are acknowledged, with others still in flight.
         var acknowledged = new Dictionary<string, string>();
-        for (var i = 0; i < 60; i++) await guest.SendTextNoWaitAsync($"message {i}");
+        for (var i = 0; i < Sends; i++) await guest.SendTextNoWaitAsync($"message {i}");
         while (acknowledged.Count < 20)
         {
             var echo = await guest.NextAsync(Frames.IsInboundEcho);
@@ -45,7 +49,7 @@ public sealed class NodeKillTests(PrivateEngines engines, ITestOutputHelper outp
         // The guest reconnects to B with its token: the same session, and every message it was told was stored.
         await using var resumed = await GuestOnAsync(b, guest.Token);
         Assert.False((bool)(await resumed.ConfigureAsync())["body"]!["newSession"]!);
-        output.WriteLine($"node A killed with {acknowledged.Count} of 60 messages acknowledged; the guest resumed on B {killed.ElapsedMilliseconds} ms later");
+        output.WriteLine($"node A killed with {acknowledged.Count} of {Sends} messages acknowledged; the guest resumed on B {killed.ElapsedMilliseconds} ms later");
         var history = await HistoryAsync(b.BaseAddress, await resumed.JwtAsync());
         Assert.Empty(acknowledged.Keys.Except(history.Select(m => m.Id)));
         Assert.Contains(history, m => m.Text == "hello from B");

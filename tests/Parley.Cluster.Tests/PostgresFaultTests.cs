@@ -18,7 +18,9 @@ public sealed class PostgresFaultTests(PrivateEngines engines, ITestOutputHelper
     [EngineFaultFact]
     public async Task PostgresDown_WritesAnswer503_NothingUnstoredIsAcknowledged_AndTheNodeRecoversByItself()
     {
+        var starting = Stopwatch.StartNew();
         await using var cluster = await Cluster.StartAsync(await engines.ClusterOptionsAsync(nodes: ["a"], environment: OneNode));
+        output.WriteLine($"cluster (1 node, fresh database) started in {starting.ElapsedMilliseconds} ms");
         var node = cluster.A;
         using var bot = await PlatformClient.ConnectAsync(node.BaseAddress);
         await using var guest = await GuestOnAsync(node);

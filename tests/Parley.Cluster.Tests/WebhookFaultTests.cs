@@ -22,7 +22,9 @@ public sealed class WebhookFaultTests(PrivateEngines engines, ITestOutputHelper 
     public async Task WebhookInFlight_WhenItsNodeIsKilled_IsDeliveredOnceByAnother_InConversationOrder()
     {
         await using var receiver = await HoldingWebhookReceiver.StartAsync();
+        var starting = Stopwatch.StartNew();
         await using var cluster = await Cluster.StartAsync(await engines.ClusterOptionsAsync(environment: ShortLease));
+        output.WriteLine($"cluster (2 nodes, fresh database) started in {starting.ElapsedMilliseconds} ms");
         receiver.SendersAre(cluster.A.Id, cluster.B.Id);
         using var botA = await PlatformClient.ConnectAsync(cluster.A.BaseAddress);
         var (created, integration) = await botA.PostAsync("/api/v2/conversations/messaging/integrations/open", new

@@ -1,3 +1,4 @@
+using Npgsql;
 using System.Security.Cryptography;
 
 namespace Parley.Cluster.Tests.Engines;
@@ -74,6 +75,7 @@ public sealed class PrivatePostgres : IAsyncDisposable
         if (!IsRunning) return;
         await ToolAsync("pg_ctl", ["stop", "-D", Data, "-m", immediate ? "immediate" : "fast", "-w", "-t", "60", "-s"], TimeSpan.FromSeconds(90));
         IsRunning = false;
+        NpgsqlConnection.ClearAllPools();   // this test process's pooled connections died with the server
     }
 
     Task<string> ToolAsync(string tool, IEnumerable<string> args, TimeSpan timeout, bool fromPath = false) =>
