@@ -290,7 +290,12 @@ public sealed class Conversations(
     {
         var sockets = await outcome.Delivered;
         // Not the request's token: the end has committed, and an aborted request must not turn that into an error.
-        if (outcome.AuditId is { } id) await audit.SetSocketsNotifiedAsync(id, sockets, CancellationToken.None);
+        if (outcome.AuditId is { } id)
+        {
+            try { await audit.SetSocketsNotifiedAsync(id, sockets, CancellationToken.None); }
+            // Nor a store lost just after the commit: the end stands and is answered as done; only the audit row lacks its count.
+            catch (StoreUnavailableException) { }
+        }
         return sockets;
     }
 }

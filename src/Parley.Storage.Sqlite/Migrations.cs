@@ -1,5 +1,3 @@
-using Microsoft.Data.Sqlite;
-
 namespace Parley.Storage.Sqlite;
 
 /// <summary>

@@ -191,7 +191,7 @@ public sealed class PermissionMatrixTests
             signing key has retired, and when it names a client that does not exist: see [oauth.md](oauth.md).
 
             Not Platform API, so not in the table: `POST /oauth/token` (client credentials, [oauth.md](oauth.md)), the guest socket
-            `/v1`, the notification channel socket `/channels/{id}` (the channel id is the credential), `GET /health`,
+            `/v1`, the notification channel socket `/channels/{id}` (the channel id is the credential), `GET /healthz`, `/readyz` and `/health` ([health.md](health.md)),
             `GET /webdeployments/v1/deployments/{id}/config.json` (public, as the platform's CDN file), and:
 
             """);

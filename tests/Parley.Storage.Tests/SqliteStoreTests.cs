@@ -10,7 +10,10 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
 
     string DbPath => Path.Combine(_dir, "parley.db");
 
-    static StorePorts Ports(SqliteStore s) => new(s, s, s, s, s);
+    static StorePorts Ports(SqliteStore s) => new(s.Conversations, s.Sessions, s.Audit, s.Directory, s.Outbox);
+
+    /// <summary>The open store whose ports these are.</summary>
+    SqliteStore Opened(StorePorts ports) => _open.Single(s => ReferenceEquals(s.Conversations, ports.Conversations));
 
     async Task<SqliteStore> OpenAsync()
     {
@@ -23,7 +26,7 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
 
     protected override async Task<StorePorts> ReopenAsync(StorePorts store)
     {
-        var sqlite = (SqliteStore)store.Conversations;
+        var sqlite = Opened(store);
         await sqlite.DisposeAsync();
         _open.Remove(sqlite);
         return await CreateStoreAsync();
@@ -109,8 +112,9 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
             await store.Conversations.CommitAsync(new Commit(c, c.Version, add.Events), default);
             texts.Add((c.Id, $"t{n}"));
         }
-        await ((SqliteStore)store.Conversations).DisposeAsync();
-        _open.Remove((SqliteStore)store.Conversations);
+        var old = Opened(store);
+        await old.DisposeAsync();
+        _open.Remove(old);
         await using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DbPath};Pooling=false"))
         {
             await c.OpenAsync();

@@ -58,8 +58,7 @@ public static class Adapters
     public static async Task<StoragePorts> AddSqliteStorageAsync(this IServiceCollection services, ParleyOptions options)
     {
         var store = await OpenSqliteAsync(options);
-        services.AddSingleton(store);
-        return services.AddStoragePorts(new StoragePorts(store, store, store, store, store, store, store));
+        return services.AddStoragePorts(store.Ports);
     }
 
     /// <summary>Registers each port of an opened store; every adapter ends its registration here.</summary>

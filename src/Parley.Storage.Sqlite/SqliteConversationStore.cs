@@ -1,0 +1,257 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+
+namespace Parley.Storage.Sqlite;
+
+/// <summary>
+/// Conversations, their participants and messages. A commit also writes the rows it carries for the other ports (the
+/// session move, outbox rows, the audit row): they are one transaction, as <see cref="IConversationStore"/> promises.
+/// </summary>
+sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
+{
+    const string ConversationColumns =
+        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version, inactivity_seconds";
+
+    public async Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct)
+    {
+        await using var c = await db.ReadAsync(ct);
+        var list = await LoadConversationsAsync(c, $"SELECT {ConversationColumns} FROM conversations WHERE id = $id", ct, ("$id", conversationId));
+        return list.Count == 0 ? null : list[0];
+    }
+
+    static async Task<List<Conversation>> LoadConversationsAsync(SqliteConnection c, string sql, CancellationToken ct,
+        params (string, object?)[] args)
+    {
+        var rows = new List<Conversation>();
+        await using (var cmd = Command(c, sql, args))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+                rows.Add(new Conversation(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2), r.GetString(3),
+                    Parse<DisconnectMode>(r.GetString(4)), Parse<MessageDirection>(r.GetString(5)),
+                    Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), [],
+                    r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null));
+        if (rows.Count == 0) return rows;
+
+        var participants = new Dictionary<string, List<Participant>>();
+        var ids = string.Join(",", rows.Select((_, i) => $"$c{i}"));
+        await using (var cmd = Command(c,
+            $"SELECT conversation_id, id, purpose, name, communication_id, state, start_time, end_time, disconnect_type " +
+            $"FROM participants WHERE conversation_id IN ({ids}) ORDER BY conversation_id, ordinal",
+            rows.Select((row, i) => ($"$c{i}", (object?)row.Id)).ToArray()))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+            {
+                var p = new Participant(r.GetString(1), Parse<ParticipantPurpose>(r.GetString(2)), r.GetString(3), r.GetString(4),
+                    Parse<ParticipantState>(r.GetString(5)), Time(r.GetInt64(6)), TimeOrNull(r, 7),
+                    r.IsDBNull(8) ? null : Parse<DisconnectType>(r.GetString(8)));
+                if (!participants.TryGetValue(r.GetString(0), out var l)) participants[r.GetString(0)] = l = [];
+                l.Add(p);
+            }
+        return rows.Select(row => row with { Participants = [.. participants.GetValueOrDefault(row.Id) ?? []] }).ToList();
+    }
+
+    /// <summary>
+    /// One commit, atomically (see <see cref="IConversationStore"/>): the guard is the statement that writes the
+    /// conversation row. Creation inserts it only if absent; a change of state updates it only at the expected version;
+    /// a message-only commit moves its message counter only while it is at the expected version and connected. Each
+    /// of these also advances <c>last_sequence</c> by the commit's message count and returns it, and the messages take
+    /// the numbers up to it: no row there, no message stored.
+    /// </summary>
+    public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => db.WriteAsync(async tx =>
+    {
+        var c = commit.After;
+        var messages = commit.Events.OfType<MessageAdded>().Select(e => e.Message).ToList();
+        long lastSequence;
+        if (commit.ExpectedVersion == 0)
+        {
+            var insert = db.Prepared(tx,
+                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}, last_sequence) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v,$idle,$n)",
+                ("$id", c.Id), ("$ch", c.Channel.ToString()), ("$dep", c.DeploymentId), ("$sess", c.GuestSessionId),
+                ("$mode", c.DisconnectMode.ToString()), ("$dir", c.OriginatingDirection.ToString()), ("$state", c.State.ToString()),
+                ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$idle", (long)(c.InactivityTimeout?.TotalSeconds ?? 0)),
+                ("$n", messages.Count));
+            if (await insert.ExecuteNonQueryAsync(ct) == 0) return CommitResult.Refused;
+            lastSequence = messages.Count;
+            for (var i = 0; i < c.Participants.Length; i++)
+            {
+                var p = c.Participants[i];
+                var cmd = db.Prepared(tx,
+                    "INSERT INTO participants (id, conversation_id, ordinal, purpose, name, communication_id, state, start_time, end_time, disconnect_type) " +
+                    "VALUES ($id,$cid,$ord,$purpose,$name,$comm,$state,$start,$end,$dt)",
+                    ("$id", p.Id), ("$cid", c.Id), ("$ord", i), ("$purpose", p.Purpose.ToString()), ("$name", p.Name),
+                    ("$comm", p.CommunicationId), ("$state", p.State.ToString()), ("$start", Ms(p.StartTime)), ("$end", Ms(p.EndTime)),
+                    ("$dt", p.DisconnectType?.ToString()));
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+        }
+        else if (c.Version == commit.ExpectedVersion)
+        {
+            // Messages only: the state stays, but the counter moves only if it is still the state they were decided on.
+            var append = db.Prepared(tx,
+                "UPDATE conversations SET last_sequence = last_sequence + $n WHERE id = $id AND version = $expected AND state = 'Connected' " +
+                "RETURNING last_sequence",
+                ("$n", messages.Count), ("$id", c.Id), ("$expected", commit.ExpectedVersion));
+            if (await append.ExecuteScalarAsync(ct) is not long last) return CommitResult.Refused;
+            lastSequence = last;
+        }
+        else
+        {
+            var update = db.Prepared(tx,
+                "UPDATE conversations SET state = $state, end_time = $end, version = $v, last_sequence = last_sequence + $n " +
+                "WHERE id = $id AND version = $expected RETURNING last_sequence",
+                ("$state", c.State.ToString()), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$n", messages.Count), ("$id", c.Id),
+                ("$expected", commit.ExpectedVersion));
+            if (await update.ExecuteScalarAsync(ct) is not long last) return CommitResult.Refused;   // another writer moved first
+            lastSequence = last;
+            foreach (var e in commit.Events.OfType<ParticipantDisconnected>())
+            {
+                var p = c.FindParticipant(e.ParticipantId)!;
+                var cmd = db.Prepared(tx,
+                    "UPDATE participants SET state = $state, end_time = $end, disconnect_type = $dt WHERE id = $id",
+                    ("$state", p.State.ToString()), ("$end", Ms(p.EndTime)), ("$dt", p.DisconnectType?.ToString()), ("$id", p.Id));
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+        }
+
+        var sequence = lastSequence - messages.Count;
+        foreach (var m in messages)
+        {
+            var cmd = db.Prepared(tx,
+                "INSERT INTO messages (id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key, sequence) " +
+                "VALUES ($id,$cid,$pid,$dir,$kind,$text,$events,$meta,$ts,$oe,$sender,$v,$status,$ext,$seq)",
+                ("$id", m.Id), ("$cid", m.ConversationId), ("$pid", m.ParticipantId), ("$dir", m.Direction.ToString()),
+                ("$kind", m.Kind.ToString()), ("$text", m.Text),
+                ("$events", m.Events.IsDefaultOrEmpty ? null : JsonSerializer.Serialize(m.Events.Select(e => new[] { e.EventType, e.Type }))),
+                ("$meta", m.Metadata is null || m.Metadata.IsEmpty ? null : JsonSerializer.Serialize(m.Metadata)),
+                ("$ts", Ms(m.Timestamp)), ("$oe", m.OriginatingEntity), ("$sender", m.SenderName), ("$v", m.Version),
+                ("$status", m.Status), ("$ext", m.ExternalKey), ("$seq", ++sequence));
+            try { await cmd.ExecuteNonQueryAsync(ct); }
+            catch (SqliteException e) when (e.SqliteErrorCode == 19 && m.ExternalKey is not null) { throw new DuplicateMessageException(m.ExternalKey); }
+        }
+
+        if (commit.SessionConversation is { } move)
+        {
+            var cmd = db.Prepared(tx,
+                "UPDATE guest_sessions SET conversation_id = $new WHERE id = $id AND conversation_id IS $expected",
+                ("$new", move.NewConversationId), ("$id", move.SessionId), ("$expected", move.ExpectedConversationId));
+            if (await cmd.ExecuteNonQueryAsync(ct) == 0) return CommitResult.Refused;   // the session moved on meanwhile
+        }
+
+        foreach (var o in commit.Outbox.IsDefault ? [] : commit.Outbox)
+        {
+            var cmd = db.Prepared(tx,
+                "INSERT INTO outbox (id, destination, message_id, conversation_id, body, state, attempts, due_at, created_at) " +
+                "VALUES ($id,$dest,$mid,$cid,$body,'Pending',0,$due,$at)",
+                ("$id", o.Id), ("$dest", o.Destination), ("$mid", o.MessageId), ("$cid", o.ConversationId), ("$body", o.Body),
+                ("$due", Ms(o.DueAt)), ("$at", Ms(o.DueAt)));
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        if (commit.Audit is { } a)
+        {
+            var cmd = db.Prepared(tx,
+                "INSERT INTO termination_audit (id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified) " +
+                "VALUES ($id,$cid,$pid,$lever,$client,$reason,$at,$n)",
+                ("$id", a.Id), ("$cid", a.ConversationId), ("$pid", a.ParticipantId), ("$lever", a.Lever.ToString()),
+                ("$client", a.ClientId), ("$reason", a.Reason), ("$at", Ms(a.At)), ("$n", a.SocketsNotified));
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        return CommitResult.StoredAt(lastSequence);
+    }, ct);
+
+    public async Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct)
+    {
+        await using var c = await db.ReadAsync(ct);
+        long total;
+        await using (var cmd = Command(c, "SELECT COUNT(*) FROM messages WHERE conversation_id = $cid", ("$cid", conversationId)))
+            total = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        var rows = await ReadMessagesAsync(c,
+            "WHERE conversation_id = $cid ORDER BY sequence DESC LIMIT $limit OFFSET $offset", ct,
+            ("$cid", conversationId), ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize));
+        return new Page<ConversationMessage>(rows, pageSize, pageNumber, total);
+    }
+
+    public async Task<ConversationMessage?> GetMessageAsync(string messageId, CancellationToken ct)
+    {
+        await using var c = await db.ReadAsync(ct);
+        var rows = await ReadMessagesAsync(c, "WHERE id = $id", ct, ("$id", messageId));
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    static async Task<List<ConversationMessage>> ReadMessagesAsync(SqliteConnection c, string where, CancellationToken ct,
+        params (string, object?)[] args)
+    {
+        var rows = new List<ConversationMessage>();
+        await using var cmd = Command(c,
+            "SELECT id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key, sequence " +
+            "FROM messages " + where, args);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var events = r.IsDBNull(6)
+                ? ImmutableArray<MessageEvent>.Empty
+                : JsonSerializer.Deserialize<string[][]>(r.GetString(6))!.Select(e => new MessageEvent(e[0], e[1])).ToImmutableArray();
+            var metadata = r.IsDBNull(7) ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(7))!.ToImmutableDictionary();
+            rows.Add(new ConversationMessage(r.GetString(0), r.GetString(1), r.GetString(2), Parse<MessageDirection>(r.GetString(3)),
+                Parse<MessageKind>(r.GetString(4)), StringOrNull(r, 5), events, Time(r.GetInt64(8)), StringOrNull(r, 9),
+                StringOrNull(r, 10), r.GetInt64(11), metadata, StringOrNull(r, 12), StringOrNull(r, 13), r.GetInt64(14)));
+        }
+        return rows;
+    }
+
+    public async Task<ConversationMessage?> FindByExternalKeyAsync(string externalKey, CancellationToken ct)
+    {
+        await using var c = await db.ReadAsync(ct);
+        var rows = await ReadMessagesAsync(c, "WHERE external_key = $k", ct, ("$k", externalKey));
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    public async Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct) =>
+        await db.WriteAsync("UPDATE messages SET status = $s WHERE id = $id", ct, ("$s", status), ("$id", messageId)) == 1;
+
+    const string LastMessageTime =
+        "(SELECT m.timestamp FROM messages m WHERE m.conversation_id = c.id ORDER BY m.sequence DESC LIMIT 1)";
+
+    public async Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct)
+    {
+        await using var c = await db.ReadAsync(ct);
+        await using var cmd = Command(c,
+            "SELECT c.id FROM conversations c WHERE c.state = 'Connected' AND c.inactivity_seconds > 0 " +
+            $"AND COALESCE({LastMessageTime}, c.start_time) + c.inactivity_seconds * 1000 <= $now LIMIT $max",
+            ("$now", Ms(now)), ("$max", max));
+        var ids = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) ids.Add(r.GetString(0));
+        return ids;
+    }
+
+    public async Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct)
+    {
+        await using var c = await db.ReadAsync(ct);
+        await using var cmd = Command(c, $"SELECT COALESCE({LastMessageTime}, c.start_time) FROM conversations c WHERE c.id = $id", ("$id", conversationId));
+        return await cmd.ExecuteScalarAsync(ct) is long ms ? Time(ms) : null;
+    }
+
+    public async Task<Page<Conversation>> QueryAsync(ConversationFilter f, CancellationToken ct)
+    {
+        var where = new List<string>();
+        var args = new List<(string, object?)>();
+        if (f.StartedFrom is { } from) { where.Add("start_time >= $from"); args.Add(("$from", Ms(from))); }
+        if (f.StartedBefore is { } before) { where.Add("start_time < $before"); args.Add(("$before", Ms(before))); }
+        if (f.Ended is { } ended) where.Add(ended ? "state = 'Disconnected'" : "state = 'Connected'");
+        if (f.Channel is { } channel) { where.Add("channel = $channel"); args.Add(("$channel", channel.ToString())); }
+        var whereSql = where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where);
+        var orderColumn = f.OrderBy == "conversationEnd" ? "end_time" : "start_time";
+        var order = $"ORDER BY {orderColumn} {(f.Descending ? "DESC" : "ASC")}, id";
+
+        await using var c = await db.ReadAsync(ct);
+        long total;
+        await using (var cmd = Command(c, $"SELECT COUNT(*) FROM conversations {whereSql}", [.. args]))
+            total = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        args.Add(("$limit", f.PageSize));
+        args.Add(("$offset", (long)(f.PageNumber - 1) * f.PageSize));
+        var rows = await LoadConversationsAsync(c,
+            $"SELECT {ConversationColumns} FROM conversations {whereSql} {order} LIMIT $limit OFFSET $offset", ct, [.. args]);
+        return new Page<Conversation>(rows, f.PageSize, f.PageNumber, total);
+    }
+}

@@ -1,0 +1,239 @@
+using System.Threading.Channels;
+
+namespace Parley.Storage.Sqlite;
+
+/// <summary>
+/// The embedded database every SQLite port shares: one file in WAL mode with <c>synchronous = FULL</c>, so a commit that
+/// returned survives a crash or power loss. Writes go through one connection, one transaction at a time (SQLite has one
+/// writer), grouped so that one COMMIT makes many durable; reads open pooled connections of their own and never wait for
+/// the writer. It also applies the migrations at open and holds the codec of the secrets stored at rest.
+/// </summary>
+sealed class SqliteDatabase : IAsyncDisposable
+{
+    readonly string _connectionString;
+    readonly SqliteConnection _writer;
+    readonly Task _writerLoop;
+
+    public SecretCodec Secrets { get; }
+
+    public string Path { get; }
+
+    /// <summary>How many secrets an older version had stored in plain text and this open encrypted (0 on every later open).</summary>
+    public int SecretsEncryptedAtOpen { get; private init; }
+
+    SqliteDatabase(string path, string connectionString, SqliteConnection writer, SecretCodec secrets)
+    {
+        Path = path;
+        Secrets = secrets;
+        _connectionString = connectionString;
+        _writer = writer;
+        _writerLoop = Task.Run(RunWriterAsync);
+    }
+
+    /// <summary>
+    /// Opens the database; with a <paramref name="cipher"/>, secrets are encrypted at rest, those stored in plain text by an
+    /// older version are encrypted now, and <see cref="SecretsUnreadableException"/> says the cipher cannot read the ones stored.
+    /// </summary>
+    public static async Task<SqliteDatabase> OpenAsync(string path, ISecretCipher? cipher, CancellationToken ct)
+    {
+        OwnerOnly.PrepareDatabase(path);
+        var cs = new SqliteConnectionStringBuilder
+        {
+            DataSource = path, Pooling = true, DefaultTimeout = 5, ForeignKeys = true, Mode = SqliteOpenMode.ReadWriteCreate,
+        }.ToString();
+        var writer = new SqliteConnection(cs);
+        await writer.OpenAsync(ct);
+        await ExecAsync(writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", ct);
+        await Migrations.ApplyAsync(writer, ct);
+        var secrets = new SecretCodec(cipher);
+        int encrypted;
+        try { encrypted = await secrets.MigrateAsync(writer, ct); }
+        catch { await writer.DisposeAsync(); throw; }
+        OwnerOnly.RestrictDatabaseFiles(path);   // the -wal and -shm SQLite has just created (or an older start left)
+        return new SqliteDatabase(path, cs, writer, secrets) { SecretsEncryptedAtOpen = encrypted };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _writes.Writer.TryComplete();
+        await _writerLoop;
+        foreach (var cmd in _prepared.Values) await cmd.DisposeAsync();
+        await _writer.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+    }
+
+    /// <summary>A pooled connection of its own for a read (the caller disposes it).</summary>
+    public async Task<SqliteConnection> ReadAsync(CancellationToken ct)
+    {
+        var c = new SqliteConnection(_connectionString);
+        await c.OpenAsync(ct);
+        return c;
+    }
+
+    /// <summary>The row of <paramref name="table"/> with this id, or null.</summary>
+    public async Task<T?> GetByIdAsync<T>(string table, string columns, string id, Func<SqliteDataReader, T> read, CancellationToken ct)
+        where T : class
+    {
+        await using var c = await ReadAsync(ct);
+        await using var cmd = Command(c, $"SELECT {columns} FROM {table} WHERE id = $id", ("$id", id));
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? read(r) : null;
+    }
+
+    /// <summary>One page of every row of <paramref name="table"/> in <paramref name="order"/>, with the table's row count.</summary>
+    public async Task<Page<T>> ListPageAsync<T>(string table, string columns, string order, Func<SqliteDataReader, T> read,
+        int pageSize, int pageNumber, CancellationToken ct)
+    {
+        await using var c = await ReadAsync(ct);
+        long total;
+        await using (var count = Command(c, $"SELECT COUNT(*) FROM {table}"))
+            total = (long)(await count.ExecuteScalarAsync(ct))!;
+        var list = new List<T>();
+        await using var cmd = Command(c, $"SELECT {columns} FROM {table} ORDER BY {order} LIMIT $limit OFFSET $offset",
+            ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize));
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) list.Add(read(r));
+        return new Page<T>(list, pageSize, pageNumber, total);
+    }
+
+    static async Task ExecAsync(SqliteConnection c, string sql, CancellationToken ct)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    readonly Dictionary<string, SqliteCommand> _prepared = [];
+
+    /// <summary>
+    /// A writer command kept prepared across writes (only the writer loop runs these, one at a time): the hot statements
+    /// of a commit are compiled by SQLite once, not once per message.
+    /// </summary>
+    public SqliteCommand Prepared(SqliteTransaction tx, string sql, params (string Name, object? Value)[] args)
+    {
+        if (!_prepared.TryGetValue(sql, out var cmd))
+        {
+            cmd = _writer.CreateCommand();
+            cmd.CommandText = sql;
+            _prepared[sql] = cmd;
+        }
+        cmd.Transaction = tx;
+        cmd.Parameters.Clear();
+        foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return cmd;
+    }
+
+    /// <summary>Savepoint statements, prepared once: every write of a group runs three of them.</summary>
+    void Savepoint(SqliteTransaction tx, string sql) => Prepared(tx, sql).ExecuteNonQuery();
+
+    public static SqliteCommand Command(SqliteConnection c, string sql, params (string Name, object? Value)[] args)
+    {
+        var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return cmd;
+    }
+
+    /// <summary>A one-off command inside a write's transaction (on the writer connection that transaction belongs to).</summary>
+    public static SqliteCommand Command(SqliteTransaction tx, string sql, params (string Name, object? Value)[] args)
+    {
+        var cmd = Command(tx.Connection!, sql, args);
+        cmd.Transaction = tx;
+        return cmd;
+    }
+
+    /// <summary>
+    /// Every write goes through here. Writes queued while the previous transaction was committing are applied together,
+    /// each under its own savepoint, and made durable by one COMMIT (one fsync): group commit. A write whose work returns
+    /// false (or a refused <see cref="CommitResult"/>) or throws is rolled back to its savepoint alone; the others in the group still commit. The caller's task
+    /// completes only after the COMMIT, so nothing is acknowledged before it is stored.
+    /// </summary>
+    public async Task<T> WriteAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken ct)
+    {
+        var request = new WriteRequest(async tx => await work(tx), ct);
+        if (!_writes.Writer.TryWrite(request)) throw new ObjectDisposedException(nameof(SqliteStore));
+        // Not cancellable once queued: a caller is never told "failed" about a write that then commits. Cancellation
+        // stops a write only before it runs (the writer checks the token first).
+        return (T)(await request.Done.Task)!;
+    }
+
+    sealed class WriteRequest(Func<SqliteTransaction, Task<object?>> work, CancellationToken ct)
+    {
+        public Func<SqliteTransaction, Task<object?>> Work => work;
+        public CancellationToken Cancellation => ct;
+        public TaskCompletionSource<object?> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Most writes one transaction takes; bounds how long the first write of a group waits for the last.</summary>
+    const int MaxGroup = 256;
+
+    readonly Channel<WriteRequest> _writes = Channel.CreateUnbounded<WriteRequest>(new UnboundedChannelOptions { SingleReader = true });
+
+    async Task RunWriterAsync()
+    {
+        var group = new List<(WriteRequest Request, object? Result, Exception? Error)>(MaxGroup);
+        while (await _writes.Reader.WaitToReadAsync())
+        {
+            group.Clear();
+            WriteRequest? current = null;
+            try
+            {
+                await using var tx = (SqliteTransaction)await _writer.BeginTransactionAsync();
+                while (group.Count < MaxGroup && _writes.Reader.TryRead(out current))
+                {
+                    if (current.Cancellation.IsCancellationRequested)
+                    {
+                        group.Add((current, null, new OperationCanceledException(current.Cancellation)));
+                        continue;
+                    }
+                    Savepoint(tx, "SAVEPOINT w");
+                    try
+                    {
+                        var result = await current.Work(tx);
+                        if (result is false or CommitResult { Stored: false }) Savepoint(tx, "ROLLBACK TO w");
+                        Savepoint(tx, "RELEASE w");
+                        group.Add((current, result, null));
+                    }
+                    catch (Exception e) when (e is not SqliteException { SqliteErrorCode: 13 or 10 or 7 })   // not FULL, IOERR, NOMEM
+                    {
+                        Savepoint(tx, "ROLLBACK TO w");
+                        Savepoint(tx, "RELEASE w");
+                        group.Add((current, null, e));
+                    }
+                }
+                current = null;
+                await tx.CommitAsync();
+            }
+            catch (Exception e)
+            {
+                // The transaction is lost (a failed COMMIT, or an error that made SQLite roll it all back): nothing of
+                // the group is stored, and every caller — the one whose write was running too — hears so.
+                current?.Done.TrySetException(e);
+                foreach (var (request, _, _) in group) request.Done.TrySetException(e);
+                continue;
+            }
+            foreach (var (request, result, error) in group)
+                if (error is null) request.Done.TrySetResult(result);
+                else request.Done.TrySetException(error);
+        }
+    }
+
+    /// <summary>One statement as a write of its own; answers its row count.</summary>
+    public async Task<int> WriteAsync(string sql, CancellationToken ct, params (string, object?)[] args) =>
+        await WriteAsync(async tx =>
+        {
+            await using var cmd = Command(tx, sql, args);
+            return await cmd.ExecuteNonQueryAsync(ct);
+        }, ct);
+}
+
+/// <summary>How the SQLite ports store values the engine has no type for: times as Unix milliseconds, enums by name.</summary>
+static class SqliteValues
+{
+    public static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
+    public static long? Ms(DateTimeOffset? t) => t?.ToUnixTimeMilliseconds();
+    public static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+    public static DateTimeOffset? TimeOrNull(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : Time(r.GetInt64(i));
+    public static string? StringOrNull(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+    public static T Parse<T>(string s) where T : struct, Enum => Enum.Parse<T>(s);
+}
