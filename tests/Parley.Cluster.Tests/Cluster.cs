@@ -33,6 +33,8 @@ public sealed class Cluster : IAsyncDisposable
     public string Postgres { get; }
     public string Redis { get; }
     public string Database { get; }
+    /// <summary>The Redis prefix of this cluster's backplane (<c>Parley:Backplane:Prefix</c>).</summary>
+    public string RedisPrefix { get; }
     /// <summary>A folder of this cluster's own: the key ring and each node's data folder.</summary>
     public string Root { get; } = Directory.CreateTempSubdirectory("parley-cluster-").FullName;
     public string KeysPath => Path.Combine(Root, "keys");
@@ -51,7 +53,9 @@ public sealed class Cluster : IAsyncDisposable
         _serverConnection = serverConnection;
         Redis = redis;
         _extra = extra ?? new Dictionary<string, string>();
-        Database = $"parley_test_{Guid.NewGuid():N}"[..32];
+        var id = Guid.NewGuid().ToString("N")[..20];
+        Database = $"parley_test_{id}";
+        RedisPrefix = $"parley-test-{id}:";
         Postgres = new NpgsqlConnectionStringBuilder(serverConnection) { Database = Database }.ConnectionString;
     }
 
@@ -91,6 +95,8 @@ public sealed class Cluster : IAsyncDisposable
             [PostgresVariable] = Postgres,
             ["Parley__Backplane__Provider"] = "Redis",
             [RedisVariable] = Redis,
+            // This cluster's own channels and keys: other clusters (tests, bench runs) on the same Redis are not its nodes.
+            ["Parley__Backplane__Prefix"] = RedisPrefix,
             ["Parley__Node__Id"] = nodeId,
             ["Parley__DataProtection__KeysPath"] = KeysPath,
             ["Parley__Webhooks__AllowPrivateNetworks"] = "true",
