@@ -55,6 +55,9 @@ public sealed class PostgresStorage : IAsyncDisposable
         // Hot statements (a commit's, a lease's) are prepared on each pooled connection after their second use.
         if (cs.MaxAutoPrepare == 0) cs.MaxAutoPrepare = 64;
         if (string.IsNullOrEmpty(cs.ApplicationName)) cs.ApplicationName = $"parley {nodeId}";
+        // Npgsql's default pool of 100 lets one busy node take every connection a default PostgreSQL has (max_connections
+        // 100); a commit is one short round trip, so a few connections per core serve a node. The string may set its own.
+        if (!Names(connectionString, "Maximum Pool Size", "Max Pool Size", "MaxPoolSize")) cs.MaxPoolSize = DefaultMaxPoolSize;
         var source = builder.Build();
         try
         {
@@ -77,6 +80,15 @@ public sealed class PostgresStorage : IAsyncDisposable
             await source.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>Connections one node's pool opens at most unless the connection string says otherwise.</summary>
+    public const int DefaultMaxPoolSize = 20;
+
+    static bool Names(string connectionString, params string[] keys)
+    {
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        return keys.Any(k => given.Keys.Cast<string>().Any(g => string.Equals(g.Replace(" ", ""), k.Replace(" ", ""), StringComparison.OrdinalIgnoreCase)));
     }
 
     /// <summary>Every port, as the server registers them; disposing <see cref="StoragePorts.Lifetime"/> closes the pool.</summary>

@@ -82,6 +82,8 @@ public sealed class CompositionTests
         Assert.Equal(BackplaneProvider.Local, defaults.BackplaneProvider);
         Assert.Equal(StorageProvider.Sqlite, Read(new() { ["Parley:Storage:Provider"] = "SQLITE" }).StorageProvider);
         Assert.Equal(BackplaneProvider.Local, Read(new() { ["Parley:Backplane:Provider"] = " local " }).BackplaneProvider);
+        Assert.Equal(StorageProvider.Postgres, Read(new() { ["Parley:Storage:Provider"] = "postgres" }).StorageProvider);
+        Assert.Equal(StorageProvider.Postgres, Read(new() { ["Parley:Storage:Provider"] = "PostgreSQL" }).StorageProvider);
         // Not an enum's number either.
         Assert.Throws<StartupRefused>(() => Read(new() { ["Parley:Storage:Provider"] = "0" }));
     }
@@ -125,5 +127,40 @@ public sealed class CompositionTests
         var doc = File.ReadAllText(Path.Combine(dir.FullName, "docs", "configuration.md"));
         var missing = ParleyOptions.KnownKeys().Where(k => !doc.Contains($"`{k}`", StringComparison.Ordinal)).Order().ToList();
         Assert.True(missing.Count == 0, "docs/configuration.md does not list: " + string.Join(", ", missing));
+    }
+
+    [Fact]
+    public async Task Postgres_WithoutAConnectionString_StopsTheProcess_NamingTheVariable()
+    {
+        await using var refused = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"],
+            new() { ["Parley__Storage__Provider"] = "Postgres", ["ConnectionStrings__Postgres"] = "" });
+        Assert.Equal(2, await refused.ExitCodeAsync());
+        AssertOneLine(refused.Stderr);
+        Assert.Contains("ConnectionStrings__Postgres", refused.Stderr);
+        Assert.False(Directory.Exists(refused.DataDir), "nothing is created before the refusal");
+    }
+
+    [Fact]
+    public async Task Postgres_ThatDoesNotAnswer_StopsTheProcessAfterABoundedRetry_InOneLine_WithoutThePassword()
+    {
+        // A port nothing listens on: connection refused at every attempt.
+        var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        await using var refused = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new()
+        {
+            ["Parley__Storage__Provider"] = "PostgreSQL", ["Parley__Storage__ConnectRetrySeconds"] = "2",
+            ["ConnectionStrings__Postgres"] = $"Host=127.0.0.1;Port={port};Database=parley;Username=parley;Password=never-printed-7f3a",
+        });
+        Assert.Equal(2, await refused.ExitCodeAsync());
+        AssertOneLine(refused.Stderr);
+        Assert.Contains("PostgreSQL cannot be reached", refused.Stderr);
+        Assert.Contains($"PostgreSQL at 127.0.0.1:{port}/parley, retried", refused.Stderr);
+        Assert.Contains("Parley:Storage:ConnectRetrySeconds", refused.Stderr);
+        Assert.DoesNotContain("never-printed-7f3a", refused.Stderr + refused.Stdout);
+        Assert.Contains("Retrying", refused.Stdout);   // it did retry, on standard output
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(45), $"took {started.Elapsed}");
     }
 }

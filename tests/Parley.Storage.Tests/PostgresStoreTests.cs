@@ -40,4 +40,30 @@ public sealed class PostgresStoreTests(PostgresTestDatabase database) : Conversa
     {
         foreach (var s in _open) await s.DisposeAsync();
     }
+
+    [ContractFact]
+    public async Task NodesStartingAtOnceOnAnEmptyDatabase_AllStart_AndTheSchemaIsAppliedOnce()
+    {
+        var database = await DatabaseAsync();
+
+        var opened = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => Task.Run(() => PostgresStorage.OpenAsync(database, $"node-{i}"))));
+        _open.AddRange(opened);
+
+        // One open applied every migration; the others, let in after it by the advisory lock, found nothing to do.
+        Assert.Single(opened, s => s.MigrationsApplied.Count > 0);
+        Assert.All(opened.Where(s => s.MigrationsApplied.Count == 0), s => Assert.Empty(s.MigrationsApplied));
+        await using var c = new NpgsqlConnection(database);
+        await c.OpenAsync();
+        await using var versions = new NpgsqlCommand("SELECT COUNT(*), COUNT(DISTINCT version), MIN(version) FROM schema_version", c);
+        await using (var r = await versions.ExecuteReaderAsync())
+        {
+            Assert.True(await r.ReadAsync());
+            Assert.Equal(r.GetInt64(0), r.GetInt64(1));
+            Assert.Equal(1L, r.GetInt64(2));
+            Assert.Equal(opened.Single(s => s.MigrationsApplied.Count > 0).MigrationsApplied.Count, r.GetInt64(0));
+        }
+        // And every node works on the one schema.
+        var key = await Task.WhenAll(opened.Select(s => s.Directory.GetOrCreateSigningKeyAsync(() => Guid.NewGuid().ToByteArray(), default)));
+        Assert.Single(key.Select(Convert.ToBase64String).Distinct());
+    }
 }

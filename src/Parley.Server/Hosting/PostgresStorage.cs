@@ -45,21 +45,23 @@ public static class PostgresStorageRegistration
     {
         var deadline = DateTimeOffset.UtcNow + options.StorageConnectRetry;
         var delay = TimeSpan.FromMilliseconds(250);
+        var attempts = 0;
         while (true)
         {
             // Bounded even when each connection attempt hangs (a host that drops packets): the retry window plus one attempt.
             using var attempt = new CancellationTokenSource(options.StorageConnectRetry + TimeSpan.FromSeconds(10));
             try { return await Parley.Storage.Postgres.PostgresStorage.OpenAsync(connectionString, options.NodeId, secrets, attempt.Token); }
-            catch (StoreUnavailableException e) when (DateTimeOffset.UtcNow + delay < deadline)
+            // At least one retry, however short the window (a first attempt on a busy machine may outlast it).
+            catch (StoreUnavailableException e) when (++attempts == 1 || DateTimeOffset.UtcNow + delay < deadline)
             {
-                Console.WriteLine($"parley: PostgreSQL at {where} is not answering yet ({FirstLine(e.Message)}); retrying.");
+                Console.WriteLine($"parley: {FirstLine(e.Message)} Retrying (PostgreSQL at {where}).");
                 await Task.Delay(delay);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
             }
             catch (StoreUnavailableException e)
             {
-                throw new StartupRefused($"PostgreSQL at {where} cannot be reached ({FirstLine(e.Message)}), retried for " +
-                    $"{options.StorageConnectRetry.TotalSeconds:0} s (Parley:Storage:ConnectRetrySeconds). Check ConnectionStrings__Postgres and that the server runs.");
+                throw new StartupRefused($"{FirstLine(e.Message)} PostgreSQL at {where}, retried for {options.StorageConnectRetry.TotalSeconds:0} s " +
+                    "(Parley:Storage:ConnectRetrySeconds): check ConnectionStrings__Postgres and that the server runs.");
             }
             catch (OperationCanceledException)
             {
