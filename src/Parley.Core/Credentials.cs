@@ -34,3 +34,17 @@ public interface ICredentialStore
     /// <summary>Adds <paramref name="key"/> and sets every other key still verifying to retire at <paramref name="othersRetireAt"/> (never later than it already would).</summary>
     Task AddSigningKeyAsync(SigningKey key, DateTimeOffset othersRetireAt, CredentialAudit audit, CancellationToken ct);
 }
+
+/// <summary>
+/// The token endpoint's failed-authentication counts kept where every node sees them (with the Redis backplane), so that
+/// guesses spread over N nodes meet one limit, not N. Keys are (client, address), address, and client from addresses
+/// that have not authenticated as it; each counts failures in a window started by its first failure. Every call answers
+/// null (or false) when the shared counts cannot be reached: the caller then counts on its own node.
+/// </summary>
+public interface ISharedTokenThrottle
+{
+    /// <summary>Milliseconds until the attempt may go ahead (0: now); null: unreachable.</summary>
+    Task<long?> CheckAsync(string clientId, string address, CancellationToken ct);
+    Task<bool> FailedAsync(string clientId, string address, CancellationToken ct);
+    Task<bool> SucceededAsync(string clientId, string address, CancellationToken ct);
+}

@@ -252,6 +252,35 @@ public sealed class RedisBackplaneTests
         await botOnB.StartConversationAsync(await later.SessionIdAsync(), "across again");
         await later.NextAsync(f => PlatformExtensions.IsText(f, "across again"));
     }
+
+    /// <summary>
+    /// Nodes started while Redis is unreachable start degraded (they serve their own sockets) and join once it answers;
+    /// each delivery then reaches a guest on the other node once, not once per subscription attempt.
+    /// </summary>
+    [EngineFact(Redis)]
+    public async Task NodesStartedWithoutRedis_StartDegraded_AndJoinWhenItComes_DeliveringEachPushOnce()
+    {
+        await using var redis = new PrivateRedis();   // not started yet
+        await using var nodes = await RedisNodes.StartAsync(redis: redis.Configuration, waitForJoin: false);
+        Assert.Equal("Degraded", (await nodes.HealthAsync(1)).Status.ToString());
+        using var bot = await nodes[1].PlatformAsync();
+
+        await redis.StartAgainAsync();
+        await nodes.JoinedAsync(TimeSpan.FromSeconds(30));
+
+        await using var guest = await nodes[0].GuestAsync();
+        await guest.ConfigureAsync();
+        var sessionId = await guest.SessionIdAsync();
+        await bot.StartConversationAsync(sessionId, "once");
+        await guest.NextAsync(f => PlatformExtensions.IsText(f, "once"));
+        await bot.SendIntoLiveAsync(sessionId, "twice?");
+        await guest.NextAsync(f => PlatformExtensions.IsText(f, "twice?"));
+        var t = guest.NextTracingId();
+        await guest.SendAsync(new { action = "echo", token = guest.Token, tracingId = t, message = new { type = "Text", text = "ping" } });
+        var next = await guest.NextFrameAsync();   // the sentinel's reply is the next frame: no copy of a push came in between
+        Assert.Equal(t, (string?)next["tracingId"]);
+        Assert.Equal(1, await bot.SocketsOfAsync(sessionId));
+    }
 }
 
 /// <summary>
@@ -297,5 +326,36 @@ sealed class PlayedNode : IAsyncDisposable
         Release.TrySetResult();
         await _queue.UnsubscribeAsync();
         await _redis.DisposeAsync();
+    }
+}
+
+/// <summary>The token endpoint's failure limit is one limit across nodes with the Redis backplane (docs/fanout.md).</summary>
+public sealed class RedisTokenThrottleTests
+{
+    static async Task<HttpStatusCode> TokenAsync(ParleyServer node, string secret)
+    {
+        using var http = new HttpClient { BaseAddress = node.BaseAddress };
+        var request = new HttpRequestMessage(HttpMethod.Post, "/oauth/token") { Content = new FormUrlEncodedContent([new("grant_type", "client_credentials")]) };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Parley.Server.ParleyOptions.DefaultClientId}:{secret}")));
+        return (await http.SendAsync(request)).StatusCode;
+    }
+
+    [EngineFact(RedisNodes.Variable)]
+    public async Task FailuresSpreadOverTwoNodes_MeetOneLimit()
+    {
+        // Three failures per (client, address); the other buckets out of the way.
+        await using var nodes = await RedisNodes.StartAsync(configure: o => o with
+        {
+            OAuthMaxFailuresPerClientAddress = 3, OAuthMaxFailuresPerAddress = 1000, OAuthMaxFailuresPerClient = 1000,
+        });
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await TokenAsync(nodes[0], "wrong-1"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await TokenAsync(nodes[0], "wrong-2"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await TokenAsync(nodes[1], "wrong-3"));
+
+        // Each node alone has seen fewer than three: only the shared count refuses.
+        Assert.Equal(HttpStatusCode.TooManyRequests, await TokenAsync(nodes[0], "wrong-4"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await TokenAsync(nodes[1], Parley.Server.ParleyOptions.DefaultClientSecret));
     }
 }

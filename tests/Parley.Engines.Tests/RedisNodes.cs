@@ -29,7 +29,9 @@ public sealed class RedisNodes : IAsyncDisposable
     RedisNodes(string redis) => Redis = redis;
 
     /// <param name="redis">A StackExchange.Redis configuration string; by default the one scripts/start-services exports.</param>
-    public static async Task<RedisNodes> StartAsync(int count = 2, string? redis = null, Func<ParleyOptions, ParleyOptions>? configure = null)
+    /// <param name="waitForJoin">Return only once every node joined the backplane (false: Redis may be away).</param>
+    public static async Task<RedisNodes> StartAsync(int count = 2, string? redis = null, Func<ParleyOptions, ParleyOptions>? configure = null,
+        bool waitForJoin = true)
     {
         var nodes = new RedisNodes(redis ?? EngineFactAttribute.Require(Variable));
         try
@@ -47,7 +49,7 @@ public sealed class RedisNodes : IAsyncDisposable
                     return configure is null ? node : configure(node);
                 }));
             }
-            await nodes.JoinedAsync();
+            if (waitForJoin) await nodes.JoinedAsync();
         }
         catch
         {

@@ -26,6 +26,10 @@ public static class RedisBackplaneRegistration
         services.AddSingleton<ISessionBackplane>(sp => sp.GetRequiredService<RedisBackplane>());
         services.AddSingleton<IChangeBroadcast>(sp => sp.GetRequiredService<RedisBackplane>());
         services.AddHostedService<RedisBackplaneMembership>();
+        // The token endpoint's failure counts, shared (docs/fanout.md: the one per-node limit an attacker profits from).
+        services.AddSingleton<ISharedTokenThrottle>(sp => new RedisTokenThrottle(sp.GetRequiredService<IConnectionMultiplexer>(), options.RedisPrefix,
+            new TokenFailureLimits(options.OAuthMaxFailuresPerClientAddress, options.OAuthMaxFailuresPerAddress, options.OAuthMaxFailuresPerClient,
+                options.OAuthFailureWindow)));
         services.AddHealthChecks().AddCheck<RedisBackplaneHealthCheck>("redis-backplane", tags: ["ready", "live"]);
         return services;
     }
@@ -46,6 +50,8 @@ public static class RedisBackplaneRegistration
         redis.AbortOnConnectFail = false;
         redis.BacklogPolicy = BacklogPolicy.FailFast;
         redis.ClientName ??= "parley-" + options.NodeId;
+        // Reconnect every second while Redis is away, so pushes resume within about a second of its return.
+        redis.ReconnectRetryPolicy = new LinearRetry(1000);
         return redis;
     }
 }

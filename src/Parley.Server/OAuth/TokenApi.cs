@@ -49,7 +49,7 @@ public static class TokenApi
         }
         id ??= "";
         var address = http.Connection.RemoteIpAddress;
-        if (throttle.Check(id, address) is { } wait)
+        if (await throttle.CheckAsync(id, address, ct) is { } wait)
         {
             var seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
             if (throttle.ShouldReport(id, address))
@@ -66,14 +66,14 @@ public static class TokenApi
         var ok = client is not null && presented.Length > 0 && matches;
         if (!ok)
         {
-            throttle.Failed(id, address);
+            await throttle.FailedAsync(id, address, CancellationToken.None);   // counted even if the caller went away
             log.LogWarning("Token request refused ({Reason}): client {ClientId} from {Address}",
                 client is null ? "unknown client" : "wrong secret", Shown(id), address);
             if (basic) http.Response.Headers.WWWAuthenticate = "Basic realm=\"parley\", charset=\"UTF-8\"";
             return Error(401, "invalid_client", "authentication failed");   // the platform's text for a wrong secret, now for every failure
         }
 
-        throttle.Succeeded(id, address);
+        await throttle.SucceededAsync(id, address, CancellationToken.None);
         var (token, expiresIn) = tokens.IssueAccessToken(client!.Id, client.Permissions, client.CredentialVersion);
         http.Response.Headers.CacheControl = "no-store";
         http.Response.Headers.Pragma = "no-cache";

@@ -1,3 +1,4 @@
+using Parley.Core;
 using System.Collections.Concurrent;
 using System.Net;
 
@@ -14,9 +15,31 @@ namespace Parley.Server.OAuth;
 /// </list>
 /// No bucket is a lock on the client id alone: an address where the client has authenticated keeps getting tokens while
 /// others hammer its id (lockout would otherwise be a denial of service anyone could cause).
+/// With the Redis backplane the counts are shared by every node (<see cref="ISharedTokenThrottle"/>): Redis decides while
+/// it answers; when it does not, this node's own buckets (kept up to date all along) decide.
 /// </summary>
-public sealed class TokenThrottle(ParleyOptions options, TimeProvider clock)
+public sealed class TokenThrottle(ParleyOptions options, TimeProvider clock, ISharedTokenThrottle? shared = null)
 {
+    /// <summary><see cref="Check"/>, against every node's failures when they are shared and reachable.</summary>
+    public async Task<TimeSpan?> CheckAsync(string clientId, IPAddress? address, CancellationToken ct)
+    {
+        if (shared is not null && await shared.CheckAsync(clientId, address?.ToString() ?? "", ct) is { } wait)
+            return wait > 0 ? TimeSpan.FromMilliseconds(wait) : null;
+        return Check(clientId, address);
+    }
+
+    public async Task FailedAsync(string clientId, IPAddress? address, CancellationToken ct)
+    {
+        Failed(clientId, address);
+        if (shared is not null) await shared.FailedAsync(clientId, address?.ToString() ?? "", ct);
+    }
+
+    public async Task SucceededAsync(string clientId, IPAddress? address, CancellationToken ct)
+    {
+        Succeeded(clientId, address);
+        if (shared is not null) await shared.SucceededAsync(clientId, address?.ToString() ?? "", ct);
+    }
+
     sealed class Bucket(double tokens, long at)
     {
         public double Tokens = tokens;
