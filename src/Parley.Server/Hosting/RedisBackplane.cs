@@ -30,7 +30,7 @@ public static class RedisBackplaneRegistration
         services.AddSingleton<ISharedTokenThrottle>(sp => new RedisTokenThrottle(sp.GetRequiredService<IConnectionMultiplexer>(), options.RedisPrefix,
             new TokenFailureLimits(options.OAuthMaxFailuresPerClientAddress, options.OAuthMaxFailuresPerAddress, options.OAuthMaxFailuresPerClient,
                 options.OAuthFailureWindow)));
-        services.AddHealthChecks().AddCheck<RedisBackplaneHealthCheck>("redis-backplane", tags: ["ready", "live"]);
+        services.AddHealthChecks().AddCheck<RedisBackplaneHealthCheck>("redis-backplane", tags: [Health.Ready, Health.Live]);
         return services;
     }
 
