@@ -71,7 +71,7 @@ public readonly record struct CommitResult(bool Stored, long LastSequence)
 /// <item><b>Durable before answered</b>: the task completes only after the transaction is durable; a cancellation after the
 /// write was queued does not undo it (the caller is never told "failed" about a write that then commits).</item>
 /// </list>
-/// Adapters: SQLite (embedded, default); PostgreSQL later, same contract.
+/// Adapters: SQLite (embedded, default) and PostgreSQL (several nodes), one contract suite.
 /// </summary>
 public interface IConversationStore
 {
@@ -169,13 +169,17 @@ public sealed record OutboxDelivery(
 /// Atomicity: <see cref="LeaseDueAsync"/> chooses and leases its rows in one step (one conditional <c>UPDATE … RETURNING</c>,
 /// or <c>SELECT … FOR UPDATE SKIP LOCKED</c> then the update in one transaction): two relays leasing at once never get the
 /// same row, and never two rows of one conversation. A lease ends when the delivery is marked, or when it runs out.
+/// <para><b>Leases are node-owned.</b> An adapter is opened with its node's id (<c>Parley:Node:Id</c>), and every lease it
+/// takes records that owner. <see cref="ReleaseLeasesAsync"/> frees only this node's own leases, so one node's start
+/// never takes a delivery from a live node; a dead node's rows become leasable to any node when their lease runs out.</para>
 /// </summary>
 public interface IOutbox
 {
     /// <summary>
-    /// Leases up to <paramref name="max"/> due deliveries: only the oldest pending one of each conversation (so each
-    /// conversation is delivered in order), and per destination no more than <paramref name="perDestination"/> less what
-    /// is already <paramref name="inFlight"/> to it.
+    /// Leases up to <paramref name="max"/> due deliveries to this node: only the oldest pending one of each conversation
+    /// (so each conversation is delivered in order), and per destination no more than <paramref name="perDestination"/>
+    /// less what this node has <paramref name="inFlight"/> to it less the unexpired leases other nodes hold on it (so
+    /// the cap holds across nodes).
     /// </summary>
     Task<IReadOnlyList<OutboxDelivery>> LeaseDueAsync(DateTimeOffset now, TimeSpan lease, int max, int perDestination,
         IReadOnlyDictionary<string, int> inFlight, CancellationToken ct);
@@ -189,8 +193,9 @@ public interface IOutbox
     /// <summary>When the next leasable delivery is due (null: none), so the relay can sleep until then.</summary>
     Task<DateTimeOffset?> NextDueAsync(CancellationToken ct);
     /// <summary>
-    /// Frees every lease (the relay calls it once, at start): leases taken by a process that died are not waited out.
-    /// A delivery that was in flight when it died is sent again, which at-least-once delivery allows.
+    /// Frees this node's own leases (the relay calls it once, at start): what this node had in flight when it died is
+    /// not waited out. Other nodes' leases are left alone: theirs run out on their own. A delivery that was in flight is
+    /// sent again, which at-least-once delivery allows.
     /// </summary>
     Task<int> ReleaseLeasesAsync(CancellationToken ct);
 }

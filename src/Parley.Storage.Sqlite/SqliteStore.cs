@@ -8,7 +8,7 @@ public sealed class SqliteStore : IAsyncDisposable
 {
     readonly SqliteDatabase _database;
 
-    SqliteStore(SqliteDatabase database)
+    SqliteStore(SqliteDatabase database, string nodeId)
     {
         _database = database;
         var credentials = new SqliteCredentialStore(database);
@@ -17,7 +17,7 @@ public sealed class SqliteStore : IAsyncDisposable
         Audit = new SqliteAuditLog(database);
         Directory = new SqliteDirectoryStore(database, credentials);
         Credentials = credentials;
-        Outbox = new SqliteOutbox(database);
+        Outbox = new SqliteOutbox(database, nodeId);
         Ports = new StoragePorts(Conversations, Sessions, Audit, Directory, Credentials, Outbox, this);
     }
 
@@ -36,15 +36,23 @@ public sealed class SqliteStore : IAsyncDisposable
     /// <summary>How many secrets an older version had stored in plain text and this open encrypted (0 on every later open).</summary>
     public int SecretsEncryptedAtOpen => _database.SecretsEncryptedAtOpen;
 
+    /// <summary>The node id that owns the outbox leases of a store opened without one (one process on the file).</summary>
+    public const string DefaultNodeId = "local";
+
     /// <summary>Opens the store with secrets kept as they are written (tests of the store itself).</summary>
     public static Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default) => OpenAsync(path, null, ct);
+
+    /// <summary>Opens the store as <see cref="DefaultNodeId"/>.</summary>
+    public static Task<SqliteStore> OpenAsync(string path, ISecretCipher? cipher, CancellationToken ct = default) =>
+        OpenAsync(path, cipher, DefaultNodeId, ct);
 
     /// <summary>
     /// Opens the store; with a <paramref name="cipher"/>, secrets are encrypted at rest, those stored in plain text by an
     /// older version are encrypted now, and <see cref="SecretsUnreadableException"/> says the cipher cannot read the ones stored.
     /// </summary>
-    public static async Task<SqliteStore> OpenAsync(string path, ISecretCipher? cipher, CancellationToken ct = default) =>
-        new(await SqliteDatabase.OpenAsync(path, cipher, ct));
+    /// <param name="nodeId">Owns the outbox leases this store takes (<see cref="IOutbox.ReleaseLeasesAsync"/> frees only those).</param>
+    public static async Task<SqliteStore> OpenAsync(string path, ISecretCipher? cipher, string nodeId, CancellationToken ct = default) =>
+        new(await SqliteDatabase.OpenAsync(path, cipher, ct), nodeId);
 
     public ValueTask DisposeAsync() => _database.DisposeAsync();
 }

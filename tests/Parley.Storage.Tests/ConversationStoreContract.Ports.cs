@@ -106,6 +106,47 @@ public abstract partial class ConversationStoreContract
     }
 
     [ContractFact]
+    public async Task Outbox_LeasesAreNodeOwned_AnotherNodesStartFreesNone_AndAnExpiredOneIsTakenOverOnce()
+    {
+        var a = await CreateStoreAsync();
+        var b = await OpenSecondAsync(a);
+        var (_, items) = await CreateWithDeliveriesAsync(a, "https://a.example", 1);
+
+        var leased = Assert.Single(await a.Outbox.LeaseDueAsync(T0, Lease, 10, 10, NoneInFlight, default));
+        Assert.Equal(items[0].Id, leased.Item.Id);
+        // B cannot lease what A holds, and B's start (its release of its own leases) leaves A's lease alone.
+        Assert.Empty(await b.Outbox.LeaseDueAsync(T0.AddSeconds(1), Lease, 10, 10, NoneInFlight, default));
+        Assert.Equal(0, await b.Outbox.ReleaseLeasesAsync(default));
+        Assert.Empty(await b.Outbox.LeaseDueAsync(T0.AddSeconds(2), Lease, 10, 10, NoneInFlight, default));
+
+        // A dies without marking it: once its lease runs out, B takes it over, once; A (back, too late) does not get it.
+        var takenOver = await Task.WhenAll(
+            Task.Run(() => b.Outbox.LeaseDueAsync(T0 + Lease, Lease, 10, 10, NoneInFlight, default)),
+            Task.Run(() => b.Outbox.LeaseDueAsync(T0 + Lease, Lease, 10, 10, NoneInFlight, default)));
+        Assert.Equal([items[0].Id], takenOver.SelectMany(l => l).Select(d => d.Item.Id));
+        Assert.Empty(await a.Outbox.LeaseDueAsync(T0 + Lease + TimeSpan.FromSeconds(1), Lease, 10, 10, NoneInFlight, default));
+        // A's restart frees only its own leases: B's holds.
+        Assert.Equal(0, await a.Outbox.ReleaseLeasesAsync(default));
+        Assert.Empty(await a.Outbox.LeaseDueAsync(T0 + Lease + TimeSpan.FromSeconds(2), Lease, 10, 10, NoneInFlight, default));
+        Assert.Equal(1, await b.Outbox.ReleaseLeasesAsync(default));
+    }
+
+    [ContractFact]
+    public async Task Outbox_PerDestinationCap_CountsWhatOtherNodesHoldLeased()
+    {
+        var a = await CreateStoreAsync();
+        var b = await OpenSecondAsync(a);
+        for (var i = 0; i < 5; i++) await CreateWithDeliveriesAsync(a, "https://slow.example", 1);
+
+        Assert.Equal(3, (await a.Outbox.LeaseDueAsync(T0, Lease, 10, 4, new Dictionary<string, int> { ["https://slow.example"] = 1 }, default)).Count);
+        // A holds 3 leased (and 1 more in flight of its own, which only A knows): B may add just 1 under a cap of 4.
+        Assert.Single(await b.Outbox.LeaseDueAsync(T0.AddSeconds(1), Lease, 10, 4, NoneInFlight, default));
+        Assert.Empty(await b.Outbox.LeaseDueAsync(T0.AddSeconds(2), Lease, 10, 4, new Dictionary<string, int> { ["https://slow.example"] = 1 }, default));
+        // Expired leases no longer count.
+        Assert.Equal(4, (await b.Outbox.LeaseDueAsync(T0 + Lease + Lease, Lease, 10, 4, NoneInFlight, default)).Count);
+    }
+
+    [ContractFact]
     public async Task Outbox_DeadDelivery_IsListed_AndRedeliveredOnlyOnce()
     {
         var store = await CreateStoreAsync();

@@ -15,9 +15,9 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
     /// <summary>The open store whose ports these are.</summary>
     SqliteStore Opened(StorePorts ports) => _open.Single(s => ReferenceEquals(s.Conversations, ports.Conversations));
 
-    async Task<SqliteStore> OpenAsync()
+    async Task<SqliteStore> OpenAsync(string node = "node-a")
     {
-        var store = await SqliteStore.OpenAsync(DbPath);
+        var store = await SqliteStore.OpenAsync(DbPath, null, node);
         _open.Add(store);
         return store;
     }
@@ -32,8 +32,9 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
         return await CreateStoreAsync();
     }
 
-    // Each SqliteStore has its own writer connection: two of them on one file are two writers, as two nodes would be.
-    protected override async Task<StorePorts> OpenSecondAsync(StorePorts store) => Ports(await OpenAsync());
+    // Each SqliteStore has its own writer connection: two of them on one file are two writers, as two nodes would be
+    // (each with its own node id, which owns its outbox leases).
+    protected override async Task<StorePorts> OpenSecondAsync(StorePorts store) => Ports(await OpenAsync("node-b-" + _open.Count));
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -121,7 +122,8 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
             await using var undo = c.CreateCommand();
             undo.CommandText =
                 "DROP INDEX messages_by_sequence; ALTER TABLE messages DROP COLUMN sequence; ALTER TABLE conversations DROP COLUMN last_sequence; " +
-                "CREATE INDEX messages_by_conversation ON messages (conversation_id, version); DELETE FROM schema_version WHERE version = 8;";
+                "CREATE INDEX messages_by_conversation ON messages (conversation_id, version); ALTER TABLE outbox DROP COLUMN lease_owner; " +
+                "DELETE FROM schema_version WHERE version >= 8;";
             await undo.ExecuteNonQueryAsync();
         }
 

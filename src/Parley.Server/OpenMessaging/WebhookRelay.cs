@@ -14,9 +14,9 @@ namespace Parley.Server.OpenMessaging;
 /// (<see cref="WebhookHeaderRules"/>), dead-letter the delivery at once. 2xx: delivered. Network error,
 /// timeout, 408, 429 or 5xx: retried with exponential backoff and jitter, up to <see cref="ParleyOptions.WebhookMaxAttempts"/>.
 /// Any other status: not retried, the delivery is dead-lettered (readable and redeliverable through the API).
-/// Each delivery runs on its own; an integration never has more than <see cref="PerDestination"/> in flight and the
-/// lease skips integrations at that cap, so a slow or dead receiver never takes the others' turn. A conversation's
-/// deliveries go one at a time, oldest first, so its channel sees them in order.
+/// Each delivery runs on its own; an integration never has more than <see cref="PerDestination"/> in flight, counting what
+/// other nodes hold leased, and the lease skips integrations at that cap, so a slow or dead receiver never takes the
+/// others' turn. A conversation's deliveries go one at a time, oldest first, so its channel sees them in order.
 /// </summary>
 public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, ParleyOptions options, TimeProvider clock,
     ILogger<WebhookRelay> log, StoreOutages outages) : BackgroundService
@@ -56,8 +56,9 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
 
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
-        // One relay per data folder: what is still leased was leased by a process that is gone (killed mid-delivery).
-        // Resend it now rather than after its lease; the receiver may see it twice and de-duplicates by delivery id.
+        // What this node (Parley:Node:Id) still holds leased, it leased before it stopped or was killed mid-delivery: resend
+        // it now rather than after its lease; the receiver may see it twice and de-duplicates by delivery id. Other nodes'
+        // leases are theirs: a live node keeps its deliveries, a dead node's come back to every relay when their lease runs out.
         try
         {
             if (await outbox.ReleaseLeasesAsync(stop) is > 0 and var released)
