@@ -22,8 +22,8 @@ public sealed record ParleyProcessOptions
     /// <summary>A program that starts Parley, e.g. <c>["prlimit", "--nofile=1024:1024"]</c>; empty: dotnet itself.</summary>
     public IReadOnlyList<string> Wrapper { get; init; } = [];
 
-    /// <summary>After the banner, poll this path until it answers 200 (null: the banner is enough).</summary>
-    public string? ReadyPath { get; init; } = "/health";
+    /// <summary>After the banner, poll this path until it answers 200 (/readyz: store and backplane ready; null: the banner is enough).</summary>
+    public string? ReadyPath { get; init; } = "/readyz";
 
     /// <summary>How long a start may take before it is a failure (a node on PostgreSQL migrates first; the box is loaded).</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
@@ -96,6 +96,10 @@ public sealed partial class ParleyProcess : IAsyncDisposable
 
     /// <summary>Starts the process and returns at once (a test that expects it to refuse to start reads its exit code).</summary>
     public static ParleyProcess Launch(ParleyProcessOptions? options = null) => new(options ?? new());
+
+    /// <summary>Starts the process with these arguments and environment and returns at once (<see cref="Launch"/>).</summary>
+    public static Task<ParleyProcess> RunAsync(string[] args, Dictionary<string, string>? environment = null) =>
+        Task.FromResult(Launch(new ParleyProcessOptions { Args = args, Environment = environment }));
 
     /// <summary>Starts the process and waits until it listens and its ready path answers; throws with its output if it does not.</summary>
     public static async Task<ParleyProcess> StartAsync(ParleyProcessOptions? options = null)
