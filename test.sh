@@ -26,23 +26,40 @@ if [ "$failed" -gt 0 ]; then
   echo; echo "Failures:"; grep -A 15 -E '^\s+Failed [A-Za-z_]' "$log"; echo
 fi
 
-# The conformance suite: the official Genesys Cloud JavaScript SDK and a spec-written guest client against a fresh server.
-conf=$(mktemp)
+# The conformance suite: the official Genesys Cloud JavaScript SDK and a spec-written guest client against a fresh server;
+# a second time against a node on PostgreSQL with the Redis backplane when their connection strings are set
+# (eval "$(scripts/start-services)"; .ci/run does).
 if [ ! -d tests/conformance/node_modules ]; then
+  conf=$(mktemp)
   (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error) >"$conf" 2>&1 || { cat "$conf"; failed=$((failed + 1)); }
+  rm -f "$conf"
 fi
+conformance() {
+  local conf conf_status conf_passed conf_failed
+  conf=$(mktemp)
+  bash tests/conformance/run.sh "$@" >"$conf" 2>&1
+  conf_status=$?
+  grep -E '^(✔|✖) |ℹ (tests|pass|fail) ' "$conf" | grep -vE '^✔ ' || true
+  conf_passed=$(sed -nE 's/^ℹ pass ([0-9]+)$/\1/p' "$conf" | tail -n 1)
+  conf_failed=$(sed -nE 's/^ℹ fail ([0-9]+)$/\1/p' "$conf" | tail -n 1)
+  if [ -z "$conf_passed" ]; then cat "$conf"; conf_passed=0; conf_failed=${conf_failed:-1}; fi
+  if [ "$conf_status" -ne 0 ] && [ "${conf_failed:-0}" -eq 0 ]; then conf_failed=1; fi
+  if [ "${conf_failed:-0}" -gt 0 ]; then echo; echo "Conformance failures:"; sed -n '/failing tests:/,$p' "$conf"; fi
+  rm -f "$conf"
+  passed=$((passed + conf_passed))
+  failed=$((failed + ${conf_failed:-0}))
+}
 echo "Conformance suite (tests/conformance):"
-bash tests/conformance/run.sh >"$conf" 2>&1
-conf_status=$?
-grep -E '^(✔|✖) |ℹ (tests|pass|fail) ' "$conf" | grep -vE '^✔ ' || true
-conf_passed=$(sed -nE 's/^ℹ pass ([0-9]+)$/\1/p' "$conf" | tail -n 1)
-conf_failed=$(sed -nE 's/^ℹ fail ([0-9]+)$/\1/p' "$conf" | tail -n 1)
-if [ -z "$conf_passed" ]; then cat "$conf"; conf_passed=0; conf_failed=${conf_failed:-1}; fi
-if [ "$conf_status" -ne 0 ] && [ "${conf_failed:-0}" -eq 0 ]; then conf_failed=1; fi
-if [ "${conf_failed:-0}" -gt 0 ]; then echo; echo "Conformance failures:"; sed -n '/failing tests:/,$p' "$conf"; fi
-rm -f "$conf"
-passed=$((passed + conf_passed))
-failed=$((failed + ${conf_failed:-0}))
+conformance
+if [ -n "${ConnectionStrings__Postgres:-}" ] && [ -n "${ConnectionStrings__Redis:-}" ]; then
+  echo "Conformance suite on PostgreSQL + Redis (tests/conformance/run.sh --postgres):"
+  conformance --postgres
+elif [ "${CI:-}" = true ]; then
+  echo "Conformance suite on PostgreSQL: ConnectionStrings__Postgres / ConnectionStrings__Redis not set in CI"
+  failed=$((failed + 1))
+else
+  echo "Conformance suite on PostgreSQL: skipped (ConnectionStrings__Postgres / ConnectionStrings__Redis not set)"
+fi
 
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "$passed passed, $failed failed"

@@ -206,6 +206,49 @@ public sealed record ParleyOptions
     /// name and the process id, unique per running process; set it per node so a restarted node reclaims its own leases.
     /// </summary>
     public string NodeId { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}";
+    /// <summary>Whether Parley:Node:Id was set (else <see cref="NodeId"/> is the per-process default).</summary>
+    public bool NodeIdConfigured { get; init; }
+    /// <summary>
+    /// Who owns the SQLite outbox's leases. One SQLite file serves one process, so unset it is one stable name: a process
+    /// restarted after a crash takes back the deliveries its predecessor had in flight at once, not after their lease.
+    /// </summary>
+    public string SqliteLeaseOwner => NodeIdConfigured ? NodeId : "local";
+
+    // ---- Faults across nodes: how long a node's claim on a webhook delivery lasts (issue 11 item 4; docs/several-nodes.md) ----
+    /// <summary>
+    /// Parley:Webhooks:TimeoutSeconds. How long a webhook receiver has to answer; sets <see cref="WebhookTimeout"/>
+    /// (the real platform's 10 s by default).
+    /// </summary>
+    public const string WebhookTimeoutKey = "Parley:Webhooks:TimeoutSeconds";
+    /// <summary>
+    /// Parley:Webhooks:LeaseSeconds. How long a node's lease on a webhook delivery lasts: a node that dies mid-delivery
+    /// leaves the row to another node once it runs out. Null: twice the timeout plus 10 s (30 s by default). It must be
+    /// longer than the timeout, or a live node's slow delivery would be taken over and sent twice.
+    /// </summary>
+    public TimeSpan? WebhookLease { get; init; }
+    /// <summary>The lease the relay takes: <see cref="WebhookLease"/>, or twice the timeout plus 10 s.</summary>
+    public TimeSpan WebhookLeaseOrDefault => WebhookLease ?? WebhookTimeout * 2 + TimeSpan.FromSeconds(10);
+
+    ParleyOptions WithWebhookLease(IConfiguration config)
+    {
+        var timeout = Seconds(config[WebhookTimeoutKey] is { Length: > 0 } t ? t : null, WebhookTimeoutKey, min: 1, max: 300) ?? WebhookTimeout;
+        var lease = Seconds(config["Parley:Webhooks:LeaseSeconds"] is { Length: > 0 } l ? l : null, "Parley:Webhooks:LeaseSeconds", min: 1, max: 3600);
+        if (lease is { } given && given <= timeout)
+            throw new StartupRefused($"Parley:Webhooks:LeaseSeconds ({given.TotalSeconds:0}) must be longer than the webhook timeout " +
+                $"({timeout.TotalSeconds:0} s, {WebhookTimeoutKey}), or a slow delivery would be taken over by another node and sent twice.");
+        return this with { WebhookTimeout = timeout, WebhookLease = lease ?? WebhookLease };
+    }
+    // ---- end of faults across nodes ----
+
+    // ---- Health, readiness and draining (issue 11 items 4/5, issue 12 item 3; docs/health.md) ----
+    /// <summary>
+    /// Parley:Health:DrainDelaySeconds. When shutdown begins, /readyz answers 503 at once; the node then keeps serving for
+    /// this long (so a load balancer polling /readyz stops sending it new work) before its guest sockets are told 1001
+    /// and it stops listening. 0 (the default): no wait, as a single node wants.
+    /// </summary>
+    public TimeSpan DrainDelay { get; init; } = TimeSpan.Zero;
+    public static readonly TimeSpan MaxDrainDelay = TimeSpan.FromMinutes(5);
+    // ---- end of health ----
 
     // ---- PostgreSQL store (issue 11 item 1; docs/storage.md "PostgreSQL") ----
     /// <summary>
@@ -231,16 +274,6 @@ public sealed record ParleyOptions
     /// form one cluster, so two clusters (or test runs) can share one Redis. 1–64 letters, digits, ':', '.', '-', '_'.
     /// </summary>
     public string RedisPrefix { get; init; } = "parley:";
-
-    // ---- Health, readiness and draining (issue 11 items 4/5, issue 12 item 3; docs/health.md) ----
-    /// <summary>
-    /// Parley:Health:DrainDelaySeconds. When shutdown begins, /readyz answers 503 at once; the node then keeps serving for
-    /// this long (so a load balancer polling /readyz stops sending it new work) before its guest sockets are told 1001
-    /// and it stops listening. 0 (the default): no wait, as a single node wants.
-    /// </summary>
-    public TimeSpan DrainDelay { get; init; } = TimeSpan.Zero;
-    public static readonly TimeSpan MaxDrainDelay = TimeSpan.FromMinutes(5);
-    // ---- end of health ----
 
     // ---- Secrets at rest: the Data Protection key ring that encrypts the store's secrets (docs/production.md) ----
     /// <summary>
@@ -349,20 +382,23 @@ public sealed record ParleyOptions
             StorageProvider = Adapters.Choose(Get("Parley:Storage:Provider"), "Parley:Storage:Provider", o.StorageProvider, Adapters.PlannedStorage),
             BackplaneProvider = Adapters.Choose(Get("Parley:Backplane:Provider"), "Parley:Backplane:Provider", o.BackplaneProvider, Adapters.PlannedBackplanes),
             NodeId = Get("Parley:Node:Id") is { } node ? NodeName(node) : o.NodeId,
-            // PostgreSQL store
-            PostgresConnectionString = Get("ConnectionStrings:Postgres") ?? o.PostgresConnectionString,
-            StorageConnectRetry = Seconds(Get("Parley:Storage:ConnectRetrySeconds"), "Parley:Storage:ConnectRetrySeconds", min: 0, max: 600)
-                ?? o.StorageConnectRetry,
-            // Redis backplane
-            RedisConnectionString = Get("ConnectionStrings:Redis") ?? o.RedisConnectionString,
-            RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
+            NodeIdConfigured = Get("Parley:Node:Id") is not null,
 
             // health: draining
             DrainDelay = Seconds(Get("Parley:Health:DrainDelaySeconds"), "Parley:Health:DrainDelaySeconds", min: 0,
                 max: (long)MaxDrainDelay.TotalSeconds) ?? o.DrainDelay,
+
+            // PostgreSQL store
+            PostgresConnectionString = Get("ConnectionStrings:Postgres") ?? o.PostgresConnectionString,
+            StorageConnectRetry = Seconds(Get("Parley:Storage:ConnectRetrySeconds"), "Parley:Storage:ConnectRetrySeconds", min: 0, max: 600)
+                ?? o.StorageConnectRetry,
+
+            // Redis backplane
+            RedisConnectionString = Get("ConnectionStrings:Redis") ?? o.RedisConnectionString,
+            RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
-        return basic.WithLimits(config);
+        return basic.WithLimits(config).WithWebhookLease(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +

@@ -32,18 +32,35 @@ public sealed class PostgresConversationStore : IConversationStore
         return list.Count == 0 ? null : list[0];
     }, ct);
 
+    /// <summary>
+    /// Conversation rows and their participants, read in one REPEATABLE READ snapshot on one connection. Two statements
+    /// each in its own READ COMMITTED snapshot could see a row from before an end and participants from after it — a
+    /// conversation not ended whose customer has left — and a guest's message would be refused as "participant has
+    /// left" (400) instead of "read-only" (409). Found by the cross-node race test (tests/Parley.Cluster.Tests).
+    /// </summary>
     async Task<List<Conversation>> LoadConversationsAsync(string sql, CancellationToken ct, params NpgsqlParameter[] args)
     {
-        var rows = await _db.ListAsync(sql, r => new Conversation(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2),
-            r.GetString(3), Parse<DisconnectMode>(r.GetString(4)), Parse<MessageDirection>(r.GetString(5)),
-            Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), [],
-            r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null), ct, args);
+        await using var connection = await _db.Source.OpenConnectionAsync(ct);
+        await using var snapshot = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        var rows = new List<Conversation>();
+        await using (var cmd = new NpgsqlCommand(sql, connection, snapshot))
+        {
+            foreach (var a in args) cmd.Parameters.Add(a);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+                rows.Add(new Conversation(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2),
+                    r.GetString(3), Parse<DisconnectMode>(r.GetString(4)), Parse<MessageDirection>(r.GetString(5)),
+                    Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), [],
+                    r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null));
+        }
         if (rows.Count == 0) return rows;
         var participants = new Dictionary<string, List<Participant>>();
-        await using (var cmd = _db.Command(
+        await using (var cmd = new NpgsqlCommand(
             "SELECT conversation_id, id, purpose, name, communication_id, state, start_time, end_time, disconnect_type " +
-            "FROM participants WHERE conversation_id = ANY($1) ORDER BY conversation_id, ordinal", TextArray([.. rows.Select(r => r.Id)])))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            "FROM participants WHERE conversation_id = ANY($1) ORDER BY conversation_id, ordinal", connection, snapshot))
+        {
+            cmd.Parameters.Add(TextArray([.. rows.Select(r => r.Id)]));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
             {
                 var p = new Participant(r.GetString(1), Parse<ParticipantPurpose>(r.GetString(2)), r.GetString(3), r.GetString(4),
@@ -52,6 +69,8 @@ public sealed class PostgresConversationStore : IConversationStore
                 if (!participants.TryGetValue(r.GetString(0), out var l)) participants[r.GetString(0)] = l = [];
                 l.Add(p);
             }
+        }
+        await snapshot.CommitAsync(ct);
         return rows.Select(row => row with { Participants = [.. participants.GetValueOrDefault(row.Id) ?? []] }).ToList();
     }
 

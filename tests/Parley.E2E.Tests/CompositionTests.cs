@@ -25,7 +25,7 @@ public sealed class CompositionTests
     public async Task AProviderParleyDoesNotHave_StopsTheProcess_InOneLineNamingTheSettingAndWhatIsSupported(string variable, string value,
         string key, string supported, string why)
     {
-        await using var refused = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new() { [variable] = value });
+        await using var refused = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string> { [variable] = value } });
         Assert.Equal(2, await refused.ExitCodeAsync());
         var stderr = refused.Stderr;
         AssertOneLine(stderr);
@@ -39,10 +39,8 @@ public sealed class CompositionTests
     [Fact]
     public async Task TheRedisBackplane_WithoutItsConnectionString_StopsTheProcess_NamingTheVariable()
     {
-        await using var refused = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new()
-        {
-            ["Parley__Backplane__Provider"] = "Redis", ["ConnectionStrings__Redis"] = "",   // unset, whatever the runner exports
-        });
+        // ParleyProcess passes no ConnectionStrings__* of the runner's environment: the variable is unset here.
+        await using var refused = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string> { ["Parley__Backplane__Provider"] = "Redis" } });
         Assert.Equal(2, await refused.ExitCodeAsync());
         AssertOneLine(refused.Stderr);
         Assert.Contains("Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis", refused.Stderr);
@@ -52,7 +50,7 @@ public sealed class CompositionTests
     [Fact]
     public async Task AMisspelledSetting_StopsTheProcess_NamingTheKeyAndTheNearestValidOne()
     {
-        await using var refused = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new() { ["Parley__Limits__MaxConection"] = "10" });
+        await using var refused = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string> { ["Parley__Limits__MaxConection"] = "10" } });
         Assert.Equal(2, await refused.ExitCodeAsync());
         AssertOneLine(refused.Stderr);
         Assert.Contains("Parley:Limits:MaxConection", refused.Stderr);
@@ -63,12 +61,12 @@ public sealed class CompositionTests
     [Fact]
     public async Task TheSupportedProviders_NamedInAnyCase_AndTheOldVariables_Start()
     {
-        await using var server = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new()
+        await using var server = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string>
         {
             ["Parley__Storage__Provider"] = "sqlite", ["Parley__Backplane__Provider"] = "Local",
             ["PARLEY_MAX_GUEST_SOCKETS"] = "100", ["PARLEY_DEMO_DEPLOYMENT_ID"] = "11111111-0000-4000-8000-000000000001",
             ["Parley__Limits__MaxConnectionsPerAddress"] = "50",
-        });
+        } });
         var address = await server.ListeningAsync();
         using var http = new HttpClient { BaseAddress = address };
         Assert.Equal("ok", await http.GetStringAsync("/health"));
@@ -134,8 +132,8 @@ public sealed class CompositionTests
     [Fact]
     public async Task Postgres_WithoutAConnectionString_StopsTheProcess_NamingTheVariable()
     {
-        await using var refused = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"],
-            new() { ["Parley__Storage__Provider"] = "Postgres", ["ConnectionStrings__Postgres"] = "" });
+        // ParleyProcess passes no ConnectionStrings__* of the runner's environment: the variable is unset here.
+        await using var refused = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string> { ["Parley__Storage__Provider"] = "Postgres" } });
         Assert.Equal(2, await refused.ExitCodeAsync());
         AssertOneLine(refused.Stderr);
         Assert.Contains("ConnectionStrings__Postgres", refused.Stderr);
@@ -151,11 +149,11 @@ public sealed class CompositionTests
         var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
         closed.Stop();
         var started = System.Diagnostics.Stopwatch.StartNew();
-        await using var refused = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new()
+        await using var refused = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string>
         {
             ["Parley__Storage__Provider"] = "PostgreSQL", ["Parley__Storage__ConnectRetrySeconds"] = "2",
             ["ConnectionStrings__Postgres"] = $"Host=127.0.0.1;Port={port};Database=parley;Username=parley;Password=never-printed-7f3a",
-        });
+        } });
         Assert.Equal(2, await refused.ExitCodeAsync());
         AssertOneLine(refused.Stderr);
         Assert.Contains("PostgreSQL cannot be reached", refused.Stderr);

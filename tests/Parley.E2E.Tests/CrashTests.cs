@@ -17,7 +17,7 @@ public sealed class CrashTests
         var acknowledged = new HashSet<string>();
         try
         {
-            await using (var server = await ServerProcess.StartAsync(data, LoadProfile.ProcessEnvironment))
+            await using (var server = await ParleyProcess.StartAsync(data, LoadProfile.ProcessEnvironment))
             {
                 await using var guest = await TestGuest.ConnectAsync(server.BaseAddress, token, null, ParleyOptions.DefaultDeploymentId);
                 await guest.ConfigureAsync();
@@ -36,7 +36,7 @@ public sealed class CrashTests
                 catch (Exception e) when (e is TimeoutException or InvalidOperationException) { /* the socket died with the process */ }
             }
 
-            await using (var restarted = await ServerProcess.StartAsync(data, LoadProfile.ProcessEnvironment))
+            await using (var restarted = await ParleyProcess.StartAsync(data, LoadProfile.ProcessEnvironment))
             {
                 await using var guest = await TestGuest.ConnectAsync(restarted.BaseAddress, token, null, ParleyOptions.DefaultDeploymentId);
                 Assert.False((await guest.ConfigureAsync())["body"]!["newSession"]!.GetValue<bool>());

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Security;
 using System.Net.WebSockets;
@@ -59,7 +58,7 @@ public sealed class DeploymentTests
     [Fact]
     public async Task OnAllInterfaces_WithTheDemoSecret_TheProcessRefusesToStart_InOneLine()
     {
-        await using var refused = await ParleyProcess.RunAsync(["--urls", "http://0.0.0.0:0"]);
+        await using var refused = ParleyProcess.Launch(new() { Args = ["--urls", "http://0.0.0.0:0"] });
         Assert.Equal(2, await refused.ExitCodeAsync());
         var stderr = refused.Stderr.Trim();
         Assert.Single(stderr.Split('\n'));
@@ -69,7 +68,7 @@ public sealed class DeploymentTests
         Assert.False(Directory.Exists(refused.DataDir), "nothing is created before the refusal");
 
         // The container images' port variable binds every interface too.
-        await using var container = await ParleyProcess.RunAsync([], new() { ["ASPNETCORE_HTTP_PORTS"] = "0" });
+        await using var container = ParleyProcess.Launch(new() { Args = [], Environment = new Dictionary<string, string> { ["ASPNETCORE_HTTP_PORTS"] = "0" } });
         Assert.Equal(2, await container.ExitCodeAsync());
     }
 
@@ -77,7 +76,7 @@ public sealed class DeploymentTests
     public async Task OnAllInterfaces_WithAConfiguredSecret_ItStarts_AndOnlyThatSecretOpensIt()
     {
         const string secret = "a-secret-of-this-deployment-only";
-        await using var server = await ParleyProcess.RunAsync(["--urls", "http://0.0.0.0:0"], new() { ["PARLEY_DEMO_CLIENT_SECRET"] = secret });
+        await using var server = ParleyProcess.Launch(new() { Args = ["--urls", "http://0.0.0.0:0"], Environment = new Dictionary<string, string> { ["PARLEY_DEMO_CLIENT_SECRET"] = secret } });
         var listening = await server.ListeningAsync();
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{listening.Port}") };
         Assert.Equal(HttpStatusCode.OK, (await TokenAsync(http, secret)).StatusCode);
@@ -88,7 +87,7 @@ public sealed class DeploymentTests
     [Fact]
     public async Task OnLoopback_TheZeroSetupStartStillWorks()
     {
-        await using var server = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"]);
+        await using var server = ParleyProcess.Launch();
         var listening = await server.ListeningAsync();
         using var http = new HttpClient { BaseAddress = listening };
         Assert.Equal(HttpStatusCode.OK, (await TokenAsync(http, ParleyOptions.DefaultClientSecret)).StatusCode);
@@ -274,69 +273,5 @@ public sealed class DeploymentTests
         };
         request.Headers.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{ParleyOptions.DefaultClientId}:{secret}")));
         return http.SendAsync(request);
-    }
-}
-
-/// <summary>Parley as its own process (the published entry point, Program.cs), its output captured.</summary>
-sealed class ParleyProcess : IAsyncDisposable
-{
-    readonly Process _process;
-    readonly StringBuilder _stdout = new(), _stderr = new();
-    readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public string DataDir { get; } = Path.Combine(Path.GetTempPath(), "parley-proc-" + Guid.NewGuid().ToString("N"));
-    public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
-    public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
-
-    ParleyProcess(string[] args, Dictionary<string, string> environment)
-    {
-        var info = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "parley.dll"), .. args])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        info.Environment["PARLEY_DATA_DIR"] = DataDir;
-        // Only what the test gives: a secret or listen address inherited from the runner's environment would change the outcome.
-        foreach (var inherited in new[] { "PARLEY_DEMO_CLIENT_SECRET", "Parley__Demo__ClientSecret", "ASPNETCORE_URLS", "ASPNETCORE_HTTP_PORTS",
-                     "ASPNETCORE_HTTPS_PORTS", "DOTNET_URLS" })
-            info.Environment.Remove(inherited);
-        foreach (var (k, v) in environment) info.Environment[k] = v;
-        _process = new Process { StartInfo = info };
-        _process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is not { } line) return;
-            lock (_stdout) _stdout.AppendLine(line);
-            var at = line.IndexOf("Parley is listening on ", StringComparison.Ordinal);
-            if (at >= 0) _listening.TrySetResult(new Uri(line[(at + "Parley is listening on ".Length)..].Split(',')[0].Trim()));
-        };
-        _process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) lock (_stderr) _stderr.AppendLine(line); };
-        _process.Start();
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-    }
-
-    public static Task<ParleyProcess> RunAsync(string[] args, Dictionary<string, string>? environment = null) =>
-        Task.FromResult(new ParleyProcess(args, environment ?? []));
-
-    public async Task<int> ExitCodeAsync()
-    {
-        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        _process.WaitForExit();   // drains the redirected output
-        return _process.ExitCode;
-    }
-
-    public async Task<Uri> ListeningAsync()
-    {
-        var exited = _process.WaitForExitAsync();
-        var first = await Task.WhenAny(_listening.Task, exited).WaitAsync(TimeSpan.FromSeconds(60));
-        if (first != _listening.Task) throw new InvalidOperationException($"Parley exited ({_process.ExitCode}): {Stderr}");
-        return await _listening.Task;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited) _process.Kill();
-        await _process.WaitForExitAsync();
-        _process.Dispose();
-        try { Directory.Delete(DataDir, true); } catch (IOException) { }
     }
 }

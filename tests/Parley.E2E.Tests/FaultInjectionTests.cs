@@ -59,7 +59,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
                 ledger.Trial = trial;
                 ledger.FirstAck = new(TaskCreationOptions.RunContinuationsAsynchronously);
                 ledger.Live.Clear();
-                var server = await ServerProcess.StartAsync(data, LoadProfile.ProcessEnvironment);
+                var server = await ParleyProcess.StartAsync(data, LoadProfile.ProcessEnvironment);
                 try
                 {
                     using var platform = await PlatformClient.ConnectAsync(server.BaseAddress);
@@ -99,7 +99,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
             }
 
             // The last restart: nothing is killed any more; everything acknowledged must be there, and the outbox drains.
-            await using var last = await ServerProcess.StartAsync(data, LoadProfile.ProcessEnvironment);
+            await using var last = await ParleyProcess.StartAsync(data, LoadProfile.ProcessEnvironment);
             using var check = await PlatformClient.ConnectAsync(last.BaseAddress);
             var (deliveries, distinctDeliveries, distinctMessages, undelivered) = await AwaitOutboxAsync(receiver, ledger, check);
             var lost = await LostMessagesAsync(check, ledger);

@@ -1,10 +1,8 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Parley.Server;
 
 namespace Parley.E2E.Tests;
@@ -14,41 +12,20 @@ namespace Parley.E2E.Tests;
 /// (issue 10, item 1b). It must stay up, keep serving what it holds, and admit new guests again when others leave.
 /// </summary>
 [Collection(Alone.Name)]   // a flood of 1,500 connections: alone, so neither its timings nor its neighbours' suffer
-public sealed partial class FileLimitTests
+public sealed class FileLimitTests
 {
     const int FileLimit = 1024;
-
-    [GeneratedRegex(@"Parley is listening on (http://[^\s,]+)")]
-    private static partial Regex Listening();
 
     [Fact]
     public async Task PastTheOpenFileLimit_TheProcessStaysUp_HeldGuestsAreServed_AndNewGuestsAreAdmittedWhenOthersLeave()
     {
-        var data = Path.Combine(Path.GetTempPath(), "parley-files-" + Guid.NewGuid().ToString("N"));
-        var output = new StringBuilder();
         // prlimit sets the limit for the process it starts, as `ulimit -n 1024` would.
-        var info = new ProcessStartInfo("prlimit", [$"--nofile={FileLimit}:{FileLimit}", "dotnet",
-            Path.Combine(AppContext.BaseDirectory, "parley.dll"), "--urls", "http://127.0.0.1:0"])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        info.Environment["PARLEY_DATA_DIR"] = data;
-        using var process = Process.Start(info)!;
-        var address = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is not { } line) return;
-            lock (output) output.AppendLine(line);
-            if (Listening().Match(line) is { Success: true } m) address.TrySetResult(new Uri(m.Groups[1].Value));
-        };
-        process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        await using var parley = await ParleyProcess.StartAsync(new ParleyProcessOptions { Wrapper = ["prlimit", $"--nofile={FileLimit}:{FileLimit}"] });
         var flood = new List<RawConnection>();
         var held = new List<TestGuest>();
         try
         {
-            var server = await address.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            var server = parley.BaseAddress;
             var token = await TokenAsync(server);
 
             // Guests the server holds before the flood; the bot talks to each, so each has a conversation.
@@ -100,7 +77,7 @@ public sealed partial class FileLimitTests
             var accepted = answers.GetValueOrDefault("HTTP/1.1 101");
             Assert.True(answers.GetValueOrDefault("HTTP/1.1 503") > 0, $"the flood never reached the guest limit: {Describe(answers)}");
             Assert.InRange(accepted, 1, FileLimit);
-            Assert.False(process.HasExited, $"the server exited during the flood:\n{output}");
+            Assert.False(parley.HasExited, $"the server exited during the flood:\n{parley.Tail}");
             // The server closed every connection it refused with 503, though the clients kept them open.
             using (var closing = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
                 await Task.WhenAll(refusedButHeld.Select(c => c.WaitForServerCloseAsync(closing.Token)));
@@ -152,16 +129,13 @@ public sealed partial class FileLimitTests
                 catch (WebSocketException) when (DateTime.UtcNow < deadline) { await Task.Delay(100); }   // places free as the server sees the closes
             }
             Assert.Equal("StructuredMessage", (string?)(await held[2].SendTextAsync("and still served"))["class"]);
-            Assert.False(process.HasExited, $"the server exited:\n{output}");
-            Assert.DoesNotContain("Out of memory", output.ToString());
+            Assert.False(parley.HasExited, $"the server exited:\n{parley.Tail}");
+            Assert.DoesNotContain("Out of memory", parley.Stdout + parley.Stderr);
         }
         finally
         {
             foreach (var c in flood) await c.DisposeAsync();
             foreach (var g in held) await g.DisposeAsync();
-            if (!process.HasExited) process.Kill();
-            await process.WaitForExitAsync();
-            try { Directory.Delete(data, true); } catch (IOException) { }
         }
     }
 

@@ -48,7 +48,7 @@ public sealed class FuzzTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         try
         {
-            await using var server = await ServerProcess.StartAsync(data, LoadProfile.ProcessEnvironment);
+            await using var server = await ParleyProcess.StartAsync(data, LoadProfile.ProcessEnvironment);
             var targets = await SetUpTargetsAsync(server.BaseAddress);
             long peakSampled = 0;
             using var sampling = new CancellationTokenSource();

@@ -177,6 +177,7 @@ public sealed class TestGuest : IAsyncDisposable
     readonly ClientWebSocket _socket = new();
     readonly Channel<JsonObject> _frames = Channel.CreateUnbounded<JsonObject>();
     readonly CancellationTokenSource _stop = new();
+    readonly ConditionalWeakTable<JsonObject, StrongBox<long>> _arrivals = new();
     Task _reader = Task.CompletedTask;
     int _tracing;
 
@@ -259,12 +260,19 @@ public sealed class TestGuest : IAsyncDisposable
                     try { await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "ok", CancellationToken.None); } catch (Exception) { }
                     break;
                 }
-                _frames.Writer.TryWrite(JsonNode.Parse(buffer.AsSpan(0, count))!.AsObject());
+                var arrived = System.Diagnostics.Stopwatch.GetTimestamp();
+                var frame = JsonNode.Parse(buffer.AsSpan(0, count))!.AsObject();
+                _arrivals.Add(frame, new StrongBox<long>(arrived));
+                _frames.Writer.TryWrite(frame);
             }
         }
         catch (Exception e) { ReadError = e; ClosedByServer.TrySetResult(); }
         finally { _frames.Writer.TryComplete(); }
     }
+
+    /// <summary>When <paramref name="frame"/> came off the socket (a Stopwatch timestamp), to order it against another event.</summary>
+    public long ArrivedAt(JsonObject frame) =>
+        _arrivals.TryGetValue(frame, out var at) ? at.Value : throw new ArgumentException("Not a frame this guest received.", nameof(frame));
 
     public string NextTracingId() => $"t-{Interlocked.Increment(ref _tracing)}";
 

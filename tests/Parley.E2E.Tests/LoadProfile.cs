@@ -12,7 +12,7 @@ namespace Parley.E2E.Tests;
 /// </summary>
 public static class LoadProfile
 {
-    /// <summary>Settings for a Parley started as its own process (<see cref="ServerProcess"/>).</summary>
+    /// <summary>Settings for a Parley started as its own process (<see cref="Parley.Testing.ParleyProcess"/>).</summary>
     public static readonly IReadOnlyDictionary<string, string> ProcessEnvironment = new Dictionary<string, string>
     {
         // The tests' webhook receiver listens on loopback.

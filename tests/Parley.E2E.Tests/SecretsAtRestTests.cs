@@ -174,11 +174,11 @@ public sealed class SecretsAtRestTests
         var dir = TempDir("parley-lost-");
         try
         {
-            await using (var first = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new() { ["PARLEY_DATA_DIR"] = dir }))
+            await using (var first = ParleyProcess.Launch(new() { DataDir = dir }))
                 await first.ListeningAsync();   // the signing key is stored, encrypted
             Directory.Delete(Path.Combine(dir, "data-protection-keys"), recursive: true);
 
-            await using var second = await ParleyProcess.RunAsync(["--urls", "http://127.0.0.1:0"], new() { ["PARLEY_DATA_DIR"] = dir });
+            await using var second = ParleyProcess.Launch(new() { DataDir = dir });
 
             Assert.Equal(2, await second.ExitCodeAsync());
             var stderr = second.Stderr.Trim();

@@ -108,7 +108,7 @@ public static class Adapters
     {
         var secrets = SecretsAtRest.Open(options);
         SqliteStore store;
-        try { store = await SqliteStore.OpenAsync(options.DatabasePath, secrets, options.NodeId); }
+        try { store = await SqliteStore.OpenAsync(options.DatabasePath, secrets, options.SqliteLeaseOwner); }
         catch (SecretsUnreadableException e)
         {
             throw new StartupRefused($"The database {options.DatabasePath} holds secrets that the Data Protection keys in {secrets.KeysFolder} " +

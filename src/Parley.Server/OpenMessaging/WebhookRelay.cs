@@ -21,8 +21,8 @@ namespace Parley.Server.OpenMessaging;
 public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, ParleyOptions options, TimeProvider clock,
     ILogger<WebhookRelay> log, StoreOutages outages) : BackgroundService
 {
-    /// <summary>Longest a leased delivery may take before another relay may take it over (well above the send timeout).</summary>
-    TimeSpan Lease => options.WebhookTimeout * 2 + TimeSpan.FromSeconds(10);
+    /// <summary>Longest a leased delivery may take before another relay may take it over (above the send timeout; Parley:Webhooks:LeaseSeconds).</summary>
+    TimeSpan Lease => options.WebhookLeaseOrDefault;
     const int MaxInFlight = 256;
     /// <summary>Deliveries in flight to one integration; a slow receiver holds at most these, never the others' share.</summary>
     const int PerDestination = 8;
