@@ -26,14 +26,44 @@ public sealed class PostgresConversationStore : IConversationStore
     const string MessageColumns =
         "id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key, sequence";
 
+    /// <summary>
+    /// One conversation and its participants in one statement: one snapshot (so never a row from before an end with
+    /// participants from after it) and one round trip, with no transaction to open and commit — this read precedes
+    /// every decision, a termination's included, so its round trips are on the termination's latency.
+    /// </summary>
     public Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct) => _db.ReadAsync(async c =>
     {
-        var list = await LoadConversationsAsync($"SELECT {ConversationColumns} FROM conversations WHERE id = $1", c, Text(conversationId));
-        return list.Count == 0 ? null : list[0];
+        await using var connection = await _db.Source.OpenConnectionAsync(c);
+        await using var cmd = new NpgsqlCommand(
+            $"WITH c AS (SELECT {ConversationColumns} FROM conversations WHERE id = $1) " +
+            "SELECT c.*, p.id, p.purpose, p.name, p.communication_id, p.state, p.start_time, p.end_time, p.disconnect_type " +
+            "FROM c LEFT JOIN participants p ON p.conversation_id = c.id ORDER BY p.ordinal", connection);
+        cmd.Parameters.Add(Text(conversationId));
+        await using var r = await cmd.ExecuteReaderAsync(c);
+        Conversation? conversation = null;
+        var participants = new List<Participant>();
+        while (await r.ReadAsync(c))
+        {
+            conversation ??= ReadConversation(r);
+            if (!r.IsDBNull(11)) participants.Add(ReadParticipant(r, 11));
+        }
+        return conversation is null ? null : conversation with { Participants = [.. participants] };
     }, ct);
 
+    static Conversation ReadConversation(NpgsqlDataReader r) =>
+        new(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2),
+            r.GetString(3), Parse<DisconnectMode>(r.GetString(4)), Parse<MessageDirection>(r.GetString(5)),
+            Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), [],
+            r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null);
+
+    /// <summary>A participant from the 8 columns starting at <paramref name="at"/> (id, purpose, name, communication, state, start, end, disconnect type).</summary>
+    static Participant ReadParticipant(NpgsqlDataReader r, int at) =>
+        new(r.GetString(at), Parse<ParticipantPurpose>(r.GetString(at + 1)), r.GetString(at + 2), r.GetString(at + 3),
+            Parse<ParticipantState>(r.GetString(at + 4)), Time(r.GetInt64(at + 5)), TimeOrNull(r, at + 6),
+            r.IsDBNull(at + 7) ? null : Parse<DisconnectType>(r.GetString(at + 7)));
+
     /// <summary>
-    /// Conversation rows and their participants, read in one REPEATABLE READ snapshot on one connection. Two statements
+    /// Conversation rows (a listing) and their participants, read in one REPEATABLE READ snapshot on one connection. Two statements
     /// each in its own READ COMMITTED snapshot could see a row from before an end and participants from after it — a
     /// conversation not ended whose customer has left — and a guest's message would be refused as "participant has
     /// left" (400) instead of "read-only" (409). Found by the cross-node race test (tests/Parley.Cluster.Tests).
@@ -47,11 +77,7 @@ public sealed class PostgresConversationStore : IConversationStore
         {
             foreach (var a in args) cmd.Parameters.Add(a);
             await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-                rows.Add(new Conversation(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2),
-                    r.GetString(3), Parse<DisconnectMode>(r.GetString(4)), Parse<MessageDirection>(r.GetString(5)),
-                    Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), [],
-                    r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null));
+            while (await r.ReadAsync(ct)) rows.Add(ReadConversation(r));
         }
         if (rows.Count == 0) return rows;
         var participants = new Dictionary<string, List<Participant>>();
@@ -63,11 +89,8 @@ public sealed class PostgresConversationStore : IConversationStore
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
             {
-                var p = new Participant(r.GetString(1), Parse<ParticipantPurpose>(r.GetString(2)), r.GetString(3), r.GetString(4),
-                    Parse<ParticipantState>(r.GetString(5)), Time(r.GetInt64(6)), TimeOrNull(r, 7),
-                    r.IsDBNull(8) ? null : Parse<DisconnectType>(r.GetString(8)));
                 if (!participants.TryGetValue(r.GetString(0), out var l)) participants[r.GetString(0)] = l = [];
-                l.Add(p);
+                l.Add(ReadParticipant(r, 1));
             }
         }
         await snapshot.CommitAsync(ct);
