@@ -6,19 +6,13 @@ using Parley.Core;
 
 namespace Parley.Storage.Postgres;
 
-/// <summary>The database holds encrypted secrets that the cipher at hand cannot decrypt (its keys are lost or not these).</summary>
-public sealed class SecretsUnreadableException(string message, Exception? inner = null) : Exception(message, inner);
-
 /// <summary>
 /// Secrets on their way to and from the database, in the same form as the SQLite store keeps them: encrypted with the
 /// <see cref="ISecretCipher"/> and prefixed with <see cref="Marker"/>; a value without the marker is plain text (written
 /// without a cipher) and read as it is. Without a cipher values stay plain text (tests of the store itself).
 /// </summary>
-sealed class SecretCodec(ISecretCipher? cipher)
+sealed class SecretCodec(ISecretCipher? cipher) : SecretEnvelope(cipher)
 {
-    const string Marker = "parley-dp1:";
-    static readonly byte[] MarkerBytes = Encoding.ASCII.GetBytes(Marker);
-
     /// <summary>The columns that hold secrets, each with its table's key column.</summary>
     static readonly (string Table, string Key, string Column)[] Columns =
     [
@@ -28,27 +22,6 @@ sealed class SecretCodec(ISecretCipher? cipher)
         ("token_signing_keys", "kid", "key"),
     ];
 
-    public string? Protect(string? plaintext) =>
-        plaintext is null || cipher is null ? plaintext : Marker + Base64Url.EncodeToString(cipher.Protect(Encoding.UTF8.GetBytes(plaintext)));
-
-    public string? Unprotect(string? stored) =>
-        stored is null || !stored.StartsWith(Marker, StringComparison.Ordinal) ? stored
-            : Encoding.UTF8.GetString(Cipher.Unprotect(Base64Url.DecodeFromChars(stored.AsSpan(Marker.Length))));
-
-    public byte[] Protect(byte[] plaintext) => cipher is null ? plaintext : [.. MarkerBytes, .. cipher.Protect(plaintext)];
-
-    public byte[] Unprotect(byte[] stored) =>
-        stored.AsSpan().StartsWith(MarkerBytes) ? Cipher.Unprotect(stored[MarkerBytes.Length..]) : stored;
-
-    static bool IsProtected(object value) => value switch
-    {
-        string s => s.StartsWith(Marker, StringComparison.Ordinal),
-        byte[] b => b.AsSpan().StartsWith(MarkerBytes),
-        _ => false,
-    };
-
-    ISecretCipher Cipher => cipher ?? throw new SecretsUnreadableException("The database holds encrypted secrets, but the store was opened without a cipher.");
-
     /// <summary>
     /// At open: decrypts every encrypted secret once, so keys that cannot read them stop the start instead of failing later
     /// requests, and encrypts any stored in plain text (by a node that ran without a cipher). Returns how many it encrypted.
@@ -56,7 +29,7 @@ sealed class SecretCodec(ISecretCipher? cipher)
     /// </summary>
     public async Task<int> MigrateAsync(NpgsqlDataSource source, CancellationToken ct)
     {
-        if (cipher is null) return 0;
+        if (!Encrypts) return 0;
         var plain = new List<(string Table, string Key, string Column, object Id, object Value)>();
         foreach (var (table, key, column) in Columns)
         {

@@ -4,20 +4,13 @@ using System.Text;
 
 namespace Parley.Storage.Sqlite;
 
-/// <summary>The database holds encrypted secrets that the cipher at hand cannot decrypt (its keys are lost or not these).</summary>
-public sealed class SecretsUnreadableException(string message, Exception? inner = null) : Exception(message, inner);
-
 /// <summary>
 /// Secrets on their way to and from the database: encrypted with the <see cref="ISecretCipher"/> on write, decrypted on
 /// read. An encrypted value starts with <see cref="Marker"/>; a value without it was written in plain text by an older
 /// version and is still read as it is, so a half-migrated database works. Without a cipher values stay plain text.
 /// </summary>
-sealed class SecretCodec(ISecretCipher? cipher)
+sealed class SecretCodec(ISecretCipher? cipher) : SecretEnvelope(cipher)
 {
-    /// <summary>Starts every encrypted value (text and blob alike); a random 32-byte key never starts with it in practice.</summary>
-    const string Marker = "parley-dp1:";
-    static readonly byte[] MarkerBytes = Encoding.ASCII.GetBytes(Marker);
-
     /// <summary>The columns that hold secrets. Token-signing keys (the original one, and those rotations added) are blobs; webhook secrets text.</summary>
     internal static readonly (string Table, string Column, bool Blob)[] Columns =
     [
@@ -27,29 +20,6 @@ sealed class SecretCodec(ISecretCipher? cipher)
         ("token_signing_keys", "key", true),
     ];
 
-    public bool Encrypts => cipher is not null;
-
-    public string? Protect(string? plaintext) =>
-        plaintext is null || cipher is null ? plaintext : Marker + Base64Url.EncodeToString(cipher.Protect(Encoding.UTF8.GetBytes(plaintext)));
-
-    public string? Unprotect(string? stored) =>
-        stored is null || !stored.StartsWith(Marker, StringComparison.Ordinal) ? stored
-            : Encoding.UTF8.GetString(Cipher.Unprotect(Base64Url.DecodeFromChars(stored.AsSpan(Marker.Length))));
-
-    public byte[] Protect(byte[] plaintext) => cipher is null ? plaintext : [.. MarkerBytes, .. cipher.Protect(plaintext)];
-
-    public byte[] Unprotect(byte[] stored) =>
-        stored.AsSpan().StartsWith(MarkerBytes) ? Cipher.Unprotect(stored[MarkerBytes.Length..]) : stored;
-
-    static bool IsProtected(object value) => value switch
-    {
-        string s => s.StartsWith(Marker, StringComparison.Ordinal),
-        byte[] b => b.AsSpan().StartsWith(MarkerBytes),
-        _ => false,
-    };
-
-    ISecretCipher Cipher => cipher ?? throw new SecretsUnreadableException("The database holds encrypted secrets, but the store was opened without a cipher.");
-
     /// <summary>
     /// At open, before any other write: encrypts every secret an older version stored in plain text (one transaction),
     /// and decrypts every encrypted one once, so keys that cannot read them stop the start instead of failing later
@@ -58,7 +28,7 @@ sealed class SecretCodec(ISecretCipher? cipher)
     /// </summary>
     public async Task<int> MigrateAsync(SqliteConnection writer, CancellationToken ct)
     {
-        if (cipher is null) return 0;
+        if (!Encrypts) return 0;
         var plain = new List<(string Table, string Column, long RowId, object Value)>();
         foreach (var (table, column, _) in Columns)
         {
