@@ -333,8 +333,13 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         {
             while (await timer.WaitForNextTickAsync(stop))
             {
-                if (!_subscribed) await TryJoinAsync();
-                else await TryRenewAsync();
+                // Whatever a beat throws, the next one runs: a dead heartbeat would leave the node out of the cluster for good.
+                try
+                {
+                    if (!_subscribed) await TryJoinAsync();
+                    else await TryRenewAsync();
+                }
+                catch (Exception e) when (!stop.IsCancellationRequested) { _log.LogWarning(e, "A backplane heartbeat failed; the next one retries"); }
             }
         }
         catch (OperationCanceledException) { }

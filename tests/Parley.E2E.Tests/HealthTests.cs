@@ -166,7 +166,7 @@ public sealed class HealthTests
         var refused = await guest.SendTextAsync("sent during the outage");
         Assert.Equal("response", (string?)refused["type"]);
         Assert.Equal(503, (int)refused["code"]!);
-        Assert.Contains("Nothing was stored", (string?)refused["body"]);
+        Assert.Contains("not acknowledged", (string?)refused["body"]);
         Assert.Equal(WebSocketState.Open, guest.State);
         // Nothing was pushed for the refused writes: the next frame the guest gets is the echo it asks for now.
         var t = guest.NextTracingId();
@@ -199,7 +199,7 @@ public sealed class HealthTests
         Assert.Equal("service.unavailable", (string?)body!["code"]);
         Assert.Equal(503, (int)body["status"]!);
         Assert.False(string.IsNullOrEmpty((string?)body["contextId"]));
-        Assert.Contains("Nothing was changed", (string?)body["message"]);
+        Assert.Contains("not acknowledged", (string?)body["message"]);
         Assert.NotNull(response.Headers.RetryAfter);
     }
 

@@ -250,7 +250,8 @@ public sealed class GuestSocketEndpoint(
     }
 
     public const string StoreUnavailableText =
-        "Service temporarily unavailable: the server cannot reach its store. Nothing was stored; send the request again shortly.";
+        "Service temporarily unavailable: the server cannot reach its store, and the request was not acknowledged. " +
+        "Send it again shortly (if the store was lost mid-write it may have been kept: the history shows it).";
 
     /// <summary>The request's tracingId when the frame is JSON with a string tracingId of sane length, whatever else is wrong with it.</summary>
     static string? TracingIdOf(ReadOnlySpan<byte> json)

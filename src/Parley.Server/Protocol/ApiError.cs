@@ -71,8 +71,11 @@ public sealed class ApiError(int status, string code, string message, string? fi
     public static ApiError Conflict(string code, string message) => new(409, code, message);
     public static ApiError UnsupportedMediaType(string? contentType) =>
         new(415, "unsupported.media.type", $"Unsupported Media Type '{Clip(contentType)}': send application/json.");
-    /// <summary>The store could not be reached: nothing was stored or changed; the same request may be sent again.</summary>
+    /// <summary>
+    /// The store could not be reached: the request was not acknowledged. Almost always nothing changed; a store lost
+    /// between its commit and its answer is the exception, so the text does not promise it (docs/health.md).
+    /// </summary>
     public static readonly ApiError StoreUnavailable =
-        new(503, "service.unavailable", "The service is temporarily unavailable: its store cannot be reached. Nothing was changed; retry shortly.");
+        new(503, "service.unavailable", "The service is temporarily unavailable: its store cannot be reached, and the request was not acknowledged. Retry shortly (a store lost mid-write may have kept it: read before resending).");
     public static ApiError Internal() => new(500, "internal.server.error", "The server failed to process the request; nothing was changed.");
 }
