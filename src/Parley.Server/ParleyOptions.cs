@@ -212,7 +212,7 @@ public sealed record ParleyOptions
     /// Who owns the SQLite outbox's leases. One SQLite file serves one process, so unset it is one stable name: a process
     /// restarted after a crash takes back the deliveries its predecessor had in flight at once, not after their lease.
     /// </summary>
-    public string SqliteLeaseOwner => NodeIdConfigured ? NodeId : "local";
+    public string SqliteLeaseOwner => NodeIdConfigured ? NodeId : Storage.Sqlite.SqliteStore.DefaultNodeId;
 
     // ---- Faults across nodes: how long a node's claim on a webhook delivery lasts (issue 11 item 4; docs/several-nodes.md) ----
     /// <summary>
