@@ -145,6 +145,19 @@ public static class ConversationMachine
         return events.Select(e => e is MessageAdded m ? m with { Message = m.Message with { Sequence = next++ } } : e).ToImmutableArray();
     }
 
+    /// <summary>
+    /// The events as the store stamped them: a change of state committed at <paramref name="changedAt"/> (later than
+    /// decided when a message another node stamped later committed first) carries that time, so the end published, cached
+    /// and answered is the stored one. Messages keep their own time.
+    /// </summary>
+    public static ImmutableArray<ConversationEvent> Stamped(ImmutableArray<ConversationEvent> events, DateTimeOffset changedAt) =>
+        events.Select(e => e switch
+        {
+            ParticipantDisconnected p when p.At < changedAt => p with { At = changedAt },
+            ConversationEnded ended when ended.At < changedAt => ended with { At = changedAt },
+            _ => e,
+        }).ToImmutableArray();
+
     /// <summary>A new two-party conversation: the guest (customer) and the bot (workflow) both connected.</summary>
     public static Conversation Start(string id, ChannelKind channel, string deploymentId, string guestSessionId,
         DisconnectMode mode, MessageDirection originatingDirection, string customerName, string botName,

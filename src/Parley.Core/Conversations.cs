@@ -89,8 +89,15 @@ public sealed class Conversations(
             var committed = await store.CommitAsync(new Commit(after, conversation.Version, decision.Events, Audit: audit, Outbox: outbox), ct);
             if (committed.Stored)
             {
+                var events = ConversationMachine.Sequenced(decision.Events, committed.LastSequence);
+                if (committed.ChangedAt is { } changedAt && events.Any(e => e is not MessageAdded && e.At < changedAt))
+                {
+                    // Stamped later by the store (a later-stamped message committed first): publish the end as stored.
+                    events = ConversationMachine.Stamped(events, changedAt);
+                    after = ConversationMachine.ApplyAll(conversation, events);
+                }
                 Remember(after);
-                return Published(after, ConversationMachine.Sequenced(decision.Events, committed.LastSequence), audit?.Id, outbox, started: false);
+                return Published(after, events, audit?.Id, outbox, started: false);
             }
             _live.TryRemove(conversationId, out _);   // another writer moved first: decide again on what is stored
             if (attempt >= MaxAttempts) throw new InvalidOperationException($"Conversation {conversationId} kept moving; gave up after {attempt} attempts.");

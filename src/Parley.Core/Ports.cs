@@ -39,11 +39,15 @@ public sealed record ConversationFilter(
     int PageSize = 25,
     int PageNumber = 1);
 
-/// <summary>What a commit did: stored (with the conversation's last message sequence after it), or refused and wrote nothing.</summary>
-public readonly record struct CommitResult(bool Stored, long LastSequence)
+/// <summary>
+/// What a commit did: stored (with the conversation's last message sequence after it), or refused and wrote nothing.
+/// <see cref="ChangedAt"/> is the time the store gave a change of state (an end, a participant leaving): the time it was
+/// decided on, or the last stored message's time when that is later (null for a commit that changes no state).
+/// </summary>
+public readonly record struct CommitResult(bool Stored, long LastSequence, DateTimeOffset? ChangedAt = null)
 {
     public static CommitResult Refused => default;
-    public static CommitResult StoredAt(long lastSequence) => new(true, lastSequence);
+    public static CommitResult StoredAt(long lastSequence, DateTimeOffset? changedAt = null) => new(true, lastSequence, changedAt);
 }
 
 /// <summary>
@@ -66,6 +70,12 @@ public readonly record struct CommitResult(bool Stored, long LastSequence)
 /// concurrently never collide and never leave a gap. <see cref="CommitResult.LastSequence"/> is the counter after the
 /// commit; the commit's messages hold the numbers up to it, in the order of <see cref="Commit.Events"/>. Every listing
 /// orders messages by it.</item>
+/// <item><b>Nothing stored is later than the end.</b> A change of state is stamped no earlier than the conversation's last
+/// stored message: the store keeps the latest message time on the conversation row (moved by the append's guarded
+/// statement) and the guarded statement of a change writes <c>max(decided time, last message time)</c> as the end time
+/// (and the end time of the participants it disconnects, and the audit row's time), answering it as
+/// <see cref="CommitResult.ChangedAt"/>. An append on one node may commit after another node decided an end on an older
+/// clock reading; the end still commits (never refused for it), only its time moves up to the message's.</item>
 /// <item><b>External keys are unique</b>: a message whose external key is already stored fails the commit with
 /// <see cref="DuplicateMessageException"/>, and nothing of it is kept.</item>
 /// <item><b>Durable before answered</b>: the task completes only after the transaction is durable; a cancellation after the
@@ -86,11 +96,11 @@ public interface IConversationStore
     Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct);
     Task<Page<Conversation>> QueryAsync(ConversationFilter filter, CancellationToken ct);
     /// <summary>
-    /// Live conversations with an inactivity timeout whose last message (highest sequence; or the start when there is
+    /// Live conversations with an inactivity timeout whose latest message (or the start when there is
     /// none) is older than it. A hint only: the caller decides again under its own guarded commit.
     /// </summary>
     Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct);
-    /// <summary>The time of the conversation's last message, or its start when it has none.</summary>
+    /// <summary>The time of the conversation's last (latest) message, or its start when it has none.</summary>
     Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct);
 }
 

@@ -107,21 +107,26 @@ public sealed class PostgresConversationStore : IConversationStore
     /// re-evaluates its WHERE on the row as that transaction left it (PostgreSQL's EvalPlanQual). So two writers decided on
     /// one version never both pass, and an append never passes after an end committed. The messages then read the counter
     /// back from the row this transaction holds locked, so their numbers are the ones the guard reserved.</para>
+    /// <para>The guard also keeps <c>last_message_time</c> (the latest message time) and stamps a change of state with
+    /// <c>GREATEST(decided time, last_message_time)</c>; re-evaluated on the row as a concurrent append left it, so an end
+    /// decided on another node's earlier clock reading is never earlier than a message committed before it. The
+    /// participant and audit rows read the same value back from the locked row.</para>
     /// </summary>
     public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => _db.WriteAsync(async _ =>
     {
         var c = commit.After;
         var messages = commit.Events.OfType<MessageAdded>().Select(e => e.Message).ToList();
+        long? latestMessage = messages.Count == 0 ? null : messages.Max(m => Ms(m.Timestamp));
         await using var batch = _db.Source.CreateBatch();
         var commands = batch.BatchCommands;
         if (commit.ExpectedVersion == 0)
         {
             commands.Add(BatchCommand(
-                $"WITH g AS (INSERT INTO conversations ({ConversationColumns}, last_sequence) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) " +
+                $"WITH g AS (INSERT INTO conversations ({ConversationColumns}, last_sequence, last_message_time) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) " +
                 "ON CONFLICT (id) DO NOTHING RETURNING last_sequence) SELECT parley_guard(max(last_sequence)) FROM g",
                 Text(c.Id), Text(c.Channel.ToString()), Text(c.DeploymentId), Text(c.GuestSessionId), Text(c.DisconnectMode.ToString()),
                 Text(c.OriginatingDirection.ToString()), Text(c.State.ToString()), Int8(Ms(c.StartTime)), Int8(Ms(c.EndTime)), Int8(c.Version),
-                Int8((long)(c.InactivityTimeout?.TotalSeconds ?? 0)), Int8(messages.Count)));
+                Int8((long)(c.InactivityTimeout?.TotalSeconds ?? 0)), Int8(messages.Count), Int8(latestMessage)));
             for (var i = 0; i < c.Participants.Length; i++)
             {
                 var p = c.Participants[i];
@@ -136,21 +141,30 @@ public sealed class PostgresConversationStore : IConversationStore
         {
             // Messages only: the state stays, but the counter moves only if it is still the state they were decided on.
             commands.Add(BatchCommand(
-                "WITH g AS (UPDATE conversations SET last_sequence = last_sequence + $1 WHERE id = $2 AND version = $3 AND state = 'Connected' " +
-                "RETURNING last_sequence) SELECT parley_guard(max(last_sequence)) FROM g",
-                Int8(messages.Count), Text(c.Id), Int8(commit.ExpectedVersion)));
+                "WITH g AS (UPDATE conversations SET last_sequence = last_sequence + $1, last_message_time = GREATEST(last_message_time, $4) " +
+                "WHERE id = $2 AND version = $3 AND state = 'Connected' RETURNING last_sequence) SELECT parley_guard(max(last_sequence)) FROM g",
+                Int8(messages.Count), Text(c.Id), Int8(commit.ExpectedVersion), Int8(latestMessage)));
         }
         else
         {
+            // A change of state: stamped at the time it was decided, or at the latest stored message's when that is later
+            // (an append another node stamped later may have committed first): the end time never precedes a message.
+            // GREATEST ignores nulls, so an end is stamped even before any message, and a null end stays null.
+            var decidedAt = commit.Events.Where(e => e is not MessageAdded).Select(e => (long?)Ms(e.At)).Max() ?? Ms(c.EndTime);
             commands.Add(BatchCommand(
-                "WITH g AS (UPDATE conversations SET state = $1, end_time = $2, version = $3, last_sequence = last_sequence + $4 " +
-                "WHERE id = $5 AND version = $6 RETURNING last_sequence) SELECT parley_guard(max(last_sequence)) FROM g",
-                Text(c.State.ToString()), Int8(Ms(c.EndTime)), Int8(c.Version), Int8(messages.Count), Text(c.Id), Int8(commit.ExpectedVersion)));
+                "WITH g AS (UPDATE conversations SET state = $1, version = $3, last_sequence = last_sequence + $4, " +
+                "last_message_time = GREATEST(last_message_time, $7), " +
+                "end_time = CASE WHEN $2::bigint IS NULL THEN NULL ELSE GREATEST($2, last_message_time) END " +
+                "WHERE id = $5 AND version = $6 RETURNING last_sequence, GREATEST($8::bigint, last_message_time) AS changed_at) " +
+                "SELECT parley_guard(max(last_sequence)), max(changed_at) FROM g",
+                Text(c.State.ToString()), Int8(Ms(c.EndTime)), Int8(c.Version), Int8(messages.Count), Text(c.Id), Int8(commit.ExpectedVersion),
+                Int8(latestMessage), Int8(decidedAt)));
             foreach (var e in commit.Events.OfType<ParticipantDisconnected>())
             {
                 var p = c.FindParticipant(e.ParticipantId)!;
-                commands.Add(BatchCommand("UPDATE participants SET state = $1, end_time = $2, disconnect_type = $3 WHERE id = $4",
-                    Text(p.State.ToString()), Int8(Ms(p.EndTime)), Text(p.DisconnectType?.ToString()), Text(p.Id)));
+                commands.Add(BatchCommand(
+                    $"UPDATE participants SET state = $1, end_time = {StampedBy("$2", "$5")}, disconnect_type = $3 WHERE id = $4",
+                    Text(p.State.ToString()), Int8(Ms(p.EndTime)), Text(p.DisconnectType?.ToString()), Text(p.Id), Text(c.Id)));
             }
         }
 
@@ -183,21 +197,23 @@ public sealed class PostgresConversationStore : IConversationStore
         if (commit.Audit is { } a)
             commands.Add(BatchCommand(
                 "INSERT INTO termination_audit (id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified) " +
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                $"VALUES ($1,$2,$3,$4,$5,$6,{StampedBy("$7", "$2")},$8)",
                 Text(a.Id), Text(a.ConversationId), Text(a.ParticipantId), Text(a.Lever.ToString()), Text(a.ClientId), Text(a.Reason),
                 Int8(Ms(a.At)), Int4(a.SocketsNotified)));
 
         try
         {
             long lastSequence;
+            DateTimeOffset? changedAt;
             await using (var r = await batch.ExecuteReaderAsync(CancellationToken.None))
             {
                 await r.ReadAsync(CancellationToken.None);
                 lastSequence = r.GetInt64(0);
+                changedAt = r.FieldCount > 1 ? TimeOrNull(r, 1) : null;
                 // Every statement's outcome, up to the batch's end (its implicit COMMIT): an error in any of them surfaces here.
                 while (await r.NextResultAsync(CancellationToken.None)) { }
             }
-            return CommitResult.StoredAt(lastSequence);
+            return CommitResult.StoredAt(lastSequence, changedAt);
         }
         catch (PostgresException e) when (e.SqlState == Refused) { return CommitResult.Refused; }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == "messages_by_external_key"
@@ -206,6 +222,13 @@ public sealed class PostgresConversationStore : IConversationStore
             throw new DuplicateMessageException(key);
         }
     }, ct);
+
+    /// <summary>
+    /// The time <paramref name="decided"/> (a parameter) moved up to the latest message of conversation <paramref name="conversation"/>:
+    /// read from the row this commit's guard holds locked, so it is the value the guard stamped the change with.
+    /// </summary>
+    static string StampedBy(string decided, string conversation) =>
+        $"(SELECT CASE WHEN {decided}::bigint IS NULL THEN NULL ELSE GREATEST({decided}, c.last_message_time) END FROM conversations c WHERE c.id = {conversation})";
 
     public Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct) =>
         _db.ReadAsync(async c =>
@@ -237,8 +260,8 @@ public sealed class PostgresConversationStore : IConversationStore
     public async Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct) =>
         await _db.ExecuteAsync("UPDATE messages SET status = $1 WHERE id = $2", ct, Text(status), Text(messageId)) == 1;
 
-    const string LastMessageTime =
-        "(SELECT m.timestamp FROM messages m WHERE m.conversation_id = c.id ORDER BY m.sequence DESC LIMIT 1)";
+    /// <summary>The latest message's time, kept on the row by the commits that append (no look-up of the messages).</summary>
+    const string LastMessageTime = "c.last_message_time";
 
     public Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct) =>
         _db.ReadAsync<IReadOnlyList<string>>(async c => await _db.ListAsync(

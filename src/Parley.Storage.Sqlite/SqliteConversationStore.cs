@@ -55,21 +55,24 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
     /// conversation row. Creation inserts it only if absent; a change of state updates it only at the expected version;
     /// a message-only commit moves its message counter only while it is at the expected version and connected. Each
     /// of these also advances <c>last_sequence</c> by the commit's message count and returns it, and the messages take
-    /// the numbers up to it: no row there, no message stored.
+    /// the numbers up to it: no row there, no message stored. The same statement keeps <c>last_message_time</c> (the
+    /// latest message time) and stamps a change of state no earlier than it.
     /// </summary>
     public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => db.WriteAsync(async tx =>
     {
         var c = commit.After;
         var messages = commit.Events.OfType<MessageAdded>().Select(e => e.Message).ToList();
+        long? latestMessage = messages.Count == 0 ? null : messages.Max(m => Ms(m.Timestamp));
         long lastSequence;
+        DateTimeOffset? changedAt = null;
         if (commit.ExpectedVersion == 0)
         {
             var insert = db.Prepared(tx,
-                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}, last_sequence) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v,$idle,$n)",
+                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}, last_sequence, last_message_time) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v,$idle,$n,$latest)",
                 ("$id", c.Id), ("$ch", c.Channel.ToString()), ("$dep", c.DeploymentId), ("$sess", c.GuestSessionId),
                 ("$mode", c.DisconnectMode.ToString()), ("$dir", c.OriginatingDirection.ToString()), ("$state", c.State.ToString()),
                 ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$idle", (long)(c.InactivityTimeout?.TotalSeconds ?? 0)),
-                ("$n", messages.Count));
+                ("$n", messages.Count), ("$latest", latestMessage));
             if (await insert.ExecuteNonQueryAsync(ct) == 0) return CommitResult.Refused;
             lastSequence = messages.Count;
             for (var i = 0; i < c.Participants.Length; i++)
@@ -88,27 +91,36 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
         {
             // Messages only: the state stays, but the counter moves only if it is still the state they were decided on.
             var append = db.Prepared(tx,
-                "UPDATE conversations SET last_sequence = last_sequence + $n WHERE id = $id AND version = $expected AND state = 'Connected' " +
-                "RETURNING last_sequence",
-                ("$n", messages.Count), ("$id", c.Id), ("$expected", commit.ExpectedVersion));
+                $"UPDATE conversations SET last_sequence = last_sequence + $n, last_message_time = {LatestMessageTime} " +
+                "WHERE id = $id AND version = $expected AND state = 'Connected' RETURNING last_sequence",
+                ("$n", messages.Count), ("$latest", latestMessage), ("$id", c.Id), ("$expected", commit.ExpectedVersion));
             if (await append.ExecuteScalarAsync(ct) is not long last) return CommitResult.Refused;
             lastSequence = last;
         }
         else
         {
+            // A change of state: stamped at the time it was decided, or at the latest stored message's when that is later
+            // (an append another node stamped later may have committed first): the end time never precedes a message.
+            var decidedAt = commit.Events.Where(e => e is not MessageAdded).Select(e => (long?)Ms(e.At)).Max() ?? Ms(c.EndTime);
             var update = db.Prepared(tx,
-                "UPDATE conversations SET state = $state, end_time = $end, version = $v, last_sequence = last_sequence + $n " +
-                "WHERE id = $id AND version = $expected RETURNING last_sequence",
-                ("$state", c.State.ToString()), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$n", messages.Count), ("$id", c.Id),
-                ("$expected", commit.ExpectedVersion));
-            if (await update.ExecuteScalarAsync(ct) is not long last) return CommitResult.Refused;   // another writer moved first
-            lastSequence = last;
+                $"UPDATE conversations SET state = $state, version = $v, last_sequence = last_sequence + $n, last_message_time = {LatestMessageTime}, " +
+                "end_time = CASE WHEN $end IS NULL THEN NULL ELSE max($end, COALESCE(last_message_time, $end)) END " +
+                "WHERE id = $id AND version = $expected " +
+                "RETURNING last_sequence, CASE WHEN $at IS NULL THEN NULL ELSE max($at, COALESCE(last_message_time, $at)) END",
+                ("$state", c.State.ToString()), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$n", messages.Count), ("$latest", latestMessage),
+                ("$at", decidedAt), ("$id", c.Id), ("$expected", commit.ExpectedVersion));
+            await using (var r = await update.ExecuteReaderAsync(ct))
+            {
+                if (!await r.ReadAsync(ct)) return CommitResult.Refused;   // another writer moved first
+                lastSequence = r.GetInt64(0);
+                changedAt = r.IsDBNull(1) ? null : Time(r.GetInt64(1));
+            }
             foreach (var e in commit.Events.OfType<ParticipantDisconnected>())
             {
                 var p = c.FindParticipant(e.ParticipantId)!;
                 var cmd = db.Prepared(tx,
                     "UPDATE participants SET state = $state, end_time = $end, disconnect_type = $dt WHERE id = $id",
-                    ("$state", p.State.ToString()), ("$end", Ms(p.EndTime)), ("$dt", p.DisconnectType?.ToString()), ("$id", p.Id));
+                    ("$state", p.State.ToString()), ("$end", Ms(Later(p.EndTime, changedAt))), ("$dt", p.DisconnectType?.ToString()), ("$id", p.Id));
                 await cmd.ExecuteNonQueryAsync(ct);
             }
         }
@@ -153,11 +165,21 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
                 "INSERT INTO termination_audit (id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified) " +
                 "VALUES ($id,$cid,$pid,$lever,$client,$reason,$at,$n)",
                 ("$id", a.Id), ("$cid", a.ConversationId), ("$pid", a.ParticipantId), ("$lever", a.Lever.ToString()),
-                ("$client", a.ClientId), ("$reason", a.Reason), ("$at", Ms(a.At)), ("$n", a.SocketsNotified));
+                ("$client", a.ClientId), ("$reason", a.Reason), ("$at", Ms(Later(a.At, changedAt))), ("$n", a.SocketsNotified));
             await cmd.ExecuteNonQueryAsync(ct);
         }
-        return CommitResult.StoredAt(lastSequence);
+        return CommitResult.StoredAt(lastSequence, changedAt);
     }, ct);
+
+    /// <summary>
+    /// <c>last_message_time</c> moved up to <c>$latest</c>, the commit's latest message time (null: no message, kept as is).
+    /// SQLite's two-argument <c>max</c> is null when either is, hence the COALESCEs.
+    /// </summary>
+    const string LatestMessageTime = "max(COALESCE(last_message_time, $latest), COALESCE($latest, last_message_time))";
+
+    /// <summary>A time the commit decided, moved up to the time the store stamped the change with.</summary>
+    static DateTimeOffset? Later(DateTimeOffset? decided, DateTimeOffset? stamped) =>
+        decided is { } d && stamped is { } s && s > d ? s : decided;
 
     public async Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct)
     {
@@ -209,8 +231,8 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
     public async Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct) =>
         await db.WriteAsync("UPDATE messages SET status = $s WHERE id = $id", ct, ("$s", status), ("$id", messageId)) == 1;
 
-    const string LastMessageTime =
-        "(SELECT m.timestamp FROM messages m WHERE m.conversation_id = c.id ORDER BY m.sequence DESC LIMIT 1)";
+    /// <summary>The latest message's time, kept on the row by the commits that append (no look-up of the messages).</summary>
+    const string LastMessageTime = "c.last_message_time";
 
     public async Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct)
     {

@@ -28,12 +28,15 @@ public abstract partial class ConversationStoreContract
         var page2 = await store.Conversations.ListMessagesAsync(c.Id, 3, 2, default);
         Assert.Equal([1L], page2.Entities.Select(m => m.Sequence));
         Assert.Equal(3, (await store.Conversations.GetMessageAsync(history.Entities[1].Id, default))!.Sequence);
-        // The last message is the highest sequence: activity is its time, so the conversation is idle a minute after it.
-        Assert.Equal(T0.AddSeconds(10), await store.Conversations.LastActivityAsync(c.Id, default));
-        Assert.Contains(c.Id, await store.Conversations.ListIdleAsync(T0.AddSeconds(70), 100, default));
+        // Activity is the latest message time, whatever its sequence (the one an end may not precede): the conversation is
+        // idle a minute after it, not a minute after the last-numbered message's earlier clock.
+        Assert.Equal(T0.AddSeconds(30), await store.Conversations.LastActivityAsync(c.Id, default));
+        Assert.DoesNotContain(c.Id, await store.Conversations.ListIdleAsync(T0.AddSeconds(70), 100, default));
+        Assert.Contains(c.Id, await store.Conversations.ListIdleAsync(T0.AddSeconds(90), 100, default));
 
-        // The end takes no number; a state change that carries none leaves the counter where it was.
-        Assert.Equal(CommitResult.StoredAt(4), await store.Conversations.CommitAsync(End(c), default));
+        // The end takes no number; a state change that carries none leaves the counter where it was. Decided at T0, it is
+        // stamped at the latest message's time.
+        Assert.Equal(CommitResult.StoredAt(4, T0.AddSeconds(30)), await store.Conversations.CommitAsync(End(c), default));
     }
 
     [ContractFact]

@@ -119,6 +119,78 @@ public abstract partial class ConversationStoreContract
     }
 
     [ContractFact]
+    public Task EndDecidedBeforeTheLastStoredMessagesTime_OneStore_IsStoredAtThatTime() => EndStampedAfterTheLastMessageAsync(twoNodes: false);
+
+    [ContractFact]
+    public Task EndDecidedBeforeTheLastStoredMessagesTime_TwoStores_IsStoredAtThatTime() => EndStampedAfterTheLastMessageAsync(twoNodes: true);
+
+    /// <summary>
+    /// The cross-node race in slow motion: node A appends a message it stamped at T0+10 s; node B, whose clock read T0+5 s
+    /// when it decided the end on the same version, commits the end after it. The end is stored (never refused for the
+    /// append), and the conversation, its participants and the audit row all carry T0+10 s: no message is later than the end.
+    /// An end decided later than every message keeps its own time.
+    /// </summary>
+    async Task EndStampedAfterTheLastMessageAsync(bool twoNodes)
+    {
+        var a = await CreateStoreAsync();
+        var b = twoNodes ? await OpenSecondAsync(a) : a;
+        var (_, c) = await CreateConversationAsync(a);
+        var (_, control) = await CreateConversationAsync(a);
+        var messageAt = T0.AddSeconds(10);
+        Assert.True((await a.Conversations.CommitAsync(Append(c, "late clock", messageAt), default)).Stored);
+        Assert.True((await a.Conversations.CommitAsync(Append(c, "earlier clock", T0.AddSeconds(7)), default)).Stored);
+
+        var decided = ConversationMachine.Decide(c, new DisconnectParticipant(c.Customer.Id, new Actor("client-b"), EndLever.ParticipantPatch, "race"),
+            T0.AddSeconds(5));
+        var audit = new TerminationAudit(Id(), c.Id, c.Customer.Id, EndLever.ParticipantPatch, "client-b", "race", T0.AddSeconds(5), null);
+        var committed = await b.Conversations.CommitAsync(new Commit(ConversationMachine.ApplyAll(c, decided.Events), c.Version, decided.Events, Audit: audit), default);
+        var controlEnd = await b.Conversations.CommitAsync(End(control, T0.AddSeconds(20)), default);
+
+        Assert.Equal(CommitResult.StoredAt(3, messageAt), committed);
+        var loaded = (await b.Conversations.LoadAsync(c.Id, default))!;
+        Assert.Equal(messageAt, loaded.EndTime);
+        Assert.All(loaded.Participants, p => Assert.Equal(messageAt, p.EndTime));
+        Assert.Equal(messageAt, Assert.Single((await b.Audit.ListAsync(c.Id, 25, 1, default)).Entities).At);
+        var ended = Assert.Single((await b.Conversations.QueryAsync(new ConversationFilter(Ended: true), default)).Entities, x => x.Id == c.Id);
+        Assert.Equal(messageAt, ended.EndTime);
+        var stored = await a.Conversations.ListMessagesAsync(c.Id, 25, 1, default);
+        Assert.All(stored.Entities, m => Assert.True(m.Timestamp <= loaded.EndTime, $"message at {m.Timestamp:O} after the end {loaded.EndTime:O}"));
+
+        Assert.Equal(CommitResult.StoredAt(1, T0.AddSeconds(20)), controlEnd);
+        Assert.Equal(T0.AddSeconds(20), (await a.Conversations.LoadAsync(control.Id, default))!.EndTime);
+    }
+
+    /// <summary>
+    /// Conversations as a store from before <c>last_message_time</c> held them: one with messages whose latest time is not
+    /// the last-numbered one's, one with a single message, one with none. <paramref name="reopenFromBefore"/> closes the
+    /// store, takes the column (and its migration's record) away, and opens the database again; then the backfilled column
+    /// must serve activity and the end's stamp as if it had always been kept.
+    /// </summary>
+    protected async Task LastMessageTimeMigrationAsync(Func<StoragePorts, Task<StoragePorts>> reopenFromBefore)
+    {
+        var store = await CreateStoreAsync();
+        var (_, chatty) = await CreateConversationAsync(store, inactivity: TimeSpan.FromMinutes(1));
+        Assert.True((await store.Conversations.CommitAsync(Append(chatty, "late clock", T0.AddSeconds(10)), default)).Stored);
+        Assert.True((await store.Conversations.CommitAsync(Append(chatty, "earlier clock", T0.AddSeconds(7)), default)).Stored);
+        var (_, single) = await CreateConversationAsync(store, inactivity: TimeSpan.FromMinutes(1));
+        var silent = ConversationMachine.Start(Id(), ChannelKind.WebMessaging, "dep", "no-session", DisconnectMode.ReadOnly,
+            MessageDirection.Inbound, "Guest", "Bot", Id, T0.AddSeconds(3), TimeSpan.FromMinutes(1));
+        Assert.True((await store.Conversations.CommitAsync(new Commit(silent, 0, []), default)).Stored);
+
+        var migrated = await reopenFromBefore(store);
+
+        Assert.Equal(T0.AddSeconds(10), await migrated.Conversations.LastActivityAsync(chatty.Id, default));
+        Assert.Equal(T0, await migrated.Conversations.LastActivityAsync(single.Id, default));
+        Assert.Equal(T0.AddSeconds(3), await migrated.Conversations.LastActivityAsync(silent.Id, default));
+        Assert.Equal([single.Id], await migrated.Conversations.ListIdleAsync(T0.AddSeconds(62), 100, default));
+        Assert.Equal(CommitResult.StoredAt(3, T0.AddSeconds(10)), await migrated.Conversations.CommitAsync(End(chatty, T0.AddSeconds(5)), default));
+        Assert.Equal(CommitResult.StoredAt(0, T0.AddSeconds(4)), await migrated.Conversations.CommitAsync(End(silent, T0.AddSeconds(4)), default));
+        // Appends keep the backfilled column current.
+        Assert.True((await migrated.Conversations.CommitAsync(Append(single, "after the upgrade", T0.AddSeconds(30)), default)).Stored);
+        Assert.Equal(T0.AddSeconds(30), await migrated.Conversations.LastActivityAsync(single.Id, default));
+    }
+
+    [ContractFact]
     public async Task Query_FiltersEndedAndPages()
     {
         var store = await CreateStoreAsync();

@@ -66,4 +66,20 @@ public sealed class PostgresStoreTests(PostgresTestDatabase database) : Conversa
         var key = await Task.WhenAll(opened.Select(s => s.Ports.Directory.GetOrCreateSigningKeyAsync(() => Guid.NewGuid().ToByteArray(), default)));
         Assert.Single(key.Select(Convert.ToBase64String).Distinct());
     }
+
+    [ContractFact]
+    public Task LastMessageTimeMigration_BackfillsFromTheMessages() => LastMessageTimeMigrationAsync(async store =>
+    {
+        var (storage, node) = _stores[store.Conversations];
+        await storage.DisposeAsync();
+        _open.Remove(storage);
+        await using (var c = new NpgsqlConnection(await DatabaseAsync()))
+        {
+            await c.OpenAsync();
+            await using var undo = new NpgsqlCommand(
+                "ALTER TABLE conversations DROP COLUMN last_message_time; DELETE FROM schema_version WHERE version >= 2;", c);
+            await undo.ExecuteNonQueryAsync();
+        }
+        return await OpenAsync(node);
+    });
 }

@@ -121,6 +121,7 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
             undo.CommandText =
                 "DROP INDEX messages_by_sequence; ALTER TABLE messages DROP COLUMN sequence; ALTER TABLE conversations DROP COLUMN last_sequence; " +
                 "CREATE INDEX messages_by_conversation ON messages (conversation_id, version); ALTER TABLE outbox DROP COLUMN lease_owner; " +
+                "ALTER TABLE conversations DROP COLUMN last_message_time; " +
                 "DELETE FROM schema_version WHERE version >= 8;";
             await undo.ExecuteNonQueryAsync();
         }
@@ -138,4 +139,20 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
                 await migrated.Conversations.CommitAsync(new Commit(c, c.Version, next.Events), default));
         }
     }
+
+    [Fact]
+    public Task LastMessageTimeMigration_BackfillsFromTheMessages() => LastMessageTimeMigrationAsync(async store =>
+    {
+        var old = Opened(store);
+        await old.DisposeAsync();
+        _open.Remove(old);
+        await using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DbPath};Pooling=false"))
+        {
+            await c.OpenAsync();
+            await using var undo = c.CreateCommand();
+            undo.CommandText = "ALTER TABLE conversations DROP COLUMN last_message_time; DELETE FROM schema_version WHERE version >= 10;";
+            await undo.ExecuteNonQueryAsync();
+        }
+        return await CreateStoreAsync();
+    });
 }
