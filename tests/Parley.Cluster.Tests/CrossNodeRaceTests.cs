@@ -20,7 +20,7 @@ public sealed class CrossNodeRaceTests(ClusterFixture cluster, ITestOutputHelper
     const int SentAfterTheEnd = 3;
 
     sealed record Counts(int Sent, int AcceptedBefore, int RefusedRacing, int RefusedAfter, int AcceptedAfter, int StoredAfterEnd, int Mismatched,
-        int RefusedBeforeTheFrame = 0, double Seconds = 0);
+        int RefusedBeforeTheFrame = 0, int EndsMovedUp = 0, int DisconnectNotAtTheEnd = 0, double Seconds = 0);
 
     static int DefaultTrials => 50;
 
@@ -30,7 +30,9 @@ public sealed class CrossNodeRaceTests(ClusterFixture cluster, ITestOutputHelper
     /// answered). Counted per message: accepted (stored echo) or refused (409 read-only), sent before or after that
     /// moment; and per conversation what the store holds. Must hold: nothing sent after the end is accepted, every refusal
     /// is the read-only error, and what was echoed is exactly what is stored (nothing acknowledged lost, nothing refused
-    /// kept). <c>PARLEY_CLUSTER_RACE_TRIALS</c> trials (default 50, under 30 s in CI).
+    /// kept). And no stored message is later than the stored end time (an append A stamped later may commit before the
+    /// end B decided on an earlier clock reading; the store stamps the end no earlier than it), and the Disconnect frame
+    /// carries that stored end time. <c>PARLEY_CLUSTER_RACE_TRIALS</c> trials (default 50, under 30 s in CI).
     /// </summary>
     [ClusterFact]
     public async Task GuestSendingOnA_WhileBTerminates_NeverGetsAMessageInAfterTheEndCommitted()
@@ -51,18 +53,22 @@ public sealed class CrossNodeRaceTests(ClusterFixture cluster, ITestOutputHelper
 
         var sum = results.Aggregate(new Counts(0, 0, 0, 0, 0, 0, 0), (a, b) => new Counts(a.Sent + b.Sent, a.AcceptedBefore + b.AcceptedBefore,
             a.RefusedRacing + b.RefusedRacing, a.RefusedAfter + b.RefusedAfter, a.AcceptedAfter + b.AcceptedAfter,
-            a.StoredAfterEnd + b.StoredAfterEnd, a.Mismatched + b.Mismatched, a.RefusedBeforeTheFrame + b.RefusedBeforeTheFrame));
+            a.StoredAfterEnd + b.StoredAfterEnd, a.Mismatched + b.Mismatched, a.RefusedBeforeTheFrame + b.RefusedBeforeTheFrame,
+            a.EndsMovedUp + b.EndsMovedUp, a.DisconnectNotAtTheEnd + b.DisconnectNotAtTheEnd));
         var durations = results.Select(r => r.Seconds).Order().ToList();
         var racing = results.Count(r => r.RefusedRacing > 0);
         output.WriteLine($"trials: {trials} cross-node (guest on A, end on B) in {clock.Elapsed.TotalSeconds:0.0} s, {Concurrent} at once, seed {seed}: "
             + $"{sum.Sent} sends, {sum.AcceptedBefore} accepted before the end, {sum.RefusedRacing} refused (409) before the guest "
             + $"held the Disconnect (in {racing} trials), {sum.RefusedAfter} refused after it, {sum.AcceptedAfter} accepted after the end "
             + $"committed, {sum.Mismatched} trials where echoed and stored differ; {sum.StoredAfterEnd} stored messages carry a time later "
-            + "than the end's (committed before it: an append does not move the version an end was decided on); "
+            + $"than the stored end's; in {sum.EndsMovedUp} trials the end is stored at the last message's time (a message stamped later "
+            + $"committed first), {sum.DisconnectNotAtTheEnd} Disconnect frames carry another time than the stored end; "
             + $"{sum.RefusedBeforeTheFrame} read-only errors reached the guest before its Disconnect frame; "
             + $"a trial took {durations[durations.Count / 2]:0.00} s (median), {durations[^1]:0.00} s at most.");
         Assert.Equal(0, sum.AcceptedAfter);
         Assert.Equal(0, sum.Mismatched);
+        Assert.Equal(0, sum.StoredAfterEnd);
+        Assert.Equal(0, sum.DisconnectNotAtTheEnd);
         Assert.True(sum.RefusedAfter >= trials, "the guest did not keep sending after the end; the test proved nothing");
         Assert.True(sum.AcceptedBefore > 0);
     }
@@ -98,8 +104,11 @@ public sealed class CrossNodeRaceTests(ClusterFixture cluster, ITestOutputHelper
 
         var (endTime, stored) = await TerminationRace.StoredAsync(onB, race.ConversationId);
         var storedAfterEnd = stored.Count(m => m.Time > endTime);
+        var endMovedUp = stored.Count > 0 && stored.Max(m => m.Time) == endTime ? 1 : 0;
+        var disconnectAt = DateTimeOffset.Parse((string)race.Frames[race.DisconnectIndex]["body"]!["channel"]!["time"]!);
         var refusedBeforeTheFrame = race.Frames.Take(race.DisconnectIndex).Count(f => (int?)f["code"] == 409);
         return new Counts(race.Sent.Count, acceptedBefore, refusedRacing, refusedAfter, acceptedAfter, storedAfterEnd,
-            stored.Select(m => m.Id).ToHashSet().SetEquals(race.EchoedIds) ? 0 : 1, refusedBeforeTheFrame);
+            stored.Select(m => m.Id).ToHashSet().SetEquals(race.EchoedIds) ? 0 : 1, refusedBeforeTheFrame, endMovedUp,
+            disconnectAt == endTime ? 0 : 1);
     }
 }
