@@ -5,7 +5,7 @@ using Parley.Protocol;
 namespace Parley.Server.Protocol;
 
 /// <summary>
-/// The one writer of the Platform API's error body (spec §3.5): <c>message</c>, <c>code</c>, <c>status</c>,
+/// The one writer of the Platform API's error body (docs/compatibility.md §Platform errors): <c>message</c>, <c>code</c>, <c>status</c>,
 /// <c>contextId</c> (the request's correlation id, also in the <c>ININ-Correlation-Id</c> header), <c>details</c>, <c>errors</c>.
 /// </summary>
 public sealed class ApiError(int status, string code, string message, string? fieldName = null) : IResult
@@ -53,7 +53,7 @@ public sealed class ApiError(int status, string code, string message, string? fi
         return all.Count > count ? $"{shown} and {all.Count - count} more" : shown;
     }
 
-    // The platform's codes and texts (spec §3.5); Parley's own additions say what to do instead.
+    // The platform's codes and texts (docs/compatibility.md §Platform errors); Parley's own additions say what to do instead.
     public static ApiError NotFound(string what, string id) =>
         new(404, "not.found", $"The requested resource was not found: {what} {Clip(id)}.");
     public static ApiError BadRequest(string message, string? field = null) => new(400, "bad.request", message, field);
