@@ -49,6 +49,23 @@ public sealed class ConversationMachineTests
     }
 
     [Fact]
+    public void Stamped_MovesAnEndUpToTheStoresTime_ForTheConversationAndEveryParticipant_NeverDown()
+    {
+        var c = Fresh();
+        var end = ConversationMachine.Decide(c, new DisconnectParticipant(c.Customer.Id, Actor.Guest, EndLever.GuestClear, null), T0).Events;
+        var message = ConversationMachine.Decide(c, GuestText(c, "a"), T0).Events;
+
+        var later = ConversationMachine.Stamped([.. message, .. end], T0.AddSeconds(3));
+        var ended = ConversationMachine.ApplyAll(c, later);
+
+        Assert.Equal(message, later.Take(1));   // a message keeps its own time
+        Assert.All(later.Skip(1), e => Assert.Equal(T0.AddSeconds(3), e.At));
+        Assert.Equal(T0.AddSeconds(3), ended.EndTime);
+        Assert.All(ended.Participants, p => Assert.Equal(T0.AddSeconds(3), p.EndTime));
+        Assert.Equal(end.ToList(), ConversationMachine.Stamped(end, T0.AddSeconds(-3)).ToList());   // an earlier stamp moves nothing
+    }
+
+    [Fact]
     public void Termination_MovesTheVersion_SoAMessageDecidedBeforeItConflicts()
     {
         var c = Fresh();
