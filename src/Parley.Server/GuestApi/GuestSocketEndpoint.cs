@@ -115,7 +115,7 @@ public sealed class GuestSocketEndpoint(
             var binding = connection.Binding;
             if (_log.IsEnabled(LogLevel.Information))
                 _log.GuestSocketClosed(binding?.SessionId ?? "-", binding?.DeploymentId ?? ParleyLog.Clip(state.UrlDeploymentId ?? "-", 100),
-                    connection.CloseReason ?? (lost ? "connection lost" : "closed by the guest"),
+                    connection.CloseReason is null or "bye" ? (lost ? "connection lost" : "closed by the guest") : connection.CloseReason,
                     (long)System.Diagnostics.Stopwatch.GetElapsedTime(openedAt).TotalMilliseconds);
             if (binding is { } b) registry.Detach(b.SessionId, connection);
             registry.Untrack(connection);
