@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 using Parley.Server;
 using Parley.Server.OAuth;
 
@@ -113,6 +114,30 @@ public sealed class LoggingTests
         Assert.StartsWith("compliance: xxx", line.Field("Reason"));
         Assert.True(line.Field("Reason")!.Length <= ParleyLog.MaxReasonLength + 1, line.Field("Reason"));
         Assert.Contains($"terminated by {ParleyOptions.DefaultClientId} via ConversationDisconnect", line.Message);
+    }
+
+    [Fact]
+    public async Task Termination_ByTheInactivitySweeper_IsLoggedAsAnyOtherEnd()
+    {
+        var logs = new LogCapture();
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = await ParleyServer.StartAsync(clock: clock, services: s => s.AddSingleton<ILoggerProvider>(logs));
+        var sweeper = server.Services.GetRequiredService<InactivitySweeper>();
+        using var platform = await server.PlatformAsync();
+        var (_, deployment) = await platform.PostAsync("/api/v2/parley/deployments", new { name = "idle", inactivityTimeoutSeconds = 60 });
+        await using var guest = await TestGuest.ConnectAsync(server, Guid.NewGuid().ToString(), null, (string)deployment!["id"]!);
+        await guest.ConfigureAsync();
+        await guest.SendTextAsync("hello?");
+
+        clock.Advance(TimeSpan.FromSeconds(61));
+        await sweeper.SweptAsync(clock.GetUtcNow()).WaitAsync(Wait);
+
+        // The sweep is done once its ends were told: the line is there without waiting.
+        var line = Assert.Single(logs.All, e => e.EventId == 3001);
+        Assert.Equal("parley:inactivity", line.Field("ClientId"));
+        Assert.Equal("Inactivity", line.Field("Lever"));
+        Assert.Equal("1", line.Field("Sockets"));
+        await guest.NextAsync(Frames.IsDisconnect, Wait);
     }
 
     [Fact]
