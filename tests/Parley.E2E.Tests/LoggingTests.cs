@@ -209,9 +209,9 @@ public sealed class LoggingTests
             var started = Assert.Single(lines, l => l.GetProperty("EventId").GetInt32() == 7001);
             Assert.Equal("Parley.Hosting", started.GetProperty("Category").GetString());
             Assert.False(string.IsNullOrEmpty(started.GetProperty("State").GetProperty("Urls").GetString()));
-            var access = lines.First(l => l.GetProperty("EventId").GetInt32() == 9001);
-            Assert.Equal("/readyz", access.GetProperty("State").GetProperty("Path").GetString());
-            Assert.Equal("200", access.GetProperty("State").GetProperty("Status").ToString());
+            // The poll that found it ready (an earlier one may have timed out on a loaded machine: 499).
+            Assert.Contains(lines, l => l.GetProperty("EventId").GetInt32() == 9001
+                && l.GetProperty("State").GetProperty("Path").GetString() == "/readyz" && l.GetProperty("State").GetProperty("Status").ToString() == "200");
         }
 
         // Logging__LogLevel__Parley=Warning silences every Parley category's information lines (the access log's too),
