@@ -40,6 +40,10 @@ public sealed record ParleyOptions
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
 
+    // ---- Logs (docs/logging.md) ----
+    /// <summary>Parley:AccessLog:Enabled: one Parley.Access line per request. Unset: on in the Development environment only.</summary>
+    public bool? AccessLogEnabled { get; init; }
+
     // ---- Webhooks: outbound network guard, delivery signatures, secret rotation (docs/webhooks.md) ----
     /// <summary>
     /// Parley:Webhooks:AllowPrivateNetworks. Off by default: a webhook whose host is (or resolves, when connecting, to)
@@ -398,7 +402,7 @@ public sealed record ParleyOptions
             RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
-        return basic.WithLimits(config).WithWebhookLease(config);
+        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +
@@ -447,6 +451,14 @@ public sealed record ParleyOptions
             WebSocketPongTimeout = Duration("WebSocketPongTimeoutSeconds", WebSocketPongTimeout),
         };
     }
+
+    /// <summary>The Parley:AccessLog section (docs/logging.md); log levels and formats are the standard Logging section's.</summary>
+    ParleyOptions WithLogging(IConfiguration config) => this with
+    {
+        AccessLogEnabled = config["Parley:AccessLog:Enabled"] is not { Length: > 0 } text ? AccessLogEnabled
+            : bool.TryParse(text, out var on) ? on
+            : throw new StartupRefused($"Parley:AccessLog:Enabled must be true or false, not '{Clip(text)}'."),
+    };
 
     static TimeSpan? Seconds(string? value, string key, long min, long max)
     {
