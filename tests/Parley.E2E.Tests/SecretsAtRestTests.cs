@@ -194,7 +194,7 @@ public sealed class SecretsAtRestTests
 
             await using var second = ParleyProcess.Launch(new() { DataDir = dir });
 
-            Assert.Equal(2, await second.ExitCodeAsync());
+            Assert.Equal(1, await second.ExitCodeAsync());
             var stderr = second.Stderr.Trim();
             Assert.Single(stderr.Split('\n'));
             Assert.StartsWith("parley: ", stderr);

@@ -31,8 +31,9 @@ public static class ParleyCommandLine
 
     public static Outcome Parse(string[] args, TextWriter output, TextWriter error)
     {
-        var urls = new Option<string>("--urls")
+        var urls = new Option<string[]>("--urls")
         {
+            Arity = ArgumentArity.OneOrMore,   // given again, the last one wins (as in ASP.NET Core)
             Description = "Addresses to listen on, separated by ';' (default http://localhost:5000; port 0 picks a free port)",
             HelpName = "url;url",
         };
@@ -72,7 +73,7 @@ public static class ParleyCommandLine
 
         var host = new List<string>();
         if (ForwardedToHost(result.UnmatchedTokens, host) is { } stray) return Refuse(error, stray);
-        var given = result.GetValue(urls);
+        var given = result.GetValue(urls)?.LastOrDefault();
         var shorthand = result.GetValue(port);
         if (given is not null && shorthand is not null) return Refuse(error, "Give --urls or --port, not both.");
         if (given is not null) host.AddRange(["--urls", given]);

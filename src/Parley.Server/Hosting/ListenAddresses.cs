@@ -33,7 +33,11 @@ public static class ListenAddresses
             try
             {
                 var address = BindingAddress.Parse(url);
-                problem = address.IsNamedPipe || address.IsUnixPipe || address.Scheme is "http" or "https" ? null : "the scheme must be http or https";
+                problem = address.IsNamedPipe || address.IsUnixPipe ? null
+                    : address.Scheme is not ("http" or "https") ? "the scheme must be http or https"
+                    // BindingAddress takes "127.0.0.1:port" as a host; Kestrel then fails on it.
+                    : address.Host is "*" or "+" || Uri.CheckHostName(address.Host.Trim('[', ']')) != UriHostNameType.Unknown ? null
+                    : $"'{ParleyOptions.Clip(address.Host, 60)}' is not a host name or address, or its port is not a number";
             }
             catch (FormatException e) { problem = e.Message.Split('\n')[0].Trim(); }
             if (problem is not null)

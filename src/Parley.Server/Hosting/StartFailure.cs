@@ -24,7 +24,9 @@ public static class StartFailure
         while (e is AggregateException { InnerExceptions.Count: 1 } one) e = one.InnerException!;
         if (e is StartupRefused) return e.Message;
         var message = FirstLine(e.Message);
-        var certificate = e is CryptographicException || message.Contains("certificate", StringComparison.OrdinalIgnoreCase);
+        // A certificate file missing or unreadable surfaces as a plain FileNotFoundException: its loader is on the stack.
+        var certificate = e is CryptographicException || message.Contains("certificate", StringComparison.OrdinalIgnoreCase)
+            || (e is IOException && e.StackTrace?.Contains("Certificate", StringComparison.Ordinal) == true);
         if (certificate)
             return $"could not load the HTTPS certificate: {message} Give Kestrel one it can read: Kestrel__Certificates__Default__Path and " +
                 "Kestrel__Certificates__Default__Password (docs/production.md).";
