@@ -13,7 +13,7 @@ public static class IndexPage
 {
     public static void MapIndexPage(this IEndpointRouteBuilder app) => app.MapGet("/", Answer);
 
-    static IResult Answer(HttpContext http, ParleyOptions options, EndpointDataSource endpoints)
+    static IResult Answer(HttpContext http, ParleyOptions options, EndpointDataSource endpoints, IConfiguration config)
     {
         var (web, socket) = PublicAddress.Of(http);
         var deployment = Uri.EscapeDataString(options.DemoDeploymentId);
@@ -22,7 +22,9 @@ public static class IndexPage
             ("health", "/healthz", "liveness: the process answers"),
             ("ready", "/readyz", "readiness: the store (and backplane) answer, not draining"),
         };
-        if (Exists(endpoints, "/metrics")) links.Add(("metrics", "/metrics", "Prometheus metrics"));
+        // The scrape endpoint, where this build maps one (Parley:Metrics:Path, /metrics by default; absent when disabled).
+        var metrics = "/" + (config["Parley:Metrics:Path"] is { Length: > 0 } path ? path : "/metrics").TrimStart('/');
+        if (Exists(endpoints, metrics)) links.Add(("metrics", metrics, "Prometheus metrics"));
         links.Add(("token", "/oauth/token", "OAuth client credentials (POST, HTTP Basic)"));
         links.Add(("deploymentConfig", $"/webdeployments/v1/deployments/{deployment}/config.json", "the demo deployment's configuration"));
         var guestSocket = $"{socket}/v1?deploymentId={deployment}";
