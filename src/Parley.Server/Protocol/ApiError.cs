@@ -25,8 +25,8 @@ public sealed class ApiError(int status, string code, string message, string? fi
         };
         http.Response.StatusCode = status;
         if (status == 429) http.Response.Headers.RetryAfter = "1";
-        // A 503 says when to come back: the caller's own value (a full node: 5 s) or the store's retry.
-        if (status == 503 && !http.Response.Headers.ContainsKey("Retry-After")) http.Response.Headers.RetryAfter = "2";
+        // A 503's Retry-After is its producer's: a full node's (5 s), or the store outage's, set in one place for every
+        // surface (ErrorBodyExceptionHandler.StoreRetryAfter).
         http.Response.ContentType = "application/json; charset=utf-8";
         await JsonSerializer.SerializeAsync(http.Response.Body, body, ParleyJson.Wire.ErrorBody, http.RequestAborted);
     }
