@@ -28,7 +28,7 @@ public sealed record ParleyOptions
     /// <summary>Frames queued for one guest socket before it is dropped as too slow.</summary>
     public int MaxQueuedFrames { get; init; } = 256;
 
-    /// <summary>How long a webhook receiver has to answer (the real platform's 10 s, spec §7.3).</summary>
+    /// <summary>How long a webhook receiver has to answer (the real platform's 10 s, docs/compatibility.md §Open Messaging webhooks).</summary>
     public TimeSpan WebhookTimeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Attempts before a retryable delivery is dead-lettered.</summary>
     public int WebhookMaxAttempts { get; init; } = 8;
@@ -39,6 +39,10 @@ public sealed record ParleyOptions
     public TimeSpan InactivitySweep { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
+
+    // ---- Logs (docs/logging.md) ----
+    /// <summary>Parley:AccessLog:Enabled: one Parley.Access line per request. Unset: on in the Development environment only.</summary>
+    public bool? AccessLogEnabled { get; init; }
 
     // ---- Webhooks: outbound network guard, delivery signatures, secret rotation (docs/webhooks.md) ----
     /// <summary>
@@ -178,7 +182,7 @@ public sealed record ParleyOptions
     // ---------------------------------------------------------------- guest limits (issue 10 item 6; docs/guest-limits.md)
 
     /// <summary>
-    /// A guest session's inactivity lifetime, advertised as SessionResponse.durationSeconds (spec §1.6) and enforced: a
+    /// A guest session's inactivity lifetime, advertised as SessionResponse.durationSeconds (docs/compatibility.md §Session response) and enforced: a
     /// session with no message for this long is expired (configureSession answers 4006). Parley:Limits:GuestSessionDurationSeconds.
     /// </summary>
     public long SessionDurationSeconds { get; init; } = 259200;
@@ -425,7 +429,7 @@ public sealed record ParleyOptions
             RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
-        return basic.WithLimits(config).WithWebhookLease(config).WithDataFolder(config);
+        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithDataFolder(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +
@@ -474,6 +478,14 @@ public sealed record ParleyOptions
             WebSocketPongTimeout = Duration("WebSocketPongTimeoutSeconds", WebSocketPongTimeout),
         };
     }
+
+    /// <summary>The Parley:AccessLog section (docs/logging.md); log levels and formats are the standard Logging section's.</summary>
+    ParleyOptions WithLogging(IConfiguration config) => this with
+    {
+        AccessLogEnabled = config["Parley:AccessLog:Enabled"] is not { Length: > 0 } text ? AccessLogEnabled
+            : bool.TryParse(text, out var on) ? on
+            : throw new StartupRefused($"Parley:AccessLog:Enabled must be true or false, not '{Clip(text)}'."),
+    };
 
     static TimeSpan? Seconds(string? value, string key, long min, long max)
     {

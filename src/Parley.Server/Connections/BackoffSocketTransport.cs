@@ -16,7 +16,7 @@ namespace Parley.Server.Connections;
 public sealed class BackoffSocketTransport(IOptions<SocketTransportOptions> transportOptions, ILoggerFactory loggers)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    readonly ILogger _log = loggers.CreateLogger<BackoffSocketTransport>();
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.Hosting);
 
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint;
 
@@ -61,7 +61,7 @@ public sealed class BackoffSocketTransport(IOptions<SocketTransportOptions> tran
                     if (accepted.LocalEndPoint is IPEndPoint) accepted.NoDelay = noDelay;
                     if (_failures > 0)
                     {
-                        log.LogWarning("Accepting connections again after {Failures} failed accepts for lack of descriptors", _failures);
+                        log.AcceptRecovered(_failures);
                         _failures = 0;
                     }
                     return factory.Create(accepted);
@@ -76,7 +76,7 @@ public sealed class BackoffSocketTransport(IOptions<SocketTransportOptions> tran
                     if (Environment.TickCount64 - _lastLogTicks >= 10_000)
                     {
                         _lastLogTicks = Environment.TickCount64;
-                        log.LogWarning("Cannot accept connections: {Error} (the open-file limit is reached); retrying with back-off", e.SocketErrorCode);
+                        log.AcceptFailing(e.SocketErrorCode);
                     }
                     try { await Task.Delay(backoff, cancellationToken); }
                     catch (OperationCanceledException) { return null; }

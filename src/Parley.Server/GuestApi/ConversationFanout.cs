@@ -11,8 +11,10 @@ namespace Parley.Server.GuestApi;
 /// conversation ended; the Platform API call that ended it waits for it.
 /// </summary>
 public sealed class ConversationFanout(ISessionBackplane backplane, IChangeBroadcast notifications,
-    ParleyOptions options, ILogger<ConversationFanout> log) : IConversationFanout
+    ParleyOptions options, ILoggerFactory loggers) : IConversationFanout
 {
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.GuestApi);
+    readonly ILogger _conversations = loggers.CreateLogger(ParleyLog.Conversations);
     static readonly Task<int> Nothing = Task.FromResult(0);
 
     public Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started)
@@ -20,6 +22,7 @@ public sealed class ConversationFanout(ISessionBackplane backplane, IChangeBroad
         // To every node's notification channels (this node's at once).
         if (Notifications.ConversationNotifications.ChangeOf(after, events, started) is { } change) notifications.Broadcast(change);
         var session = after.GuestSessionId;
+        if (started) _conversations.ConversationStarted(after.Id, after.OriginatingDirection, session, after.DeploymentId);
         var ended = Nothing;
         // Raised in version order, one after the other: the backplane keeps a session's deliveries in that order.
         foreach (var e in events)
@@ -44,7 +47,7 @@ public sealed class ConversationFanout(ISessionBackplane backplane, IChangeBroad
     void Observe(Task<int> delivery)
     {
         if (delivery.IsCompletedSuccessfully) return;
-        delivery.ContinueWith(t => log.LogWarning(t.Exception?.GetBaseException(), "A message push to a guest session failed; the guest catches up from history"),
+        delivery.ContinueWith(t => _log.GuestPushFailed(t.Exception?.GetBaseException()),
             CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 }

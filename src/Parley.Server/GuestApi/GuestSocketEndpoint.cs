@@ -11,7 +11,7 @@ using Parley.Server.Protocol;
 namespace Parley.Server.GuestApi;
 
 /// <summary>
-/// The Web Messaging Guest API: <c>GET /v1?deploymentId=…</c> upgraded to a WebSocket (spec §1). The receive loop
+/// The Web Messaging Guest API: <c>GET /v1?deploymentId=…</c> upgraded to a WebSocket (docs/compatibility.md §Guest frames). The receive loop
 /// parses one JSON request per text frame and answers in the protocol's own form; it decides nothing itself — every
 /// write goes through <see cref="Conversations"/> (decide + commit), so a message racing a termination loses by
 /// version, not by luck. A bad frame is answered with an error frame and the socket keeps serving.
@@ -30,8 +30,12 @@ public sealed class GuestSocketEndpoint(
     ParleyOptions options,
     TimeProvider clock,
     StoreOutages outages,
-    ILogger<GuestSocketEndpoint> log)
+    ILoggerFactory loggers)
 {
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.GuestApi);
+    readonly ILogger _refusals = loggers.CreateLogger(ParleyLog.Refusals);
+    readonly ILogger _terminations = loggers.CreateLogger(ParleyLog.Termination);
+
     public const string SupportedActions = "configureSession, onMessage, echo, getJwt, closeSession";
 
     public async Task HandleAsync(HttpContext http)
@@ -86,6 +90,8 @@ public sealed class GuestSocketEndpoint(
     async Task ServeAsync(HttpContext http, string deploymentId, string origin)
     {
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
+        var openedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        var lost = false;
         var connection = new GuestConnection(socket, options.MaxQueuedFrames, options.GuestSendTimeout);
         registry.Track(connection);
         var sending = connection.RunSendLoopAsync();
@@ -101,11 +107,17 @@ public sealed class GuestSocketEndpoint(
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
         {
-            // the guest went away; the conversation lives on (web messaging is persistent, spec §1.12 #6)
+            // the guest went away; the conversation lives on (web messaging is persistent, docs/compatibility.md §Guest session lifecycle)
+            lost = true;
         }
         finally
         {
-            if (connection.Binding is { } b) registry.Detach(b.SessionId, connection);
+            var binding = connection.Binding;
+            if (_log.IsEnabled(LogLevel.Information))
+                _log.GuestSocketClosed(binding?.SessionId ?? "-", binding?.DeploymentId ?? ParleyLog.Clip(state.UrlDeploymentId ?? "-", 100),
+                    connection.CloseReason is null or "bye" ? (lost ? "connection lost" : "closed by the guest") : connection.CloseReason,
+                    (long)System.Diagnostics.Stopwatch.GetElapsedTime(openedAt).TotalMilliseconds);
+            if (binding is { } b) registry.Detach(b.SessionId, connection);
             registry.Untrack(connection);
             connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
             await sending;
@@ -211,6 +223,14 @@ public sealed class GuestSocketEndpoint(
 
     static void Reply(SocketState state, byte[] frame) => state.Connection.Deliver(frame);
 
+    /// <summary>A 403 or 409 answered in the protocol's error frame, and logged as a refusal (event 4004).</summary>
+    void Refuse(SocketState state, string action, int status, string reason, string? tracingId)
+    {
+        var binding = state.Connection.Binding;
+        _refusals.GuestRefused(action, status, ParleyLog.Clip(reason), binding?.SessionId ?? "-", binding?.DeploymentId ?? ParleyLog.Clip(state.UrlDeploymentId ?? "-", 100));
+        Reply(state, Wire.ErrorFrame(status, reason, tracingId));
+    }
+
     async Task DispatchAsync(SocketState state, ReadOnlyMemory<byte> json, CancellationToken ct)
     {
         GuestRequest? request;
@@ -243,8 +263,8 @@ public sealed class GuestSocketEndpoint(
         }
         catch (Exception e) when (e is not (OperationCanceledException or WebSocketException or IOException))
         {
-            // An unexpected failure ends this request, never the socket: the protocol's 5000 answer (spec §1.10).
-            log.LogError(e, "Guest request {Action} failed", request.Action);
+            // An unexpected failure ends this request, never the socket: the protocol's 5000 answer (docs/compatibility.md §Guest errors).
+            _log.GuestRequestFailed(e, ParleyLog.Clip(request.Action, 40));
             Reply(state, Wire.ErrorFrame(5000, "Request failed.", t));
         }
     }
@@ -310,18 +330,18 @@ public sealed class GuestSocketEndpoint(
         if (string.IsNullOrEmpty(deploymentId)) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'deploymentId'.", t)); return; }
         if (state.UrlDeploymentId is { } urlId && urlId != deploymentId)
         {
-            Reply(state, Wire.ErrorFrame(403, $"Deployment {deploymentId} does not match the deploymentId {urlId} this socket was opened for.", t));
+            Refuse(state, "configureSession", 403, $"Deployment {ApiError.Clip(deploymentId)} does not match the deploymentId {urlId} this socket was opened for.", t);
             return;
         }
         var deployment = await directory.GetDeploymentAsync(deploymentId, ct);
         if (deployment is null)
         {
-            Reply(state, Wire.ErrorFrame(403, $"Deployment {deploymentId} not found. Check that your deploymentId, feature toggles, and configuration are correct.", t));
+            Refuse(state, "configureSession", 403, $"Deployment {ApiError.Clip(deploymentId)} not found. Check that your deploymentId, feature toggles, and configuration are correct.", t);
             return;
         }
         if (!deployment.AllowsOrigin(state.Origin))
         {
-            Reply(state, Wire.ErrorFrame(403, $"Origin '{state.Origin}' is not allowed for deployment {deploymentId}.", t));
+            Refuse(state, "configureSession", 403, $"Origin '{ApiError.Clip(state.Origin)}' is not allowed for deployment {deploymentId}.", t);
             return;
         }
 
@@ -331,12 +351,13 @@ public sealed class GuestSocketEndpoint(
         if (isNew && !newSessions.TryTake(state.RemoteAddress, deploymentId, out var retryAfter, out var refusedBy))
         {
             var from = refusedBy == NewSessionLimiter.ByAddress ? "from this address" : "for this deployment";
+            _refusals.GuestRateLimited($"too many new sessions {from}", retryAfter, "-");
             Reply(state, Wire.Frame("response", "TooManyRequestsErrorMessage", 429,
                 new TooManyRequestsBody(retryAfter, 4029, $"Too many new sessions {from}; retry in {retryAfter} seconds"),
                 ParleyJson.Wire.TooManyRequestsBody, t));
             return;
         }
-        // journeyContext.customer (spec §1.3) names the guest for the business: kept, so a bot can find the session by it.
+        // journeyContext.customer (docs/compatibility.md §Guest actions) names the guest for the business: kept, so a bot can find the session by it.
         var (customerId, customerIdType) = JourneyCustomer(r.JourneyContext);
         session ??= await sessions.CreateAsync(new GuestSession(Conversations.NewId(), hash, deploymentId, null, clock.GetUtcNow(),
             Address: customerId, AddressType: customerIdType), ct);
@@ -344,7 +365,7 @@ public sealed class GuestSocketEndpoint(
         var expiresAt = isNew ? clock.GetUtcNow().ToUnixTimeSeconds() + options.SessionDurationSeconds : await ExpiresAtAsync(session, ct);
         if (expiresAt <= clock.GetUtcNow().ToUnixTimeSeconds())
         {
-            // durationSeconds without a message: the session is over for good (spec §1.10 4006); the guest starts
+            // durationSeconds without a message: the session is over for good (docs/compatibility.md §Guest errors, 4006); the guest starts
             // a new one with a new token, as the official Messenger does when its session expires.
             Reply(state, Wire.ErrorFrame(4006,
                 $"Session has expired: no message for {options.SessionDurationSeconds} seconds. Start a new session with a new token.", t));
@@ -352,13 +373,15 @@ public sealed class GuestSocketEndpoint(
         }
         if (r.StartNew == true && conversation is { IsEnded: true })
         {
-            // Start a new chat after a read-only end (spec §1.12 #4): the next message opens a new conversation.
+            // Start a new chat after a read-only end (docs/compatibility.md §Guest session lifecycle): the next message opens a new conversation.
             await conversations.DetachAsync(session.Id, conversation.Id, ct);
             conversation = null;
             isNew = true;
         }
 
         Bind(state.Connection, new GuestBinding(session.Id, deploymentId, hash));
+        if (isNew) _log.GuestSessionStarted(session.Id, deploymentId);
+        else _log.GuestSessionResumed(session.Id, deploymentId);
         state.SessionExpiresAt = expiresAt;
         Reply(state, GuestFrames.Session(new SessionResponse
         {
@@ -445,7 +468,7 @@ public sealed class GuestSocketEndpoint(
         if (string.IsNullOrEmpty(r.Token)) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'token'.", t)); return null; }
         if (Tokens.HashGuestToken(binding.DeploymentId, r.Token) != binding.TokenHash)
         {
-            Reply(state, Wire.ErrorFrame(403, "The token does not match the session this socket was configured for.", t));
+            Refuse(state, r.Action ?? "-", 403, "The token does not match the session this socket was configured for.", t);
             return null;
         }
         return binding;
@@ -500,17 +523,19 @@ public sealed class GuestSocketEndpoint(
         }
 
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
-        if (deployment is null) { Reply(state, Wire.ErrorFrame(403, $"Deployment {binding.DeploymentId} no longer exists.", t)); return; }
+        if (deployment is null) { Refuse(state, "onMessage", 403, $"Deployment {binding.DeploymentId} no longer exists.", t); return; }
         if (!await StillAliveAsync(state, binding, t, ct)) return;
-        // The platform's per-session rate (spec §1.11), then this address's across all its sessions: a refused
+        // The platform's per-session rate (docs/compatibility.md §Guest limits), then this address's across all its sessions: a refused
         // request stores nothing and is answered with the platform's own 429 frame.
         if (!rateLimiter.TryTakeForSession(binding.SessionId, deployment.GuestMessagesPerSecond, out var retryAfter))
         {
+            _refusals.GuestRateLimited("message rate too high for this session", retryAfter, binding.SessionId);
             Reply(state, TooManyRequests(retryAfter, "Message rate too high for this session", t));
             return;
         }
         if (!rateLimiter.TryTakeForAddress(state.RemoteAddress, options.GuestMessagesPerAddressPerSecond, out retryAfter))
         {
+            _refusals.GuestRateLimited("message rate too high for this client address", retryAfter, binding.SessionId);
             Reply(state, TooManyRequests(retryAfter, "Message rate too high for this client address", t));
             return;
         }
@@ -533,7 +558,7 @@ public sealed class GuestSocketEndpoint(
         switch (outcome.Status)
         {
             case OutcomeStatus.Rejected when outcome.Rejected!.Code == RejectionCode.ConversationEnded:
-                Reply(state, Wire.ErrorFrame(409, Conversations.ReadOnlyMessage, t));
+                Refuse(state, "onMessage", 409, Conversations.ReadOnlyMessage, t);
                 break;
             case OutcomeStatus.Rejected:
                 Reply(state, Wire.ErrorFrame(400, $"Request failed. {outcome.Rejected!.Message}", t));
@@ -548,7 +573,7 @@ public sealed class GuestSocketEndpoint(
         Wire.Frame("response", "TooManyRequestsErrorMessage", 429, new TooManyRequestsBody(retryAfter, 4029, message),
             ParleyJson.Wire.TooManyRequestsBody, t);
 
-    /// <summary>Guest events (spec §1.8): Typing On; Presence Join, Clear, SignIn. Anything else is named and refused.</summary>
+    /// <summary>Guest events (docs/compatibility.md §Guest events): Typing On; Presence Join, Clear, SignIn. Anything else is named and refused.</summary>
     static string? ParseEvents(List<WireEvent>? wire, out ImmutableArray<MessageEvent> events)
     {
         events = [];
@@ -578,22 +603,24 @@ public sealed class GuestSocketEndpoint(
         return null;
     }
 
-    /// <summary>Presence Clear: the guest ends its conversation and forgets the session (spec §1.12 #5).</summary>
+    /// <summary>Presence Clear: the guest ends its conversation and forgets the session (docs/compatibility.md §Guest session lifecycle).</summary>
     async Task ClearAsync(SocketState state, GuestBinding binding, string? t, CancellationToken ct)
     {
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
         if (deployment is not { ClearEnabled: true })
         {
-            Reply(state, Wire.ErrorFrame(403, "Presence events Conversation Clear are not supported", t));
+            Refuse(state, "onMessage", 403, "Presence events Conversation Clear are not supported", t);
             return;
         }
+        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         var outcome = await conversations.ClearSessionAsync(binding.SessionId, ct);
         var told = outcome is null ? 0 : await Conversations.AwaitDeliveryAsync(outcome, audit, CancellationToken.None);
+        if (outcome is { Status: OutcomeStatus.Done }) _terminations.Terminated(outcome, told, startedAt);
         // The session is deleted now: every socket of it, on any node, is closed (those not told through a conversation
         // end, when there was no live one, are told first).
         await backplane.DeliverAsync(binding.SessionId, new SessionDelivery.ConnectionsClosed(SessionCleared: true, "conversation cleared"),
             options.NotifyTimeout, CancellationToken.None);
-        log.LogInformation("Guest session {SessionId} cleared by the guest; {Sockets} sockets told", binding.SessionId, told);
+        _log.GuestSessionCleared(binding.SessionId, told);
     }
 
     void Echo(SocketState state, GuestRequest r)
@@ -615,7 +642,7 @@ public sealed class GuestSocketEndpoint(
     }
 
     /// <summary>
-    /// closeSession (spec §1.3): answers connected:false; with closeAllConnections the session's other sockets get
+    /// closeSession (docs/compatibility.md §Guest actions): answers connected:false; with closeAllConnections the session's other sockets get
     /// ConnectionClosedEvent and are closed. This socket stays open, unbound, ready for configureSession{startNew}.
     /// The conversation is not ended by this.
     /// </summary>

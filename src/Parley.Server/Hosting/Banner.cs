@@ -14,7 +14,7 @@ public static class Banner
     {
         var urls = boundUrls.ToList();
         Console.WriteLine(Text(urls, o, Environment.GetEnvironmentVariable, StartupTime()));
-        log.LogInformation("Parley started on {Urls}", string.Join(", ", urls));
+        log.Started(string.Join(", ", urls));
     }
 
     /// <summary>Time from the process's start to now (the runtime's own start included), or null when the system does not say.</summary>

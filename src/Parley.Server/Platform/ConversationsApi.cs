@@ -7,8 +7,10 @@ namespace Parley.Server.Platform;
 
 /// <summary>Everything a Platform handler needs, bound as one parameter.</summary>
 public sealed class PlatformContext(Conversations conversations, IConversationStore store, IGuestSessionStore sessions,
-    IDirectoryStore directory, IAuditLog audit, ParleyOptions options, TimeProvider clock)
+    IDirectoryStore directory, IAuditLog audit, ParleyOptions options, TimeProvider clock, ILoggerFactory loggers)
 {
+    public ILoggerFactory Loggers => loggers;
+    public ILogger Terminations => loggers.CreateLogger(ParleyLog.Termination);
     public TimeProvider Clock => clock;
     public Conversations Conversations => conversations;
     public IConversationStore Store => store;
@@ -19,7 +21,7 @@ public sealed class PlatformContext(Conversations conversations, IConversationSt
 }
 
 /// <summary>
-/// Platform API for message conversations (spec §3): read, send as the bot, and the termination levers of §8.3. A
+/// Platform API for message conversations (docs/compatibility.md §Conversation endpoints): read, send as the bot, and the termination levers (docs/compatibility.md §Termination levers). A
 /// termination answers only after it committed and every guest socket took the Disconnect frame; the header
 /// <c>Parley-Sockets-Notified</c> says how many did. A repeat on an ended conversation changes nothing and gets 409.
 /// </summary>
@@ -54,7 +56,7 @@ public static class ConversationsApi
         app.MapPost("/api/v2/conversations/messages/{conversationId}/communications/{communicationId}/typing", TypingAsync).RequirePermission(create);
         app.MapPost("/api/v2/conversations/messages/agentless", AgentlessAsync).RequirePermission(create);
 
-        // The seed's calls: these paths do not exist on Genesys Cloud either (spec §3.2). Say so, and name what works.
+        // The seed's calls: these paths do not exist on Genesys Cloud either (docs/compatibility.md §Endpoints that do not exist). Say so, and name what works.
         app.MapMethods("/api/v2/conversations/messaging/events", ["POST", "PUT", "PATCH"], NoSuchEventsEndpoint);
         app.MapMethods("/api/v2/conversations/messaging/{conversationId}/participants/{participantId}/events", ["POST", "PUT", "PATCH"], NoSuchEventsEndpoint);
     }
@@ -110,7 +112,7 @@ public static class ConversationsApi
         return Results.Json(PlatformWire.ToMessageData(c!, m), ParleyJson.Wire.MessageData);
     }
 
-    // ------------------------------------------------------------------ termination levers (spec §8.3)
+    // ------------------------------------------------------------------ termination levers (docs/compatibility.md §Termination levers)
 
     static async Task<IResult> PatchConversationAsync(string conversationId, HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
@@ -159,6 +161,7 @@ public static class ConversationsApi
     static async Task<IResult> TerminateAsync(HttpContext http, PlatformContext ctx, string conversationId, Command command,
         Func<Conversation, Task<IResult>> success, CancellationToken ct)
     {
+        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         var outcome = await ctx.Conversations.HandleAsync(conversationId, command, ct);
         switch (outcome.Status)
         {
@@ -175,6 +178,7 @@ public static class ConversationsApi
                     : $"That participant of conversation {c.Id} is already disconnected; nothing was changed.");
         }
         var sockets = await Conversations.AwaitDeliveryAsync(outcome, ctx.Audit, ct);
+        ctx.Terminations.Terminated(outcome, sockets, startedAt, command);
         http.Response.Headers[NotifiedHeader] = sockets.ToString();
         return await success(outcome.Conversation!);
     }

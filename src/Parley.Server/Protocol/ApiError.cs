@@ -5,7 +5,7 @@ using Parley.Protocol;
 namespace Parley.Server.Protocol;
 
 /// <summary>
-/// The one writer of the Platform API's error body (spec §3.5): <c>message</c>, <c>code</c>, <c>status</c>,
+/// The one writer of the Platform API's error body (docs/compatibility.md §Platform errors): <c>message</c>, <c>code</c>, <c>status</c>,
 /// <c>contextId</c> (the request's correlation id, also in the <c>ININ-Correlation-Id</c> header), <c>details</c>, <c>errors</c>.
 /// </summary>
 public sealed class ApiError(int status, string code, string message, string? fieldName = null) : IResult
@@ -16,6 +16,7 @@ public sealed class ApiError(int status, string code, string message, string? fi
 
     public async Task ExecuteAsync(HttpContext http)
     {
+        LogRefusal(http);
         var contextId = ContextId(http);
         var body = new ErrorBody
         {
@@ -29,6 +30,18 @@ public sealed class ApiError(int status, string code, string message, string? fi
         // surface (ErrorBodyExceptionHandler.StoreRetryAfter).
         http.Response.ContentType = "application/json; charset=utf-8";
         await JsonSerializer.SerializeAsync(http.Response.Body, body, ParleyJson.Wire.ErrorBody, http.RequestAborted);
+    }
+
+    /// <summary>
+    /// A 401, 403, 409, 429 or 503 is logged as a refusal (event 4001) with its reason, never with the request's
+    /// credentials or body. A store outage is not: <see cref="StoreOutages"/> logs that, once per ten seconds.
+    /// </summary>
+    void LogRefusal(HttpContext http)
+    {
+        if (status is not (401 or 403 or 409 or 429 or 503) || ReferenceEquals(this, StoreUnavailable)) return;
+        var log = http.RequestServices?.GetService<ILoggerFactory>()?.CreateLogger(ParleyLog.Refusals);
+        if (log is not null && log.IsEnabled(LogLevel.Information))
+            log.PlatformRefused(http.Request.Method, Clip(http.Request.PathBase.Value + http.Request.Path.Value, 200), status, code, ParleyLog.Clip(message, 300));
     }
 
     public static string ContextId(HttpContext http)
@@ -53,7 +66,7 @@ public sealed class ApiError(int status, string code, string message, string? fi
         return all.Count > count ? $"{shown} and {all.Count - count} more" : shown;
     }
 
-    // The platform's codes and texts (spec §3.5); Parley's own additions say what to do instead.
+    // The platform's codes and texts (docs/compatibility.md §Platform errors); Parley's own additions say what to do instead.
     public static ApiError NotFound(string what, string id) =>
         new(404, "not.found", $"The requested resource was not found: {what} {Clip(id)}.");
     public static ApiError BadRequest(string message, string? field = null) => new(400, "bad.request", message, field);
