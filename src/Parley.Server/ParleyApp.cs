@@ -148,10 +148,11 @@ public static class ParleyApp
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
         app.MapParleyHealth();
+        app.MapIndexPage();
 
         if (options.MaxConnections < configuredConnections)
             log.ConnectionsCapped(configuredConnections, ParleyOptions.OpenFileLimit, ParleyOptions.FileReserve, options.MaxConnections);
-        app.Lifetime.ApplicationStarted.Register(() => PrintBanner(app, options, log));
+        app.Lifetime.ApplicationStarted.Register(() => Banner.Print(app.Urls, options, log));
         return app;
     }
 
@@ -193,26 +194,6 @@ public static class ParleyApp
             await store.Directory.UpsertClientAsync(new OAuthClient(o.DemoClientId, "Parley demo client", Tokens.HashSecret(o.DemoClientSecret),
                 [Permissions.All], client?.DateCreated ?? clock.GetUtcNow(), client?.Description, clock.GetUtcNow(), client?.CreatedBy,
                 "parley", client is null ? 0 : client.CredentialVersion + 1), default);
-    }
-
-    static void PrintBanner(WebApplication app, ParleyOptions o, ILogger log)
-    {
-        // The well-known demo secret is printed; a secret set through the environment never is.
-        var secret = o.DemoClientSecret == ParleyOptions.DefaultClientSecret ? o.DemoClientSecret : "(from PARLEY_DEMO_CLIENT_SECRET, not shown)";
-        var url = app.Urls.FirstOrDefault() ?? "http://localhost:5000";
-        var ws = url.Replace("http://", "ws://").Replace("https://", "wss://");
-        Console.WriteLine($"""
-
-            Parley is listening on {string.Join(", ", app.Urls)}
-              store           {PostgresStorageRegistration.Banner(o)}
-              deployment id   {o.DemoDeploymentId}
-              client id       {o.DemoClientId}
-              client secret   {secret}
-              guest socket    {ws}/v1?deploymentId={o.DemoDeploymentId}
-              token           curl -u {o.DemoClientId}:<secret> -d grant_type=client_credentials {url}/oauth/token
-
-            """);
-        log.Started(string.Join(", ", app.Urls));
     }
 }
 

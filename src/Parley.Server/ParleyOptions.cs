@@ -292,6 +292,34 @@ public sealed record ParleyOptions
     public string? DataProtectionCertificatePassword { get; init; }
     public string DataProtectionKeysFolder => Path.GetFullPath(DataProtectionKeysPath ?? Path.Combine(DataDir, "data-protection-keys"));
 
+    // ---- Command line: the data folder, its lock, in-memory mode (issue 12 item 4; docs/configuration.md) ----
+    /// <summary>
+    /// Parley:Storage:InMemory (command line <c>--in-memory</c>). The SQLite store and the Data Protection key ring live in
+    /// this process's memory: nothing is written to disk, no data folder is created or locked, everything is lost at exit.
+    /// For CI runs, as Azurite's <c>--inMemoryPersistence</c>. Not with the PostgreSQL store.
+    /// </summary>
+    public bool InMemory { get; init; }
+    /// <summary>
+    /// Whether the start takes the data folder's lock (<see cref="DataFolderLock"/>). No configuration key: always on for a
+    /// process; only tests that run several in-process nodes on one SQLite file on purpose turn it off.
+    /// </summary>
+    public bool LockDataFolder { get; init; } = true;
+
+    /// <summary>Parley:DataDir (command line <c>--data</c>) or the older PARLEY_DATA_DIR; the former wins.</summary>
+    ParleyOptions WithDataFolder(IConfiguration config)
+    {
+        var dataDir = config["Parley:DataDir"] is { Length: > 0 } dir ? dir : config["PARLEY_DATA_DIR"] is { Length: > 0 } old ? old : null;
+        var inMemory = config["Parley:Storage:InMemory"] is { Length: > 0 } memory
+            ? bool.TryParse(memory, out var on) ? on
+                : throw new StartupRefused($"Parley:Storage:InMemory must be true or false, not '{Clip(memory)}'.")
+            : InMemory;
+        if (inMemory && StorageProvider != StorageProvider.Sqlite)
+            throw new StartupRefused($"In-memory mode (--in-memory, Parley:Storage:InMemory) keeps the embedded SQLite store in memory; " +
+                $"it does not apply to Parley:Storage:Provider={StorageProvider}. Leave one of them out.");
+        return this with { DataDir = dataDir is null ? DataDir : Path.GetFullPath(dataDir), InMemory = inMemory };
+    }
+    // ---- end of command line ----
+
     /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c> …) or as one comma, semicolon or space separated value.</summary>
     static IEnumerable<string> List(IConfiguration config, string key)
     {
@@ -344,7 +372,6 @@ public sealed record ParleyOptions
             : throw new StartupRefused($"{key} must be a whole number from {min} to {maxValue}, not '{Clip(text)}'.");
         var basic = o with
         {
-            DataDir = Get("PARLEY_DATA_DIR") ?? o.DataDir,
             DemoDeploymentId = Get("PARLEY_DEMO_DEPLOYMENT_ID") ?? o.DemoDeploymentId,
             DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
             DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? Get("Parley:Demo:ClientSecret") ?? o.DemoClientSecret,
@@ -402,7 +429,7 @@ public sealed record ParleyOptions
             RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
-        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config);
+        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithDataFolder(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +

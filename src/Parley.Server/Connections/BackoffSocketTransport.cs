@@ -23,7 +23,13 @@ public sealed class BackoffSocketTransport(IOptions<SocketTransportOptions> tran
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         var o = transportOptions.Value;
-        var socket = o.CreateBoundListenSocket(endpoint);
+        Socket socket;
+        try { socket = o.CreateBoundListenSocket(endpoint); }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            // As Kestrel's own transport says it: Kestrel then names the address ("Failed to bind to address …: address already in use").
+            throw new Microsoft.AspNetCore.Connections.AddressInUseException(e.Message, e);
+        }
         socket.Listen(o.Backlog);
         var factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions
         {
