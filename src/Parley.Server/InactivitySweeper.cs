@@ -44,8 +44,9 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
                     outages.Answered();
                     await Parallel.ForEachAsync(idle, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = stop }, async (id, ct) =>
                     {
+                        using var trace = ParleyTelemetry.StartTermination(EndLever.Inactivity, id);
                         if (await conversations.EndIfIdleAsync(id, ct) is { Status: OutcomeStatus.Done } ended)
-                            await Conversations.AwaitDeliveryAsync(ended, audit, ct);
+                            trace.Told(await Conversations.AwaitDeliveryAsync(ended, audit, ct));
                     });
                     Interlocked.Exchange(ref _lastSweptAt, now.UtcTicks);
                     Interlocked.Exchange(ref _swept, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();

@@ -45,6 +45,7 @@ public static class ParleyApp
             k.ConfigureEndpointDefaults(listen => listen.Use(next => listen.ApplicationServices.GetRequiredService<ConnectionGate>().Wrap(next)));
         });
         builder.AddServerHosting(options);
+        builder.AddParleyTelemetry(options);
         // Kestrel's socket transport, with an accept loop that backs off when the process is out of descriptors.
         builder.Services.AddSingleton<IConnectionListenerFactory, BackoffSocketTransport>();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
@@ -150,6 +151,7 @@ public static class ParleyApp
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
         app.MapParleyHealth();
+        app.MapParleyMetrics(options);
 
         if (options.MaxConnections < configuredConnections)
             log.LogWarning("Parley:Limits:MaxConnections {Configured} exceeds the open-file limit {Limit} less a reserve of {Reserve}; using {Used}. Raise the limit (ulimit -n) to hold more",

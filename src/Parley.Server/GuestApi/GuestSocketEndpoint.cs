@@ -587,8 +587,10 @@ public sealed class GuestSocketEndpoint(
             Reply(state, Wire.ErrorFrame(403, "Presence events Conversation Clear are not supported", t));
             return;
         }
+        using var trace = ParleyTelemetry.StartTermination(EndLever.GuestClear, binding.SessionId);
         var outcome = await conversations.ClearSessionAsync(binding.SessionId, ct);
         var told = outcome is null ? 0 : await Conversations.AwaitDeliveryAsync(outcome, audit, CancellationToken.None);
+        if (outcome is { Status: OutcomeStatus.Done }) trace.Told(told);
         // The session is deleted now: every socket of it, on any node, is closed (those not told through a conversation
         // end, when there was no live one, are told first).
         await backplane.DeliverAsync(binding.SessionId, new SessionDelivery.ConnectionsClosed(SessionCleared: true, "conversation cleared"),

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
@@ -82,6 +83,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
                 }
                 if (outageBackoff != OutageBackoffStart) outages.Answered();
                 outageBackoff = OutageBackoffStart;
+                await CountOutboxAsync(stop);
                 if (due.Count > 0 && due.Count == room) continue;
                 await SleepAsync(stop);
             }
@@ -119,8 +121,25 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     static readonly TimeSpan MinSleep = TimeSpan.FromMilliseconds(20);
     static readonly TimeSpan OutageBackoffStart = TimeSpan.FromMilliseconds(250), OutageBackoffMax = TimeSpan.FromSeconds(5);
 
+    /// <summary>Every few seconds, the outbox's pending and dead counts for parley.outbox.depth (two indexed counts).</summary>
+    async Task CountOutboxAsync(CancellationToken stop)
+    {
+        if (Stopwatch.GetElapsedTime(_countedAt) < OutboxCountPeriod) return;
+        _countedAt = Stopwatch.GetTimestamp();
+        var pending = await outbox.ListDeliveriesAsync(DeliveryState.Pending, null, 0, 1, stop);
+        var dead = await outbox.ListDeliveriesAsync(DeliveryState.Dead, null, 0, 1, stop);
+        ParleyTelemetry.OutboxCounted(pending.Total, dead.Total);
+    }
+
+    long _countedAt;
+    static readonly TimeSpan OutboxCountPeriod = TimeSpan.FromSeconds(5);
+
     async Task DeliverAsync(OutboxDelivery delivery, CancellationToken stop)
     {
+        // One span per attempt; the HttpClient instrumentation's client span is its child.
+        using var span = ParleyDiagnostics.Start("parley.webhook.delivery", ActivityKind.Producer);
+        span?.SetTag("parley.delivery.id", delivery.Item.Id);
+        span?.SetTag("parley.delivery.attempt", delivery.Attempts + 1);
         try { await SendAsync(delivery, stop); }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { /* the lease runs out; a restart resends */ }
         // Its outcome could not be recorded: the lease runs out and the delivery is sent again (receivers de-duplicate by id).
@@ -141,6 +160,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         var integration = await directory.GetIntegrationAsync(item.Destination, stop);
         if (integration is null)
         {
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null, "the integration no longer exists", stop);
             return;
         }
@@ -150,6 +170,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         if (WebhookHeaderRules.Problem(integration.WebhookHeaders) is { } badHeader)
         {
             log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} not sent: its webhookHeaders are refused", item.Id, integration.Id);
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null,
                 $"not sent: the integration's webhookHeaders are refused ({badHeader}) Fix them with PATCH, then redeliver.", stop);
             return;
@@ -166,6 +187,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             status = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
             {
+                ParleyTelemetry.WebhookAttempt("delivered");
                 await outbox.MarkDeliveredAsync(item.Id, status.Value, clock.GetUtcNow(), stop);
                 return;
             }
@@ -175,6 +197,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             if (!IsRetryable(response.StatusCode))
             {
                 log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} refused with {Status}: dead-lettered", item.Id, integration.Id, status);
+                ParleyTelemetry.WebhookAttempt("dead");
                 await outbox.MarkDeadAsync(item.Id, attempt, status, error + " (not retried)", stop);
                 return;
             }
@@ -187,6 +210,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         {
             // Not retried: the address will not become public by waiting, and nothing was sent to it.
             log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} refused by the network guard: dead-lettered", item.Id, integration.Id);
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null, $"not sent: {refused.Message}. Set Parley:Webhooks:AllowPrivateNetworks=true " +
                 "only for local development.", stop);
             return;
@@ -199,9 +223,11 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         if (attempt >= options.WebhookMaxAttempts)
         {
             log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} gave up after {Attempts} attempts: {Error}", item.Id, integration.Id, attempt, error);
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, status, $"{error} (gave up after {attempt} attempts)", CancellationToken.None);
             return;
         }
+        ParleyTelemetry.WebhookAttempt("retry");
         await outbox.MarkRetryAsync(item.Id, attempt, clock.GetUtcNow() + Backoff(attempt), status, error, CancellationToken.None);
     }
 

@@ -159,6 +159,8 @@ public static class ConversationsApi
     static async Task<IResult> TerminateAsync(HttpContext http, PlatformContext ctx, string conversationId, Command command,
         Func<Conversation, Task<IResult>> success, CancellationToken ct)
     {
+        using var trace = ParleyTelemetry.StartTermination(command switch { EndConversation e => e.Lever, DisconnectParticipant d => d.Lever, _ => default },
+            conversationId);
         var outcome = await ctx.Conversations.HandleAsync(conversationId, command, ct);
         switch (outcome.Status)
         {
@@ -175,6 +177,7 @@ public static class ConversationsApi
                     : $"That participant of conversation {c.Id} is already disconnected; nothing was changed.");
         }
         var sockets = await Conversations.AwaitDeliveryAsync(outcome, ctx.Audit, ct);
+        trace.Told(sockets);
         http.Response.Headers[NotifiedHeader] = sockets.ToString();
         return await success(outcome.Conversation!);
     }

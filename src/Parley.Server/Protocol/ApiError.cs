@@ -24,6 +24,7 @@ public sealed class ApiError(int status, string code, string message, string? fi
             Details = fieldName is null ? [] : [new ErrorDetail(FieldName: fieldName)],
         };
         http.Response.StatusCode = status;
+        ParleyTelemetry.Refused(status, code);
         if (status == 429) http.Response.Headers.RetryAfter = "1";
         // A 503 says when to come back: the caller's own value (a full node: 5 s) or the store's retry.
         if (status == 503 && !http.Response.Headers.ContainsKey("Retry-After")) http.Response.Headers.RetryAfter = "2";
