@@ -75,6 +75,31 @@ public sealed class TelemetryTests
     }
 
     [Fact]
+    public async Task Metrics_GuestsOverTheMessageRate_AreCountedAsRefusals_OnePerRefusedFrame()
+    {
+        await using var server = await ParleyServer.StartAsync(ParleyServer.ShippedGuestLimits);   // the platform's 2 per second
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        await using var guest = await server.GuestAsync();
+        await guest.ConfigureAsync();
+
+        var ids = new List<string>();
+        for (var i = 0; i < 10; i++) ids.Add(await guest.SendTextNoWaitAsync($"burst {i}"));
+        var refused = 0;
+        foreach (var _ in ids)
+        {
+            var reply = await guest.NextAsync(f => f["tracingId"] is { } v && ids.Contains((string)v!));
+            if ((int?)reply["code"] == 429) refused++;
+        }
+
+        Assert.InRange(refused, 1, 8);
+        var reason = ("parley_refusal_reason", "guest.message.rate.session");
+        await Scrape.UntilAsync(http, s => s.Value("parley_refusals_total", reason) == refused, $"{refused} refusals counted");
+        var scrape = await Scrape.UntilAsync(http, s => true, "a scrape");
+        Assert.Equal(refused, scrape.Value("parley_refusals_total", ("http_response_status_code", "429"), reason));
+        Assert.Equal(10 - refused, scrape.Value("parley_messages_total", ("parley_message_direction", "inbound")));
+    }
+
+    [Fact]
     public async Task Trace_OneTermination_HttpCall_Termination_Commit_FanOut_SocketWrite_InOneTrace()
     {
         using var spans = new SpanRecorder();

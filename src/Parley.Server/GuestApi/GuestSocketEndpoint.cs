@@ -239,6 +239,7 @@ public sealed class GuestSocketEndpoint(
             // The store cannot be reached: nothing was stored, echoed or fanned out. The client SDK reads a 5xx code as a
             // server error (ServerResponseError); the socket stays open and the same request may be sent again.
             outages.Failed($"guest {request.Action}", unavailable);
+            ParleyTelemetry.Refused(503, "service.unavailable");
             Reply(state, Wire.ErrorFrame(503, StoreUnavailableText, t));
         }
         catch (Exception e) when (e is not (OperationCanceledException or WebSocketException or IOException))
@@ -331,6 +332,7 @@ public sealed class GuestSocketEndpoint(
         if (isNew && !newSessions.TryTake(state.RemoteAddress, deploymentId, out var retryAfter, out var refusedBy))
         {
             var from = refusedBy == NewSessionLimiter.ByAddress ? "from this address" : "for this deployment";
+            ParleyTelemetry.Refused(429, refusedBy == NewSessionLimiter.ByAddress ? "guest.new.sessions.address" : "guest.new.sessions.deployment");
             Reply(state, Wire.Frame("response", "TooManyRequestsErrorMessage", 429,
                 new TooManyRequestsBody(retryAfter, 4029, $"Too many new sessions {from}; retry in {retryAfter} seconds"),
                 ParleyJson.Wire.TooManyRequestsBody, t));
@@ -506,11 +508,13 @@ public sealed class GuestSocketEndpoint(
         // request stores nothing and is answered with the platform's own 429 frame.
         if (!rateLimiter.TryTakeForSession(binding.SessionId, deployment.GuestMessagesPerSecond, out var retryAfter))
         {
+            ParleyTelemetry.Refused(429, "guest.message.rate.session");
             Reply(state, TooManyRequests(retryAfter, "Message rate too high for this session", t));
             return;
         }
         if (!rateLimiter.TryTakeForAddress(state.RemoteAddress, options.GuestMessagesPerAddressPerSecond, out retryAfter))
         {
+            ParleyTelemetry.Refused(429, "guest.message.rate.address");
             Reply(state, TooManyRequests(retryAfter, "Message rate too high for this client address", t));
             return;
         }
@@ -587,10 +591,10 @@ public sealed class GuestSocketEndpoint(
             Reply(state, Wire.ErrorFrame(403, "Presence events Conversation Clear are not supported", t));
             return;
         }
-        using var trace = ParleyTelemetry.StartTermination(EndLever.GuestClear, binding.SessionId);
+        using var trace = ParleyTelemetry.StartTermination(EndLever.GuestClear, conversationId: null);
         var outcome = await conversations.ClearSessionAsync(binding.SessionId, ct);
         var told = outcome is null ? 0 : await Conversations.AwaitDeliveryAsync(outcome, audit, CancellationToken.None);
-        if (outcome is { Status: OutcomeStatus.Done }) trace.Told(told);
+        if (outcome is { Status: OutcomeStatus.Done }) trace.Told(told, outcome.Conversation?.Id);
         // The session is deleted now: every socket of it, on any node, is closed (those not told through a conversation
         // end, when there was no live one, are told first).
         await backplane.DeliverAsync(binding.SessionId, new SessionDelivery.ConnectionsClosed(SessionCleared: true, "conversation cleared"),

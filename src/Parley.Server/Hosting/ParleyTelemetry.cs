@@ -64,11 +64,15 @@ public static class ParleyTelemetry
 
     public static void WebhookAttempt(string outcome) => WebhookAttempts.Add(1, new KeyValuePair<string, object?>("parley.webhook.outcome", outcome));
 
+    // Boxed once: a flood of refusals allocates nothing for its tags.
+    static readonly object S401 = 401, S403 = 403, S409 = 409, S413 = 413, S429 = 429, S503 = 503;
+
     /// <summary>A refusal in any protocol's form; <paramref name="reason"/> is one of the server's own error codes.</summary>
     public static void Refused(int status, string reason)
     {
-        if (status is not (401 or 403 or 409 or 413 or 429 or 503)) return;
-        Refusals.Add(1, new KeyValuePair<string, object?>("http.response.status_code", status),
+        var boxed = status switch { 401 => S401, 403 => S403, 409 => S409, 413 => S413, 429 => S429, 503 => S503, _ => null };
+        if (boxed is null) return;
+        Refusals.Add(1, new KeyValuePair<string, object?>("http.response.status_code", boxed),
             new KeyValuePair<string, object?>("parley.refusal.reason", reason));
     }
 
@@ -76,10 +80,11 @@ public static class ParleyTelemetry
     /// One termination: the <c>parley.termination</c> span (parent of the commit and the fan-out) and, once the sockets
     /// were told (<see cref="TerminationTrace.Told"/>), the counter and the duration. Dispose it in every case.
     /// </summary>
-    public static TerminationTrace StartTermination(EndLever lever, string conversationId)
+    /// <param name="conversationId">Null when the caller learns it only from the outcome (a guest's Clear): then pass it to Told.</param>
+    public static TerminationTrace StartTermination(EndLever lever, string? conversationId)
     {
         var span = ParleyDiagnostics.Start("parley.termination");
-        span?.SetTag("parley.conversation.id", conversationId);
+        if (conversationId is not null) span?.SetTag("parley.conversation.id", conversationId);
         span?.SetTag("parley.termination.lever", LeverName(lever));
         return new TerminationTrace(span, Stopwatch.GetTimestamp(), lever);
     }
@@ -87,8 +92,9 @@ public static class ParleyTelemetry
     public readonly struct TerminationTrace(Activity? span, long started, EndLever lever) : IDisposable
     {
         /// <summary>The conversation ended and <paramref name="sockets"/> guest sockets were told.</summary>
-        public void Told(int sockets)
+        public void Told(int sockets, string? conversationId = null)
         {
+            if (conversationId is not null) span?.SetTag("parley.conversation.id", conversationId);
             var tag = new KeyValuePair<string, object?>("parley.termination.lever", LeverName(lever));
             Terminations.Add(1, tag);
             TerminationDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tag);
