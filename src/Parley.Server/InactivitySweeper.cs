@@ -46,7 +46,10 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
                     {
                         using var trace = ParleyTelemetry.StartTermination(EndLever.Inactivity, id);
                         if (await conversations.EndIfIdleAsync(id, ct) is { Status: OutcomeStatus.Done } ended)
-                            trace.Told(await Conversations.AwaitDeliveryAsync(ended, audit, ct));
+                        {
+                            trace.Told(await ended.Delivered);
+                            await Conversations.AwaitDeliveryAsync(ended, audit, ct);
+                        }
                     });
                     Interlocked.Exchange(ref _lastSweptAt, now.UtcTicks);
                     Interlocked.Exchange(ref _swept, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();

@@ -593,8 +593,8 @@ public sealed class GuestSocketEndpoint(
         }
         using var trace = ParleyTelemetry.StartTermination(EndLever.GuestClear, conversationId: null);
         var outcome = await conversations.ClearSessionAsync(binding.SessionId, ct);
+        if (outcome is { Status: OutcomeStatus.Done }) trace.Told(await outcome.Delivered, outcome.Conversation?.Id);
         var told = outcome is null ? 0 : await Conversations.AwaitDeliveryAsync(outcome, audit, CancellationToken.None);
-        if (outcome is { Status: OutcomeStatus.Done }) trace.Told(told, outcome.Conversation?.Id);
         // The session is deleted now: every socket of it, on any node, is closed (those not told through a conversation
         // end, when there was no live one, are told first).
         await backplane.DeliverAsync(binding.SessionId, new SessionDelivery.ConnectionsClosed(SessionCleared: true, "conversation cleared"),

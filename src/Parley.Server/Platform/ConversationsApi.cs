@@ -176,8 +176,8 @@ public static class ConversationsApi
                     ? $"Conversation {c.Id} already ended at {Wire.Time(c.EndTime)}; nothing was changed."
                     : $"That participant of conversation {c.Id} is already disconnected; nothing was changed.");
         }
+        trace.Told(await outcome.Delivered);   // call → sockets told; the audit row's count is written after
         var sockets = await Conversations.AwaitDeliveryAsync(outcome, ctx.Audit, ct);
-        trace.Told(sockets);
         http.Response.Headers[NotifiedHeader] = sockets.ToString();
         return await success(outcome.Conversation!);
     }
