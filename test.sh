@@ -26,7 +26,7 @@ if [ "$failed" -gt 0 ]; then
   echo; echo "Failures:"; grep -A 15 -E '^\s+Failed [A-Za-z_]' "$log"; echo
 fi
 
-# The conformance suite: the official Genesys Cloud JavaScript SDK and a spec-written guest client against a fresh server;
+# The conformance suite: the official Genesys Cloud JavaScript SDK and a guest client written from the public protocol against a fresh server;
 # a second time against a node on PostgreSQL with the Redis backplane when their connection strings are set
 # (eval "$(scripts/start-services)"; .ci/run does).
 if [ ! -d tests/conformance/node_modules ]; then

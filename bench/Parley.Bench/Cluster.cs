@@ -133,23 +133,13 @@ public static class Cluster
 
             // 3. Cross-node bot message: API call on B → the message on the guest socket A holds. One at a time.
             var b = nodes[1 % s.Nodes];
-            var pushed = new List<double>();
-            var pushAnswered = new List<double>();
+            Percentiles botMessage = null!, botAnswer = null!;
             var perMessage = await meter.PerOperationAsync(async () =>
             {
-                foreach (var g in onA)
-                {
-                    var start = Stopwatch.GetTimestamp();
-                    await b.BotReplyAsync(g, "cross-node");
-                    var answeredAt = Stopwatch.GetTimestamp();
-                    var frame = await g.NextAsync(f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
-                    pushed.Add(Ms(start, frame.ReceivedTicks));
-                    pushAnswered.Add(Ms(start, answeredAt));
-                }
+                (botMessage, botAnswer) = await OneAtATime.TimeAsync(onA, g => b.BotReplyAsync(g, "cross-node"),
+                    f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
                 return onA.Count;
             });
-            var botMessage = Percentiles.Of(pushed);
-            var botAnswer = Percentiles.Of(pushAnswered);
             Console.WriteLine($"   cross-node bot message p50 {botMessage.P50:0.00} ms p99 {botMessage.P99:0.00} ms (HTTP answer p50 {botAnswer.P50:0.00} ms); " +
                               $"PostgreSQL per message: {F(perMessage.Transactions, "0.0")} transactions, {F(perMessage.ActiveMs)} ms executing");
 
@@ -161,27 +151,19 @@ public static class Cluster
                               $"Redis publish → subscriber p50 {redisHop.P50:0.00} ms p99 {redisHop.P99:0.00} ms");
 
             // 5. Cross-node termination: API call on B → Disconnect on the guest socket A holds; PostgreSQL's own counters around it.
-            var told = new List<double>();
-            var answered = new List<double>();
+            Percentiles termination = null!, answer = null!;
             var notifiedWrong = 0;
             var (transactions, activeMs) = await meter.PerOperationAsync(async () =>
             {
-                foreach (var g in timed)
+                (termination, answer) = await OneAtATime.TimeAsync(timed, async g =>
                 {
-                    var start = Stopwatch.GetTimestamp();
                     using var response = await b.TerminateAsync(g);
-                    var answeredAt = Stopwatch.GetTimestamp();
                     await b.EnsureSuccessAsync(response);
                     // The termination counts the socket on the other node: the guarantee, not only the timing.
                     if (!response.Headers.TryGetValues("Parley-Sockets-Notified", out var n) || n.FirstOrDefault() != "1") notifiedWrong++;
-                    var frame = await g.NextAsync(f => f.IsDisconnect, Timeout);
-                    told.Add(Ms(start, frame.ReceivedTicks));
-                    answered.Add(Ms(start, answeredAt));
-                }
+                }, f => f.IsDisconnect, Timeout);
                 return timed.Count;
             });
-            var termination = Percentiles.Of(told);
-            var answer = Percentiles.Of(answered);
             Console.WriteLine($"   cross-node termination p50 {termination.P50:0.00} ms p99 {termination.P99:0.00} ms over {termination.Count} " +
                               $"(HTTP answer p50 {answer.P50:0.00} ms p99 {answer.P99:0.00} ms), {notifiedWrong} answers not counting the remote socket; " +
                               $"PostgreSQL per termination: {F(transactions, "0.0")} transactions, {F(activeMs)} ms executing");

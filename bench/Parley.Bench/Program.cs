@@ -185,35 +185,15 @@ namespace Parley.Bench
                     await target.PrepareAsync(singles, needBotCommunication: true);
 
                     // A bot message on its own: API call start → the message on the guest's socket (the same node's, here).
-                    var pushed = new List<double>();
-                    var pushAnswered = new List<double>();
-                    foreach (var g in singles)
-                    {
-                        var start = Stopwatch.GetTimestamp();
-                        await target.BotReplyAsync(g, "one at a time");
-                        var answeredAt = Stopwatch.GetTimestamp();
-                        var frame = await g.NextAsync(f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
-                        pushed.Add(Ms(start, frame.ReceivedTicks));
-                        pushAnswered.Add(Ms(start, answeredAt));
-                    }
-                    botMessage = Percentiles.Of(pushed);
-                    botAnswer = Percentiles.Of(pushAnswered);
+                    (botMessage, botAnswer) = await OneAtATime.TimeAsync(singles, g => target.BotReplyAsync(g, "one at a time"),
+                        f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
                     Console.WriteLine($"   bot message p50 {botMessage.P50:0.00} ms p99 {botMessage.P99:0.00} ms (HTTP answer p50 {botAnswer.P50:0.00} ms)");
 
-                    var told = new List<double>();
-                    var answered = new List<double>();
-                    foreach (var g in singles)
+                    (termination, answer) = await OneAtATime.TimeAsync(singles, async g =>
                     {
-                        var start = Stopwatch.GetTimestamp();
                         using var response = await target.TerminateAsync(g);
-                        var answeredAt = Stopwatch.GetTimestamp();
                         response.EnsureSuccessStatusCode();
-                        var frame = await g.NextAsync(f => f.IsDisconnect, Timeout);
-                        told.Add(Ms(start, frame.ReceivedTicks));
-                        answered.Add(Ms(start, answeredAt));
-                    }
-                    termination = Percentiles.Of(told);
-                    answer = Percentiles.Of(answered);
+                    }, f => f.IsDisconnect, Timeout);
                     Console.WriteLine($"   termination p50 {termination.P50:0.00} ms p99 {termination.P99:0.00} ms (HTTP answer p50 {answer.P50:0.00} ms p99 {answer.P99:0.00} ms)");
 
                     // 4. Bulk: K conversations ended at once; wall time until every socket has its Disconnect.

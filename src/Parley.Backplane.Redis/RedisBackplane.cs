@@ -397,7 +397,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
             var set = db.StringSetAsync(_memberKey, NodeId, _options.MembershipTtl);
             var add = db.SetAddAsync(_membersKey, NodeId);
             await Task.WhenAll(set, add);
-            _members = await LiveMembersAsync();
+            await LiveMembersAsync();
             return true;
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
@@ -407,6 +407,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         }
     }
 
+    /// <summary>Reads the live members from Redis and keeps them as this node's view (<see cref="Members"/>).</summary>
     async Task<string[]> LiveMembersAsync()
     {
         var result = await _redis.GetDatabase().ScriptEvaluateAsync(LiveMembersScript, [_membersKey], [_options.Prefix + "node:"]);

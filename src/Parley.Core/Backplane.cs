@@ -72,7 +72,7 @@ public sealed class InProcessBackplane(ILocalSessionSockets local) : ISessionBac
 }
 
 /// <summary>
-/// A committed change as the notification channels see it (spec §6 customer start/end): the conversation after the
+/// A committed change as the notification channels see it (docs/compatibility.md §Notification channels: customer start/end): the conversation after the
 /// commit, whether the commit created it, and when it ended if the commit ended it. Plain data, like a delivery.
 /// </summary>
 public sealed record ConversationChange(Conversation After, bool Started, DateTimeOffset? EndedAt);

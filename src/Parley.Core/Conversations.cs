@@ -152,7 +152,7 @@ public sealed class Conversations(
     public static readonly Actor Inactivity = new("parley:inactivity");
 
     /// <summary>
-    /// Ends the conversation if it is still idle past its timeout (spec §8.3, the inactivity lever): decided under the
+    /// Ends the conversation if it is still idle past its timeout (docs/compatibility.md §Termination levers, inactivity): decided under the
     /// conversation's lock, so a message appended meanwhile on this node keeps it alive. Null when it was not ended.
     /// </summary>
     public async Task<Outcome?> EndIfIdleAsync(string conversationId, CancellationToken ct)
@@ -239,7 +239,7 @@ public sealed class Conversations(
         _current[sessionId] = conversationId;
     }
 
-    /// <summary>The Guest API's text for a write to a read-only session (spec §2).</summary>
+    /// <summary>The Guest API's text for a write to a read-only session (docs/compatibility.md §Disconnect modes).</summary>
     public const string ReadOnlyMessage = "Session is read-only, no new messages allowed";
 
     /// <summary>Creates a conversation with its first message in one commit; null when the session moved meanwhile.</summary>

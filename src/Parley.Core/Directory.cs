@@ -14,7 +14,7 @@ public sealed record Deployment(
     TimeSpan? InactivityTimeout = null,
     int GuestMessagesPerSecond = Deployment.PlatformGuestMessagesPerSecond)
 {
-    /// <summary>The platform's documented guest onMessage rate (spec §1.11): every deployment's default.</summary>
+    /// <summary>The platform's documented guest onMessage rate (docs/compatibility.md §Guest limits): every deployment's default.</summary>
     public const int PlatformGuestMessagesPerSecond = 2;
     /// <summary>The most a deployment may raise it to (there is no "off": an unlimited guest is a storage attack).</summary>
     public const int MaxGuestMessagesPerSecond = 10_000;

@@ -3,9 +3,9 @@ using System.Text.Json.Serialization;
 
 namespace Parley.Protocol;
 
-// Web Messaging Guest API (WebSocket) wire shapes — spec §1. Field names are the protocol's, case-sensitive.
+// Web Messaging Guest API (WebSocket) wire shapes — docs/compatibility.md §Guest frames. Field names are the protocol's, case-sensitive.
 
-/// <summary>Every client frame: <c>action</c> selects the operation; the other fields depend on it (spec §1.3).</summary>
+/// <summary>Every client frame: <c>action</c> selects the operation; the other fields depend on it (docs/compatibility.md §Guest actions).</summary>
 public sealed record GuestRequest
 {
     public string? Action { get; init; }
@@ -61,7 +61,7 @@ public sealed record WireRecipient
     public string? Image { get; init; }
 }
 
-/// <summary>Spec §1.6.</summary>
+/// <summary>docs/compatibility.md §Session response.</summary>
 public sealed record SessionResponse
 {
     public required bool Connected { get; init; }
@@ -79,7 +79,7 @@ public sealed record AllowedMedia(InboundMedia Inbound);
 public sealed record InboundMedia(List<FileType> FileTypes, int MaxFileSizeKB);
 public sealed record FileType(string Type);
 
-/// <summary>Spec §1.7: every conversation message or event pushed to the guest.</summary>
+/// <summary>docs/compatibility.md §Guest server frames: every conversation message or event pushed to the guest.</summary>
 public sealed record StructuredMessage
 {
     public required string Id { get; init; }
@@ -95,15 +95,15 @@ public sealed record StructuredMessage
 
 public sealed record JwtResponse(string Jwt, long Exp);
 
-/// <summary>Spec §1.5: the rate-limit answer.</summary>
+/// <summary>docs/compatibility.md §Guest server frames: the rate-limit answer.</summary>
 public sealed record TooManyRequestsBody(int RetryAfter, int ErrorCode, string ErrorMessage);
 
 public sealed record EmptyBody;
 
-/// <summary>Guest history: <c>GET /api/v2/webmessaging/messages</c> (spec §1.13).</summary>
+/// <summary>Guest history: <c>GET /api/v2/webmessaging/messages</c> (docs/compatibility.md §Guest REST).</summary>
 public sealed record WebMessagingMessageEntityList(List<StructuredMessage> Entities, int PageSize, int PageNumber, long Total, int PageCount);
 
-/// <summary>Deployment <c>config.json</c> (spec §1.13), the subset the official clients require.</summary>
+/// <summary>Deployment <c>config.json</c> (docs/compatibility.md §Guest REST), the subset the official clients require.</summary>
 public sealed record DeploymentConfig(
     string Id, string Version, List<string> Languages, string DefaultLanguage, string ApiEndpoint, string Status,
     MessengerConfig Messenger, EnabledFlag JourneyEvents, AuthConfig Auth);

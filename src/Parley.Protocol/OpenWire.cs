@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace Parley.Protocol;
 
-// Open Messaging wire shapes — spec §7.
+// Open Messaging wire shapes — docs/compatibility.md §Open Messaging inbound.
 
 public sealed record OpenIntegrationRequest
 {
@@ -88,7 +88,7 @@ public sealed record OpenInbound
 
 public sealed record ReceiptReason(string? Code, string? Message);
 
-/// <summary>What Parley answers for inbound requests and what it POSTs to the webhook (spec §7.2, §7.3).</summary>
+/// <summary>What Parley answers for inbound requests and what it POSTs to the webhook (docs/compatibility.md §Open Messaging inbound, §Open Messaging webhooks).</summary>
 public sealed record OpenNormalized
 {
     public required string Id { get; init; }

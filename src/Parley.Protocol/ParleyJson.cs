@@ -69,13 +69,13 @@ public partial class ParleyJson : JsonSerializerContext
 
 public static class Wire
 {
-    /// <summary>The platform's time format: ISO-8601 UTC, always milliseconds and <c>Z</c> (spec §5).</summary>
+    /// <summary>The platform's time format: ISO-8601 UTC, always milliseconds and <c>Z</c> (docs/compatibility.md §Analytics details).</summary>
     public static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
     public static string? Time(DateTimeOffset? t) => t is { } v ? Time(v) : null;
 
     /// <summary>
-    /// A Guest API server frame: <c>{"type","class","code","body","tracingId"}</c> (spec §1.2). Written once and the
+    /// A Guest API server frame: <c>{"type","class","code","body","tracingId"}</c> (docs/compatibility.md §Guest frames). Written once and the
     /// same bytes handed to every socket of the session.
     /// </summary>
     public static byte[] Frame<T>(string type, string @class, int code, T body, JsonTypeInfo<T> bodyType, string? tracingId = null)
@@ -95,7 +95,7 @@ public static class Wire
         return buffer.WrittenSpan.ToArray();
     }
 
-    /// <summary>An error frame: <c>class</c> "string", the body a JSON string (spec §1.10).</summary>
+    /// <summary>An error frame: <c>class</c> "string", the body a JSON string (docs/compatibility.md §Guest errors).</summary>
     public static byte[] ErrorFrame(int code, string text, string? tracingId = null) =>
         Frame("response", "string", code, text, ParleyJson.Wire.String, tracingId);
 }

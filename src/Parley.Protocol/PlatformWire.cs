@@ -3,9 +3,9 @@ using System.Text.Json.Serialization;
 
 namespace Parley.Protocol;
 
-// Platform API wire shapes — spec §3–§5. Times are ISO-8601 UTC strings with milliseconds (Wire.Time).
+// Platform API wire shapes — docs/compatibility.md §Conversation endpoints, §Conversation models, §Platform errors, §OAuth token, §Analytics details. Times are ISO-8601 UTC strings with milliseconds (Wire.Time).
 
-/// <summary>The platform's error body (spec §3.5); the only error form Platform endpoints write.</summary>
+/// <summary>The platform's error body (docs/compatibility.md §Platform errors); the only error form Platform endpoints write.</summary>
 public sealed record ErrorBody
 {
     public required string Message { get; init; }
@@ -20,7 +20,7 @@ public sealed record ErrorBody
 
 public sealed record ErrorDetail(string? ErrorCode = null, string? FieldName = null, string? EntityId = null, string? EntityName = null);
 
-/// <summary>OAuth errors use their own form (spec §4), not ErrorBody.</summary>
+/// <summary>OAuth errors use their own form (docs/compatibility.md §OAuth token), not ErrorBody.</summary>
 public sealed record OAuthError(
     [property: JsonPropertyName("error")] string Error,
     [property: JsonPropertyName("description")] string Description,
@@ -56,7 +56,7 @@ public sealed record Address
     public string? AddressDisplayable { get; init; }
 }
 
-/// <summary><c>GET /api/v2/conversations/messages/{id}</c> (spec §3.3).</summary>
+/// <summary><c>GET /api/v2/conversations/messages/{id}</c> (docs/compatibility.md §Conversation models).</summary>
 public sealed record MessageConversation
 {
     public required string Id { get; init; }
@@ -99,7 +99,7 @@ public sealed record MessageDetails
     public long? Sequence { get; init; }
 }
 
-/// <summary>Generic <c>Conversation</c>: <c>GET /api/v2/conversations/{id}</c> and the PATCH answer (spec §3.1).</summary>
+/// <summary>Generic <c>Conversation</c>: <c>GET /api/v2/conversations/{id}</c> and the PATCH answer (docs/compatibility.md §Conversation endpoints).</summary>
 public sealed record ConversationWire
 {
     public required string Id { get; init; }
@@ -146,7 +146,7 @@ public sealed record CommunicationWire
     public string? Type { get; init; }
 }
 
-/// <summary>PATCH bodies: <c>MediaParticipantRequest</c> and <c>Conversation</c>; only <c>state</c> matters (spec §3.3).</summary>
+/// <summary>PATCH bodies: <c>MediaParticipantRequest</c> and <c>Conversation</c>; only <c>state</c> matters (docs/compatibility.md §Conversation models).</summary>
 public sealed record StateChangeRequest
 {
     public string? State { get; init; }
@@ -155,7 +155,7 @@ public sealed record StateChangeRequest
     public string? Reason { get; init; }
 }
 
-/// <summary><c>AdditionalMessage</c>: the send body (spec §3.3).</summary>
+/// <summary><c>AdditionalMessage</c>: the send body (docs/compatibility.md §Conversation models).</summary>
 public sealed record AdditionalMessage
 {
     public string? TextBody { get; init; }
@@ -175,7 +175,7 @@ public sealed record NormalizedMessage
     public string? OriginatingEntity { get; init; }
 }
 
-/// <summary><c>MessageData</c> (spec §3.3).</summary>
+/// <summary><c>MessageData</c> (docs/compatibility.md §Conversation models).</summary>
 public sealed record MessageData
 {
     public required string Id { get; init; }
@@ -220,7 +220,7 @@ public sealed record AgentlessResponse
     public string? SelfUri { get; init; }
 }
 
-// Analytics (spec §5)
+// Analytics (docs/compatibility.md §Analytics details)
 
 public sealed record AnalyticsConversation
 {

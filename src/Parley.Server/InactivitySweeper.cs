@@ -3,7 +3,7 @@ using Parley.Core;
 namespace Parley.Server;
 
 /// <summary>
-/// The inactivity lever (spec §8.3): a deployment's <c>inactivityTimeoutSeconds</c> ends its live conversations that
+/// The inactivity lever (docs/compatibility.md §Termination levers): a deployment's <c>inactivityTimeoutSeconds</c> ends its live conversations that
 /// have had no message for that long, exactly as a Platform API end does — guests told, analytics and audit
 /// (lever <c>Inactivity</c>, client <c>parley:inactivity</c>, disconnectType <c>inactivity</c>).
 /// Its period runs on the container's clock, so a test that moves the clock moves the sweep with it.

@@ -162,7 +162,7 @@ public static class ParleyApp
 
     /// <summary>
     /// The official SDK's gateway setting may put a path in front of its calls (<c>path_params_api</c> before
-    /// <c>/api/v2/…</c>, <c>path_params_login</c> before <c>/oauth/token</c>, spec §4): serve those as if it were not there.
+    /// <c>/api/v2/…</c>, <c>path_params_login</c> before <c>/oauth/token</c>, docs/compatibility.md §OAuth token): serve those as if it were not there.
     /// </summary>
     static Task StripGatewayPrefix(HttpContext http, RequestDelegate next)
     {

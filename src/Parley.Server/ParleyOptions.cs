@@ -28,7 +28,7 @@ public sealed record ParleyOptions
     /// <summary>Frames queued for one guest socket before it is dropped as too slow.</summary>
     public int MaxQueuedFrames { get; init; } = 256;
 
-    /// <summary>How long a webhook receiver has to answer (the real platform's 10 s, spec §7.3).</summary>
+    /// <summary>How long a webhook receiver has to answer (the real platform's 10 s, docs/compatibility.md §Open Messaging webhooks).</summary>
     public TimeSpan WebhookTimeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Attempts before a retryable delivery is dead-lettered.</summary>
     public int WebhookMaxAttempts { get; init; } = 8;
@@ -178,7 +178,7 @@ public sealed record ParleyOptions
     // ---------------------------------------------------------------- guest limits (issue 10 item 6; docs/guest-limits.md)
 
     /// <summary>
-    /// A guest session's inactivity lifetime, advertised as SessionResponse.durationSeconds (spec §1.6) and enforced: a
+    /// A guest session's inactivity lifetime, advertised as SessionResponse.durationSeconds (docs/compatibility.md §Session response) and enforced: a
     /// session with no message for this long is expired (configureSession answers 4006). Parley:Limits:GuestSessionDurationSeconds.
     /// </summary>
     public long SessionDurationSeconds { get; init; } = 259200;

@@ -15,20 +15,12 @@ public sealed class PostgresStorage : IAsyncDisposable
     PostgresStorage(NpgsqlDataSource source, PostgresDatabase db)
     {
         _source = source;
-        Conversations = new PostgresConversationStore(db);
-        Sessions = new PostgresGuestSessionStore(db);
-        Audit = new PostgresAuditLog(db);
-        Directory = new PostgresDirectoryStore(db);
-        Credentials = new PostgresCredentialStore(db);
-        Outbox = new PostgresOutbox(db);
+        Ports = new StoragePorts(new PostgresConversationStore(db), new PostgresGuestSessionStore(db), new PostgresAuditLog(db),
+            new PostgresDirectoryStore(db), new PostgresCredentialStore(db), new PostgresOutbox(db), this);
     }
 
-    public PostgresConversationStore Conversations { get; }
-    public PostgresGuestSessionStore Sessions { get; }
-    public PostgresAuditLog Audit { get; }
-    public PostgresDirectoryStore Directory { get; }
-    public PostgresCredentialStore Credentials { get; }
-    public PostgresOutbox Outbox { get; }
+    /// <summary>Every port, as the server registers them; disposing <see cref="StoragePorts.Lifetime"/> closes the pool.</summary>
+    public StoragePorts Ports { get; }
 
     /// <summary>Migration versions this open applied (empty when the schema was already current).</summary>
     public IReadOnlyList<long> MigrationsApplied { get; private init; } = [];
@@ -90,9 +82,6 @@ public sealed class PostgresStorage : IAsyncDisposable
         var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
         return keys.Any(k => given.Keys.Cast<string>().Any(g => string.Equals(g.Replace(" ", ""), k.Replace(" ", ""), StringComparison.OrdinalIgnoreCase)));
     }
-
-    /// <summary>Every port, as the server registers them; disposing <see cref="StoragePorts.Lifetime"/> closes the pool.</summary>
-    public StoragePorts Ports() => new(Conversations, Sessions, Audit, Directory, Credentials, Outbox, this);
 
     /// <summary>One round trip, for health checks: true when the database answers.</summary>
     public async Task<bool> PingAsync(CancellationToken ct)

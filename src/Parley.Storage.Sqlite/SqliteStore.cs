@@ -12,21 +12,9 @@ public sealed class SqliteStore : IAsyncDisposable
     {
         _database = database;
         var credentials = new SqliteCredentialStore(database);
-        Conversations = new SqliteConversationStore(database);
-        Sessions = new SqliteGuestSessionStore(database);
-        Audit = new SqliteAuditLog(database);
-        Directory = new SqliteDirectoryStore(database, credentials);
-        Credentials = credentials;
-        Outbox = new SqliteOutbox(database, nodeId);
-        Ports = new StoragePorts(Conversations, Sessions, Audit, Directory, Credentials, Outbox, this);
+        Ports = new StoragePorts(new SqliteConversationStore(database), new SqliteGuestSessionStore(database), new SqliteAuditLog(database),
+            new SqliteDirectoryStore(database, credentials), credentials, new SqliteOutbox(database, nodeId), this);
     }
-
-    public IConversationStore Conversations { get; }
-    public IGuestSessionStore Sessions { get; }
-    public IAuditLog Audit { get; }
-    public IDirectoryStore Directory { get; }
-    public ICredentialStore Credentials { get; }
-    public IOutbox Outbox { get; }
 
     /// <summary>Every port, with this store as their lifetime.</summary>
     public StoragePorts Ports { get; }

@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
-using System.Text.Json.Nodes;
 using Parley.Server;
 using Xunit.Abstractions;
 
@@ -37,8 +35,8 @@ public sealed class CrossNodeRaceTests(ClusterFixture cluster, ITestOutputHelper
     [ClusterFact]
     public async Task GuestSendingOnA_WhileBTerminates_NeverGetsAMessageInAfterTheEndCommitted()
     {
-        var trials = int.TryParse(Environment.GetEnvironmentVariable("PARLEY_CLUSTER_RACE_TRIALS"), out var t) && t > 0 ? t : DefaultTrials;
-        var seed = int.TryParse(Environment.GetEnvironmentVariable("PARLEY_CLUSTER_RACE_SEED"), out var s) ? s : Random.Shared.Next();
+        var trials = Soak.Count("PARLEY_CLUSTER_RACE_TRIALS", DefaultTrials);
+        var seed = Soak.Seed("PARLEY_CLUSTER_RACE_SEED");
         using var platform = await PlatformClient.ConnectAsync(cluster.B.BaseAddress,
             handler: new SocketsHttpHandler { MaxConnectionsPerServer = Concurrent * 2 });
         var results = new ConcurrentBag<Counts>();
@@ -73,63 +71,17 @@ public sealed class CrossNodeRaceTests(ClusterFixture cluster, ITestOutputHelper
     {
         await using var guest = await TestGuest.ConnectAsync(nodeA, Guid.NewGuid().ToString(), null, ParleyOptions.DefaultDeploymentId);
         await guest.ConfigureAsync();
-        var conversationId = (string)(await onB.StartConversationAsync(await guest.SessionIdAsync()))["conversationId"]!;
-        await guest.NextAsync(Frames.IsOutboundText);
+        // B ends the conversation after a random number of the guest's messages were echoed (0: at once). A burst first,
+        // then a steadier stream: the guest is still sending when the end lands, however long it takes.
+        var race = await TerminationRace.RunAsync(guest, onB, trial, terminateAfterEchoes: random.Next(0, 12),
+            new RacePace { MaxMessages = MaxMessages, SentAfterTheEnd = SentAfterTheEnd, SteadyFrom = 20 });
 
-        // The sender pipelines without waiting for answers, stamping each message with the time it left.
-        var sent = new ConcurrentQueue<(string TracingId, long SentAt)>();
-        long endHeldAt = 0;
-        var sender = Task.Run(async () =>
-        {
-            var afterEnd = 0;
-            for (var i = 0; i < MaxMessages && afterEnd < SentAfterTheEnd; i++)
-            {
-                var at = Stopwatch.GetTimestamp();
-                var ended = Volatile.Read(ref endHeldAt) != 0;
-                sent.Enqueue((await guest.SendTextNoWaitAsync($"trial {trial} message {i}"), at));
-                if (ended) afterEnd++;
-                // A burst first, then a steadier stream: the guest is still sending when the end lands, however long it takes.
-                if (i >= 20) await Task.Delay(1);
-                else if (i % 4 == 0) await Task.Yield();
-            }
-        });
-
-        // B ends the conversation after a random number of the guest's messages were echoed (0: at once).
-        var terminateAfter = random.Next(0, 12);
-        var frames = new List<JsonObject>();
-        Task<HttpResponseMessage>? termination = null;
-        var echoes = 0;
-        Task<HttpResponseMessage> TerminateAsync() => onB.Http.PostAsync($"/api/v2/conversations/{conversationId}/disconnect", null);
-        if (terminateAfter == 0) termination = TerminateAsync();
-        var sawDisconnect = false;
-        while (!sawDisconnect)
-        {
-            var frame = await guest.NextFrameAsync();
-            frames.Add(frame);
-            if (Frames.IsInboundEcho(frame)) echoes++;
-            sawDisconnect = Frames.IsDisconnect(frame);
-            if (sawDisconnect) Volatile.Write(ref endHeldAt, guest.ArrivedAt(frame));
-            if (termination is null && echoes >= terminateAfter) termination = TerminateAsync();
-        }
-        Assert.NotNull(termination);
-        Assert.Equal(HttpStatusCode.Accepted, (await termination).StatusCode);
-        await sender.WaitAsync(TimeSpan.FromSeconds(30));
-
-        var answers = new Dictionary<string, JsonObject>();
-        foreach (var f in frames) if ((string?)f["tracingId"] is { } id) answers[id] = f;
-        while (answers.Count < sent.Count)
-        {
-            var f = await guest.NextFrameAsync();
-            frames.Add(f);
-            if ((string?)f["tracingId"] is { } id) answers[id] = f;
-        }
-
-        var end = Volatile.Read(ref endHeldAt);
+        // Judged by time: each message's departure against the moment the guest's socket on A held the Disconnect frame.
         int acceptedBefore = 0, refusedRacing = 0, refusedAfter = 0, acceptedAfter = 0;
-        foreach (var (tracingId, sentAt) in sent)
+        foreach (var (tracingId, sentAt) in race.Sent)
         {
-            var answer = answers[tracingId];
-            var afterTheEnd = sentAt > end;
+            var answer = race.Answers[tracingId];
+            var afterTheEnd = sentAt > race.DisconnectArrivedAt;
             if ((string?)answer["class"] == "StructuredMessage")
             {
                 if (afterTheEnd) acceptedAfter++;
@@ -144,16 +96,10 @@ public sealed class CrossNodeRaceTests(ClusterFixture cluster, ITestOutputHelper
             }
         }
 
-        var (_, stored) = await onB.GetAsync($"/api/v2/conversations/messages/{conversationId}");
-        var customer = stored!["participants"]!.AsArray().Single(p => (string?)p!["purpose"] == "customer")!;
-        var endTime = DateTimeOffset.Parse((string)customer["endTime"]!);
-        var storedMessages = customer["messages"]!.AsArray();
-        var storedIds = storedMessages.Select(m => (string)m!["messageId"]!).ToHashSet();
-        var echoedIds = frames.Where(Frames.IsInboundEcho).Select(f => (string)f["body"]!["id"]!).ToHashSet();
-        var storedAfterEnd = storedMessages.Count(m => DateTimeOffset.Parse((string)m!["messageTime"]!) > endTime);
-        var disconnectAt = frames.FindIndex(Frames.IsDisconnect);
-        var refusedBeforeTheFrame = frames.Take(disconnectAt).Count(f => (int?)f["code"] == 409);
-        return new Counts(sent.Count, acceptedBefore, refusedRacing, refusedAfter, acceptedAfter, storedAfterEnd, storedIds.SetEquals(echoedIds) ? 0 : 1,
-            refusedBeforeTheFrame);
+        var (endTime, stored) = await TerminationRace.StoredAsync(onB, race.ConversationId);
+        var storedAfterEnd = stored.Count(m => m.Time > endTime);
+        var refusedBeforeTheFrame = race.Frames.Take(race.DisconnectIndex).Count(f => (int?)f["code"] == 409);
+        return new Counts(race.Sent.Count, acceptedBefore, refusedRacing, refusedAfter, acceptedAfter, storedAfterEnd,
+            stored.Select(m => m.Id).ToHashSet().SetEquals(race.EchoedIds) ? 0 : 1, refusedBeforeTheFrame);
     }
 }

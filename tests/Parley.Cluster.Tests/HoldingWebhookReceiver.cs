@@ -2,12 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Parley.Cluster.Tests.Engines;
 
 namespace Parley.Cluster.Tests;
@@ -23,7 +18,7 @@ public sealed class HoldingWebhookReceiver : IAsyncDisposable
         public string MessageId => (string)Json["id"]!;
     }
 
-    readonly WebApplication _app;
+    WebApplication _app = null!;
     readonly Channel<Received> _received = Channel.CreateUnbounded<Received>();
     readonly CancellationTokenSource _stop = new();
     int _holdNext;
@@ -31,7 +26,7 @@ public sealed class HoldingWebhookReceiver : IAsyncDisposable
 
     public string Url { get; private set; } = "";
 
-    HoldingWebhookReceiver(WebApplication app) => _app = app;
+    HoldingWebhookReceiver() { }
 
     /// <summary>The processes that may send (the nodes): each request's sender is looked up among them.</summary>
     public void SendersAre(params int[] pids) => Volatile.Write(ref _senders, pids);
@@ -41,14 +36,8 @@ public sealed class HoldingWebhookReceiver : IAsyncDisposable
 
     public static async Task<HoldingWebhookReceiver> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        var receiver = new HoldingWebhookReceiver(app);
-        app.MapPost("/webhook", receiver.HandleAsync);
-        await app.StartAsync();
-        receiver.Url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/webhook";
+        var receiver = new HoldingWebhookReceiver();
+        (receiver._app, receiver.Url) = await LoopbackWebhook.StartAsync(receiver.HandleAsync);
         return receiver;
     }
 

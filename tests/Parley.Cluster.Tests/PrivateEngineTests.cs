@@ -23,7 +23,7 @@ public sealed class PrivateEngineTests(PrivateEngines engines)
         Assert.False(redis.IsRunning);
         await Assert.ThrowsAsync<RedisConnectionException>(() => ConnectionMultiplexer.ConnectAsync(options));
 
-        await redis.RestartAsync();
+        await redis.StartServerAsync();
         await using (var client = await ConnectionMultiplexer.ConnectAsync(options))
             Assert.True((await client.GetDatabase().StringGetAsync("k")).IsNull);   // no persistence: nothing survives
     }

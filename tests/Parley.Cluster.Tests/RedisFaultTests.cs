@@ -69,7 +69,7 @@ public sealed class RedisFaultTests(PrivateEngines engines, ITestOutputHelper ou
         }
 
         // Redis returns: both nodes healthy again by themselves, and pushes from B reach the guest on A again.
-        await engines.Redis.RestartAsync();
+        await engines.Redis.StartServerAsync();
         var healthy = await Task.WhenAll(
             WaitForHealthAsync(a, "/healthz", 200, "Healthy"), WaitForHealthAsync(b, "/healthz", 200, "Healthy"));
         output.WriteLine($"Redis restarted: /healthz Healthy after {healthy.Max().TotalMilliseconds:0} ms");

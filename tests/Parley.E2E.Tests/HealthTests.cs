@@ -159,7 +159,7 @@ public sealed class HealthTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, token.StatusCode);
         var tokenBody = JsonNode.Parse(await token.Content.ReadAsStringAsync())!;
         Assert.Equal("temporarily_unavailable", (string?)tokenBody["error"]);
-        Assert.NotNull(token.Headers.RetryAfter);
+        Assert.Equal(StoreRetryAfter, token.Headers.RetryAfter?.Delta);
         Assert.Contains("no-store", token.Headers.CacheControl!.ToString());
 
         // Guest API: the error frame for a server-side failure, with the request's tracingId; the socket stays open.
@@ -200,8 +200,11 @@ public sealed class HealthTests
         Assert.Equal(503, (int)body["status"]!);
         Assert.False(string.IsNullOrEmpty((string?)body["contextId"]));
         Assert.Contains("not acknowledged", (string?)body["message"]);
-        Assert.NotNull(response.Headers.RetryAfter);
+        Assert.Equal(StoreRetryAfter, response.Headers.RetryAfter?.Delta);
     }
+
+    /// <summary>What every surface asks a client to wait after a store outage (ErrorBodyExceptionHandler.StoreRetryAfter).</summary>
+    static readonly TimeSpan StoreRetryAfter = TimeSpan.FromSeconds(2);
 
     [Fact]
     public async Task StoreDown_OpenMessagingInbound_Answers503_AndTheWebhookRelayCarriesOnAfterwards()

@@ -1,7 +1,4 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
-using System.Text.Json.Nodes;
 using Xunit.Abstractions;
 
 namespace Parley.E2E.Tests;
@@ -52,73 +49,31 @@ public sealed class RaceTests(ITestOutputHelper output)
     {
         await using var guest = await LoadProfile.GuestAsync(baseAddress, trial);
         await guest.ConfigureAsync();
-        var conversationId = (await platform.StartConversationAsync(await guest.SessionIdAsync()))["conversationId"]!.GetValue<string>();
-        await guest.NextAsync(Frames.IsOutboundText);
+        var race = await TerminationRace.RunAsync(guest, platform, trial, terminateAfterEchoes: random.Next(0, 12),
+            new RacePace { MaxMessages = MaxMessages });
 
-        var sent = new ConcurrentQueue<(string TracingId, string Text)>();
-        using var stopSending = new CancellationTokenSource();
-        var sender = Task.Run(async () =>
-        {
-            for (var i = 0; i < MaxMessages && !stopSending.IsCancellationRequested; i++)
-            {
-                var text = $"trial {trial} message {i}";
-                sent.Enqueue((await guest.SendTextNoWaitAsync(text), text));
-                if (i % 4 == 0) await Task.Yield();
-            }
-        });
-
-        var terminateAfter = random.Next(0, 12);
-        var frames = new List<JsonObject>();
-        Task<HttpResponseMessage>? termination = null;
-        var echoes = 0;
-        var sawDisconnect = false;
-        while (!sawDisconnect)
-        {
-            var frame = await guest.NextFrameAsync();
-            frames.Add(frame);
-            if (Frames.IsInboundEcho(frame)) echoes++;
-            sawDisconnect = Frames.IsDisconnect(frame);
-            if (termination is null && echoes >= terminateAfter)
-                termination = platform.Http.PostAsync($"/api/v2/conversations/{conversationId}/disconnect", null);
-        }
-        await stopSending.CancelAsync();
-        await sender;
-        Assert.Equal(HttpStatusCode.Accepted, (await termination!).StatusCode);
-
-        var answers = new Dictionary<string, JsonObject>();
-        foreach (var f in frames) if ((string?)f["tracingId"] is { } t) answers[t] = f;
-        while (answers.Count < sent.Count)
-        {
-            var f = await guest.NextFrameAsync();
-            frames.Add(f);
-            if ((string?)f["tracingId"] is { } t) answers[t] = f;
-        }
-
-        var disconnectAt = frames.FindIndex(Frames.IsDisconnect);
+        // Judged by frame order: on one node the Disconnect frame is written before any answer that follows the end.
+        var disconnectAt = race.DisconnectIndex;
         int accepted = 0, refused = 0, acceptedAfter = 0;
-        foreach (var (tracingId, _) in sent)
+        foreach (var (tracingId, _) in race.Sent)
         {
-            var answer = answers[tracingId];
+            var answer = race.Answers[tracingId];
             if ((string?)answer["class"] == "StructuredMessage")
             {
                 accepted++;
-                if (frames.IndexOf(answer) > disconnectAt) acceptedAfter++;
+                if (race.Frames.IndexOf(answer) > disconnectAt) acceptedAfter++;
             }
             else
             {
                 Assert.Equal(409, (int)answer["code"]!);
-                Assert.True(frames.IndexOf(answer) > disconnectAt, "a 409 came before the Disconnect frame");
+                Assert.True(race.Frames.IndexOf(answer) > disconnectAt, "a 409 came before the Disconnect frame");
                 refused++;
             }
         }
 
-        var (_, stored) = await platform.GetAsync($"/api/v2/conversations/messages/{conversationId}");
-        var customer = stored!["participants"]!.AsArray().Single(p => (string?)p!["purpose"] == "customer")!;
-        var endTime = DateTimeOffset.Parse((string)customer["endTime"]!);
-        var storedIds = customer["messages"]!.AsArray().Select(m => (string)m!["messageId"]!).ToHashSet();
-        var echoedIds = frames.Where(Frames.IsInboundEcho).Select(f => (string)f["body"]!["id"]!).ToHashSet();
-        Assert.Equal(echoedIds, storedIds);
-        Assert.All(customer["messages"]!.AsArray(), m => Assert.True(DateTimeOffset.Parse((string)m!["messageTime"]!) <= endTime));
+        var (endTime, stored) = await TerminationRace.StoredAsync(platform, race.ConversationId);
+        Assert.Equal(race.EchoedIds, stored.Select(m => m.Id).ToHashSet());
+        Assert.All(stored, m => Assert.True(m.Time <= endTime));
         return new TrialResult(accepted, refused, acceptedAfter);
     }
 }

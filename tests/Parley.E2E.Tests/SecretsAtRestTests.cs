@@ -290,14 +290,14 @@ public sealed class SecretsAtRestTests
         Directory.CreateDirectory(dir);
         var now = DateTimeOffset.UtcNow;
         await using var old = await SqliteStore.OpenAsync(Path.Combine(dir, "parley.db"));
-        await old.Directory.UpsertIntegrationAsync(new OpenIntegration(id, "Old channel", url, secret, ImmutableDictionary<string, string>.Empty, true,
+        await old.Ports.Directory.UpsertIntegrationAsync(new OpenIntegration(id, "Old channel", url, secret, ImmutableDictionary<string, string>.Empty, true,
             DisconnectMode.ReadOnly, now, now, "old", "old")
         {
             PreviousSecretToken = previous, PreviousSecretExpiresAt = previous is null ? null : now.AddHours(1),
         }, default);
-        if (key is not null) await old.Directory.GetOrCreateSigningKeyAsync(() => key, default);
+        if (key is not null) await old.Ports.Directory.GetOrCreateSigningKeyAsync(() => key, default);
         if (rotated is not null)
-            await old.Credentials.AddSigningKeyAsync(new SigningKey("pending", rotated, now, now.AddDays(1), null), now.AddDays(30),
+            await old.Ports.Credentials.AddSigningKeyAsync(new SigningKey("pending", rotated, now, now.AddDays(1), null), now.AddDays(30),
                 new CredentialAudit(Guid.NewGuid().ToString(), CredentialAction.SigningKeyRotated, "pending", "old", now), default);
     }
 

@@ -6,7 +6,7 @@ using Parley.Server;
 
 namespace Parley.E2E.Tests;
 
-/// <summary>The heart of the product: every lever of spec §8.3 ends the guest's session for good, truthfully.</summary>
+/// <summary>The heart of the product: every lever of docs/compatibility.md §Termination levers ends the guest's session for good, truthfully.</summary>
 public sealed class TerminationTests
 {
     public enum Lever { ParticipantPatch, GenericParticipantPatch, ConversationPatch, ConversationDisconnect }

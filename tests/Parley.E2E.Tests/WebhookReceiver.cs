@@ -4,12 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Parley.E2E.Tests;
 
@@ -30,39 +25,32 @@ public sealed class WebhookReceiver : IAsyncDisposable
             TimestampedSignature.Verify(Header("Parley-Webhook-Signature"), RawBody, secret, now, TimestampedSignature.Tolerance);
     }
 
-    readonly WebApplication _app;
+    WebApplication _app = null!;
     readonly Channel<Received> _received = Channel.CreateUnbounded<Received>();
     readonly ConcurrentQueue<int> _statuses = new();
     public TimeSpan Delay { get; set; }
-    public string Url { get; }
+    public string Url { get; private set; } = "";
     public int Port => new Uri(Url).Port;
     public int Count;
 
-    WebhookReceiver(WebApplication app, string url) { _app = app; Url = url; }
+    WebhookReceiver() { }
 
     public static async Task<WebhookReceiver> StartAsync(int port = 0)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-        var app = builder.Build();
-        var address = port == 0 ? null : $"http://127.0.0.1:{port}";
-        WebhookReceiver? receiver = null;
-        app.MapPost("/webhook", async (HttpContext http) =>
-        {
-            using var buffer = new MemoryStream();
-            await http.Request.Body.CopyToAsync(buffer);
-            var headers = http.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
-            var r = receiver!;
-            Interlocked.Increment(ref r.Count);
-            r._received.Writer.TryWrite(new Received(buffer.ToArray(), headers, DateTimeOffset.UtcNow));
-            if (r.Delay > TimeSpan.Zero) await Task.Delay(r.Delay);
-            http.Response.StatusCode = r._statuses.TryDequeue(out var status) ? status : 200;
-        });
-        await app.StartAsync();
-        address ??= app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        receiver = new WebhookReceiver(app, address + "/webhook");
+        var receiver = new WebhookReceiver();
+        (receiver._app, receiver.Url) = await LoopbackWebhook.StartAsync(receiver.HandleAsync, port);
         return receiver;
+    }
+
+    async Task HandleAsync(HttpContext http)
+    {
+        using var buffer = new MemoryStream();
+        await http.Request.Body.CopyToAsync(buffer);
+        var headers = http.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
+        Interlocked.Increment(ref Count);
+        _received.Writer.TryWrite(new Received(buffer.ToArray(), headers, DateTimeOffset.UtcNow));
+        if (Delay > TimeSpan.Zero) await Task.Delay(Delay);
+        http.Response.StatusCode = _statuses.TryDequeue(out var status) ? status : 200;
     }
 
     /// <summary>The next answers, in order; 200 after they run out.</summary>

@@ -15,6 +15,8 @@ namespace Parley.Engines.Tests;
 public sealed class RedisBackplaneTests
 {
     const string Redis = RedisNodes.Variable;
+    /// <summary>A private Redis's nodes notice it gone within a second (StackExchange.Redis's default is 5 s).</summary>
+    const string QuickTimeouts = ",connectTimeout=1000,syncTimeout=1000,asyncTimeout=1000";
 
     [EngineFact(Redis)]
     public async Task BotMessageAndTermination_OnB_ReachTheGuestOnA_AndTheAnswerCountsSocketsOnEveryNode()
@@ -209,12 +211,12 @@ public sealed class RedisBackplaneTests
     public async Task RedisDown_NodesServeTheirOwnSockets_AndReportDegraded_ThenPushesResumeWhenItReturns()
     {
         await using var redis = await PrivateRedis.StartAsync();
-        await using var nodes = await RedisNodes.StartAsync(redis: redis.Configuration);
+        await using var nodes = await RedisNodes.StartAsync(redis: redis.ConnectionString + QuickTimeouts);
         using var botOnA = await nodes[0].PlatformAsync();
         using var botOnB = await nodes[1].PlatformAsync();
         Assert.Equal("Healthy", (await nodes.HealthAsync(0)).Status.ToString());
 
-        redis.Kill();
+        await redis.KillAsync();
         await RedisNodes.Until(() => !nodes.Backplane(0).IsConnected && !nodes.Backplane(1).IsConnected, TimeSpan.FromSeconds(20), "both nodes saw Redis go");
         var health = await nodes.HealthAsync(0);
         Assert.Equal("Degraded", health.Status.ToString());
@@ -244,7 +246,7 @@ public sealed class RedisBackplaneTests
         var refused = await other.SendTextAsync("after the end");   // no push came, but the store decides
         Assert.Equal("Session is read-only, no new messages allowed", (string?)refused["body"]);
 
-        await redis.StartAgainAsync();
+        await redis.StartServerAsync();
         await nodes.JoinedAsync(TimeSpan.FromSeconds(30));
         Assert.Equal("Healthy", (await nodes.HealthAsync(0)).Status.ToString());
         await using var later = await nodes[0].GuestAsync();
@@ -261,11 +263,11 @@ public sealed class RedisBackplaneTests
     public async Task NodesStartedWithoutRedis_StartDegraded_AndJoinWhenItComes_DeliveringEachPushOnce()
     {
         await using var redis = new PrivateRedis();   // not started yet
-        await using var nodes = await RedisNodes.StartAsync(redis: redis.Configuration, waitForJoin: false);
+        await using var nodes = await RedisNodes.StartAsync(redis: redis.ConnectionString + QuickTimeouts, waitForJoin: false);
         Assert.Equal("Degraded", (await nodes.HealthAsync(1)).Status.ToString());
         using var bot = await nodes[1].PlatformAsync();
 
-        await redis.StartAgainAsync();
+        await redis.StartServerAsync();
         await nodes.JoinedAsync(TimeSpan.FromSeconds(30));
 
         await using var guest = await nodes[0].GuestAsync();

@@ -1,13 +1,10 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Parley.Backplane.Redis;
 using Parley.E2E.Tests;
 using Parley.Server;
-using StackExchange.Redis;
 
 namespace Parley.Engines.Tests;
 
@@ -86,72 +83,6 @@ public sealed class RedisNodes : IAsyncDisposable
     {
         foreach (var node in _nodes) await node.DisposeAsync();
         try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { }
-    }
-}
-
-/// <summary>A redis-server of the test's own on a free loopback port, to stop (SIGKILL) and start again on the same port.</summary>
-public sealed class PrivateRedis : IAsyncDisposable
-{
-    Process? _process;
-    public int Port { get; } = FreePort();
-    public string Configuration => $"127.0.0.1:{Port},connectTimeout=1000,syncTimeout=1000,asyncTimeout=1000";
-
-    public static async Task<PrivateRedis> StartAsync()
-    {
-        var redis = new PrivateRedis();
-        await redis.StartAgainAsync();
-        return redis;
-    }
-
-    public async Task StartAgainAsync()
-    {
-        var info = new ProcessStartInfo("redis-server")
-        {
-            // Loopback, no persistence, no password: a throwaway server that lives as long as the test.
-            ArgumentList = { "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no" },
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        _process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        await RedisNodes.Until(() => Accepts(Port), TimeSpan.FromSeconds(10), $"redis-server listens on {Port}");
-    }
-
-    public void Kill()
-    {
-        if (_process is null) return;
-        _process.Kill();
-        _process.WaitForExit(10_000);
-        _process.Dispose();
-        _process = null;
-    }
-
-    static bool Accepts(int port)
-    {
-        try
-        {
-            using var client = new TcpClient();
-            client.Connect(IPAddress.Loopback, port);
-            return true;
-        }
-        catch (SocketException) { return false; }
-    }
-
-    static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
-    public ValueTask DisposeAsync()
-    {
-        Kill();
-        return ValueTask.CompletedTask;
     }
 }
 

@@ -11,7 +11,7 @@ public abstract partial class ConversationStoreContract
     static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
 
     /// <summary>A conversation whose creating commit also stores <paramref name="deliveries"/> outbox rows to one destination.</summary>
-    static async Task<(Conversation Conversation, List<OutboxItem> Items)> CreateWithDeliveriesAsync(StorePorts store, string destination,
+    static async Task<(Conversation Conversation, List<OutboxItem> Items)> CreateWithDeliveriesAsync(StoragePorts store, string destination,
         int deliveries, DateTimeOffset? due = null)
     {
         var session = await store.Sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default);

@@ -3,14 +3,6 @@ using Parley.Core;
 
 namespace Parley.Storage.Tests;
 
-/// <summary>The storage ports one adapter provides, as the server registers them.</summary>
-public sealed record StorePorts(
-    IConversationStore Conversations,
-    IGuestSessionStore Sessions,
-    IAuditLog Audit,
-    IDirectoryStore Directory,
-    IOutbox Outbox);
-
 /// <summary>
 /// The storage contract every adapter passes (SQLite now; PostgreSQL inherits the same tests when it lands): the rules
 /// written on the ports in <c>Parley.Core/Ports.cs</c>, including under writers racing from parallel tasks and from
@@ -19,16 +11,16 @@ public sealed record StorePorts(
 public abstract partial class ConversationStoreContract
 {
     /// <summary>A store over a fresh, empty database (one per test).</summary>
-    protected abstract Task<StorePorts> CreateStoreAsync();
+    protected abstract Task<StoragePorts> CreateStoreAsync();
     /// <summary>Closes the store and opens the same database again (a restart).</summary>
-    protected abstract Task<StorePorts> ReopenAsync(StorePorts store);
+    protected abstract Task<StoragePorts> ReopenAsync(StoragePorts store);
     /// <summary>A second, independent store instance over the same database as <paramref name="store"/> (another node).</summary>
-    protected abstract Task<StorePorts> OpenSecondAsync(StorePorts store);
+    protected abstract Task<StoragePorts> OpenSecondAsync(StoragePorts store);
 
     static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_795_000_000_000);
     static string Id() => Guid.NewGuid().ToString();
 
-    static async Task<(GuestSession Session, Conversation Conversation)> CreateConversationAsync(StorePorts store,
+    static async Task<(GuestSession Session, Conversation Conversation)> CreateConversationAsync(StoragePorts store,
         ChannelKind channel = ChannelKind.WebMessaging, TimeSpan? inactivity = null)
     {
         var session = await store.Sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default);

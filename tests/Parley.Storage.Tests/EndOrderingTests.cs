@@ -44,8 +44,8 @@ public sealed class EndOrderingTests : IAsyncLifetime
     public async Task RefusalAfterAnEnd_WaitsUntilTheEndWasPublished()
     {
         var fanout = new HeldFanout();
-        var conversations = new Conversations(_store.Conversations, _store.Sessions, fanout, TimeProvider.System);
-        var session = await _store.Sessions.CreateAsync(new GuestSession("s-1", "hash-1", "d-1", null, DateTimeOffset.UtcNow), default);
+        var conversations = new Conversations(_store.Ports.Conversations, _store.Ports.Sessions, fanout, TimeProvider.System);
+        var session = await _store.Ports.Sessions.CreateAsync(new GuestSession("s-1", "hash-1", "d-1", null, DateTimeOffset.UtcNow), default);
         var channel = new ChannelSettings(ChannelKind.WebMessaging, "d-1", DisconnectMode.ReadOnly);
         AddMessage Message(Conversation c) => new(Conversations.NewMessageId(), c.Customer.Id, MessageKind.Text, "hi", [], null);
         var first = await conversations.SendToSessionAsync(session.Id, channel, MessageDirection.Inbound, Message, default);

@@ -35,10 +35,10 @@ public sealed class PostgresFaultTests(PostgresTestDatabase database) : IClassFi
 
     async Task<Conversation> StartConversationAsync()
     {
-        var session = await _store.Sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default);
+        var session = await _store.Ports.Sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default);
         var c = ConversationMachine.Start(Id(), ChannelKind.WebMessaging, "dep", session.Id, DisconnectMode.ReadOnly,
             MessageDirection.Inbound, "Guest", "Bot", Id, T0);
-        Assert.True((await _store.Conversations.CommitAsync(new Commit(c, 0, [], new SessionMove(session.Id, null, c.Id)), default)).Stored);
+        Assert.True((await _store.Ports.Conversations.CommitAsync(new Commit(c, 0, [], new SessionMove(session.Id, null, c.Id)), default)).Stored);
         return c;
     }
 
@@ -57,19 +57,19 @@ public sealed class PostgresFaultTests(PostgresTestDatabase database) : IClassFi
         // Each port, reads and writes alike: the engine's failure in the store's own terms.
         var calls = new Func<Task>[]
         {
-            () => _store.Conversations.LoadAsync(c.Id, default),
-            () => _store.Conversations.CommitAsync(Append(c, "while down"), default),
-            () => _store.Conversations.ListMessagesAsync(c.Id, 25, 1, default),
-            () => _store.Conversations.ListIdleAsync(T0, 10, default),
-            () => _store.Sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default),
-            () => _store.Sessions.ListAsync(new SessionFilter(), 25, 1, default),
-            () => _store.Audit.ListAsync(null, 25, 1, default),
-            () => _store.Audit.SetSocketsNotifiedAsync(Id(), 1, default),
-            () => _store.Directory.GetDeploymentAsync("dep", default),
-            () => _store.Directory.GetOrCreateSigningKeyAsync(() => new byte[32], default),
-            () => _store.Credentials.ListSigningKeysAsync(default),
-            () => _store.Outbox.LeaseDueAsync(T0, TimeSpan.FromSeconds(30), 10, 8, new Dictionary<string, int>(), default),
-            () => _store.Outbox.ReleaseLeasesAsync(default),
+            () => _store.Ports.Conversations.LoadAsync(c.Id, default),
+            () => _store.Ports.Conversations.CommitAsync(Append(c, "while down"), default),
+            () => _store.Ports.Conversations.ListMessagesAsync(c.Id, 25, 1, default),
+            () => _store.Ports.Conversations.ListIdleAsync(T0, 10, default),
+            () => _store.Ports.Sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default),
+            () => _store.Ports.Sessions.ListAsync(new SessionFilter(), 25, 1, default),
+            () => _store.Ports.Audit.ListAsync(null, 25, 1, default),
+            () => _store.Ports.Audit.SetSocketsNotifiedAsync(Id(), 1, default),
+            () => _store.Ports.Directory.GetDeploymentAsync("dep", default),
+            () => _store.Ports.Directory.GetOrCreateSigningKeyAsync(() => new byte[32], default),
+            () => _store.Ports.Credentials.ListSigningKeysAsync(default),
+            () => _store.Ports.Outbox.LeaseDueAsync(T0, TimeSpan.FromSeconds(30), 10, 8, new Dictionary<string, int>(), default),
+            () => _store.Ports.Outbox.ReleaseLeasesAsync(default),
         };
         foreach (var call in calls)
         {
@@ -79,26 +79,26 @@ public sealed class PostgresFaultTests(PostgresTestDatabase database) : IClassFi
 
         _proxy.Up();
         // No restart, no reopen: the next call gets a fresh connection.
-        Assert.Equal(CommitResult.StoredAt(1), await _store.Conversations.CommitAsync(Append(c, "back"), default));
-        Assert.Equal("back", Assert.Single((await _store.Conversations.ListMessagesAsync(c.Id, 25, 1, default)).Entities).Text);
+        Assert.Equal(CommitResult.StoredAt(1), await _store.Ports.Conversations.CommitAsync(Append(c, "back"), default));
+        Assert.Equal("back", Assert.Single((await _store.Ports.Conversations.ListMessagesAsync(c.Id, 25, 1, default)).Entities).Text);
     }
 
     [ContractFact]
     public async Task ACommitWhoseAnswerIsLost_IsNotReportedStored_AndTheStoreStaysConsistent()
     {
         var c = await StartConversationAsync();
-        await _store.Conversations.CommitAsync(Append(c, "first"), default);
+        await _store.Ports.Conversations.CommitAsync(Append(c, "first"), default);
 
         var cut = _proxy.CutAfterNextWrite();
-        var lost = await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.Conversations.CommitAsync(Append(c, "outcome unknown"), default));
+        var lost = await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.Ports.Conversations.CommitAsync(Append(c, "outcome unknown"), default));
         Assert.True(cut.IsCompleted, "the connection was cut after the commit was sent");
         Assert.DoesNotContain("Password", lost.Message, StringComparison.OrdinalIgnoreCase);
 
         // Whether it committed is for the store to say now: the history is dense either way, and the next append follows it.
-        var history = await _store.Conversations.ListMessagesAsync(c.Id, 25, 1, default);
+        var history = await _store.Ports.Conversations.ListMessagesAsync(c.Id, 25, 1, default);
         var sequences = history.Entities.Select(m => m.Sequence).Order().ToList();
         Assert.Equal(Enumerable.Range(1, sequences.Count).Select(i => (long)i), sequences);
-        Assert.Equal(CommitResult.StoredAt(history.Total + 1), await _store.Conversations.CommitAsync(Append(c, "next"), default));
+        Assert.Equal(CommitResult.StoredAt(history.Total + 1), await _store.Ports.Conversations.CommitAsync(Append(c, "next"), default));
     }
 
     [ContractFact]

@@ -14,17 +14,17 @@ public sealed class PostgresStoreTests(PostgresTestDatabase database) : Conversa
 
     async Task<string> DatabaseAsync() => _schema ??= await database.NewSchemaAsync();
 
-    async Task<StorePorts> OpenAsync(string node)
+    async Task<StoragePorts> OpenAsync(string node)
     {
         var storage = await PostgresStorage.OpenAsync(await DatabaseAsync(), node);
         _open.Add(storage);
-        _stores[storage.Conversations] = (storage, node);
-        return new StorePorts(storage.Conversations, storage.Sessions, storage.Audit, storage.Directory, storage.Outbox);
+        _stores[storage.Ports.Conversations] = (storage, node);
+        return storage.Ports;
     }
 
-    protected override Task<StorePorts> CreateStoreAsync() => OpenAsync("node-a");
+    protected override Task<StoragePorts> CreateStoreAsync() => OpenAsync("node-a");
 
-    protected override async Task<StorePorts> ReopenAsync(StorePorts store)
+    protected override async Task<StoragePorts> ReopenAsync(StoragePorts store)
     {
         var (storage, node) = _stores[store.Conversations];
         await storage.DisposeAsync();
@@ -32,7 +32,7 @@ public sealed class PostgresStoreTests(PostgresTestDatabase database) : Conversa
         return await OpenAsync(node);
     }
 
-    protected override Task<StorePorts> OpenSecondAsync(StorePorts store) => OpenAsync("node-b-" + _open.Count);
+    protected override Task<StoragePorts> OpenSecondAsync(StoragePorts store) => OpenAsync("node-b-" + _open.Count);
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -63,7 +63,7 @@ public sealed class PostgresStoreTests(PostgresTestDatabase database) : Conversa
             Assert.Equal(opened.Single(s => s.MigrationsApplied.Count > 0).MigrationsApplied.Count, r.GetInt64(0));
         }
         // And every node works on the one schema.
-        var key = await Task.WhenAll(opened.Select(s => s.Directory.GetOrCreateSigningKeyAsync(() => Guid.NewGuid().ToByteArray(), default)));
+        var key = await Task.WhenAll(opened.Select(s => s.Ports.Directory.GetOrCreateSigningKeyAsync(() => Guid.NewGuid().ToByteArray(), default)));
         Assert.Single(key.Select(Convert.ToBase64String).Distinct());
     }
 }

@@ -47,25 +47,25 @@ public sealed class SecretCipherTests : IAsyncLifetime
         var signingKey = RandomNumberGenerator.GetBytes(32);
         await using (var old = await SqliteStore.OpenAsync(DbPath))
         {
-            await old.Directory.UpsertIntegrationAsync(Integration("a", "secret-a", "previous-a"), default);
-            await old.Directory.GetOrCreateSigningKeyAsync(() => signingKey, default);
+            await old.Ports.Directory.UpsertIntegrationAsync(Integration("a", "secret-a", "previous-a"), default);
+            await old.Ports.Directory.GetOrCreateSigningKeyAsync(() => signingKey, default);
         }
         var cipher = new TestCipher(RandomNumberGenerator.GetBytes(32));
 
         await using (var store = await SqliteStore.OpenAsync(DbPath, cipher))
         {
             Assert.Equal(3, store.SecretsEncryptedAtOpen);
-            var a = (await store.Directory.GetIntegrationAsync("a", default))!;
+            var a = (await store.Ports.Directory.GetIntegrationAsync("a", default))!;
             Assert.Equal(("secret-a", "previous-a"), (a.SecretToken, a.PreviousSecretToken));
-            Assert.Equal(signingKey, await store.Directory.GetOrCreateSigningKeyAsync(() => new byte[32], default));
-            await store.Directory.UpsertIntegrationAsync(Integration("b", "secret-b"), default);
+            Assert.Equal(signingKey, await store.Ports.Directory.GetOrCreateSigningKeyAsync(() => new byte[32], default));
+            await store.Ports.Directory.UpsertIntegrationAsync(Integration("b", "secret-b"), default);
         }
         var written = cipher.Protected;
         await using (var again = await SqliteStore.OpenAsync(DbPath, cipher))
         {
             Assert.Equal(0, again.SecretsEncryptedAtOpen);
             Assert.Equal(written, cipher.Protected);   // nothing re-encrypted
-            Assert.Equal("secret-b", (await again.Directory.GetIntegrationAsync("b", default))!.SecretToken);
+            Assert.Equal("secret-b", (await again.Ports.Directory.GetIntegrationAsync("b", default))!.SecretToken);
         }
     }
 
@@ -73,7 +73,7 @@ public sealed class SecretCipherTests : IAsyncLifetime
     public async Task AnotherKey_CannotOpenTheStore()
     {
         await using (var store = await SqliteStore.OpenAsync(DbPath, new TestCipher(RandomNumberGenerator.GetBytes(32))))
-            await store.Directory.UpsertIntegrationAsync(Integration("a", "secret-a"), default);
+            await store.Ports.Directory.UpsertIntegrationAsync(Integration("a", "secret-a"), default);
 
         var refused = await Assert.ThrowsAsync<SecretsUnreadableException>(() =>
             SqliteStore.OpenAsync(DbPath, new TestCipher(RandomNumberGenerator.GetBytes(32))));

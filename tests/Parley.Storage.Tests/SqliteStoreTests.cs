@@ -10,10 +10,8 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
 
     string DbPath => Path.Combine(_dir, "parley.db");
 
-    static StorePorts Ports(SqliteStore s) => new(s.Conversations, s.Sessions, s.Audit, s.Directory, s.Outbox);
-
     /// <summary>The open store whose ports these are.</summary>
-    SqliteStore Opened(StorePorts ports) => _open.Single(s => ReferenceEquals(s.Conversations, ports.Conversations));
+    SqliteStore Opened(StoragePorts ports) => _open.Single(s => ReferenceEquals(s.Ports, ports));
 
     async Task<SqliteStore> OpenAsync(string node = "node-a")
     {
@@ -22,9 +20,9 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
         return store;
     }
 
-    protected override async Task<StorePorts> CreateStoreAsync() => Ports(await OpenAsync());
+    protected override async Task<StoragePorts> CreateStoreAsync() => (await OpenAsync()).Ports;
 
-    protected override async Task<StorePorts> ReopenAsync(StorePorts store)
+    protected override async Task<StoragePorts> ReopenAsync(StoragePorts store)
     {
         var sqlite = Opened(store);
         await sqlite.DisposeAsync();
@@ -34,7 +32,7 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
 
     // Each SqliteStore has its own writer connection: two of them on one file are two writers, as two nodes would be
     // (each with its own node id, which owns its outbox leases).
-    protected override async Task<StorePorts> OpenSecondAsync(StorePorts store) => Ports(await OpenAsync("node-b-" + _open.Count));
+    protected override async Task<StoragePorts> OpenSecondAsync(StoragePorts store) => (await OpenAsync("node-b-" + _open.Count)).Ports;
 
     public Task InitializeAsync() => Task.CompletedTask;
 

@@ -1,6 +1,6 @@
 'use strict';
 // The Web Messaging Guest API as the public Genesys Cloud documentation and official clients describe it, driven by lib/guest.js (written from
-// the spec, not from Parley's code). The Platform side is driven by the official SDK.
+// the protocol's public description, not from Parley's code; docs/compatibility.md §Guest frames). The Platform side is driven by the official SDK.
 const { test, before } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
@@ -199,7 +199,7 @@ test('deployment config.json carries the fields the official clients require', a
   assert.equal(unknown.status, 404);
 });
 
-test('rate limit: every deployment has the platform\'s 2 onMessage/s per session, answered with TooManyRequestsErrorMessage (spec §1.5, §1.11)', async () => {
+test('rate limit: every deployment has the platform\'s 2 onMessage/s per session, answered with TooManyRequestsErrorMessage (docs/compatibility.md §Guest server frames, §Guest limits)', async () => {
   covers('guest.rateLimit');
   const token = platformClient.ApiClient.instance.authData.accessToken;
   const res = await fetch(`${BASE}/api/v2/parley/deployments`, {
@@ -226,7 +226,7 @@ test('rate limit: every deployment has the platform\'s 2 onMessage/s per session
   } finally { guest.close(); }
 });
 
-test('session lifetime: SessionResponse advertises durationSeconds and the expirationDate it enforces (spec §1.6)', async () => {
+test('session lifetime: SessionResponse advertises durationSeconds and the expirationDate it enforces (docs/compatibility.md §Session response)', async () => {
   covers('guest.sessionExpired');
   const guest = await connect();
   try {

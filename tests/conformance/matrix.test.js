@@ -5,12 +5,18 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { matrix, render, DOC } = require('./lib/matrix');
+const { matrix, render, notes, DOC } = require('./lib/matrix');
 const { sdk, platformClient, BASE, WS_BASE, DEPLOYMENT_ID } = require('./lib/parley');
 const { Guest } = require('./lib/guest');
 
 test('docs/compatibility.md is generated from matrix.json (run `npm run matrix` after editing it)', () => {
   assert.equal(fs.readFileSync(DOC, 'utf8'), render());
+});
+
+test('every row names protocol notes that docs/compatibility.md has', () => {
+  const headings = new Set([...notes().matchAll(/^### (.+)$/gm)].map((m) => m[1]));
+  const unknown = matrix.rows.flatMap((r) => r.sections.filter((s) => !headings.has(s)).map((s) => `${r.id}: ${s}`));
+  assert.deepEqual(unknown, []);
 });
 
 test('every supported or partial row is covered by a conformance test', () => {

@@ -1,5 +1,5 @@
 'use strict';
-// The Notifications API through the official SDK (spec §6), and the channel WebSocket it hands out.
+// The Notifications API through the official SDK (docs/compatibility.md §Notification channels), and the channel WebSocket it hands out.
 const { test, before } = require('node:test');
 const assert = require('node:assert/strict');
 const WebSocket = require('ws');

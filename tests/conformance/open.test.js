@@ -1,5 +1,5 @@
 'use strict';
-// Open Messaging through the official SDK's own methods (spec §7), with a real webhook receiver on loopback.
+// Open Messaging through the official SDK's own methods (docs/compatibility.md §Open Messaging inbound), with a real webhook receiver on loopback.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { sdk, platformClient } = require('./lib/parley');

@@ -4,7 +4,7 @@ using Parley.Protocol;
 
 namespace Parley.Server.GuestApi;
 
-/// <summary>Renders domain facts as Guest API frames (spec §1.5–§1.9). Each frame is rendered once per event.</summary>
+/// <summary>Renders domain facts as Guest API frames (docs/compatibility.md §Guest server frames). Each frame is rendered once per event.</summary>
 public static class GuestFrames
 {
     static readonly ParleyJson Json = ParleyJson.Wire;
@@ -37,7 +37,7 @@ public static class GuestFrames
     public static byte[] Message(ConversationMessage m, string? tracingId) =>
         Wire.Frame("message", "StructuredMessage", 200, ToWire(m), Json.StructuredMessage, tracingId);
 
-    /// <summary>Presence Disconnect (spec §1.9): <c>metadata.readOnly</c> "true" in ReadOnly mode, "false" in Send mode.</summary>
+    /// <summary>Presence Disconnect (docs/compatibility.md §Guest server frames): <c>metadata.readOnly</c> "true" in ReadOnly mode, "false" in Send mode.</summary>
     public static byte[] Disconnect(Conversation c, DateTimeOffset at)
     {
         var bot = c.Participants.FirstOrDefault(p => p.Purpose != ParticipantPurpose.Customer);
@@ -55,7 +55,7 @@ public static class GuestFrames
     }
 
     public static readonly byte[] SessionCleared = Wire.Frame("message", "SessionClearedEvent", 200, new EmptyBody(), Json.EmptyBody);
-    /// <summary>The session's lifetime is over (spec §1.5); the socket is closed after it.</summary>
+    /// <summary>The session's lifetime is over (docs/compatibility.md §Guest server frames); the socket is closed after it.</summary>
     public static readonly byte[] SessionExpired = Wire.Frame("response", "SessionExpiredEvent", 200, new EmptyBody(), Json.EmptyBody);
     public static readonly byte[] ConnectionClosed = Wire.Frame("message", "ConnectionClosedEvent", 200, new EmptyBody(), Json.EmptyBody);
 

@@ -7,7 +7,7 @@ using Parley.Server.Protocol;
 namespace Parley.Server.GuestApi;
 
 /// <summary>
-/// Guest REST (spec §1.13): the history of the guest's current conversation with the JWT from <c>getJwt</c>, newest
+/// Guest REST (docs/compatibility.md §Guest REST): the history of the guest's current conversation with the JWT from <c>getJwt</c>, newest
 /// first; and the deployment's <c>config.json</c>, which the official clients read before they connect.
 /// </summary>
 public static class GuestHistoryApi

@@ -5,7 +5,7 @@ using System.Net.Sockets;
 namespace Parley.Server.GuestApi;
 
 /// <summary>
-/// Token buckets for guest onMessage: one per guest session (spec §1.11: the platform allows 2 per session per second,
+/// Token buckets for guest onMessage: one per guest session (docs/compatibility.md §Guest limits: the platform allows 2 per session per second,
 /// a burst of the rate) and one per client address across all its sessions, so switching tokens does not multiply
 /// the rate. Buckets refill continuously. In memory on this node; idle buckets are swept when there are many.
 /// </summary>

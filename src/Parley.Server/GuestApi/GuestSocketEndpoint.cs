@@ -11,7 +11,7 @@ using Parley.Server.Protocol;
 namespace Parley.Server.GuestApi;
 
 /// <summary>
-/// The Web Messaging Guest API: <c>GET /v1?deploymentId=…</c> upgraded to a WebSocket (spec §1). The receive loop
+/// The Web Messaging Guest API: <c>GET /v1?deploymentId=…</c> upgraded to a WebSocket (docs/compatibility.md §Guest frames). The receive loop
 /// parses one JSON request per text frame and answers in the protocol's own form; it decides nothing itself — every
 /// write goes through <see cref="Conversations"/> (decide + commit), so a message racing a termination loses by
 /// version, not by luck. A bad frame is answered with an error frame and the socket keeps serving.
@@ -101,7 +101,7 @@ public sealed class GuestSocketEndpoint(
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
         {
-            // the guest went away; the conversation lives on (web messaging is persistent, spec §1.12 #6)
+            // the guest went away; the conversation lives on (web messaging is persistent, docs/compatibility.md §Guest session lifecycle)
         }
         finally
         {
@@ -244,7 +244,7 @@ public sealed class GuestSocketEndpoint(
         }
         catch (Exception e) when (e is not (OperationCanceledException or WebSocketException or IOException))
         {
-            // An unexpected failure ends this request, never the socket: the protocol's 5000 answer (spec §1.10).
+            // An unexpected failure ends this request, never the socket: the protocol's 5000 answer (docs/compatibility.md §Guest errors).
             log.LogError(e, "Guest request {Action} failed", request.Action);
             Reply(state, Wire.ErrorFrame(5000, "Request failed.", t));
         }
@@ -338,7 +338,7 @@ public sealed class GuestSocketEndpoint(
                 ParleyJson.Wire.TooManyRequestsBody, t));
             return;
         }
-        // journeyContext.customer (spec §1.3) names the guest for the business: kept, so a bot can find the session by it.
+        // journeyContext.customer (docs/compatibility.md §Guest actions) names the guest for the business: kept, so a bot can find the session by it.
         var (customerId, customerIdType) = JourneyCustomer(r.JourneyContext);
         session ??= await sessions.CreateAsync(new GuestSession(Conversations.NewId(), hash, deploymentId, null, clock.GetUtcNow(),
             Address: customerId, AddressType: customerIdType), ct);
@@ -346,7 +346,7 @@ public sealed class GuestSocketEndpoint(
         var expiresAt = isNew ? clock.GetUtcNow().ToUnixTimeSeconds() + options.SessionDurationSeconds : await ExpiresAtAsync(session, ct);
         if (expiresAt <= clock.GetUtcNow().ToUnixTimeSeconds())
         {
-            // durationSeconds without a message: the session is over for good (spec §1.10 4006); the guest starts
+            // durationSeconds without a message: the session is over for good (docs/compatibility.md §Guest errors, 4006); the guest starts
             // a new one with a new token, as the official Messenger does when its session expires.
             Reply(state, Wire.ErrorFrame(4006,
                 $"Session has expired: no message for {options.SessionDurationSeconds} seconds. Start a new session with a new token.", t));
@@ -354,7 +354,7 @@ public sealed class GuestSocketEndpoint(
         }
         if (r.StartNew == true && conversation is { IsEnded: true })
         {
-            // Start a new chat after a read-only end (spec §1.12 #4): the next message opens a new conversation.
+            // Start a new chat after a read-only end (docs/compatibility.md §Guest session lifecycle): the next message opens a new conversation.
             await conversations.DetachAsync(session.Id, conversation.Id, ct);
             conversation = null;
             isNew = true;
@@ -504,7 +504,7 @@ public sealed class GuestSocketEndpoint(
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
         if (deployment is null) { Reply(state, Wire.ErrorFrame(403, $"Deployment {binding.DeploymentId} no longer exists.", t)); return; }
         if (!await StillAliveAsync(state, binding, t, ct)) return;
-        // The platform's per-session rate (spec §1.11), then this address's across all its sessions: a refused
+        // The platform's per-session rate (docs/compatibility.md §Guest limits), then this address's across all its sessions: a refused
         // request stores nothing and is answered with the platform's own 429 frame.
         if (!rateLimiter.TryTakeForSession(binding.SessionId, deployment.GuestMessagesPerSecond, out var retryAfter))
         {
@@ -552,7 +552,7 @@ public sealed class GuestSocketEndpoint(
         Wire.Frame("response", "TooManyRequestsErrorMessage", 429, new TooManyRequestsBody(retryAfter, 4029, message),
             ParleyJson.Wire.TooManyRequestsBody, t);
 
-    /// <summary>Guest events (spec §1.8): Typing On; Presence Join, Clear, SignIn. Anything else is named and refused.</summary>
+    /// <summary>Guest events (docs/compatibility.md §Guest events): Typing On; Presence Join, Clear, SignIn. Anything else is named and refused.</summary>
     static string? ParseEvents(List<WireEvent>? wire, out ImmutableArray<MessageEvent> events)
     {
         events = [];
@@ -582,7 +582,7 @@ public sealed class GuestSocketEndpoint(
         return null;
     }
 
-    /// <summary>Presence Clear: the guest ends its conversation and forgets the session (spec §1.12 #5).</summary>
+    /// <summary>Presence Clear: the guest ends its conversation and forgets the session (docs/compatibility.md §Guest session lifecycle).</summary>
     async Task ClearAsync(SocketState state, GuestBinding binding, string? t, CancellationToken ct)
     {
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
@@ -621,7 +621,7 @@ public sealed class GuestSocketEndpoint(
     }
 
     /// <summary>
-    /// closeSession (spec §1.3): answers connected:false; with closeAllConnections the session's other sockets get
+    /// closeSession (docs/compatibility.md §Guest actions): answers connected:false; with closeAllConnections the session's other sockets get
     /// ConnectionClosedEvent and are closed. This socket stays open, unbound, ready for configureSession{startNew}.
     /// The conversation is not ended by this.
     /// </summary>

@@ -70,7 +70,7 @@ public sealed class LocalSessionHub(SessionRegistry registry) : ILocalSessionSoc
     }
 
     /// <summary>
-    /// Guest-side end (Presence Clear, spec §1.12 #5): SessionClearedEvent, ConnectionClosedEvent. The close itself is
+    /// Guest-side end (Presence Clear, docs/compatibility.md §Guest session lifecycle): SessionClearedEvent, ConnectionClosedEvent. The close itself is
     /// left to the <see cref="SessionDelivery.ConnectionsClosed"/> the clearing socket sends once the session is deleted,
     /// so a guest that reconnects as soon as its socket closes never finds the cleared session still there.
     /// </summary>

@@ -38,7 +38,7 @@ public static class PostgresStorageRegistration
             Console.WriteLine($"parley: encrypted {storage.SecretsEncryptedAtOpen} secret(s) stored in plain text.");
         services.AddSingleton(storage);
         services.AddHealthChecks().AddCheck(HealthCheckName, new PingCheck(storage), tags: [Health.Ready]);
-        return services.AddStoragePorts(storage.Ports());
+        return services.AddStoragePorts(storage.Ports);
     }
 
     static async Task<Parley.Storage.Postgres.PostgresStorage> OpenAsync(string connectionString, string where, ParleyOptions options, SecretsAtRest secrets)

@@ -5,7 +5,7 @@ using Parley.Core;
 namespace Parley.Server.Notifications;
 
 /// <summary>
-/// Publishes a commit's customer start/end events to this node's notification channels (spec §6). Channels are per
+/// Publishes a commit's customer start/end events to this node's notification channels (docs/compatibility.md §Notification channels). Channels are per
 /// node (docs/fanout.md): the <see cref="IChangeBroadcast"/> carries the change to every node and each node publishes
 /// it to its own channels here.
 /// </summary>
@@ -29,7 +29,7 @@ public sealed class ConversationNotifications(NotificationHub hub) : ILocalNotif
 
     static string CustomerTopic(Conversation c, string what) => $"v2.detail.events.conversation.{c.Id}.customer.{what}";
 
-    /// <summary>CustomerStartEvent / CustomerEndEvent (spec §6): epoch-ms eventTime, upper-case enums.</summary>
+    /// <summary>CustomerStartEvent / CustomerEndEvent (docs/compatibility.md §Notification channels): epoch-ms eventTime, upper-case enums.</summary>
     static JsonObject CustomerEvent(Conversation c, DateTimeOffset at)
     {
         var customer = c.Customer;

@@ -7,7 +7,7 @@ using System.Text.RegularExpressions;
 namespace Parley.Server.Notifications;
 
 /// <summary>
-/// Notification channels (spec §6): a client creates a channel, subscribes it to topics, and opens its
+/// Notification channels (docs/compatibility.md §Notification channels): a client creates a channel, subscribes it to topics, and opens its
 /// <c>connectUri</c> WebSocket to receive <c>{topicName, version, eventBody, metadata}</c> frames. In memory on this
 /// node; delivery is at most once, as the platform's is (a channel that is not connected misses what happens).
 /// </summary>

@@ -9,7 +9,7 @@ using Parley.Server.Protocol;
 namespace Parley.Server.Notifications;
 
 /// <summary>
-/// The Notifications API (spec §6): channels, subscriptions, available topics, and the channel WebSocket at
+/// The Notifications API (docs/compatibility.md §Notification channels): channels, subscriptions, available topics, and the channel WebSocket at
 /// <c>connectUri</c> with the platform's heartbeat and ping/pong. Topics: <see cref="NotificationHub.TopicPatterns"/>.
 /// </summary>
 public static class NotificationsApi

@@ -6,7 +6,7 @@ using Parley.Protocol;
 namespace Parley.Server.OAuth;
 
 /// <summary>
-/// <c>POST /oauth/token</c>: the client-credentials grant (spec §4), Basic auth or form fields. Every failed client
+/// <c>POST /oauth/token</c>: the client-credentials grant (docs/compatibility.md §OAuth token), Basic auth or form fields. Every failed client
 /// authentication gets one answer (RFC 6749 §5.2 <c>invalid_client</c>, 401), whether the id is unknown or the secret
 /// wrong, after the same hashing work; failures are logged (never the secret) and throttled (<see cref="TokenThrottle"/>).
 /// </summary>

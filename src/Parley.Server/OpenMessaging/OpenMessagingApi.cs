@@ -9,7 +9,7 @@ using Parley.Server.Protocol;
 namespace Parley.Server.OpenMessaging;
 
 /// <summary>
-/// Open Messaging (spec §7): integrations CRUD, inbound message / event / receipt from the channel's middleware, and
+/// Open Messaging (docs/compatibility.md §Open Messaging inbound): integrations CRUD, inbound message / event / receipt from the channel's middleware, and
 /// Parley's delivery list (dead letters and redelivery). Outbound goes through the outbox (<see cref="WebhookRelay"/>).
 /// </summary>
 public static class OpenMessagingApi

@@ -6,7 +6,7 @@ using Parley.Protocol;
 namespace Parley.Server.OpenMessaging;
 
 /// <summary>
-/// What an Open Messaging conversation owes its channel: every outbound message and event as a webhook body (spec §7.3),
+/// What an Open Messaging conversation owes its channel: every outbound message and event as a webhook body (docs/compatibility.md §Open Messaging webhooks),
 /// and — Parley's extension, on by default per integration — a Presence Disconnect event when the conversation ends.
 /// Rendered before the commit, stored in the same transaction, sent by the <see cref="WebhookRelay"/>.
 /// </summary>
@@ -39,7 +39,7 @@ public sealed class OpenMessagingEffects(IDirectoryStore directory, IGuestSessio
     public void Committed(ImmutableArray<OutboxItem> outbox) => relay.Wake();
 }
 
-/// <summary>Open Messaging bodies (spec §7.2–§7.3).</summary>
+/// <summary>Open Messaging bodies (docs/compatibility.md §Open Messaging inbound, §Open Messaging webhooks).</summary>
 public static class OpenBodies
 {
     public static OpenChannel Channel(OpenIntegration integration, GuestSession? contact, string messageId, DateTimeOffset time, bool outbound) =>
@@ -69,7 +69,7 @@ public static class OpenBodies
         ConversationId = conversationId,
     };
 
-    /// <summary>Parley's extension: the channel hears that the business ended the conversation (spec §7.3 has no such event).</summary>
+    /// <summary>Parley's extension: the channel hears that the business ended the conversation (docs/compatibility.md §Open Messaging webhooks: the platform has no such event).</summary>
     public static OpenNormalized Disconnect(OpenIntegration integration, GuestSession? contact, Conversation c, DateTimeOffset at)
     {
         var id = Conversations.NewMessageId();

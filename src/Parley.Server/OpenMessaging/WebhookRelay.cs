@@ -9,7 +9,7 @@ namespace Parley.Server.OpenMessaging;
 
 /// <summary>
 /// Sends the outbox to the integrations' webhooks. Each body is POSTed as stored, signed with
-/// <c>X-Hub-Signature-256: sha256=base64(HMAC-SHA256(secret, body))</c> (spec §7.3) and with the timestamped
+/// <c>X-Hub-Signature-256: sha256=base64(HMAC-SHA256(secret, body))</c> (docs/compatibility.md §Open Messaging webhooks) and with the timestamped
 /// <c>Parley-Webhook-Signature</c> (<see cref="WebhookSignature"/>). Only public addresses are connected to, unless
 /// allowed (<see cref="WebhookNetworkGuard"/>); a refused target, or stored headers that may not be sent
 /// (<see cref="WebhookHeaderRules"/>), dead-letter the delivery at once. 2xx: delivered. Network error,

@@ -7,7 +7,7 @@ namespace Parley.Server.OpenMessaging;
 /// <summary>
 /// The two signatures a delivery carries, and how an inbound post is checked against them.
 /// <list type="bullet">
-/// <item><c>X-Hub-Signature-256: sha256=base64(HMAC-SHA256(secret, body))</c>: the platform's own (spec §7.3), with the
+/// <item><c>X-Hub-Signature-256: sha256=base64(HMAC-SHA256(secret, body))</c>: the platform's own (docs/compatibility.md §Open Messaging webhooks), with the
 /// current secret only (the platform has one secret at a time).</item>
 /// <item><c>Parley-Webhook-Signature: t=&lt;unix seconds&gt;,v1=&lt;hex&gt;[,v1=&lt;hex&gt;]</c>: Stripe's scheme, followed as
 /// Stripe documents it: v1 is the lower-case hex HMAC-SHA256, keyed with the secret's UTF-8 bytes, of

@@ -7,7 +7,7 @@ using Parley.Server.Protocol;
 namespace Parley.Server.Platform;
 
 /// <summary>
-/// Conversation details (spec §5), read from the same rows the termination commits: analytics can never show a
+/// Conversation details (docs/compatibility.md §Analytics details), read from the same rows the termination commits: analytics can never show a
 /// conversation live that the Conversations API says has ended (Genesys indexes asynchronously; Parley does not).
 /// </summary>
 public static class AnalyticsApi

@@ -19,7 +19,7 @@ public sealed class PlatformContext(Conversations conversations, IConversationSt
 }
 
 /// <summary>
-/// Platform API for message conversations (spec §3): read, send as the bot, and the termination levers of §8.3. A
+/// Platform API for message conversations (docs/compatibility.md §Conversation endpoints): read, send as the bot, and the termination levers (docs/compatibility.md §Termination levers). A
 /// termination answers only after it committed and every guest socket took the Disconnect frame; the header
 /// <c>Parley-Sockets-Notified</c> says how many did. A repeat on an ended conversation changes nothing and gets 409.
 /// </summary>
@@ -54,7 +54,7 @@ public static class ConversationsApi
         app.MapPost("/api/v2/conversations/messages/{conversationId}/communications/{communicationId}/typing", TypingAsync).RequirePermission(create);
         app.MapPost("/api/v2/conversations/messages/agentless", AgentlessAsync).RequirePermission(create);
 
-        // The seed's calls: these paths do not exist on Genesys Cloud either (spec §3.2). Say so, and name what works.
+        // The seed's calls: these paths do not exist on Genesys Cloud either (docs/compatibility.md §Endpoints that do not exist). Say so, and name what works.
         app.MapMethods("/api/v2/conversations/messaging/events", ["POST", "PUT", "PATCH"], NoSuchEventsEndpoint);
         app.MapMethods("/api/v2/conversations/messaging/{conversationId}/participants/{participantId}/events", ["POST", "PUT", "PATCH"], NoSuchEventsEndpoint);
     }
@@ -110,7 +110,7 @@ public static class ConversationsApi
         return Results.Json(PlatformWire.ToMessageData(c!, m), ParleyJson.Wire.MessageData);
     }
 
-    // ------------------------------------------------------------------ termination levers (spec §8.3)
+    // ------------------------------------------------------------------ termination levers (docs/compatibility.md §Termination levers)
 
     static async Task<IResult> PatchConversationAsync(string conversationId, HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {

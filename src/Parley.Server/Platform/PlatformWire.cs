@@ -3,7 +3,7 @@ using Parley.Protocol;
 
 namespace Parley.Server.Platform;
 
-/// <summary>Domain → Platform API shapes (spec §3.3, §5). The only place that knows both spellings.</summary>
+/// <summary>Domain → Platform API shapes (docs/compatibility.md §Conversation models, §Analytics details). The only place that knows both spellings.</summary>
 public static class PlatformWire
 {
     public static string Purpose(ParticipantPurpose p) => p switch

@@ -5,7 +5,7 @@ using Parley.Protocol;
 namespace Parley.Server.Protocol;
 
 /// <summary>
-/// The one writer of the Platform API's error body (spec §3.5): <c>message</c>, <c>code</c>, <c>status</c>,
+/// The one writer of the Platform API's error body (docs/compatibility.md §Platform errors): <c>message</c>, <c>code</c>, <c>status</c>,
 /// <c>contextId</c> (the request's correlation id, also in the <c>ININ-Correlation-Id</c> header), <c>details</c>, <c>errors</c>.
 /// </summary>
 public sealed class ApiError(int status, string code, string message, string? fieldName = null) : IResult
@@ -26,8 +26,8 @@ public sealed class ApiError(int status, string code, string message, string? fi
         http.Response.StatusCode = status;
         ParleyTelemetry.Refused(status, code);
         if (status == 429) http.Response.Headers.RetryAfter = "1";
-        // A 503 says when to come back: the caller's own value (a full node: 5 s) or the store's retry.
-        if (status == 503 && !http.Response.Headers.ContainsKey("Retry-After")) http.Response.Headers.RetryAfter = "2";
+        // A 503's Retry-After is its producer's: a full node's (5 s), or the store outage's, set in one place for every
+        // surface (ErrorBodyExceptionHandler.StoreRetryAfter).
         http.Response.ContentType = "application/json; charset=utf-8";
         await JsonSerializer.SerializeAsync(http.Response.Body, body, ParleyJson.Wire.ErrorBody, http.RequestAborted);
     }
@@ -54,7 +54,7 @@ public sealed class ApiError(int status, string code, string message, string? fi
         return all.Count > count ? $"{shown} and {all.Count - count} more" : shown;
     }
 
-    // The platform's codes and texts (spec §3.5); Parley's own additions say what to do instead.
+    // The platform's codes and texts (docs/compatibility.md §Platform errors); Parley's own additions say what to do instead.
     public static ApiError NotFound(string what, string id) =>
         new(404, "not.found", $"The requested resource was not found: {what} {Clip(id)}.");
     public static ApiError BadRequest(string message, string? field = null) => new(400, "bad.request", message, field);

@@ -25,7 +25,7 @@ public sealed class PrivateEngines : IAsyncLifetime
     public async Task<ClusterOptions> ClusterOptionsAsync(IReadOnlyList<string>? nodes = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         if (!Postgres.IsRunning) await Postgres.StartAsync();
-        if (!Redis.IsRunning) await Redis.RestartAsync();
+        if (!Redis.IsRunning) await Redis.StartServerAsync();
         return new ClusterOptions
         {
             Postgres = Postgres.ConnectionString, Redis = Redis.ConnectionString, Nodes = nodes ?? ["a", "b"], Environment = environment,

@@ -1,11 +1,26 @@
 'use strict';
-// The compatibility matrix: matrix.json is the source; docs/compatibility.md is rendered from it.
+// The compatibility matrix: matrix.json is the source; docs/compatibility.md is rendered from it down to the marker
+// line of its protocol notes, which are written by hand and kept as they are.
 const fs = require('node:fs');
 const path = require('node:path');
 
 const matrix = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'matrix.json'), 'utf8'));
 const ids = new Set(matrix.rows.map((r) => r.id));
 const DOC = path.join(__dirname, '..', '..', '..', 'docs', 'compatibility.md');
+const NOTES_MARKER = '<!-- Protocol notes: written by hand from this line on; `npm run matrix` rewrites only what is above it. -->';
+
+/** The hand-written protocol notes of the current document, from their marker line on. */
+function notes() {
+  const doc = fs.existsSync(DOC) ? fs.readFileSync(DOC, 'utf8') : '';
+  const at = doc.indexOf(NOTES_MARKER);
+  if (at < 0) throw new Error(`${DOC} lost its protocol notes marker line: ${NOTES_MARKER}`);
+  return doc.slice(at);
+}
+
+/** GitHub's anchor for a heading: lower case, spaces to dashes, punctuation dropped. */
+function anchor(heading) {
+  return heading.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-');
+}
 
 /** Marks what a test proves; an id that is not in matrix.json is a mistake in the test. */
 function covers(...rowIds) {
@@ -35,19 +50,19 @@ function render() {
   for (const r of matrix.rows) {
     if (r.surface !== surface) {
       surface = r.surface;
-      lines.push(`## ${surface}`, '', '| call | status | spec | note |', '|---|---|---|---|');
+      lines.push(`## ${surface}`, '', '| call | status | protocol notes | note |', '|---|---|---|---|');
     }
-    lines.push(`| ${r.call.replace(/\|/g, '\\|')} | ${r.status} | ${r.spec} | ${(r.note || '').replace(/\|/g, '\\|')} |`);
+    const sections = r.sections.map((s) => `[${s}](#${anchor(s)})`).join(', ');
+    lines.push(`| ${r.call.replace(/\|/g, '\\|')} | ${r.status} | ${sections} | ${(r.note || '').replace(/\|/g, '\\|')} |`);
     const next = matrix.rows[matrix.rows.indexOf(r) + 1];
     if (!next || next.surface !== surface) lines.push('');
   }
-  return lines.join('\n');
+  return lines.join('\n') + '\n' + notes();
 }
 
-module.exports = { matrix, covers, counts, render, DOC };
+module.exports = { matrix, covers, counts, render, notes, DOC, NOTES_MARKER, anchor };
 
 if (require.main === module) {
-  fs.mkdirSync(path.dirname(DOC), { recursive: true });
   fs.writeFileSync(DOC, render());
   console.log(`wrote ${DOC}:`, counts());
 }

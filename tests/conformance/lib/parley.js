@@ -1,5 +1,5 @@
 'use strict';
-// Points the official SDK at the Parley server under test, through the SDK's own gateway setting (spec §4).
+// Points the official SDK at the Parley server under test, through the SDK's own gateway setting (docs/compatibility.md §OAuth token).
 const platformClient = require('purecloud-platform-client-v2');
 
 const BASE = process.env.PARLEY_URL;

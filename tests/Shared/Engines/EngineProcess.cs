@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Parley.Cluster.Tests.Engines;
+namespace Parley.Testing;
 
 /// <summary>Small process helpers the private engines share: run a tool to completion, pick a free port, ask a pid to stop.</summary>
 static class EngineProcess

@@ -1,13 +1,14 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 
-namespace Parley.Cluster.Tests.Engines;
+namespace Parley.Testing;
 
 /// <summary>
 /// A Redis of the test's own, so a fault test can stop it without touching the shared one other tests use: a
 /// <c>redis-server</c> child process on a free loopback port, in a temp folder, with a password and no persistence
 /// (it only carries events between nodes). Stopped, killed and started again on the same port, so the nodes'
-/// connection string stays valid and their clients reconnect by themselves.
+/// connection string stays valid and their clients reconnect by themselves. The one copy for the engine and cluster
+/// suites (linked from tests/Shared/Engines).
 /// </summary>
 public sealed class PrivateRedis : IAsyncDisposable
 {
@@ -21,7 +22,8 @@ public sealed class PrivateRedis : IAsyncDisposable
     public string ConnectionString => $"127.0.0.1:{Port},password={_password}";
     public bool IsRunning => _process is { HasExited: false };
 
-    PrivateRedis() { }
+    /// <summary>A port and a password, with no server yet (nodes pointed at it find Redis away); <see cref="StartServerAsync"/> starts it.</summary>
+    public PrivateRedis() { }
 
     public static async Task<PrivateRedis> StartAsync()
     {
@@ -31,8 +33,6 @@ public sealed class PrivateRedis : IAsyncDisposable
         return redis;
     }
 
-    /// <summary>Starts it again on the same port (after a stop or a kill); returns once it accepts connections.</summary>
-    public Task RestartAsync() => IsRunning ? throw new InvalidOperationException("Redis is running.") : StartServerAsync();
 
     /// <summary>A clean shutdown (SIGTERM): clients see their connections closed.</summary>
     public async Task StopAsync()
@@ -50,8 +50,10 @@ public sealed class PrivateRedis : IAsyncDisposable
         await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
     }
 
-    async Task StartServerAsync()
+    /// <summary>Starts redis-server on this port (the first time, or again after a stop or a kill); returns once it accepts connections.</summary>
+    public async Task StartServerAsync()
     {
+        if (IsRunning) throw new InvalidOperationException("Redis is running.");
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         // Everything on the command line: no config file to leave behind, the password never in a file.
         var info = new ProcessStartInfo("redis-server",
