@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -261,13 +262,21 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
             return;
         }
         Task<int> told;
+        // The origin's trace continues here: this node's socket writes are children of its fan-out.
+        var previous = Activity.Current;
+        var span = e.TraceParent is { } parent && ActivityContext.TryParse(parent, null, isRemote: true, out var context)
+            ? ParleyDiagnostics.Source.StartActivity("parley.backplane.receive", ActivityKind.Consumer, context) : null;
+        span?.SetTag("parley.node.id", NodeId);
         try { told = _local.DeliverAsync(e.Session, delivery, TimeSpan.FromMilliseconds(e.DeadlineMs)); }
         catch (Exception ex)
         {
+            span?.Dispose();
+            Activity.Current = previous;
             _log.DeliveryFailed(ex, e.Session);
             Reply(e, 0);
             return;
         }
+        ParleyDiagnostics.EndWhenDone(span, previous, told, "parley.sockets.told");
         if (told.IsCompleted) Reply(e, told.IsCompletedSuccessfully ? told.Result : 0);
         else told.ContinueWith((t, state) => Reply((DeliveryEnvelope)state!, t.IsCompletedSuccessfully ? t.Result : 0),
             e, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);

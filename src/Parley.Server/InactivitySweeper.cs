@@ -47,8 +47,12 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
                     await Parallel.ForEachAsync(idle, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = stop }, async (id, ct) =>
                     {
                         var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                        using var trace = ParleyTelemetry.StartTermination(EndLever.Inactivity, id);
                         if (await conversations.EndIfIdleAsync(id, ct) is { Status: OutcomeStatus.Done } ended)
+                        {
+                            trace.Told(await ended.Delivered);
                             _terminations.Terminated(ended, await Conversations.AwaitDeliveryAsync(ended, audit, ct), startedAt);
+                        }
                     });
                     Interlocked.Exchange(ref _lastSweptAt, now.UtcTicks);
                     Interlocked.Exchange(ref _swept, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();

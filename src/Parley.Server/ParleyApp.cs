@@ -42,6 +42,7 @@ public static class ParleyApp
             k.ConfigureEndpointDefaults(listen => listen.Use(next => listen.ApplicationServices.GetRequiredService<ConnectionGate>().Wrap(next)));
         });
         builder.AddServerHosting(options);
+        builder.AddParleyTelemetry(options);
         // Kestrel's socket transport, with an accept loop that backs off when the process is out of descriptors.
         builder.Services.AddSingleton<IConnectionListenerFactory, BackoffSocketTransport>();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
@@ -149,6 +150,7 @@ public static class ParleyApp
         app.MapNotificationsApi();
         app.MapParleyHealth();
         app.MapIndexPage();
+        app.MapParleyMetrics(options);
 
         if (options.MaxConnections < configuredConnections)
             log.ConnectionsCapped(configuredConnections, ParleyOptions.OpenFileLimit, ParleyOptions.FileReserve, options.MaxConnections);

@@ -429,7 +429,7 @@ public sealed record ParleyOptions
             RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
-        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithDataFolder(config);
+        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +
@@ -493,5 +493,26 @@ public sealed record ParleyOptions
         return long.TryParse(value, out var seconds) && seconds >= min && seconds <= max
             ? TimeSpan.FromSeconds(seconds)
             : throw new StartupRefused($"{key} must be a whole number of seconds from {min} to {max}, not '{Clip(value)}'.");
+    }
+
+    // ---- Metrics: the Prometheus scrape endpoint (docs/observability.md) ----
+    /// <summary>Parley:Metrics:Enabled. <c>GET /metrics</c> in Prometheus text, unauthenticated (counts only); on by default.</summary>
+    public bool MetricsEnabled { get; init; } = true;
+    /// <summary>Parley:Metrics:Path. Where the scrape endpoint answers; not under <c>/api/</c>, <c>/oauth/</c> or <c>/v1</c>.</summary>
+    public string MetricsPath { get; init; } = "/metrics";
+
+    ParleyOptions WithMetrics(IConfiguration config)
+    {
+        var enabled = config["Parley:Metrics:Enabled"] is { Length: > 0 } on
+            ? bool.TryParse(on, out var e) ? e : throw new StartupRefused($"Parley:Metrics:Enabled must be true or false, not '{Clip(on)}'.")
+            : MetricsEnabled;
+        var path = config["Parley:Metrics:Path"] is { Length: > 0 } p ? p.Trim() : MetricsPath;
+        if (!path.StartsWith('/') || path.Length > 100 || path.Contains("//") || !path.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '-' or '_' or '.')
+            || path is "/" or "/v1" || path.StartsWith("/v1/", StringComparison.Ordinal) || path.StartsWith("/api/", StringComparison.Ordinal)
+            || path.StartsWith("/oauth/", StringComparison.Ordinal) || path.StartsWith("/healthz", StringComparison.Ordinal)
+            || path.StartsWith("/readyz", StringComparison.Ordinal))
+            throw new StartupRefused($"Parley:Metrics:Path={Clip(path)} is not a path of its own: use a path such as /metrics " +
+                "(letters, digits, '/', '-', '_', '.'), outside /api/, /oauth/, /v1 and the health probes.");
+        return this with { MetricsEnabled = enabled, MetricsPath = path };
     }
 }

@@ -228,6 +228,7 @@ sealed class SqliteDatabase : IAsyncDisposable
                 }
                 current = null;
                 await tx.CommitAsync();
+                ParleyDiagnostics.CommitGroupSize.Record(group.Count);
             }
             catch (Exception e)
             {

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Parley.Core;
 
 namespace Parley.Server.GuestApi;
@@ -30,17 +31,28 @@ public sealed class ConversationFanout(ISessionBackplane backplane, IChangeBroad
             switch (e)
             {
                 case MessageAdded m:
+                    ParleyTelemetry.MessageCommitted(m.Message, after.Channel);
                     Observe(backplane.DeliverAsync(session, new SessionDelivery.Message(m.Message, m.TracingId), options.NotifyTimeout, CancellationToken.None));
                     break;
                 case ConversationEnded { Lever: EndLever.GuestClear }:
-                    ended = backplane.DeliverAsync(session, new SessionDelivery.Cleared(), options.NotifyTimeout, CancellationToken.None);
+                    ended = FanOut(session, new SessionDelivery.Cleared());
                     break;
                 case ConversationEnded end when after.DisconnectMode != DisconnectMode.None:
-                    ended = backplane.DeliverAsync(session, new SessionDelivery.Ended(after, end.At), options.NotifyTimeout, CancellationToken.None);
+                    ended = FanOut(session, new SessionDelivery.Ended(after, end.At));
                     break;
             }
         }
         return ended;
+    }
+
+    /// <summary>An end's delivery to every node, as the <c>parley.fanout</c> span (its remote legs carry the trace along).</summary>
+    Task<int> FanOut(string session, SessionDelivery delivery)
+    {
+        var previous = Activity.Current;
+        var span = ParleyDiagnostics.Start("parley.fanout");
+        span?.SetTag("parley.delivery", delivery.GetType().Name);
+        var told = backplane.DeliverAsync(session, delivery, options.NotifyTimeout, CancellationToken.None);
+        return ParleyDiagnostics.EndWhenDone(span, previous, told, "parley.sockets.told");
     }
 
     /// <summary>A message push nobody waits for: its failure is logged, never left unobserved (the message is stored).</summary>

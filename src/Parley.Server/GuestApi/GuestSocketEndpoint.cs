@@ -259,6 +259,7 @@ public sealed class GuestSocketEndpoint(
             // The store cannot be reached: nothing was stored, echoed or fanned out. The client SDK reads a 5xx code as a
             // server error (ServerResponseError); the socket stays open and the same request may be sent again.
             outages.Failed($"guest {request.Action}", unavailable);
+            ParleyTelemetry.Refused(503, "service.unavailable");
             Reply(state, Wire.ErrorFrame(503, StoreUnavailableText, t));
         }
         catch (Exception e) when (e is not (OperationCanceledException or WebSocketException or IOException))
@@ -352,6 +353,7 @@ public sealed class GuestSocketEndpoint(
         {
             var from = refusedBy == NewSessionLimiter.ByAddress ? "from this address" : "for this deployment";
             _refusals.GuestRateLimited($"too many new sessions {from}", retryAfter, "-");
+            ParleyTelemetry.Refused(429, refusedBy == NewSessionLimiter.ByAddress ? "guest.new.sessions.address" : "guest.new.sessions.deployment");
             Reply(state, Wire.Frame("response", "TooManyRequestsErrorMessage", 429,
                 new TooManyRequestsBody(retryAfter, 4029, $"Too many new sessions {from}; retry in {retryAfter} seconds"),
                 ParleyJson.Wire.TooManyRequestsBody, t));
@@ -530,12 +532,14 @@ public sealed class GuestSocketEndpoint(
         if (!rateLimiter.TryTakeForSession(binding.SessionId, deployment.GuestMessagesPerSecond, out var retryAfter))
         {
             _refusals.GuestRateLimited("message rate too high for this session", retryAfter, binding.SessionId);
+            ParleyTelemetry.Refused(429, "guest.message.rate.session");
             Reply(state, TooManyRequests(retryAfter, "Message rate too high for this session", t));
             return;
         }
         if (!rateLimiter.TryTakeForAddress(state.RemoteAddress, options.GuestMessagesPerAddressPerSecond, out retryAfter))
         {
             _refusals.GuestRateLimited("message rate too high for this client address", retryAfter, binding.SessionId);
+            ParleyTelemetry.Refused(429, "guest.message.rate.address");
             Reply(state, TooManyRequests(retryAfter, "Message rate too high for this client address", t));
             return;
         }
@@ -613,7 +617,9 @@ public sealed class GuestSocketEndpoint(
             return;
         }
         var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var trace = ParleyTelemetry.StartTermination(EndLever.GuestClear, conversationId: null);
         var outcome = await conversations.ClearSessionAsync(binding.SessionId, ct);
+        if (outcome is { Status: OutcomeStatus.Done }) trace.Told(await outcome.Delivered, outcome.Conversation?.Id);
         var told = outcome is null ? 0 : await Conversations.AwaitDeliveryAsync(outcome, audit, CancellationToken.None);
         if (outcome is { Status: OutcomeStatus.Done }) _terminations.Terminated(outcome, told, startedAt);
         // The session is deleted now: every socket of it, on any node, is closed (those not told through a conversation

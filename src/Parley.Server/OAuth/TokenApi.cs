@@ -94,6 +94,7 @@ public static class TokenApi
         {
             http.Response.Headers.CacheControl = "no-store";
             http.Response.Headers.Pragma = "no-cache";
+            ParleyTelemetry.Refused(status, body.Error);
             return Results.Json(body, ParleyJson.Wire.OAuthError, statusCode: status).ExecuteAsync(http);
         }
     }

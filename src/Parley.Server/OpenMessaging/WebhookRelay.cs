@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
@@ -83,6 +84,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
                 }
                 if (outageBackoff != OutageBackoffStart) outages.Answered();
                 outageBackoff = OutageBackoffStart;
+                await CountOutboxAsync(stop);
                 if (due.Count > 0 && due.Count == room) continue;
                 await SleepAsync(stop);
             }
@@ -120,8 +122,25 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     static readonly TimeSpan MinSleep = TimeSpan.FromMilliseconds(20);
     static readonly TimeSpan OutageBackoffStart = TimeSpan.FromMilliseconds(250), OutageBackoffMax = TimeSpan.FromSeconds(5);
 
+    /// <summary>Every few seconds, the outbox's pending and dead counts for parley.outbox.depth (two indexed counts).</summary>
+    async Task CountOutboxAsync(CancellationToken stop)
+    {
+        if (Stopwatch.GetElapsedTime(_countedAt) < OutboxCountPeriod) return;
+        _countedAt = Stopwatch.GetTimestamp();
+        var pending = await outbox.ListDeliveriesAsync(DeliveryState.Pending, null, 0, 1, stop);
+        var dead = await outbox.ListDeliveriesAsync(DeliveryState.Dead, null, 0, 1, stop);
+        ParleyTelemetry.OutboxCounted(pending.Total, dead.Total);
+    }
+
+    long _countedAt;
+    static readonly TimeSpan OutboxCountPeriod = TimeSpan.FromSeconds(5);
+
     async Task DeliverAsync(OutboxDelivery delivery, CancellationToken stop)
     {
+        // One span per attempt; the HttpClient instrumentation's client span is its child.
+        using var span = ParleyDiagnostics.Start("parley.webhook.delivery", ActivityKind.Producer);
+        span?.SetTag("parley.delivery.id", delivery.Item.Id);
+        span?.SetTag("parley.delivery.attempt", delivery.Attempts + 1);
         try { await SendAsync(delivery, stop); }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { /* the lease runs out; a restart resends */ }
         // Its outcome could not be recorded: the lease runs out and the delivery is sent again (receivers de-duplicate by id).
@@ -143,6 +162,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         if (integration is null)
         {
             _log.WebhookDeadLettered(item.Id, item.Destination, attempt, "-", "the integration no longer exists");
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null, "the integration no longer exists", stop);
             return;
         }
@@ -152,6 +172,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         if (WebhookHeaderRules.Problem(integration.WebhookHeaders) is { } badHeader)
         {
             _log.WebhookDeadLettered(item.Id, integration.Id, attempt, "-", "not sent: its webhookHeaders are refused");
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null,
                 $"not sent: the integration's webhookHeaders are refused ({badHeader}) Fix them with PATCH, then redeliver.", stop);
             return;
@@ -168,6 +189,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             status = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
             {
+                ParleyTelemetry.WebhookAttempt("delivered");
                 await outbox.MarkDeliveredAsync(item.Id, status.Value, clock.GetUtcNow(), stop);
                 return;
             }
@@ -177,6 +199,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             if (!IsRetryable(response.StatusCode))
             {
                 _log.WebhookDeadLettered(item.Id, integration.Id, attempt, Status(status), "the receiver refused it (not retried)");
+                ParleyTelemetry.WebhookAttempt("dead");
                 await outbox.MarkDeadAsync(item.Id, attempt, status, error + " (not retried)", stop);
                 return;
             }
@@ -189,6 +212,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         {
             // Not retried: the address will not become public by waiting, and nothing was sent to it.
             _log.WebhookDeadLettered(item.Id, integration.Id, attempt, "-", "not sent: refused by the network guard (Parley:Webhooks:AllowPrivateNetworks)");
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null, $"not sent: {refused.Message}. Set Parley:Webhooks:AllowPrivateNetworks=true " +
                 "only for local development.", stop);
             return;
@@ -201,10 +225,12 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         if (attempt >= options.WebhookMaxAttempts)
         {
             _log.WebhookDeadLettered(item.Id, integration.Id, attempt, Status(status), $"gave up: {error}");
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, status, $"{error} (gave up after {attempt} attempts)", CancellationToken.None);
             return;
         }
         _log.WebhookAttemptFailed(item.Id, integration.Id, attempt, Status(status), error);
+        ParleyTelemetry.WebhookAttempt("retry");
         await outbox.MarkRetryAsync(item.Id, attempt, clock.GetUtcNow() + Backoff(attempt), status, error, CancellationToken.None);
     }
 

@@ -162,6 +162,8 @@ public static class ConversationsApi
         Func<Conversation, Task<IResult>> success, CancellationToken ct)
     {
         var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var trace = ParleyTelemetry.StartTermination(command switch { EndConversation e => e.Lever, DisconnectParticipant d => d.Lever, _ => default },
+            conversationId);
         var outcome = await ctx.Conversations.HandleAsync(conversationId, command, ct);
         switch (outcome.Status)
         {
@@ -177,6 +179,7 @@ public static class ConversationsApi
                     ? $"Conversation {c.Id} already ended at {Wire.Time(c.EndTime)}; nothing was changed."
                     : $"That participant of conversation {c.Id} is already disconnected; nothing was changed.");
         }
+        trace.Told(await outcome.Delivered);   // call → sockets told; the audit row's count is written after
         var sockets = await Conversations.AwaitDeliveryAsync(outcome, ctx.Audit, ct);
         ctx.Terminations.Terminated(outcome, sockets, startedAt, command);
         http.Response.Headers[NotifiedHeader] = sockets.ToString();

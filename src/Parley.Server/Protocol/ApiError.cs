@@ -25,6 +25,7 @@ public sealed class ApiError(int status, string code, string message, string? fi
             Details = fieldName is null ? [] : [new ErrorDetail(FieldName: fieldName)],
         };
         http.Response.StatusCode = status;
+        ParleyTelemetry.Refused(status, code);
         if (status == 429) http.Response.Headers.RetryAfter = "1";
         // A 503's Retry-After is its producer's: a full node's (5 s), or the store outage's, set in one place for every
         // surface (ErrorBodyExceptionHandler.StoreRetryAfter).
