@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Serialization;
 using Parley.Core;
 
@@ -6,6 +7,8 @@ namespace Parley.Backplane.Redis;
 /// <summary>
 /// A delivery (or a socket count request) as it travels between nodes: plain data, each node renders its own frames.
 /// <see cref="Id"/> numbers the request on its origin node, whose reply channel takes every node's answer.
+/// <see cref="TraceParent"/> is the origin's W3C trace context (optional: absent when nobody traces, ignored by a node
+/// that does not know it), so the receiving node's socket writes join the same trace.
 /// </summary>
 sealed record DeliveryEnvelope(
     string Origin,
@@ -18,19 +21,23 @@ sealed record DeliveryEnvelope(
     Conversation? Conversation = null,
     DateTimeOffset? At = null,
     bool SessionCleared = false,
-    string? Reason = null)
+    string? Reason = null,
+    string? TraceParent = null)
 {
     public const string MessageKind = "message", EndedKind = "ended", ClearedKind = "cleared", ClosedKind = "closed", CountKind = "count";
 
     public static DeliveryEnvelope From(string origin, long id, string session, SessionDelivery delivery, TimeSpan deadline)
     {
         var ms = (int)Math.Clamp(deadline.TotalMilliseconds, 0, int.MaxValue);
+        // Only a span someone records travels (Activity.Id is the traceparent in the W3C format).
+        var trace = Activity.Current is { IdFormat: ActivityIdFormat.W3C, Recorded: true } current ? current.Id : null;
         return delivery switch
         {
-            SessionDelivery.Message m => new(origin, id, MessageKind, session, ms, Message: m.Body, TracingId: m.TracingId),
-            SessionDelivery.Ended e => new(origin, id, EndedKind, session, ms, Conversation: e.After, At: e.At),
-            SessionDelivery.Cleared => new(origin, id, ClearedKind, session, ms),
-            SessionDelivery.ConnectionsClosed c => new(origin, id, ClosedKind, session, ms, SessionCleared: c.SessionCleared, Reason: c.Reason),
+            SessionDelivery.Message m => new(origin, id, MessageKind, session, ms, Message: m.Body, TracingId: m.TracingId, TraceParent: trace),
+            SessionDelivery.Ended e => new(origin, id, EndedKind, session, ms, Conversation: e.After, At: e.At, TraceParent: trace),
+            SessionDelivery.Cleared => new(origin, id, ClearedKind, session, ms, TraceParent: trace),
+            SessionDelivery.ConnectionsClosed c => new(origin, id, ClosedKind, session, ms, SessionCleared: c.SessionCleared, Reason: c.Reason,
+                TraceParent: trace),
             _ => throw new ArgumentOutOfRangeException(nameof(delivery), delivery.GetType().Name, "A delivery the Redis backplane cannot carry."),
         };
     }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -63,7 +64,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         """;
 
     public RedisBackplane(IConnectionMultiplexer redis, ILocalSessionSockets local, ILocalNotifications notifications,
-        RedisBackplaneOptions options, ILogger<RedisBackplane> log)
+        RedisBackplaneOptions options, ILogger log)
     {
         (_redis, _local, _notifications, _options, _log) = (redis, local, notifications, options, log);
         _deliveries = RedisChannel.Literal(options.Prefix + "deliveries");
@@ -223,7 +224,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
             var members = await LiveMembersAsync();
             if (pending.AllMembersAnswered(members)) pending.Complete();
         }
-        catch (Exception e) { _log.LogDebug(e, "Reading the live members failed; the deadline ends the wait"); }
+        catch (Exception e) { _log.MembersUnread(e); }
     }
 
     void Answered(long id, string node, int sockets)
@@ -241,7 +242,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         try { e = JsonSerializer.Deserialize((byte[])message.Message!, BackplaneJson.Default.DeliveryEnvelope); }
         catch (JsonException ex)
         {
-            _log.LogWarning(ex, "A backplane delivery could not be read; dropped");
+            _log.DeliveryUnreadable(ex);
             return;
         }
         if (e is null) return;
@@ -261,13 +262,21 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
             return;
         }
         Task<int> told;
+        // The origin's trace continues here: this node's socket writes are children of its fan-out.
+        var previous = Activity.Current;
+        var span = e.TraceParent is { } parent && ActivityContext.TryParse(parent, null, isRemote: true, out var context)
+            ? ParleyDiagnostics.Source.StartActivity("parley.backplane.receive", ActivityKind.Consumer, context) : null;
+        span?.SetTag("parley.node.id", NodeId);
         try { told = _local.DeliverAsync(e.Session, delivery, TimeSpan.FromMilliseconds(e.DeadlineMs)); }
         catch (Exception ex)
         {
-            _log.LogWarning(ex, "A backplane delivery to session {SessionId} failed on this node", e.Session);
+            span?.Dispose();
+            Activity.Current = previous;
+            _log.DeliveryFailed(ex, e.Session);
             Reply(e, 0);
             return;
         }
+        ParleyDiagnostics.EndWhenDone(span, previous, told, "parley.sockets.told");
         if (told.IsCompleted) Reply(e, told.IsCompletedSuccessfully ? told.Result : 0);
         else told.ContinueWith((t, state) => Reply((DeliveryEnvelope)state!, t.IsCompletedSuccessfully ? t.Result : 0),
             e, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -305,7 +314,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         }
         catch (Exception e) when (e is RedisException or ObjectDisposedException)
         {
-            _log.LogWarning(e, "A notification could not be carried to the other nodes");
+            _log.NotificationNotCarried(e);
         }
     }
 
@@ -319,7 +328,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            _log.LogWarning(ex, "A backplane notification could not be published on this node");
+            _log.NotificationNotPublished(ex);
         }
     }
 
@@ -339,7 +348,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
                     if (!_subscribed) await TryJoinAsync();
                     else await TryRenewAsync();
                 }
-                catch (Exception e) when (!stop.IsCancellationRequested) { _log.LogWarning(e, "A backplane heartbeat failed; the next one retries"); }
+                catch (Exception e) when (!stop.IsCancellationRequested) { _log.HeartbeatFailed(e); }
             }
         }
         catch (OperationCanceledException) { }
@@ -371,11 +380,11 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
                 _repliesSubscribed = true;
             }
             _subscribed = true;
-            _log.LogInformation("Node {NodeId} joined the Redis backplane ({Members} live members)", NodeId, _members.Length);
+            _log.Joined(NodeId, _members.Length);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            _log.LogWarning("Node {NodeId} could not subscribe to the Redis backplane yet: {Reason}", NodeId, e.Message);
+            _log.SubscribeFailed(NodeId, e.Message);
         }
     }
 
@@ -393,7 +402,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            _log.LogDebug(e, "Membership renewal failed");
+            _log.RenewalFailed(e);
             return false;
         }
     }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Diagnostics;
 
 namespace Parley.Core;
 
@@ -86,7 +87,7 @@ public sealed class Conversations(
             var after = ConversationMachine.ApplyAll(conversation, decision.Events);
             var audit = AuditFor(command, after, decision.Events);
             var outbox = await RenderEffectsAsync(after, decision.Events, ct);
-            var committed = await store.CommitAsync(new Commit(after, conversation.Version, decision.Events, Audit: audit, Outbox: outbox), ct);
+            var committed = await CommitAsync(new Commit(after, conversation.Version, decision.Events, Audit: audit, Outbox: outbox), ct);
             if (committed.Stored)
             {
                 var events = ConversationMachine.Sequenced(decision.Events, committed.LastSequence);
@@ -260,11 +261,23 @@ public sealed class Conversations(
         var after = ConversationMachine.ApplyAll(fresh, decision.Events);
         var move = new SessionMove(sessionId, currentId, after.Id);
         var outbox = await RenderEffectsAsync(after, decision.Events, ct);
-        var committed = await store.CommitAsync(new Commit(after, 0, decision.Events, move, Outbox: outbox), ct);
+        var committed = await CommitAsync(new Commit(after, 0, decision.Events, move, Outbox: outbox), ct);
         if (!committed.Stored) return null;
         Remember(after);
         RememberSession(sessionId, after.Id);
         return Published(after, ConversationMachine.Sequenced(decision.Events, committed.LastSequence), null, outbox, started: true);
+    }
+
+    /// <summary>The store's commit, timed (parley.store.commit.duration) and traced (a parley.store.commit span).</summary>
+    async Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct)
+    {
+        using var span = ParleyDiagnostics.Start("parley.store.commit", ActivityKind.Client);
+        span?.SetTag("parley.conversation.id", commit.After.Id);
+        var started = Stopwatch.GetTimestamp();
+        var committed = await store.CommitAsync(commit, ct);
+        ParleyDiagnostics.CommitDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        span?.SetTag("parley.store.stored", committed.Stored);
+        return committed;
     }
 
     ValueTask<ImmutableArray<OutboxItem>> RenderEffectsAsync(Conversation after, ImmutableArray<ConversationEvent> events, CancellationToken ct) =>

@@ -9,8 +9,10 @@ namespace Parley.Server;
 /// Its period runs on the container's clock, so a test that moves the clock moves the sweep with it.
 /// </summary>
 public sealed class InactivitySweeper(IConversationStore store, Conversations conversations, IAuditLog audit, TimeProvider clock,
-    ParleyOptions options, ILogger<InactivitySweeper> log, StoreOutages outages) : BackgroundService
+    ParleyOptions options, ILoggerFactory loggers, StoreOutages outages) : BackgroundService
 {
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.Conversations);
+    readonly ILogger _terminations = loggers.CreateLogger(ParleyLog.Termination);
     TaskCompletionSource _swept = new(TaskCreationOptions.RunContinuationsAsynchronously);
     long _lastSweptAt = long.MinValue;
 
@@ -44,8 +46,13 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
                     outages.Answered();
                     await Parallel.ForEachAsync(idle, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = stop }, async (id, ct) =>
                     {
+                        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                        using var trace = ParleyTelemetry.StartTermination(EndLever.Inactivity, id);
                         if (await conversations.EndIfIdleAsync(id, ct) is { Status: OutcomeStatus.Done } ended)
-                            await Conversations.AwaitDeliveryAsync(ended, audit, ct);
+                        {
+                            trace.Told(await ended.Delivered);
+                            _terminations.Terminated(ended, await Conversations.AwaitDeliveryAsync(ended, audit, ct), startedAt);
+                        }
                     });
                     Interlocked.Exchange(ref _lastSweptAt, now.UtcTicks);
                     Interlocked.Exchange(ref _swept, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
@@ -53,7 +60,7 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
                 catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
                 // The store cannot be reached: this sweep is lost, the next period's tries again (what was idle still is).
                 catch (Exception e) when (StoreOutages.Find(e) is { } unavailable) { outages.Failed("the inactivity sweep", unavailable); }
-                catch (Exception e) { log.LogError(e, "Inactivity sweep failed; retrying"); }
+                catch (Exception e) { _log.InactivitySweepFailed(e); }
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { }

@@ -28,11 +28,8 @@ public static class ParleyApp
         ServerHosting.RefuseDemoSecretBeyondLoopback(builder.Configuration, options);
         var configuredConnections = options.MaxConnections;
         options = options.WithinFileBudget();
-        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        // The health-check service logs an error for every unhealthy probe (a load balancer probes every second); an
-        // outage is logged by StoreOutages instead, once and then every ten seconds, and draining once.
-        builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.Critical);
+        // Levels and the console format come from configuration (defaults: the shipped appsettings.json; docs/logging.md).
+        builder.AddParleyLogging();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -45,6 +42,7 @@ public static class ParleyApp
             k.ConfigureEndpointDefaults(listen => listen.Use(next => listen.ApplicationServices.GetRequiredService<ConnectionGate>().Wrap(next)));
         });
         builder.AddServerHosting(options);
+        builder.AddParleyTelemetry(options);
         // Kestrel's socket transport, with an accept loop that backs off when the process is out of descriptors.
         builder.Services.AddSingleton<IConnectionListenerFactory, BackoffSocketTransport>();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Wire));
@@ -71,7 +69,7 @@ public static class ParleyApp
         services.AddSingleton<ClientDirectory>();
         services.AddSingleton<TokenThrottle>();
         services.AddSingleton(sp => new SigningKeys(store.Credentials, sp.GetRequiredService<Tokens>(), originalKey, options,
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SigningKeys>>(), sp.GetRequiredService<StoreOutages>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<StoreOutages>()));
         services.AddHostedService(sp => sp.GetRequiredService<SigningKeys>());
         services.AddSingleton<GuestRateLimiter>();
         services.AddSingleton<NewSessionLimiter>();
@@ -97,19 +95,20 @@ public static class ParleyApp
         overrides?.Invoke(services);   // tests replace an adapter (the last registration wins)
 
         var app = builder.Build();
-        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley");
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(ParleyLog.Hosting);
         // Stopping: /readyz answers 503 from this moment (DrainingCheck). After the drain delay, for a load balancer to
         // notice, tell every guest socket (1001) and wait, briefly, for those frames to leave before Kestrel stops.
         app.Lifetime.ApplicationStopping.Register(() =>
         {
             if (options.DrainDelay > TimeSpan.Zero)
             {
-                log.LogInformation("Draining: /readyz answers 503; guest sockets are told to go in {Seconds} s", options.DrainDelay.TotalSeconds);
+                log.Draining(options.DrainDelay.TotalSeconds);
                 Thread.Sleep(options.DrainDelay);
             }
             app.Services.GetRequiredService<SessionRegistry>().CloseAllAsync().Wait(TimeSpan.FromSeconds(3));
         });
         app.Lifetime.ApplicationStopped.Register(() => store.Lifetime.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        app.UseParleyAccessLog(options);
         app.UseExceptionHandler();
         // 404 and 405 from routing carry no body; give them the platform's error body.
         app.UseStatusCodePages(async ctx =>
@@ -150,11 +149,12 @@ public static class ParleyApp
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
         app.MapParleyHealth();
+        app.MapIndexPage();
+        app.MapParleyMetrics(options);
 
         if (options.MaxConnections < configuredConnections)
-            log.LogWarning("Parley:Limits:MaxConnections {Configured} exceeds the open-file limit {Limit} less a reserve of {Reserve}; using {Used}. Raise the limit (ulimit -n) to hold more",
-                configuredConnections, ParleyOptions.OpenFileLimit, ParleyOptions.FileReserve, options.MaxConnections);
-        app.Lifetime.ApplicationStarted.Register(() => PrintBanner(app, options, log));
+            log.ConnectionsCapped(configuredConnections, ParleyOptions.OpenFileLimit, ParleyOptions.FileReserve, options.MaxConnections);
+        app.Lifetime.ApplicationStarted.Register(() => Banner.Print(app.Urls, options, log));
         return app;
     }
 
@@ -197,26 +197,6 @@ public static class ParleyApp
                 [Permissions.All], client?.DateCreated ?? clock.GetUtcNow(), client?.Description, clock.GetUtcNow(), client?.CreatedBy,
                 "parley", client is null ? 0 : client.CredentialVersion + 1), default);
     }
-
-    static void PrintBanner(WebApplication app, ParleyOptions o, ILogger log)
-    {
-        // The well-known demo secret is printed; a secret set through the environment never is.
-        var secret = o.DemoClientSecret == ParleyOptions.DefaultClientSecret ? o.DemoClientSecret : "(from PARLEY_DEMO_CLIENT_SECRET, not shown)";
-        var url = app.Urls.FirstOrDefault() ?? "http://localhost:5000";
-        var ws = url.Replace("http://", "ws://").Replace("https://", "wss://");
-        Console.WriteLine($"""
-
-            Parley is listening on {string.Join(", ", app.Urls)}
-              store           {PostgresStorageRegistration.Banner(o)}
-              deployment id   {o.DemoDeploymentId}
-              client id       {o.DemoClientId}
-              client secret   {secret}
-              guest socket    {ws}/v1?deploymentId={o.DemoDeploymentId}
-              token           curl -u {o.DemoClientId}:<secret> -d grant_type=client_credentials {url}/oauth/token
-
-            """);
-        log.LogInformation("Parley started on {Urls}", string.Join(", ", app.Urls));
-    }
 }
 
 /// <summary>
@@ -224,8 +204,10 @@ public static class ParleyApp
 /// be reached (<see cref="StoreUnavailableException"/>) is a 503 in the surface's own form, with Retry-After: nothing was
 /// stored, so the same request may be sent again.
 /// </summary>
-sealed class ErrorBodyExceptionHandler(ILogger<ErrorBodyExceptionHandler> log, StoreOutages outages) : IExceptionHandler
+sealed class ErrorBodyExceptionHandler(ILoggerFactory loggers, StoreOutages outages) : IExceptionHandler
 {
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.Hosting);
+
     /// <summary>Seconds a client is asked to wait before retrying a request the store could not take.</summary>
     public const string StoreRetryAfter = "2";
 
@@ -249,7 +231,7 @@ sealed class ErrorBodyExceptionHandler(ILogger<ErrorBodyExceptionHandler> log, S
             await ApiError.BadRequest($"The request could not be understood by the server due to malformed syntax: {ApiError.Clip(bad.Message, 300)}").ExecuteAsync(http);
             return true;
         }
-        log.LogError(exception, "Request {Method} {Path} failed", http.Request.Method, http.Request.Path);
+        _log.RequestFailed(exception, http.Request.Method, ApiError.Clip(http.Request.Path.Value, 200));
         await ApiError.Internal().ExecuteAsync(http);
         return true;
     }

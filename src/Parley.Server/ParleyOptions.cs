@@ -40,6 +40,10 @@ public sealed record ParleyOptions
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
 
+    // ---- Logs (docs/logging.md) ----
+    /// <summary>Parley:AccessLog:Enabled: one Parley.Access line per request. Unset: on in the Development environment only.</summary>
+    public bool? AccessLogEnabled { get; init; }
+
     // ---- Webhooks: outbound network guard, delivery signatures, secret rotation (docs/webhooks.md) ----
     /// <summary>
     /// Parley:Webhooks:AllowPrivateNetworks. Off by default: a webhook whose host is (or resolves, when connecting, to)
@@ -288,6 +292,34 @@ public sealed record ParleyOptions
     public string? DataProtectionCertificatePassword { get; init; }
     public string DataProtectionKeysFolder => Path.GetFullPath(DataProtectionKeysPath ?? Path.Combine(DataDir, "data-protection-keys"));
 
+    // ---- Command line: the data folder, its lock, in-memory mode (issue 12 item 4; docs/configuration.md) ----
+    /// <summary>
+    /// Parley:Storage:InMemory (command line <c>--in-memory</c>). The SQLite store and the Data Protection key ring live in
+    /// this process's memory: nothing is written to disk, no data folder is created or locked, everything is lost at exit.
+    /// For CI runs, as Azurite's <c>--inMemoryPersistence</c>. Not with the PostgreSQL store.
+    /// </summary>
+    public bool InMemory { get; init; }
+    /// <summary>
+    /// Whether the start takes the data folder's lock (<see cref="DataFolderLock"/>). No configuration key: always on for a
+    /// process; only tests that run several in-process nodes on one SQLite file on purpose turn it off.
+    /// </summary>
+    public bool LockDataFolder { get; init; } = true;
+
+    /// <summary>Parley:DataDir (command line <c>--data</c>) or the older PARLEY_DATA_DIR; the former wins.</summary>
+    ParleyOptions WithDataFolder(IConfiguration config)
+    {
+        var dataDir = config["Parley:DataDir"] is { Length: > 0 } dir ? dir : config["PARLEY_DATA_DIR"] is { Length: > 0 } old ? old : null;
+        var inMemory = config["Parley:Storage:InMemory"] is { Length: > 0 } memory
+            ? bool.TryParse(memory, out var on) ? on
+                : throw new StartupRefused($"Parley:Storage:InMemory must be true or false, not '{Clip(memory)}'.")
+            : InMemory;
+        if (inMemory && StorageProvider != StorageProvider.Sqlite)
+            throw new StartupRefused($"In-memory mode (--in-memory, Parley:Storage:InMemory) keeps the embedded SQLite store in memory; " +
+                $"it does not apply to Parley:Storage:Provider={StorageProvider}. Leave one of them out.");
+        return this with { DataDir = dataDir is null ? DataDir : Path.GetFullPath(dataDir), InMemory = inMemory };
+    }
+    // ---- end of command line ----
+
     /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c> …) or as one comma, semicolon or space separated value.</summary>
     static IEnumerable<string> List(IConfiguration config, string key)
     {
@@ -340,7 +372,6 @@ public sealed record ParleyOptions
             : throw new StartupRefused($"{key} must be a whole number from {min} to {maxValue}, not '{Clip(text)}'.");
         var basic = o with
         {
-            DataDir = Get("PARLEY_DATA_DIR") ?? o.DataDir,
             DemoDeploymentId = Get("PARLEY_DEMO_DEPLOYMENT_ID") ?? o.DemoDeploymentId,
             DemoClientId = Get("PARLEY_DEMO_CLIENT_ID") ?? o.DemoClientId,
             DemoClientSecret = Get("PARLEY_DEMO_CLIENT_SECRET") ?? Get("Parley:Demo:ClientSecret") ?? o.DemoClientSecret,
@@ -398,7 +429,7 @@ public sealed record ParleyOptions
             RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
-        return basic.WithLimits(config).WithWebhookLease(config);
+        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +
@@ -448,11 +479,40 @@ public sealed record ParleyOptions
         };
     }
 
+    /// <summary>The Parley:AccessLog section (docs/logging.md); log levels and formats are the standard Logging section's.</summary>
+    ParleyOptions WithLogging(IConfiguration config) => this with
+    {
+        AccessLogEnabled = config["Parley:AccessLog:Enabled"] is not { Length: > 0 } text ? AccessLogEnabled
+            : bool.TryParse(text, out var on) ? on
+            : throw new StartupRefused($"Parley:AccessLog:Enabled must be true or false, not '{Clip(text)}'."),
+    };
+
     static TimeSpan? Seconds(string? value, string key, long min, long max)
     {
         if (value is null) return null;
         return long.TryParse(value, out var seconds) && seconds >= min && seconds <= max
             ? TimeSpan.FromSeconds(seconds)
             : throw new StartupRefused($"{key} must be a whole number of seconds from {min} to {max}, not '{Clip(value)}'.");
+    }
+
+    // ---- Metrics: the Prometheus scrape endpoint (docs/observability.md) ----
+    /// <summary>Parley:Metrics:Enabled. <c>GET /metrics</c> in Prometheus text, unauthenticated (counts only); on by default.</summary>
+    public bool MetricsEnabled { get; init; } = true;
+    /// <summary>Parley:Metrics:Path. Where the scrape endpoint answers; not under <c>/api/</c>, <c>/oauth/</c> or <c>/v1</c>.</summary>
+    public string MetricsPath { get; init; } = "/metrics";
+
+    ParleyOptions WithMetrics(IConfiguration config)
+    {
+        var enabled = config["Parley:Metrics:Enabled"] is { Length: > 0 } on
+            ? bool.TryParse(on, out var e) ? e : throw new StartupRefused($"Parley:Metrics:Enabled must be true or false, not '{Clip(on)}'.")
+            : MetricsEnabled;
+        var path = config["Parley:Metrics:Path"] is { Length: > 0 } p ? p.Trim() : MetricsPath;
+        if (!path.StartsWith('/') || path.Length > 100 || path.Contains("//") || !path.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '-' or '_' or '.')
+            || path is "/" or "/v1" || path.StartsWith("/v1/", StringComparison.Ordinal) || path.StartsWith("/api/", StringComparison.Ordinal)
+            || path.StartsWith("/oauth/", StringComparison.Ordinal) || path.StartsWith("/healthz", StringComparison.Ordinal)
+            || path.StartsWith("/readyz", StringComparison.Ordinal))
+            throw new StartupRefused($"Parley:Metrics:Path={Clip(path)} is not a path of its own: use a path such as /metrics " +
+                "(letters, digits, '/', '-', '_', '.'), outside /api/, /oauth/, /v1 and the health probes.");
+        return this with { MetricsEnabled = enabled, MetricsPath = path };
     }
 }

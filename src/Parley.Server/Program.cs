@@ -1,28 +1,28 @@
 using Parley.Server;
 
+// --help and --version end here, before anything is built or listens; a malformed command line ends here too.
+var commandLine = ParleyCommandLine.Parse(args, Console.Out, Console.Error);
+if (commandLine.Exit is { } exit) return exit;
+
 WebApplication app;
 try
 {
-    app = await ParleyApp.BuildAsync(args);
+    app = await ParleyApp.BuildAsync(commandLine.HostArgs);
 }
-catch (StartupRefused refused)
+catch (Exception e)
 {
-    // A configuration Parley will not run with: one line saying what to change, no stack trace.
-    Console.Error.WriteLine($"parley: {refused.Message}");
-    return 2;
+    // A configuration Parley will not run with, or a start that cannot go on: one line saying what to change, no stack trace.
+    return StartFailure.Report(e, listening: false);
 }
 try
 {
     await app.StartAsync();
 }
-catch (Exception e) when (e is InvalidOperationException or IOException)
+catch (Exception e)
 {
-    // Kestrel could not listen as configured (an https:// URL without a certificate, an address in use): say so in one line.
-    var hint = e.Message.Contains("certificate", StringComparison.OrdinalIgnoreCase)
-        ? " Give Kestrel one: Kestrel__Certificates__Default__Path and Kestrel__Certificates__Default__Password (docs/production.md)."
-        : "";
-    Console.Error.WriteLine($"parley: could not start listening: {e.Message.Split('\n')[0].Trim()}{hint}");
-    return 1;
+    // Kestrel could not listen as configured (an address in use, an https:// URL without a certificate), or a service
+    // refused to start: one line.
+    return StartFailure.Report(e, listening: true);
 }
 await app.WaitForShutdownAsync();
 return 0;

@@ -31,8 +31,11 @@ sealed class PostgresDatabase(NpgsqlDataSource source, SecretCodec secrets, stri
     public async Task<T> WriteAsync<T>(Func<CancellationToken, Task<T>> work, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
-        try { return await work(CancellationToken.None); }
+        T result;
+        try { result = await work(CancellationToken.None); }
         catch (Exception e) when (Unavailable(e) is { } unavailable) { throw unavailable; }
+        ParleyDiagnostics.CommitGroupSize.Record(1);   // each write is a transaction of its own: no group commit here
+        return result;
     }
 
     /// <summary>The failure as "the store is unavailable", or null when it is not an engine failure (a bug, a constraint).</summary>

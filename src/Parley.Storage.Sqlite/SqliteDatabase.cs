@@ -34,22 +34,47 @@ sealed class SqliteDatabase : IAsyncDisposable
     /// Opens the database; with a <paramref name="cipher"/>, secrets are encrypted at rest, those stored in plain text by an
     /// older version are encrypted now, and <see cref="SecretsUnreadableException"/> says the cipher cannot read the ones stored.
     /// </summary>
-    public static async Task<SqliteDatabase> OpenAsync(string path, ISecretCipher? cipher, CancellationToken ct)
+    public static Task<SqliteDatabase> OpenAsync(string path, ISecretCipher? cipher, CancellationToken ct)
     {
         OwnerOnly.PrepareDatabase(path);
         var cs = new SqliteConnectionStringBuilder
         {
             DataSource = path, Pooling = true, DefaultTimeout = 5, ForeignKeys = true, Mode = SqliteOpenMode.ReadWriteCreate,
         }.ToString();
+        return OpenAsync(path, cs, cipher, onFile: true, ct);
+    }
+
+    /// <summary>
+    /// A database that lives in this process's memory only (nothing written to disk), for CI runs: SQLite's <c>memdb</c>
+    /// VFS under a name of its own, which every connection of this process opening that name shares, with ordinary
+    /// locking (unlike shared-cache mode, readers do not fail while a write is open). The writer connection stays open
+    /// for the store's life, which keeps the database alive; it is gone when the store is disposed.
+    /// </summary>
+    public static Task<SqliteDatabase> OpenInMemoryAsync(ISecretCipher? cipher, CancellationToken ct)
+    {
+        var name = $"/parley-{Guid.NewGuid():N}";
+        var cs = new SqliteConnectionStringBuilder
+        {
+            DataSource = $"file:{name}?vfs=memdb", Pooling = true, DefaultTimeout = 5, ForeignKeys = true,
+        }.ToString();
+        return OpenAsync(InMemoryPath, cs, cipher, onFile: false, ct);
+    }
+
+    /// <summary>What <see cref="Path"/> says of a database opened in memory.</summary>
+    public const string InMemoryPath = ":memory:";
+
+    static async Task<SqliteDatabase> OpenAsync(string path, string cs, ISecretCipher? cipher, bool onFile, CancellationToken ct)
+    {
         var writer = new SqliteConnection(cs);
         await writer.OpenAsync(ct);
-        await ExecAsync(writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", ct);
+        // WAL and fsync are for a file; an in-memory database keeps its rollback journal in memory too.
+        if (onFile) await ExecAsync(writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", ct);
         await Migrations.ApplyAsync(writer, ct);
         var secrets = new SecretCodec(cipher);
         int encrypted;
         try { encrypted = await secrets.MigrateAsync(writer, ct); }
         catch { await writer.DisposeAsync(); throw; }
-        OwnerOnly.RestrictDatabaseFiles(path);   // the -wal and -shm SQLite has just created (or an older start left)
+        if (onFile) OwnerOnly.RestrictDatabaseFiles(path);   // the -wal and -shm SQLite has just created (or an older start left)
         return new SqliteDatabase(path, cs, writer, secrets) { SecretsEncryptedAtOpen = encrypted };
     }
 
@@ -203,6 +228,7 @@ sealed class SqliteDatabase : IAsyncDisposable
                 }
                 current = null;
                 await tx.CommitAsync();
+                ParleyDiagnostics.CommitGroupSize.Record(group.Count);
             }
             catch (Exception e)
             {

@@ -42,5 +42,14 @@ public sealed class SqliteStore : IAsyncDisposable
     public static async Task<SqliteStore> OpenAsync(string path, ISecretCipher? cipher, string nodeId, CancellationToken ct = default) =>
         new(await SqliteDatabase.OpenAsync(path, cipher, ct), nodeId);
 
+    /// <summary>
+    /// Opens a store that lives in this process's memory only: nothing is written to disk, everything is lost when it is
+    /// disposed (the server's <c>--in-memory</c> mode, for CI runs).
+    /// </summary>
+    public static async Task<SqliteStore> OpenInMemoryAsync(ISecretCipher? cipher, string nodeId = DefaultNodeId, CancellationToken ct = default) =>
+        new(await SqliteDatabase.OpenInMemoryAsync(cipher, ct), nodeId);
+
+    public bool InMemory => _database.Path == SqliteDatabase.InMemoryPath;
+
     public ValueTask DisposeAsync() => _database.DisposeAsync();
 }

@@ -191,8 +191,9 @@ public sealed class MultiNodeTests(ClusterFixture cluster)
                 for (var frame = await guest.NextFrameAsync(); (string?)frame["tracingId"] != sentinel; frame = await guest.NextFrameAsync())
                     Assert.False(Frames.IsDisconnect(frame), "a second Disconnect frame");
 
-                var (_, audit) = await onB.GetAsync($"/api/v2/parley/audit/terminations?conversationId={conversationId}");
-                var row = Assert.Single(audit!["entities"]!.AsArray())!;
+                // The sweeping node records the socket count in a second, small write after the fan-out (the end
+                // itself committed first), so the guest can hold the Disconnect before the count is in the row.
+                var row = await AuditWithSocketCountAsync(onB, conversationId);
                 Assert.Equal("Inactivity", (string?)row["lever"]);
                 Assert.Equal(1, (int)row["socketsNotified"]!);
                 var conversation = await onB.ConversationAsync(conversationId);
@@ -232,5 +233,18 @@ public sealed class MultiNodeTests(ClusterFixture cluster)
         var response = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return (string)(await response.Content.ReadFromJsonAsync<JsonObject>())!["access_token"]!;
+    }
+
+    /// <summary>The conversation's one audit row, once its socket count is recorded (within 10 s).</summary>
+    static async Task<JsonNode> AuditWithSocketCountAsync(PlatformClient platform, string conversationId)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var (_, audit) = await platform.GetAsync($"/api/v2/parley/audit/terminations?conversationId={conversationId}");
+            var row = Assert.Single(audit!["entities"]!.AsArray())!;
+            if (row["socketsNotified"] is not null || DateTime.UtcNow > deadline) return row;
+            await Task.Delay(50);   // polling a store row: there is no event to wait on
+        }
     }
 }

@@ -26,7 +26,7 @@ public sealed class CompositionTests
         string key, string supported, string why)
     {
         await using var refused = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string> { [variable] = value } });
-        Assert.Equal(2, await refused.ExitCodeAsync());
+        Assert.Equal(1, await refused.ExitCodeAsync());
         var stderr = refused.Stderr;
         AssertOneLine(stderr);
         Assert.Contains($"{key}={value}", stderr);
@@ -41,7 +41,7 @@ public sealed class CompositionTests
     {
         // ParleyProcess passes no ConnectionStrings__* of the runner's environment: the variable is unset here.
         await using var refused = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string> { ["Parley__Backplane__Provider"] = "Redis" } });
-        Assert.Equal(2, await refused.ExitCodeAsync());
+        Assert.Equal(1, await refused.ExitCodeAsync());
         AssertOneLine(refused.Stderr);
         Assert.Contains("Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis", refused.Stderr);
         Assert.False(Directory.Exists(refused.DataDir), "nothing is created before the refusal");
@@ -51,7 +51,7 @@ public sealed class CompositionTests
     public async Task AMisspelledSetting_StopsTheProcess_NamingTheKeyAndTheNearestValidOne()
     {
         await using var refused = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string> { ["Parley__Limits__MaxConection"] = "10" } });
-        Assert.Equal(2, await refused.ExitCodeAsync());
+        Assert.Equal(1, await refused.ExitCodeAsync());
         AssertOneLine(refused.Stderr);
         Assert.Contains("Parley:Limits:MaxConection", refused.Stderr);
         Assert.Contains("did you mean Parley:Limits:MaxConnections?", refused.Stderr);
@@ -134,7 +134,7 @@ public sealed class CompositionTests
     {
         // ParleyProcess passes no ConnectionStrings__* of the runner's environment: the variable is unset here.
         await using var refused = ParleyProcess.Launch(new() { Environment = new Dictionary<string, string> { ["Parley__Storage__Provider"] = "Postgres" } });
-        Assert.Equal(2, await refused.ExitCodeAsync());
+        Assert.Equal(1, await refused.ExitCodeAsync());
         AssertOneLine(refused.Stderr);
         Assert.Contains("ConnectionStrings__Postgres", refused.Stderr);
         Assert.False(Directory.Exists(refused.DataDir), "nothing is created before the refusal");
@@ -154,7 +154,7 @@ public sealed class CompositionTests
             ["Parley__Storage__Provider"] = "PostgreSQL", ["Parley__Storage__ConnectRetrySeconds"] = "2",
             ["ConnectionStrings__Postgres"] = $"Host=127.0.0.1;Port={port};Database=parley;Username=parley;Password=never-printed-7f3a",
         } });
-        Assert.Equal(2, await refused.ExitCodeAsync());
+        Assert.Equal(1, await refused.ExitCodeAsync());
         AssertOneLine(refused.Stderr);
         Assert.Contains("PostgreSQL cannot be reached", refused.Stderr);
         Assert.Contains($"PostgreSQL at 127.0.0.1:{port}/parley, retried", refused.Stderr);

@@ -40,7 +40,9 @@ public sealed class RedisNodes : IAsyncDisposable
                 {
                     var node = o with
                     {
-                        DataDir = nodes._dataDir, NodeId = id, BackplaneProvider = BackplaneProvider.Redis,
+                        // One SQLite file shared on purpose (one store for the cluster, as the storage contract suite runs
+                        // it): the data folder's lock, which keeps a second process off it, is left off for these nodes.
+                        DataDir = nodes._dataDir, LockDataFolder = false, NodeId = id, BackplaneProvider = BackplaneProvider.Redis,
                         RedisConnectionString = nodes.Redis, RedisPrefix = nodes.Prefix,
                     };
                     return configure is null ? node : configure(node);

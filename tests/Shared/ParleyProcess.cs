@@ -25,6 +25,9 @@ public sealed record ParleyProcessOptions
     /// <summary>After the banner, poll this path until it answers 200 (/readyz: store and backplane ready; null: the banner is enough).</summary>
     public string? ReadyPath { get; init; } = "/readyz";
 
+    /// <summary>The process's working directory (where Parley's default data folder would be); unset: the runner's.</summary>
+    public string? WorkingDirectory { get; init; }
+
     /// <summary>How long a start may take before it is a failure (a node on PostgreSQL migrates first; the box is loaded).</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
@@ -75,6 +78,7 @@ public sealed partial class ParleyProcess : IAsyncDisposable
             : new ProcessStartInfo(options.Wrapper[0], [.. options.Wrapper.Skip(1), "dotnet", parley, .. args]);
         info.RedirectStandardOutput = info.RedirectStandardError = true;
         info.UseShellExecute = false;
+        if (options.WorkingDirectory is { } cwd) info.WorkingDirectory = cwd;
         foreach (var name in info.Environment.Keys.Where(k => !Inheritable(k)).ToList()) info.Environment.Remove(name);
         info.Environment["PARLEY_DATA_DIR"] = DataDir;
         foreach (var (key, value) in options.Environment ?? new Dictionary<string, string>()) info.Environment[key] = value;

@@ -16,14 +16,20 @@ namespace Parley.Server.Connections;
 public sealed class BackoffSocketTransport(IOptions<SocketTransportOptions> transportOptions, ILoggerFactory loggers)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    readonly ILogger _log = loggers.CreateLogger<BackoffSocketTransport>();
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.Hosting);
 
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint;
 
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         var o = transportOptions.Value;
-        var socket = o.CreateBoundListenSocket(endpoint);
+        Socket socket;
+        try { socket = o.CreateBoundListenSocket(endpoint); }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            // As Kestrel's own transport says it: Kestrel then names the address ("Failed to bind to address …: address already in use").
+            throw new Microsoft.AspNetCore.Connections.AddressInUseException(e.Message, e);
+        }
         socket.Listen(o.Backlog);
         var factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions
         {
@@ -55,7 +61,7 @@ public sealed class BackoffSocketTransport(IOptions<SocketTransportOptions> tran
                     if (accepted.LocalEndPoint is IPEndPoint) accepted.NoDelay = noDelay;
                     if (_failures > 0)
                     {
-                        log.LogWarning("Accepting connections again after {Failures} failed accepts for lack of descriptors", _failures);
+                        log.AcceptRecovered(_failures);
                         _failures = 0;
                     }
                     return factory.Create(accepted);
@@ -70,7 +76,7 @@ public sealed class BackoffSocketTransport(IOptions<SocketTransportOptions> tran
                     if (Environment.TickCount64 - _lastLogTicks >= 10_000)
                     {
                         _lastLogTicks = Environment.TickCount64;
-                        log.LogWarning("Cannot accept connections: {Error} (the open-file limit is reached); retrying with back-off", e.SocketErrorCode);
+                        log.AcceptFailing(e.SocketErrorCode);
                     }
                     try { await Task.Delay(backoff, cancellationToken); }
                     catch (OperationCanceledException) { return null; }

@@ -13,8 +13,9 @@ namespace Parley.Server.Connections;
 /// been open a while without sending a single byte is closed to make room (as nginx reuses idle connections when it
 /// runs out): idle sockets cannot starve callers that talk; only when none is idle is the new one closed.
 /// </summary>
-public sealed class ConnectionGate(ParleyOptions options, ILogger<ConnectionGate> log)
+public sealed class ConnectionGate(ParleyOptions options, ILoggerFactory loggers)
 {
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.Refusals);
     /// <summary>How long a silent connection is left alone: a real client sends its request as soon as it connects.</summary>
     static readonly TimeSpan SilentGrace = TimeSpan.FromSeconds(1);
 
@@ -141,8 +142,7 @@ public sealed class ConnectionGate(ParleyOptions options, ILogger<ConnectionGate
         var now = Environment.TickCount64;
         var last = Volatile.Read(ref _lastLogTicks);
         if (now - last < 10_000 || Interlocked.CompareExchange(ref _lastLogTicks, now, last) != last) return;
-        log.LogWarning("Connection limit: {Reason}. So far {Total} refused at the process limit, {PerAddress} at the per-address limit, {Evicted} silent ones closed",
-            reason, Volatile.Read(ref _refusedTotal), Volatile.Read(ref _refusedAddress), Volatile.Read(ref _evicted));
+        _log.ConnectionsRefused(reason, Volatile.Read(ref _refusedTotal), Volatile.Read(ref _refusedAddress), Volatile.Read(ref _evicted));
     }
 
     /// <summary>The connection's pipe, unchanged, except that the first bytes received are reported once.</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Parley.Core;
 
 namespace Parley.Server.GuestApi;
@@ -11,8 +12,10 @@ namespace Parley.Server.GuestApi;
 /// conversation ended; the Platform API call that ended it waits for it.
 /// </summary>
 public sealed class ConversationFanout(ISessionBackplane backplane, IChangeBroadcast notifications,
-    ParleyOptions options, ILogger<ConversationFanout> log) : IConversationFanout
+    ParleyOptions options, ILoggerFactory loggers) : IConversationFanout
 {
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.GuestApi);
+    readonly ILogger _conversations = loggers.CreateLogger(ParleyLog.Conversations);
     static readonly Task<int> Nothing = Task.FromResult(0);
 
     public Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started)
@@ -20,6 +23,7 @@ public sealed class ConversationFanout(ISessionBackplane backplane, IChangeBroad
         // To every node's notification channels (this node's at once).
         if (Notifications.ConversationNotifications.ChangeOf(after, events, started) is { } change) notifications.Broadcast(change);
         var session = after.GuestSessionId;
+        if (started) _conversations.ConversationStarted(after.Id, after.OriginatingDirection, session, after.DeploymentId);
         var ended = Nothing;
         // Raised in version order, one after the other: the backplane keeps a session's deliveries in that order.
         foreach (var e in events)
@@ -27,24 +31,35 @@ public sealed class ConversationFanout(ISessionBackplane backplane, IChangeBroad
             switch (e)
             {
                 case MessageAdded m:
+                    ParleyTelemetry.MessageCommitted(m.Message, after.Channel);
                     Observe(backplane.DeliverAsync(session, new SessionDelivery.Message(m.Message, m.TracingId), options.NotifyTimeout, CancellationToken.None));
                     break;
                 case ConversationEnded { Lever: EndLever.GuestClear }:
-                    ended = backplane.DeliverAsync(session, new SessionDelivery.Cleared(), options.NotifyTimeout, CancellationToken.None);
+                    ended = FanOut(session, new SessionDelivery.Cleared());
                     break;
                 case ConversationEnded end when after.DisconnectMode != DisconnectMode.None:
-                    ended = backplane.DeliverAsync(session, new SessionDelivery.Ended(after, end.At), options.NotifyTimeout, CancellationToken.None);
+                    ended = FanOut(session, new SessionDelivery.Ended(after, end.At));
                     break;
             }
         }
         return ended;
     }
 
+    /// <summary>An end's delivery to every node, as the <c>parley.fanout</c> span (its remote legs carry the trace along).</summary>
+    Task<int> FanOut(string session, SessionDelivery delivery)
+    {
+        var previous = Activity.Current;
+        var span = ParleyDiagnostics.Start("parley.fanout");
+        span?.SetTag("parley.delivery", delivery.GetType().Name);
+        var told = backplane.DeliverAsync(session, delivery, options.NotifyTimeout, CancellationToken.None);
+        return ParleyDiagnostics.EndWhenDone(span, previous, told, "parley.sockets.told");
+    }
+
     /// <summary>A message push nobody waits for: its failure is logged, never left unobserved (the message is stored).</summary>
     void Observe(Task<int> delivery)
     {
         if (delivery.IsCompletedSuccessfully) return;
-        delivery.ContinueWith(t => log.LogWarning(t.Exception?.GetBaseException(), "A message push to a guest session failed; the guest catches up from history"),
+        delivery.ContinueWith(t => _log.GuestPushFailed(t.Exception?.GetBaseException()),
             CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 }

@@ -87,6 +87,7 @@ public sealed class GuestConnection
     public Task<bool> CloseAndConfirmAsync(WebSocketCloseStatus status, string text)
     {
         if (Interlocked.Exchange(ref _closing, 1) != 0) return Task.FromResult(false);
+        CloseReason = text;
         var sent = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_outbound.Writer.TryWrite(new Outgoing(null, sent, status, text)))
         {
@@ -97,8 +98,12 @@ public sealed class GuestConnection
         return sent.Task;
     }
 
+    /// <summary>Why the socket was closed by the server (its close frame's text), or "aborted"; null while open.</summary>
+    public string? CloseReason { get; private set; }
+
     public void Abort()
     {
+        CloseReason ??= "aborted: the guest did not take its frames in time";
         Interlocked.Exchange(ref _closing, 1);
         _outbound.Writer.TryComplete();
         _socket.Abort();

@@ -30,8 +30,12 @@ public sealed class GuestSocketEndpoint(
     ParleyOptions options,
     TimeProvider clock,
     StoreOutages outages,
-    ILogger<GuestSocketEndpoint> log)
+    ILoggerFactory loggers)
 {
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.GuestApi);
+    readonly ILogger _refusals = loggers.CreateLogger(ParleyLog.Refusals);
+    readonly ILogger _terminations = loggers.CreateLogger(ParleyLog.Termination);
+
     public const string SupportedActions = "configureSession, onMessage, echo, getJwt, closeSession";
 
     public async Task HandleAsync(HttpContext http)
@@ -86,6 +90,8 @@ public sealed class GuestSocketEndpoint(
     async Task ServeAsync(HttpContext http, string deploymentId, string origin)
     {
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
+        var openedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        var lost = false;
         var connection = new GuestConnection(socket, options.MaxQueuedFrames, options.GuestSendTimeout);
         registry.Track(connection);
         var sending = connection.RunSendLoopAsync();
@@ -102,10 +108,16 @@ public sealed class GuestSocketEndpoint(
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
         {
             // the guest went away; the conversation lives on (web messaging is persistent, docs/compatibility.md §Guest session lifecycle)
+            lost = true;
         }
         finally
         {
-            if (connection.Binding is { } b) registry.Detach(b.SessionId, connection);
+            var binding = connection.Binding;
+            if (_log.IsEnabled(LogLevel.Information))
+                _log.GuestSocketClosed(binding?.SessionId ?? "-", binding?.DeploymentId ?? ParleyLog.Clip(state.UrlDeploymentId ?? "-", 100),
+                    connection.CloseReason is null or "bye" ? (lost ? "connection lost" : "closed by the guest") : connection.CloseReason,
+                    (long)System.Diagnostics.Stopwatch.GetElapsedTime(openedAt).TotalMilliseconds);
+            if (binding is { } b) registry.Detach(b.SessionId, connection);
             registry.Untrack(connection);
             connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
             await sending;
@@ -211,6 +223,14 @@ public sealed class GuestSocketEndpoint(
 
     static void Reply(SocketState state, byte[] frame) => state.Connection.Deliver(frame);
 
+    /// <summary>A 403 or 409 answered in the protocol's error frame, and logged as a refusal (event 4004).</summary>
+    void Refuse(SocketState state, string action, int status, string reason, string? tracingId)
+    {
+        var binding = state.Connection.Binding;
+        _refusals.GuestRefused(action, status, ParleyLog.Clip(reason), binding?.SessionId ?? "-", binding?.DeploymentId ?? ParleyLog.Clip(state.UrlDeploymentId ?? "-", 100));
+        Reply(state, Wire.ErrorFrame(status, reason, tracingId));
+    }
+
     async Task DispatchAsync(SocketState state, ReadOnlyMemory<byte> json, CancellationToken ct)
     {
         GuestRequest? request;
@@ -239,12 +259,13 @@ public sealed class GuestSocketEndpoint(
             // The store cannot be reached: nothing was stored, echoed or fanned out. The client SDK reads a 5xx code as a
             // server error (ServerResponseError); the socket stays open and the same request may be sent again.
             outages.Failed($"guest {request.Action}", unavailable);
+            ParleyTelemetry.Refused(503, "service.unavailable");
             Reply(state, Wire.ErrorFrame(503, StoreUnavailableText, t));
         }
         catch (Exception e) when (e is not (OperationCanceledException or WebSocketException or IOException))
         {
             // An unexpected failure ends this request, never the socket: the protocol's 5000 answer (docs/compatibility.md §Guest errors).
-            log.LogError(e, "Guest request {Action} failed", request.Action);
+            _log.GuestRequestFailed(e, ParleyLog.Clip(request.Action, 40));
             Reply(state, Wire.ErrorFrame(5000, "Request failed.", t));
         }
     }
@@ -310,18 +331,18 @@ public sealed class GuestSocketEndpoint(
         if (string.IsNullOrEmpty(deploymentId)) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'deploymentId'.", t)); return; }
         if (state.UrlDeploymentId is { } urlId && urlId != deploymentId)
         {
-            Reply(state, Wire.ErrorFrame(403, $"Deployment {deploymentId} does not match the deploymentId {urlId} this socket was opened for.", t));
+            Refuse(state, "configureSession", 403, $"Deployment {ApiError.Clip(deploymentId)} does not match the deploymentId {urlId} this socket was opened for.", t);
             return;
         }
         var deployment = await directory.GetDeploymentAsync(deploymentId, ct);
         if (deployment is null)
         {
-            Reply(state, Wire.ErrorFrame(403, $"Deployment {deploymentId} not found. Check that your deploymentId, feature toggles, and configuration are correct.", t));
+            Refuse(state, "configureSession", 403, $"Deployment {ApiError.Clip(deploymentId)} not found. Check that your deploymentId, feature toggles, and configuration are correct.", t);
             return;
         }
         if (!deployment.AllowsOrigin(state.Origin))
         {
-            Reply(state, Wire.ErrorFrame(403, $"Origin '{state.Origin}' is not allowed for deployment {deploymentId}.", t));
+            Refuse(state, "configureSession", 403, $"Origin '{ApiError.Clip(state.Origin)}' is not allowed for deployment {deploymentId}.", t);
             return;
         }
 
@@ -331,6 +352,8 @@ public sealed class GuestSocketEndpoint(
         if (isNew && !newSessions.TryTake(state.RemoteAddress, deploymentId, out var retryAfter, out var refusedBy))
         {
             var from = refusedBy == NewSessionLimiter.ByAddress ? "from this address" : "for this deployment";
+            _refusals.GuestRateLimited($"too many new sessions {from}", retryAfter, "-");
+            ParleyTelemetry.Refused(429, refusedBy == NewSessionLimiter.ByAddress ? "guest.new.sessions.address" : "guest.new.sessions.deployment");
             Reply(state, Wire.Frame("response", "TooManyRequestsErrorMessage", 429,
                 new TooManyRequestsBody(retryAfter, 4029, $"Too many new sessions {from}; retry in {retryAfter} seconds"),
                 ParleyJson.Wire.TooManyRequestsBody, t));
@@ -359,6 +382,8 @@ public sealed class GuestSocketEndpoint(
         }
 
         Bind(state.Connection, new GuestBinding(session.Id, deploymentId, hash));
+        if (isNew) _log.GuestSessionStarted(session.Id, deploymentId);
+        else _log.GuestSessionResumed(session.Id, deploymentId);
         state.SessionExpiresAt = expiresAt;
         Reply(state, GuestFrames.Session(new SessionResponse
         {
@@ -445,7 +470,7 @@ public sealed class GuestSocketEndpoint(
         if (string.IsNullOrEmpty(r.Token)) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'token'.", t)); return null; }
         if (Tokens.HashGuestToken(binding.DeploymentId, r.Token) != binding.TokenHash)
         {
-            Reply(state, Wire.ErrorFrame(403, "The token does not match the session this socket was configured for.", t));
+            Refuse(state, r.Action ?? "-", 403, "The token does not match the session this socket was configured for.", t);
             return null;
         }
         return binding;
@@ -500,17 +525,21 @@ public sealed class GuestSocketEndpoint(
         }
 
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
-        if (deployment is null) { Reply(state, Wire.ErrorFrame(403, $"Deployment {binding.DeploymentId} no longer exists.", t)); return; }
+        if (deployment is null) { Refuse(state, "onMessage", 403, $"Deployment {binding.DeploymentId} no longer exists.", t); return; }
         if (!await StillAliveAsync(state, binding, t, ct)) return;
         // The platform's per-session rate (docs/compatibility.md §Guest limits), then this address's across all its sessions: a refused
         // request stores nothing and is answered with the platform's own 429 frame.
         if (!rateLimiter.TryTakeForSession(binding.SessionId, deployment.GuestMessagesPerSecond, out var retryAfter))
         {
+            _refusals.GuestRateLimited("message rate too high for this session", retryAfter, binding.SessionId);
+            ParleyTelemetry.Refused(429, "guest.message.rate.session");
             Reply(state, TooManyRequests(retryAfter, "Message rate too high for this session", t));
             return;
         }
         if (!rateLimiter.TryTakeForAddress(state.RemoteAddress, options.GuestMessagesPerAddressPerSecond, out retryAfter))
         {
+            _refusals.GuestRateLimited("message rate too high for this client address", retryAfter, binding.SessionId);
+            ParleyTelemetry.Refused(429, "guest.message.rate.address");
             Reply(state, TooManyRequests(retryAfter, "Message rate too high for this client address", t));
             return;
         }
@@ -533,7 +562,7 @@ public sealed class GuestSocketEndpoint(
         switch (outcome.Status)
         {
             case OutcomeStatus.Rejected when outcome.Rejected!.Code == RejectionCode.ConversationEnded:
-                Reply(state, Wire.ErrorFrame(409, Conversations.ReadOnlyMessage, t));
+                Refuse(state, "onMessage", 409, Conversations.ReadOnlyMessage, t);
                 break;
             case OutcomeStatus.Rejected:
                 Reply(state, Wire.ErrorFrame(400, $"Request failed. {outcome.Rejected!.Message}", t));
@@ -584,16 +613,20 @@ public sealed class GuestSocketEndpoint(
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
         if (deployment is not { ClearEnabled: true })
         {
-            Reply(state, Wire.ErrorFrame(403, "Presence events Conversation Clear are not supported", t));
+            Refuse(state, "onMessage", 403, "Presence events Conversation Clear are not supported", t);
             return;
         }
+        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var trace = ParleyTelemetry.StartTermination(EndLever.GuestClear, conversationId: null);
         var outcome = await conversations.ClearSessionAsync(binding.SessionId, ct);
+        if (outcome is { Status: OutcomeStatus.Done }) trace.Told(await outcome.Delivered, outcome.Conversation?.Id);
         var told = outcome is null ? 0 : await Conversations.AwaitDeliveryAsync(outcome, audit, CancellationToken.None);
+        if (outcome is { Status: OutcomeStatus.Done }) _terminations.Terminated(outcome, told, startedAt);
         // The session is deleted now: every socket of it, on any node, is closed (those not told through a conversation
         // end, when there was no live one, are told first).
         await backplane.DeliverAsync(binding.SessionId, new SessionDelivery.ConnectionsClosed(SessionCleared: true, "conversation cleared"),
             options.NotifyTimeout, CancellationToken.None);
-        log.LogInformation("Guest session {SessionId} cleared by the guest; {Sockets} sockets told", binding.SessionId, told);
+        _log.GuestSessionCleared(binding.SessionId, told);
     }
 
     void Echo(SocketState state, GuestRequest r)

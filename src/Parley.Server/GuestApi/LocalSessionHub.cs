@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using System.Net.WebSockets;
 using Parley.Core;
 
@@ -49,6 +50,9 @@ public sealed class LocalSessionHub(SessionRegistry registry) : ILocalSessionSoc
     static async Task<int> ConfirmAllAsync(ImmutableArray<GuestConnection> sockets, byte[] frame, TimeSpan deadline)
     {
         if (sockets.IsEmpty) return 0;
+        // One span for this node's sockets, an event per socket: written, or cut off at the deadline.
+        using var span = ParleyDiagnostics.Start("parley.sockets.write");
+        span?.SetTag("parley.sockets", sockets.Length);
         var sends = new Task<bool>[sockets.Length];
         for (var i = 0; i < sockets.Length; i++) sends[i] = sockets[i].DeliverAndConfirmAsync(frame);
         var all = Task.WhenAll(sends);
@@ -57,6 +61,11 @@ public sealed class LocalSessionHub(SessionRegistry registry) : ILocalSessionSoc
                 if (!sends[i].IsCompleted) sockets[i].Abort();   // a guest that cannot take the frame in time is cut off
         var told = 0;
         foreach (var s in sends) if (s.IsCompletedSuccessfully && s.Result) told++;
+        if (span is not null)
+        {
+            foreach (var s in sends) span.AddEvent(new ActivityEvent(s.IsCompletedSuccessfully && s.Result ? "socket.written" : "socket.cut_off"));
+            span.SetTag("parley.sockets.told", told);
+        }
         return told;
     }
 

@@ -46,6 +46,7 @@ public sealed class SessionRegistry
     public void Attach(string sessionId, GuestConnection connection)
     {
         _sessions.AddOrUpdate(sessionId, [connection], (_, list) => list.Add(connection));
+        ParleyTelemetry.GuestSessionsConnected.Add(1);
     }
 
     public void Detach(string sessionId, GuestConnection connection)
@@ -57,7 +58,11 @@ public sealed class SessionRegistry
             var done = next.IsEmpty
                 ? _sessions.TryRemove(new KeyValuePair<string, ImmutableArray<GuestConnection>>(sessionId, list))
                 : _sessions.TryUpdate(sessionId, next, list);
-            if (done) return;
+            if (done)
+            {
+                ParleyTelemetry.GuestSessionsConnected.Add(-1);
+                return;
+            }
         }
     }
 

@@ -54,11 +54,39 @@ public static class Adapters
         var other => throw new StartupRefused($"Parley:Backplane:Provider={other} has no registration."),
     };
 
-    /// <summary>The embedded SQLite store (one file in the data folder), its secrets encrypted at rest.</summary>
+    /// <summary>
+    /// The embedded SQLite store (one file in the data folder, which this process locks), its secrets encrypted at rest;
+    /// in memory with <see cref="ParleyOptions.InMemory"/>.
+    /// </summary>
     public static async Task<StoragePorts> AddSqliteStorageAsync(this IServiceCollection services, ParleyOptions options)
     {
-        var store = await OpenSqliteAsync(options);
-        return services.AddStoragePorts(store.Ports);
+        if (options.InMemory)
+        {
+            var memory = await SqliteStore.OpenInMemoryAsync(SecretsAtRest.Open(options), options.SqliteLeaseOwner);
+            return services.AddStoragePorts(memory.Ports);
+        }
+        var folderLock = options.LockDataFolder ? DataFolderLock.Take(options.DataDir) : null;
+        try
+        {
+            var store = await OpenSqliteAsync(options);
+            // The lock is released when the store closes (the host's ApplicationStopped), so a restart in this process can take it again.
+            return services.AddStoragePorts(folderLock is null ? store.Ports : store.Ports with { Lifetime = new LockedStore(store, folderLock) });
+        }
+        catch
+        {
+            folderLock?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Closes the store, then lets go of its data folder.</summary>
+    sealed class LockedStore(SqliteStore store, DataFolderLock folderLock) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            try { await store.DisposeAsync(); }
+            finally { folderLock.Dispose(); }
+        }
     }
 
     /// <summary>Registers each port of an opened store; every adapter ends its registration here.</summary>
@@ -109,6 +137,11 @@ public static class Adapters
         var secrets = SecretsAtRest.Open(options);
         SqliteStore store;
         try { store = await SqliteStore.OpenAsync(options.DatabasePath, secrets, options.SqliteLeaseOwner); }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new StartupRefused($"The database {options.DatabasePath} cannot be opened: {ParleyOptions.Clip(e.Message.Split('\n')[0].Trim(), 200)} " +
+                "Give this user write access to the data folder, or choose another (--data, PARLEY_DATA_DIR or Parley:DataDir).");
+        }
         catch (SecretsUnreadableException e)
         {
             throw new StartupRefused($"The database {options.DatabasePath} holds secrets that the Data Protection keys in {secrets.KeysFolder} " +

@@ -162,8 +162,9 @@ sealed class StoreReadiness(IConversationStore store, StoreOutages outages) : IH
 /// A store outage, logged as one: the first failure and then at most one line per <see cref="Every"/> (with how many
 /// failures were not logged), as a warning without a stack trace; and once when the store answers again.
 /// </summary>
-public sealed class StoreOutages(ILogger<StoreOutages> log)
+public sealed class StoreOutages(ILoggerFactory loggers)
 {
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.Store);
     static readonly TimeSpan Every = TimeSpan.FromSeconds(10);
     long _lastLogTicks = long.MinValue / 2;
     int _unlogged, _failures, _down;
@@ -184,15 +185,14 @@ public sealed class StoreOutages(ILogger<StoreOutages> log)
             return;
         }
         Volatile.Write(ref _lastLogTicks, now);
-        log.LogWarning("The store is unavailable: {What} failed ({Error}). {Unlogged} further failures since the last report",
-            what, e.Message, Interlocked.Exchange(ref _unlogged, 0));
+        _log.StoreUnavailable(what, e.Message, Interlocked.Exchange(ref _unlogged, 0));
     }
 
     /// <summary>Something reached the store: if it had been down, say it is back.</summary>
     public void Answered()
     {
         if (Volatile.Read(ref _down) == 0 || Interlocked.Exchange(ref _down, 0) == 0) return;
-        log.LogInformation("The store answers again, after {Failures} failed operations", Interlocked.Exchange(ref _failures, 0));
+        _log.StoreAnswersAgain(Interlocked.Exchange(ref _failures, 0));
         Interlocked.Exchange(ref _unlogged, 0);
     }
 

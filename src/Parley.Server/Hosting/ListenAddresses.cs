@@ -22,6 +22,31 @@ public static class ListenAddresses
     }
 
     /// <summary>
+    /// Refuses the start, in one line, when a configured listen address is not one Kestrel can read (a missing scheme, a
+    /// port that is not a number): Kestrel would throw it later, with a stack trace.
+    /// </summary>
+    public static void RefuseMalformed(IConfiguration config)
+    {
+        foreach (var url in Configured(config))
+        {
+            string? problem;
+            try
+            {
+                var address = BindingAddress.Parse(url);
+                problem = address.IsNamedPipe || address.IsUnixPipe ? null
+                    : address.Scheme is not ("http" or "https") ? "the scheme must be http or https"
+                    // BindingAddress takes "127.0.0.1:port" as a host; Kestrel then fails on it.
+                    : address.Host is "*" or "+" || Uri.CheckHostName(address.Host.Trim('[', ']')) != UriHostNameType.Unknown ? null
+                    : $"'{ParleyOptions.Clip(address.Host, 60)}' is not a host name or address, or its port is not a number";
+            }
+            catch (FormatException e) { problem = e.Message.Split('\n')[0].Trim(); }
+            if (problem is not null)
+                throw new StartupRefused($"'{ParleyOptions.Clip(url)}' is not a listen address ({ParleyOptions.Clip(problem, 120)}): give one such as " +
+                    "http://localhost:5000 or http://0.0.0.0:8080 (--urls, --port, ASPNETCORE_URLS).");
+        }
+    }
+
+    /// <summary>
     /// The first URL that listens beyond this machine: any address but loopback, the wildcards (*, +, 0.0.0.0, [::]) and
     /// host names other than localhost (Kestrel binds those on every interface). Null when all are loopback or Unix sockets.
     /// </summary>

@@ -22,7 +22,7 @@ public static class RedisBackplaneRegistration
         services.AddNodeFanout();
         services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
         services.AddSingleton(sp => new RedisBackplane(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<ILocalSessionSockets>(),
-            sp.GetRequiredService<ILocalNotifications>(), new RedisBackplaneOptions(options.NodeId) { Prefix = options.RedisPrefix }, sp.GetRequiredService<ILogger<RedisBackplane>>()));
+            sp.GetRequiredService<ILocalNotifications>(), new RedisBackplaneOptions(options.NodeId) { Prefix = options.RedisPrefix }, sp.GetRequiredService<ILoggerFactory>().CreateLogger(BackplaneLog.Category)));
         services.AddSingleton<ISessionBackplane>(sp => sp.GetRequiredService<RedisBackplane>());
         services.AddSingleton<IChangeBroadcast>(sp => sp.GetRequiredService<RedisBackplane>());
         services.AddHostedService<RedisBackplaneMembership>();

@@ -43,6 +43,7 @@ public sealed class SecretsAtRest : ISecretCipher
     /// </summary>
     public static SecretsAtRest Open(ParleyOptions options)
     {
+        if (options.InMemory) return InMemory();
         var folder = new DirectoryInfo(options.DataProtectionKeysFolder);
         try { OwnerOnlyKeyFolder.Prepare(folder); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -72,6 +73,35 @@ public sealed class SecretsAtRest : ISecretCipher
         }
         OwnerOnlyKeyFolder.RestrictFiles(folder);
         return cipher;
+    }
+
+    /// <summary>
+    /// In-memory mode: a key ring held in this process only (Data Protection would otherwise fall back to ~/.aspnet), gone
+    /// at exit with the in-memory database whose secrets it encrypts.
+    /// </summary>
+    static SecretsAtRest InMemory()
+    {
+        var services = new ServiceCollection();
+        services.AddDataProtection().SetApplicationName(ApplicationName)
+            .AddKeyManagementOptions(k => k.XmlRepository = new InMemoryKeyRing());
+        var protector = services.BuildServiceProvider().GetRequiredService<IDataProtectionProvider>().CreateProtector(Purpose);
+        return new SecretsAtRest(protector) { KeysFolder = "(in memory)" };
+    }
+
+    /// <summary>Data Protection's key repository as a list in memory.</summary>
+    sealed class InMemoryKeyRing : IXmlRepository
+    {
+        readonly List<XElement> _elements = [];
+
+        public IReadOnlyCollection<XElement> GetAllElements()
+        {
+            lock (_elements) return [.. _elements.Select(e => new XElement(e))];
+        }
+
+        public void StoreElement(XElement element, string friendlyName)
+        {
+            lock (_elements) _elements.Add(new XElement(element));
+        }
     }
 
     static X509Certificate2 LoadCertificate(string path, string? password)

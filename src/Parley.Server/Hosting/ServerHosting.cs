@@ -13,6 +13,7 @@ public static class ServerHosting
     /// <summary>Refuses the start when Parley would listen beyond loopback with the built-in demo secret.</summary>
     public static void RefuseDemoSecretBeyondLoopback(IConfiguration config, ParleyOptions options)
     {
+        ListenAddresses.RefuseMalformed(config);   // first: an unreadable address is not "beyond loopback", it is wrong
         if (options.DemoClientSecret != ParleyOptions.DefaultClientSecret) return;
         if (ListenAddresses.FirstBeyondLoopback(ListenAddresses.Configured(config)) is not { } url) return;
         throw new StartupRefused(

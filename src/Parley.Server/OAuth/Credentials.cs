@@ -47,8 +47,9 @@ public sealed class ClientDirectory(ICredentialStore store, TimeProvider clock)
 /// and at once after a rotation through this node.
 /// </summary>
 public sealed class SigningKeys(ICredentialStore store, Tokens tokens, byte[] originalKey, ParleyOptions options, TimeProvider clock,
-    ILogger<SigningKeys> log, StoreOutages outages) : BackgroundService
+    ILoggerFactory loggers, StoreOutages outages) : BackgroundService
 {
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.OAuth);
     public async Task RefreshAsync(CancellationToken ct) => tokens.Load(await store.ListSigningKeysAsync(ct), originalKey);
 
     /// <summary>
@@ -63,8 +64,7 @@ public sealed class SigningKeys(ICredentialStore store, Tokens tokens, byte[] or
         await store.AddSigningKeyAsync(key, retireAt, new CredentialAudit(Guid.NewGuid().ToString(), CredentialAction.SigningKeyRotated,
             key.Kid, byClientId, now, $"previous keys retire at {Parley.Protocol.Wire.Time(retireAt)}"), ct);
         await RefreshAsync(ct);
-        log.LogWarning("Token-signing key rotated by client {ClientId}: new key {Kid} signs from {From}; previous keys retire at {RetireAt}",
-            byClientId, key.Kid, key.SignsFrom, retireAt);
+        _log.SigningKeyRotated(byClientId, key.Kid, key.SignsFrom, retireAt);
         return key;
     }
 
@@ -78,7 +78,7 @@ public sealed class SigningKeys(ICredentialStore store, Tokens tokens, byte[] or
                 try { await RefreshAsync(stoppingToken); }
                 // The store cannot be reached: the keys already loaded keep verifying; the next period tries again.
                 catch (StoreUnavailableException e) { outages.Failed("reloading the token-signing keys", e); }
-                catch (Exception e) when (e is not OperationCanceledException) { log.LogError(e, "Reloading the token-signing keys failed"); }
+                catch (Exception e) when (e is not OperationCanceledException) { _log.SigningKeysReloadFailed(e); }
             }
         }
         catch (OperationCanceledException) { }

@@ -23,7 +23,7 @@ public static class TokenApi
     }
 
     static async Task<IResult> IssueAsync(HttpContext http, ICredentialStore store, Tokens tokens, TokenThrottle throttle,
-        ILogger<TokenThrottle> log, CancellationToken ct)
+        ILoggerFactory loggers, CancellationToken ct)
     {
         if (!http.Request.HasFormContentType)
             return Error(400, "invalid_request", "Send grant_type=client_credentials as application/x-www-form-urlencoded.");
@@ -53,8 +53,7 @@ public static class TokenApi
         {
             var seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
             if (throttle.ShouldReport(id, address))
-                log.LogWarning("Token requests throttled: client {ClientId} from {Address}, retry after {Seconds} s (further refusals for this pair are not logged for 10 s)",
-                    Shown(id), address, seconds);
+                loggers.CreateLogger(ParleyLog.Refusals).TokenThrottled(Shown(id), address, seconds);
             http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
             return Error(429, "temporarily_unavailable", "Too many failed authentication attempts; retry later.");
         }
@@ -67,8 +66,7 @@ public static class TokenApi
         if (!ok)
         {
             await throttle.FailedAsync(id, address, CancellationToken.None);   // counted even if the caller went away
-            log.LogWarning("Token request refused ({Reason}): client {ClientId} from {Address}",
-                client is null ? "unknown client" : "wrong secret", Shown(id), address);
+            loggers.CreateLogger(ParleyLog.Refusals).TokenRefused(client is null ? "unknown client" : "wrong secret", Shown(id), address);
             if (basic) http.Response.Headers.WWWAuthenticate = "Basic realm=\"parley\", charset=\"UTF-8\"";
             return Error(401, "invalid_client", "authentication failed");   // the platform's text for a wrong secret, now for every failure
         }
@@ -96,6 +94,7 @@ public static class TokenApi
         {
             http.Response.Headers.CacheControl = "no-store";
             http.Response.Headers.Pragma = "no-cache";
+            ParleyTelemetry.Refused(status, body.Error);
             return Results.Json(body, ParleyJson.Wire.OAuthError, statusCode: status).ExecuteAsync(http);
         }
     }

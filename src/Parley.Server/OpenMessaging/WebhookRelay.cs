@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
@@ -19,8 +20,9 @@ namespace Parley.Server.OpenMessaging;
 /// others' turn. A conversation's deliveries go one at a time, oldest first, so its channel sees them in order.
 /// </summary>
 public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, ParleyOptions options, TimeProvider clock,
-    ILogger<WebhookRelay> log, StoreOutages outages) : BackgroundService
+    ILoggerFactory loggers, StoreOutages outages) : BackgroundService
 {
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.Webhooks);
     /// <summary>Longest a leased delivery may take before another relay may take it over (above the send timeout; Parley:Webhooks:LeaseSeconds).</summary>
     TimeSpan Lease => options.WebhookLeaseOrDefault;
     const int MaxInFlight = 256;
@@ -62,7 +64,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         try
         {
             if (await outbox.ReleaseLeasesAsync(stop) is > 0 and var released)
-                log.LogInformation("Resuming {Count} webhook deliveries that were in flight when Parley last stopped", released);
+                _log.WebhooksResumed(released);
         }
         catch (StoreUnavailableException e) { outages.Failed("releasing webhook leases at start", e); }   // they run out on their own
         // A store outage is waited out with a growing pause (a commit, which means the store is back, wakes the relay early).
@@ -82,6 +84,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
                 }
                 if (outageBackoff != OutageBackoffStart) outages.Answered();
                 outageBackoff = OutageBackoffStart;
+                await CountOutboxAsync(stop);
                 if (due.Count > 0 && due.Count == room) continue;
                 await SleepAsync(stop);
             }
@@ -95,7 +98,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             }
             catch (Exception e)
             {
-                log.LogError(e, "Webhook relay loop failed; retrying");
+                _log.WebhookRelayFailed(e);
                 try { await Task.Delay(TimeSpan.FromSeconds(1), stop); }
                 catch (OperationCanceledException) { return; }
             }
@@ -119,13 +122,30 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     static readonly TimeSpan MinSleep = TimeSpan.FromMilliseconds(20);
     static readonly TimeSpan OutageBackoffStart = TimeSpan.FromMilliseconds(250), OutageBackoffMax = TimeSpan.FromSeconds(5);
 
+    /// <summary>Every few seconds, the outbox's pending and dead counts for parley.outbox.depth (two indexed counts).</summary>
+    async Task CountOutboxAsync(CancellationToken stop)
+    {
+        if (Stopwatch.GetElapsedTime(_countedAt) < OutboxCountPeriod) return;
+        _countedAt = Stopwatch.GetTimestamp();
+        var pending = await outbox.ListDeliveriesAsync(DeliveryState.Pending, null, 0, 1, stop);
+        var dead = await outbox.ListDeliveriesAsync(DeliveryState.Dead, null, 0, 1, stop);
+        ParleyTelemetry.OutboxCounted(pending.Total, dead.Total);
+    }
+
+    long _countedAt;
+    static readonly TimeSpan OutboxCountPeriod = TimeSpan.FromSeconds(5);
+
     async Task DeliverAsync(OutboxDelivery delivery, CancellationToken stop)
     {
+        // One span per attempt; the HttpClient instrumentation's client span is its child.
+        using var span = ParleyDiagnostics.Start("parley.webhook.delivery", ActivityKind.Producer);
+        span?.SetTag("parley.delivery.id", delivery.Item.Id);
+        span?.SetTag("parley.delivery.attempt", delivery.Attempts + 1);
         try { await SendAsync(delivery, stop); }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { /* the lease runs out; a restart resends */ }
         // Its outcome could not be recorded: the lease runs out and the delivery is sent again (receivers de-duplicate by id).
         catch (StoreUnavailableException e) { outages.Failed($"recording webhook delivery {delivery.Item.Id}", e); }
-        catch (Exception e) { log.LogError(e, "Delivery {DeliveryId} failed unexpectedly", delivery.Item.Id); }
+        catch (Exception e) { _log.WebhookDeliveryCrashed(e, delivery.Item.Id); }
         finally
         {
             _inFlightTo.AddOrUpdate(delivery.Item.Destination, 0, (_, n) => n - 1);
@@ -141,6 +161,8 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         var integration = await directory.GetIntegrationAsync(item.Destination, stop);
         if (integration is null)
         {
+            _log.WebhookDeadLettered(item.Id, item.Destination, attempt, "-", "the integration no longer exists");
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null, "the integration no longer exists", stop);
             return;
         }
@@ -149,7 +171,8 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         // second request): such a delivery is not sent at all.
         if (WebhookHeaderRules.Problem(integration.WebhookHeaders) is { } badHeader)
         {
-            log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} not sent: its webhookHeaders are refused", item.Id, integration.Id);
+            _log.WebhookDeadLettered(item.Id, integration.Id, attempt, "-", "not sent: its webhookHeaders are refused");
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null,
                 $"not sent: the integration's webhookHeaders are refused ({badHeader}) Fix them with PATCH, then redeliver.", stop);
             return;
@@ -166,6 +189,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             status = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
             {
+                ParleyTelemetry.WebhookAttempt("delivered");
                 await outbox.MarkDeliveredAsync(item.Id, status.Value, clock.GetUtcNow(), stop);
                 return;
             }
@@ -174,7 +198,8 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             error = $"the receiver answered {status} {reason}";
             if (!IsRetryable(response.StatusCode))
             {
-                log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} refused with {Status}: dead-lettered", item.Id, integration.Id, status);
+                _log.WebhookDeadLettered(item.Id, integration.Id, attempt, Status(status), "the receiver refused it (not retried)");
+                ParleyTelemetry.WebhookAttempt("dead");
                 await outbox.MarkDeadAsync(item.Id, attempt, status, error + " (not retried)", stop);
                 return;
             }
@@ -186,7 +211,8 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         catch (HttpRequestException e) when (RefusedTarget(e) is { } refused)
         {
             // Not retried: the address will not become public by waiting, and nothing was sent to it.
-            log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} refused by the network guard: dead-lettered", item.Id, integration.Id);
+            _log.WebhookDeadLettered(item.Id, integration.Id, attempt, "-", "not sent: refused by the network guard (Parley:Webhooks:AllowPrivateNetworks)");
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null, $"not sent: {refused.Message}. Set Parley:Webhooks:AllowPrivateNetworks=true " +
                 "only for local development.", stop);
             return;
@@ -198,12 +224,17 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
 
         if (attempt >= options.WebhookMaxAttempts)
         {
-            log.LogWarning("Delivery {DeliveryId} to integration {IntegrationId} gave up after {Attempts} attempts: {Error}", item.Id, integration.Id, attempt, error);
+            _log.WebhookDeadLettered(item.Id, integration.Id, attempt, Status(status), $"gave up: {error}");
+            ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, status, $"{error} (gave up after {attempt} attempts)", CancellationToken.None);
             return;
         }
+        _log.WebhookAttemptFailed(item.Id, integration.Id, attempt, Status(status), error);
+        ParleyTelemetry.WebhookAttempt("retry");
         await outbox.MarkRetryAsync(item.Id, attempt, clock.GetUtcNow() + Backoff(attempt), status, error, CancellationToken.None);
     }
+
+    static string Status(int? status) => status?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no status";
 
     static WebhookTargetRefusedException? RefusedTarget(Exception e)
     {

@@ -7,8 +7,10 @@ namespace Parley.Server.Platform;
 
 /// <summary>Everything a Platform handler needs, bound as one parameter.</summary>
 public sealed class PlatformContext(Conversations conversations, IConversationStore store, IGuestSessionStore sessions,
-    IDirectoryStore directory, IAuditLog audit, ParleyOptions options, TimeProvider clock)
+    IDirectoryStore directory, IAuditLog audit, ParleyOptions options, TimeProvider clock, ILoggerFactory loggers)
 {
+    public ILoggerFactory Loggers => loggers;
+    public ILogger Terminations => loggers.CreateLogger(ParleyLog.Termination);
     public TimeProvider Clock => clock;
     public Conversations Conversations => conversations;
     public IConversationStore Store => store;
@@ -159,6 +161,9 @@ public static class ConversationsApi
     static async Task<IResult> TerminateAsync(HttpContext http, PlatformContext ctx, string conversationId, Command command,
         Func<Conversation, Task<IResult>> success, CancellationToken ct)
     {
+        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var trace = ParleyTelemetry.StartTermination(command switch { EndConversation e => e.Lever, DisconnectParticipant d => d.Lever, _ => default },
+            conversationId);
         var outcome = await ctx.Conversations.HandleAsync(conversationId, command, ct);
         switch (outcome.Status)
         {
@@ -174,7 +179,9 @@ public static class ConversationsApi
                     ? $"Conversation {c.Id} already ended at {Wire.Time(c.EndTime)}; nothing was changed."
                     : $"That participant of conversation {c.Id} is already disconnected; nothing was changed.");
         }
+        trace.Told(await outcome.Delivered);   // call → sockets told; the audit row's count is written after
         var sockets = await Conversations.AwaitDeliveryAsync(outcome, ctx.Audit, ct);
+        ctx.Terminations.Terminated(outcome, sockets, startedAt, command);
         http.Response.Headers[NotifiedHeader] = sockets.ToString();
         return await success(outcome.Conversation!);
     }

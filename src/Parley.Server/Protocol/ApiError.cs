@@ -16,6 +16,7 @@ public sealed class ApiError(int status, string code, string message, string? fi
 
     public async Task ExecuteAsync(HttpContext http)
     {
+        LogRefusal(http);
         var contextId = ContextId(http);
         var body = new ErrorBody
         {
@@ -24,11 +25,24 @@ public sealed class ApiError(int status, string code, string message, string? fi
             Details = fieldName is null ? [] : [new ErrorDetail(FieldName: fieldName)],
         };
         http.Response.StatusCode = status;
+        ParleyTelemetry.Refused(status, code);
         if (status == 429) http.Response.Headers.RetryAfter = "1";
         // A 503's Retry-After is its producer's: a full node's (5 s), or the store outage's, set in one place for every
         // surface (ErrorBodyExceptionHandler.StoreRetryAfter).
         http.Response.ContentType = "application/json; charset=utf-8";
         await JsonSerializer.SerializeAsync(http.Response.Body, body, ParleyJson.Wire.ErrorBody, http.RequestAborted);
+    }
+
+    /// <summary>
+    /// A 401, 403, 409, 429 or 503 is logged as a refusal (event 4001) with its reason, never with the request's
+    /// credentials or body. A store outage is not: <see cref="StoreOutages"/> logs that, once per ten seconds.
+    /// </summary>
+    void LogRefusal(HttpContext http)
+    {
+        if (status is not (401 or 403 or 409 or 429 or 503) || ReferenceEquals(this, StoreUnavailable)) return;
+        var log = http.RequestServices?.GetService<ILoggerFactory>()?.CreateLogger(ParleyLog.Refusals);
+        if (log is not null && log.IsEnabled(LogLevel.Information))
+            log.PlatformRefused(http.Request.Method, Clip(http.Request.PathBase.Value + http.Request.Path.Value, 200), status, code, ParleyLog.Clip(message, 300));
     }
 
     public static string ContextId(HttpContext http)
