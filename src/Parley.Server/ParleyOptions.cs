@@ -510,7 +510,8 @@ public sealed record ParleyOptions
         if (!path.StartsWith('/') || path.Length > 100 || path.Contains("//") || !path.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '-' or '_' or '.')
             || path is "/" or "/v1" || path.StartsWith("/v1/", StringComparison.Ordinal) || path.StartsWith("/api/", StringComparison.Ordinal)
             || path.StartsWith("/oauth/", StringComparison.Ordinal) || path.StartsWith("/healthz", StringComparison.Ordinal)
-            || path.StartsWith("/readyz", StringComparison.Ordinal))
+            || path.StartsWith("/readyz", StringComparison.Ordinal)
+            || path.TrimEnd('/').Equals("/health", StringComparison.OrdinalIgnoreCase))   // the /health alias: an ambiguous route
             throw new StartupRefused($"Parley:Metrics:Path={Clip(path)} is not a path of its own: use a path such as /metrics " +
                 "(letters, digits, '/', '-', '_', '.'), outside /api/, /oauth/, /v1 and the health probes.");
         return this with { MetricsEnabled = enabled, MetricsPath = path };
