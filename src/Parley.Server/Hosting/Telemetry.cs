@@ -21,7 +21,7 @@ public static class Telemetry
         var otlp = builder.Configuration[OtlpEndpointVariable] is { Length: > 0 };
         if (!options.MetricsEnabled && !otlp) return;
         var serviceName = builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : "parley";
-        var version = typeof(Telemetry).Assembly.GetName().Version?.ToString();
+        var version = ParleyCommandLine.Version;   // what --version prints, not the assembly version (0.12.0.0)
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(serviceName, serviceVersion: version, serviceInstanceId: options.NodeId));
         telemetry.WithMetrics(metrics =>
