@@ -46,12 +46,11 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
                     outages.Answered();
                     await Parallel.ForEachAsync(idle, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = stop }, async (id, ct) =>
                     {
-                        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
                         using var trace = ParleyTelemetry.StartTermination(EndLever.Inactivity, id);
                         if (await conversations.EndIfIdleAsync(id, ct) is { Status: OutcomeStatus.Done } ended)
                         {
-                            trace.Told(await ended.Delivered);
-                            _terminations.Terminated(ended, await Conversations.AwaitDeliveryAsync(ended, audit, ct), startedAt);
+                            var elapsed = trace.Told(ended, await ended.Delivered);   // before the audit row's count write
+                            _terminations.Terminated(ended, await Conversations.AwaitDeliveryAsync(ended, audit, ct), elapsed);
                         }
                     });
                     Interlocked.Exchange(ref _lastSweptAt, now.UtcTicks);

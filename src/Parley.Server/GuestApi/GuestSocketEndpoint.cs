@@ -616,12 +616,12 @@ public sealed class GuestSocketEndpoint(
             Refuse(state, "onMessage", 403, "Presence events Conversation Clear are not supported", t);
             return;
         }
-        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         using var trace = ParleyTelemetry.StartTermination(EndLever.GuestClear, conversationId: null);
         var outcome = await conversations.ClearSessionAsync(binding.SessionId, ct);
-        if (outcome is { Status: OutcomeStatus.Done }) trace.Told(await outcome.Delivered, outcome.Conversation?.Id);
+        // The elapsed time stops when the sockets were told, before the audit row's count is written.
+        var elapsed = outcome is { Status: OutcomeStatus.Done } ? trace.Told(outcome, await outcome.Delivered) : TimeSpan.Zero;
         var told = outcome is null ? 0 : await Conversations.AwaitDeliveryAsync(outcome, audit, CancellationToken.None);
-        if (outcome is { Status: OutcomeStatus.Done }) _terminations.Terminated(outcome, told, startedAt);
+        if (outcome is { Status: OutcomeStatus.Done }) _terminations.Terminated(outcome, told, elapsed);
         // The session is deleted now: every socket of it, on any node, is closed (those not told through a conversation
         // end, when there was no live one, are told first).
         await backplane.DeliverAsync(binding.SessionId, new SessionDelivery.ConnectionsClosed(SessionCleared: true, "conversation cleared"),

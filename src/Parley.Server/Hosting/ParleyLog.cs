@@ -74,12 +74,13 @@ public static partial class ParleyLog
 
     /// <summary>
     /// The one termination line, for every lever: who, how, why (clipped), how many sockets took the Disconnect frame, and
-    /// the milliseconds from the call (<paramref name="startedAt"/>, a <see cref="System.Diagnostics.Stopwatch"/> timestamp) to them.
+    /// the milliseconds from the call to them (<paramref name="elapsed"/>, taken when the sockets were told: not the
+    /// audit row's count write after).
     /// </summary>
-    public static void Terminated(this ILogger log, Outcome outcome, int sockets, long startedAt, Command? command = null)
+    public static void Terminated(this ILogger log, Outcome outcome, int sockets, TimeSpan elapsed, Command? command = null)
     {
         if (!log.IsEnabled(LogLevel.Information) || outcome.Conversation is not { } c) return;
-        var ms = Math.Round(System.Diagnostics.Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds, 2);
+        var ms = Math.Round(elapsed.TotalMilliseconds, 2);
         foreach (var e in outcome.Events)
         {
             if (e is ConversationEnded end)

@@ -78,9 +78,10 @@ public static class ParleyTelemetry
 
     /// <summary>
     /// One termination: the <c>parley.termination</c> span (parent of the commit and the fan-out) and, once the sockets
-    /// were told (<see cref="TerminationTrace.Told"/>), the counter and the duration. Dispose it in every case.
+    /// were told (<see cref="TerminationTrace.Told"/>) and only if the conversation ended, the counter and the duration.
+    /// Dispose it in every case.
     /// </summary>
-    /// <param name="conversationId">Null when the caller learns it only from the outcome (a guest's Clear): then pass it to Told.</param>
+    /// <param name="conversationId">Null when the caller learns it only from the outcome (a guest's Clear): Told tags it then.</param>
     public static TerminationTrace StartTermination(EndLever lever, string? conversationId)
     {
         var span = ParleyDiagnostics.Start("parley.termination");
@@ -91,14 +92,31 @@ public static class ParleyTelemetry
 
     public readonly struct TerminationTrace(Activity? span, long started, EndLever lever) : IDisposable
     {
-        /// <summary>The conversation ended and <paramref name="sockets"/> guest sockets were told.</summary>
-        public void Told(int sockets, string? conversationId = null)
+        /// <summary>
+        /// The command committed and <paramref name="sockets"/> guest sockets were told: counts the termination and records
+        /// its duration only when <paramref name="outcome"/>'s events hold the conversation's end (a PATCH that disconnects
+        /// one participant while the conversation goes on is not a termination). Returns the time from the call to now,
+        /// for the log line.
+        /// </summary>
+        public TimeSpan Told(Outcome outcome, int sockets)
         {
-            if (conversationId is not null) span?.SetTag("parley.conversation.id", conversationId);
-            var tag = new KeyValuePair<string, object?>("parley.termination.lever", LeverName(lever));
-            Terminations.Add(1, tag);
-            TerminationDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tag);
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            if (outcome.Conversation?.Id is { } conversationId) span?.SetTag("parley.conversation.id", conversationId);
             span?.SetTag("parley.sockets.told", sockets);
+            if (Ended(outcome))
+            {
+                var tag = new KeyValuePair<string, object?>("parley.termination.lever", LeverName(lever));
+                Terminations.Add(1, tag);
+                TerminationDuration.Record(elapsed.TotalSeconds, tag);
+            }
+            return elapsed;
+        }
+
+        static bool Ended(Outcome outcome)
+        {
+            foreach (var e in outcome.Events)
+                if (e is ConversationEnded) return true;
+            return false;
         }
 
         public void Dispose() => span?.Dispose();

@@ -161,7 +161,6 @@ public static class ConversationsApi
     static async Task<IResult> TerminateAsync(HttpContext http, PlatformContext ctx, string conversationId, Command command,
         Func<Conversation, Task<IResult>> success, CancellationToken ct)
     {
-        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         using var trace = ParleyTelemetry.StartTermination(command switch { EndConversation e => e.Lever, DisconnectParticipant d => d.Lever, _ => default },
             conversationId);
         var outcome = await ctx.Conversations.HandleAsync(conversationId, command, ct);
@@ -179,9 +178,9 @@ public static class ConversationsApi
                     ? $"Conversation {c.Id} already ended at {Wire.Time(c.EndTime)}; nothing was changed."
                     : $"That participant of conversation {c.Id} is already disconnected; nothing was changed.");
         }
-        trace.Told(await outcome.Delivered);   // call → sockets told; the audit row's count is written after
+        var elapsed = trace.Told(outcome, await outcome.Delivered);   // call → sockets told; the audit row's count is written after
         var sockets = await Conversations.AwaitDeliveryAsync(outcome, ctx.Audit, ct);
-        ctx.Terminations.Terminated(outcome, sockets, startedAt, command);
+        ctx.Terminations.Terminated(outcome, sockets, elapsed, command);
         http.Response.Headers[NotifiedHeader] = sockets.ToString();
         return await success(outcome.Conversation!);
     }
