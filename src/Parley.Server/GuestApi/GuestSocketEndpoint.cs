@@ -223,9 +223,13 @@ public sealed class GuestSocketEndpoint(
 
     static void Reply(SocketState state, byte[] frame) => state.Connection.Deliver(frame);
 
-    /// <summary>A 403 or 409 answered in the protocol's error frame, and logged as a refusal (event 4004).</summary>
-    void Refuse(SocketState state, string action, int status, string reason, string? tracingId)
+    /// <summary>
+    /// A 403 or 409 answered in the protocol's error frame, logged as a refusal (event 4004) and counted in
+    /// <c>parley.refusals</c> under <paramref name="code"/>, a fixed label (never an id or the frame's text).
+    /// </summary>
+    void Refuse(SocketState state, string action, int status, string code, string reason, string? tracingId)
     {
+        ParleyTelemetry.Refused(status, code);
         var binding = state.Connection.Binding;
         _refusals.GuestRefused(action, status, ParleyLog.Clip(reason), binding?.SessionId ?? "-", binding?.DeploymentId ?? ParleyLog.Clip(state.UrlDeploymentId ?? "-", 100));
         Reply(state, Wire.ErrorFrame(status, reason, tracingId));
@@ -331,18 +335,18 @@ public sealed class GuestSocketEndpoint(
         if (string.IsNullOrEmpty(deploymentId)) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'deploymentId'.", t)); return; }
         if (state.UrlDeploymentId is { } urlId && urlId != deploymentId)
         {
-            Refuse(state, "configureSession", 403, $"Deployment {ApiError.Clip(deploymentId)} does not match the deploymentId {urlId} this socket was opened for.", t);
+            Refuse(state, "configureSession", 403, "guest.deployment.mismatch", $"Deployment {ApiError.Clip(deploymentId)} does not match the deploymentId {urlId} this socket was opened for.", t);
             return;
         }
         var deployment = await directory.GetDeploymentAsync(deploymentId, ct);
         if (deployment is null)
         {
-            Refuse(state, "configureSession", 403, $"Deployment {ApiError.Clip(deploymentId)} not found. Check that your deploymentId, feature toggles, and configuration are correct.", t);
+            Refuse(state, "configureSession", 403, "guest.deployment.not.found", $"Deployment {ApiError.Clip(deploymentId)} not found. Check that your deploymentId, feature toggles, and configuration are correct.", t);
             return;
         }
         if (!deployment.AllowsOrigin(state.Origin))
         {
-            Refuse(state, "configureSession", 403, $"Origin '{ApiError.Clip(state.Origin)}' is not allowed for deployment {deploymentId}.", t);
+            Refuse(state, "configureSession", 403, "origin.not.allowed", $"Origin '{ApiError.Clip(state.Origin)}' is not allowed for deployment {deploymentId}.", t);
             return;
         }
 
@@ -470,7 +474,7 @@ public sealed class GuestSocketEndpoint(
         if (string.IsNullOrEmpty(r.Token)) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'token'.", t)); return null; }
         if (Tokens.HashGuestToken(binding.DeploymentId, r.Token) != binding.TokenHash)
         {
-            Refuse(state, r.Action ?? "-", 403, "The token does not match the session this socket was configured for.", t);
+            Refuse(state, r.Action ?? "-", 403, "guest.token.mismatch", "The token does not match the session this socket was configured for.", t);
             return null;
         }
         return binding;
@@ -525,7 +529,7 @@ public sealed class GuestSocketEndpoint(
         }
 
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
-        if (deployment is null) { Refuse(state, "onMessage", 403, $"Deployment {binding.DeploymentId} no longer exists.", t); return; }
+        if (deployment is null) { Refuse(state, "onMessage", 403, "guest.deployment.not.found", $"Deployment {binding.DeploymentId} no longer exists.", t); return; }
         if (!await StillAliveAsync(state, binding, t, ct)) return;
         // The platform's per-session rate (docs/compatibility.md §Guest limits), then this address's across all its sessions: a refused
         // request stores nothing and is answered with the platform's own 429 frame.
@@ -562,7 +566,7 @@ public sealed class GuestSocketEndpoint(
         switch (outcome.Status)
         {
             case OutcomeStatus.Rejected when outcome.Rejected!.Code == RejectionCode.ConversationEnded:
-                Refuse(state, "onMessage", 409, Conversations.ReadOnlyMessage, t);
+                Refuse(state, "onMessage", 409, "guest.conversation.ended", Conversations.ReadOnlyMessage, t);
                 break;
             case OutcomeStatus.Rejected:
                 Reply(state, Wire.ErrorFrame(400, $"Request failed. {outcome.Rejected!.Message}", t));
@@ -613,7 +617,7 @@ public sealed class GuestSocketEndpoint(
         var deployment = await directory.GetDeploymentAsync(binding.DeploymentId, ct);
         if (deployment is not { ClearEnabled: true })
         {
-            Refuse(state, "onMessage", 403, "Presence events Conversation Clear are not supported", t);
+            Refuse(state, "onMessage", 403, "guest.clear.not.enabled", "Presence events Conversation Clear are not supported", t);
             return;
         }
         using var trace = ParleyTelemetry.StartTermination(EndLever.GuestClear, conversationId: null);
