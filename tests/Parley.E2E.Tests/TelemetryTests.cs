@@ -46,6 +46,8 @@ public sealed class TelemetryTests
         Assert.Equal(HttpStatusCode.Accepted, ended.StatusCode);
         var again = await platform.Http.PostAsync($"/api/v2/conversations/{conversationId}/disconnect", null);   // 409: already ended
         Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        // A guest message after the end: the read-only 409 error frame, counted as a refusal with a fixed reason code.
+        Assert.Equal(409, (int)(await guest.SendTextAsync("wait, one more thing"))["code"]!);
         using var badToken = new HttpRequestMessage(HttpMethod.Post, "/oauth/token")
             { Content = new FormUrlEncodedContent([new("grant_type", "client_credentials")]) };
         badToken.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("parley-demo-client:wrong")));
@@ -53,7 +55,8 @@ public sealed class TelemetryTests
 
         var lever = ("parley_termination_lever", "conversation_disconnect");
         var metrics = await Scrape.UntilAsync(http, s => s.Value("parley_terminations_total", lever) == 1
-            && s.Value("parley_refusals_total", ("parley_refusal_reason", "invalid_client")) == 1, "the termination and the refusals counted");
+            && s.Value("parley_refusals_total", ("parley_refusal_reason", "invalid_client")) == 1
+            && s.Value("parley_refusals_total", ("parley_refusal_reason", "guest.conversation.ended")) == 1, "the termination and the refusals counted");
         Assert.Contains("# TYPE parley_terminations_total counter", metrics.Text);
         Assert.Equal(1, metrics.Value("parley_termination_duration_seconds_count", lever));
         // call → sockets told: a sample above zero, within the notify timeout
@@ -65,10 +68,12 @@ public sealed class TelemetryTests
         Assert.True(metrics.Value("parley_store_commit_group_size_count") >= 3, metrics.Text);
         Assert.Equal(1, metrics.Value("parley_refusals_total", ("http_response_status_code", "409"), ("parley_refusal_reason", "conversation.already.disconnected")));
         Assert.Equal(1, metrics.Value("parley_refusals_total", ("http_response_status_code", "401"), ("parley_refusal_reason", "invalid_client")));
+        Assert.Equal(1, metrics.Value("parley_refusals_total", ("http_response_status_code", "409"), ("parley_refusal_reason", "guest.conversation.ended")));
         // ASP.NET Core, HttpClient and runtime instrumentation ride along
         Assert.Contains("http_server_request_duration_seconds_bucket", metrics.Text);
         Assert.Contains("dotnet_gc_collections_total", metrics.Text);
         Assert.Equal("parley", metrics.Label("target_info", "service_name"));
+        Assert.Equal(ParleyCommandLine.Version, metrics.Label("target_info", "service_version"));   // what --version prints
 
         await guest.DisposeAsync();
         await Scrape.UntilAsync(http, s => s.Value("parley_guest_sessions_connected") == 0, "the guest's socket gone");
@@ -185,8 +190,11 @@ public sealed class TelemetryTests
             // the SDK gateway prefix never leads there
             Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/gateway/internal/prometheus")).StatusCode);
         }
-        var refused = await Assert.ThrowsAsync<StartupRefused>(() => ParleyServer.StartAsync(args: ["--Parley:Metrics:Path", "/api/v2/metrics"]));
-        Assert.Contains("Parley:Metrics:Path", refused.Message);
+        foreach (var path in new[] { "/api/v2/metrics", "/health", "/Health/" })   // /health: the health alias's route, ambiguous
+        {
+            var refused = await Assert.ThrowsAsync<StartupRefused>(() => ParleyServer.StartAsync(args: ["--Parley:Metrics:Path", path]));
+            Assert.Contains("Parley:Metrics:Path", refused.Message);
+        }
     }
 
     static bool Contains(byte[] body, string text) => body.AsSpan().IndexOf(Encoding.UTF8.GetBytes(text)) >= 0;
