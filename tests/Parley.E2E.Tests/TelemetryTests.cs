@@ -79,6 +79,42 @@ public sealed class TelemetryTests
         await Scrape.UntilAsync(http, s => s.Value("parley_guest_sessions_connected") == 0, "the guest's socket gone");
     }
 
+    /// <summary>
+    /// A participant PATCH that disconnects one participant while the conversation goes on is not a termination. No
+    /// Platform API call does that here (a conversation's only platform-side participant is the bot, and disconnecting it
+    /// ends the conversation), so the outcome such a PATCH would commit is handed to the trace directly.
+    /// </summary>
+    [Fact]
+    public void Terminations_CountOnlyOutcomesThatEndTheConversation_NotAParticipantLeaving()
+    {
+        var counted = new List<(string Instrument, double Value)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == Parley.Core.ParleyDiagnostics.Name && instrument.Name is "parley.terminations" or "parley.termination.duration")
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => { lock (counted) counted.Add((instrument.Name, value)); });
+        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) => { lock (counted) counted.Add((instrument.Name, value)); });
+        listener.Start();
+        var now = DateTimeOffset.UtcNow;
+        Parley.Core.Outcome Done(params Parley.Core.ConversationEvent[] events) =>
+            new(Parley.Core.OutcomeStatus.Done, null, [.. events], null, Task.FromResult(1));
+
+        using (var trace = ParleyTelemetry.StartTermination(Parley.Core.EndLever.ParticipantPatch, "telemetry-unit"))
+            trace.Told(Done(new Parley.Core.ParticipantDisconnected("bot", Parley.Core.DisconnectType.Client, now)), 1);
+        lock (counted) Assert.Empty(counted);
+
+        using (var trace = ParleyTelemetry.StartTermination(Parley.Core.EndLever.ParticipantPatch, "telemetry-unit"))
+            trace.Told(Done(new Parley.Core.ParticipantDisconnected("customer", Parley.Core.DisconnectType.Client, now),
+                new Parley.Core.ConversationEnded(new Parley.Core.Actor("test"), Parley.Core.EndLever.ParticipantPatch, null, "customer", now)), 1);
+        lock (counted)
+        {
+            Assert.Equal([("parley.terminations", 1.0)], counted.Where(c => c.Instrument == "parley.terminations"));
+            Assert.Single(counted, c => c.Instrument == "parley.termination.duration");
+        }
+    }
+
     [Fact]
     public async Task Metrics_GuestsOverTheMessageRate_AreCountedAsRefusals_OnePerRefusedFrame()
     {
