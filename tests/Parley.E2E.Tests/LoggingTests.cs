@@ -179,6 +179,13 @@ public sealed class LoggingTests
         var token = await logs.WaitForAsync(e => e.EventId == 4002, Wait);
         Assert.Equal("wrong secret", token.Field("Reason"));
         Assert.Equal(ParleyOptions.DefaultClientId, token.Field("ClientId"));
+        // An unknown client id may be a secret in the wrong field (id and secret swapped): only a short hash of it is logged.
+        var swapped = "swapped-" + Guid.NewGuid().ToString("N");
+        using var swap = new HttpRequestMessage(HttpMethod.Post, "/oauth/token") { Content = new FormUrlEncodedContent([new("grant_type", "client_credentials")]) };
+        swap.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{swapped}:{ParleyOptions.DefaultClientId}")));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.SendAsync(swap)).StatusCode);
+        var unknown = await logs.WaitForAsync(e => e.EventId == 4002 && e.Field("Reason") == "unknown client", Wait);
+        Assert.Matches("^sha256:[0-9a-f]{8}$", unknown.Field("ClientId"));
 
         // 409: a second end of an ended conversation.
         await using var guest = await server.GuestAsync();
@@ -206,7 +213,7 @@ public sealed class LoggingTests
         var forbidden = await logs.WaitForAsync(e => e.EventId == 4001 && e.Field("Status") == "403", Wait);
         Assert.Equal("missing.permissions", forbidden.Field("Code"));
 
-        Assert.DoesNotContain(logs.All, e => e.Contains(wrong) || e.Contains((string)body["secret"]!));
+        Assert.DoesNotContain(logs.All, e => e.Contains(wrong) || e.Contains(swapped) || e.Contains((string)body["secret"]!));
     }
 
     [Fact]
