@@ -61,7 +61,8 @@ public static class Telemetry
     static void MaskUrl(System.Diagnostics.Activity activity, HttpRequest request)
     {
         activity.SetTag("url.path", AccessLog.SafePath(request.PathBase.Value + request.Path.Value));
-        if (activity.GetTagItem("url.query") is not null) activity.SetTag("url.query", AccessLog.SafeQuery(request.QueryString.Value));
+        // Applied to the tag as the instrumentation set it, so its own redaction (every value, by default) is kept.
+        if (activity.GetTagItem("url.query") is string query) activity.SetTag("url.query", AccessLog.SafeQuery(query));
     }
 
     static bool IsScrape(HttpContext http, ParleyOptions options) =>
