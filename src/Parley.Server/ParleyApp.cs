@@ -215,7 +215,7 @@ sealed class ErrorBodyExceptionHandler(ILoggerFactory loggers, StoreOutages outa
     {
         if (StoreOutages.Find(exception) is { } unavailable)
         {
-            outages.Failed($"{http.Request.Method} {ApiError.Clip(http.Request.Path.Value, 200)}", unavailable);
+            outages.Failed($"{http.Request.Method} {ApiError.Clip(AccessLog.SafePath(http.Request.Path.Value ?? ""), 200)}", unavailable);
             http.Response.Headers.RetryAfter = StoreRetryAfter;
             await StoreUnavailable(http).ExecuteAsync(http);
             return true;
@@ -231,7 +231,7 @@ sealed class ErrorBodyExceptionHandler(ILoggerFactory loggers, StoreOutages outa
             await ApiError.BadRequest($"The request could not be understood by the server due to malformed syntax: {ApiError.Clip(bad.Message, 300)}").ExecuteAsync(http);
             return true;
         }
-        _log.RequestFailed(exception, http.Request.Method, ApiError.Clip(http.Request.Path.Value, 200));
+        _log.RequestFailed(exception, http.Request.Method, ApiError.Clip(AccessLog.SafePath(http.Request.Path.Value ?? ""), 200));
         await ApiError.Internal().ExecuteAsync(http);
         return true;
     }

@@ -25,6 +25,7 @@ catch (Exception e)
     return StartFailure.Report(e, listening: true);
 }
 await app.WaitForShutdownAsync();
-return 0;
+// 0 after Ctrl+C or SIGTERM; non-zero when a background service faulted and so stopped the host.
+return HostExit.Code(app.Services);
 
 public partial class Program;

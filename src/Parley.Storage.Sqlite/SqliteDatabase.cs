@@ -60,6 +60,8 @@ sealed class SqliteDatabase : IAsyncDisposable
         return OpenAsync(InMemoryPath, cs, cipher, onFile: false, ct);
     }
 
+    const string TempStoreMemory = "PRAGMA temp_store = MEMORY;";
+
     /// <summary>What <see cref="Path"/> says of a database opened in memory.</summary>
     public const string InMemoryPath = ":memory:";
 
@@ -69,6 +71,8 @@ sealed class SqliteDatabase : IAsyncDisposable
         await writer.OpenAsync(ct);
         // WAL and fsync are for a file; an in-memory database keeps its rollback journal in memory too.
         if (onFile) await ExecAsync(writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", ct);
+        // Nor does it spill a temporary table, index or sort to a file in TMPDIR.
+        else await ExecAsync(writer, TempStoreMemory, ct);
         await Migrations.ApplyAsync(writer, ct);
         var secrets = new SecretCodec(cipher);
         int encrypted;
@@ -92,6 +96,12 @@ sealed class SqliteDatabase : IAsyncDisposable
     {
         var c = new SqliteConnection(_connectionString);
         await c.OpenAsync(ct);
+        // Per connection (a pooled one keeps it; setting the same value again is a no-op): no temporary file in TMPDIR.
+        if (Path == InMemoryPath)
+        {
+            try { await ExecAsync(c, TempStoreMemory, ct); }
+            catch { await c.DisposeAsync(); throw; }
+        }
         return c;
     }
 

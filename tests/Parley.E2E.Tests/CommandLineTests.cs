@@ -180,7 +180,8 @@ public sealed class CommandLineTests
     public async Task InMemory_RunsAConversationAndATermination_AndLeavesTheDiskUntouched()
     {
         var root = TempDir("parley-inmemory-");
-        var folders = new[] { "cwd", "home", "xdg-data", "xdg-config", "xdg-cache", "xdg-state", "xdg-runtime" }
+        // tmp: TMPDIR, where SQLite would spill a temporary table or sort (in memory mode: PRAGMA temp_store = MEMORY).
+        var folders = new[] { "cwd", "home", "xdg-data", "xdg-config", "xdg-cache", "xdg-state", "xdg-runtime", "tmp" }
             .ToDictionary(n => n, n => Directory.CreateDirectory(Path.Combine(root, n)).FullName);
         try
         {
@@ -193,7 +194,7 @@ public sealed class CommandLineTests
                     ["PARLEY_DATA_DIR"] = "",   // unset: the default, ./parley-data in the working directory, would apply
                     ["HOME"] = folders["home"], ["XDG_DATA_HOME"] = folders["xdg-data"], ["XDG_CONFIG_HOME"] = folders["xdg-config"],
                     ["XDG_CACHE_HOME"] = folders["xdg-cache"], ["XDG_STATE_HOME"] = folders["xdg-state"], ["XDG_RUNTIME_DIR"] = folders["xdg-runtime"],
-                    ["DOTNET_CLI_HOME"] = folders["home"],
+                    ["DOTNET_CLI_HOME"] = folders["home"], ["TMPDIR"] = folders["tmp"],
                 },
             }))
             {

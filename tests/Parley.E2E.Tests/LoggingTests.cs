@@ -43,6 +43,16 @@ public sealed class LoggingTests
         // A credential in a query string (a client's mistake) is not written down either.
         using var history = new HttpRequestMessage(HttpMethod.Get, $"/webdeployments/v1/deployments/{ParleyServer.DeploymentId}/config.json?token={queryToken}&x=1");
         await platform.Http.SendAsync(history);
+        // A notification channel's id is its capability: not written down, in a path or in the socket's connectUri.
+        var (_, channel) = await platform.PostAsync("/api/v2/notifications/channels");
+        var channelId = (string)channel!["id"]!;
+        var (subscribed, _) = await platform.PostAsync($"/api/v2/notifications/channels/{channelId}/subscriptions", new[] { new { id = $"v2.detail.events.conversation.{conversationId}.customer.end" } });
+        Assert.Equal(HttpStatusCode.OK, subscribed.StatusCode);
+        using (var channelSocket = new System.Net.WebSockets.ClientWebSocket())
+        {
+            await channelSocket.ConnectAsync(new Uri((string)channel["connectUri"]!), CancellationToken.None).WaitAsync(Wait);
+            await channelSocket.CloseOutputAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).WaitAsync(Wait);
+        }
         await guest.DisposeAsync();
 
         var token = await logs.WaitForAsync(e => e.EventId == 9001 && e.Field("Path") == "/oauth/token", Wait);
@@ -58,12 +68,16 @@ public sealed class LoggingTests
         var masked = await logs.WaitForAsync(e => e.EventId == 9001 && e.Field("Path")!.Contains("config.json"), Wait);
         Assert.EndsWith("?token=***&x=1", masked.Field("Path"));
         // The guest's socket is one line, written when it closes, with how long it was open.
-        var socket = await logs.WaitForAsync(e => e.EventId == 9002, Wait);
+        var socket = await logs.WaitForAsync(e => e.EventId == 9002 && e.Field("Path")!.StartsWith("/v1"), Wait);
         Assert.StartsWith("/v1?deploymentId=", socket.Field("Path"));
         Assert.Equal("101", socket.Field("Status"));
         await logs.WaitForAsync(e => e.EventId == 1003, Wait);   // the guest's own close line (GuestApi)
+        var subscriptions = await logs.WaitForAsync(e => e.EventId == 9001 && e.Field("Path")!.EndsWith("/subscriptions"), Wait);
+        Assert.Equal("/api/v2/notifications/channels/***/subscriptions", subscriptions.Field("Path"));
+        var channelLine = await logs.WaitForAsync(e => e.EventId == 9002 && e.Field("Path")!.StartsWith("/channels/"), Wait);
+        Assert.Equal("/channels/***", channelLine.Field("Path"));
 
-        foreach (var forbidden in new[] { secret, bearer, guest.Token, jwt, text, queryToken })
+        foreach (var forbidden in new[] { secret, bearer, guest.Token, jwt, text, queryToken, channelId })
             Assert.DoesNotContain(logs.All, e => e.Contains(forbidden));
     }
 
@@ -165,6 +179,13 @@ public sealed class LoggingTests
         var token = await logs.WaitForAsync(e => e.EventId == 4002, Wait);
         Assert.Equal("wrong secret", token.Field("Reason"));
         Assert.Equal(ParleyOptions.DefaultClientId, token.Field("ClientId"));
+        // An unknown client id may be a secret in the wrong field (id and secret swapped): only a short hash of it is logged.
+        var swapped = "swapped-" + Guid.NewGuid().ToString("N");
+        using var swap = new HttpRequestMessage(HttpMethod.Post, "/oauth/token") { Content = new FormUrlEncodedContent([new("grant_type", "client_credentials")]) };
+        swap.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{swapped}:{ParleyOptions.DefaultClientId}")));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.SendAsync(swap)).StatusCode);
+        var unknown = await logs.WaitForAsync(e => e.EventId == 4002 && e.Field("Reason") == "unknown client", Wait);
+        Assert.Matches("^sha256:[0-9a-f]{8}$", unknown.Field("ClientId"));
 
         // 409: a second end of an ended conversation.
         await using var guest = await server.GuestAsync();
@@ -192,7 +213,7 @@ public sealed class LoggingTests
         var forbidden = await logs.WaitForAsync(e => e.EventId == 4001 && e.Field("Status") == "403", Wait);
         Assert.Equal("missing.permissions", forbidden.Field("Code"));
 
-        Assert.DoesNotContain(logs.All, e => e.Contains(wrong) || e.Contains((string)body["secret"]!));
+        Assert.DoesNotContain(logs.All, e => e.Contains(wrong) || e.Contains(swapped) || e.Contains((string)body["secret"]!));
     }
 
     [Fact]

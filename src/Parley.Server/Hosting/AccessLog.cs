@@ -8,7 +8,8 @@ namespace Parley.Server;
 /// <summary>
 /// One line per HTTP request (<see cref="ParleyLog.Request"/>, event 9001): method, path, status, duration, bytes sent and
 /// client address; a WebSocket is one line when it closes (9002), with how long it was open. Never a header, a body or a
-/// query value whose name suggests a credential (<c>?token=</c>, <c>?client_secret=</c>, …): those show as <c>***</c>.
+/// query value whose name suggests a credential (<c>?token=</c>, <c>?client_secret=</c>, …): those show as <c>***</c>;
+/// nor a notification channel id, which is the channel's capability (<c>/channels/***</c>).
 /// </summary>
 sealed class AccessLog(ILogger log)
 {
@@ -44,10 +45,29 @@ sealed class AccessLog(ILogger log)
         }
     }
 
-    /// <summary>The path and query, clipped, with the value of every credential-like query parameter replaced by <c>***</c>.</summary>
-    internal static string SafePath(string path, string? query)
+    /// <summary>
+    /// The path and query, clipped, with the value of every credential-like query parameter and the segment after each
+    /// <c>channels</c> segment (a notification channel id, its capability) replaced by <c>***</c>.
+    /// </summary>
+    internal static string SafePath(string path, string? query) => SafePath(path) + SafeQuery(query);
+
+    /// <summary>The path, clipped, with a notification channel id (the segment after <c>channels</c>) as <c>***</c>.</summary>
+    internal static string SafePath(string path)
     {
-        var text = new StringBuilder(ParleyLog.Clip(path, MaxPathLength));
+        if (path.Contains("channels/", StringComparison.OrdinalIgnoreCase))
+        {
+            var segments = path.Split('/');
+            for (var i = 1; i < segments.Length; i++)
+                if (segments[i].Length > 0 && segments[i - 1].Equals("channels", StringComparison.OrdinalIgnoreCase)) segments[i] = "***";
+            path = string.Join('/', segments);
+        }
+        return ParleyLog.Clip(path, MaxPathLength);
+    }
+
+    /// <summary>The query (with its <c>?</c>, or empty), clipped, with every credential-like parameter's value as <c>***</c>.</summary>
+    internal static string SafeQuery(string? query)
+    {
+        var text = new StringBuilder();
         if (!string.IsNullOrEmpty(query) && query.Length > 1)
         {
             var first = true;
@@ -60,7 +80,7 @@ sealed class AccessLog(ILogger log)
                 var name = equals < 0 ? pair : pair[..equals];
                 text.Append(ParleyLog.Clip(name, 64));
                 if (equals >= 0) text.Append('=').Append(Sensitive(name) ? "***" : ParleyLog.Clip(pair[(equals + 1)..], 100));
-                if (text.Length > 2 * MaxPathLength) { text.Append("…"); break; }
+                if (text.Length > MaxPathLength) { text.Append("…"); break; }
             }
         }
         return text.ToString();

@@ -25,6 +25,7 @@ public static class Health
         services.AddSingleton<StoreReadiness>();
         services.AddSingleton<StoreOutages>();
         services.AddSingleton<DrainingCheck>();
+        services.AddSingleton<HealthCheckFailures>();
         services.AddHealthChecks()
             .AddCheck("process", () => HealthCheckResult.Healthy("the process is up and serving requests"), tags: [Live])
             .AddCheck<DrainingCheck>("draining", tags: [Ready])
@@ -64,6 +65,7 @@ public static class Health
     /// </summary>
     static async Task WriteJsonAsync(HttpContext http, HealthReport report)
     {
+        LogFailures(http, report);
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var json = new Utf8JsonWriter(buffer))
         {
@@ -87,6 +89,17 @@ public static class Health
         await http.Response.Body.WriteAsync(buffer.WrittenMemory, http.RequestAborted);
     }
 
+    /// <summary>
+    /// A check that threw (not a timeout) is logged by Parley (7008, throttled): the framework's own line is silenced by
+    /// the shipped levels (<c>Microsoft.Extensions.Diagnostics.HealthChecks: Critical</c>).
+    /// </summary>
+    static void LogFailures(HttpContext http, HealthReport report)
+    {
+        foreach (var (name, entry) in report.Entries)
+            if (entry.Exception is { } e and not (OperationCanceledException or TimeoutException))
+                http.RequestServices.GetRequiredService<HealthCheckFailures>().Failed(name, e);
+    }
+
     static string Description(HealthReportEntry entry) => entry.Exception switch
     {
         null => entry.Description ?? entry.Status.ToString(),
@@ -99,6 +112,7 @@ public static class Health
     /// <summary>The answer <c>/health</c> always gave (<c>ok</c>), kept for whatever reads it.</summary>
     static Task WritePlainAsync(HttpContext http, HealthReport report)
     {
+        LogFailures(http, report);
         var body = report.Status switch { HealthStatus.Healthy => Ok, HealthStatus.Degraded => Degraded, _ => Unhealthy };
         http.Response.ContentType = "text/plain; charset=utf-8";
         http.Response.ContentLength = body.Length;
@@ -155,6 +169,35 @@ sealed class StoreReadiness(IConversationStore store, StoreOutages outages) : IH
             outages.Failed("the readiness check", e);
             return HealthCheckResult.Unhealthy("the store cannot be reached");
         }
+    }
+}
+
+/// <summary>
+/// A health check that throws, logged (7008) the first time and then at most once per <see cref="Every"/> per check,
+/// with how many failures were not logged: a load balancer probes every second.
+/// </summary>
+sealed class HealthCheckFailures(ILoggerFactory loggers)
+{
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.Hosting);
+    static readonly TimeSpan Every = TimeSpan.FromSeconds(10);
+    readonly Lock _gate = new();
+    readonly Dictionary<string, (long Last, int Unlogged)> _checks = [];
+
+    public void Failed(string check, Exception e)
+    {
+        int unlogged;
+        lock (_gate)
+        {
+            var now = Environment.TickCount64;
+            if (_checks.TryGetValue(check, out var seen) && now - seen.Last < Every.TotalMilliseconds)
+            {
+                _checks[check] = (seen.Last, seen.Unlogged + 1);
+                return;
+            }
+            unlogged = seen.Unlogged;
+            _checks[check] = (now, 0);
+        }
+        _log.HealthCheckFailed(e, check, unlogged);
     }
 }
 

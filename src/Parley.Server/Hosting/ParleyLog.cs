@@ -166,6 +166,9 @@ public static partial class ParleyLog
     [LoggerMessage(7007, LogLevel.Information, "Access log on: one {Category} line per request (Parley:AccessLog:Enabled={Enabled}, environment {Environment})")]
     public static partial void AccessLogOn(this ILogger log, string category, string enabled, string environment);
 
+    [LoggerMessage(7008, LogLevel.Error, "Health check {Check} failed unexpectedly ({Unlogged} further failures of it since the last report)")]
+    public static partial void HealthCheckFailed(this ILogger log, Exception exception, string check, int unlogged);
+
     // ---- 8xxx OAuth clients and signing keys (Parley.OAuth) ----
 
     [LoggerMessage(8001, LogLevel.Information, "OAuth client {ClientId} created by {Caller} with permissions {Permissions}")]

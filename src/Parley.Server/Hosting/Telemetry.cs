@@ -36,7 +36,11 @@ public static class Telemetry
         // Traces only go somewhere through OTLP: without it no tracer is registered, and no span is recorded.
         if (otlp)
             telemetry.WithTracing(tracing => tracing.AddSource(ParleyDiagnostics.Name)
-                .AddAspNetCoreInstrumentation(o => o.Filter = http => !IsScrape(http, options))
+                .AddAspNetCoreInstrumentation(o =>
+                {
+                    o.Filter = http => !IsScrape(http, options);
+                    o.EnrichWithHttpRequest = MaskUrl;
+                })
                 .AddHttpClientInstrumentation()
                 .AddOtlpExporter());
     }
@@ -48,6 +52,17 @@ public static class Telemetry
     public static void MapParleyMetrics(this WebApplication app, ParleyOptions options)
     {
         if (options.MetricsEnabled) app.MapPrometheusScrapingEndpoint(options.MetricsPath);
+    }
+
+    /// <summary>
+    /// A server span's <c>url.path</c> and <c>url.query</c> as the access log writes them: a notification channel id (its
+    /// capability) as <c>/channels/***</c>, a credential-like query value as <c>***</c> (<see cref="AccessLog.SafePath(string, string?)"/>).
+    /// </summary>
+    static void MaskUrl(System.Diagnostics.Activity activity, HttpRequest request)
+    {
+        activity.SetTag("url.path", AccessLog.SafePath(request.PathBase.Value + request.Path.Value));
+        // Applied to the tag as the instrumentation set it, so its own redaction (every value, by default) is kept.
+        if (activity.GetTagItem("url.query") is string query) activity.SetTag("url.query", AccessLog.SafeQuery(query));
     }
 
     static bool IsScrape(HttpContext http, ParleyOptions options) =>

@@ -53,7 +53,10 @@ public static class TokenApi
         {
             var seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
             if (throttle.ShouldReport(id, address))
-                loggers.CreateLogger(ParleyLog.Refusals).TokenThrottled(Shown(id), address, seconds);
+            {
+                var known = id.Length is > 0 and <= MaxClientIdLength && await store.GetClientAsync(id, ct) is not null;
+                loggers.CreateLogger(ParleyLog.Refusals).TokenThrottled(known ? Shown(id) : Hashed(id), address, seconds);
+            }
             http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
             return Error(429, "temporarily_unavailable", "Too many failed authentication attempts; retry later.");
         }
@@ -66,7 +69,9 @@ public static class TokenApi
         if (!ok)
         {
             await throttle.FailedAsync(id, address, CancellationToken.None);   // counted even if the caller went away
-            loggers.CreateLogger(ParleyLog.Refusals).TokenRefused(client is null ? "unknown client" : "wrong secret", Shown(id), address);
+            // An unknown id may be a secret pasted in the wrong field: only its hash is written down.
+            loggers.CreateLogger(ParleyLog.Refusals).TokenRefused(client is null ? "unknown client" : "wrong secret",
+                client is null ? Hashed(id) : Shown(id), address);
             if (basic) http.Response.Headers.WWWAuthenticate = "Basic realm=\"parley\", charset=\"UTF-8\"";
             return Error(401, "invalid_client", "authentication failed");   // the platform's text for a wrong secret, now for every failure
         }
@@ -78,7 +83,14 @@ public static class TokenApi
         return Results.Json(new TokenResponse(token, "bearer", expiresIn), ParleyJson.Wire.TokenResponse);
     }
 
-    /// <summary>A client id as logged: bounded, printable.</summary>
+    /// <summary>
+    /// An unknown client id as logged: <c>sha256:</c> and the first 8 hex digits of its SHA-256 (UTF-8), enough to tell
+    /// one caller's repeated attempts apart, never the value (a caller that swapped id and secret presents its secret).
+    /// </summary>
+    internal static string Hashed(string id) =>
+        "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(id)))[..8];
+
+        /// <summary>A client id as logged: bounded, printable.</summary>
     static string Shown(string id)
     {
         var clipped = id.Length <= 64 ? id : id[..64] + "…";

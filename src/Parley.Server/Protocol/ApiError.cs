@@ -42,7 +42,7 @@ public sealed class ApiError(int status, string code, string message, string? fi
         if (status is not (401 or 403 or 409 or 429 or 503) || ReferenceEquals(this, StoreUnavailable)) return;
         var log = http.RequestServices?.GetService<ILoggerFactory>()?.CreateLogger(ParleyLog.Refusals);
         if (log is not null && log.IsEnabled(LogLevel.Information))
-            log.PlatformRefused(http.Request.Method, Clip(http.Request.PathBase.Value + http.Request.Path.Value, 200), status, code, ParleyLog.Clip(message, 300));
+            log.PlatformRefused(http.Request.Method, Clip(AccessLog.SafePath(http.Request.PathBase.Value + http.Request.Path.Value), 200), status, code, ParleyLog.Clip(message, 300));
     }
 
     public static string ContextId(HttpContext http)
