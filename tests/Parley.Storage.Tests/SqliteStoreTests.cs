@@ -111,20 +111,11 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
             await store.Conversations.CommitAsync(new Commit(c, c.Version, add.Events), default);
             texts.Add((c.Id, $"t{n}"));
         }
-        var old = Opened(store);
-        await old.DisposeAsync();
-        _open.Remove(old);
-        await using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DbPath};Pooling=false"))
-        {
-            await c.OpenAsync();
-            await using var undo = c.CreateCommand();
-            undo.CommandText =
-                "DROP INDEX messages_by_sequence; ALTER TABLE messages DROP COLUMN sequence; ALTER TABLE conversations DROP COLUMN last_sequence; " +
-                "CREATE INDEX messages_by_conversation ON messages (conversation_id, version); ALTER TABLE outbox DROP COLUMN lease_owner; " +
-                "ALTER TABLE conversations DROP COLUMN last_message_time; " +
-                "DELETE FROM schema_version WHERE version >= 8;";
-            await undo.ExecuteNonQueryAsync();
-        }
+        await RewindSchemaAsync(store,
+            "DROP INDEX messages_by_sequence; ALTER TABLE messages DROP COLUMN sequence; ALTER TABLE conversations DROP COLUMN last_sequence; " +
+            "CREATE INDEX messages_by_conversation ON messages (conversation_id, version); ALTER TABLE outbox DROP COLUMN lease_owner; " +
+            "ALTER TABLE conversations DROP COLUMN last_message_time; " +
+            "DELETE FROM schema_version WHERE version >= 8;");
 
         var migrated = await CreateStoreAsync();
 
@@ -143,16 +134,20 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
     [Fact]
     public Task LastMessageTimeMigration_BackfillsFromTheMessages() => LastMessageTimeMigrationAsync(async store =>
     {
+        await RewindSchemaAsync(store, "ALTER TABLE conversations DROP COLUMN last_message_time; DELETE FROM schema_version WHERE version >= 10;");
+        return await CreateStoreAsync();
+    });
+
+    /// <summary>Closes the store and undoes migrations by hand, so the next open meets a database of an older version.</summary>
+    async Task RewindSchemaAsync(StoragePorts store, string undoSql)
+    {
         var old = Opened(store);
         await old.DisposeAsync();
         _open.Remove(old);
-        await using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DbPath};Pooling=false"))
-        {
-            await c.OpenAsync();
-            await using var undo = c.CreateCommand();
-            undo.CommandText = "ALTER TABLE conversations DROP COLUMN last_message_time; DELETE FROM schema_version WHERE version >= 10;";
-            await undo.ExecuteNonQueryAsync();
-        }
-        return await CreateStoreAsync();
-    });
+        await using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DbPath};Pooling=false");
+        await c.OpenAsync();
+        await using var undo = c.CreateCommand();
+        undo.CommandText = undoSql;
+        await undo.ExecuteNonQueryAsync();
+    }
 }
