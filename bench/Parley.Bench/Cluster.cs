@@ -75,20 +75,10 @@ public static class Cluster
             var connectClock = Stopwatch.StartNew();
             await Parallel.ForEachAsync(Enumerable.Range(0, sessions), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (i, _) =>
             {
-                var node = nodes[i % s.Nodes];
-                var g = node.NewConnection();
+                var g = await nodes[i % s.Nodes].TryConnectGuestAsync(i % sources, Timeout);
+                if (g is null) { Interlocked.Increment(ref refused); return; }
                 g.Node = i % s.Nodes;
-                try
-                {
-                    await g.ConnectAsync(node.SocketUri, i % sources, CancellationToken.None);
-                    await g.ConfigureAsync(node.DeploymentId, Timeout);
-                    guests[i] = g;
-                }
-                catch (Exception)
-                {
-                    Interlocked.Increment(ref refused);
-                    await g.DisposeAsync();
-                }
+                guests[i] = g;
             });
             var connectSeconds = connectClock.Elapsed.TotalSeconds;
             connected.AddRange(guests.Where(g => g is not null).Select(g => g!));

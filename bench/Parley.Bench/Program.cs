@@ -127,18 +127,8 @@ namespace Parley.Bench
             var connectClock = Stopwatch.StartNew();
             await Parallel.ForEachAsync(Enumerable.Range(0, s.Sessions), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (i, _) =>
             {
-                var g = target.NewConnection();
-                try
-                {
-                    await g.ConnectAsync(target.SocketUri, i % sources, CancellationToken.None);
-                    await g.ConfigureAsync(target.DeploymentId, Timeout);
-                    guests[i] = g;
-                }
-                catch (Exception)
-                {
-                    Interlocked.Increment(ref refused);
-                    await g.DisposeAsync();
-                }
+                guests[i] = await target.TryConnectGuestAsync(i % sources, Timeout);
+                if (guests[i] is null) Interlocked.Increment(ref refused);
             });
             var connectSeconds = connectClock.Elapsed.TotalSeconds;
             var connected = guests.Where(g => g is not null).Select(g => g!).ToList();

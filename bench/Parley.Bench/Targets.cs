@@ -107,6 +107,23 @@ public abstract class Target : IAsyncDisposable
     public virtual Uri SocketUri => new($"ws://127.0.0.1:{Base.Port}/v1?deploymentId={DeploymentId}");
     public virtual BenchConnection NewConnection() => new GuestConnection();
 
+    /// <summary>A guest connected and configured here, or null when the target refused it (the caller counts refusals).</summary>
+    public async Task<BenchConnection?> TryConnectGuestAsync(int source, TimeSpan timeout)
+    {
+        var g = NewConnection();
+        try
+        {
+            await g.ConnectAsync(SocketUri, source, CancellationToken.None);
+            await g.ConfigureAsync(DeploymentId, timeout);
+            return g;
+        }
+        catch (Exception)
+        {
+            await g.DisposeAsync();
+            return null;
+        }
+    }
+
     /// <summary>Gets these guests ready for bot replies (Parley: a conversation each, and its ids).</summary>
     public virtual Task PrepareAsync(IReadOnlyList<BenchConnection> guests, bool needBotCommunication) => Task.CompletedTask;
 
