@@ -18,6 +18,8 @@ public sealed class BrowserFixture : IAsyncLifetime
     {
         if (!File.Exists(ChromiumPath))
             throw new InvalidOperationException($"The browser tests need Chromium at {ChromiumPath} (Debian: apt-get install chromium; .ci/run installs it), or PARLEY_CHROMIUM naming one.");
+        // Generous waits for a loaded machine: an assertion passes as soon as the page shows it, so this costs nothing.
+        Assertions.SetDefaultExpectTimeout(10_000);
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
@@ -39,7 +41,7 @@ public sealed class BrowserFixture : IAsyncLifetime
     public async Task<(IBrowserContext Context, IPage Page)> NewPageAsync(Uri baseAddress)
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = baseAddress.ToString(), ViewportSize = new() { Width = 900, Height = 700 } });
-        context.SetDefaultTimeout(10_000);
+        context.SetDefaultTimeout(15_000);
         var page = await context.NewPageAsync();
         return (context, page);
     }
