@@ -63,6 +63,11 @@ export class ParleyGuest extends EventTarget {
     this._attempt = 0;
     this._retryTimer = null;
     this._pending = new Map();   // tracingId -> {resolve, reject, text, retries}
+    // Messages leave one at a time, in order: each waits for the one before it to be stored (or refused), so a message
+    // retried after a 429 is never overtaken by a later one.
+    this._outbox = [];
+    this._inFlight = null;
+    this._holdTimer = null;
     this._seq = 0;
     this._lastTyping = 0;
     this._startNew = false;
@@ -96,7 +101,8 @@ export class ParleyGuest extends EventTarget {
     return new Promise((resolve, reject) => {
       const tracingId = this._tracingId();
       this._pending.set(tracingId, { resolve, reject, text, retries: 0 });
-      this._sendMessage(tracingId);
+      this._outbox.push(tracingId);
+      this._pump();
     });
   }
 
@@ -310,7 +316,7 @@ export class ParleyGuest extends EventTarget {
     this._emit('message', message);
     const waiter = tracingId && this._pending.get(tracingId);
     if (waiter && body.direction === 'Inbound') {
-      this._pending.delete(tracingId);
+      this._settle(tracingId);
       waiter.resolve(message);
     }
   }
@@ -327,10 +333,13 @@ export class ParleyGuest extends EventTarget {
     const waiter = this._pending.get(tracingId);
     this._emit('error', { code: 429, message: `Sending too fast; retrying in ${Math.round(retryInMs / 1000)} s…`, retryInMs, tracingId });
     if (waiter && waiter.retries < 5) {
+      // The same message again after the wait; the ones behind it wait too.
       waiter.retries++;
-      setTimeout(() => this._sendMessage(tracingId), retryInMs);
+      this._inFlight = null;
+      clearTimeout(this._holdTimer);
+      this._holdTimer = setTimeout(() => { this._holdTimer = null; this._pump(); }, retryInMs);
     } else if (waiter) {
-      this._pending.delete(tracingId);
+      this._settle(tracingId);
       waiter.reject(Object.assign(new Error(body?.errorMessage ?? 'Too many requests'), { code: 429 }));
     }
   }
@@ -350,20 +359,33 @@ export class ParleyGuest extends EventTarget {
     }
     this._emit('error', { code, message: text, tracingId });
     if (waiter) {
-      this._pending.delete(tracingId);
+      this._settle(tracingId);
       waiter.reject(Object.assign(new Error(text), { code }));
     }
   }
 
   // ---- plumbing ----
 
-  _sendMessage(tracingId) {
-    const waiter = this._pending.get(tracingId);
-    if (!waiter) return;
-    if (!this._send({ action: 'onMessage', message: { type: 'Text', text: waiter.text } }, tracingId)) {
-      this._pending.delete(tracingId);
-      waiter.reject(Object.assign(new Error('Not connected; send it again once connected.'), { code: 0 }));
+  /** Sends the oldest unsent message, unless one is awaiting its answer or a 429's wait is running. */
+  _pump() {
+    while (!this._inFlight && !this._holdTimer && this._outbox.length > 0) {
+      const tracingId = this._outbox[0];
+      const waiter = this._pending.get(tracingId);
+      if (!waiter) { this._outbox.shift(); continue; }
+      this._inFlight = tracingId;
+      if (!this._send({ action: 'onMessage', message: { type: 'Text', text: waiter.text } }, tracingId)) {
+        this._settle(tracingId, false);
+        waiter.reject(Object.assign(new Error('Not connected; send it again once connected.'), { code: 0 }));
+      }
     }
+  }
+
+  /** A message is answered (stored or refused for good): the next one may go. */
+  _settle(tracingId, pump = true) {
+    this._pending.delete(tracingId);
+    this._outbox = this._outbox.filter((id) => id !== tracingId);
+    if (this._inFlight === tracingId) this._inFlight = null;
+    if (pump) this._pump();
   }
 
   _request(request, expectedClass) {
@@ -384,6 +406,10 @@ export class ParleyGuest extends EventTarget {
   }
 
   _rejectPending(error) {
+    this._outbox = [];
+    this._inFlight = null;
+    clearTimeout(this._holdTimer);
+    this._holdTimer = null;
     for (const [id, waiter] of this._pending) {
       this._pending.delete(id);
       waiter.reject(error);
