@@ -67,6 +67,7 @@ public static class ParleyApp
             return tokens;
         });
         services.AddSingleton<ClientDirectory>();
+        services.AddPlatformAuth();   // JWT bearer + a policy per permission (OAuth/PlatformAuth.cs)
         services.AddSingleton<TokenThrottle>();
         services.AddSingleton(sp => new SigningKeys(store.Credentials, sp.GetRequiredService<Tokens>(), originalKey, options,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<StoreOutages>()));
@@ -130,6 +131,7 @@ public static class ParleyApp
         app.Use(StripGatewayPrefix);
         app.UseRouting();
         app.UseCors();
+        app.UsePlatformAuth();
         // Before the WebSocket middleware, which keeps the upgrade feature it finds: guest frames are measured as announced.
         app.Use((http, next) =>
         {
