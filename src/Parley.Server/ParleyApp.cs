@@ -68,6 +68,7 @@ public static class ParleyApp
         });
         services.AddSingleton<ClientDirectory>();
         services.AddPlatformAuth();   // JWT bearer + a policy per permission (OAuth/PlatformAuth.cs)
+        services.AddPlatformOpenApi();   // the published contract (Platform/PlatformOpenApi.cs)
         services.AddSingleton<TokenThrottle>();
         services.AddSingleton(sp => new SigningKeys(store.Credentials, sp.GetRequiredService<Tokens>(), originalKey, options,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<StoreOutages>()));
@@ -152,6 +153,7 @@ public static class ParleyApp
         app.MapNotificationsApi();
         app.MapParleyHealth();
         app.MapIndexPage();
+        app.MapPlatformOpenApi();
         app.MapParleyMetrics(options);
 
         if (options.MaxConnections < configuredConnections)
