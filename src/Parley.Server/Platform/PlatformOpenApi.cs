@@ -47,6 +47,10 @@ public static class PlatformOpenApi
                     "bearer access token (POST /oauth/token, client credentials) and names the permission it requires " +
                     $"({PermissionsExtension}). Errors use the platform's error body (ErrorBody).",
             };
+            // Only the tags operations use (the generator also lists the defaults it gave before the operations were tagged).
+            var used = document.Paths.Values.SelectMany(p => p.Operations?.Values.AsEnumerable() ?? []).SelectMany(o => o.Tags?.AsEnumerable() ?? [])
+                .Select(t => t.Name).ToHashSet();
+            foreach (var unused in document.Tags?.Where(t => !used.Contains(t.Name)).ToList() ?? []) document.Tags!.Remove(unused);
             document.Components ??= new OpenApiComponents();
             document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
             document.Components.SecuritySchemes[OAuthScheme] = new OpenApiSecurityScheme
@@ -77,8 +81,17 @@ public static class PlatformOpenApi
             var path = "/" + description.RelativePath!.TrimStart('/');
             var method = description.HttpMethod ?? "GET";
             operation.OperationId = OfficialIds.GetValueOrDefault($"{method} {path}") ?? OperationId(method, path);
-            var permission = description.ActionDescriptor.EndpointMetadata.OfType<RequiredPermission>().First().Permission;
             operation.Extensions ??= new Dictionary<string, IOpenApiExtension>();
+            operation.Extensions["x-purecloud-method-name"] = new JsonNodeExtension(JsonValue.Create(operation.OperationId));
+            // An area mapped without a group's tag (the default would be its class or the application's name): tag it by its path.
+            if (!description.ActionDescriptor.EndpointMetadata.OfType<Microsoft.AspNetCore.Http.Metadata.ITagsMetadata>().Any())
+            {
+                var area = path.Split('/', StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(2) ?? "platform";
+                var tag = char.ToUpperInvariant(area[0]) + area[1..];
+                context.Document?.Tags?.Add(new OpenApiTag { Name = tag });
+                operation.Tags = new HashSet<OpenApiTagReference> { new(tag, context.Document) };
+            }
+            var permission = description.ActionDescriptor.EndpointMetadata.OfType<RequiredPermission>().First().Permission;
             operation.Extensions[PermissionsExtension] = new JsonNodeExtension(new JsonObject
             {
                 ["type"] = "ANY", ["permissions"] = new JsonArray(permission),
