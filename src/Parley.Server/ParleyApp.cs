@@ -67,6 +67,8 @@ public static class ParleyApp
             return tokens;
         });
         services.AddSingleton<ClientDirectory>();
+        services.AddPlatformAuth();   // JWT bearer + a policy per permission (OAuth/PlatformAuth.cs)
+        services.AddPlatformOpenApi();   // the published contract (Platform/PlatformOpenApi.cs)
         services.AddSingleton<TokenThrottle>();
         services.AddSingleton(sp => new SigningKeys(store.Credentials, sp.GetRequiredService<Tokens>(), originalKey, options,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<StoreOutages>()));
@@ -130,6 +132,7 @@ public static class ParleyApp
         app.Use(StripGatewayPrefix);
         app.UseRouting();
         app.UseCors();
+        app.UsePlatformAuth();
         // Before the WebSocket middleware, which keeps the upgrade feature it finds: guest frames are measured as announced.
         app.Use((http, next) =>
         {
@@ -151,6 +154,7 @@ public static class ParleyApp
         app.MapNotificationsApi();
         app.MapParleyHealth();
         app.MapIndexPage();
+        app.MapPlatformOpenApi();
         app.MapParleyMetrics(options);
 
         if (options.MaxConnections < configuredConnections)
