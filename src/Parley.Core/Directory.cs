@@ -30,9 +30,10 @@ public sealed record Deployment(
 }
 
 /// <summary>
-/// An OAuth client allowed the client-credentials grant. The secret is kept only as a salted hash.
-/// <see cref="CredentialVersion"/> goes up when the secret is regenerated: tokens carry the version they were issued
-/// under, so a rotation ends every token issued before it.
+/// An OAuth client and the one grant it is allowed (<see cref="AuthorizedGrantType"/>, the platform's enum: client
+/// credentials, or for browser apps CODE or TOKEN, redirecting only to a <see cref="RegisteredRedirectUris"/> entry).
+/// The secret is kept only as a salted hash. <see cref="CredentialVersion"/> goes up when the secret is regenerated:
+/// tokens carry the version they were issued under, so a rotation ends every token issued before it.
 /// </summary>
 public sealed record OAuthClient(
     string Id,
@@ -44,8 +45,16 @@ public sealed record OAuthClient(
     DateTimeOffset? DateModified = null,
     string? CreatedBy = null,
     string? ModifiedBy = null,
-    long CredentialVersion = 0)
+    long CredentialVersion = 0,
+    string AuthorizedGrantType = OAuthClient.ClientCredentials,
+    ImmutableArray<string> RegisteredRedirectUris = default)
 {
+    public const string ClientCredentials = "CLIENT-CREDENTIALS";
+    public const string Code = "CODE";
+    public const string Token = "TOKEN";
+
+    public ImmutableArray<string> RedirectUris => RegisteredRedirectUris.IsDefault ? [] : RegisteredRedirectUris;
+
     public bool Has(string permission) => Permissions.Contains("*") || Permissions.Contains(permission);
 }
 

@@ -129,4 +129,6 @@ public sealed record TerminationAudit(
     string ClientId,
     string? Reason,
     DateTimeOffset At,
-    int? SocketsNotified);
+    int? SocketsNotified,
+    string? UserId = null,
+    string? UserName = null);
