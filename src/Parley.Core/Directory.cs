@@ -49,6 +49,13 @@ public sealed record OAuthClient(
     string AuthorizedGrantType = OAuthClient.ClientCredentials,
     ImmutableArray<string> RegisteredRedirectUris = default)
 {
+    /// <summary>
+    /// The secret hash of a public client (a browser app, RFC 6749 §2.1): it has no secret, matches none, and so can only
+    /// redeem authorization codes bound to a PKCE challenge.
+    /// </summary>
+    public const string NoSecret = "none";
+    public bool IsPublic => SecretHash == NoSecret;
+
     public const string ClientCredentials = "CLIENT-CREDENTIALS";
     public const string Code = "CODE";
     public const string Token = "TOKEN";
