@@ -26,6 +26,8 @@ public sealed class PermissionMatrixTests
         ["/api/v2/conversations/messaging/events"] =
             "no such endpoint, on Genesys Cloud either: a 404 to anyone that names the endpoints that end a conversation",
         ["/api/v2/conversations/messaging/{conversationId}/participants/{participantId}/events"] = "the same",
+        ["/api/v2/users/me"] = "any valid Platform token, no permission (as on the platform): a user's token gets its user, " +
+            "a client-credentials token 400 `bad.request` (docs/users.md)",
     };
 
     sealed record Row(string Method, string Path, string Permission, string NoToken, string Expired, string Without, string Guest,
