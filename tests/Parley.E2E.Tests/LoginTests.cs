@@ -381,7 +381,8 @@ public sealed class AdminBootstrapTests
         var generated = seed.GeneratedPassword!;
         Assert.True(generated.Length >= 20);
         var banner = Banner.Text(["http://127.0.0.1:5000"], server.Services.GetRequiredService<ParleyOptions>(), _ => null, null, seed);
-        Assert.Contains($"admin password  {generated}", banner);
+        Assert.Contains($"\n  admin user      admin\n  admin password  {generated}  (", banner);
+        Assert.Contains("\n  links ", banner);   // the lines after it keep their place
         var stored = (await server.Services.GetRequiredService<IUserStore>().FindByUsernameAsync("admin", default))!;
         Assert.DoesNotContain(generated, stored.PasswordHash);
 

@@ -45,8 +45,8 @@ public static class Banner
               client id       {o.DemoClientId}
               client secret   {secretLine}
               guest socket    {socketBase}/v1?deploymentId={o.DemoDeploymentId}
-              token           curl {insecure}-u {credentials} -d grant_type=client_credentials {local}/oauth/token
-            {AdminLines(admin)}              links           {local}/  (health, readiness, endpoints)
+              token           curl {insecure}-u {credentials} -d grant_type=client_credentials {local}/oauth/token{AdminLines(admin)}
+              links           {local}/  (health, readiness, endpoints)
 
             """;
     }
@@ -61,7 +61,7 @@ public static class Banner
         var password = admin.GeneratedPassword is { } generated ? $"{generated}  (generated now and shown this once; PARLEY_DEMO_ADMIN_PASSWORD sets your own)"
             : admin.PasswordFromSettings ? "(from PARLEY_DEMO_ADMIN_PASSWORD, not shown)"
             : "(shown at the first start only; set PARLEY_DEMO_ADMIN_PASSWORD to choose a new one)";
-        return $"  admin user      {admin.Username}\n  admin password  {password}\n";
+        return $"\n  admin user      {admin.Username}\n  admin password  {password}";
     }
 
     public static string Store(ParleyOptions o) => o.InMemory
