@@ -11,6 +11,7 @@ using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
 using Parley.Server.Protocol;
 using Parley.Server.Users;
+using Parley.Server.Web;
 
 namespace Parley.Server;
 
@@ -162,6 +163,7 @@ public static class ParleyApp
         app.MapParleyHealth();
         app.MapIndexPage();
         app.MapPlatformOpenApi();
+        app.MapWebAssets();   // the messenger, the console and the guest library (docs/web.md)
         app.MapParleyMetrics(options);
 
         if (options.MaxConnections < configuredConnections)
