@@ -255,7 +255,7 @@ public sealed class Conversations(
     {
         var now = Now();
         var fresh = ConversationMachine.Start(NewId(), channel.Channel, channel.ChannelId, sessionId,
-            channel.Mode, direction, channel.CustomerName ?? _options.GuestName, _options.BotName, NewId, now, channel.InactivityTimeout);
+            channel.Mode, direction, channel.CustomerName ?? _options.GuestName, _options.BotName, NewId, now, channel.InactivityTimeout, channel.QueueId);
         var decision = ConversationMachine.Decide(fresh, message(fresh), now);
         if (decision.Rejected is { } rejected) return Outcome.Reject(null, rejected);
         var after = ConversationMachine.ApplyAll(fresh, decision.Events);
@@ -299,7 +299,7 @@ public sealed class Conversations(
             _ => (null!, default(EndLever), null, null),
         };
         if (by is null || events.IsEmpty) return null;
-        return new TerminationAudit(NewId(), after.Id, participant, lever, by.ClientId, reason, events[^1].At, null);   // the instant of the end itself
+        return new TerminationAudit(NewId(), after.Id, participant, lever, by.ClientId, reason, events[^1].At, null, by.UserId, by.UserName);   // the instant of the end itself
     }
 
     /// <summary>

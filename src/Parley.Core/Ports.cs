@@ -37,7 +37,8 @@ public sealed record ConversationFilter(
     bool Descending = false,
     string OrderBy = "conversationStart",
     int PageSize = 25,
-    int PageNumber = 1);
+    int PageNumber = 1,
+    string? QueueId = null);
 
 /// <summary>
 /// What a commit did: stored (with the conversation's last message sequence after it), or refused and wrote nothing.
@@ -221,7 +222,11 @@ public sealed record StoragePorts(
     IDirectoryStore Directory,
     ICredentialStore Credentials,
     IOutbox Outbox,
-    IAsyncDisposable Lifetime);
+    IAsyncDisposable Lifetime)
+{
+    /// <summary>Users and authorization codes (docs/users.md); every adapter sets it when it opens.</summary>
+    public IUserStore Users { get; init; } = null!;
+}
 
 /// <summary>
 /// The store could not be reached or could not finish the write (engine down, connection refused, failover): nothing

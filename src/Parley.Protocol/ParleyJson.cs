@@ -52,6 +52,12 @@ namespace Parley.Protocol;
 [JsonSerializable(typeof(OpenNormalized))]
 [JsonSerializable(typeof(DeliveryWire))]
 [JsonSerializable(typeof(EntityListing<DeliveryWire>))]
+[JsonSerializable(typeof(QueueWire))]
+[JsonSerializable(typeof(EntityListing<QueueWire>))]
+[JsonSerializable(typeof(UserWire))]
+[JsonSerializable(typeof(EntityListing<UserWire>))]
+[JsonSerializable(typeof(UserRequest))]
+[JsonSerializable(typeof(UserPasswordRequest))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
 public partial class ParleyJson : JsonSerializerContext

@@ -8,10 +8,13 @@ using Parley.Core;
 
 namespace Parley.Server.OAuth;
 
-/// <summary>A verified caller of the Platform API.</summary>
-public sealed record Caller(string ClientId, string[] Permissions)
+/// <summary>A verified caller of the Platform API: a client, and with a user's token the user it acts for.</summary>
+public sealed record Caller(string ClientId, string[] Permissions, string? UserId = null, string? UserName = null)
 {
     public bool Has(string permission) => Array.IndexOf(Permissions, "*") >= 0 || Array.IndexOf(Permissions, permission) >= 0;
+
+    /// <summary>Who the domain records as having acted (the audit names the user beside the client).</summary>
+    public Actor Actor => new(ClientId, UserId, UserName);
 }
 
 /// <summary>A verified guest (from a JWT handed out by <c>getJwt</c>).</summary>
@@ -113,16 +116,23 @@ public sealed class Tokens
         return ring.NewestFirst.FirstOrDefault(k => k.SignsFrom <= now) ?? ring.NewestFirst[^1];
     }
 
-    public (string Token, long ExpiresIn) IssueAccessToken(string clientId, IEnumerable<string> permissions, long credentialVersion = 0)
+    /// <param name="user">For a user's token: the user it acts for (its permissions are then the user's, read at each call).</param>
+    public (string Token, long ExpiresIn) IssueAccessToken(string clientId, IEnumerable<string> permissions, long credentialVersion = 0, User? user = null)
     {
         var now = _clock.GetUtcNow().ToUnixTimeSeconds();
         var exp = now + (long)AccessTokenLifetime.TotalSeconds;
-        var payload = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
+        var claims = new Dictionary<string, object>
         {
             ["iss"] = PlatformIssuer, ["aud"] = PlatformAudience, ["sub"] = clientId, ["iat"] = now, ["exp"] = exp, ["perms"] = permissions.ToArray(),
             ["cv"] = credentialVersion, ["jti"] = Guid.NewGuid().ToString("N"),
-        });
-        return (Sign(payload), exp - now);
+        };
+        if (user is not null)
+        {
+            claims["uid"] = user.Id;
+            claims["uname"] = user.Username;
+            claims["uv"] = user.CredentialVersion;
+        }
+        return (Sign(JsonSerializer.SerializeToUtf8Bytes(claims)), exp - now);
     }
 
     /// <param name="notAfter">The latest expiry (unix seconds) the JWT may have: its session's own expiry.</param>
