@@ -52,6 +52,8 @@ namespace Parley.Protocol;
 [JsonSerializable(typeof(OpenNormalized))]
 [JsonSerializable(typeof(DeliveryWire))]
 [JsonSerializable(typeof(EntityListing<DeliveryWire>))]
+[JsonSerializable(typeof(QueueWire))]
+[JsonSerializable(typeof(EntityListing<QueueWire>))]
 [JsonSerializable(typeof(UserWire))]
 [JsonSerializable(typeof(EntityListing<UserWire>))]
 [JsonSerializable(typeof(UserRequest))]

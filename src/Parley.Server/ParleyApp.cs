@@ -11,6 +11,7 @@ using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
 using Parley.Server.Protocol;
 using Parley.Server.Users;
+using Parley.Server.Web;
 
 namespace Parley.Server;
 
@@ -72,6 +73,7 @@ public static class ParleyApp
         services.AddSingleton(admin);
         services.AddSingleton<Users.UserDirectory>();
         services.AddPlatformAuth();   // JWT bearer + a policy per permission (OAuth/PlatformAuth.cs)
+        services.AddPlatformOpenApi();   // the published contract (Platform/PlatformOpenApi.cs)
         services.AddSingleton<ICallerResolver, UserAndClientCallers>();   // users' tokens too (Users/UserDirectory.cs); the last registration wins
         services.AddSingleton<TokenThrottle>();
         services.AddSingleton(sp => new SigningKeys(store.Credentials, sp.GetRequiredService<Tokens>(), originalKey, options,
@@ -155,10 +157,13 @@ public static class ParleyApp
         app.MapConversationsApi();
         app.MapAnalyticsApi();
         app.MapParleyApi();
+        app.MapRoutingApi();
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
         app.MapParleyHealth();
         app.MapIndexPage();
+        app.MapPlatformOpenApi();
+        app.MapWebAssets();   // the messenger, the console and the guest library (docs/web.md)
         app.MapParleyMetrics(options);
 
         if (options.MaxConnections < configuredConnections)
@@ -188,17 +193,22 @@ public static class ParleyApp
     }
 
     /// <summary>
-    /// The demo deployment and OAuth client, created on first start and re-applied at every start, so the
+    /// The demo queue, deployment and OAuth client, created on first start and re-applied at every start, so the
     /// PARLEY_DEMO_* variables always win (as Azurite's well-known dev account does).
     /// </summary>
     static async Task SeedDemoAsync(StoragePorts store, ParleyOptions o, TimeProvider clock)
     {
+        await RoutingApi.SeedDemoQueueAsync(store.Directory, o, clock);
         var existing = await store.Directory.GetDeploymentAsync(o.DemoDeploymentId, default);
         if (existing is null)
             await store.Directory.UpsertDeploymentAsync(new Deployment(o.DemoDeploymentId, "Parley demo", ["*"], true, DisconnectMode.ReadOnly, true,
-                clock.GetUtcNow(), GuestMessagesPerSecond: o.DemoGuestMessagesPerSecond ?? Deployment.PlatformGuestMessagesPerSecond), default);
-        else if (o.DemoGuestMessagesPerSecond is { } rate && existing.GuestMessagesPerSecond != rate)
-            await store.Directory.UpsertDeploymentAsync(existing with { GuestMessagesPerSecond = rate }, default);
+                clock.GetUtcNow(), GuestMessagesPerSecond: o.DemoGuestMessagesPerSecond ?? Deployment.PlatformGuestMessagesPerSecond) { QueueId = o.DemoQueueId }, default);
+        else
+        {
+            var wanted = await RoutingApi.DemoDeploymentRouteAsync(store.Directory, existing, o);
+            if (o.DemoGuestMessagesPerSecond is { } rate) wanted = wanted with { GuestMessagesPerSecond = rate };
+            if (wanted != existing) await store.Directory.UpsertDeploymentAsync(wanted, default);
+        }
         var client = await store.Credentials.GetClientAsync(o.DemoClientId, default);
         // A changed demo secret also raises the credential version: tokens issued under the old secret stop working.
         if (client is null || !Tokens.SecretMatches(o.DemoClientSecret, client.SecretHash))

@@ -25,6 +25,8 @@ public static class Permissions
     public const string IntegrationEdit = "messaging:integration:edit";
     /// <summary>Posting inbound Open Messaging traffic (what a channel's middleware does).</summary>
     public const string InboundReceive = "conversation:message:receive";
+    public const string RoutingQueueView = "routing:queue:view";
+    public const string RoutingQueueAdd = "routing:queue:add";
     // Users (docs/users.md): the platform's directory permissions.
     public const string UserAdd = "directory:user:add";
     public const string UserView = "directory:user:view";
@@ -35,6 +37,7 @@ public static class Permissions
     [
         ConversationView, ConversationCreate, ConversationDisconnect, AnalyticsView, AuditView, DeploymentAdmin, DeploymentView, OAuthClientAdd,
         OAuthClientView, OAuthClientEdit, OAuthClientDelete, SigningKeyView, SigningKeyEdit, IntegrationView, IntegrationEdit, InboundReceive,
+        RoutingQueueView, RoutingQueueAdd,
         UserAdd, UserView, UserEdit, UserDelete,
     ];
 }
