@@ -221,6 +221,7 @@ public sealed record StoragePorts(
     IDirectoryStore Directory,
     ICredentialStore Credentials,
     IOutbox Outbox,
+    INotificationChannelStore NotificationChannels,
     IAsyncDisposable Lifetime);
 
 /// <summary>
