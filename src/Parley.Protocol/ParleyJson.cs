@@ -61,6 +61,8 @@ namespace Parley.Protocol;
 [JsonSerializable(typeof(CustomerDetailEvent))]
 [JsonSerializable(typeof(NotificationMetadata))]
 [JsonSerializable(typeof(ChannelFrame))]
+[JsonSerializable(typeof(QueueWire))]
+[JsonSerializable(typeof(EntityListing<QueueWire>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
 public partial class ParleyJson : JsonSerializerContext
