@@ -30,8 +30,11 @@ public sealed class ConversationNotifications(NotificationHub hub) : ILocalNotif
     void Send<T>(string topic, Func<T> body, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
         hub.Publish(topic, () => Wire.NotificationFrame(topic, body(), type, Guid.NewGuid().ToString()));
 
-    /// <summary>The queue the conversation was routed to; null when none (then no queue topic carries it).</summary>
-    static string? QueueOf(Conversation c) => null;
+    /// <summary>The queue the conversation was routed to; null on one stored before queues existed (no queue topic carries it).</summary>
+    static string? QueueOf(Conversation c) => c.QueueId;
+
+    /// <summary>The queue on a participant, where the platform names it: the routed (non-customer) side, as the conversation API shows it.</summary>
+    static TopicUriReference? ParticipantQueue(Participant p, string queue) => p.Purpose == ParticipantPurpose.Customer ? null : new TopicUriReference(queue);
 
     /// <summary>What of a commit the notification channels see: every commit that changed something (null: none).</summary>
     public static ConversationChange? ChangeOf(Conversation after, ImmutableArray<ConversationEvent> events, bool started)
@@ -80,7 +83,7 @@ public sealed class ConversationNotifications(NotificationHub hub) : ILocalNotif
         {
             Id = p.Id, Name = p.Name, Address = Address(c, p), StartTime = Wire.Time(p.StartTime), ConnectedTime = Wire.Time(p.StartTime),
             EndTime = Wire.Time(p.EndTime), Purpose = PlatformWire.Purpose(p.Purpose), State = State(p.State), InitialState = "connected",
-            Direction = Direction(c, p), DisconnectType = DisconnectType(p.DisconnectType), Queue = new TopicUriReference(queue),
+            Direction = Direction(c, p), DisconnectType = DisconnectType(p.DisconnectType), Queue = ParticipantQueue(p, queue),
             Type = PlatformWire.MessengerType(c.Channel),
             Messages = [.. messages.Where(m => m.ParticipantId == p.Id).Select(m => new QueueMessageDetails
             {
@@ -97,7 +100,7 @@ public sealed class ConversationNotifications(NotificationHub hub) : ILocalNotif
         InactivityTimeout = Timeout(c),
         Participants = [.. c.Participants.Select(p => new QueueConversationParticipant
         {
-            Id = p.Id, Name = p.Name, ConnectedTime = Wire.Time(p.StartTime), EndTime = Wire.Time(p.EndTime), QueueId = queue,
+            Id = p.Id, Name = p.Name, ConnectedTime = Wire.Time(p.StartTime), EndTime = Wire.Time(p.EndTime), QueueId = ParticipantQueue(p, queue)?.Id,
             Purpose = PlatformWire.Purpose(p.Purpose), Address = Address(c, p),
             Messages =
             [

@@ -22,8 +22,6 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
     public static readonly TimeSpan ChannelLifetime = TimeSpan.FromHours(24);
     public const int MaxChannelsPerClient = 20;
     public const int MaxTopicsPerChannel = 1000;
-    /// <summary>The close notice's own allowance: a socket too slow for its queue gets this long to take the notice.</summary>
-    static readonly TimeSpan NoticeTimeout = TimeSpan.FromSeconds(2);
 
     readonly ILogger _log = loggers.CreateLogger("Parley.Notifications");
     readonly ConcurrentDictionary<string, Connection> _connected = new();
@@ -183,6 +181,8 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
         c.CloseReason = reason;
         c.Queue.Writer.TryComplete();
         c.Stop.Cancel();   // the writer stops taking frames; a frame in flight finishes (or times out) first
+        // The frame in flight gets a whole send timeout from now: a reader that wakes up in that time reads its backlog and why.
+        try { c.SendDeadline?.CancelAfter(options.NotificationSendTimeout); } catch (ObjectDisposedException) { }
         if (reason.Contains("behind", StringComparison.Ordinal))
         {
             Interlocked.Increment(ref _dropped);
@@ -246,7 +246,9 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
             await foreach (var frame in c.Queue.Reader.ReadAllAsync(c.Stop.Token))
             {
                 using var deadline = new CancellationTokenSource(options.NotificationSendTimeout);
+                c.SendDeadline = deadline;
                 await c.Socket.SendAsync(frame, WebSocketMessageType.Text, true, deadline.Token);
+                c.SendDeadline = null;
             }
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
@@ -257,13 +259,21 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
     }
 
     /// <summary>The platform's closing notice (<c>v2.system.socket_closing</c>) with why, then a close; cut off if it is not taken in time.</summary>
-    static async Task TellAndCloseAsync(Connection c, string reason)
+    async Task TellAndCloseAsync(Connection c, string reason)
     {
-        using var deadline = new CancellationTokenSource(NoticeTimeout);
+        // As long as any frame gets: a reader that wakes up in time reads its backlog, then why it was dropped.
+        using var deadline = new CancellationTokenSource(options.NotificationSendTimeout);
         try
         {
             await c.Socket.SendAsync(Closing(reason), WebSocketMessageType.Text, true, deadline.Token);
             await c.Socket.CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, "dropped", deadline.Token);
+            // Not aborted now (that would throw away what is still on its way): the client answers the close, or is cut off.
+            _ = Task.Delay(options.NotificationSendTimeout, clock).ContinueWith(static (_, s) =>
+            {
+                var socket = (WebSocket)s!;
+                if (socket.State != WebSocketState.Closed) socket.Abort();
+            }, c.Socket, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return;
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException) { }
         c.Socket.Abort();
@@ -303,6 +313,7 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
         public DateTimeOffset Expires { get; set; }
         public bool Closed { get; set; }
         public string? CloseReason { get; set; }
+        public volatile CancellationTokenSource? SendDeadline;
         public long Generation;
     }
 }

@@ -13,7 +13,8 @@ public enum TopicSubject { Conversation, Queue }
 /// <summary>One topic Parley serves: its pattern, what <c>{id}</c> names, the permission a subscriber needs, the event body's type.</summary>
 public sealed record NotificationTopic(string Pattern, TopicSubject Subject, string Permission, string Description, JsonTypeInfo BodyType)
 {
-    readonly Regex _matcher = new("^" + Regex.Escape(Pattern).Replace(@"\{id}", "(?<id>[0-9a-fA-F-]{36})") + "$",
+    // A conversation id is a UUID; a queue id is what a queue may be named with (1–64 letters, digits, '-', '_').
+    readonly Regex _matcher = new("^" + Regex.Escape(Pattern).Replace(@"\{id}", Subject == TopicSubject.Queue ? "(?<id>[A-Za-z0-9_-]{1,64})" : "(?<id>[0-9a-fA-F-]{36})") + "$",
         RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture, TimeSpan.FromMilliseconds(50));
 
     /// <summary>The concrete topic for <paramref name="id"/>.</summary>
