@@ -251,6 +251,51 @@ public sealed class NotificationsTests(ITestOutputHelper output)
         _output.WriteLine($"dropped after {sent} guest messages ({2 * sent} events) with a queue of {queue} frames");
     }
 
+    /// <summary>
+    /// The measure of docs/notifications.md "Latency": from a termination's end time (stamped by the commit) to its queue
+    /// event read off each of 20 subscribed channels' sockets, over 10 terminations after a warm-up (same machine, same clock).
+    /// </summary>
+    [Fact]
+    public async Task ATerminationsEvent_ReachesEverySubscribedChannel_WithinMilliseconds()
+    {
+        const int channels = 20, terminations = 10;
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        var sockets = new List<NotificationSocket>();
+        for (var i = 0; i < channels; i++) sockets.Add(await NotificationSocket.OpenAsync(platform, MessagesTopic));
+        var latencies = new List<double>();
+        try
+        {
+            for (var n = 0; n <= terminations; n++)   // the first one warms up (JIT, pools) and is not counted
+            {
+                await using var guest = await server.GuestAsync();
+                await guest.ConfigureAsync();
+                var conversationId = (string)(await platform.StartConversationAsync(await guest.SessionIdAsync()))["conversationId"]!;
+                var (ended, _) = await platform.PostAsync($"/api/v2/conversations/{conversationId}/disconnect");
+                Assert.Equal(HttpStatusCode.Accepted, ended.StatusCode);
+                var arrivals = sockets.Select(async s =>
+                {
+                    var frame = await s.NextAsync(f => (string?)f["topicName"] == MessagesTopic && (string?)f["eventBody"]?["id"] == conversationId
+                        && (string?)Participant(f, "customer")["state"] == "disconnected");
+                    var at = DateTimeOffset.UtcNow;
+                    return (at - DateTimeOffset.Parse((string)Participant(frame, "customer")["endTime"]!)).TotalMilliseconds;
+                }).ToList();
+                var measured = await Task.WhenAll(arrivals);
+                if (n > 0) latencies.AddRange(measured);
+            }
+        }
+        finally
+        {
+            foreach (var s in sockets) await s.DisposeAsync();
+        }
+        latencies.Sort();
+        double P(double q) => latencies[(int)Math.Min(latencies.Count - 1, Math.Ceiling(q * latencies.Count) - 1)];
+        _output.WriteLine($"commit → channel, {latencies.Count} events ({channels} channels × {terminations} terminations): " +
+            $"p50 {P(0.50):F1} ms, p99 {P(0.99):F1} ms, max {latencies[^1]:F1} ms");
+        Assert.Equal(channels * terminations, latencies.Count);
+        Assert.True(P(0.99) < 2000, $"p99 {P(0.99):F1} ms");   // a loaded 2-core box; the measured figures are in the docs
+    }
+
     /// <summary>Polls in-process state that has no event to await, with a deadline.</summary>
     static async Task Until(Func<bool> condition, string what)
     {
