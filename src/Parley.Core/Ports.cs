@@ -222,8 +222,14 @@ public sealed record StoragePorts(
     IDirectoryStore Directory,
     ICredentialStore Credentials,
     IOutbox Outbox,
-    INotificationChannelStore NotificationChannels,
-    IAsyncDisposable Lifetime);
+    IAsyncDisposable Lifetime)
+{
+    /// <summary>Users and authorization codes (docs/users.md); every adapter sets it when it opens.</summary>
+    public IUserStore Users { get; init; } = null!;
+
+    /// <summary>Notification channels and their subscriptions (docs/notifications.md); every adapter sets it when it opens.</summary>
+    public INotificationChannelStore NotificationChannels { get; init; } = null!;
+}
 
 /// <summary>
 /// The store could not be reached or could not finish the write (engine down, connection refused, failover): nothing

@@ -10,6 +10,8 @@ using Parley.Server.Notifications;
 using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
 using Parley.Server.Protocol;
+using Parley.Server.Users;
+using Parley.Server.Web;
 
 namespace Parley.Server;
 
@@ -59,6 +61,7 @@ public static class ParleyApp
         var originalKey = await store.Directory.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default);
         var signingKeys = await store.Credentials.ListSigningKeysAsync(default);
         await SeedDemoAsync(store, options, clock);
+        var admin = await Users.UserBootstrap.SeedAsync(store, options, clock);
 
         services.AddSingleton(sp =>
         {
@@ -67,6 +70,11 @@ public static class ParleyApp
             return tokens;
         });
         services.AddSingleton<ClientDirectory>();
+        services.AddSingleton(admin);
+        services.AddSingleton<Users.UserDirectory>();
+        services.AddPlatformAuth();   // JWT bearer + a policy per permission (OAuth/PlatformAuth.cs)
+        services.AddPlatformOpenApi();   // the published contract (Platform/PlatformOpenApi.cs)
+        services.AddSingleton<ICallerResolver, UserAndClientCallers>();   // users' tokens too (Users/UserDirectory.cs); the last registration wins
         services.AddSingleton<TokenThrottle>();
         services.AddSingleton(sp => new SigningKeys(store.Credentials, sp.GetRequiredService<Tokens>(), originalKey, options,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<StoreOutages>()));
@@ -131,6 +139,7 @@ public static class ParleyApp
         app.Use(StripGatewayPrefix);
         app.UseRouting();
         app.UseCors();
+        app.UsePlatformAuth();
         // Before the WebSocket middleware, which keeps the upgrade feature it finds: guest frames are measured as announced.
         app.Use((http, next) =>
         {
@@ -144,6 +153,8 @@ public static class ParleyApp
         app.MapGuestRest();
         app.MapTokenApi();
         app.MapClientsApi();
+        app.MapUsersApi();
+        app.MapAuthorizeEndpoint();
         app.MapConversationsApi();
         app.MapAnalyticsApi();
         app.MapParleyApi();
@@ -152,11 +163,13 @@ public static class ParleyApp
         app.MapNotificationsApi();
         app.MapParleyHealth();
         app.MapIndexPage();
+        app.MapPlatformOpenApi();
+        app.MapWebAssets();   // the messenger, the console and the guest library (docs/web.md)
         app.MapParleyMetrics(options);
 
         if (options.MaxConnections < configuredConnections)
             log.ConnectionsCapped(configuredConnections, ParleyOptions.OpenFileLimit, ParleyOptions.FileReserve, options.MaxConnections);
-        app.Lifetime.ApplicationStarted.Register(() => Banner.Print(app.Urls, options, log));
+        app.Lifetime.ApplicationStarted.Register(() => Banner.Print(app.Urls, options, log, admin));
         return app;
     }
 

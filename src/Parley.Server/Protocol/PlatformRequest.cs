@@ -8,30 +8,25 @@ namespace Parley.Server.Protocol;
 public static class PlatformRequest
 {
     /// <summary>
-    /// Every Platform endpoint goes through this filter: 401 without a valid token, or when the token's client was
-    /// deleted or has had its secret regenerated since; 403 without the permission. The client's current permissions
-    /// count, not those it had when the token was issued. The permission is also endpoint metadata (<see cref="RequiredPermission"/>).
+    /// Every Platform endpoint declares the permission it needs: the policy <c>perm:&lt;permission&gt;</c> on the Platform
+    /// bearer scheme (<see cref="PlatformAuth"/>) answers 401 without a valid token, or when the token's client was deleted or
+    /// has had its secret regenerated since; 403 without the permission. The caller's current permissions count, not those
+    /// it had when the token was issued. The permission is also endpoint metadata (<see cref="RequiredPermission"/>), which
+    /// the permission matrix and the OpenAPI document read.
     /// </summary>
     public static TBuilder RequirePermission<TBuilder>(this TBuilder builder, string permission) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new RequiredPermission(permission)).AddEndpointFilter(async (ctx, next) =>
-        {
-            var http = ctx.HttpContext;
-            var header = http.Request.Headers.Authorization.ToString();
-            if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
-                return ApiError.AuthenticationRequired;
-            var tokens = http.RequestServices.GetRequiredService<Tokens>();
-            switch (tokens.CheckAccessToken(header[7..].Trim(), out var claims))
-            {
-                case TokenCheck.Expired: return ApiError.CredentialsExpired;
-                case TokenCheck.Invalid: return ApiError.BadCredentials;
-            }
-            var (client, caller) = await http.RequestServices.GetRequiredService<ClientDirectory>().GetAsync(claims.ClientId, http.RequestAborted);
-            if (client is null || client.CredentialVersion != claims.CredentialVersion) return ApiError.BadCredentials;
-            if (!caller!.Has(permission)) return ApiError.MissingPermissions(permission);
-            http.Items[typeof(Caller)] = caller;
-            return await next(ctx);
-        });
+        builder.WithMetadata(new RequiredPermission(permission), PlatformResults.ErrorResponse(401), PlatformResults.ErrorResponse(403))
+            .RequireAuthorization(PlatformAuth.PolicyFor(permission));
 
+    /// <summary>
+    /// A group under <c>/api/v2</c> (<paramref name="area"/>, e.g. <c>/conversations</c>) whose endpoints are the Platform
+    /// API's: a current Platform caller is required (each endpoint adds its permission), and the OpenAPI document tags
+    /// them with <paramref name="tag"/>.
+    /// </summary>
+    public static RouteGroupBuilder MapPlatformGroup(this IEndpointRouteBuilder app, string area, string tag) =>
+        app.MapGroup("/api/v2" + area).RequireAuthorization(PlatformAuth.CallerPolicy).WithTags(tag);
+
+    /// <summary>The verified caller of this Platform request (set by the authentication, <see cref="ICallerResolver"/>).</summary>
     public static Caller Caller(this HttpContext http) => (Caller)http.Items[typeof(Caller)]!;
 
     /// <summary>The body limit (<see cref="ParleyOptions.MaxRequestBodyBytes"/>) as the platform's 413.</summary>
