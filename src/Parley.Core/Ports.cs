@@ -226,6 +226,9 @@ public sealed record StoragePorts(
 {
     /// <summary>Users and authorization codes (docs/users.md); every adapter sets it when it opens.</summary>
     public IUserStore Users { get; init; } = null!;
+
+    /// <summary>Notification channels and their subscriptions (docs/notifications.md); every adapter sets it when it opens.</summary>
+    public INotificationChannelStore NotificationChannels { get; init; } = null!;
 }
 
 /// <summary>

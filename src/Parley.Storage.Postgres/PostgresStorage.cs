@@ -19,6 +19,7 @@ public sealed class PostgresStorage : IAsyncDisposable
             new PostgresDirectoryStore(db), new PostgresCredentialStore(db), new PostgresOutbox(db), this)
         {
             Users = new PostgresUserStore(db),
+            NotificationChannels = new PostgresNotificationChannelStore(db),
         };
     }
 

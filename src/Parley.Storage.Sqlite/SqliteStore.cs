@@ -16,6 +16,7 @@ public sealed class SqliteStore : IAsyncDisposable
             new SqliteDirectoryStore(database, credentials), credentials, new SqliteOutbox(database, nodeId), this)
         {
             Users = new SqliteUserStore(database, credentials),
+            NotificationChannels = new SqliteNotificationChannelStore(database),
         };
     }
 

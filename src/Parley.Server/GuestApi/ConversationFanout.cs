@@ -5,7 +5,7 @@ using Parley.Core;
 namespace Parley.Server.GuestApi;
 
 /// <summary>
-/// Turns a commit into what it must reach: the customer start/end notifications (through the <see cref="IChangeBroadcast"/>,
+/// Turns a commit into what it must reach: the notification topics (docs/notifications.md; through the <see cref="IChangeBroadcast"/>,
 /// to every node's channels), and the deliveries to the guest
 /// session, which go through the <see cref="ISessionBackplane"/> (never straight to this node's sockets) so that a
 /// guest connected to another node hears them too. The returned count is of the sockets, on every node, told that the
