@@ -1,5 +1,6 @@
 // The operations console: wiring of sign-in, the live list, the transcript, termination, audit, deliveries and charts.
-// Data sources, per view, are in docs/console.md.
+// Data sources, per view, are in docs/console.md. Built by web/build.mjs (the page's CSS comes in through this import).
+import './console.css';
 import { ApiError, api, hooks, listAll } from './api.js';
 import { LoginError, clip, completeLogin, currentToken, forgetToken, startLogin } from './auth.js';
 import { $, el, shortId, time } from './dom.js';
