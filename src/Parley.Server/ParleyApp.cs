@@ -10,6 +10,7 @@ using Parley.Server.Notifications;
 using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
 using Parley.Server.Protocol;
+using Parley.Server.Web;
 
 namespace Parley.Server;
 
@@ -150,6 +151,7 @@ public static class ParleyApp
         app.MapNotificationsApi();
         app.MapParleyHealth();
         app.MapIndexPage();
+        app.MapWebAssets();   // the messenger, the console and the guest library (docs/web.md)
         app.MapParleyMetrics(options);
 
         if (options.MaxConnections < configuredConnections)

@@ -45,6 +45,8 @@ public static class Banner
               guest socket    {socketBase}/v1?deploymentId={o.DemoDeploymentId}
               token           curl {insecure}-u {credentials} -d grant_type=client_credentials {local}/oauth/token
               links           {local}/  (health, readiness, endpoints)
+              messenger       {local}/messenger/  (a guest of the demo deployment, in the browser)
+              console         {local}/console/
 
             """;
     }
