@@ -255,7 +255,7 @@ public sealed class Conversations(
     {
         var now = Now();
         var fresh = ConversationMachine.Start(NewId(), channel.Channel, channel.ChannelId, sessionId,
-            channel.Mode, direction, channel.CustomerName ?? _options.GuestName, _options.BotName, NewId, now, channel.InactivityTimeout);
+            channel.Mode, direction, channel.CustomerName ?? _options.GuestName, _options.BotName, NewId, now, channel.InactivityTimeout, channel.QueueId);
         var decision = ConversationMachine.Decide(fresh, message(fresh), now);
         if (decision.Rejected is { } rejected) return Outcome.Reject(null, rejected);
         var after = ConversationMachine.ApplyAll(fresh, decision.Events);

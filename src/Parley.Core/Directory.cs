@@ -2,6 +2,54 @@ using System.Collections.Immutable;
 
 namespace Parley.Core;
 
+/// <summary>
+/// A routing queue (the platform's <c>Queue</c>): where the conversations of a deployment or an integration are routed.
+/// Every deployment and integration names one; a conversation records the queue it started on.
+/// </summary>
+public sealed record Queue(
+    string Id,
+    string Name,
+    string? Description,
+    DateTimeOffset DateCreated,
+    DateTimeOffset DateModified,
+    string? CreatedBy = null,
+    string? ModifiedBy = null)
+{
+    /// <summary>The longest name a queue may have (the platform does not document one; this bounds what is stored and echoed).</summary>
+    public const int MaxNameLength = 200;
+    public const int MaxDescriptionLength = 1000;
+}
+
+/// <summary>
+/// A queue listing's filter, as the platform's <c>GET /api/v2/routing/queues</c> takes it. <see cref="Name"/> is matched
+/// whole and without regard to case; a leading and/or trailing <c>*</c> makes it a suffix, prefix or substring match.
+/// Sorted by name (<see cref="Descending"/> reverses it), then id.
+/// </summary>
+public sealed record QueueFilter(string? Name = null, IReadOnlyList<string>? Ids = null, bool Descending = false, int PageSize = 25, int PageNumber = 1)
+{
+    /// <summary>
+    /// The name pattern as SQL LIKE text over <see cref="NameKey"/> (escape character <c>\</c>): the caller's <c>%</c>,
+    /// <c>_</c> and <c>\</c> match themselves.
+    /// </summary>
+    public string? LikePattern()
+    {
+        if (Name is null) return null;
+        var core = NameKey(Name);
+        var leading = core.StartsWith('*');
+        if (leading) core = core[1..];
+        var trailing = core.EndsWith('*');
+        if (trailing) core = core[..^1];
+        var escaped = core.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_");
+        return (leading ? "%" : "") + escaped + (trailing ? "%" : "");
+    }
+
+    /// <summary>
+    /// What names are matched and sorted on, stored beside the name: lower-cased here, so both adapters compare alike
+    /// (SQLite's LIKE and lower() fold ASCII letters only).
+    /// </summary>
+    public static string NameKey(string name) => name.ToLowerInvariant();
+}
+
 /// <summary>A web messaging deployment: where guests connect, from which origins, and what ending a conversation does.</summary>
 public sealed record Deployment(
     string Id,
@@ -22,7 +70,10 @@ public sealed record Deployment(
     /// <summary>What conversations started now will do when ended from the platform side.</summary>
     public DisconnectMode EffectiveDisconnectMode => DisconnectEnabled ? DisconnectType : DisconnectMode.None;
 
-    public ChannelSettings Settings => new(ChannelKind.WebMessaging, Id, EffectiveDisconnectMode, InactivityTimeout: InactivityTimeout);
+    /// <summary>The queue its conversations are routed to.</summary>
+    public required string QueueId { get; init; }
+
+    public ChannelSettings Settings => new(ChannelKind.WebMessaging, Id, EffectiveDisconnectMode, InactivityTimeout: InactivityTimeout, QueueId: QueueId);
 
     /// <summary>No Origin header (a server-side client) is allowed; browsers always send one.</summary>
     public bool AllowsOrigin(string? origin) =>
@@ -68,7 +119,10 @@ public sealed record OpenIntegration(
     string CreatedBy,
     string ModifiedBy)
 {
-    public ChannelSettings Settings(string? customerName) => new(ChannelKind.Open, Id, InboundAfterEnd, customerName);
+    /// <summary>The queue its conversations are routed to.</summary>
+    public required string QueueId { get; init; }
+
+    public ChannelSettings Settings(string? customerName) => new(ChannelKind.Open, Id, InboundAfterEnd, customerName, QueueId: QueueId);
 
     /// <summary>The secret a rotation replaced: it still verifies and still signs, beside the new one, until <see cref="PreviousSecretExpiresAt"/>.</summary>
     public string? PreviousSecretToken { get; init; }
@@ -93,7 +147,7 @@ public sealed record OpenIntegration(
 }
 
 /// <summary>
-/// Configuration every node shares: integrations, deployments, OAuth clients, the token-signing key. Each write is one
+/// Configuration every node shares: queues, integrations, deployments, OAuth clients, the token-signing key. Each write is one
 /// atomic statement (an upsert replaces the whole row; a delete answers whether a row went); the last writer wins.
 /// <see cref="GetOrCreateSigningKeyAsync"/> is insert-if-absent: nodes starting at once all end with the one key stored.
 /// </summary>
@@ -107,6 +161,9 @@ public interface IDirectoryStore
     Task<Page<Deployment>> ListDeploymentsAsync(int pageSize, int pageNumber, CancellationToken ct);
     Task UpsertDeploymentAsync(Deployment deployment, CancellationToken ct);
     Task<bool> DeleteDeploymentAsync(string id, CancellationToken ct);
+    Task<Queue?> GetQueueAsync(string id, CancellationToken ct);
+    Task<Page<Queue>> ListQueuesAsync(QueueFilter filter, CancellationToken ct);
+    Task UpsertQueueAsync(Queue queue, CancellationToken ct);
     Task<OAuthClient?> GetClientAsync(string id, CancellationToken ct);
     Task UpsertClientAsync(OAuthClient client, CancellationToken ct);
     /// <summary>The key that signs access tokens and guest JWTs; created once, shared by every node on the store.</summary>

@@ -38,7 +38,8 @@ public sealed record Participant(
 }
 
 /// <summary>
-/// A message conversation: the aggregate that the state machine guards. <see cref="Version"/> moves with every change
+/// A message conversation: the aggregate that the state machine guards. <see cref="QueueId"/> is the queue it was routed
+/// to, taken from its deployment or integration when it started (null only on conversations stored before queues existed). <see cref="Version"/> moves with every change
 /// of state (a participant leaving, the end); a message is appended under the version it was decided on.
 /// </summary>
 public sealed record Conversation(
@@ -53,7 +54,8 @@ public sealed record Conversation(
     DateTimeOffset? EndTime,
     long Version,
     ImmutableArray<Participant> Participants,
-    TimeSpan? InactivityTimeout = null)
+    TimeSpan? InactivityTimeout = null,
+    string? QueueId = null)
 {
     public bool IsEnded => State == ConversationState.Disconnected;
 
@@ -119,7 +121,7 @@ public sealed record OutboxItem(string Id, string Destination, string MessageId,
 
 /// <summary>Where a conversation lives and what ending it means for the customer.</summary>
 public sealed record ChannelSettings(ChannelKind Channel, string ChannelId, DisconnectMode Mode, string? CustomerName = null,
-    TimeSpan? InactivityTimeout = null);
+    TimeSpan? InactivityTimeout = null, string? QueueId = null);
 
 public sealed record TerminationAudit(
     string Id,

@@ -37,7 +37,8 @@ public sealed record ConversationFilter(
     bool Descending = false,
     string OrderBy = "conversationStart",
     int PageSize = 25,
-    int PageNumber = 1);
+    int PageNumber = 1,
+    string? QueueId = null);
 
 /// <summary>
 /// What a commit did: stored (with the conversation's last message sequence after it), or refused and wrote nothing.

@@ -21,6 +21,8 @@ public sealed record OpenIntegrationRequest
     /// one (seconds, 0 to 604800; the server's default when absent). Without a new secret it ends a running overlap sooner.
     /// </summary>
     public int? SecretRotationOverlapSeconds { get; init; }
+    /// <summary>Parley extension: the queue its conversations are routed to (absent on create: the demo queue).</summary>
+    public string? QueueId { get; init; }
 }
 
 public sealed record OpenIntegrationWire
@@ -44,6 +46,8 @@ public sealed record OpenIntegrationWire
     public ConversationDisconnectConfig? ConversationDisconnect { get; init; }
     /// <summary>Parley extension: while a replaced secret is still in force, when it stops (absent otherwise).</summary>
     public string? PreviousSecretExpiresAt { get; init; }
+    /// <summary>Parley extension: the queue its conversations are routed to.</summary>
+    public string? QueueId { get; init; }
     public required string SelfUri { get; init; }
 }
 

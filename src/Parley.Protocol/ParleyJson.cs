@@ -52,6 +52,8 @@ namespace Parley.Protocol;
 [JsonSerializable(typeof(OpenNormalized))]
 [JsonSerializable(typeof(DeliveryWire))]
 [JsonSerializable(typeof(EntityListing<DeliveryWire>))]
+[JsonSerializable(typeof(QueueWire))]
+[JsonSerializable(typeof(EntityListing<QueueWire>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
 public partial class ParleyJson : JsonSerializerContext

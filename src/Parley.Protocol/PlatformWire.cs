@@ -86,6 +86,8 @@ public sealed record MessageMediaParticipant
     public string? Type { get; init; }
     public Address? ToAddress { get; init; }
     public Address? FromAddress { get; init; }
+    /// <summary>The queue the conversation was routed to (docs/compatibility.md §Queues): on the platform's side of the conversation.</summary>
+    public AddressableRef? Queue { get; init; }
 }
 
 public sealed record MessageDetails
@@ -125,6 +127,9 @@ public sealed record ParticipantWire
     public required string Purpose { get; init; }
     public string? State { get; init; }
     public string? Address { get; init; }
+    /// <summary>The queue the conversation was routed to (docs/compatibility.md §Queues), as the platform's <c>Participant</c> names it.</summary>
+    public string? QueueId { get; init; }
+    public string? QueueName { get; init; }
     public bool WrapupRequired { get; init; }
     public Dictionary<string, string> Attributes { get; init; } = [];
     public List<CommunicationWire> Messages { get; init; } = [];
@@ -253,6 +258,8 @@ public sealed record AnalyticsSegment
     public string? SegmentEnd { get; init; }
     public required string SegmentType { get; init; }
     public string? DisconnectType { get; init; }
+    /// <summary>The queue the conversation was routed to (docs/compatibility.md §Queues); also a segment filter dimension.</summary>
+    public string? QueueId { get; init; }
 }
 
 public sealed record ConversationQuery
@@ -308,6 +315,8 @@ public sealed record DeploymentWire
     public int? InactivityTimeoutSeconds { get; init; }
     /// <summary>Guest onMessage requests allowed per session per second (0 or absent: no limit; the platform's is 2).</summary>
     public int? GuestMessagesPerSecond { get; init; }
+    /// <summary>Parley extension: the queue its conversations are routed to (absent on create: the demo queue).</summary>
+    public string? QueueId { get; init; }
     public string? DateCreated { get; init; }
     public string? SelfUri { get; init; }
 }
@@ -354,4 +363,26 @@ public sealed record SigningKeyRotateRequest
 {
     public int? OverlapSeconds { get; init; }
     public int? ActivateAfterSeconds { get; init; }
+}
+
+// Routing queues (docs/compatibility.md §Queues)
+
+/// <summary>
+/// The platform's <c>Queue</c> (JSDK <c>Queue</c>, listed in a <c>QueueEntityListing</c>), the fields Parley has; also the
+/// create body (<c>CreateQueueRequest</c>: <c>name</c> required, <c>description</c>).
+/// </summary>
+public sealed record QueueWire
+{
+    public string? Id { get; init; }
+    public string? Name { get; init; }
+    public string? Description { get; init; }
+    public string? DateCreated { get; init; }
+    public string? DateModified { get; init; }
+    public string? ModifiedBy { get; init; }
+    public string? CreatedBy { get; init; }
+    /// <summary>Parley routes to no agents: every count is 0.</summary>
+    public int? MemberCount { get; init; }
+    public int? UserMemberCount { get; init; }
+    public int? JoinedMemberCount { get; init; }
+    public string? SelfUri { get; init; }
 }

@@ -4,7 +4,7 @@ using Parley.Core;
 namespace Parley.Server;
 
 /// <summary>
-/// Deployments and integrations are read on every guest message and inbound post but change rarely: they are kept for
+/// Deployments, integrations and queues are read on every guest message, inbound post and conversation read but change rarely: they are kept for
 /// <see cref="Ttl"/>, and a change made through this node is seen at once. Another node's change is seen within the TTL.
 /// </summary>
 public sealed class CachedDirectory(IDirectoryStore inner, TimeProvider clock) : IDirectoryStore
@@ -12,6 +12,7 @@ public sealed class CachedDirectory(IDirectoryStore inner, TimeProvider clock) :
     public static readonly TimeSpan Ttl = TimeSpan.FromSeconds(2);
     readonly ConcurrentDictionary<string, (Deployment? Value, DateTimeOffset Until)> _deployments = new();
     readonly ConcurrentDictionary<string, (OpenIntegration? Value, DateTimeOffset Until)> _integrations = new();
+    readonly ConcurrentDictionary<string, (Queue? Value, DateTimeOffset Until)> _queues = new();
 
     async Task<T?> CachedAsync<T>(ConcurrentDictionary<string, (T? Value, DateTimeOffset Until)> cache, string id,
         Func<Task<T?>> load) where T : class
@@ -55,6 +56,16 @@ public sealed class CachedDirectory(IDirectoryStore inner, TimeProvider clock) :
         _integrations.TryRemove(id, out _);
         return deleted;
     }
+
+    public Task<Queue?> GetQueueAsync(string id, CancellationToken ct) => CachedAsync(_queues, id, () => inner.GetQueueAsync(id, ct));
+
+    public async Task UpsertQueueAsync(Queue queue, CancellationToken ct)
+    {
+        await inner.UpsertQueueAsync(queue, ct);
+        _queues.TryRemove(queue.Id, out _);
+    }
+
+    public Task<Page<Queue>> ListQueuesAsync(QueueFilter filter, CancellationToken ct) => inner.ListQueuesAsync(filter, ct);
 
     public Task<Page<Deployment>> ListDeploymentsAsync(int pageSize, int pageNumber, CancellationToken ct) =>
         inner.ListDeploymentsAsync(pageSize, pageNumber, ct);

@@ -147,6 +147,7 @@ public static class ParleyApp
         app.MapConversationsApi();
         app.MapAnalyticsApi();
         app.MapParleyApi();
+        app.MapRoutingApi();
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
         app.MapParleyHealth();
@@ -181,17 +182,22 @@ public static class ParleyApp
     }
 
     /// <summary>
-    /// The demo deployment and OAuth client, created on first start and re-applied at every start, so the
+    /// The demo queue, deployment and OAuth client, created on first start and re-applied at every start, so the
     /// PARLEY_DEMO_* variables always win (as Azurite's well-known dev account does).
     /// </summary>
     static async Task SeedDemoAsync(StoragePorts store, ParleyOptions o, TimeProvider clock)
     {
+        await RoutingApi.SeedDemoQueueAsync(store.Directory, o, clock);
         var existing = await store.Directory.GetDeploymentAsync(o.DemoDeploymentId, default);
         if (existing is null)
             await store.Directory.UpsertDeploymentAsync(new Deployment(o.DemoDeploymentId, "Parley demo", ["*"], true, DisconnectMode.ReadOnly, true,
-                clock.GetUtcNow(), GuestMessagesPerSecond: o.DemoGuestMessagesPerSecond ?? Deployment.PlatformGuestMessagesPerSecond), default);
-        else if (o.DemoGuestMessagesPerSecond is { } rate && existing.GuestMessagesPerSecond != rate)
-            await store.Directory.UpsertDeploymentAsync(existing with { GuestMessagesPerSecond = rate }, default);
+                clock.GetUtcNow(), GuestMessagesPerSecond: o.DemoGuestMessagesPerSecond ?? Deployment.PlatformGuestMessagesPerSecond) { QueueId = o.DemoQueueId }, default);
+        else
+        {
+            var wanted = await RoutingApi.DemoDeploymentRouteAsync(store.Directory, existing, o);
+            if (o.DemoGuestMessagesPerSecond is { } rate) wanted = wanted with { GuestMessagesPerSecond = rate };
+            if (wanted != existing) await store.Directory.UpsertDeploymentAsync(wanted, default);
+        }
         var client = await store.Credentials.GetClientAsync(o.DemoClientId, default);
         // A changed demo secret also raises the credential version: tokens issued under the old secret stop working.
         if (client is null || !Tokens.SecretMatches(o.DemoClientSecret, client.SecretHash))

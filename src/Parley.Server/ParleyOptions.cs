@@ -429,7 +429,7 @@ public sealed record ParleyOptions
             RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
-        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config);
+        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config).WithQueues(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +
@@ -515,5 +515,26 @@ public sealed record ParleyOptions
             throw new StartupRefused($"Parley:Metrics:Path={Clip(path)} is not a path of its own: use a path such as /metrics " +
                 "(letters, digits, '/', '-', '_', '.'), outside /api/, /oauth/, /v1 and the health probes.");
         return this with { MetricsEnabled = enabled, MetricsPath = path };
+    }
+
+    // ---- Queues: routing queues and the demo queue (docs/compatibility.md §Queues) ----
+    /// <summary>The demo queue's id when none is configured; stores migrated from before queues route to it.</summary>
+    public const string DefaultQueueId = "d1e2a3b4-0000-4000-8000-000000000002";
+    /// <summary>
+    /// Parley:Demo:QueueId (or PARLEY_DEMO_QUEUE_ID). The demo queue, created at start beside the demo deployment, which
+    /// routes to it; also where a deployment or integration created without a <c>queueId</c> routes.
+    /// </summary>
+    public string DemoQueueId { get; init; } = DefaultQueueId;
+    /// <summary>The demo queue id was set: the demo deployment is routed to it at every start, as the other demo settings are re-applied.</summary>
+    public bool DemoQueueIdConfigured { get; init; }
+
+    ParleyOptions WithQueues(IConfiguration config)
+    {
+        var id = (config["Parley:Demo:QueueId"] is { Length: > 0 } v ? v : config["PARLEY_DEMO_QUEUE_ID"] is { Length: > 0 } legacy ? legacy : null)?.Trim();
+        if (id is null) return this;
+        // It goes into paths and notification topic names (v2.routing.queues.{id}.conversations): no dots, no slashes.
+        if (id.Length is 0 or > 64 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+            throw new StartupRefused($"Parley:Demo:QueueId={Clip(id)} is not a queue id: use 1 to 64 letters, digits, '-' or '_' (a GUID, for example).");
+        return this with { DemoQueueId = id, DemoQueueIdConfigured = true };
     }
 }

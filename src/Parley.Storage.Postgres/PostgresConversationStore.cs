@@ -21,7 +21,7 @@ public sealed class PostgresConversationStore : IConversationStore
     const string Refused = "PR001";
 
     const string ConversationColumns =
-        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version, inactivity_seconds";
+        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version, inactivity_seconds, queue_id";
 
     const string MessageColumns =
         "id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key, sequence";
@@ -45,7 +45,7 @@ public sealed class PostgresConversationStore : IConversationStore
         while (await r.ReadAsync(c))
         {
             conversation ??= ReadConversation(r);
-            if (!r.IsDBNull(11)) participants.Add(ReadParticipant(r, 11));
+            if (!r.IsDBNull(12)) participants.Add(ReadParticipant(r, 12));
         }
         return conversation is null ? null : conversation with { Participants = [.. participants] };
     }, ct);
@@ -54,7 +54,7 @@ public sealed class PostgresConversationStore : IConversationStore
         new(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2),
             r.GetString(3), Parse<DisconnectMode>(r.GetString(4)), Parse<MessageDirection>(r.GetString(5)),
             Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), [],
-            r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null);
+            r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null, StringOrNull(r, 11));
 
     /// <summary>A participant from the 8 columns starting at <paramref name="at"/> (id, purpose, name, communication, state, start, end, disconnect type).</summary>
     static Participant ReadParticipant(NpgsqlDataReader r, int at) =>
@@ -122,11 +122,11 @@ public sealed class PostgresConversationStore : IConversationStore
         if (commit.ExpectedVersion == 0)
         {
             commands.Add(BatchCommand(
-                $"WITH g AS (INSERT INTO conversations ({ConversationColumns}, last_sequence, last_message_time) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) " +
+                $"WITH g AS (INSERT INTO conversations ({ConversationColumns}, last_sequence, last_message_time) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) " +
                 "ON CONFLICT (id) DO NOTHING RETURNING last_sequence) SELECT parley_guard(max(last_sequence)) FROM g",
                 Text(c.Id), Text(c.Channel.ToString()), Text(c.DeploymentId), Text(c.GuestSessionId), Text(c.DisconnectMode.ToString()),
                 Text(c.OriginatingDirection.ToString()), Text(c.State.ToString()), Int8(Ms(c.StartTime)), Int8(Ms(c.EndTime)), Int8(c.Version),
-                Int8((long)(c.InactivityTimeout?.TotalSeconds ?? 0)), Int8(messages.Count), Int8(latestMessage)));
+                Int8((long)(c.InactivityTimeout?.TotalSeconds ?? 0)), Text(c.QueueId), Int8(messages.Count), Int8(latestMessage)));
             for (var i = 0; i < c.Participants.Length; i++)
             {
                 var p = c.Participants[i];
@@ -284,6 +284,7 @@ public sealed class PostgresConversationStore : IConversationStore
         if (f.StartedBefore is { } before) where.Add($"start_time < {Arg(Int8(Ms(before)))}");
         if (f.Ended is { } ended) where.Add(ended ? "state = 'Disconnected'" : "state = 'Connected'");
         if (f.Channel is { } channel) where.Add($"channel = {Arg(Text(channel.ToString()))}");
+        if (f.QueueId is { } queue) where.Add($"queue_id = {Arg(Text(queue))}");
         var whereSql = where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where);
         // NULLS FIRST ascending and NULLS LAST descending, as SQLite orders them.
         var orderColumn = f.OrderBy == "conversationEnd" ? "end_time" : "start_time";

@@ -10,7 +10,7 @@ namespace Parley.Storage.Sqlite;
 sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
 {
     const string ConversationColumns =
-        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version, inactivity_seconds";
+        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version, inactivity_seconds, queue_id";
 
     public async Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct)
     {
@@ -29,7 +29,7 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
                 rows.Add(new Conversation(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2), r.GetString(3),
                     Parse<DisconnectMode>(r.GetString(4)), Parse<MessageDirection>(r.GetString(5)),
                     Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), [],
-                    r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null));
+                    r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null, StringOrNull(r, 11)));
         if (rows.Count == 0) return rows;
 
         var participants = new Dictionary<string, List<Participant>>();
@@ -68,11 +68,11 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
         if (commit.ExpectedVersion == 0)
         {
             var insert = db.Prepared(tx,
-                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}, last_sequence, last_message_time) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v,$idle,$n,$latest)",
+                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}, last_sequence, last_message_time) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v,$idle,$queue,$n,$latest)",
                 ("$id", c.Id), ("$ch", c.Channel.ToString()), ("$dep", c.DeploymentId), ("$sess", c.GuestSessionId),
                 ("$mode", c.DisconnectMode.ToString()), ("$dir", c.OriginatingDirection.ToString()), ("$state", c.State.ToString()),
                 ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$idle", (long)(c.InactivityTimeout?.TotalSeconds ?? 0)),
-                ("$n", messages.Count), ("$latest", latestMessage));
+                ("$queue", c.QueueId), ("$n", messages.Count), ("$latest", latestMessage));
             if (await insert.ExecuteNonQueryAsync(ct) == 0) return CommitResult.Refused;
             lastSequence = messages.Count;
             for (var i = 0; i < c.Participants.Length; i++)
@@ -262,6 +262,7 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
         if (f.StartedBefore is { } before) { where.Add("start_time < $before"); args.Add(("$before", Ms(before))); }
         if (f.Ended is { } ended) where.Add(ended ? "state = 'Disconnected'" : "state = 'Connected'");
         if (f.Channel is { } channel) { where.Add("channel = $channel"); args.Add(("$channel", channel.ToString())); }
+        if (f.QueueId is { } queue) { where.Add("queue_id = $queue"); args.Add(("$queue", queue)); }
         var whereSql = where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where);
         var orderColumn = f.OrderBy == "conversationEnd" ? "end_time" : "start_time";
         var order = $"ORDER BY {orderColumn} {(f.Descending ? "DESC" : "ASC")}, id";

@@ -293,7 +293,7 @@ public sealed class SecretsAtRestTests
         await old.Ports.Directory.UpsertIntegrationAsync(new OpenIntegration(id, "Old channel", url, secret, ImmutableDictionary<string, string>.Empty, true,
             DisconnectMode.ReadOnly, now, now, "old", "old")
         {
-            PreviousSecretToken = previous, PreviousSecretExpiresAt = previous is null ? null : now.AddHours(1),
+            PreviousSecretToken = previous, PreviousSecretExpiresAt = previous is null ? null : now.AddHours(1), QueueId = "old-queue",
         }, default);
         if (key is not null) await old.Ports.Directory.GetOrCreateSigningKeyAsync(() => key, default);
         if (rotated is not null)

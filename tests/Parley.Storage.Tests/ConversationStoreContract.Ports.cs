@@ -172,7 +172,10 @@ public abstract partial class ConversationStoreContract
     {
         var store = await CreateStoreAsync();
         var second = await OpenSecondAsync(store);
-        var deployment = new Deployment(Id(), "web", ["https://shop.example"], true, DisconnectMode.Send, false, T0, TimeSpan.FromMinutes(5), 4);
+        var deployment = new Deployment(Id(), "web", ["https://shop.example"], true, DisconnectMode.Send, false, T0, TimeSpan.FromMinutes(5), 4)
+        {
+            QueueId = "queue-web",
+        };
         await store.Directory.UpsertDeploymentAsync(deployment, default);
         await store.Directory.UpsertDeploymentAsync(deployment with { Name = "renamed" }, default);
 
@@ -184,10 +187,12 @@ public abstract partial class ConversationStoreContract
         Assert.Null(await store.Directory.GetDeploymentAsync(deployment.Id, default));
 
         var integration = new OpenIntegration(Id(), "Partner", "https://partner.example/hook", "secret-0123456789abcdef",
-            ImmutableDictionary<string, string>.Empty, false, DisconnectMode.Send, T0, T0, "c", "c");
+            ImmutableDictionary<string, string>.Empty, false, DisconnectMode.Send, T0, T0, "c", "c") { QueueId = "queue-open" };
         await store.Directory.UpsertIntegrationAsync(integration, default);
+        await store.Directory.UpsertIntegrationAsync(integration with { QueueId = "queue-moved" }, default);
         var listed = await second.Directory.ListIntegrationsAsync(25, 1, default);
-        Assert.Equal((1L, "Partner", false), (listed.Total, listed.Entities[0].Name, listed.Entities[0].DisconnectNotification));
+        Assert.Equal((1L, "Partner", false, "queue-moved"),
+            (listed.Total, listed.Entities[0].Name, listed.Entities[0].DisconnectNotification, listed.Entities[0].QueueId));
         Assert.True(await store.Directory.DeleteIntegrationAsync(integration.Id, default));
         Assert.Null(await second.Directory.GetIntegrationAsync(integration.Id, default));
 

@@ -231,7 +231,7 @@ public abstract partial class ConversationStoreContract
         var directory = (await CreateStoreAsync()).Directory;
         for (var i = 0; i < 3; i++)
             await directory.UpsertDeploymentAsync(new Deployment(Id(), $"d{i}", ["*"], true, DisconnectMode.ReadOnly, true, T0.AddSeconds(i),
-                GuestMessagesPerSecond: i == 0 ? 0 : 7), default);
+                GuestMessagesPerSecond: i == 0 ? 0 : 7) { QueueId = "q" }, default);
 
         var page = await directory.ListDeploymentsAsync(2, 1, default);
 
@@ -263,7 +263,7 @@ public abstract partial class ConversationStoreContract
     {
         var store = await CreateStoreAsync();
         var integration = new OpenIntegration(Id(), "Partner", "https://partner.example/hook", "old-secret-0123456789",
-            ImmutableDictionary<string, string>.Empty.Add("X-Partner-Key", "k"), true, DisconnectMode.ReadOnly, T0, T0, "c", "c");
+            ImmutableDictionary<string, string>.Empty.Add("X-Partner-Key", "k"), true, DisconnectMode.ReadOnly, T0, T0, "c", "c") { QueueId = "q" };
         await store.Directory.UpsertIntegrationAsync(integration.RotateSecret("new-secret-0123456789", TimeSpan.FromHours(1), T0), default);
 
         var reopened = await ReopenAsync(store);

@@ -68,7 +68,15 @@ public sealed class PostgresStoreTests(PostgresTestDatabase database) : Conversa
     }
 
     [ContractFact]
-    public Task LastMessageTimeMigration_BackfillsFromTheMessages() => LastMessageTimeMigrationAsync(async store =>
+    public Task LastMessageTimeMigration_BackfillsFromTheMessages() => LastMessageTimeMigrationAsync(store =>
+        ReopenFromBeforeAsync(store, UndoQueuesSql + "ALTER TABLE conversations DROP COLUMN last_message_time; DELETE FROM schema_version WHERE version >= 2;"));
+
+    [ContractFact]
+    public Task QueuesMigration_RoutesWhatExistedToTheDemoQueue() => QueuesMigrationAsync(store =>
+        ReopenFromBeforeAsync(store, UndoQueuesSql + "DELETE FROM schema_version WHERE version >= 3;"));
+
+    /// <summary>Closes the store and undoes migrations by hand, so the next open meets a database of an older version.</summary>
+    async Task<StoragePorts> ReopenFromBeforeAsync(StoragePorts store, string undoSql)
     {
         var (storage, node) = _stores[store.Conversations];
         await storage.DisposeAsync();
@@ -76,10 +84,9 @@ public sealed class PostgresStoreTests(PostgresTestDatabase database) : Conversa
         await using (var c = new NpgsqlConnection(await DatabaseAsync()))
         {
             await c.OpenAsync();
-            await using var undo = new NpgsqlCommand(
-                "ALTER TABLE conversations DROP COLUMN last_message_time; DELETE FROM schema_version WHERE version >= 2;", c);
+            await using var undo = new NpgsqlCommand(undoSql, c);
             await undo.ExecuteNonQueryAsync();
         }
         return await OpenAsync(node);
-    });
+    }
 }

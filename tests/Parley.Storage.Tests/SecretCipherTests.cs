@@ -38,7 +38,7 @@ public sealed class SecretCipherTests : IAsyncLifetime
         new(id, "Channel", "https://example.com/hook", secret, ImmutableDictionary<string, string>.Empty, true, DisconnectMode.ReadOnly,
             DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, "test", "test")
         {
-            PreviousSecretToken = previous, PreviousSecretExpiresAt = previous is null ? null : DateTimeOffset.UnixEpoch.AddDays(1),
+            PreviousSecretToken = previous, PreviousSecretExpiresAt = previous is null ? null : DateTimeOffset.UnixEpoch.AddDays(1), QueueId = "q",
         };
 
     [Fact]

@@ -111,7 +111,7 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
             await store.Conversations.CommitAsync(new Commit(c, c.Version, add.Events), default);
             texts.Add((c.Id, $"t{n}"));
         }
-        await RewindSchemaAsync(store,
+        await RewindSchemaAsync(store, UndoQueuesSql +
             "DROP INDEX messages_by_sequence; ALTER TABLE messages DROP COLUMN sequence; ALTER TABLE conversations DROP COLUMN last_sequence; " +
             "CREATE INDEX messages_by_conversation ON messages (conversation_id, version); ALTER TABLE outbox DROP COLUMN lease_owner; " +
             "ALTER TABLE conversations DROP COLUMN last_message_time; " +
@@ -134,7 +134,14 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
     [Fact]
     public Task LastMessageTimeMigration_BackfillsFromTheMessages() => LastMessageTimeMigrationAsync(async store =>
     {
-        await RewindSchemaAsync(store, "ALTER TABLE conversations DROP COLUMN last_message_time; DELETE FROM schema_version WHERE version >= 10;");
+        await RewindSchemaAsync(store, UndoQueuesSql + "ALTER TABLE conversations DROP COLUMN last_message_time; DELETE FROM schema_version WHERE version >= 10;");
+        return await CreateStoreAsync();
+    });
+
+    [Fact]
+    public Task QueuesMigration_RoutesWhatExistedToTheDemoQueue() => QueuesMigrationAsync(async store =>
+    {
+        await RewindSchemaAsync(store, UndoQueuesSql + "DELETE FROM schema_version WHERE version >= 11;");
         return await CreateStoreAsync();
     });
 

@@ -25,11 +25,14 @@ public static class Permissions
     public const string IntegrationEdit = "messaging:integration:edit";
     /// <summary>Posting inbound Open Messaging traffic (what a channel's middleware does).</summary>
     public const string InboundReceive = "conversation:message:receive";
+    public const string RoutingQueueView = "routing:queue:view";
+    public const string RoutingQueueAdd = "routing:queue:add";
 
     public static readonly string[] Known =
     [
         ConversationView, ConversationCreate, ConversationDisconnect, AnalyticsView, AuditView, DeploymentAdmin, DeploymentView, OAuthClientAdd,
         OAuthClientView, OAuthClientEdit, OAuthClientDelete, SigningKeyView, SigningKeyEdit, IntegrationView, IntegrationEdit, InboundReceive,
+        RoutingQueueView, RoutingQueueAdd,
     ];
 }
 

@@ -100,6 +100,7 @@ public static class OpenMessagingApi
         DisconnectNotification = i.DisconnectNotification,
         ConversationDisconnect = new ConversationDisconnectConfig(true, i.InboundAfterEnd.ToString()),
         PreviousSecretExpiresAt = i.SecretsInForce(now).Count > 1 ? Wire.Time(i.PreviousSecretExpiresAt) : null,
+        QueueId = i.QueueId,
         SelfUri = $"{IntegrationsPath}/{i.Id}",
     };
 
@@ -141,11 +142,16 @@ public static class OpenMessagingApi
         if (error is not null) return error;
         if (Validate(body!, creating: true, options) is { } invalid) return invalid;
         var b = body!;
+        var (queueId, unrouted) = await RoutingApi.RouteAsync(directory, b.QueueId, null, options, ct);
+        if (unrouted is not null) return unrouted;
         var now = clock.GetUtcNow();
         var caller = http.Caller().ClientId;
         var integration = new OpenIntegration(Guid.NewGuid().ToString(), b.Name!.Trim(), b.OutboundNotificationWebhookUrl!,
             b.OutboundNotificationWebhookSignatureSecretToken!, (b.WebhookHeaders ?? []).ToImmutableDictionary(),
-            b.DisconnectNotification ?? true, Enum.Parse<DisconnectMode>(b.ConversationDisconnect?.Type ?? "ReadOnly"), now, now, caller, caller);
+            b.DisconnectNotification ?? true, Enum.Parse<DisconnectMode>(b.ConversationDisconnect?.Type ?? "ReadOnly"), now, now, caller, caller)
+        {
+            QueueId = queueId!,
+        };
         await directory.UpsertIntegrationAsync(integration, ct);
         return Results.Json(ToWire(integration, now), ParleyJson.Wire.OpenIntegrationWire);
     }
@@ -171,6 +177,8 @@ public static class OpenMessagingApi
         if (Validate(body!, creating: false, options) is { } invalid) return invalid;
         if (await directory.GetIntegrationAsync(integrationId, ct) is not { } i) return ApiError.NotFound("integration", integrationId);
         var b = body!;
+        var (queueId, unrouted) = await RoutingApi.RouteAsync(directory, b.QueueId, i.QueueId, options, ct);
+        if (unrouted is not null) return unrouted;
         var now = clock.GetUtcNow();
         var overlap = b.SecretRotationOverlapSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : options.WebhookSecretRotationOverlap;
         // A new secret starts a rotation: the old one stays in force for the overlap. An overlap alone ends a running one sooner.
@@ -184,6 +192,7 @@ public static class OpenMessagingApi
             WebhookHeaders = b.WebhookHeaders?.ToImmutableDictionary() ?? i.WebhookHeaders,
             DisconnectNotification = b.DisconnectNotification ?? i.DisconnectNotification,
             InboundAfterEnd = b.ConversationDisconnect?.Type is { } type ? Enum.Parse<DisconnectMode>(type) : i.InboundAfterEnd,
+            QueueId = queueId!,
             DateModified = now,
             ModifiedBy = http.Caller().ClientId,
         };

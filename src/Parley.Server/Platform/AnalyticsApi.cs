@@ -12,7 +12,7 @@ namespace Parley.Server.Platform;
 /// </summary>
 public static class AnalyticsApi
 {
-    public const string SupportedDimensions = "conversationEnd (exists|notExists), conversationId, mediaType (message), messageType (webmessaging|open)";
+    public const string SupportedDimensions = "conversationEnd (exists|notExists), conversationId, mediaType (message), messageType (webmessaging|open), queueId";
 
     public static void MapAnalyticsApi(this IEndpointRouteBuilder app)
     {
@@ -69,6 +69,11 @@ public static class AnalyticsApi
                     filter = filter with { Channel = predicate.Value == "open" ? ChannelKind.Open : ChannelKind.WebMessaging };
                     break;
                 case ("messageType", "matches"): matchesNothing = true; break;
+                // Two different queues in one "and" filter match nothing: a conversation has one queue.
+                case ("queueId", "matches"):
+                    matchesNothing |= filter.QueueId is { } other && other != predicate.Value;
+                    filter = filter with { QueueId = predicate.Value ?? "" };
+                    break;
                 default:
                     return ApiError.BadRequest(
                         $"Unsupported predicate: dimension '{predicate.Dimension}' with operator '{predicate.Operator ?? "matches"}'. Supported: {SupportedDimensions}.");
@@ -83,6 +88,7 @@ public static class AnalyticsApi
             var one = await store.LoadAsync(onlyId, ct);
             found = one is not null && one.StartTime >= from && one.StartTime < to
                 && (filter.Ended is null || filter.Ended == one.IsEnded) && (filter.Channel is null || filter.Channel == one.Channel)
+                && (filter.QueueId is null || filter.QueueId == one.QueueId)
                 ? [one] : [];
             total = found.Count;
             if (number > 1) found = [];

@@ -33,7 +33,7 @@ public static class ParleyApi
         ConversationDisconnect = new ConversationDisconnectConfig(d.DisconnectEnabled, d.DisconnectType.ToString()),
         ConversationClear = new EnabledFlag(d.ClearEnabled), DateCreated = Wire.Time(d.DateCreated),
         InactivityTimeoutSeconds = (int)(d.InactivityTimeout?.TotalSeconds ?? 0),
-        GuestMessagesPerSecond = d.GuestMessagesPerSecond,
+        GuestMessagesPerSecond = d.GuestMessagesPerSecond, QueueId = d.QueueId,
         SelfUri = $"/api/v2/parley/deployments/{d.Id}",
     };
 
@@ -65,10 +65,16 @@ public static class ParleyApi
                 $"1 to {Deployment.MaxGuestMessagesPerSecond} (absent: the platform's {Deployment.PlatformGuestMessagesPerSecond})");
         var existing = id is null ? null : await directory.GetDeploymentAsync(id, ct);
         if (id is not null && existing is null) return ApiError.NotFound("deployment", id);
+        var (queueId, unrouted) = await RoutingApi.RouteAsync(directory, b.QueueId, existing?.QueueId,
+            http.RequestServices.GetRequiredService<ParleyOptions>(), ct);
+        if (unrouted is not null) return unrouted;
         var d = new Deployment(id ?? Guid.NewGuid().ToString(), b.Name, [.. b.AllowedOrigins ?? ["*"]],
             b.ConversationDisconnect?.Enabled ?? true, Enum.Parse<DisconnectMode>(type), b.ConversationClear?.Enabled ?? true,
             existing?.DateCreated ?? clock.GetUtcNow(),
-            b.InactivityTimeoutSeconds is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : null, b.GuestMessagesPerSecond ?? Deployment.PlatformGuestMessagesPerSecond);
+            b.InactivityTimeoutSeconds is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : null, b.GuestMessagesPerSecond ?? Deployment.PlatformGuestMessagesPerSecond)
+        {
+            QueueId = queueId!,
+        };
         await directory.UpsertDeploymentAsync(d, ct);
         return Results.Json(ToWire(d), ParleyJson.Wire.DeploymentWire, statusCode: id is null ? 201 : 200);
     }

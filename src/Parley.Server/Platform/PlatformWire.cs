@@ -23,6 +23,14 @@ public static class PlatformWire
 
     public static string ConversationUri(string id) => $"/api/v2/conversations/messages/{id}";
 
+    public static string QueueUri(string id) => $"/api/v2/routing/queues/{id}";
+
+    /// <summary>
+    /// The queue a participant shows (docs/compatibility.md §Queues): the platform names it on the participants of its own
+    /// side (acd, agent), never on the customer; Parley's are the bot (workflow) and agents. Null before queues existed.
+    /// </summary>
+    static string? ParticipantQueue(Conversation c, Participant p) => p.Purpose == ParticipantPurpose.Customer ? null : c.QueueId;
+
     static string ParticipantDirection(Conversation c, Participant p) =>
         p.Purpose == ParticipantPurpose.Customer ? Direction(c.OriginatingDirection) : "inbound";
 
@@ -57,6 +65,7 @@ public static class PlatformWire
                 StartTime = Wire.Time(p.StartTime), ConnectedTime = Wire.Time(p.StartTime), EndTime = Wire.Time(p.EndTime),
                 Type = MessengerType(c.Channel), Messages = Details(messages, p.Id), FromAddress = from, ToAddress = to,
                 Address = from?.AddressNormalized,
+                Queue = ParticipantQueue(c, p) is { } queue ? new AddressableRef(queue, SelfUri: QueueUri(queue)) : null,
             };
         }).ToList(),
     };
@@ -75,7 +84,7 @@ public static class PlatformWire
             {
                 Id = p.Id, Name = p.Name, Purpose = Purpose(p.Purpose), State = State(p.State),
                 StartTime = Wire.Time(p.StartTime), ConnectedTime = Wire.Time(p.StartTime), EndTime = Wire.Time(p.EndTime),
-                Address = from?.AddressNormalized,
+                Address = from?.AddressNormalized, QueueId = ParticipantQueue(c, p),
                 Messages =
                 [
                     new CommunicationWire
@@ -138,7 +147,9 @@ public static class PlatformWire
                         new AnalyticsSegment
                         {
                             SegmentStart = Wire.Time(p.StartTime), SegmentEnd = Wire.Time(p.EndTime), SegmentType = "interact",
-                            DisconnectType = DisconnectType(p.DisconnectType),
+                            // Every segment of a routed conversation names its queue, the customer's included, so a
+                            // segment filter on queueId finds the conversation.
+                            DisconnectType = DisconnectType(p.DisconnectType), QueueId = c.QueueId,
                         },
                     ],
                 },
