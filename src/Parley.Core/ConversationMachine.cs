@@ -2,8 +2,11 @@ using System.Collections.Immutable;
 
 namespace Parley.Core;
 
-/// <summary>Who asked: an OAuth client on the Platform API, or the guest over the Guest API.</summary>
-public sealed record Actor(string ClientId)
+/// <summary>
+/// Who asked: an OAuth client on the Platform API (and the user it acts for, with a user's token), or the guest over the
+/// Guest API.
+/// </summary>
+public sealed record Actor(string ClientId, string? UserId = null, string? UserName = null)
 {
     public static readonly Actor Guest = new("guest");
 }

@@ -299,7 +299,7 @@ public sealed class Conversations(
             _ => (null!, default(EndLever), null, null),
         };
         if (by is null || events.IsEmpty) return null;
-        return new TerminationAudit(NewId(), after.Id, participant, lever, by.ClientId, reason, events[^1].At, null);   // the instant of the end itself
+        return new TerminationAudit(NewId(), after.Id, participant, lever, by.ClientId, reason, events[^1].At, null, by.UserId, by.UserName);   // the instant of the end itself
     }
 
     /// <summary>

@@ -1,6 +1,6 @@
 namespace Parley.Core;
 
-/// <summary>One change to a credential: an OAuth client created, updated, given a new secret or deleted, or a signing key rotated.</summary>
+/// <summary>One change to a credential: an OAuth client or a user created, updated, given a new secret or password, or deleted, or a signing key rotated.</summary>
 public sealed record CredentialAudit(
     string Id,
     CredentialAction Action,
@@ -9,7 +9,12 @@ public sealed record CredentialAudit(
     DateTimeOffset At,
     string? Detail = null);
 
-public enum CredentialAction { ClientCreated, ClientUpdated, ClientSecretRegenerated, ClientDeleted, SigningKeyRotated }
+public enum CredentialAction
+{
+    ClientCreated, ClientUpdated, ClientSecretRegenerated, ClientDeleted, SigningKeyRotated,
+    // Users (docs/users.md).
+    UserCreated, UserUpdated, UserDeleted, UserPasswordChanged, AuthorizationCodeReplayed,
+}
 
 /// <summary>
 /// A key that signs and verifies tokens. The newest key whose <see cref="SignsFrom"/> has passed signs; every key not

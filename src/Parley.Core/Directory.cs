@@ -81,9 +81,10 @@ public sealed record Deployment(
 }
 
 /// <summary>
-/// An OAuth client allowed the client-credentials grant. The secret is kept only as a salted hash.
-/// <see cref="CredentialVersion"/> goes up when the secret is regenerated: tokens carry the version they were issued
-/// under, so a rotation ends every token issued before it.
+/// An OAuth client and the one grant it is allowed (<see cref="AuthorizedGrantType"/>, the platform's enum: client
+/// credentials, or for browser apps CODE or TOKEN, redirecting only to a <see cref="RegisteredRedirectUris"/> entry).
+/// The secret is kept only as a salted hash. <see cref="CredentialVersion"/> goes up when the secret is regenerated:
+/// tokens carry the version they were issued under, so a rotation ends every token issued before it.
 /// </summary>
 public sealed record OAuthClient(
     string Id,
@@ -95,8 +96,23 @@ public sealed record OAuthClient(
     DateTimeOffset? DateModified = null,
     string? CreatedBy = null,
     string? ModifiedBy = null,
-    long CredentialVersion = 0)
+    long CredentialVersion = 0,
+    string AuthorizedGrantType = OAuthClient.ClientCredentials,
+    ImmutableArray<string> RegisteredRedirectUris = default)
 {
+    /// <summary>
+    /// The secret hash of a public client (a browser app, RFC 6749 §2.1): it has no secret, matches none, and so can only
+    /// redeem authorization codes bound to a PKCE challenge.
+    /// </summary>
+    public const string NoSecret = "none";
+    public bool IsPublic => SecretHash == NoSecret;
+
+    public const string ClientCredentials = "CLIENT-CREDENTIALS";
+    public const string Code = "CODE";
+    public const string Token = "TOKEN";
+
+    public ImmutableArray<string> RedirectUris => RegisteredRedirectUris.IsDefault ? [] : RegisteredRedirectUris;
+
     public bool Has(string permission) => Permissions.Contains("*") || Permissions.Contains(permission);
 }
 

@@ -131,4 +131,6 @@ public sealed record TerminationAudit(
     string ClientId,
     string? Reason,
     DateTimeOffset At,
-    int? SocketsNotified);
+    int? SocketsNotified,
+    string? UserId = null,
+    string? UserName = null);

@@ -222,7 +222,11 @@ public sealed record StoragePorts(
     IDirectoryStore Directory,
     ICredentialStore Credentials,
     IOutbox Outbox,
-    IAsyncDisposable Lifetime);
+    IAsyncDisposable Lifetime)
+{
+    /// <summary>Users and authorization codes (docs/users.md); every adapter sets it when it opens.</summary>
+    public IUserStore Users { get; init; } = null!;
+}
 
 /// <summary>
 /// The store could not be reached or could not finish the write (engine down, connection refused, failover): nothing

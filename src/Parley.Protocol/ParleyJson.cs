@@ -54,6 +54,10 @@ namespace Parley.Protocol;
 [JsonSerializable(typeof(EntityListing<DeliveryWire>))]
 [JsonSerializable(typeof(QueueWire))]
 [JsonSerializable(typeof(EntityListing<QueueWire>))]
+[JsonSerializable(typeof(UserWire))]
+[JsonSerializable(typeof(EntityListing<UserWire>))]
+[JsonSerializable(typeof(UserRequest))]
+[JsonSerializable(typeof(UserPasswordRequest))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
 public partial class ParleyJson : JsonSerializerContext

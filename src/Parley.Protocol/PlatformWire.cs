@@ -300,9 +300,10 @@ public sealed record AnalyticsConversationList(List<AnalyticsConversation> Conve
 
 // Parley extensions (documented in README): audit, deployments, guest sessions, OAuth clients.
 
+/// <summary>A termination as audited; <c>user</c> names the person when a user's token ended it (docs/users.md).</summary>
 public sealed record TerminationAuditWire(
     string Id, string ConversationId, string? ParticipantId, string Lever, AddressableRef Client, string? Reason,
-    string Timestamp, int? SocketsNotified, string SelfUri);
+    string Timestamp, int? SocketsNotified, string SelfUri, AddressableRef? User = null);
 
 public sealed record DeploymentWire
 {
@@ -331,6 +332,8 @@ public sealed record OAuthClientRequest
     public string? Description { get; init; }
     public string? AuthorizedGrantType { get; init; }
     public List<string>? Permissions { get; init; }
+    /// <summary>Where a CODE or TOKEN client's login may redirect (exact match); the platform's field.</summary>
+    public List<string>? RegisteredRedirectUri { get; init; }
 }
 
 /// <summary>The platform's OAuthClient (JSDK <c>OAuthClient</c>): what GET, PUT and the create answer return.</summary>
@@ -341,6 +344,7 @@ public sealed record OAuthClientWire
     public string? Description { get; init; }
     public string AuthorizedGrantType { get; init; } = "CLIENT-CREDENTIALS";
     public required List<string> Permissions { get; init; }
+    public List<string>? RegisteredRedirectUri { get; init; }
     /// <summary>Only in the answer that created the client or regenerated its secret; never readable again.</summary>
     public string? Secret { get; init; }
     public required string DateCreated { get; init; }

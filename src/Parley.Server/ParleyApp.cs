@@ -11,6 +11,7 @@ using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
 using Parley.Server.Protocol;
 using Parley.Server.Web;
+using Parley.Server.Users;
 
 namespace Parley.Server;
 
@@ -60,6 +61,7 @@ public static class ParleyApp
         var originalKey = await store.Directory.GetOrCreateSigningKeyAsync(() => RandomNumberGenerator.GetBytes(32), default);
         var signingKeys = await store.Credentials.ListSigningKeysAsync(default);
         await SeedDemoAsync(store, options, clock);
+        var admin = await Users.UserBootstrap.SeedAsync(store, options, clock);
 
         services.AddSingleton(sp =>
         {
@@ -68,6 +70,8 @@ public static class ParleyApp
             return tokens;
         });
         services.AddSingleton<ClientDirectory>();
+        services.AddSingleton(admin);
+        services.AddSingleton<Users.UserDirectory>();
         services.AddSingleton<TokenThrottle>();
         services.AddSingleton(sp => new SigningKeys(store.Credentials, sp.GetRequiredService<Tokens>(), originalKey, options,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<StoreOutages>()));
@@ -144,6 +148,8 @@ public static class ParleyApp
         app.MapGuestRest();
         app.MapTokenApi();
         app.MapClientsApi();
+        app.MapUsersApi();
+        app.MapAuthorizeEndpoint();
         app.MapConversationsApi();
         app.MapAnalyticsApi();
         app.MapParleyApi();
@@ -157,7 +163,7 @@ public static class ParleyApp
 
         if (options.MaxConnections < configuredConnections)
             log.ConnectionsCapped(configuredConnections, ParleyOptions.OpenFileLimit, ParleyOptions.FileReserve, options.MaxConnections);
-        app.Lifetime.ApplicationStarted.Register(() => Banner.Print(app.Urls, options, log));
+        app.Lifetime.ApplicationStarted.Register(() => Banner.Print(app.Urls, options, log, admin));
         return app;
     }
 

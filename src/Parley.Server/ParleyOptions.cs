@@ -429,7 +429,7 @@ public sealed record ParleyOptions
             RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
-        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config).WithQueues(config);
+        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config).WithQueues(config).WithUsers(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +
@@ -536,5 +536,39 @@ public sealed record ParleyOptions
         if (id.Length is 0 or > 64 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
             throw new StartupRefused($"Parley:Demo:QueueId={Clip(id)} is not a queue id: use 1 to 64 letters, digits, '-' or '_' (a GUID, for example).");
         return this with { DemoQueueId = id, DemoQueueIdConfigured = true };
+    }
+
+    // ---- Users and login: the admin user, password hashing, the authorization code (issue 13 item 4; docs/users.md) ----
+    public const string DefaultAdminUser = "admin";
+    /// <summary>The built-in public OAuth client of the operations console (CODE grant, PKCE, redirect <c>/console/</c>).</summary>
+    public const string ConsoleClientId = "parley-console";
+    /// <summary>PARLEY_DEMO_ADMIN_USER (or Parley:Demo:AdminUser): the admin user's username, created at first start.</summary>
+    public string DemoAdminUser { get; init; } = DefaultAdminUser;
+    /// <summary>
+    /// PARLEY_DEMO_ADMIN_PASSWORD (or Parley:Demo:AdminPassword): the admin user's password, applied at every start (a
+    /// change replaces the hash and ends the user's tokens). Unset: a password is generated when the user is created and
+    /// printed in that start's banner only; it is stored as a hash, never in clear.
+    /// </summary>
+    public string? DemoAdminPassword { get; init; }
+    /// <summary>Parley:Users:PasswordIterations. PBKDF2-HMAC-SHA256 iterations for a chosen password (OWASP: 600,000).</summary>
+    public int PasswordIterations { get; init; } = Users.Passwords.DefaultIterations;
+    /// <summary>How long an authorization code may be redeemed (RFC 6749 §4.1.2 recommends at most 10 minutes; Parley: 60 s).</summary>
+    public TimeSpan AuthorizationCodeLifetime { get; init; } = TimeSpan.FromSeconds(60);
+
+    ParleyOptions WithUsers(IConfiguration config)
+    {
+        string? Get(string key) => config[key] is { Length: > 0 } v ? v : null;
+        var user = (Get("PARLEY_DEMO_ADMIN_USER") ?? Get("Parley:Demo:AdminUser"))?.Trim() ?? DemoAdminUser;
+        if (user.Length is 0 or > 100 || user.Any(char.IsControl))
+            throw new StartupRefused($"PARLEY_DEMO_ADMIN_USER must be 1 to 100 printable characters, not '{Clip(user)}'.");
+        var password = Get("PARLEY_DEMO_ADMIN_PASSWORD") ?? Get("Parley:Demo:AdminPassword") ?? DemoAdminPassword;
+        // Never echo the value: it is a password.
+        if (password is not null && Users.Passwords.Refusal(password) is { } refused)
+            throw new StartupRefused($"PARLEY_DEMO_ADMIN_PASSWORD is refused: {refused}");
+        var iterations = Get("Parley:Users:PasswordIterations") is { } text
+            ? int.TryParse(text, out var n) && n is >= 100_000 and <= 10_000_000 ? n
+                : throw new StartupRefused($"Parley:Users:PasswordIterations must be a whole number from 100000 to 10000000, not '{Clip(text)}'.")
+            : PasswordIterations;
+        return this with { DemoAdminUser = user, DemoAdminPassword = password, PasswordIterations = iterations };
     }
 }

@@ -18,10 +18,10 @@ public sealed class PostgresAuditLog : IAuditLog
         const string Where = "WHERE ($1::text IS NULL OR conversation_id = $1)";
         var total = await _db.CountAsync($"SELECT COUNT(*) FROM termination_audit {Where}", c, Text(conversationId));
         var list = await _db.ListAsync(
-            $"SELECT id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified FROM termination_audit {Where} " +
+            $"SELECT id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified, user_id, user_name FROM termination_audit {Where} " +
             "ORDER BY at DESC, id LIMIT $2 OFFSET $3",
             r => new TerminationAudit(r.GetString(0), r.GetString(1), StringOrNull(r, 2), Parse<EndLever>(r.GetString(3)), r.GetString(4),
-                StringOrNull(r, 5), Time(r.GetInt64(6)), r.IsDBNull(7) ? null : r.GetInt32(7)),
+                StringOrNull(r, 5), Time(r.GetInt64(6)), r.IsDBNull(7) ? null : r.GetInt32(7), StringOrNull(r, 8), StringOrNull(r, 9)),
             c, Text(conversationId), Int4(pageSize), Int8(Offset(pageSize, pageNumber)));
         return new Page<TerminationAudit>(list, pageSize, pageNumber, total);
     }, ct);

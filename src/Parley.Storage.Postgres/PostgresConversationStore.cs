@@ -196,10 +196,10 @@ public sealed class PostgresConversationStore : IConversationStore
 
         if (commit.Audit is { } a)
             commands.Add(BatchCommand(
-                "INSERT INTO termination_audit (id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified) " +
-                $"VALUES ($1,$2,$3,$4,$5,$6,{StampedBy("$7", "$2")},$8)",
+                "INSERT INTO termination_audit (id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified, user_id, user_name) " +
+                $"VALUES ($1,$2,$3,$4,$5,$6,{StampedBy("$7", "$2")},$8,$9,$10)",
                 Text(a.Id), Text(a.ConversationId), Text(a.ParticipantId), Text(a.Lever.ToString()), Text(a.ClientId), Text(a.Reason),
-                Int8(Ms(a.At)), Int4(a.SocketsNotified)));
+                Int8(Ms(a.At)), Int4(a.SocketsNotified), Text(a.UserId), Text(a.UserName)));
 
         try
         {

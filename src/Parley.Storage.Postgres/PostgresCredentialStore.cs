@@ -12,11 +12,13 @@ public sealed class PostgresCredentialStore : ICredentialStore
 
     internal PostgresCredentialStore(PostgresDatabase db) => _db = db;
 
-    const string ClientColumns = "id, name, secret_hash, permissions, date_created, description, date_modified, created_by, modified_by, credential_version";
+    const string ClientColumns = "id, name, secret_hash, permissions, date_created, description, date_modified, created_by, modified_by, credential_version, " +
+        "authorized_grant_type, redirect_uris";
 
     static OAuthClient ReadClient(NpgsqlDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2),
         [.. JsonSerializer.Deserialize<string[]>(r.GetString(3))!], Time(r.GetInt64(4)), StringOrNull(r, 5), TimeOrNull(r, 6),
-        StringOrNull(r, 7), StringOrNull(r, 8), r.GetInt64(9));
+        StringOrNull(r, 7), StringOrNull(r, 8), r.GetInt64(9), r.GetString(10),
+        r.IsDBNull(11) ? [] : [.. JsonSerializer.Deserialize<string[]>(r.GetString(11))!]);
 
     internal static Task<OAuthClient?> GetClientAsync(PostgresDatabase db, string id, CancellationToken ct) =>
         db.ReadAsync(async c => (await db.ListAsync($"SELECT {ClientColumns} FROM oauth_clients WHERE id = $1", ReadClient, c, Text(id))).FirstOrDefault(), ct);
@@ -39,11 +41,12 @@ public sealed class PostgresCredentialStore : ICredentialStore
     }
 
     internal static Statement UpsertClient(OAuthClient cl) => new(
-        $"INSERT INTO oauth_clients ({ClientColumns}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) " +
+        $"INSERT INTO oauth_clients ({ClientColumns}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) " +
         "ON CONFLICT (id) DO UPDATE SET name = $2, secret_hash = $3, permissions = $4, description = $6, " +
-        "date_modified = $7, modified_by = $9, credential_version = $10",
+        "date_modified = $7, modified_by = $9, credential_version = $10, authorized_grant_type = $11, redirect_uris = $12",
         [Text(cl.Id), Text(cl.Name), Text(cl.SecretHash), Text(JsonSerializer.Serialize(cl.Permissions)), Int8(Ms(cl.DateCreated)),
-            Text(cl.Description), Int8(Ms(cl.DateModified)), Text(cl.CreatedBy), Text(cl.ModifiedBy), Int8(cl.CredentialVersion)]);
+            Text(cl.Description), Int8(Ms(cl.DateModified)), Text(cl.CreatedBy), Text(cl.ModifiedBy), Int8(cl.CredentialVersion),
+            Text(cl.AuthorizedGrantType), Text(JsonSerializer.Serialize(cl.RedirectUris))]);
 
     static Statement InsertAudit(CredentialAudit a) => new(
         "INSERT INTO credential_audit (id, action, entity_id, by_client, at, detail) VALUES ($1,$2,$3,$4,$5,$6)",

@@ -16,7 +16,10 @@ public sealed class PostgresStorage : IAsyncDisposable
     {
         _source = source;
         Ports = new StoragePorts(new PostgresConversationStore(db), new PostgresGuestSessionStore(db), new PostgresAuditLog(db),
-            new PostgresDirectoryStore(db), new PostgresCredentialStore(db), new PostgresOutbox(db), this);
+            new PostgresDirectoryStore(db), new PostgresCredentialStore(db), new PostgresOutbox(db), this)
+        {
+            Users = new PostgresUserStore(db),
+        };
     }
 
     /// <summary>Every port, as the server registers them; disposing <see cref="StoragePorts.Lifetime"/> closes the pool.</summary>

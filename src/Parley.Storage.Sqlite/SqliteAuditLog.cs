@@ -15,13 +15,13 @@ sealed class SqliteAuditLog(SqliteDatabase db) : IAuditLog
             total = (long)(await cmd.ExecuteScalarAsync(ct))!;
         var list = new List<TerminationAudit>();
         await using (var cmd = Command(c,
-            $"SELECT id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified FROM termination_audit {where} " +
+            $"SELECT id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified, user_id, user_name FROM termination_audit {where} " +
             "ORDER BY at DESC, id LIMIT $limit OFFSET $offset",
             ("$cid", conversationId), ("$limit", pageSize), ("$offset", (long)(pageNumber - 1) * pageSize)))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
             while (await r.ReadAsync(ct))
                 list.Add(new TerminationAudit(r.GetString(0), r.GetString(1), StringOrNull(r, 2), Parse<EndLever>(r.GetString(3)),
-                    r.GetString(4), StringOrNull(r, 5), Time(r.GetInt64(6)), r.IsDBNull(7) ? null : r.GetInt32(7)));
+                    r.GetString(4), StringOrNull(r, 5), Time(r.GetInt64(6)), r.IsDBNull(7) ? null : r.GetInt32(7), StringOrNull(r, 8), StringOrNull(r, 9)));
         return new Page<TerminationAudit>(list, pageSize, pageNumber, total);
     }
 }

@@ -162,10 +162,11 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
         if (commit.Audit is { } a)
         {
             var cmd = db.Prepared(tx,
-                "INSERT INTO termination_audit (id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified) " +
-                "VALUES ($id,$cid,$pid,$lever,$client,$reason,$at,$n)",
+                "INSERT INTO termination_audit (id, conversation_id, participant_id, lever, client_id, reason, at, sockets_notified, user_id, user_name) " +
+                "VALUES ($id,$cid,$pid,$lever,$client,$reason,$at,$n,$uid,$uname)",
                 ("$id", a.Id), ("$cid", a.ConversationId), ("$pid", a.ParticipantId), ("$lever", a.Lever.ToString()),
-                ("$client", a.ClientId), ("$reason", a.Reason), ("$at", Ms(Later(a.At, changedAt))), ("$n", a.SocketsNotified));
+                ("$client", a.ClientId), ("$reason", a.Reason), ("$at", Ms(Later(a.At, changedAt))), ("$n", a.SocketsNotified),
+                ("$uid", a.UserId), ("$uname", a.UserName));
             await cmd.ExecuteNonQueryAsync(ct);
         }
         return CommitResult.StoredAt(lastSequence, changedAt);

@@ -5,11 +5,13 @@ namespace Parley.Storage.Sqlite;
 /// <summary>OAuth clients, the credential audit and the token-signing keys: each change and its audit row commit together.</summary>
 sealed class SqliteCredentialStore(SqliteDatabase db) : ICredentialStore
 {
-    const string ClientColumns = "id, name, secret_hash, permissions, date_created, description, date_modified, created_by, modified_by, credential_version";
+    const string ClientColumns = "id, name, secret_hash, permissions, date_created, description, date_modified, created_by, modified_by, credential_version, " +
+        "authorized_grant_type, redirect_uris";
 
     static OAuthClient ReadClient(SqliteDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2),
         [.. JsonSerializer.Deserialize<string[]>(r.GetString(3))!], Time(r.GetInt64(4)), StringOrNull(r, 5), TimeOrNull(r, 6),
-        StringOrNull(r, 7), StringOrNull(r, 8), r.GetInt64(9));
+        StringOrNull(r, 7), StringOrNull(r, 8), r.GetInt64(9), r.GetString(10),
+        r.IsDBNull(11) ? [] : [.. JsonSerializer.Deserialize<string[]>(r.GetString(11))!]);
 
     public Task<OAuthClient?> GetClientAsync(string id, CancellationToken ct) =>
         db.GetByIdAsync("oauth_clients", ClientColumns, id, ReadClient, ct);
@@ -40,16 +42,17 @@ sealed class SqliteCredentialStore(SqliteDatabase db) : ICredentialStore
     async Task UpsertClientAsync(SqliteTransaction tx, OAuthClient cl, CancellationToken ct)
     {
         await using var cmd = Command(tx,
-            $"INSERT INTO oauth_clients ({ClientColumns}) VALUES ($id,$name,$hash,$perms,$at,$desc,$modified,$cby,$mby,$cv) " +
+            $"INSERT INTO oauth_clients ({ClientColumns}) VALUES ($id,$name,$hash,$perms,$at,$desc,$modified,$cby,$mby,$cv,$grant,$redirects) " +
             "ON CONFLICT (id) DO UPDATE SET name = $name, secret_hash = $hash, permissions = $perms, description = $desc, " +
-            "date_modified = $modified, modified_by = $mby, credential_version = $cv",
+            "date_modified = $modified, modified_by = $mby, credential_version = $cv, authorized_grant_type = $grant, redirect_uris = $redirects",
             ("$id", cl.Id), ("$name", cl.Name), ("$hash", cl.SecretHash), ("$perms", JsonSerializer.Serialize(cl.Permissions)),
             ("$at", Ms(cl.DateCreated)), ("$desc", cl.Description), ("$modified", Ms(cl.DateModified)), ("$cby", cl.CreatedBy),
-            ("$mby", cl.ModifiedBy), ("$cv", cl.CredentialVersion));
+            ("$mby", cl.ModifiedBy), ("$cv", cl.CredentialVersion), ("$grant", cl.AuthorizedGrantType),
+            ("$redirects", JsonSerializer.Serialize(cl.RedirectUris)));
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    async Task InsertAuditAsync(SqliteTransaction tx, CredentialAudit a, CancellationToken ct)
+    internal async Task InsertAuditAsync(SqliteTransaction tx, CredentialAudit a, CancellationToken ct)
     {
         await using var cmd = Command(tx,
             "INSERT INTO credential_audit (id, action, entity_id, by_client, at, detail) VALUES ($id,$action,$entity,$by,$at,$detail)",

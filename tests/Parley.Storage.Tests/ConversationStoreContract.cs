@@ -103,7 +103,7 @@ public abstract partial class ConversationStoreContract
         var store = await CreateStoreAsync();
         var (_, c) = await CreateConversationAsync(store);
         var end = ConversationMachine.Decide(c, new DisconnectParticipant(c.Customer.Id, new Actor("client-1"), EndLever.ParticipantPatch, "why"), T0);
-        var audit = new TerminationAudit(Id(), c.Id, c.Customer.Id, EndLever.ParticipantPatch, "client-1", "why", T0, null);
+        var audit = new TerminationAudit(Id(), c.Id, c.Customer.Id, EndLever.ParticipantPatch, "client-1", "why", T0, null, "user-7", "Ada Admin");
         Assert.True((await store.Conversations.CommitAsync(
             new Commit(ConversationMachine.ApplyAll(c, end.Events), c.Version, end.Events, Audit: audit), default)).Stored);
         await store.Audit.SetSocketsNotifiedAsync(audit.Id, 3, default);
@@ -116,6 +116,7 @@ public abstract partial class ConversationStoreContract
         Assert.All(loaded.Participants, p => Assert.Equal(ParticipantState.Disconnected, p.State));
         var record = Assert.Single((await reopened.Audit.ListAsync(c.Id, 25, 1, default)).Entities);
         Assert.Equal(("client-1", "why", 3), (record.ClientId, record.Reason, record.SocketsNotified));
+        Assert.Equal(("user-7", "Ada Admin"), (record.UserId, record.UserName));
     }
 
     [ContractFact]

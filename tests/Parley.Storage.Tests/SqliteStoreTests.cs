@@ -115,7 +115,7 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
             "DROP INDEX messages_by_sequence; ALTER TABLE messages DROP COLUMN sequence; ALTER TABLE conversations DROP COLUMN last_sequence; " +
             "CREATE INDEX messages_by_conversation ON messages (conversation_id, version); ALTER TABLE outbox DROP COLUMN lease_owner; " +
             "ALTER TABLE conversations DROP COLUMN last_message_time; " +
-            "DELETE FROM schema_version WHERE version >= 8;");
+            UndoUsers + "DELETE FROM schema_version WHERE version >= 8;");
 
         var migrated = await CreateStoreAsync();
 
@@ -134,16 +134,21 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
     [Fact]
     public Task LastMessageTimeMigration_BackfillsFromTheMessages() => LastMessageTimeMigrationAsync(async store =>
     {
-        await RewindSchemaAsync(store, UndoQueuesSql + "ALTER TABLE conversations DROP COLUMN last_message_time; DELETE FROM schema_version WHERE version >= 10;");
+        await RewindSchemaAsync(store, UndoQueuesSql + "ALTER TABLE conversations DROP COLUMN last_message_time; " + UndoUsers + "DELETE FROM schema_version WHERE version >= 10;");
         return await CreateStoreAsync();
     });
 
     [Fact]
     public Task QueuesMigration_RoutesWhatExistedToTheDemoQueue() => QueuesMigrationAsync(async store =>
     {
-        await RewindSchemaAsync(store, UndoQueuesSql + "DELETE FROM schema_version WHERE version >= 11;");
+        await RewindSchemaAsync(store, UndoQueuesSql + UndoUsers + "DELETE FROM schema_version WHERE version >= 11;");
         return await CreateStoreAsync();
     });
+
+    /// <summary>Undoes 0012_users.sql (re-applied after a rewind to an older version).</summary>
+    const string UndoUsers = "DROP TABLE users; DROP TABLE authorization_codes; ALTER TABLE oauth_clients DROP COLUMN authorized_grant_type; " +
+        "ALTER TABLE oauth_clients DROP COLUMN redirect_uris; ALTER TABLE termination_audit DROP COLUMN user_id; " +
+        "ALTER TABLE termination_audit DROP COLUMN user_name; ";
 
     /// <summary>Closes the store and undoes migrations by hand, so the next open meets a database of an older version.</summary>
     async Task RewindSchemaAsync(StoragePorts store, string undoSql)

@@ -97,6 +97,7 @@ public static class Adapters
         services.AddSingleton(ports.Sessions);
         services.AddSingleton(ports.Audit);
         services.AddSingleton(ports.Credentials);
+        services.AddSingleton(ports.Users);
         services.AddSingleton(ports.Outbox);
         // Read on every guest message, changed rarely: behind this node's short cache.
         services.AddSingleton<IDirectoryStore>(sp => new CachedDirectory(ports.Directory, sp.GetRequiredService<TimeProvider>()));

@@ -10,10 +10,10 @@ namespace Parley.Server;
 public static class Banner
 {
     /// <summary>Prints the banner for the addresses Kestrel bound (port 0 already replaced by the port it chose).</summary>
-    public static void Print(IEnumerable<string> boundUrls, ParleyOptions o, ILogger log)
+    public static void Print(IEnumerable<string> boundUrls, ParleyOptions o, ILogger log, Users.AdminSeed? admin = null)
     {
         var urls = boundUrls.ToList();
-        Console.WriteLine(Text(urls, o, Environment.GetEnvironmentVariable, StartupTime()));
+        Console.WriteLine(Text(urls, o, Environment.GetEnvironmentVariable, StartupTime(), admin));
         log.Started(string.Join(", ", urls));
     }
 
@@ -25,7 +25,9 @@ public static class Banner
     }
 
     /// <param name="environment">Reads an environment variable (the test passes its own).</param>
-    public static string Text(IReadOnlyList<string> urls, ParleyOptions o, Func<string, string?> environment, TimeSpan? startup = null)
+    /// <param name="admin">The admin user seeded at start: its password is printed only when this start generated it.</param>
+    public static string Text(IReadOnlyList<string> urls, ParleyOptions o, Func<string, string?> environment, TimeSpan? startup = null,
+        Users.AdminSeed? admin = null)
     {
         var local = LocalBase(urls);
         var socketBase = o.PublicUrl is { } publicUrl
@@ -44,11 +46,24 @@ public static class Banner
               client secret   {secretLine}
               guest socket    {socketBase}/v1?deploymentId={o.DemoDeploymentId}
               token           curl {insecure}-u {credentials} -d grant_type=client_credentials {local}/oauth/token
-              links           {local}/  (health, readiness, endpoints)
+            {AdminLines(admin)}              links           {local}/  (health, readiness, endpoints)
               messenger       {local}/messenger/  (a guest of the demo deployment, in the browser)
               console         {local}/console/
 
             """;
+    }
+
+    /// <summary>
+    /// The admin user's lines. A generated password is shown by the start that created it, and never again (only its hash
+    /// is kept); a password from the settings is never shown.
+    /// </summary>
+    static string AdminLines(Users.AdminSeed? admin)
+    {
+        if (admin is null) return "";
+        var password = admin.GeneratedPassword is { } generated ? $"{generated}  (generated now and shown this once; PARLEY_DEMO_ADMIN_PASSWORD sets your own)"
+            : admin.PasswordFromSettings ? "(from PARLEY_DEMO_ADMIN_PASSWORD, not shown)"
+            : "(shown at the first start only; set PARLEY_DEMO_ADMIN_PASSWORD to choose a new one)";
+        return $"  admin user      {admin.Username}\n  admin password  {password}\n";
     }
 
     public static string Store(ParleyOptions o) => o.InMemory

@@ -63,8 +63,8 @@ public static partial class ParleyLog
     // ---- 3xxx terminations (Parley.Termination) ----
 
     [LoggerMessage(3001, LogLevel.Information,
-        "Conversation {ConversationId} terminated by {ClientId} via {Lever} (reason: {Reason}); {Sockets} sockets told in {LatencyMs} ms")]
-    public static partial void ConversationTerminated(this ILogger log, string conversationId, string clientId, EndLever lever, string reason,
+        "Conversation {ConversationId} terminated by {ClientId}{ByUser} via {Lever} (reason: {Reason}); {Sockets} sockets told in {LatencyMs} ms")]
+    public static partial void ConversationTerminated(this ILogger log, string conversationId, string clientId, string byUser, EndLever lever, string reason,
         int sockets, double latencyMs);
 
     [LoggerMessage(3002, LogLevel.Information,
@@ -85,7 +85,7 @@ public static partial class ParleyLog
         {
             if (e is ConversationEnded end)
             {
-                log.ConversationTerminated(c.Id, end.By.ClientId, end.Lever, Clip(end.Reason), sockets, ms);
+                log.ConversationTerminated(c.Id, end.By.ClientId, ByUser(end.By), end.Lever, Clip(end.Reason), sockets, ms);
                 return;
             }
         }
@@ -93,6 +93,9 @@ public static partial class ParleyLog
         if (command is DisconnectParticipant p)
             log.ParticipantDisconnected(p.ParticipantId, c.Id, p.By.ClientId, p.Lever, Clip(p.Reason), ms);
     }
+
+    /// <summary>" for user {id} ({name})" when a user's token acted (the name clipped and printable), else empty.</summary>
+    static string ByUser(Actor by) => by.UserId is { } id ? $" for user {id} ({Clip(by.UserName)})" : "";
 
     // ---- 4xxx refusals (Parley.Refusals) ----
 

@@ -34,6 +34,7 @@ public static class ClientsApi
     static OAuthClientWire ToWire(OAuthClient c, string? secret = null) => new()
     {
         Id = c.Id, Name = c.Name, Description = c.Description, Permissions = [.. c.Permissions], Secret = secret,
+        AuthorizedGrantType = c.AuthorizedGrantType, RegisteredRedirectUri = c.RedirectUris.IsEmpty ? null : [.. c.RedirectUris],
         DateCreated = Wire.Time(c.DateCreated), DateModified = Wire.Time(c.DateModified),
         CreatedBy = c.CreatedBy is { } by ? new AddressableRef(by, SelfUri: $"{Clients}/{by}") : null,
         ModifiedBy = c.ModifiedBy is { } mby ? new AddressableRef(mby, SelfUri: $"{Clients}/{mby}") : null,
@@ -53,19 +54,42 @@ public static class ClientsApi
     }
 
     /// <summary>Validates a create/update body; the permissions come back de-duplicated, in order.</summary>
-    static ApiError? Validate(OAuthClientRequest b, out string[] permissions)
+    static ApiError? Validate(OAuthClientRequest b, out string[] permissions, out string grant, out string[] redirects)
     {
         permissions = [.. (b.Permissions ?? []).Distinct()];
+        grant = b.AuthorizedGrantType ?? OAuthClient.ClientCredentials;
+        redirects = [.. (b.RegisteredRedirectUri ?? []).Distinct()];
         if (string.IsNullOrWhiteSpace(b.Name)) return ApiError.BadRequest("The field 'name' is required.", "name");
         if (b.Name.Length > MaxNameLength)
             return ApiError.BadRequest($"The field 'name' is longer than {MaxNameLength} characters.", "name");
         if (b.Description?.Length > MaxDescriptionLength)
             return ApiError.BadRequest($"The field 'description' is longer than {MaxDescriptionLength} characters.", "description");
-        if (b.AuthorizedGrantType is not (null or "CLIENT-CREDENTIALS"))
-            return ApiError.InvalidValue("authorizedGrantType", Clip(b.AuthorizedGrantType), "CLIENT-CREDENTIALS");
+        if (grant is not (OAuthClient.ClientCredentials or OAuthClient.Code or OAuthClient.Token))
+            return ApiError.InvalidValue("authorizedGrantType", Clip(grant), "CLIENT-CREDENTIALS, CODE, TOKEN");
+        if (grant != OAuthClient.ClientCredentials && redirects.Length == 0)
+            return ApiError.BadRequest($"A {grant} client needs at least one registeredRedirectUri.", "registeredRedirectUri");
+        if (redirects.Length > MaxRedirectUris)
+            return ApiError.BadRequest($"At most {MaxRedirectUris} registeredRedirectUri entries.", "registeredRedirectUri");
+        if (redirects.FirstOrDefault(r => !IsRedirectUri(r)) is { } bad)
+            return ApiError.InvalidValue("registeredRedirectUri", Clip(bad),
+                "an absolute https URL (http only on localhost) without a fragment, or a path on this server starting with /");
         if (permissions.FirstOrDefault(p => p != Permissions.All && !Permissions.Known.Contains(p)) is { } unknown)
             return ApiError.InvalidValue("permissions", Clip(unknown), string.Join(", ", Permissions.Known.Prepend(Permissions.All)));
         return null;
+    }
+
+    const int MaxRedirectUris = 20;
+
+    /// <summary>
+    /// A redirect URI a client may register (RFC 6749 §3.1.2, RFC 9700 §2.1): absolute, no fragment, https (http only to
+    /// this machine), or a path on this server's own address (the console's <c>/console/</c>).
+    /// </summary>
+    static bool IsRedirectUri(string value)
+    {
+        if (value.Length is 0 or > 2048 || value.Any(char.IsControl) || value.Contains('#')) return false;
+        if (value.StartsWith('/')) return !value.StartsWith("//", StringComparison.Ordinal) && !value.Contains('\\');
+        return Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.UserInfo.Length == 0
+            && (uri.Scheme == Uri.UriSchemeHttps || (uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback));
     }
 
     static string Clip(string value) => value.Length <= 64 ? value : value[..64] + "…";
@@ -85,13 +109,13 @@ public static class ClientsApi
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OAuthClientRequest);
         if (error is not null) return error;
-        if (Validate(body!, out var permissions) is { } invalid) return invalid;
+        if (Validate(body!, out var permissions, out var grant, out var redirects) is { } invalid) return invalid;
         var caller = http.Caller();
         if (Ceiling(caller, permissions) is { } denied) return denied;
         var secret = NewSecret();
         var now = clock.GetUtcNow();
         var client = new OAuthClient(Guid.NewGuid().ToString(), body!.Name!, Tokens.HashSecret(secret), [.. permissions], now,
-            body.Description, now, caller.ClientId, caller.ClientId);
+            body.Description, now, caller.ClientId, caller.ClientId, AuthorizedGrantType: grant, RegisteredRedirectUris: [.. redirects]);
         await clients.SaveAsync(client, Audit(CredentialAction.ClientCreated, client.Id, http, clock, "permissions: " + string.Join(", ", permissions)), ct);
         loggers.CreateLogger(ParleyLog.OAuth).ClientCreated(client.Id, caller.ClientId, string.Join(", ", permissions));
         return Results.Json(ToWire(client, secret), ParleyJson.Wire.OAuthClientWire, statusCode: 200);
@@ -113,7 +137,7 @@ public static class ClientsApi
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OAuthClientRequest);
         if (error is not null) return error;
-        if (Validate(body!, out var permissions) is { } invalid) return invalid;
+        if (Validate(body!, out var permissions, out var grant, out var redirects) is { } invalid) return invalid;
         var (existing, refusal) = await TargetAsync(clientId, http, clients.Store, ct);
         if (refusal is not null) return refusal;
         var caller = http.Caller();
@@ -122,6 +146,8 @@ public static class ClientsApi
         {
             Name = body.Name!, Description = body.Description,
             Permissions = body.Permissions is null ? existing.Permissions : [.. permissions],
+            AuthorizedGrantType = body.AuthorizedGrantType is null ? existing.AuthorizedGrantType : grant,
+            RegisteredRedirectUris = body.RegisteredRedirectUri is null ? existing.RedirectUris : [.. redirects],
             DateModified = clock.GetUtcNow(), ModifiedBy = caller.ClientId,
         };
         await clients.SaveAsync(updated, Audit(CredentialAction.ClientUpdated, clientId, http, clock,

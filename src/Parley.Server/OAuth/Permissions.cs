@@ -27,12 +27,18 @@ public static class Permissions
     public const string InboundReceive = "conversation:message:receive";
     public const string RoutingQueueView = "routing:queue:view";
     public const string RoutingQueueAdd = "routing:queue:add";
+    // Users (docs/users.md): the platform's directory permissions.
+    public const string UserAdd = "directory:user:add";
+    public const string UserView = "directory:user:view";
+    public const string UserEdit = "directory:user:edit";
+    public const string UserDelete = "directory:user:delete";
 
     public static readonly string[] Known =
     [
         ConversationView, ConversationCreate, ConversationDisconnect, AnalyticsView, AuditView, DeploymentAdmin, DeploymentView, OAuthClientAdd,
         OAuthClientView, OAuthClientEdit, OAuthClientDelete, SigningKeyView, SigningKeyEdit, IntegrationView, IntegrationEdit, InboundReceive,
         RoutingQueueView, RoutingQueueAdd,
+        UserAdd, UserView, UserEdit, UserDelete,
     ];
 }
 

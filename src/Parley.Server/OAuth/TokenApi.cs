@@ -23,15 +23,17 @@ public static class TokenApi
     }
 
     static async Task<IResult> IssueAsync(HttpContext http, ICredentialStore store, Tokens tokens, TokenThrottle throttle,
-        ILoggerFactory loggers, CancellationToken ct)
+        ILoggerFactory loggers, Users.UserDirectory users, TimeProvider clock, CancellationToken ct)
     {
         if (!http.Request.HasFormContentType)
             return Error(400, "invalid_request", "Send grant_type=client_credentials as application/x-www-form-urlencoded.");
         IFormCollection form;
         try { form = await http.Request.ReadFormAsync(ct); }
         catch (InvalidDataException) { return Error(400, "invalid_request", "The form could not be read."); }
+        if (form["grant_type"] == "authorization_code")
+            return await Users.AuthorizationCodeGrant.RedeemAsync(http, form, store, users, tokens, throttle, clock, loggers, ct);
         if (form["grant_type"] != "client_credentials")
-            return Error(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.");
+            return Error(400, "unsupported_grant_type", "grant_type must be client_credentials or authorization_code.");
 
         string? id = form["client_id"], secret = form["client_secret"];
         var auth = http.Request.Headers.Authorization.ToString();
@@ -77,6 +79,9 @@ public static class TokenApi
         }
 
         await throttle.SucceededAsync(id, address, CancellationToken.None);
+        // A browser app's client (CODE, TOKEN) gets tokens only for a user who logged in (docs/users.md).
+        if (client!.AuthorizedGrantType != OAuthClient.ClientCredentials)
+            return Error(400, "unauthorized_client", $"This client is registered for the {client.AuthorizedGrantType} grant, not client credentials.");
         var (token, expiresIn) = tokens.IssueAccessToken(client!.Id, client.Permissions, client.CredentialVersion);
         http.Response.Headers.CacheControl = "no-store";
         http.Response.Headers.Pragma = "no-cache";

@@ -7,10 +7,13 @@ using Parley.Core;
 
 namespace Parley.Server.OAuth;
 
-/// <summary>A verified caller of the Platform API.</summary>
-public sealed record Caller(string ClientId, string[] Permissions)
+/// <summary>A verified caller of the Platform API: a client, and with a user's token the user it acts for.</summary>
+public sealed record Caller(string ClientId, string[] Permissions, string? UserId = null, string? UserName = null)
 {
     public bool Has(string permission) => Array.IndexOf(Permissions, "*") >= 0 || Array.IndexOf(Permissions, permission) >= 0;
+
+    /// <summary>Who the domain records as having acted (the audit names the user beside the client).</summary>
+    public Actor Actor => new(ClientId, UserId, UserName);
 }
 
 /// <summary>A verified guest (from a JWT handed out by <c>getJwt</c>).</summary>
@@ -18,8 +21,11 @@ public sealed record GuestClaims(string SessionId, string DeploymentId, long Exp
 
 public enum TokenCheck { Valid, Invalid, Expired }
 
-/// <summary>What a verified access token says: whose it is, the client's credential version it was issued under, its expiry.</summary>
-public readonly record struct AccessTokenClaims(string ClientId, long CredentialVersion, long Exp);
+/// <summary>
+/// What a verified access token says: whose it is, the client's credential version it was issued under, its expiry, and
+/// for a user's token (code or implicit grant) the user and the user's credential version.
+/// </summary>
+public readonly record struct AccessTokenClaims(string ClientId, long CredentialVersion, long Exp, string? UserId = null, long UserVersion = 0);
 
 /// <summary>
 /// Signs and checks the two kinds of bearer token: Platform access tokens (client credentials) and guest JWTs.
@@ -84,16 +90,23 @@ public sealed class Tokens
         return ring.NewestFirst.FirstOrDefault(k => k.SignsFrom <= now) ?? ring.NewestFirst[^1];
     }
 
-    public (string Token, long ExpiresIn) IssueAccessToken(string clientId, IEnumerable<string> permissions, long credentialVersion = 0)
+    /// <param name="user">For a user's token: the user it acts for (its permissions are then the user's, read at each call).</param>
+    public (string Token, long ExpiresIn) IssueAccessToken(string clientId, IEnumerable<string> permissions, long credentialVersion = 0, User? user = null)
     {
         var now = _clock.GetUtcNow().ToUnixTimeSeconds();
         var exp = now + (long)AccessTokenLifetime.TotalSeconds;
-        var payload = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
+        var claims = new Dictionary<string, object>
         {
             ["aud"] = PlatformAudience, ["sub"] = clientId, ["iat"] = now, ["exp"] = exp, ["perms"] = permissions.ToArray(),
             ["cv"] = credentialVersion, ["jti"] = Guid.NewGuid().ToString("N"),
-        });
-        return (Sign(payload), exp - now);
+        };
+        if (user is not null)
+        {
+            claims["uid"] = user.Id;
+            claims["uname"] = user.Username;
+            claims["uv"] = user.CredentialVersion;
+        }
+        return (Sign(JsonSerializer.SerializeToUtf8Bytes(claims)), exp - now);
     }
 
     /// <param name="notAfter">The latest expiry (unix seconds) the JWT may have: its session's own expiry.</param>
@@ -128,7 +141,8 @@ public sealed class Tokens
         try
         {
             claims = new AccessTokenClaims(payload.GetProperty("sub").GetString()!,
-                payload.TryGetProperty("cv", out var cv) ? cv.GetInt64() : 0, payload.GetProperty("exp").GetInt64());
+                payload.TryGetProperty("cv", out var cv) ? cv.GetInt64() : 0, payload.GetProperty("exp").GetInt64(),
+                payload.TryGetProperty("uid", out var uid) ? uid.GetString() : null, payload.TryGetProperty("uv", out var uv) ? uv.GetInt64() : 0);
         }
         catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException) { return TokenCheck.Invalid; }
         if (_verified.Count > 10_000) _verified.Clear();

@@ -119,7 +119,7 @@ public static class ConversationsApi
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.StateChangeRequest);
         if (error is not null) return error;
         if (CheckDisconnectState(body!) is { } bad) return bad;
-        var command = new EndConversation(new Actor(http.Caller().ClientId), EndLever.ConversationPatch, Reason(http, body));
+        var command = new EndConversation(http.Caller().Actor, EndLever.ConversationPatch, Reason(http, body));
         return await TerminateAsync(http, ctx, conversationId, command, async c =>
             Results.Json(PlatformWire.ToConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Wire.ConversationWire), ct);
     }
@@ -130,7 +130,7 @@ public static class ConversationsApi
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.StateChangeRequest);
         if (error is not null) return error;
         if (CheckDisconnectState(body!) is { } bad) return bad;
-        var command = new DisconnectParticipant(participantId, new Actor(http.Caller().ClientId), EndLever.ParticipantPatch, Reason(http, body));
+        var command = new DisconnectParticipant(participantId, http.Caller().Actor, EndLever.ParticipantPatch, Reason(http, body));
         return await TerminateAsync(http, ctx, conversationId, command, _ => Task.FromResult(Results.StatusCode(202)), ct);
     }
 
@@ -138,7 +138,7 @@ public static class ConversationsApi
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.StateChangeRequest, required: false);
         if (error is not null) return error;
-        var command = new EndConversation(new Actor(http.Caller().ClientId), EndLever.ConversationDisconnect, Reason(http, body));
+        var command = new EndConversation(http.Caller().Actor, EndLever.ConversationDisconnect, Reason(http, body));
         return await TerminateAsync(http, ctx, conversationId, command, _ => Task.FromResult(Results.StatusCode(202)), ct);
     }
 

@@ -16,21 +16,40 @@ public static class PlatformRequest
         builder.WithMetadata(new RequiredPermission(permission)).AddEndpointFilter(async (ctx, next) =>
         {
             var http = ctx.HttpContext;
-            var header = http.Request.Headers.Authorization.ToString();
-            if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
-                return ApiError.AuthenticationRequired;
-            var tokens = http.RequestServices.GetRequiredService<Tokens>();
-            switch (tokens.CheckAccessToken(header[7..].Trim(), out var claims))
-            {
-                case TokenCheck.Expired: return ApiError.CredentialsExpired;
-                case TokenCheck.Invalid: return ApiError.BadCredentials;
-            }
-            var (client, caller) = await http.RequestServices.GetRequiredService<ClientDirectory>().GetAsync(claims.ClientId, http.RequestAborted);
-            if (client is null || client.CredentialVersion != claims.CredentialVersion) return ApiError.BadCredentials;
+            var (caller, refusal) = await AuthenticateAsync(http);
+            if (refusal is not null) return refusal;
             if (!caller!.Has(permission)) return ApiError.MissingPermissions(permission);
-            http.Items[typeof(Caller)] = caller;
             return await next(ctx);
         });
+
+    /// <summary>Any valid Platform token, no permission (<c>GET /api/v2/users/me</c>, as on the platform).</summary>
+    public static TBuilder RequireAuthentication<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (ctx, next) =>
+            (await AuthenticateAsync(ctx.HttpContext)).Refusal ?? await next(ctx));
+
+    /// <summary>The token's caller (kept for <see cref="Caller"/>), or the 401 that refuses it.</summary>
+    static async ValueTask<(Caller? Caller, ApiError? Refusal)> AuthenticateAsync(HttpContext http)
+    {
+        var header = http.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
+            return (null, ApiError.AuthenticationRequired);
+        var tokens = http.RequestServices.GetRequiredService<Tokens>();
+        switch (tokens.CheckAccessToken(header[7..].Trim(), out var claims))
+        {
+            case TokenCheck.Expired: return (null, ApiError.CredentialsExpired);
+            case TokenCheck.Invalid: return (null, ApiError.BadCredentials);
+        }
+        var (client, caller) = await http.RequestServices.GetRequiredService<ClientDirectory>().GetAsync(claims.ClientId, http.RequestAborted);
+        if (client is null || client.CredentialVersion != claims.CredentialVersion) return (null, ApiError.BadCredentials);
+        // A user's token: the user must still exist under the same password and roles; its permissions are the roles' now.
+        if (claims.UserId is not null)
+        {
+            caller = await http.RequestServices.GetRequiredService<Users.UserDirectory>().CallerAsync(client, claims, http.RequestAborted);
+            if (caller is null) return (null, ApiError.BadCredentials);
+        }
+        http.Items[typeof(Caller)] = caller;
+        return (caller, null);
+    }
 
     public static Caller Caller(this HttpContext http) => (Caller)http.Items[typeof(Caller)]!;
 

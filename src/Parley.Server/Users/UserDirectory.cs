@@ -1,0 +1,49 @@
+using System.Collections.Concurrent;
+using Parley.Core;
+using Parley.Server.OAuth;
+
+namespace Parley.Server.Users;
+
+/// <summary>
+/// Users as the Platform API's token check sees them, cached for <see cref="ClientDirectory.Ttl"/> like clients: a user's
+/// token is good while its user exists under the same credential version (password and roles unchanged), and carries the
+/// permissions of the user's roles now, within its client's. A change through this node is seen at once; another node's
+/// within the TTL.
+/// </summary>
+public sealed class UserDirectory(IUserStore store, TimeProvider clock)
+{
+    readonly ConcurrentDictionary<string, (User? User, DateTimeOffset Until)> _cache = new();
+
+    public IUserStore Store => store;
+
+    public async ValueTask<User?> GetAsync(string id, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        if (_cache.TryGetValue(id, out var hit) && hit.Until > now) return hit.User;
+        var user = await store.GetUserAsync(id, ct);
+        if (_cache.Count > 10_000) _cache.Clear();
+        _cache[id] = (user, now + ClientDirectory.Ttl);
+        return user;
+    }
+
+    /// <summary>The caller a user's token makes through <paramref name="client"/>, or null when the token no longer holds.</summary>
+    public async ValueTask<Caller?> CallerAsync(OAuthClient client, AccessTokenClaims claims, CancellationToken ct)
+    {
+        if (claims.UserId is not { } id || await GetAsync(id, ct) is not { } user || user.CredentialVersion != claims.UserVersion) return null;
+        return new Caller(client.Id, Roles.Within(Roles.PermissionsOf(user.Roles), client.Permissions), user.Id, user.Name);
+    }
+
+    public async Task<bool> SaveAsync(User user, CredentialAudit audit, CancellationToken ct)
+    {
+        var saved = await store.SaveUserAsync(user, audit, ct);
+        _cache.TryRemove(user.Id, out _);
+        return saved;
+    }
+
+    public async Task<bool> DeleteAsync(string id, CredentialAudit audit, CancellationToken ct)
+    {
+        var deleted = await store.DeleteUserAsync(id, audit, ct);
+        _cache.TryRemove(id, out _);
+        return deleted;
+    }
+}
