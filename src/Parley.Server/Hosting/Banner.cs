@@ -46,7 +46,7 @@ public static class Banner
               client secret   {secretLine}
               guest socket    {socketBase}/v1?deploymentId={o.DemoDeploymentId}
               token           curl {insecure}-u {credentials} -d grant_type=client_credentials {local}/oauth/token
-            {AdminLines(admin)}              links           {local}/  (health, readiness, endpoints)
+            {AdminLines(admin)}  links           {local}/  (health, readiness, endpoints)
               messenger       {local}/messenger/  (a guest of the demo deployment, in the browser)
               console         {local}/console/
 
