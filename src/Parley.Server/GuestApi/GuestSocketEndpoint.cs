@@ -42,6 +42,15 @@ public sealed class GuestSocketEndpoint(
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
+            // A browser sees a refused upgrade only as a failed WebSocket: a plain GET here tells it why (the guest
+            // library asks after a failed connect, docs/messenger.md), from any page, like the other guest REST calls.
+            http.Response.Headers.AccessControlAllowOrigin = "*";
+            if (registry.Full(options.MaxGuestSockets))
+            {
+                http.Response.Headers.RetryAfter = "5";
+                await Unavailable().ExecuteAsync(http);
+                return;
+            }
             await ApiError.BadRequest("This is the Web Messaging Guest API: open a WebSocket to /v1?deploymentId={deploymentId}.")
                 .ExecuteAsync(http);
             return;
@@ -60,9 +69,7 @@ public sealed class GuestSocketEndpoint(
         if (!registry.TryOpen(options.MaxGuestSockets))
         {
             http.Response.Headers.RetryAfter = "5";
-            await RefuseAsync(http, new ApiError(503, "service.unavailable", registry.Stopping
-                ? "This server is shutting down; connect again (to another node)."
-                : $"This server holds its maximum of {options.MaxGuestSockets} guest connections; retry later or connect to another node."));
+            await RefuseAsync(http, Unavailable());
             return;
         }
         try
@@ -74,6 +81,10 @@ public sealed class GuestSocketEndpoint(
             registry.Closed();
         }
     }
+
+    ApiError Unavailable() => new(503, "service.unavailable", registry.Stopping
+        ? "This server is shutting down; connect again (to another node)."
+        : $"This server holds its maximum of {options.MaxGuestSockets} guest connections; retry later or connect to another node.");
 
     /// <summary>
     /// A refusal before the upgrade closes its connection (Connection: close), so a client that keeps refused connections

@@ -23,6 +23,9 @@ public sealed class SessionRegistry
 
     public void Closed() => Interlocked.Decrement(ref _open);
 
+    /// <summary>No place for another guest socket: <paramref name="max"/> are open, or shutdown has begun.</summary>
+    public bool Full(int max) => Volatile.Read(ref _stopping) || Volatile.Read(ref _open) >= max;
+
     readonly ConcurrentDictionary<GuestConnection, byte> _all = new();
 
     public void Track(GuestConnection connection) => _all.TryAdd(connection, 0);
