@@ -11,6 +11,23 @@ const SILENCE_LIMIT_MS = 75_000;   // heartbeats come every 30 s: two missed mea
 /** A message conversation has ended when every participant is disconnected (docs/compatibility.md §Termination levers). */
 export const isEnded = (c) => (c.participants ?? []).length > 0 && c.participants.every((p) => p.state === 'disconnected');
 
+/** A message's id in a participant's messages: MessageDetails has messageId, the queue topic's details {message: {id}}. */
+export const messageIdOf = (m) => m?.messageId ?? m?.message?.id;
+
+/**
+ * The conversation after an event: the event's participants, each keeping the messages already known (a queue event
+ * carries only that change's messages, the API the recent ones).
+ */
+export function mergeConversation(before, event) {
+  if (!before) return event;
+  const participants = (event.participants ?? []).map((p) => {
+    const known = before.participants?.find((b) => b.id === p.id)?.messages ?? [];
+    const ids = new Set((p.messages ?? []).map(messageIdOf));
+    return { ...p, messages: [...known.filter((m) => !ids.has(messageIdOf(m))), ...(p.messages ?? [])] };
+  });
+  return { ...before, ...event, participants };
+}
+
 export class LiveFeed {
   /**
    * @param {{onSnapshot(list: object[]): void, onConversation(c: object): void, onStatus(state: string, detail?: string): void}} sink

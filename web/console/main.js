@@ -1,10 +1,10 @@
 // The operations console: wiring of sign-in, the live list, the transcript, termination, audit, deliveries and charts.
 // Data sources, per view, are in docs/console.md. Built by web/build.mjs (the page's CSS comes in through this import).
 import './console.css';
-import { ApiError, api, hooks, listAll } from './api.js';
+import { ApiError, api, hooks } from './api.js';
 import { LoginError, clip, completeLogin, currentToken, forgetToken, startLogin } from './auth.js';
 import { $, el, shortId, time } from './dom.js';
-import { isEnded, LiveFeed } from './live.js';
+import { isEnded, LiveFeed, mergeConversation, messageIdOf } from './live.js';
 import { queryConversations, RANGES, terminationsSince } from './analytics.js';
 import { renderCharts } from './charts.js';
 
@@ -76,7 +76,8 @@ function renderList() {
   $('#live-empty').hidden = live.size > 0;
 }
 
-function onConversation(c) {
+function onConversation(event) {
+  const c = mergeConversation(live.get(event.id) ?? (selected?.id === event.id ? selected.conversation : null), event);
   if (isEnded(c)) live.delete(c.id); else live.set(c.id, c);
   renderList();
   if (selected?.id === c.id) showTranscript(c);
@@ -130,7 +131,7 @@ function showTranscript(c) {
     el('dd', {}, `${p.name ?? p.address ?? shortId(p.id)} — ${p.state}${p.disconnectType ? ` (${p.disconnectType})` : ''}`),
   ]));
   // Message ids come from the conversation (API or event); their text from the message endpoint, once each.
-  const wanted = (c.participants ?? []).flatMap((p) => p.messages ?? []).map((m) => m.messageId).filter(Boolean);
+  const wanted = (c.participants ?? []).flatMap((p) => p.messages ?? []).map(messageIdOf).filter(Boolean);
   const fresh = wanted.filter((mid) => !selected.messages.has(mid)).slice(-200);
   for (const mid of fresh) selected.messages.set(mid, null);
   fetchMessages(c.id, fresh);
