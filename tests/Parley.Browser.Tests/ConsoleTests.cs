@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Parley.E2E.Tests;
+using Parley.Server;
 using Xunit.Abstractions;
 
 namespace Parley.Browser.Tests;
@@ -18,9 +21,10 @@ public sealed class ConsoleTests(BrowserFixture browser, ITestOutputHelper outpu
     const string AdminPassword = "console-test-password";
     const string Reason = "compliance: the bot has finished";
 
-    static Task<ParleyServer> StartServerAsync() =>
+    static Task<ParleyServer> StartServerAsync(Func<ParleyOptions, ParleyOptions>? configure = null, Action<WebApplication>? beforeStart = null) =>
         // A known admin password; the fewest PBKDF2 iterations Parley accepts, for a quick sign-in on a loaded machine.
-        ParleyServer.StartAsync(o => o with { DemoAdminPassword = AdminPassword, PasswordIterations = 100_000 });
+        ParleyServer.StartAsync(o => (configure ?? (x => x))(o with { DemoAdminPassword = AdminPassword, PasswordIterations = 100_000 }),
+            beforeStart: beforeStart);
 
     [Fact]
     public async Task Scenario_BotConversation_TerminatedFromTheConsole_EndsTheMessengerAtOnce_AndLeavesTheList_AuditAndChartsShowIt()
@@ -224,6 +228,76 @@ public sealed class ConsoleTests(BrowserFixture browser, ITestOutputHelper outpu
         await Assertions.Expect(console.Locator("#banner")).ToContainTextAsync("Your role may not list the queues");
         await Assertions.Expect(console.Locator("#banner")).ToContainTextAsync("routing:queue:view");
         await Screenshots.SaveAsync(console, "forbidden");
+    }
+
+    [Fact]
+    public async Task DeadLetter_ASupervisorMayNotRedeliverIt_AnAdminDoes()
+    {
+        // A webhook to a path Parley itself answers 404 on: a 4xx is not retried, so the delivery is dead at once.
+        var attempts = System.Threading.Channels.Channel.CreateUnbounded<int>();
+        await using var server = await StartServerAsync(o => o with { WebhooksAllowPrivateNetworks = true }, app => app.Use((http, next) =>
+        {
+            if (http.Request.Path == "/no-such-webhook") attempts.Writer.TryWrite(1);
+            return next(http);
+        }));
+        using var platform = await server.PlatformAsync();
+        var (integration, created) = await platform.PostAsync("/api/v2/conversations/messaging/integrations/open", new
+        {
+            name = "Partner channel", outboundNotificationWebhookUrl = new Uri(server.BaseAddress, "/no-such-webhook").ToString(),
+            outboundNotificationWebhookSignatureSecretToken = "a-secret-of-twenty-chars",
+        });
+        Assert.Equal(HttpStatusCode.OK, integration.StatusCode);
+        var integrationId = created!["id"]!.GetValue<string>();
+        var (sent, _) = await platform.PostAsync("/api/v2/conversations/messages/agentless", new
+        {
+            fromAddress = integrationId, toAddress = "+15550100", toAddressMessengerType = "open", textBody = "to a partner that refuses",
+        });
+        Assert.Equal(HttpStatusCode.OK, sent.StatusCode);
+        await attempts.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        var deliveryId = (await DeliveryAsync(platform, integrationId, "Dead"))["id"]!.GetValue<string>();
+        var (supervisor, _) = await platform.PostAsync("/api/v2/users", new { name = "Sam Supervisor", username = "sam", password = "sam-password", roles = new[] { "supervisor" } });
+        Assert.Equal(HttpStatusCode.OK, supervisor.StatusCode);
+
+        // The supervisor sees the dead letter, and is told its role may not send it again.
+        var (samContext, sam) = await browser.NewPageAsync(server.BaseAddress);
+        await using (samContext)
+        {
+            await SignInAsync(sam, "sam", "sam-password");
+            await sam.Locator("a[data-view='deliveries']").ClickAsync();
+            var row = sam.Locator($"#deliveries tbody tr[data-delivery-id='{deliveryId}']");
+            await Assertions.Expect(row).ToContainTextAsync("404");
+            await row.Locator("button").ClickAsync();
+            await Assertions.Expect(sam.Locator("#banner")).ToContainTextAsync("Your role may not redeliver this webhook");
+            await Assertions.Expect(sam.Locator("#banner")).ToContainTextAsync("messaging:integration:edit");
+            await Screenshots.SaveAsync(sam, "supervisor-refused");
+        }
+        Assert.Equal(1, (int)(await DeliveryAsync(platform, integrationId, "Dead"))["attempts"]!);
+        Assert.False(attempts.Reader.TryRead(out var __), "the refused redelivery was sent");
+
+        // The admin redelivers it: one more attempt (refused again by the same receiver).
+        var (context, console) = await browser.NewPageAsync(server.BaseAddress);
+        await using var _ = context;
+        await SignInAsync(console, "admin", AdminPassword);
+        await console.Locator("a[data-view='deliveries']").ClickAsync();
+        var mine = console.Locator($"#deliveries tbody tr[data-delivery-id='{deliveryId}']");
+        await mine.Locator("button").ClickAsync();
+        await Assertions.Expect(mine).ToContainTextAsync("queued again");
+        await attempts.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));   // sent again
+        await DeliveryAsync(platform, integrationId, "Dead");   // and refused again
+        await Screenshots.SaveAsync(console, "admin-redelivered");
+    }
+
+    /// <summary>The integration's delivery in that state; polled, as the outbox has no push notification to wait on.</summary>
+    static async Task<System.Text.Json.Nodes.JsonNode> DeliveryAsync(PlatformClient platform, string integrationId, string state, int attemptsAtLeast = 1)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            var (_, list) = await platform.GetAsync($"/api/v2/parley/openmessaging/deliveries?state={state}&integrationId={integrationId}");
+            if (list!["entities"]!.AsArray().FirstOrDefault(d => (int)d!["attempts"]! >= attemptsAtLeast) is { } found) return found;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"No {state} delivery for {integrationId} after {attemptsAtLeast} attempts.");
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>Opens the console, follows Sign in to Parley's login page, logs in and waits for the console to come back.</summary>
