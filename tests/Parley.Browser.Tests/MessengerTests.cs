@@ -180,15 +180,72 @@ public sealed class MessengerTests(BrowserFixture browser, ITestOutputHelper out
         await Assertions.Expect(page.Locator("#status")).ToHaveAttributeAsync("data-state", "connected", new() { Timeout = 15_000 });
     }
 
-    /// <summary>Opens the messenger, waits for its session, and has the bot start the conversation (its first message shown).</summary>
-    static async Task<string> OpenAndStartAsync(ParleyServer server, PlatformClient platform, IPage page, string botText)
+    [Fact]
+    public async Task SendModeEnd_OffersANewConversation_WhichStartsAfresh()
     {
-        await page.GotoAsync("/messenger/");
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        var origin = server.BaseAddress.GetLeftPart(UriPartial.Authority);
+        var (created, deployment) = await platform.PostAsync("/api/v2/parley/deployments",
+            new { name = "send mode", allowedOrigins = new[] { origin }, conversationDisconnect = new { enabled = true, type = "Send" } });
+        Assert.True(created.IsSuccessStatusCode, deployment?.ToJsonString());
+        var deploymentId = (string)deployment!["id"]!;
+        var (context, page) = await browser.NewPageAsync(server.BaseAddress);
+        await using var _ = context;
+        var first = await OpenAndStartAsync(server, platform, page, "Anything else?", deploymentId);
+
+        var (response, _) = await platform.PostAsync($"/api/v2/conversations/{first}/disconnect");
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        await Assertions.Expect(page.Locator("#new-conversation")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#status")).ToHaveAttributeAsync("data-state", "ended");
+        await Assertions.Expect(page.Locator("#input")).ToBeEnabledAsync();   // Send: writing again is allowed
+        await Screenshots.SaveAsync(page, "ended-send");
+
+        await page.Locator("#new-conversation").ClickAsync();
+        await Assertions.Expect(page.Locator("#status")).ToHaveAttributeAsync("data-state", "connected");
+        await Assertions.Expect(page.Locator(".message")).ToHaveCountAsync(0);   // the old transcript is not shown again
+        await SendAsync(page, "a new question");
+        await Screenshots.SaveAsync(page, "new-conversation");
+
+        // The new message lives in another conversation than the ended one.
+        var id = await page.Locator(".message.inbound").GetAttributeAsync("data-id");
+        var (inOld, _) = await platform.GetAsync($"/api/v2/conversations/messages/{first}/messages/{id}");
+        Assert.Equal(HttpStatusCode.NotFound, inOld.StatusCode);
+        var (_, active) = await platform.GetAsync("/api/v2/conversations/messages");
+        var holders = new List<string>();
+        foreach (var c in active!["entities"]!.AsArray().Select(c => (string)c!["id"]!))
+            if ((await platform.GetAsync($"/api/v2/conversations/messages/{c}/messages/{id}")).Response.StatusCode == HttpStatusCode.OK) holders.Add(c);
+        var second = Assert.Single(holders);
+        Assert.NotEqual(first, second);
+    }
+
+    [Fact]
+    public async Task RefusedOrigin_IsShown_NotRetriedForever()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        var (_, deployment) = await platform.PostAsync("/api/v2/parley/deployments", new { name = "elsewhere", allowedOrigins = new[] { "https://shop.example" } });
+        var (context, page) = await browser.NewPageAsync(server.BaseAddress);
+        await using var _ = context;
+
+        await page.GotoAsync($"/messenger/?deploymentId={(string)deployment!["id"]!}");
+        await Assertions.Expect(page.Locator("#status")).ToHaveAttributeAsync("data-state", "failed");
+        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("not allowed");
+        await Assertions.Expect(page.Locator("#input")).ToBeDisabledAsync();
+        await Screenshots.SaveAsync(page, "origin-refused");
+    }
+
+    /// <summary>Opens the messenger, waits for its session, and has the bot start the conversation (its first message shown).</summary>
+    static async Task<string> OpenAndStartAsync(ParleyServer server, PlatformClient platform, IPage page, string botText,
+        string deploymentId = ParleyServer.DeploymentId)
+    {
+        await page.GotoAsync(deploymentId == ParleyServer.DeploymentId ? "/messenger/" : $"/messenger/?deploymentId={deploymentId}");
         await Assertions.Expect(page.Locator("#status")).ToHaveAttributeAsync("data-state", "connected");
         // The bot's backend learns the guest's session id from the guest (here: a second socket of the same session).
-        await using var tab = await server.GuestAsync(await TokenAsync(page));
+        var token = await page.EvaluateAsync<string>($"() => localStorage.getItem('parley.guest.{deploymentId}')");
+        await using var tab = await server.GuestAsync(token, origin: server.BaseAddress.GetLeftPart(UriPartial.Authority), deploymentId: deploymentId);
         await tab.ConfigureAsync();
-        var started = await platform.StartConversationAsync(await tab.SessionIdAsync(), botText);
+        var started = await platform.StartConversationAsync(await tab.SessionIdAsync(), botText, deploymentId);
         await Assertions.Expect(page.Locator(".message.outbound .text").Last).ToHaveTextAsync(botText);
         return started["conversationId"]!.GetValue<string>();
     }

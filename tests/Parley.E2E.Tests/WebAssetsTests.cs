@@ -92,3 +92,37 @@ public sealed partial class WebAssetsTests
     [GeneratedRegex("/assets/[A-Za-z0-9._-]+")]
     private static partial Regex AssetPattern();
 }
+
+/// <summary>
+/// A browser sees a refused WebSocket upgrade only as a failure; the guest library then asks <c>GET /v1</c> over plain HTTP
+/// why (docs/messenger.md): 503 with Retry-After when the server is full, 403 for an origin the deployment refuses.
+/// </summary>
+public sealed class GuestProbeTests
+{
+    [Fact]
+    public async Task PlainGet_TellsAFullServer_AndARefusedOrigin_FromAnyPage()
+    {
+        await using var server = await ParleyServer.StartAsync(o => o with { MaxGuestSockets = 1 });
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        using var platform = await server.PlatformAsync();
+        var (_, deployment) = await platform.PostAsync("/api/v2/parley/deployments", new { name = "shop", allowedOrigins = new[] { "https://shop.example" } });
+        var shop = (string)deployment!["id"]!;
+
+        var room = await http.GetAsync($"/v1?deploymentId={ParleyServer.DeploymentId}");
+        Assert.Equal(HttpStatusCode.BadRequest, room.StatusCode);   // a place is free: only "open a WebSocket here"
+        Assert.Equal("*", room.Headers.GetValues("Access-Control-Allow-Origin").Single());
+
+        var refused = await http.GetAsync($"/v1?deploymentId={shop}&origin={Uri.EscapeDataString("https://evil.example")}");
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Equal("origin.not.allowed", (string?)(await refused.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonObject>())!["code"]);
+        var allowed = await http.GetAsync($"/v1?deploymentId={shop}&origin={Uri.EscapeDataString("https://shop.example")}");
+        Assert.Equal(HttpStatusCode.BadRequest, allowed.StatusCode);
+
+        await using var occupant = await server.GuestAsync();
+        await occupant.ConfigureAsync();
+        var full = await http.GetAsync($"/v1?deploymentId={ParleyServer.DeploymentId}");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, full.StatusCode);
+        Assert.Equal("5", full.Headers.GetValues("Retry-After").Single());
+        Assert.Equal("service.unavailable", (string?)(await full.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonObject>())!["code"]);
+    }
+}

@@ -218,7 +218,9 @@ export class ParleyGuest extends EventTarget {
     try {
       const config = await fetch(`${this.server}/webdeployments/v1/deployments/${encodeURIComponent(this.deploymentId)}/config.json`);
       if (config.status === 404) return this._fail(`Deployment ${this.deploymentId} does not exist on this server.`);
-      const probe = await fetch(`${this.server}/v1?deploymentId=${encodeURIComponent(this.deploymentId)}`);
+      // A same-origin fetch sends no Origin header: name the page's origin, so a refused origin is told apart.
+      const origin = globalThis.location?.origin ? `&origin=${encodeURIComponent(globalThis.location.origin)}` : '';
+      const probe = await fetch(`${this.server}/v1?deploymentId=${encodeURIComponent(this.deploymentId)}${origin}`);
       if (probe.status === 503) {
         const seconds = Number(probe.headers.get('Retry-After')) || 5;
         return this._retry(`The server is busy (at capacity); retrying in ${seconds} s…`, States.unavailable, seconds * 1000);

@@ -45,6 +45,15 @@ public sealed class GuestSocketEndpoint(
             // A browser sees a refused upgrade only as a failed WebSocket: a plain GET here tells it why (the guest
             // library asks after a failed connect, docs/messenger.md), from any page, like the other guest REST calls.
             http.Response.Headers.AccessControlAllowOrigin = "*";
+            // A same-origin fetch carries no Origin header: the page may name its origin in the query instead. This only
+            // explains a refusal; the upgrade itself checks the real header.
+            var asked = http.Request.Query["deploymentId"].ToString();
+            var from = http.Request.Headers.Origin.ToString() is { Length: > 0 } header ? header : http.Request.Query["origin"].ToString();
+            if (asked.Length > 0 && from.Length > 0 && await directory.GetDeploymentAsync(asked, http.RequestAborted) is { } target && !target.AllowsOrigin(from))
+            {
+                await OriginRefused(from, asked).ExecuteAsync(http);
+                return;
+            }
             if (registry.Full(options.MaxGuestSockets))
             {
                 http.Response.Headers.RetryAfter = "5";
@@ -60,8 +69,7 @@ public sealed class GuestSocketEndpoint(
         var origin = http.Request.Headers.Origin.ToString();
         if (deploymentId.Length > 0 && await directory.GetDeploymentAsync(deploymentId, http.RequestAborted) is { } d && !d.AllowsOrigin(origin))
         {
-            await RefuseAsync(http, new ApiError(403, "origin.not.allowed",
-                $"Origin '{ApiError.Clip(origin)}' is not allowed for deployment {ApiError.Clip(deploymentId)}."));
+            await RefuseAsync(http, OriginRefused(origin, deploymentId));
             return;
         }
 
@@ -81,6 +89,9 @@ public sealed class GuestSocketEndpoint(
             registry.Closed();
         }
     }
+
+    static ApiError OriginRefused(string origin, string deploymentId) => new(403, "origin.not.allowed",
+        $"Origin '{ApiError.Clip(origin)}' is not allowed for deployment {ApiError.Clip(deploymentId)}.");
 
     ApiError Unavailable() => new(503, "service.unavailable", registry.Stopping
         ? "This server is shutting down; connect again (to another node)."

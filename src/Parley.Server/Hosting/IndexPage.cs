@@ -26,6 +26,9 @@ public static class IndexPage
         var metrics = "/" + (config["Parley:Metrics:Path"] is { Length: > 0 } path ? path : "/metrics").TrimStart('/');
         if (Exists(endpoints, metrics)) links.Add(("metrics", metrics, "Prometheus metrics"));
         links.Add(("token", "/oauth/token", "OAuth client credentials (POST, HTTP Basic)"));
+        // The pages this build carries (docs/web.md): the guest messenger, the operations console.
+        foreach (var page in Web.WebAssets.Pages())
+            links.Add((page, $"/{page}/", page == "messenger" ? "the guest messenger of the demo deployment" : $"the {page}"));
         links.Add(("deploymentConfig", $"/webdeployments/v1/deployments/{deployment}/config.json", "the demo deployment's configuration"));
         var guestSocket = $"{socket}/v1?deploymentId={deployment}";
         const string docs = "docs/ in the repository: configuration.md (every setting), compatibility.md, production.md";
