@@ -72,6 +72,8 @@ public static class ParleyApp
         services.AddSingleton<ClientDirectory>();
         services.AddSingleton(admin);
         services.AddSingleton<Users.UserDirectory>();
+        services.AddPlatformAuth();   // JWT bearer + a policy per permission (OAuth/PlatformAuth.cs)
+        services.AddSingleton<ICallerResolver, UserAndClientCallers>();   // users' tokens too (Users/UserDirectory.cs); the last registration wins
         services.AddSingleton<TokenThrottle>();
         services.AddSingleton(sp => new SigningKeys(store.Credentials, sp.GetRequiredService<Tokens>(), originalKey, options,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<StoreOutages>()));
@@ -135,6 +137,7 @@ public static class ParleyApp
         app.Use(StripGatewayPrefix);
         app.UseRouting();
         app.UseCors();
+        app.UsePlatformAuth();
         // Before the WebSocket middleware, which keeps the upgrade feature it finds: guest frames are measured as announced.
         app.Use((http, next) =>
         {

@@ -26,6 +26,8 @@ public sealed class PermissionMatrixTests
         ["/api/v2/conversations/messaging/events"] =
             "no such endpoint, on Genesys Cloud either: a 404 to anyone that names the endpoints that end a conversation",
         ["/api/v2/conversations/messaging/{conversationId}/participants/{participantId}/events"] = "the same",
+        ["/api/v2/users/me"] = "any valid Platform token, no permission (as on the platform): a user's token gets its user, " +
+            "a client-credentials token 400 `bad.request` (docs/users.md)",
     };
 
     sealed record Row(string Method, string Path, string Permission, string NoToken, string Expired, string Without, string Guest,
@@ -77,8 +79,18 @@ public sealed class PermissionMatrixTests
         // Resources that belong to a client: the demo client's notification channel, and a client stronger than the caller.
         var (_, channel) = await admin.PostAsync("/api/v2/notifications/channels");
         var channelId = channel!["id"]!.GetValue<string>();
+        // The admin user holds every permission: a caller holding only the endpoint's may read it, not change or delete it.
+        var adminUser = (await server.Services.GetRequiredService<IUserStore>().FindByUsernameAsync(Parley.Server.ParleyOptions.DefaultAdminUser, default))!.Id;
         var others = new Dictionary<string, OtherCase>
         {
+            ["GET /api/v2/users/{userId}"] = new($"/api/v2/users/{adminUser}", null, HttpStatusCode.OK,
+                "a stronger user: readable (users are the organisation's; no password is shown)"),
+            ["PATCH /api/v2/users/{userId}"] = new($"/api/v2/users/{adminUser}", new { name = "taken over" }, HttpStatusCode.Forbidden,
+                "a user holding a permission the caller lacks"),
+            ["POST /api/v2/users/{userId}/password"] = new($"/api/v2/users/{adminUser}/password", new { newPassword = "taken-over-1" },
+                HttpStatusCode.Forbidden, "a user holding a permission the caller lacks"),
+            ["DELETE /api/v2/users/{userId}"] = new($"/api/v2/users/{adminUser}", null, HttpStatusCode.Forbidden,
+                "a user holding a permission the caller lacks"),
             ["HEAD /api/v2/notifications/channels/{channelId}"] = new($"/api/v2/notifications/channels/{channelId}", null, HttpStatusCode.NotFound,
                 "another client's channel"),
             ["GET /api/v2/notifications/channels/{channelId}/subscriptions"] = new($"/api/v2/notifications/channels/{channelId}/subscriptions", null,
@@ -183,7 +195,8 @@ public sealed class PermissionMatrixTests
             - **Another client's resource**: where a resource belongs to one OAuth client, the answer when another client with the
               permission asks for it. Notification channels are their creator's (404 to anyone else, as if absent). An OAuth client
               can be read by any holder of `oauth:client:view`, but changed, deleted or given a new secret only by a caller holding
-              every permission it holds (otherwise taking its secret would be a way to gain them). Conversations, deployments,
+              every permission it holds (otherwise taking its secret would be a way to gain them); a user likewise, by a caller
+              holding every permission of the user's roles (docs/users.md). Conversations, deployments,
               integrations, deliveries and audits belong to the organisation, not to one client: any client holding the
               permission reaches them, as on the platform ("n/a").
 

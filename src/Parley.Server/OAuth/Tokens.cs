@@ -3,6 +3,7 @@ using System.Collections.Frozen;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Microsoft.IdentityModel.Tokens;
 using Parley.Core;
 
 namespace Parley.Server.OAuth;
@@ -22,31 +23,37 @@ public sealed record GuestClaims(string SessionId, string DeploymentId, long Exp
 public enum TokenCheck { Valid, Invalid, Expired }
 
 /// <summary>
-/// What a verified access token says: whose it is, the client's credential version it was issued under, its expiry, and
-/// for a user's token (code or implicit grant) the user and the user's credential version.
-/// </summary>
-public readonly record struct AccessTokenClaims(string ClientId, long CredentialVersion, long Exp, string? UserId = null, long UserVersion = 0);
-
-/// <summary>
 /// Signs and checks the two kinds of bearer token: Platform access tokens (client credentials) and guest JWTs.
 /// Both are compact HS256 JWTs under keys kept in the store, so they survive restarts and every node of a cluster
 /// accepts them. The audience keeps them apart: a guest JWT opens no Platform endpoint, and the reverse.
 /// Keys rotate without downtime: the header names the key (<c>kid</c>), the newest active key signs, and every key not
 /// yet retired verifies. The original key's tokens carry no <c>kid</c> (tokens issued before rotation existed).
+/// Platform access tokens are validated by ASP.NET Core's JWT bearer handler over this ring (<see cref="PlatformAuth"/>,
+/// <see cref="VerificationKeys"/>); guest JWTs by <see cref="CheckGuestJwt"/>.
 /// </summary>
 public sealed class Tokens
 {
     public const string PlatformAudience = "parley:platform";
+    /// <summary>The <c>iss</c> of Platform access tokens (tokens issued before it existed carry none).</summary>
+    public const string PlatformIssuer = "parley:platform";
     public const string GuestAudience = "parley:guest";
     public static readonly TimeSpan AccessTokenLifetime = TimeSpan.FromSeconds(86399);
     public static readonly TimeSpan GuestJwtLifetime = TimeSpan.FromHours(1);
 
     static readonly string OriginalHeader = B64(Encoding.UTF8.GetBytes("{\"alg\":\"HS256\",\"typ\":\"JWT\"}"));
 
-    sealed record RingKey(string Kid, byte[] Key, string Header, DateTimeOffset SignsFrom, DateTimeOffset? RetiresAt);
+    sealed record RingKey(string Kid, byte[] Key, string Header, DateTimeOffset SignsFrom, DateTimeOffset? RetiresAt)
+    {
+        /// <summary>The same key for the JWT bearer handler; the original key's tokens carry no kid, so it has none.</summary>
+        public readonly SecurityKey[] Security =
+            [new SymmetricSecurityKey(Key) { KeyId = Kid == SigningKey.OriginalKid ? null : Kid }];
+    }
 
-    /// <summary>The keys in force, by encoded header (a token's first segment names its key with no parsing).</summary>
-    sealed record Ring(FrozenDictionary<string, RingKey> ByHeader, RingKey[] NewestFirst);
+    /// <summary>The keys in force, by encoded header (a token's first segment names its key with no parsing) and by kid.</summary>
+    sealed record Ring(FrozenDictionary<string, RingKey> ByHeader, RingKey[] NewestFirst)
+    {
+        public readonly FrozenDictionary<string, RingKey> ByKid = NewestFirst.ToFrozenDictionary(k => k.Kid);
+    }
 
     readonly TimeProvider _clock;
     volatile Ring _ring;
@@ -63,10 +70,29 @@ public sealed class Tokens
         var ring = Build(keys, originalKey);
         var before = _ring;
         _ring = ring;
-        // A key that left the ring must not keep verifying through the cache.
+        // A key that left the ring, or a new retirement date, must not keep verifying through a cache of verified tokens.
         if (before.ByHeader.Count != ring.ByHeader.Count || before.NewestFirst.Zip(ring.NewestFirst).Any(p => p.First.RetiresAt != p.Second.RetiresAt))
-            _verified.Clear();
+            _version = new object();
     }
+
+    volatile object _version = new();
+
+    /// <summary>Changes (a new object) whenever the keys in force change; caches of verified tokens start afresh then.</summary>
+    public object RingVersion => _version;
+
+    /// <summary>
+    /// The keys that may have signed a Platform token naming <paramref name="kid"/> (none: the original key), if that key
+    /// has not retired. An unknown or retired kid gets none, so the token is refused.
+    /// </summary>
+    public IEnumerable<SecurityKey> VerificationKeys(string? kid) =>
+        Find(kid) is { } key && InForce(key) ? key.Security : [];
+
+    /// <summary>Whether the key named by <paramref name="kid"/> (null: the original) still verifies.</summary>
+    public bool KeyInForce(string? kid) => Find(kid) is { } key && InForce(key);
+
+    RingKey? Find(string? kid) => _ring.ByKid.GetValueOrDefault(string.IsNullOrEmpty(kid) ? SigningKey.OriginalKid : kid);
+
+    bool InForce(RingKey key) => key.RetiresAt is not { } retires || retires > _clock.GetUtcNow();
 
     static Ring Build(IEnumerable<SigningKey> keys, byte[] originalKey)
     {
@@ -97,7 +123,7 @@ public sealed class Tokens
         var exp = now + (long)AccessTokenLifetime.TotalSeconds;
         var claims = new Dictionary<string, object>
         {
-            ["aud"] = PlatformAudience, ["sub"] = clientId, ["iat"] = now, ["exp"] = exp, ["perms"] = permissions.ToArray(),
+            ["iss"] = PlatformIssuer, ["aud"] = PlatformAudience, ["sub"] = clientId, ["iat"] = now, ["exp"] = exp, ["perms"] = permissions.ToArray(),
             ["cv"] = credentialVersion, ["jti"] = Guid.NewGuid().ToString("N"),
         };
         if (user is not null)
@@ -119,35 +145,6 @@ public sealed class Tokens
             ["aud"] = GuestAudience, ["sub"] = sessionId, ["deploymentId"] = deploymentId, ["iat"] = now, ["exp"] = exp,
         });
         return (Sign(payload), exp);
-    }
-
-    // Verified access tokens, so a client's every call does not re-verify and re-parse its token. Only the signature,
-    // audience and expiry are cached: whether the client still exists under the same credentials is checked per call.
-    readonly ConcurrentDictionary<string, (AccessTokenClaims Claims, DateTimeOffset? KeyRetiresAt)> _verified = new();
-
-    public TokenCheck CheckAccessToken(string token, out AccessTokenClaims claims)
-    {
-        var clock = _clock.GetUtcNow();
-        var now = clock.ToUnixTimeSeconds();
-        if (_verified.TryGetValue(token, out var hit))
-        {
-            claims = hit.Claims;
-            if (hit.KeyRetiresAt is { } retires && retires <= clock) return TokenCheck.Invalid;
-            return claims.Exp > now ? TokenCheck.Valid : TokenCheck.Expired;
-        }
-        claims = default;
-        var check = Verify(token, PlatformAudience, out var payload, out var key);
-        if (check != TokenCheck.Valid) return check;
-        try
-        {
-            claims = new AccessTokenClaims(payload.GetProperty("sub").GetString()!,
-                payload.TryGetProperty("cv", out var cv) ? cv.GetInt64() : 0, payload.GetProperty("exp").GetInt64(),
-                payload.TryGetProperty("uid", out var uid) ? uid.GetString() : null, payload.TryGetProperty("uv", out var uv) ? uv.GetInt64() : 0);
-        }
-        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException) { return TokenCheck.Invalid; }
-        if (_verified.Count > 10_000) _verified.Clear();
-        _verified[token] = (claims, key!.RetiresAt);
-        return TokenCheck.Valid;
     }
 
     public TokenCheck CheckGuestJwt(string token, out GuestClaims? guest)

@@ -8,49 +8,24 @@ namespace Parley.Server.Protocol;
 public static class PlatformRequest
 {
     /// <summary>
-    /// Every Platform endpoint goes through this filter: 401 without a valid token, or when the token's client was
-    /// deleted or has had its secret regenerated since; 403 without the permission. The client's current permissions
-    /// count, not those it had when the token was issued. The permission is also endpoint metadata (<see cref="RequiredPermission"/>).
+    /// Every Platform endpoint declares the permission it needs: the policy <c>perm:&lt;permission&gt;</c> on the Platform
+    /// bearer scheme (<see cref="PlatformAuth"/>) answers 401 without a valid token, or when the token's client was deleted or
+    /// has had its secret regenerated since; 403 without the permission. The caller's current permissions count, not those
+    /// it had when the token was issued. The permission is also endpoint metadata (<see cref="RequiredPermission"/>), which
+    /// the permission matrix and the OpenAPI document read.
     /// </summary>
     public static TBuilder RequirePermission<TBuilder>(this TBuilder builder, string permission) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new RequiredPermission(permission)).AddEndpointFilter(async (ctx, next) =>
-        {
-            var http = ctx.HttpContext;
-            var (caller, refusal) = await AuthenticateAsync(http);
-            if (refusal is not null) return refusal;
-            if (!caller!.Has(permission)) return ApiError.MissingPermissions(permission);
-            return await next(ctx);
-        });
+        builder.WithMetadata(new RequiredPermission(permission)).RequireAuthorization(PlatformAuth.PolicyFor(permission));
 
-    /// <summary>Any valid Platform token, no permission (<c>GET /api/v2/users/me</c>, as on the platform).</summary>
-    public static TBuilder RequireAuthentication<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
-        builder.AddEndpointFilter(async (ctx, next) =>
-            (await AuthenticateAsync(ctx.HttpContext)).Refusal ?? await next(ctx));
+    /// <summary>
+    /// A group under <c>/api/v2</c> (<paramref name="area"/>, e.g. <c>/conversations</c>) whose endpoints are the Platform
+    /// API's: a current Platform caller is required (each endpoint adds its permission), and the OpenAPI document tags
+    /// them with <paramref name="tag"/>.
+    /// </summary>
+    public static RouteGroupBuilder MapPlatformGroup(this IEndpointRouteBuilder app, string area, string tag) =>
+        app.MapGroup("/api/v2" + area).RequireAuthorization(PlatformAuth.CallerPolicy).WithTags(tag);
 
-    /// <summary>The token's caller (kept for <see cref="Caller"/>), or the 401 that refuses it.</summary>
-    static async ValueTask<(Caller? Caller, ApiError? Refusal)> AuthenticateAsync(HttpContext http)
-    {
-        var header = http.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
-            return (null, ApiError.AuthenticationRequired);
-        var tokens = http.RequestServices.GetRequiredService<Tokens>();
-        switch (tokens.CheckAccessToken(header[7..].Trim(), out var claims))
-        {
-            case TokenCheck.Expired: return (null, ApiError.CredentialsExpired);
-            case TokenCheck.Invalid: return (null, ApiError.BadCredentials);
-        }
-        var (client, caller) = await http.RequestServices.GetRequiredService<ClientDirectory>().GetAsync(claims.ClientId, http.RequestAborted);
-        if (client is null || client.CredentialVersion != claims.CredentialVersion) return (null, ApiError.BadCredentials);
-        // A user's token: the user must still exist under the same password and roles; its permissions are the roles' now.
-        if (claims.UserId is not null)
-        {
-            caller = await http.RequestServices.GetRequiredService<Users.UserDirectory>().CallerAsync(client, claims, http.RequestAborted);
-            if (caller is null) return (null, ApiError.BadCredentials);
-        }
-        http.Items[typeof(Caller)] = caller;
-        return (caller, null);
-    }
-
+    /// <summary>The verified caller of this Platform request (set by the authentication, <see cref="ICallerResolver"/>).</summary>
     public static Caller Caller(this HttpContext http) => (Caller)http.Items[typeof(Caller)]!;
 
     /// <summary>The body limit (<see cref="ParleyOptions.MaxRequestBodyBytes"/>) as the platform's 413.</summary>

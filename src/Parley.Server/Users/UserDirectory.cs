@@ -27,9 +27,9 @@ public sealed class UserDirectory(IUserStore store, TimeProvider clock)
     }
 
     /// <summary>The caller a user's token makes through <paramref name="client"/>, or null when the token no longer holds.</summary>
-    public async ValueTask<Caller?> CallerAsync(OAuthClient client, AccessTokenClaims claims, CancellationToken ct)
+    public async ValueTask<Caller?> CallerAsync(OAuthClient client, string userId, long userVersion, CancellationToken ct)
     {
-        if (claims.UserId is not { } id || await GetAsync(id, ct) is not { } user || user.CredentialVersion != claims.UserVersion) return null;
+        if (await GetAsync(userId, ct) is not { } user || user.CredentialVersion != userVersion) return null;
         return new Caller(client.Id, Roles.Within(Roles.PermissionsOf(user.Roles), client.Permissions), user.Id, user.Name);
     }
 
@@ -45,5 +45,24 @@ public sealed class UserDirectory(IUserStore store, TimeProvider clock)
         var deleted = await store.DeleteUserAsync(id, audit, ct);
         _cache.TryRemove(id, out _);
         return deleted;
+    }
+}
+
+/// <summary>
+/// Who a Platform token speaks for, users included (replaces the client-only resolver): a token whose claims name a user
+/// (<c>uid</c>, <c>uv</c>) is good while its client is unchanged (<c>sub</c>, <c>cv</c>) and its user exists under the same
+/// credential version; its permissions are the user's roles' now, within the client's. Any other token is the client's.
+/// </summary>
+sealed class UserAndClientCallers(ClientDirectory clients, UserDirectory users) : ICallerResolver
+{
+    public async ValueTask<Caller?> ResolveAsync(System.Security.Claims.ClaimsPrincipal principal, CancellationToken ct)
+    {
+        var clientId = principal.FindFirst("sub")?.Value;
+        if (string.IsNullOrEmpty(clientId)) return null;
+        var version = long.TryParse(principal.FindFirst("cv")?.Value, out var cv) ? cv : 0;
+        var (client, caller) = await clients.GetAsync(clientId, ct);
+        if (client is null || client.CredentialVersion != version) return null;
+        if (principal.FindFirst("uid")?.Value is not { Length: > 0 } userId) return caller;
+        return await users.CallerAsync(client, userId, long.TryParse(principal.FindFirst("uv")?.Value, out var uv) ? uv : -1, ct);
     }
 }

@@ -18,7 +18,7 @@ public static class UsersApi
 
     public static void MapUsersApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet(Users + "/me", MeAsync).RequireAuthentication();
+        app.MapGet(Users + "/me", MeAsync).RequireAuthorization(PlatformAuth.CallerPolicy);   // any Platform token, no permission
         app.MapGet(Users, ListAsync).RequirePermission(Permissions.UserView);
         app.MapPost(Users, CreateAsync).RequirePermission(Permissions.UserAdd);
         app.MapGet(Users + "/{userId}", GetAsync).RequirePermission(Permissions.UserView);
