@@ -98,6 +98,7 @@ public sealed class QueueTests
         var (_, prefix) = await platform.GetAsync($"{Queues}?name=sales*");
         var (_, contains) = await platform.GetAsync($"{Queues}?name=*al*");
         var (_, byId) = await platform.GetAsync($"{Queues}?id={billing["id"]}&id={sales["id"]}");
+        var (_, byIdList) = await platform.GetAsync($"{Queues}?id={billing["id"]},{sales["id"]}");   // as the JS SDK sends a list
         var (_, got) = await platform.GetAsync($"{Queues}/{sales["id"]}");
 
         Assert.Equal(["Billing", "Parley demo queue"], Names(first));
@@ -109,6 +110,7 @@ public sealed class QueueTests
         Assert.Equal(["Sales", "sales EMEA"], Names(prefix));
         Assert.Equal(["Sales", "sales EMEA"], Names(contains));
         Assert.Equal(["Billing", "Sales"], Names(byId));
+        Assert.Equal(["Billing", "Sales"], Names(byIdList));
         Assert.Equal(("Sales", "Pre-sales questions", 0), ((string?)got!["name"], (string?)got["description"], (int)got["memberCount"]!));
         Assert.Equal(DemoId, (string?)got["createdBy"]);
     }

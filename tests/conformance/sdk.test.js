@@ -230,6 +230,53 @@ test('guest history through WebMessagingApi with the guest JWT: paging fields an
   } finally { guest.close(); }
 });
 
+test('routing queues through RoutingApi: the demo queue, create, list paged and filtered by name and id, get, 404; conversations show the queue', async () => {
+  covers('routing.getQueues', 'routing.getQueue', 'routing.postQueues');
+  const routing = new platformClient.RoutingApi();
+  const DEMO_QUEUE = 'd1e2a3b4-0000-4000-8000-000000000002';
+  const demo = await routing.getRoutingQueue(DEMO_QUEUE);
+  assert.equal(demo.id, DEMO_QUEUE);
+  assert.equal(demo.name, 'Parley demo queue');
+  assert.match(demo.dateCreated, ISO_MS);
+  assert.equal(demo.memberCount, 0);
+  assert.equal(demo.selfUri, `/api/v2/routing/queues/${DEMO_QUEUE}`);
+
+  const tag = Math.random().toString(36).slice(2, 10);
+  const alpha = await routing.postRoutingQueues({ name: `SDK ${tag} alpha`, description: 'first' });
+  const beta = await routing.postRoutingQueues({ name: `SDK ${tag} beta` });
+  assert.match(alpha.id, /^[0-9a-f-]{36}$/);
+  assert.equal(alpha.description, 'first');
+
+  const second = await routing.getRoutingQueues({ name: `sdk ${tag}*`, pageSize: 1, pageNumber: 2 });
+  assert.deepEqual([second.total, second.pageCount, second.pageSize, second.pageNumber], [2, 2, 1, 2]);
+  assert.deepEqual(second.entities.map((q) => q.name), [`SDK ${tag} beta`]);
+  const descending = await routing.getRoutingQueues({ name: `*${tag}*`, sortOrder: 'desc' });
+  assert.deepEqual(descending.entities.map((q) => q.id), [beta.id, alpha.id]);
+  const byId = await routing.getRoutingQueues({ id: [beta.id, DEMO_QUEUE] });
+  assert.deepEqual(byId.entities.map((q) => q.name), ['Parley demo queue', `SDK ${tag} beta`]);   // sorted by name
+  assert.equal((await routing.getRoutingQueue(beta.id)).name, `SDK ${tag} beta`);
+
+  const missing = await routing.getRoutingQueue('no-such-queue').then(() => null, (e) => e);
+  assert.equal(missing.status, 404);
+  assert.equal(missing.code, 'not.found');
+  const duplicate = await routing.postRoutingQueues({ name: `sdk ${tag} ALPHA` }).then(() => null, (e) => e);
+  assert.equal(duplicate.status, 409);
+
+  // The demo deployment routes to the demo queue: the bot's participant shows it, the customer's does not.
+  const { guest, conversationId } = await botStartsConversation();
+  try {
+    const messaging = await conversations.getConversationsMessage(conversationId);
+    const bot = messaging.participants.find((p) => p.purpose === 'workflow');
+    assert.deepEqual(bot.queue, { id: DEMO_QUEUE, selfUri: `/api/v2/routing/queues/${DEMO_QUEUE}` });
+    assert.equal(messaging.participants.find((p) => p.purpose === 'customer').queue, undefined);
+    const generic = await conversations.getConversation(conversationId);
+    assert.equal(generic.participants.find((p) => p.purpose === 'workflow').queueId, DEMO_QUEUE);
+    const details = await analytics.getAnalyticsConversationDetails(conversationId);
+    const segments = details.participants.flatMap((p) => p.sessions.flatMap((s) => s.segments));
+    assert.ok(segments.length > 0 && segments.every((s) => s.queueId === DEMO_QUEUE));
+  } finally { guest.close(); }
+});
+
 test('errors surface as the platform error body: 404, 400, 401, 403', async () => {
   const unknown = '00000000-0000-4000-8000-000000000000';
   const notFound = await conversations.getConversationsMessage(unknown).then(() => null, (e) => e);

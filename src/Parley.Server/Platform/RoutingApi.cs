@@ -45,7 +45,9 @@ public static class RoutingApi
         if (order is not ("asc" or "desc")) return ApiError.InvalidValue("sortOrder", sortOrder!, "asc, desc");
         if (name is { Length: > Queue.MaxNameLength + 2 })
             return ApiError.BadRequest($"The parameter 'name' may be at most {Queue.MaxNameLength} characters (plus a leading and a trailing '*').", "name");
-        var ids = http.Request.Query["id"].Where(i => !string.IsNullOrEmpty(i)).Select(i => i!).ToList();
+        // Repeated (id=a&id=b) or comma-separated (id=a,b: how the official JS SDK sends a list).
+        var ids = http.Request.Query["id"].SelectMany(i => (i ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Distinct().ToList();
         if (ids.Count > MaxIds) return ApiError.BadRequest($"At most {MaxIds} queue ids may be given; {ids.Count} were.", "id");
         var page = await directory.ListQueuesAsync(new QueueFilter(string.IsNullOrEmpty(name) ? null : name, ids.Count == 0 ? null : ids,
             order == "desc", size, number), ct);
