@@ -227,6 +227,7 @@ public sealed class ConsoleTests(BrowserFixture browser, ITestOutputHelper outpu
         await Assertions.Expect(console.Locator("#user-name")).ToHaveTextAsync("Nobody Special");
         await Assertions.Expect(console.Locator("#banner")).ToContainTextAsync("Your role may not list the queues");
         await Assertions.Expect(console.Locator("#banner")).ToContainTextAsync("routing:queue:view");
+        await Assertions.Expect(console.Locator("#stream-status")).ToHaveAttributeAsync("data-state", "stopped");   // no retrying a refusal
         await Screenshots.SaveAsync(console, "forbidden");
     }
 

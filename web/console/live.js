@@ -75,8 +75,9 @@ export class LiveFeed {
       const socket = this.socket;
       this.socket = null;   // its close must not schedule a second retry
       socket?.close();
+      // Refused (the session ended, or the role may not): trying again cannot help.
+      if (error.status === 401 || error.status === 403) { this.stop(); this.sink.onStatus('stopped', error.message); return; }
       this.retry(error.message ?? String(error));
-      if (error.status === 401 || error.status === 403) this.stop();
     }
   }
 

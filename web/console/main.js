@@ -95,9 +95,10 @@ function startFeed() {
     },
     onConversation,
     onStatus(state, detail) {
-      setStatus(state, { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…' }[state] ?? state);
+      setStatus(state, { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', stopped: 'offline' }[state] ?? state);
       $('#stream-status').title = detail ?? '';
       if (state === 'reconnecting' && detail) showError(`Live updates interrupted: ${detail}`);
+      if (state === 'stopped' && detail && currentToken()) showError(`No live updates: ${detail}`);
       if (state === 'live') $('#banner').hidden = true;
     },
   });
