@@ -54,7 +54,14 @@ sealed record DeliveryEnvelope(
 }
 
 /// <summary>A committed change on its way to every node's notification channels.</summary>
-sealed record ChangeEnvelope(string Origin, Conversation After, bool Started, DateTimeOffset? EndedAt);
+sealed record ChangeEnvelope(string Origin, Conversation After, bool Started, DateTimeOffset? EndedAt,
+    ConversationMessage[]? Messages = null, bool ParticipantsChanged = false)
+{
+    public static ChangeEnvelope From(string origin, ConversationChange c) =>
+        new(origin, c.After, c.Started, c.EndedAt, c.Messages.IsDefaultOrEmpty ? null : [.. c.Messages], c.ParticipantsChanged);
+
+    public ConversationChange ToChange() => new(After, Started, EndedAt, Messages is null ? [] : [.. Messages], ParticipantsChanged);
+}
 
 /// <summary>
 /// Source-generated JSON for what crosses Redis. Computed (get-only) properties such as <c>Conversation.Customer</c> are

@@ -42,7 +42,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
     readonly ILocalNotifications _notifications;
     readonly RedisBackplaneOptions _options;
     readonly ILogger _log;
-    readonly RedisChannel _deliveries, _changes, _replies;
+    readonly RedisChannel _deliveries, _changes, _replies, _channelChanges;
     readonly RedisKey _memberKey, _membersKey;
     readonly ConcurrentDictionary<long, Pending> _pending = new();
     readonly CancellationTokenSource _stop = new();
@@ -70,6 +70,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         _deliveries = RedisChannel.Literal(options.Prefix + "deliveries");
         _changes = RedisChannel.Literal(options.Prefix + "changes");
         _replies = RedisChannel.Literal(options.Prefix + "replies:" + options.NodeId);
+        _channelChanges = RedisChannel.Literal(options.Prefix + "notification-channels");
         _memberKey = options.Prefix + "node:" + options.NodeId;
         _membersKey = options.Prefix + "nodes";
     }
@@ -309,7 +310,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         if (!IsConnected) return;         // the others miss it: notifications are at most once
         try
         {
-            var payload = JsonSerializer.SerializeToUtf8Bytes(new ChangeEnvelope(NodeId, change.After, change.Started, change.EndedAt), BackplaneJson.Default.ChangeEnvelope);
+            var payload = JsonSerializer.SerializeToUtf8Bytes(ChangeEnvelope.From(NodeId, change), BackplaneJson.Default.ChangeEnvelope);
             _redis.GetSubscriber().Publish(_changes, payload, CommandFlags.FireAndForget);
         }
         catch (Exception e) when (e is RedisException or ObjectDisposedException)
@@ -324,12 +325,31 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         {
             var e = JsonSerializer.Deserialize((byte[])message.Message!, BackplaneJson.Default.ChangeEnvelope);
             if (e is null || e.Origin == NodeId) return;   // the origin published to its own channels already
-            _notifications.Publish(new ConversationChange(e.After, e.Started, e.EndedAt));
+            _notifications.Publish(e.ToChange());
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             _log.NotificationNotPublished(ex);
         }
+    }
+
+    /// <summary>
+    /// A notification channel's stored state changed: this node re-reads it now, every other node when the message
+    /// ("origin channelId") arrives; the node holding the channel's socket applies it. At most once, like a change.
+    /// </summary>
+    public void ChannelChanged(string channelId)
+    {
+        _notifications.ChannelChanged(channelId);
+        if (!IsConnected) return;
+        try { _redis.GetSubscriber().Publish(_channelChanges, NodeId + " " + channelId, CommandFlags.FireAndForget); }
+        catch (Exception e) when (e is RedisException or ObjectDisposedException) { _log.NotificationNotCarried(e); }
+    }
+
+    void OnChannelChanged(RedisChannel channel, RedisValue value)
+    {
+        var parts = ((string?)value)?.Split(' ', 2);
+        if (parts is not { Length: 2 } || parts[0] == NodeId) return;   // ours was applied here already
+        _notifications.ChannelChanged(parts[1]);
     }
 
     // ------------------------------------------------------------------ membership and connection
@@ -377,6 +397,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
             if (!_repliesSubscribed)
             {
                 await subscriber.SubscribeAsync(_replies, OnReply);   // answers: any order will do
+                await subscriber.SubscribeAsync(_channelChanges, OnChannelChanged);   // re-reads: any order will do (each reads the latest)
                 _repliesSubscribed = true;
             }
             _subscribed = true;
@@ -430,6 +451,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
                 var db = _redis.GetDatabase();
                 await Task.WhenAll(db.KeyDeleteAsync(_memberKey), db.SetRemoveAsync(_membersKey, NodeId));
                 await _redis.GetSubscriber().UnsubscribeAsync(_replies);
+                await _redis.GetSubscriber().UnsubscribeAsync(_channelChanges);
                 if (_deliveryQueue is not null) await _deliveryQueue.UnsubscribeAsync();
                 if (_changeQueue is not null) await _changeQueue.UnsubscribeAsync();
             }

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace Parley.Core;
 
 /// <summary>
@@ -72,15 +74,20 @@ public sealed class InProcessBackplane(ILocalSessionSockets local) : ISessionBac
 }
 
 /// <summary>
-/// A committed change as the notification channels see it (docs/compatibility.md §Notification channels: customer start/end): the conversation after the
-/// commit, whether the commit created it, and when it ended if the commit ended it. Plain data, like a delivery.
+/// A committed change as the notification channels see it (docs/notifications.md): the conversation after the commit,
+/// whether the commit created it, when it ended if the commit ended it, the messages it stored (typing events included),
+/// and whether it changed a participant's state. Plain data, like a delivery.
 /// </summary>
-public sealed record ConversationChange(Conversation After, bool Started, DateTimeOffset? EndedAt);
+public sealed record ConversationChange(Conversation After, bool Started, DateTimeOffset? EndedAt,
+    ImmutableArray<ConversationMessage> Messages = default, bool ParticipantsChanged = false);
 
 /// <summary>This node's notification publisher: renders a change and publishes it to the channels held on this node.</summary>
 public interface ILocalNotifications
 {
     void Publish(ConversationChange change);
+
+    /// <summary>A channel's subscriptions changed, or it was removed (on any node): re-read it if its socket is here.</summary>
+    void ChannelChanged(string channelId);
 }
 
 /// <summary>
@@ -91,10 +98,15 @@ public interface ILocalNotifications
 public interface IChangeBroadcast
 {
     void Broadcast(ConversationChange change);
+
+    /// <summary>Tells every node (this one first) that a notification channel's stored state changed. At most once, like a change.</summary>
+    void ChannelChanged(string channelId);
 }
 
 /// <summary>One node: a change goes to this node's channels.</summary>
 public sealed class InProcessChangeBroadcast(ILocalNotifications local) : IChangeBroadcast
 {
     public void Broadcast(ConversationChange change) => local.Publish(change);
+
+    public void ChannelChanged(string channelId) => local.ChannelChanged(channelId);
 }

@@ -222,6 +222,7 @@ public sealed record StoragePorts(
     IDirectoryStore Directory,
     ICredentialStore Credentials,
     IOutbox Outbox,
+    INotificationChannelStore NotificationChannels,
     IAsyncDisposable Lifetime)
 {
     /// <summary>Users and authorization codes (docs/users.md); every adapter sets it when it opens.</summary>

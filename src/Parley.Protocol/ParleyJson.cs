@@ -52,6 +52,15 @@ namespace Parley.Protocol;
 [JsonSerializable(typeof(OpenNormalized))]
 [JsonSerializable(typeof(DeliveryWire))]
 [JsonSerializable(typeof(EntityListing<DeliveryWire>))]
+[JsonSerializable(typeof(ChannelWire))]
+[JsonSerializable(typeof(EntitiesWire<ChannelWire>))]
+[JsonSerializable(typeof(EntitiesWire<ChannelTopicWire>))]
+[JsonSerializable(typeof(EntitiesWire<AvailableTopicWire>))]
+[JsonSerializable(typeof(QueueMessageConversationEvent))]
+[JsonSerializable(typeof(QueueConversationEvent))]
+[JsonSerializable(typeof(CustomerDetailEvent))]
+[JsonSerializable(typeof(NotificationMetadata))]
+[JsonSerializable(typeof(ChannelFrame))]
 [JsonSerializable(typeof(QueueWire))]
 [JsonSerializable(typeof(EntityListing<QueueWire>))]
 [JsonSerializable(typeof(UserWire))]
@@ -96,6 +105,28 @@ public static class Wire
             w.WritePropertyName("body"u8);
             JsonSerializer.Serialize(w, body, bodyType);
             if (tracingId is not null) w.WriteString("tracingId"u8, tracingId);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// A notification channel frame: <c>{"topicName","version":"2","eventBody","metadata":{"CorrelationId"}}</c>
+    /// (docs/notifications.md). Rendered once per event and the same bytes queued on every subscribed channel.
+    /// </summary>
+    public static byte[] NotificationFrame<T>(string topicName, T eventBody, JsonTypeInfo<T> bodyType, string correlationId)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("topicName"u8, topicName);
+            w.WriteString("version"u8, "2");
+            w.WritePropertyName("eventBody"u8);
+            JsonSerializer.Serialize(w, eventBody, bodyType);
+            w.WriteStartObject("metadata"u8);
+            w.WriteString("CorrelationId"u8, correlationId);
+            w.WriteEndObject();
             w.WriteEndObject();
         }
         return buffer.WrittenSpan.ToArray();

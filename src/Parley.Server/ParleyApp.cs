@@ -82,6 +82,7 @@ public static class ParleyApp
         services.AddSingleton<NewSessionLimiter>();
         services.AddSingleton<ConnectionGate>();
         services.AddSingleton<Notifications.NotificationHub>();
+        services.AddSingleton<Notifications.NotificationQueues>();
         services.AddSingleton<WebhookRelay>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookRelay>());
         services.AddSingleton<IOutboundEffects, OpenMessagingEffects>();

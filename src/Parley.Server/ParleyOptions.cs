@@ -266,6 +266,27 @@ public sealed record ParleyOptions
     /// </summary>
     public TimeSpan StorageConnectRetry { get; init; } = TimeSpan.FromSeconds(10);
 
+    // ---- Notifications: channel queues (issue 13 item 3; docs/notifications.md "Slow channels") ----
+    /// <summary>
+    /// Parley:Notifications:ChannelQueueFrames. Frames queued for one notification channel's socket; a channel whose queue
+    /// is full when an event comes is told and dropped (its subscriptions stay, a reconnect resumes), so a reader that
+    /// cannot keep up never grows the server's memory nor delays a commit.
+    /// </summary>
+    public int NotificationChannelQueueFrames { get; init; } = 1000;
+    /// <summary>Parley:Notifications:SendTimeoutSeconds. How long one frame may take to reach a channel's socket before the socket is cut off.</summary>
+    public TimeSpan NotificationSendTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The Parley:Notifications section (environment form Parley__Notifications__Key).</summary>
+    ParleyOptions WithNotifications(IConfiguration config) => this with
+    {
+        NotificationChannelQueueFrames = config["Parley:Notifications:ChannelQueueFrames"] is not { Length: > 0 } frames ? NotificationChannelQueueFrames
+            : int.TryParse(frames, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 1_000_000 ? n
+            : throw new StartupRefused($"Parley:Notifications:ChannelQueueFrames must be a whole number from 1 to 1000000, not '{Clip(frames)}'."),
+        NotificationSendTimeout = Seconds(config["Parley:Notifications:SendTimeoutSeconds"] is { Length: > 0 } send ? send : null,
+            "Parley:Notifications:SendTimeoutSeconds", min: 1, max: 600) ?? NotificationSendTimeout,
+    };
+    // ---- end of notifications ----
+
     // ---- Redis backplane (issue 11 item 2; docs/fanout.md "Redis backplane") ----
     /// <summary>
     /// ConnectionStrings:Redis (environment ConnectionStrings__Redis). A StackExchange.Redis configuration string
@@ -429,7 +450,7 @@ public sealed record ParleyOptions
             RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
-        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config).WithQueues(config).WithUsers(config);
+        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config).WithQueues(config).WithUsers(config).WithNotifications(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +

@@ -16,7 +16,8 @@ public sealed class PostgresStorage : IAsyncDisposable
     {
         _source = source;
         Ports = new StoragePorts(new PostgresConversationStore(db), new PostgresGuestSessionStore(db), new PostgresAuditLog(db),
-            new PostgresDirectoryStore(db), new PostgresCredentialStore(db), new PostgresOutbox(db), this)
+            new PostgresDirectoryStore(db), new PostgresCredentialStore(db), new PostgresOutbox(db),
+            new PostgresNotificationChannelStore(db), this)
         {
             Users = new PostgresUserStore(db),
         };

@@ -13,7 +13,8 @@ public sealed class SqliteStore : IAsyncDisposable
         _database = database;
         var credentials = new SqliteCredentialStore(database);
         Ports = new StoragePorts(new SqliteConversationStore(database), new SqliteGuestSessionStore(database), new SqliteAuditLog(database),
-            new SqliteDirectoryStore(database, credentials), credentials, new SqliteOutbox(database, nodeId), this)
+            new SqliteDirectoryStore(database, credentials), credentials, new SqliteOutbox(database, nodeId),
+            new SqliteNotificationChannelStore(database), this)
         {
             Users = new SqliteUserStore(database, credentials),
         };

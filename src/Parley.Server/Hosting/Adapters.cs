@@ -99,6 +99,7 @@ public static class Adapters
         services.AddSingleton(ports.Credentials);
         services.AddSingleton(ports.Users);
         services.AddSingleton(ports.Outbox);
+        services.AddSingleton(ports.NotificationChannels);
         // Read on every guest message, changed rarely: behind this node's short cache.
         services.AddSingleton<IDirectoryStore>(sp => new CachedDirectory(ports.Directory, sp.GetRequiredService<TimeProvider>()));
         return ports;

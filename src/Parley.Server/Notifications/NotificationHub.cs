@@ -1,100 +1,319 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Net.WebSockets;
 using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
+using System.Threading.Channels;
+using Parley.Core;
+using Parley.Protocol;
 
 namespace Parley.Server.Notifications;
 
 /// <summary>
-/// Notification channels (docs/compatibility.md §Notification channels): a client creates a channel, subscribes it to topics, and opens its
-/// <c>connectUri</c> WebSocket to receive <c>{topicName, version, eventBody, metadata}</c> frames. In memory on this
-/// node; delivery is at most once, as the platform's is (a channel that is not connected misses what happens).
+/// This node's notification sockets (docs/notifications.md). A channel's state (owner, expiry, topics) lives in the store,
+/// where every node sees it; this hub holds only the sockets connected here, an index from topic to those sockets, and
+/// one bounded queue per socket with one writer task. Publishing looks the topic up in the index (it costs the
+/// subscribers, not the channel count), renders the frame once, and queues it without waiting: a socket whose queue is
+/// full is told and dropped (its subscriptions stay, a reconnect resumes), so a slow reader never grows memory nor
+/// delays a commit. Delivery is at most once, as the platform's is: a channel that is not connected misses what happens.
 /// </summary>
-public sealed partial class NotificationHub(TimeProvider clock)
+public sealed class NotificationHub(INotificationChannelStore store, ParleyOptions options, TimeProvider clock, ILoggerFactory loggers,
+    IServiceProvider services)
 {
     public static readonly TimeSpan ChannelLifetime = TimeSpan.FromHours(24);
     public const int MaxChannelsPerClient = 20;
     public const int MaxTopicsPerChannel = 1000;
 
-    /// <summary>The topics Parley publishes. {id} is a conversation id.</summary>
-    public static readonly string[] TopicPatterns =
-    [
-        "v2.detail.events.conversation.{id}.customer.start",
-        "v2.detail.events.conversation.{id}.customer.end",
-    ];
+    readonly ILogger _log = loggers.CreateLogger("Parley.Notifications");
+    readonly ConcurrentDictionary<string, Connection> _connected = new();
+    readonly Lock _indexGate = new();
+    // Copy on write: a publish reads an array without a lock; subscribe, unsubscribe and disconnect replace it.
+    readonly ConcurrentDictionary<string, Connection[]> _index = new(StringComparer.Ordinal);
 
-    [GeneratedRegex(@"^v2\.detail\.events\.conversation\.[0-9a-fA-F-]{36}\.customer\.(start|end)$")]
-    private static partial Regex SupportedTopic();
+    /// <summary>Sockets connected to this node.</summary>
+    public int ConnectedCount => _connected.Count;
 
-    public static bool IsSupported(string topic) => SupportedTopic().IsMatch(topic);
+    /// <summary>Channels dropped on this node for not keeping up (since start).</summary>
+    public long DroppedCount => Interlocked.Read(ref _dropped);
+    long _dropped;
 
-    public sealed class Channel(string id, string clientId, DateTimeOffset expires)
+    // ------------------------------------------------------------------ channels (in the store)
+
+    /// <summary>A new channel for the client; <c>Evicted</c>: the client's oldest channels removed to make room (every node must close their sockets).</summary>
+    public async Task<(NotificationChannelState Channel, List<string> Evicted)> CreateAsync(string clientId, CancellationToken ct)
     {
-        public string Id => id;
-        public string ClientId => clientId;
-        public DateTimeOffset Expires { get; set; } = expires;
-        public HashSet<string> Topics { get; } = [];
-        public WebSocket? Socket { get; set; }
-        public SemaphoreSlim SendLock { get; } = new(1, 1);
-    }
-
-    readonly ConcurrentDictionary<string, Channel> _channels = new();
-
-    public Channel Create(string clientId)
-    {
-        var mine = _channels.Values.Where(c => c.ClientId == clientId).OrderBy(c => c.Expires).ToList();
-        for (var i = 0; i <= mine.Count - MaxChannelsPerClient; i++) Remove(mine[i].Id);   // the oldest makes room, as on the platform
-        var channel = new Channel("streaming-" + Guid.NewGuid().ToString("N"), clientId, clock.GetUtcNow() + ChannelLifetime);
-        _channels[channel.Id] = channel;
-        return channel;
-    }
-
-    public Channel? Find(string id) => _channels.TryGetValue(id, out var c) && c.Expires > clock.GetUtcNow() ? c : null;
-
-    public IEnumerable<Channel> Of(string clientId) => _channels.Values.Where(c => c.ClientId == clientId && c.Expires > clock.GetUtcNow());
-
-    public void Extend(Channel channel) => channel.Expires = clock.GetUtcNow() + ChannelLifetime;
-
-    public void Remove(string id)
-    {
-        if (_channels.TryRemove(id, out var c)) c.Socket?.Abort();
-    }
-
-    /// <summary>Sends an event to every connected channel subscribed to <paramref name="topic"/>.</summary>
-    public void Publish(string topic, JsonObject eventBody)
-    {
-        byte[]? frame = null;
         var now = clock.GetUtcNow();
-        foreach (var channel in _channels.Values)
+        await store.DeleteExpiredAsync(now, ct);   // a channel lives 24 h unless renewed: expired ones go on the next creation
+        var mine = await store.ListByClientAsync(clientId, now, ct);
+        var evicted = new List<string>();
+        for (var i = 0; i <= mine.Count - MaxChannelsPerClient; i++)   // the oldest makes room, as on the platform
         {
-            if (channel.Expires <= now) { Remove(channel.Id); continue; }   // a channel lives 24 h unless renewed
-            bool subscribed;
-            lock (channel.Topics) subscribed = channel.Topics.Contains(topic);
-            if (!subscribed || channel.Socket is not { State: WebSocketState.Open } socket) continue;
-            frame ??= JsonSerializer.SerializeToUtf8Bytes(new JsonObject
-            {
-                ["topicName"] = topic, ["version"] = "2", ["eventBody"] = eventBody,
-                ["metadata"] = new JsonObject { ["CorrelationId"] = Guid.NewGuid().ToString() },
-            });
-            _ = SendAsync(channel, socket, frame);
+            await store.DeleteAsync(mine[i].Id, ct);
+            evicted.Add(mine[i].Id);
         }
+        var id = "streaming-" + Guid.NewGuid().ToString("N");
+        var expires = now + ChannelLifetime;
+        await store.CreateAsync(id, clientId, expires, ct);
+        return (new NotificationChannelState(id, clientId, expires, []), evicted);
     }
 
-    public static async Task SendAsync(Channel channel, WebSocket socket, byte[] frame)
+    /// <summary>The channel if it exists and has not expired.</summary>
+    public async Task<NotificationChannelState?> FindAsync(string id, CancellationToken ct) =>
+        id.Length <= 100 && await store.GetAsync(id, ct) is { } c && c.Expires > clock.GetUtcNow() ? c : null;
+
+    public Task<IReadOnlyList<NotificationChannelState>> OfAsync(string clientId, CancellationToken ct) =>
+        store.ListByClientAsync(clientId, clock.GetUtcNow(), ct);
+
+    /// <summary>Adds (or replaces) topics and extends the channel's life; applies the result to this node's socket at once.</summary>
+    public async Task<NotificationChannelState?> SubscribeAsync(string id, IReadOnlyCollection<string> topics, bool replace, CancellationToken ct)
     {
-        await channel.SendLock.WaitAsync();
+        var after = await store.SubscribeAsync(id, topics, replace, clock.GetUtcNow() + ChannelLifetime, ct);
+        if (after is not null) Apply(after);
+        return after;
+    }
+
+    public async Task RemoveAsync(string id, CancellationToken ct)
+    {
+        await store.DeleteAsync(id, ct);
+        if (_connected.TryGetValue(id, out var c)) Drop(c, "The channel was removed.");
+    }
+
+    /// <summary>
+    /// Removes every channel of a client (it was deleted, or its secret regenerated: the channel ids were handed out under
+    /// the old credentials) and closes their sockets on every node. Runs on its own; a failure is logged.
+    /// </summary>
+    public void CloseClient(string clientId) => _ = CloseClientAsync(clientId);
+
+    async Task CloseClientAsync(string clientId)
+    {
         try
         {
-            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await socket.SendAsync(frame, WebSocketMessageType.Text, true, deadline.Token);
+            // Resolved here, not in the constructor: the broadcast's own construction needs this hub (through the publisher).
+            var nodes = services.GetRequiredService<IChangeBroadcast>();
+            foreach (var channel in await store.ListByClientAsync(clientId, DateTimeOffset.MinValue, CancellationToken.None))
+            {
+                await RemoveAsync(channel.Id, CancellationToken.None);
+                nodes.ChannelChanged(channel.Id);
+            }
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException) { socket.Abort(); }
-        finally { channel.SendLock.Release(); }
+        catch (Exception e) { _log.LogWarning(e, "A revoked client's notification channels could not all be removed."); }
     }
 
-    public static byte[] Metadata(string message) => JsonSerializer.SerializeToUtf8Bytes(new JsonObject
+    /// <summary>
+    /// Another node (or this one) changed the channel's stored state: re-read it when its socket is here. A reload that
+    /// finishes after a later one started is not applied (the later one is).
+    /// </summary>
+    public void Reload(string id)
     {
-        ["topicName"] = "channel.metadata", ["eventBody"] = new JsonObject { ["message"] = message },
-    });
+        if (!_connected.TryGetValue(id, out var c)) return;
+        var generation = Interlocked.Increment(ref c.Generation);
+        _ = ReloadAsync(c, generation);
+    }
+
+    async Task ReloadAsync(Connection c, long generation)
+    {
+        try
+        {
+            var state = await store.GetAsync(c.ChannelId, CancellationToken.None);
+            if (Interlocked.Read(ref c.Generation) != generation) return;
+            if (state is null || state.Expires <= clock.GetUtcNow()) Drop(c, "The channel was removed.");
+            else Apply(state);
+        }
+        catch (Exception e) { _log.LogWarning(e, "A notification channel's subscriptions could not be re-read; its socket keeps the ones it had."); }
+    }
+
+    /// <summary>Puts the socket of <paramref name="state"/> (if it is here) under exactly its topics in the index.</summary>
+    void Apply(NotificationChannelState state)
+    {
+        if (!_connected.TryGetValue(state.Id, out var c)) return;
+        lock (_indexGate)
+        {
+            if (c.Closed) return;
+            var next = state.Topics.ToHashSet(StringComparer.Ordinal);
+            foreach (var gone in c.Topics.Where(t => !next.Contains(t))) Unindex(gone, c);
+            foreach (var added in next.Where(t => !c.Topics.Contains(t))) Index(added, c);
+            c.Topics = next;
+            c.Expires = state.Expires;
+        }
+    }
+
+    void Index(string topic, Connection c) => _index[topic] = _index.TryGetValue(topic, out var list) ? [.. list, c] : [c];
+
+    void Unindex(string topic, Connection c)
+    {
+        if (!_index.TryGetValue(topic, out var list)) return;
+        var rest = Array.FindAll(list, x => !ReferenceEquals(x, c));
+        if (rest.Length == 0) _index.TryRemove(topic, out _);
+        else _index[topic] = rest;
+    }
+
+    // ------------------------------------------------------------------ publishing
+
+    /// <summary>Whether any socket on this node is subscribed to <paramref name="topic"/> (render nothing otherwise).</summary>
+    public bool HasSubscribers(string topic) => _index.ContainsKey(topic);
+
+    /// <summary>
+    /// Queues the frame <paramref name="render"/> makes (called once, only when someone is subscribed) on every socket
+    /// subscribed to <paramref name="topic"/>. Never waits: a socket whose queue is full is dropped.
+    /// </summary>
+    public void Publish(string topic, Func<byte[]> render)
+    {
+        if (!_index.TryGetValue(topic, out var subscribers)) return;
+        var frame = render();
+        var now = clock.GetUtcNow();
+        foreach (var c in subscribers)
+        {
+            if (c.Expires <= now) Drop(c, "The channel expired; create a new one.");
+            else if (!c.Queue.Writer.TryWrite(frame))
+                Drop(c, $"The channel fell {options.NotificationChannelQueueFrames} events behind and was dropped; reconnect to resume.");
+        }
+    }
+
+    /// <summary>Takes the socket off the index and tells its writer to send <paramref name="reason"/> and close.</summary>
+    void Drop(Connection c, string reason)
+    {
+        lock (_indexGate)
+        {
+            if (c.Closed) return;
+            c.Closed = true;
+            foreach (var t in c.Topics) Unindex(t, c);
+        }
+        _connected.TryRemove(new KeyValuePair<string, Connection>(c.ChannelId, c));
+        c.CloseReason = reason;
+        c.Queue.Writer.TryComplete();
+        c.Stop.Cancel();   // the writer stops taking frames; a frame in flight finishes (or times out) first
+        // The frame in flight gets a whole send timeout from now: a reader that wakes up in that time reads its backlog and why.
+        try { c.SendDeadline?.CancelAfter(options.NotificationSendTimeout); } catch (ObjectDisposedException) { }
+        if (reason.Contains("behind", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _dropped);
+            _log.LogWarning("A notification channel could not keep up ({Frames} frames queued) and was dropped.", options.NotificationChannelQueueFrames);
+        }
+    }
+
+    // ------------------------------------------------------------------ sockets
+
+    /// <summary>
+    /// Serves the channel's socket on this node until it closes: registers it under the channel's stored topics, runs
+    /// its writer, and answers pings. A second socket for the same channel replaces the first.
+    /// </summary>
+    public async Task ServeAsync(NotificationChannelState state, WebSocket socket, CancellationToken aborted)
+    {
+        var c = new Connection(state.Id, socket, options.NotificationChannelQueueFrames) { Expires = state.Expires };
+        if (_connected.TryGetValue(state.Id, out var previous)) Drop(previous, "Another socket connected to this channel.");
+        _connected[state.Id] = c;
+        Apply(state);
+        // A subscription change between the read and the registration: read again now that the socket is findable.
+        Reload(state.Id);
+        var writer = WriteAsync(c);
+        var heartbeat = HeartbeatAsync(c);
+        var buffer = new byte[4096];
+        try
+        {
+            while (socket.State == WebSocketState.Open && !c.Closed)
+            {
+                var r = await socket.ReceiveAsync(buffer, aborted);
+                if (r.MessageType == WebSocketMessageType.Close) break;
+                if (!r.EndOfMessage) continue;
+                if (IsPing(buffer.AsSpan(0, r.Count)) && !c.Queue.Writer.TryWrite(Pong))
+                    Drop(c, $"The channel fell {options.NotificationChannelQueueFrames} events behind and was dropped; reconnect to resume.");
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException) { }
+        finally
+        {
+            if (!c.Closed) Drop(c, "closed");
+            try { await Task.WhenAll(writer, heartbeat); } catch (OperationCanceledException) { }
+        }
+    }
+
+    static bool IsPing(ReadOnlySpan<byte> text)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(text);
+            using var doc = JsonDocument.ParseValue(ref reader);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("message", out var m)
+                && m.ValueKind == JsonValueKind.String && m.ValueEquals("ping");
+        }
+        catch (JsonException) { return false; }
+    }
+
+    /// <summary>The socket's one writer: frames in queue order, each within the send timeout; then the close notice.</summary>
+    async Task WriteAsync(Connection c)
+    {
+        try
+        {
+            await foreach (var frame in c.Queue.Reader.ReadAllAsync(c.Stop.Token))
+            {
+                using var deadline = new CancellationTokenSource(options.NotificationSendTimeout);
+                c.SendDeadline = deadline;
+                await c.Socket.SendAsync(frame, WebSocketMessageType.Text, true, deadline.Token);
+                c.SendDeadline = null;
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (c.Socket.State != WebSocketState.Open || !c.Stop.IsCancellationRequested) { c.Socket.Abort(); return; }
+        }
+        if (c.CloseReason is { } reason && reason != "closed") await TellAndCloseAsync(c, reason);
+    }
+
+    /// <summary>The platform's closing notice (<c>v2.system.socket_closing</c>) with why, then a close; cut off if it is not taken in time.</summary>
+    async Task TellAndCloseAsync(Connection c, string reason)
+    {
+        // As long as any frame gets: a reader that wakes up in time reads its backlog, then why it was dropped.
+        using var deadline = new CancellationTokenSource(options.NotificationSendTimeout);
+        try
+        {
+            await c.Socket.SendAsync(Closing(reason), WebSocketMessageType.Text, true, deadline.Token);
+            await c.Socket.CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, "dropped", deadline.Token);
+            // Not aborted now (that would throw away what is still on its way): the client answers the close, or is cut off.
+            _ = Task.Delay(options.NotificationSendTimeout, clock).ContinueWith(static (_, s) =>
+            {
+                var socket = (WebSocket)s!;
+                if (socket.State != WebSocketState.Closed) socket.Abort();
+            }, c.Socket, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return;
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException) { }
+        c.Socket.Abort();
+    }
+
+    async Task HeartbeatAsync(Connection c)
+    {
+        var frame = Metadata("WebSocket Heartbeat");
+        try
+        {
+            while (!c.Stop.IsCancellationRequested)
+            {
+                await Task.Delay(NotificationsApi.Heartbeat, clock, c.Stop.Token);
+                if (!c.Queue.Writer.TryWrite(frame))
+                    Drop(c, $"The channel fell {options.NotificationChannelQueueFrames} events behind and was dropped; reconnect to resume.");
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    static readonly byte[] Pong = Metadata("pong");
+
+    public static byte[] Metadata(string message) =>
+        JsonSerializer.SerializeToUtf8Bytes(new ChannelFrame("channel.metadata", new ChannelMessageBody(message)), ParleyJson.Wire.ChannelFrame);
+
+    static byte[] Closing(string reason) =>
+        JsonSerializer.SerializeToUtf8Bytes(new ChannelFrame("v2.system.socket_closing", new ChannelMessageBody(reason), "2"), ParleyJson.Wire.ChannelFrame);
+
+    sealed class Connection(string channelId, WebSocket socket, int capacity)
+    {
+        public string ChannelId => channelId;
+        public WebSocket Socket => socket;
+        public Channel<byte[]> Queue { get; } = System.Threading.Channels.Channel.CreateBounded<byte[]>(
+            new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        public CancellationTokenSource Stop { get; } = new();
+        public HashSet<string> Topics { get; set; } = [];
+        public DateTimeOffset Expires { get; set; }
+        public bool Closed { get; set; }
+        public string? CloseReason { get; set; }
+        public volatile CancellationTokenSource? SendDeadline;
+        public long Generation;
+    }
 }

@@ -1,7 +1,7 @@
 using System.Net.WebSockets;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Parley.Core;
 using Parley.Protocol;
 using Parley.Server.OAuth;
 using Parley.Server.Protocol;
@@ -9,8 +9,10 @@ using Parley.Server.Protocol;
 namespace Parley.Server.Notifications;
 
 /// <summary>
-/// The Notifications API (docs/compatibility.md §Notification channels): channels, subscriptions, available topics, and the channel WebSocket at
-/// <c>connectUri</c> with the platform's heartbeat and ping/pong. Topics: <see cref="NotificationHub.TopicPatterns"/>.
+/// The Notifications API (docs/notifications.md): channels, subscriptions, available topics, and the channel WebSocket at
+/// <c>connectUri</c> with the platform's heartbeat and ping/pong. Topics: <see cref="NotificationTopics"/>. A channel's
+/// state is in the store, so any node answers for it; after each change every node is told (<see cref="IChangeBroadcast.ChannelChanged"/>)
+/// so the one holding its socket re-reads it.
 /// </summary>
 public static class NotificationsApi
 {
@@ -20,63 +22,60 @@ public static class NotificationsApi
     public static void MapNotificationsApi(this IEndpointRouteBuilder app)
     {
         var view = Permissions.ConversationView;
-        app.MapPost(Channels, Create).RequirePermission(view);
-        app.MapGet(Channels, (HttpContext http, NotificationHub hub) =>
-            Json(new JsonObject { ["entities"] = new JsonArray(hub.Of(http.Caller().ClientId).Select(c => (JsonNode)ChannelJson(http, c)).ToArray()) }))
+        app.MapPost(Channels, CreateAsync).RequirePermission(view);
+        app.MapGet(Channels, async (HttpContext http, NotificationHub hub, CancellationToken ct) =>
+            Results.Json(new EntitiesWire<ChannelWire>([.. (await hub.OfAsync(http.Caller().ClientId, ct)).Select(c => ChannelJson(http, c))]),
+                ParleyJson.Wire.EntitiesWireChannelWire))
             .RequirePermission(view);
-        app.MapMethods(Channels + "/{channelId}", ["HEAD"], (string channelId, HttpContext http, NotificationHub hub) =>
-            hub.Find(channelId) is { } c && c.ClientId == http.Caller().ClientId ? Results.Ok() : Results.NotFound())
+        app.MapMethods(Channels + "/{channelId}", ["HEAD"], async (string channelId, HttpContext http, NotificationHub hub, CancellationToken ct) =>
+            await MineAsync(http, hub, channelId, ct) is not null ? Results.Ok() : Results.NotFound())
             .RequirePermission(view);
-        app.MapGet(Channels + "/{channelId}/subscriptions", (string channelId, HttpContext http, NotificationHub hub) =>
-            Mine(http, hub, channelId) is { } c ? Topics(c) : ApiError.NotFound("channel", channelId)).RequirePermission(view);
-        app.MapPost(Channels + "/{channelId}/subscriptions", (string channelId, bool? ignoreErrors, HttpContext http, NotificationHub hub) =>
-            SubscribeAsync(channelId, ignoreErrors ?? false, replace: false, http, hub)).RequirePermission(view);
-        app.MapPut(Channels + "/{channelId}/subscriptions", (string channelId, bool? ignoreErrors, HttpContext http, NotificationHub hub) =>
-            SubscribeAsync(channelId, ignoreErrors ?? false, replace: true, http, hub)).RequirePermission(view);
-        app.MapDelete(Channels + "/{channelId}/subscriptions", (string channelId, HttpContext http, NotificationHub hub) =>
+        app.MapGet(Channels + "/{channelId}/subscriptions", async (string channelId, HttpContext http, NotificationHub hub, CancellationToken ct) =>
+            await MineAsync(http, hub, channelId, ct) is { } c ? Topics(c, []) : ApiError.NotFound("channel", channelId)).RequirePermission(view);
+        app.MapPost(Channels + "/{channelId}/subscriptions", (string channelId, bool? ignoreErrors, HttpContext http, NotificationHub hub,
+            IChangeBroadcast nodes, NotificationQueues queues, CancellationToken ct) =>
+            SubscribeAsync(channelId, ignoreErrors ?? false, replace: false, http, hub, nodes, queues, ct)).RequirePermission(view);
+        app.MapPut(Channels + "/{channelId}/subscriptions", (string channelId, bool? ignoreErrors, HttpContext http, NotificationHub hub,
+            IChangeBroadcast nodes, NotificationQueues queues, CancellationToken ct) =>
+            SubscribeAsync(channelId, ignoreErrors ?? false, replace: true, http, hub, nodes, queues, ct)).RequirePermission(view);
+        app.MapDelete(Channels + "/{channelId}/subscriptions", async (string channelId, HttpContext http, NotificationHub hub, IChangeBroadcast nodes,
+            CancellationToken ct) =>
         {
-            if (Mine(http, hub, channelId) is not { } c) return ApiError.NotFound("channel", channelId);
-            lock (c.Topics) c.Topics.Clear();
+            if (await MineAsync(http, hub, channelId, ct) is null) return ApiError.NotFound("channel", channelId);
+            await hub.SubscribeAsync(channelId, [], replace: true, ct);
+            nodes.ChannelChanged(channelId);
             return Results.NoContent();
         }).RequirePermission(view);
-        app.MapGet("/api/v2/notifications/availabletopics", () => Json(new JsonObject
-        {
-            ["entities"] = new JsonArray(NotificationHub.TopicPatterns.Select(t => (JsonNode)new JsonObject
+        // expand and includePreview are the SDK's options; every topic's body is described in full either way.
+        app.MapGet("/api/v2/notifications/availabletopics", (string[]? expand, bool? includePreview) => Results.Json(
+            new EntitiesWire<AvailableTopicWire>([.. NotificationTopics.All.Select(t => new AvailableTopicWire
             {
-                ["id"] = t, ["description"] = t.EndsWith("end") ? "The customer left the conversation (it ended)." : "The customer joined a conversation.",
-                ["requiresPermissions"] = new JsonArray(), ["visibility"] = "Public",
-            }).ToArray()),
-        })).RequirePermission(view);
+                Id = t.Pattern, Description = t.Description, RequiresPermissions = [t.Permission], Visibility = "Public", Schema = t.Schema(),
+            })]), ParleyJson.Wire.EntitiesWireAvailableTopicWire)).RequirePermission(view);
         app.Map("/channels/{channelId}", ChannelSocketAsync);
     }
 
-    static IResult Json(JsonNode node, int status = 200) => Results.Text(node.ToJsonString(), "application/json", Encoding.UTF8, status);
+    static async Task<NotificationChannelState?> MineAsync(HttpContext http, NotificationHub hub, string id, CancellationToken ct) =>
+        await hub.FindAsync(id, ct) is { } c && c.ClientId == http.Caller().ClientId ? c : null;
 
-    static NotificationHub.Channel? Mine(HttpContext http, NotificationHub hub, string id) =>
-        hub.Find(id) is { } c && c.ClientId == http.Caller().ClientId ? c : null;
+    static ChannelWire ChannelJson(HttpContext http, NotificationChannelState c) =>
+        new($"{PublicAddress.Of(http).WebSocket}/channels/{c.Id}", c.Id, Wire.Time(c.Expires));
 
-    static JsonObject ChannelJson(HttpContext http, NotificationHub.Channel c) => new()
+    static async Task<IResult> CreateAsync(HttpContext http, NotificationHub hub, IChangeBroadcast nodes, CancellationToken ct)
     {
-        ["connectUri"] = $"{PublicAddress.Of(http).WebSocket}/channels/{c.Id}",
-        ["id"] = c.Id,
-        ["expires"] = Wire.Time(c.Expires),
-    };
-
-    static IResult Create(HttpContext http, NotificationHub hub) => Json(ChannelJson(http, hub.Create(http.Caller().ClientId)));
-
-    static IResult Topics(NotificationHub.Channel c)
-    {
-        string[] topics;
-        lock (c.Topics) topics = [.. c.Topics.Order()];
-        return Json(new JsonObject
-        {
-            ["entities"] = new JsonArray(topics.Select(t => (JsonNode)new JsonObject { ["id"] = t, ["state"] = "Permitted" }).ToArray()),
-        });
+        var (channel, evicted) = await hub.CreateAsync(http.Caller().ClientId, ct);
+        foreach (var id in evicted) nodes.ChannelChanged(id);   // an evicted channel's socket closes wherever it is
+        return Results.Json(ChannelJson(http, channel), ParleyJson.Wire.ChannelWire);
     }
 
-    static async Task<IResult> SubscribeAsync(string channelId, bool ignoreErrors, bool replace, HttpContext http, NotificationHub hub)
+    static IResult Topics(NotificationChannelState c, List<ChannelTopicWire> rejected) => Results.Json(
+        new EntitiesWire<ChannelTopicWire>([.. c.Topics.Select(t => new ChannelTopicWire { Id = t, State = "Permitted" }), .. rejected]),
+        ParleyJson.Wire.EntitiesWireChannelTopicWire);
+
+    static async Task<IResult> SubscribeAsync(string channelId, bool ignoreErrors, bool replace, HttpContext http, NotificationHub hub,
+        IChangeBroadcast nodes, NotificationQueues queues, CancellationToken ct)
     {
-        if (Mine(http, hub, channelId) is not { } channel) return ApiError.NotFound("channel", channelId);
+        if (await MineAsync(http, hub, channelId, ct) is not { } channel) return ApiError.NotFound("channel", channelId);
         var (bytes, tooLarge) = await http.ReadBodyAsync();
         if (tooLarge is not null) return tooLarge;
         List<string?> wanted;
@@ -93,27 +92,49 @@ public static class NotificationsApi
         {
             return ApiError.MalformedJson("the body is a JSON array of {\"id\":\"<topic>\"}");
         }
-        var unsupported = wanted.Where(t => t is null || !NotificationHub.IsSupported(t)).ToList();
-        if (unsupported.Count > 0 && !ignoreErrors)
-            return ApiError.BadRequest($"Unsupported topic(s): {ApiError.Sample(unsupported.Select(t => t ?? "null"))}. " +
-                $"Parley publishes: {string.Join(", ", NotificationHub.TopicPatterns)} ({{id}} a conversation id).");
-        lock (channel.Topics)
+
+        var caller = http.Caller();
+        var permitted = new List<string>();
+        var rejected = new List<ChannelTopicWire>();
+        foreach (var topic in wanted.Distinct())
         {
-            var next = replace ? new HashSet<string>() : new HashSet<string>(channel.Topics);
-            foreach (var t in wanted) if (t is not null && NotificationHub.IsSupported(t)) next.Add(t);
-            if (next.Count > NotificationHub.MaxTopicsPerChannel)
-                return ApiError.BadRequest($"A channel may have at most {NotificationHub.MaxTopicsPerChannel} topics; nothing was changed.");
-            channel.Topics.Clear();
-            channel.Topics.UnionWith(next);
+            var refusal = await RefusalAsync(topic, caller, queues, ct);
+            if (refusal is null) permitted.Add(topic!);
+            else rejected.Add(refusal);
         }
-        hub.Extend(channel);   // subscribing extends the channel's life
-        return Topics(channel);
+        if (rejected.Count > 0 && !ignoreErrors)
+        {
+            var unserved = rejected.Where(r => r.MissingPermissions is null).ToList();
+            if (unserved.Count == 0)
+                return ApiError.MissingPermissions(string.Join(", ", rejected.SelectMany(r => r.MissingPermissions!).Distinct()));
+            return ApiError.BadRequest($"Topic(s) refused: {ApiError.Sample(unserved.Select(r => $"{r.Id} ({r.RejectionReason})"))}. " +
+                $"Parley publishes: {string.Join(", ", NotificationTopics.All.Select(t => t.Pattern))}. Nothing was changed.");
+        }
+        var total = replace ? permitted.Count : channel.Topics.Union(permitted).Count();
+        if (total > NotificationHub.MaxTopicsPerChannel)
+            return ApiError.BadRequest($"A channel may have at most {NotificationHub.MaxTopicsPerChannel} topics; nothing was changed.");
+        if (await hub.SubscribeAsync(channelId, permitted, replace, ct) is not { } after) return ApiError.NotFound("channel", channelId);
+        nodes.ChannelChanged(channelId);   // subscribing extends the channel's life; the node holding its socket re-reads it
+        return Topics(after, rejected);
+    }
+
+    /// <summary>Why <paramref name="topic"/> cannot be subscribed to by this caller, as a Rejected ChannelTopic; null when it can.</summary>
+    static async Task<ChannelTopicWire?> RefusalAsync(string? topic, Caller caller, NotificationQueues queues, CancellationToken ct)
+    {
+        var id = ApiError.Clip(topic ?? "null");
+        if (topic is null || NotificationTopics.Find(topic) is not var (served, subject))
+            return new ChannelTopicWire { Id = id, State = "Rejected", RejectionReason = "Parley does not publish this topic." };
+        if (!caller.Has(served.Permission))
+            return new ChannelTopicWire { Id = id, State = "Rejected", RejectionReason = "Missing permission.", MissingPermissions = [served.Permission] };
+        if (served.Subject == TopicSubject.Queue && !await queues.ExistsAsync(subject, ct))
+            return new ChannelTopicWire { Id = id, State = "Rejected", RejectionReason = $"No queue {subject}." };
+        return null;
     }
 
     /// <summary>The channel's WebSocket: no further auth (the channel id is the capability), heartbeats, ping → pong.</summary>
     static async Task ChannelSocketAsync(string channelId, HttpContext http, NotificationHub hub)
     {
-        if (hub.Find(channelId) is not { } channel)
+        if (await hub.FindAsync(channelId, http.RequestAborted) is not { } channel)
         {
             await ApiError.NotFound("channel", channelId).ExecuteAsync(http);
             return;
@@ -124,38 +145,6 @@ public static class NotificationsApi
             return;
         }
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
-        channel.Socket?.Abort();
-        channel.Socket = socket;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        var heartbeat = HeartbeatAsync(channel, socket, stop.Token);
-        var buffer = new byte[4096];
-        try
-        {
-            while (socket.State == WebSocketState.Open)
-            {
-                var r = await socket.ReceiveAsync(buffer, stop.Token);
-                if (r.MessageType == WebSocketMessageType.Close) break;
-                if (!r.EndOfMessage) continue;
-                if (Encoding.UTF8.GetString(buffer, 0, r.Count).Contains("\"ping\"", StringComparison.Ordinal))
-                    await NotificationHub.SendAsync(channel, socket, NotificationHub.Metadata("pong"));
-            }
-        }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException) { }
-        finally
-        {
-            stop.Cancel();
-            try { await heartbeat; } catch (OperationCanceledException) { }
-            if (ReferenceEquals(channel.Socket, socket)) channel.Socket = null;
-        }
-    }
-
-    static async Task HeartbeatAsync(NotificationHub.Channel channel, WebSocket socket, CancellationToken ct)
-    {
-        var frame = NotificationHub.Metadata("WebSocket Heartbeat");
-        while (!ct.IsCancellationRequested)
-        {
-            await Task.Delay(Heartbeat, ct);
-            await NotificationHub.SendAsync(channel, socket, frame);
-        }
+        await hub.ServeAsync(channel, socket, http.RequestAborted);
     }
 }

@@ -188,11 +188,11 @@ public static class ClientsApi
 
     /// <summary>
     /// A revoked client's notification channels close too: the channel id was handed out under the old credentials
-    /// (channels live on the node that created them, so this node's are all there are).
+    /// (channels are in the store; every node holding one of their sockets closes it).
     /// </summary>
     static void CloseChannels(string clientId, NotificationHub hub)
     {
-        foreach (var channel in hub.Of(clientId).ToList()) hub.Remove(channel.Id);
+        hub.CloseClient(clientId);
     }
 
     static SigningKeyWire ToWire(SigningKey k, string signingKid, DateTimeOffset now) =>

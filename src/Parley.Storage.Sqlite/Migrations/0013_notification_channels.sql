@@ -1,0 +1,15 @@
+-- Notification channels and their subscriptions, in the store so every node sees them (docs/notifications.md "Several
+-- nodes"): a channel created on one node can be subscribed on another and its socket opened on either. Times in epoch ms.
+-- IF NOT EXISTS: a test that rewinds the schema version to replay an older migration replays this one over its tables.
+CREATE TABLE IF NOT EXISTS notification_channels (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notification_channels_client ON notification_channels (client_id, expires);
+CREATE INDEX IF NOT EXISTS notification_channels_expires ON notification_channels (expires);
+CREATE TABLE IF NOT EXISTS notification_subscriptions (
+    channel_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    PRIMARY KEY (channel_id, topic)
+);
