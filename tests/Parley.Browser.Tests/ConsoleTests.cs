@@ -63,11 +63,11 @@ public sealed class ConsoleTests(BrowserFixture browser, ITestOutputHelper outpu
 
         // 4. The guest answers; the console's transcript, open on the conversation, shows both sides as they come.
         await row.Locator("button").ClickAsync();
-        await Assertions.Expect(console.Locator("#messages .msg.outbound")).ToContainTextAsync("Hello, this is the bot");
+        await Assertions.Expect(console.Locator("#messages .msg.outbound", new() { HasText = "Hello, this is the bot" })).ToBeVisibleAsync();
         await messenger.Locator("#input").FillAsync("Hi bot, the guest here");
         await messenger.Locator("#send").ClickAsync();
-        await Assertions.Expect(console.Locator("#messages .msg.inbound")).ToContainTextAsync("Hi bot, the guest here");
-        await Assertions.Expect(messenger.Locator(".message.inbound:not(.pending)")).ToContainTextAsync("Hi bot, the guest here");
+        await Assertions.Expect(console.Locator("#messages .msg.inbound", new() { HasText = "Hi bot, the guest here" })).ToBeVisibleAsync();
+        await Assertions.Expect(messenger.Locator(".message.inbound:not(.pending)", new() { HasText = "Hi bot, the guest here" })).ToBeVisibleAsync();
         await Screenshots.SaveAsync(console, "2-console-transcript");
         await Screenshots.SaveAsync(messenger, "2-messenger-conversation");
 

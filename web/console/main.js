@@ -154,14 +154,22 @@ async function fetchMessages(conversationId, ids) {
   await Promise.all([worker(), worker(), worker(), worker()]);
 }
 
+/** What an event-only message says (Presence Join, …); typing indicators are left out of the transcript. */
+function eventText(m) {
+  const events = (m.normalizedMessage?.events ?? []).filter((e) => e.eventType !== 'Typing');
+  return events.map((e) => [e.eventType, e.presence?.type].filter(Boolean).join(' ')).join(', ');
+}
+
 function renderMessages() {
   const loaded = [...selected.messages.values()].filter(Boolean)
+    .map((m) => ({ ...m, text: m.textBody || m.normalizedMessage?.text || '', note: eventText(m) }))
+    .filter((m) => m.text || m.note)
     .sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0) || a.timestamp.localeCompare(b.timestamp));
   $('#messages').replaceChildren(...loaded.map((m) => el('li', {
-    class: `msg ${m.direction === 'inbound' ? 'inbound' : 'outbound'}`, 'data-message-id': m.id,
+    class: `msg ${m.direction === 'inbound' ? 'inbound' : 'outbound'}${m.text ? '' : ' event'}`, 'data-message-id': m.id,
   }, el('span', { class: 'who' }, m.direction === 'inbound' ? 'guest' : 'bot'),
     el('time', { datetime: m.timestamp }, time(m.timestamp)),
-    el('p', {}, m.textBody ?? m.normalizedMessage?.text ?? '(no text)'))));
+    el('p', {}, m.text || m.note))));
 }
 
 $('#terminate-form').addEventListener('submit', async (event) => {
