@@ -74,6 +74,7 @@ public static class ParleyApp
         services.AddSingleton<Users.UserDirectory>();
         services.AddPlatformAuth();   // JWT bearer + a policy per permission (OAuth/PlatformAuth.cs)
         services.AddSingleton<ICallerResolver, UserAndClientCallers>();   // users' tokens too (Users/UserDirectory.cs); the last registration wins
+        services.AddPlatformOpenApi();   // the published contract (Platform/PlatformOpenApi.cs)
         services.AddSingleton<TokenThrottle>();
         services.AddSingleton(sp => new SigningKeys(store.Credentials, sp.GetRequiredService<Tokens>(), originalKey, options,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<StoreOutages>()));
@@ -163,6 +164,7 @@ public static class ParleyApp
         app.MapParleyHealth();
         app.MapIndexPage();
         app.MapWebAssets();   // the messenger, the console and the guest library (docs/web.md)
+        app.MapPlatformOpenApi();
         app.MapParleyMetrics(options);
 
         if (options.MaxConnections < configuredConnections)

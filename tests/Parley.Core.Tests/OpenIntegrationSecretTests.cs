@@ -9,7 +9,7 @@ public sealed class OpenIntegrationSecretTests
     static readonly DateTimeOffset T0 = new(2026, 11, 26, 9, 0, 0, TimeSpan.Zero);
 
     static OpenIntegration Integration() => new("i1", "Partner", "https://partner.example/hook", "secret-a",
-        ImmutableDictionary<string, string>.Empty, true, DisconnectMode.ReadOnly, T0, T0, "c", "c");
+        ImmutableDictionary<string, string>.Empty, true, DisconnectMode.ReadOnly, T0, T0, "c", "c") { QueueId = "q" };
 
     [Fact]
     public void Rotation_KeepsTheOldSecretInForceUntilTheOverlapEnds()

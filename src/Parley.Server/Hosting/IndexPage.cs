@@ -29,6 +29,8 @@ public static class IndexPage
         // The pages this build carries (docs/web.md): the guest messenger, the operations console.
         foreach (var page in Web.WebAssets.Pages())
             links.Add((page, $"/{page}/", page == "messenger" ? "the guest messenger of the demo deployment" : $"the {page}"));
+        links.Add(("apiReference", Platform.PlatformOpenApi.ReferencePath + "/", "the Platform API's interactive reference"));
+        links.Add(("openApi", Platform.PlatformOpenApi.DocumentPath, "the Platform API's OpenAPI document"));
         links.Add(("deploymentConfig", $"/webdeployments/v1/deployments/{deployment}/config.json", "the demo deployment's configuration"));
         var guestSocket = $"{socket}/v1?deploymentId={deployment}";
         const string docs = "docs/ in the repository: configuration.md (every setting), compatibility.md, production.md";

@@ -19,16 +19,25 @@ public static class ClientsApi
 
     public static void MapClientsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet(Clients, ListAsync).RequirePermission(Permissions.OAuthClientView);
-        app.MapPost(Clients, CreateAsync).RequirePermission(Permissions.OAuthClientAdd);
-        app.MapGet(Clients + "/{clientId}", GetAsync).RequirePermission(Permissions.OAuthClientView);
-        app.MapPut(Clients + "/{clientId}", UpdateAsync).RequirePermission(Permissions.OAuthClientEdit);
-        app.MapDelete(Clients + "/{clientId}", DeleteAsync).RequirePermission(Permissions.OAuthClientDelete);
-        app.MapPost(Clients + "/{clientId}/secret", RegenerateSecretAsync).RequirePermission(Permissions.OAuthClientEdit);
+        // Mapping only (the handlers' bodies are the users' area): each answer's type is declared for the OpenAPI document.
+        const string json = "application/json";
+        var clients = app.MapPlatformGroup("/oauth", "OAuth clients");
+        clients.MapGet("/clients", ListAsync).RequirePermission(Permissions.OAuthClientView).Produces<EntityListing<OAuthClientWire>>().Errors(400);
+        clients.MapPost("/clients", CreateAsync).RequirePermission(Permissions.OAuthClientAdd)
+            .Accepts<OAuthClientRequest>(json).Produces<OAuthClientWire>().Errors(400, 413, 415);
+        clients.MapGet("/clients/{clientId}", GetAsync).RequirePermission(Permissions.OAuthClientView).Produces<OAuthClientWire>().Errors(404);
+        clients.MapPut("/clients/{clientId}", UpdateAsync).RequirePermission(Permissions.OAuthClientEdit)
+            .Accepts<OAuthClientRequest>(json).Produces<OAuthClientWire>().Errors(400, 404, 413, 415);
+        clients.MapDelete("/clients/{clientId}", DeleteAsync).RequirePermission(Permissions.OAuthClientDelete).Produces(204).Errors(404);
+        clients.MapPost("/clients/{clientId}/secret", RegenerateSecretAsync).RequirePermission(Permissions.OAuthClientEdit)
+            .Produces<OAuthClientWire>().Errors(404);
 
-        app.MapGet("/api/v2/parley/oauth/signingkeys", ListKeysAsync).RequirePermission(Permissions.SigningKeyView);
-        app.MapPost("/api/v2/parley/oauth/signingkeys/rotate", RotateKeyAsync).RequirePermission(Permissions.SigningKeyEdit);
-        app.MapGet("/api/v2/parley/audit/credentials", ListAuditAsync).RequirePermission(Permissions.AuditView);
+        var parley = app.MapPlatformGroup("/parley", "Parley: signing keys and credential audit");
+        parley.MapGet("/oauth/signingkeys", ListKeysAsync).RequirePermission(Permissions.SigningKeyView).Produces<EntityListing<SigningKeyWire>>();
+        parley.MapPost("/oauth/signingkeys/rotate", RotateKeyAsync).RequirePermission(Permissions.SigningKeyEdit)
+            .Accepts<SigningKeyRotateRequest>(isOptional: true, json).Produces<SigningKeyWire>(201).Errors(400, 413, 415);
+        parley.MapGet("/audit/credentials", ListAuditAsync).RequirePermission(Permissions.AuditView)
+            .Produces<EntityListing<CredentialAuditWire>>().Errors(400);
     }
 
     static OAuthClientWire ToWire(OAuthClient c, string? secret = null) => new()

@@ -32,6 +32,10 @@ public static class PlatformAuth
         services.AddSingleton<ICallerResolver, ClientCallers>();
         services.AddSingleton<CachingTokenHandler>();
         services.AddAuthentication(Scheme).AddJwtBearer(Scheme);
+        // AddAuthentication brings data protection, whose hosted service makes a key file under $HOME at start. Nothing in
+        // Parley protects data with it (bearer tokens are not cookies), and the in-memory mode must leave the disk untouched.
+        foreach (var d in services.Where(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.Name == "DataProtectionHostedService").ToList())
+            services.Remove(d);
         services.AddOptions<JwtBearerOptions>(Scheme).Configure<Tokens, TimeProvider, CachingTokenHandler>((o, tokens, clock, handler) =>
         {
             o.MapInboundClaims = false;          // "sub" stays "sub"

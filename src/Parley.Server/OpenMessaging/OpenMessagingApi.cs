@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.AspNetCore.Http.HttpResults;
 using System.Text.Json;
 using Parley.Core;
 using Parley.Protocol;
@@ -19,25 +20,33 @@ public static class OpenMessagingApi
 
     public static void MapOpenMessagingApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost(IntegrationsPath, CreateAsync).RequirePermission(Permissions.IntegrationEdit);
-        app.MapGet(IntegrationsPath, ListAsync).RequirePermission(Permissions.IntegrationView);
-        app.MapGet(IntegrationsPath + "/{integrationId}", GetAsync).RequirePermission(Permissions.IntegrationView);
-        app.MapPatch(IntegrationsPath + "/{integrationId}", UpdateAsync).RequirePermission(Permissions.IntegrationEdit);
-        app.MapDelete(IntegrationsPath + "/{integrationId}", DeleteAsync).RequirePermission(Permissions.IntegrationEdit);
+        const string json = "application/json";
+        var integrations = app.MapPlatformGroup("/conversations/messaging/integrations", "Open Messaging: integrations");
+        integrations.MapPost("/open", CreateAsync).RequirePermission(Permissions.IntegrationEdit)
+            .Accepts<OpenIntegrationRequest>(json).Errors(400, 413, 415);
+        integrations.MapGet("/open", ListAsync).RequirePermission(Permissions.IntegrationView).Errors(400);
+        integrations.MapGet("/open/{integrationId}", GetAsync).RequirePermission(Permissions.IntegrationView).Errors(404);
+        integrations.MapPatch("/open/{integrationId}", UpdateAsync).RequirePermission(Permissions.IntegrationEdit)
+            .Accepts<OpenIntegrationRequest>(json).Errors(400, 404, 413, 415);
+        integrations.MapDelete("/open/{integrationId}", DeleteAsync).RequirePermission(Permissions.IntegrationEdit).Errors(404);
 
-        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/message", InboundMessageAsync)
-            .RequirePermission(Permissions.InboundReceive).AddEndpointFilter(CheckOptionalSignature);
-        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/event", InboundEventAsync)
-            .RequirePermission(Permissions.InboundReceive).AddEndpointFilter(CheckOptionalSignature);
-        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/receipt", InboundReceiptAsync)
-            .RequirePermission(Permissions.InboundReceive).AddEndpointFilter(CheckOptionalSignature);
-        app.MapPost("/api/v2/conversations/messages/{integrationId}/inbound/open/structured/response", (string integrationId) =>
+        // The platform-facing inbound side: what a channel's middleware posts.
+        var inbound = app.MapPlatformGroup("/conversations/messages", "Open Messaging: inbound");
+        inbound.MapPost("/{integrationId}/inbound/open/message", InboundMessageAsync).RequirePermission(Permissions.InboundReceive)
+            .AddEndpointFilter(CheckOptionalSignature).Accepts<OpenInbound>(json).Produces<OpenNormalized>().Errors(400, 401, 404, 409, 413, 415);
+        inbound.MapPost("/{integrationId}/inbound/open/event", InboundEventAsync).RequirePermission(Permissions.InboundReceive)
+            .AddEndpointFilter(CheckOptionalSignature).Accepts<OpenInbound>(json).Produces<OpenNormalized>().Errors(400, 401, 404, 409, 413, 415);
+        inbound.MapPost("/{integrationId}/inbound/open/receipt", InboundReceiptAsync).RequirePermission(Permissions.InboundReceive)
+            .AddEndpointFilter(CheckOptionalSignature).Accepts<OpenInbound>(json).Produces<OpenNormalized>().Errors(400, 401, 404, 413, 415);
+        inbound.MapPost("/{integrationId}/inbound/open/structured/response", (string integrationId) =>
             ApiError.BadRequest("Structured responses (quick replies, cards) are not supported yet; send a Text message to …/inbound/open/message."))
-            .RequirePermission(Permissions.InboundReceive);
-        app.MapPost("/api/v2/conversations/messages/inbound/open", InboundDeprecatedAsync).RequirePermission(Permissions.InboundReceive);
+            .RequirePermission(Permissions.InboundReceive).Errors(400);
+        inbound.MapPost("/inbound/open", InboundDeprecatedAsync).RequirePermission(Permissions.InboundReceive)
+            .Accepts<OpenInbound>(json).Produces<OpenNormalized>().Errors(400, 404, 409, 413, 415);
 
-        app.MapGet("/api/v2/parley/openmessaging/deliveries", ListDeliveriesAsync).RequirePermission(Permissions.IntegrationView);
-        app.MapPost("/api/v2/parley/openmessaging/deliveries/{deliveryId}/redeliver", RedeliverAsync).RequirePermission(Permissions.IntegrationEdit);
+        var deliveries = app.MapPlatformGroup("/parley/openmessaging", "Parley: webhook deliveries");
+        deliveries.MapGet("/deliveries", ListDeliveriesAsync).RequirePermission(Permissions.IntegrationView).Errors(400);
+        deliveries.MapPost("/deliveries/{deliveryId}/redeliver", RedeliverAsync).RequirePermission(Permissions.IntegrationEdit).Errors(404, 409);
     }
 
     /// <summary>
@@ -136,7 +145,8 @@ public static class OpenMessagingApi
     /// <summary>A caller's value for an error message: never unbounded.</summary>
     static string Bounded(string value) => value.Length <= 200 ? value : value[..200] + "…";
 
-    static async Task<IResult> CreateAsync(HttpContext http, IDirectoryStore directory, ParleyOptions options, TimeProvider clock, CancellationToken ct)
+    static async Task<Results<WireJson<OpenIntegrationWire>, ApiError>> CreateAsync(HttpContext http, IDirectoryStore directory, ParleyOptions options,
+        TimeProvider clock, CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OpenIntegrationRequest);
         if (error is not null) return error;
@@ -153,23 +163,24 @@ public static class OpenMessagingApi
             QueueId = queueId!,
         };
         await directory.UpsertIntegrationAsync(integration, ct);
-        return Results.Json(ToWire(integration, now), ParleyJson.Wire.OpenIntegrationWire);
+        return PlatformResults.Json(ToWire(integration, now), ParleyJson.Wire.OpenIntegrationWire);
     }
 
-    static async Task<IResult> ListAsync(int? pageSize, int? pageNumber, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
+    static async Task<Results<WireJson<EntityListing<OpenIntegrationWire>>, ApiError>> ListAsync(int? pageSize, int? pageNumber, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
     {
         if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number, maxSize: 500) is { } bad) return bad;
         var page = await directory.ListIntegrationsAsync(size, number, ct);
-        return Results.Json(PlatformRequest.Listing(page.Entities.Select(i => ToWire(i, clock.GetUtcNow())).ToList(), IntegrationsPath, size, number, page.Total, page.PageCount),
+        return PlatformResults.Json(PlatformRequest.Listing(page.Entities.Select(i => ToWire(i, clock.GetUtcNow())).ToList(), IntegrationsPath, size, number, page.Total, page.PageCount),
             ParleyJson.Wire.EntityListingOpenIntegrationWire);
     }
 
-    static async Task<IResult> GetAsync(string integrationId, IDirectoryStore directory, TimeProvider clock, CancellationToken ct) =>
+    static async Task<Results<WireJson<OpenIntegrationWire>, ApiError>> GetAsync(string integrationId, IDirectoryStore directory, TimeProvider clock,
+        CancellationToken ct) =>
         await directory.GetIntegrationAsync(integrationId, ct) is { } i
-            ? Results.Json(ToWire(i, clock.GetUtcNow()), ParleyJson.Wire.OpenIntegrationWire)
+            ? PlatformResults.Json(ToWire(i, clock.GetUtcNow()), ParleyJson.Wire.OpenIntegrationWire)
             : ApiError.NotFound("integration", integrationId);
 
-    static async Task<IResult> UpdateAsync(string integrationId, HttpContext http, IDirectoryStore directory, ParleyOptions options, TimeProvider clock,
+    static async Task<Results<WireJson<OpenIntegrationWire>, ApiError>> UpdateAsync(string integrationId, HttpContext http, IDirectoryStore directory, ParleyOptions options, TimeProvider clock,
         CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.OpenIntegrationRequest);
@@ -197,11 +208,11 @@ public static class OpenMessagingApi
             ModifiedBy = http.Caller().ClientId,
         };
         await directory.UpsertIntegrationAsync(updated, ct);
-        return Results.Json(ToWire(updated, now), ParleyJson.Wire.OpenIntegrationWire);
+        return PlatformResults.Json(ToWire(updated, now), ParleyJson.Wire.OpenIntegrationWire);
     }
 
-    static async Task<IResult> DeleteAsync(string integrationId, IDirectoryStore directory, CancellationToken ct) =>
-        await directory.DeleteIntegrationAsync(integrationId, ct) ? Results.NoContent() : ApiError.NotFound("integration", integrationId);
+    static async Task<Results<NoContent, ApiError>> DeleteAsync(string integrationId, IDirectoryStore directory, CancellationToken ct) =>
+        await directory.DeleteIntegrationAsync(integrationId, ct) ? TypedResults.NoContent() : ApiError.NotFound("integration", integrationId);
 
     // ------------------------------------------------------------------ inbound
 
@@ -372,25 +383,25 @@ public static class OpenMessagingApi
         d.Attempts, d.LastStatus, d.LastError, Wire.Time(d.CreatedAt), Wire.Time(d.DeliveredAt),
         JsonDocument.Parse(d.Item.Body).RootElement, $"/api/v2/parley/openmessaging/deliveries/{d.Item.Id}");
 
-    static async Task<IResult> ListDeliveriesAsync(string? state, string? integrationId, int? pageSize, int? pageNumber, IOutbox outbox,
+    static async Task<Results<WireJson<EntityListing<DeliveryWire>>, ApiError>> ListDeliveriesAsync(string? state, string? integrationId, int? pageSize, int? pageNumber, IOutbox outbox,
         CancellationToken ct)
     {
         if (!Enum.TryParse<DeliveryState>(state ?? "Dead", ignoreCase: true, out var s))
             return ApiError.InvalidValue("state", state!, "Pending, Delivered, Dead");
         if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
         var page = await outbox.ListDeliveriesAsync(s, integrationId, size, number, ct);
-        return Results.Json(new EntityListing<DeliveryWire>
+        return PlatformResults.Json(new EntityListing<DeliveryWire>
         {
             Entities = page.Entities.Select(ToWire).ToList(), PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
         }, ParleyJson.Wire.EntityListingDeliveryWire);
     }
 
-    static async Task<IResult> RedeliverAsync(string deliveryId, IOutbox outbox, WebhookRelay relay, TimeProvider clock, CancellationToken ct)
+    static async Task<Results<WireAccepted<DeliveryWire>, ApiError>> RedeliverAsync(string deliveryId, IOutbox outbox, WebhookRelay relay, TimeProvider clock, CancellationToken ct)
     {
         if (await outbox.GetDeliveryAsync(deliveryId, ct) is not { } d) return ApiError.NotFound("delivery", deliveryId);
         if (!await outbox.RedeliverAsync(deliveryId, clock.GetUtcNow(), ct))
             return ApiError.Conflict("delivery.not.dead", $"Delivery {ApiError.Clip(deliveryId)} is {d.State}; only a dead-lettered delivery can be redelivered.");
         relay.Wake();
-        return Results.Json(ToWire((await outbox.GetDeliveryAsync(deliveryId, ct))!), ParleyJson.Wire.DeliveryWire, statusCode: 202);
+        return PlatformResults.Accepted(ToWire((await outbox.GetDeliveryAsync(deliveryId, ct))!), ParleyJson.Wire.DeliveryWire);
     }
 }

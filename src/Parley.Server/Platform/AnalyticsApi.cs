@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Parley.Core;
 using Parley.Protocol;
 using Parley.Server.OAuth;
@@ -17,25 +18,27 @@ public static class AnalyticsApi
     public static void MapAnalyticsApi(this IEndpointRouteBuilder app)
     {
         var view = Permissions.AnalyticsView;
-        app.MapGet("/api/v2/analytics/conversations/{conversationId}/details", GetAsync).RequirePermission(view);
-        app.MapGet("/api/v2/analytics/conversations/details", GetManyAsync).RequirePermission(view);
-        app.MapPost("/api/v2/analytics/conversations/details/query", QueryAsync).RequirePermission(view);
+        var api = app.MapPlatformGroup("/analytics/conversations", "Analytics");
+        api.MapGet("/{conversationId}/details", GetAsync).RequirePermission(view).Errors(404);
+        api.MapGet("/details", GetManyAsync).RequirePermission(view);
+        api.MapPost("/details/query", QueryAsync).RequirePermission(view).Accepts<ConversationQuery>("application/json").Errors(400, 413, 415);
     }
 
-    static async Task<IResult> GetAsync(string conversationId, IConversationStore store, CancellationToken ct) =>
+    static async Task<Results<WireJson<AnalyticsConversation>, ApiError>> GetAsync(string conversationId, IConversationStore store, CancellationToken ct) =>
         await store.LoadAsync(conversationId, ct) is { } c
-            ? Results.Json(PlatformWire.ToAnalytics(c), ParleyJson.Wire.AnalyticsConversation)
+            ? PlatformResults.Json(PlatformWire.ToAnalytics(c), ParleyJson.Wire.AnalyticsConversation)
             : ApiError.NotFound("conversation", conversationId);
 
-    static async Task<IResult> GetManyAsync(HttpContext http, IConversationStore store, CancellationToken ct)
+    /// <param name="id">The conversations' ids (the query parameter repeats).</param>
+    static async Task<WireJson<AnalyticsConversationList>> GetManyAsync(string[]? id, IConversationStore store, CancellationToken ct)
     {
         var list = new List<AnalyticsConversation>();
-        foreach (var id in http.Request.Query["id"])
-            if (id is not null && await store.LoadAsync(id, ct) is { } c) list.Add(PlatformWire.ToAnalytics(c));
-        return Results.Json(new AnalyticsConversationList(list), ParleyJson.Wire.AnalyticsConversationList);
+        foreach (var one in id ?? [])
+            if (await store.LoadAsync(one, ct) is { } c) list.Add(PlatformWire.ToAnalytics(c));
+        return PlatformResults.Json(new AnalyticsConversationList(list), ParleyJson.Wire.AnalyticsConversationList);
     }
 
-    static async Task<IResult> QueryAsync(HttpContext http, IConversationStore store, CancellationToken ct)
+    static async Task<Results<WireJson<AnalyticsQueryResponse>, ApiError>> QueryAsync(HttpContext http, IConversationStore store, CancellationToken ct)
     {
         var (query, error) = await http.ReadJsonAsync(ParleyJson.Wire.ConversationQuery);
         if (error is not null) return error;
@@ -98,7 +101,7 @@ public static class AnalyticsApi
             var page = await store.QueryAsync(filter, ct);
             (found, total) = (page.Entities.ToList(), page.Total);
         }
-        return Results.Json(new AnalyticsQueryResponse(found.Count == 0 ? null : found.Select(PlatformWire.ToAnalytics).ToList(), total),
+        return PlatformResults.Json(new AnalyticsQueryResponse(found.Count == 0 ? null : found.Select(PlatformWire.ToAnalytics).ToList(), total),
             ParleyJson.Wire.AnalyticsQueryResponse);
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using Parley.Core;
 using Parley.Protocol;
 using Parley.Server.OAuth;
@@ -40,21 +41,30 @@ public static class ConversationsApi
         var view = Permissions.ConversationView;
         var disconnect = Permissions.ConversationDisconnect;
         var create = Permissions.ConversationCreate;
+        const string json = "application/json";
 
-        app.MapGet("/api/v2/conversations/messages", ListActiveAsync).RequirePermission(view);
-        app.MapGet("/api/v2/conversations/messages/{conversationId}", GetMessageConversationAsync).RequirePermission(view);
-        app.MapGet("/api/v2/conversations/{conversationId}", GetConversationAsync).RequirePermission(view);
-        app.MapGet("/api/v2/conversations/messages/{conversationId}/messages/{messageId}", GetMessageAsync).RequirePermission(view);
-        app.MapGet("/api/v2/conversations/messages/{messageId}/details", GetMessageDetailsAsync).RequirePermission(view);
+        var api = app.MapPlatformGroup("/conversations", "Conversations");
+        api.MapGet("/messages", ListActiveAsync).RequirePermission(view).Errors(400);
+        api.MapGet("/messages/{conversationId}", GetMessageConversationAsync).RequirePermission(view).Errors(404);
+        api.MapGet("/{conversationId}", GetConversationAsync).RequirePermission(view).Errors(404);
+        api.MapGet("/messages/{conversationId}/messages/{messageId}", GetMessageAsync).RequirePermission(view).Errors(404);
+        api.MapGet("/messages/{messageId}/details", GetMessageDetailsAsync).RequirePermission(view).Errors(404);
 
-        app.MapPatch("/api/v2/conversations/messages/{conversationId}", PatchConversationAsync).RequirePermission(disconnect);
-        app.MapPatch("/api/v2/conversations/messages/{conversationId}/participants/{participantId}", PatchParticipantAsync).RequirePermission(disconnect);
-        app.MapPatch("/api/v2/conversations/{conversationId}/participants/{participantId}", PatchParticipantAsync).RequirePermission(disconnect);
-        app.MapPost("/api/v2/conversations/{conversationId}/disconnect", DisconnectAsync).RequirePermission(disconnect);
+        api.MapPatch("/messages/{conversationId}", PatchConversationAsync).RequirePermission(disconnect)
+            .Accepts<StateChangeRequest>(json).Errors(400, 404, 409, 413, 415);
+        api.MapPatch("/messages/{conversationId}/participants/{participantId}", PatchParticipantAsync).RequirePermission(disconnect)
+            .Accepts<StateChangeRequest>(json).Errors(400, 404, 409, 413, 415);
+        api.MapPatch("/{conversationId}/participants/{participantId}", PatchParticipantAsync).RequirePermission(disconnect)
+            .Accepts<StateChangeRequest>(json).Errors(400, 404, 409, 413, 415);
+        api.MapPost("/{conversationId}/disconnect", DisconnectAsync).RequirePermission(disconnect)
+            .Accepts<StateChangeRequest>(isOptional: true, json).Errors(400, 404, 409, 413, 415);
 
-        app.MapPost("/api/v2/conversations/messages/{conversationId}/communications/{communicationId}/messages", SendAsync).RequirePermission(create);
-        app.MapPost("/api/v2/conversations/messages/{conversationId}/communications/{communicationId}/typing", TypingAsync).RequirePermission(create);
-        app.MapPost("/api/v2/conversations/messages/agentless", AgentlessAsync).RequirePermission(create);
+        api.MapPost("/messages/{conversationId}/communications/{communicationId}/messages", SendAsync).RequirePermission(create)
+            .Accepts<AdditionalMessage>(json).Errors(400, 404, 409, 413, 415);
+        api.MapPost("/messages/{conversationId}/communications/{communicationId}/typing", TypingAsync).RequirePermission(create)
+            .Accepts<MessageTypingEventRequest>(json).Errors(400, 404, 409, 413, 415);
+        api.MapPost("/messages/agentless", AgentlessAsync).RequirePermission(create)
+            .Accepts<AgentlessRequest>(json).Errors(400, 404, 409, 413, 415);
 
         // The seed's calls: these paths do not exist on Genesys Cloud either (docs/compatibility.md §Endpoints that do not exist). Say so, and name what works.
         app.MapMethods("/api/v2/conversations/messaging/events", ["POST", "PUT", "PATCH"], NoSuchEventsEndpoint);
@@ -65,14 +75,14 @@ public static class ConversationsApi
         new ApiError(404, "not.found",
             $"{http.Request.Method} {http.Request.Path} does not exist (nor on Genesys Cloud): there is no messaging events endpoint and no 'hangup' event. {Levers}");
 
-    static async Task<IResult> ListActiveAsync([AsParameters] PlatformContext ctx, int? pageSize, int? pageNumber, CancellationToken ct)
+    static async Task<Results<WireJson<EntityListing<MessageConversation>>, ApiError>> ListActiveAsync([AsParameters] PlatformContext ctx, int? pageSize, int? pageNumber, CancellationToken ct)
     {
         if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
         var page = await ctx.Store.QueryAsync(new ConversationFilter(Ended: false, PageSize: size, PageNumber: number), ct);
         var entities = new List<MessageConversation>();
         foreach (var c in page.Entities)
             entities.Add(PlatformWire.ToMessageConversation(c, await RecentMessagesAsync(ctx, c.Id, ct, MessagesPerListedConversation)));
-        return Results.Json(PlatformRequest.Listing(entities, "/api/v2/conversations/messages", size, number, page.Total, page.PageCount),
+        return PlatformResults.Json(PlatformRequest.Listing(entities, "/api/v2/conversations/messages", size, number, page.Total, page.PageCount),
             ParleyJson.Wire.EntityListingMessageConversation);
     }
 
@@ -88,58 +98,60 @@ public static class ConversationsApi
         int max = MessagesListed) =>
         (await ctx.Store.ListMessagesAsync(conversationId, max, 1, ct)).Entities.Reverse().ToList();
 
-    static async Task<IResult> GetMessageConversationAsync(string conversationId, [AsParameters] PlatformContext ctx, CancellationToken ct) =>
+    static async Task<Results<WireJson<MessageConversation>, ApiError>> GetMessageConversationAsync(string conversationId,
+        [AsParameters] PlatformContext ctx, CancellationToken ct) =>
         await ctx.Store.LoadAsync(conversationId, ct) is { } c
-            ? Results.Json(PlatformWire.ToMessageConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Wire.MessageConversation)
+            ? PlatformResults.Json(PlatformWire.ToMessageConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Wire.MessageConversation)
             : ApiError.NotFound("conversation", conversationId);
 
-    static async Task<IResult> GetConversationAsync(string conversationId, [AsParameters] PlatformContext ctx, CancellationToken ct) =>
+    static async Task<Results<WireJson<ConversationWire>, ApiError>> GetConversationAsync(string conversationId, [AsParameters] PlatformContext ctx,
+        CancellationToken ct) =>
         await ctx.Store.LoadAsync(conversationId, ct) is { } c
-            ? Results.Json(PlatformWire.ToConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Wire.ConversationWire)
+            ? PlatformResults.Json(PlatformWire.ToConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Wire.ConversationWire)
             : ApiError.NotFound("conversation", conversationId);
 
-    static async Task<IResult> GetMessageAsync(string conversationId, string messageId, [AsParameters] PlatformContext ctx, CancellationToken ct)
+    static async Task<Results<WireJson<MessageData>, ApiError>> GetMessageAsync(string conversationId, string messageId, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
         if (await ctx.Store.LoadAsync(conversationId, ct) is not { } c) return ApiError.NotFound("conversation", conversationId);
         if (await ctx.Store.GetMessageAsync(messageId, ct) is not { } m || m.ConversationId != c.Id) return ApiError.NotFound("message", messageId);
-        return Results.Json(PlatformWire.ToMessageData(c, m), ParleyJson.Wire.MessageData);
+        return PlatformResults.Json(PlatformWire.ToMessageData(c, m), ParleyJson.Wire.MessageData);
     }
 
-    static async Task<IResult> GetMessageDetailsAsync(string messageId, [AsParameters] PlatformContext ctx, CancellationToken ct)
+    static async Task<Results<WireJson<MessageData>, ApiError>> GetMessageDetailsAsync(string messageId, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
         if (await ctx.Store.GetMessageAsync(messageId, ct) is not { } m) return ApiError.NotFound("message", messageId);
         var c = await ctx.Store.LoadAsync(m.ConversationId, ct);
-        return Results.Json(PlatformWire.ToMessageData(c!, m), ParleyJson.Wire.MessageData);
+        return PlatformResults.Json(PlatformWire.ToMessageData(c!, m), ParleyJson.Wire.MessageData);
     }
 
     // ------------------------------------------------------------------ termination levers (docs/compatibility.md §Termination levers)
 
-    static async Task<IResult> PatchConversationAsync(string conversationId, HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
+    static async Task<Results<WireJson<ConversationWire>, ApiError>> PatchConversationAsync(string conversationId, HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.StateChangeRequest);
         if (error is not null) return error;
         if (CheckDisconnectState(body!) is { } bad) return bad;
         var command = new EndConversation(http.Caller().Actor, EndLever.ConversationPatch, Reason(http, body));
         return await TerminateAsync(http, ctx, conversationId, command, async c =>
-            Results.Json(PlatformWire.ToConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Wire.ConversationWire), ct);
+            PlatformResults.Json(PlatformWire.ToConversation(c, await RecentMessagesAsync(ctx, c.Id, ct)), ParleyJson.Wire.ConversationWire), ct);
     }
 
-    static async Task<IResult> PatchParticipantAsync(string conversationId, string participantId, HttpContext http,
+    static async Task<Results<Accepted, ApiError>> PatchParticipantAsync(string conversationId, string participantId, HttpContext http,
         [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.StateChangeRequest);
         if (error is not null) return error;
         if (CheckDisconnectState(body!) is { } bad) return bad;
         var command = new DisconnectParticipant(participantId, http.Caller().Actor, EndLever.ParticipantPatch, Reason(http, body));
-        return await TerminateAsync(http, ctx, conversationId, command, _ => Task.FromResult(Results.StatusCode(202)), ct);
+        return await TerminateAsync(http, ctx, conversationId, command, _ => Task.FromResult(TypedResults.Accepted((string?)null)), ct);
     }
 
-    static async Task<IResult> DisconnectAsync(string conversationId, HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
+    static async Task<Results<Accepted, ApiError>> DisconnectAsync(string conversationId, HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.StateChangeRequest, required: false);
         if (error is not null) return error;
         var command = new EndConversation(http.Caller().Actor, EndLever.ConversationDisconnect, Reason(http, body));
-        return await TerminateAsync(http, ctx, conversationId, command, _ => Task.FromResult(Results.StatusCode(202)), ct);
+        return await TerminateAsync(http, ctx, conversationId, command, _ => Task.FromResult(TypedResults.Accepted((string?)null)), ct);
     }
 
     /// <summary>Only <c>disconnected</c> is a state the API sets; anything else would be a 2xx that did nothing.</summary>
@@ -158,8 +170,8 @@ public static class ConversationsApi
         return reason is { Length: > 500 } ? reason[..500] : reason;
     }
 
-    static async Task<IResult> TerminateAsync(HttpContext http, PlatformContext ctx, string conversationId, Command command,
-        Func<Conversation, Task<IResult>> success, CancellationToken ct)
+    static async Task<Results<TSuccess, ApiError>> TerminateAsync<TSuccess>(HttpContext http, PlatformContext ctx, string conversationId,
+        Command command, Func<Conversation, Task<TSuccess>> success, CancellationToken ct) where TSuccess : IResult
     {
         using var trace = ParleyTelemetry.StartTermination(command switch { EndConversation e => e.Lever, DisconnectParticipant d => d.Lever, _ => default },
             conversationId);
@@ -187,7 +199,7 @@ public static class ConversationsApi
 
     // ------------------------------------------------------------------ sending as the bot
 
-    static async Task<IResult> SendAsync(string conversationId, string communicationId, HttpContext http, [AsParameters] PlatformContext ctx,
+    static async Task<Results<WireJson<MessageData>, ApiError>> SendAsync(string conversationId, string communicationId, HttpContext http, [AsParameters] PlatformContext ctx,
         CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.AdditionalMessage);
@@ -196,10 +208,10 @@ public static class ConversationsApi
         if (body.TextBody.Length > ctx.Options.MaxPlatformTextLength)
             return ApiError.BadRequest($"The field 'textBody' may be at most {ctx.Options.MaxPlatformTextLength} characters.", "textBody");
         return await SendFromCommunicationAsync(ctx, conversationId, communicationId, MessageKind.Text, body.TextBody, [],
-            (c, m) => Results.Json(PlatformWire.ToMessageData(c, m), ParleyJson.Wire.MessageData), ct);
+            (c, m) => PlatformResults.Json(PlatformWire.ToMessageData(c, m), ParleyJson.Wire.MessageData), ct);
     }
 
-    static async Task<IResult> TypingAsync(string conversationId, string communicationId, HttpContext http, [AsParameters] PlatformContext ctx,
+    static async Task<Results<Accepted, ApiError>> TypingAsync(string conversationId, string communicationId, HttpContext http, [AsParameters] PlatformContext ctx,
         CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.MessageTypingEventRequest);
@@ -207,12 +219,12 @@ public static class ConversationsApi
         if (body!.Typing?.Type is not ("On" or "Off"))
             return ApiError.BadRequest($"This endpoint takes only typing events: {{\"typing\":{{\"type\":\"On\"}}}}. {Levers}", "typing");
         return await SendFromCommunicationAsync(ctx, conversationId, communicationId, MessageKind.Event, null,
-            [new MessageEvent("Typing", body.Typing.Type)], (_, _) => Results.StatusCode(202), ct);
+            [new MessageEvent("Typing", body.Typing.Type)], (_, _) => TypedResults.Accepted((string?)null), ct);
     }
 
-    static async Task<IResult> SendFromCommunicationAsync(PlatformContext ctx, string conversationId, string communicationId,
-        MessageKind kind, string? text, System.Collections.Immutable.ImmutableArray<MessageEvent> events,
-        Func<Conversation, ConversationMessage, IResult> success, CancellationToken ct)
+    static async Task<Results<TSuccess, ApiError>> SendFromCommunicationAsync<TSuccess>(PlatformContext ctx, string conversationId,
+        string communicationId, MessageKind kind, string? text, System.Collections.Immutable.ImmutableArray<MessageEvent> events,
+        Func<Conversation, ConversationMessage, TSuccess> success, CancellationToken ct) where TSuccess : IResult
     {
         if (await ctx.Conversations.LoadAsync(conversationId, ct) is not { } conversation) return ApiError.NotFound("conversation", conversationId);
         if (conversation.FindByCommunication(communicationId) is not { } sender) return ApiError.NotFound("communication", communicationId);
@@ -224,7 +236,7 @@ public static class ConversationsApi
         return outcome.Status switch
         {
             OutcomeStatus.Done => success(outcome.Conversation!, outcome.Message!),
-            OutcomeStatus.NotFound => ApiError.NotFound("conversation", conversationId),
+            OutcomeStatus.NotFound => (Results<TSuccess, ApiError>)ApiError.NotFound("conversation", conversationId),
             _ => EndedConflict(outcome.Conversation, outcome.Rejected!),
         };
     }
@@ -244,7 +256,7 @@ public static class ConversationsApi
     /// <c>GET /api/v2/parley/webmessaging/sessions</c>). Starts a conversation, or with <c>useExistingActiveConversation</c>
     /// sends into the live one.
     /// </summary>
-    static async Task<IResult> AgentlessAsync(HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
+    static async Task<Results<WireJson<AgentlessResponse>, ApiError>> AgentlessAsync(HttpContext http, [AsParameters] PlatformContext ctx, CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.AgentlessRequest);
         if (error is not null) return error;
@@ -276,7 +288,7 @@ public static class ConversationsApi
 
         var c = outcome.Conversation!;
         var m = outcome.Message!;
-        return Results.Json(new AgentlessResponse
+        return PlatformResults.Json(new AgentlessResponse
         {
             Id = m.Id, ConversationId = c.Id, FromAddress = b.FromAddress, ToAddress = b.ToAddress, MessengerType = b.ToAddressMessengerType,
             UseExistingActiveConversation = useExisting, TextBody = m.Text, Message = PlatformWire.ToMessageData(c, m),

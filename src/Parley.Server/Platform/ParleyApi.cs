@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Parley.Core;
 using Parley.Protocol;
 using Parley.Server.GuestApi;
@@ -15,16 +16,21 @@ public static class ParleyApi
 {
     public static void MapParleyApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v2/parley/deployments", ListDeploymentsAsync).RequirePermission(Permissions.DeploymentView);
-        app.MapGet("/api/v2/parley/deployments/{deploymentId}", GetDeploymentAsync).RequirePermission(Permissions.DeploymentView);
-        app.MapPost("/api/v2/parley/deployments", (HttpContext http, IDirectoryStore d, TimeProvider clock, CancellationToken ct) =>
-            SaveDeploymentAsync(http, d, clock, null, ct)).RequirePermission(Permissions.DeploymentAdmin);
-        app.MapPut("/api/v2/parley/deployments/{deploymentId}", (string deploymentId, HttpContext http, IDirectoryStore d, TimeProvider clock,
-            CancellationToken ct) => SaveDeploymentAsync(http, d, clock, deploymentId, ct)).RequirePermission(Permissions.DeploymentAdmin);
-        app.MapDelete("/api/v2/parley/deployments/{deploymentId}", DeleteDeploymentAsync).RequirePermission(Permissions.DeploymentAdmin);
+        const string json = "application/json";
+        var deployments = app.MapPlatformGroup("/parley", "Parley: deployments");
+        deployments.MapGet("/deployments", ListDeploymentsAsync).RequirePermission(Permissions.DeploymentView).Errors(400);
+        deployments.MapGet("/deployments/{deploymentId}", GetDeploymentAsync).RequirePermission(Permissions.DeploymentView).Errors(404);
+        deployments.MapPost("/deployments", (HttpContext http, IDirectoryStore d, TimeProvider clock, CancellationToken ct) =>
+            SaveDeploymentAsync(http, d, clock, null, ct)).RequirePermission(Permissions.DeploymentAdmin)
+            .Accepts<DeploymentWire>(json).Produces<DeploymentWire>(201).Errors(400, 413, 415);
+        deployments.MapPut("/deployments/{deploymentId}", (string deploymentId, HttpContext http, IDirectoryStore d, TimeProvider clock,
+            CancellationToken ct) => SaveDeploymentAsync(http, d, clock, deploymentId, ct)).RequirePermission(Permissions.DeploymentAdmin)
+            .Accepts<DeploymentWire>(json).Produces<DeploymentWire>().Errors(400, 404, 413, 415);
+        deployments.MapDelete("/deployments/{deploymentId}", DeleteDeploymentAsync).RequirePermission(Permissions.DeploymentAdmin).Errors(404);
 
-        app.MapGet("/api/v2/parley/webmessaging/sessions", ListSessionsAsync).RequirePermission(Permissions.ConversationView);
-        app.MapGet("/api/v2/parley/audit/terminations", ListTerminationsAsync).RequirePermission(Permissions.AuditView);
+        var parley = app.MapPlatformGroup("/parley", "Parley: sessions and audit");
+        parley.MapGet("/webmessaging/sessions", ListSessionsAsync).RequirePermission(Permissions.ConversationView).Errors(400);
+        parley.MapGet("/audit/terminations", ListTerminationsAsync).RequirePermission(Permissions.AuditView).Errors(400);
     }
 
     static DeploymentWire ToWire(Deployment d) => new()
@@ -37,17 +43,18 @@ public static class ParleyApi
         SelfUri = $"/api/v2/parley/deployments/{d.Id}",
     };
 
-    static async Task<IResult> ListDeploymentsAsync(int? pageSize, int? pageNumber, IDirectoryStore directory, CancellationToken ct)
+    static async Task<Results<WireJson<EntityListing<DeploymentWire>>, ApiError>> ListDeploymentsAsync(int? pageSize, int? pageNumber, IDirectoryStore directory, CancellationToken ct)
     {
         if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
         var page = await directory.ListDeploymentsAsync(size, number, ct);
-        return Results.Json(PlatformRequest.Listing(page.Entities.Select(ToWire).ToList(), "/api/v2/parley/deployments", size, number,
+        return PlatformResults.Json(PlatformRequest.Listing(page.Entities.Select(ToWire).ToList(), "/api/v2/parley/deployments", size, number,
             page.Total, page.PageCount), ParleyJson.Wire.EntityListingDeploymentWire);
     }
 
-    static async Task<IResult> GetDeploymentAsync(string deploymentId, IDirectoryStore directory, CancellationToken ct) =>
+    static async Task<Results<WireJson<DeploymentWire>, ApiError>> GetDeploymentAsync(string deploymentId, IDirectoryStore directory,
+        CancellationToken ct) =>
         await directory.GetDeploymentAsync(deploymentId, ct) is { } d
-            ? Results.Json(ToWire(d), ParleyJson.Wire.DeploymentWire)
+            ? PlatformResults.Json(ToWire(d), ParleyJson.Wire.DeploymentWire)
             : ApiError.NotFound("deployment", deploymentId);
 
     static async Task<IResult> SaveDeploymentAsync(HttpContext http, IDirectoryStore directory, TimeProvider clock, string? id, CancellationToken ct)
@@ -79,11 +86,11 @@ public static class ParleyApi
         return Results.Json(ToWire(d), ParleyJson.Wire.DeploymentWire, statusCode: id is null ? 201 : 200);
     }
 
-    static async Task<IResult> DeleteDeploymentAsync(string deploymentId, IDirectoryStore directory, CancellationToken ct) =>
-        await directory.DeleteDeploymentAsync(deploymentId, ct) ? Results.NoContent() : ApiError.NotFound("deployment", deploymentId);
+    static async Task<Results<NoContent, ApiError>> DeleteDeploymentAsync(string deploymentId, IDirectoryStore directory, CancellationToken ct) =>
+        await directory.DeleteDeploymentAsync(deploymentId, ct) ? TypedResults.NoContent() : ApiError.NotFound("deployment", deploymentId);
 
     /// <summary>Web guest sessions, paged; <c>customerId</c> filters on the guest's <c>journeyContext.customer.id</c>.</summary>
-    static async Task<IResult> ListSessionsAsync(string? deploymentId, string? customerId, int? pageSize, int? pageNumber,
+    static async Task<Results<WireJson<EntityListing<GuestSessionWire>>, ApiError>> ListSessionsAsync(string? deploymentId, string? customerId, int? pageSize, int? pageNumber,
         IGuestSessionStore sessions, IConversationStore store, ISessionBackplane backplane, CancellationToken ct)
     {
         if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
@@ -96,17 +103,17 @@ public static class ParleyApi
             list.Add(new GuestSessionWire(s.Id, s.DeploymentId, conversation is { IsEnded: false } ? conversation.Id : null, sockets > 0,
                 sockets, conversation?.IsReadOnlyForGuest ?? false, Wire.Time(s.CreatedAt), s.Address, s.AddressType));
         }
-        return Results.Json(new EntityListing<GuestSessionWire>
+        return PlatformResults.Json(new EntityListing<GuestSessionWire>
         {
             Entities = list, PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
         }, ParleyJson.Wire.EntityListingGuestSessionWire);
     }
 
-    static async Task<IResult> ListTerminationsAsync(string? conversationId, int? pageSize, int? pageNumber, IAuditLog audit, CancellationToken ct)
+    static async Task<Results<WireJson<EntityListing<TerminationAuditWire>>, ApiError>> ListTerminationsAsync(string? conversationId, int? pageSize, int? pageNumber, IAuditLog audit, CancellationToken ct)
     {
         if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number) is { } bad) return bad;
         var page = await audit.ListAsync(conversationId, size, number, ct);
-        return Results.Json(new EntityListing<TerminationAuditWire>
+        return PlatformResults.Json(new EntityListing<TerminationAuditWire>
         {
             Entities = page.Entities.Select(a => new TerminationAuditWire(a.Id, a.ConversationId, a.ParticipantId, a.Lever.ToString(),
                 new AddressableRef(a.ClientId), a.Reason, Wire.Time(a.At), a.SocketsNotified,

@@ -15,7 +15,8 @@ public static class PlatformRequest
     /// the permission matrix and the OpenAPI document read.
     /// </summary>
     public static TBuilder RequirePermission<TBuilder>(this TBuilder builder, string permission) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new RequiredPermission(permission)).RequireAuthorization(PlatformAuth.PolicyFor(permission));
+        builder.WithMetadata(new RequiredPermission(permission), PlatformResults.ErrorResponse(401), PlatformResults.ErrorResponse(403))
+            .RequireAuthorization(PlatformAuth.PolicyFor(permission));
 
     /// <summary>
     /// A group under <c>/api/v2</c> (<paramref name="area"/>, e.g. <c>/conversations</c>) whose endpoints are the Platform

@@ -1,0 +1,68 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Microsoft.AspNetCore.Http.Metadata;
+using Parley.Protocol;
+
+namespace Parley.Server.Protocol;
+
+/// <summary>
+/// Typed answers of the Platform API that describe themselves to the OpenAPI document (as <c>Ok&lt;T&gt;</c> does) but
+/// write with the wire's own serializer settings (<see cref="ParleyJson.Wire"/>: nulls left out, texts unescaped), so the
+/// bytes on the wire are what they were with <c>Results.Json(value, typeInfo)</c>.
+/// </summary>
+public static class PlatformResults
+{
+    public static WireJson<T> Json<T>(T value, JsonTypeInfo<T> type) => new(value, type);
+    public static WireCreated<T> Created<T>(T value, JsonTypeInfo<T> type) => new(value, type);
+    public static WireAccepted<T> Accepted<T>(T value, JsonTypeInfo<T> type) => new(value, type);
+
+    /// <summary>The error answers an endpoint may give besides 401/403, each in the platform's error body (OpenAPI).</summary>
+    public static TBuilder Errors<TBuilder>(this TBuilder builder, params int[] statuses) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata([.. statuses.Select(ErrorResponse)]);
+
+    internal static ProducesResponseTypeMetadata ErrorResponse(int status) => new(status, typeof(ErrorBody), ["application/json"]);
+
+    internal static Task WriteAsync<T>(HttpContext http, int status, T value, JsonTypeInfo<T> type)
+    {
+        http.Response.StatusCode = status;
+        http.Response.ContentType = "application/json; charset=utf-8";
+        return JsonSerializer.SerializeAsync(http.Response.Body, value, type, http.RequestAborted);
+    }
+}
+
+/// <summary>200 with a JSON body of <typeparamref name="T"/>.</summary>
+public sealed class WireJson<T>(T value, JsonTypeInfo<T> type) : IResult, IStatusCodeHttpResult, IValueHttpResult, IValueHttpResult<T>, IEndpointMetadataProvider
+{
+    public T Value => value;
+    object? IValueHttpResult.Value => value;
+    public int StatusCode => 200;
+    int? IStatusCodeHttpResult.StatusCode => StatusCode;
+    public Task ExecuteAsync(HttpContext http) => PlatformResults.WriteAsync(http, StatusCode, value, type);
+    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(200, typeof(T), ["application/json"]));
+}
+
+/// <summary>201 with a JSON body of <typeparamref name="T"/> (the created resource).</summary>
+public sealed class WireCreated<T>(T value, JsonTypeInfo<T> type) : IResult, IStatusCodeHttpResult, IValueHttpResult, IValueHttpResult<T>, IEndpointMetadataProvider
+{
+    public T Value => value;
+    object? IValueHttpResult.Value => value;
+    public int StatusCode => 201;
+    int? IStatusCodeHttpResult.StatusCode => StatusCode;
+    public Task ExecuteAsync(HttpContext http) => PlatformResults.WriteAsync(http, StatusCode, value, type);
+    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(201, typeof(T), ["application/json"]));
+}
+
+/// <summary>202 with a JSON body of <typeparamref name="T"/> (work accepted, e.g. a redelivery queued).</summary>
+public sealed class WireAccepted<T>(T value, JsonTypeInfo<T> type) : IResult, IStatusCodeHttpResult, IValueHttpResult, IValueHttpResult<T>, IEndpointMetadataProvider
+{
+    public T Value => value;
+    object? IValueHttpResult.Value => value;
+    public int StatusCode => 202;
+    int? IStatusCodeHttpResult.StatusCode => StatusCode;
+    public Task ExecuteAsync(HttpContext http) => PlatformResults.WriteAsync(http, StatusCode, value, type);
+    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(202, typeof(T), ["application/json"]));
+}

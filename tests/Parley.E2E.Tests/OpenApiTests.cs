@@ -1,0 +1,119 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.OpenApi;
+using Parley.Server.OAuth;
+
+namespace Parley.E2E.Tests;
+
+/// <summary>
+/// The published contract: the OpenAPI document a running server serves is valid OpenAPI 3 (read and validated by the
+/// reference library, Microsoft.OpenApi), lists every Platform endpoint the server maps with its permission and security
+/// requirement, and the reference page loads with its scripts from the server itself.
+/// </summary>
+public sealed class OpenApiTests
+{
+    [Fact]
+    public async Task Document_IsValidOpenApi3_AndDescribesEveryPlatformEndpoint()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        using var response = await http.GetAsync("/openapi/v1.json");   // public, like the platform's published document
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var text = await response.Content.ReadAsStringAsync();
+
+        var read = OpenApiDocument.Parse(text, "json");
+        Assert.True(read.Diagnostic?.Errors.Count is null or 0, "read: " + string.Join("; ", read.Diagnostic!.Errors.Select(e => e.ToString())));
+        Assert.Equal(OpenApiSpecVersion.OpenApi3_0, read.Diagnostic!.SpecificationVersion);
+        var errors = read.Document!.Validate(ValidationRuleSet.GetDefaultRuleSet())?.ToList() ?? [];
+        Assert.True(errors.Count == 0, "validation: " + string.Join("; ", errors.Select(e => $"{e.Pointer}: {e.Message}")));
+
+        var doc = JsonNode.Parse(text)!;
+        var schemes = doc["components"]!["securitySchemes"]!;
+        Assert.Equal("/oauth/token", (string?)schemes["oauth"]!["flows"]!["clientCredentials"]!["tokenUrl"]);
+        Assert.Equal("/oauth/authorize", (string?)schemes["oauth"]!["flows"]!["authorizationCode"]!["authorizationUrl"]);
+        Assert.Equal("bearer", (string?)schemes["bearer"]!["scheme"]);
+        var schemas = doc["components"]!["schemas"]!.AsObject();
+        var errorBody = schemas["ErrorBody"]!["properties"]!.AsObject();
+        foreach (var field in new[] { "message", "code", "status", "contextId", "details", "errors" }) Assert.True(errorBody.ContainsKey(field), field);
+
+        // Every Platform endpoint the running app maps (read from its endpoint data source, as the permission matrix does).
+        var endpoints = server.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Select(e => (Endpoint: e, Permission: e.Metadata.GetMetadata<RequiredPermission>()?.Permission))
+            .Where(e => e.Permission is not null)
+            .SelectMany(e => e.Endpoint.Metadata.GetMetadata<IHttpMethodMetadata>()!.HttpMethods
+                .Select(m => (Method: m.ToLowerInvariant(), Path: e.Endpoint.RoutePattern.RawText!, e.Permission)))
+            .ToList();
+        Assert.True(endpoints.Count > 30, $"only {endpoints.Count} endpoints");
+        var paths = doc["paths"]!.AsObject();
+        var ids = new List<string>();
+        foreach (var (method, path, permission) in endpoints)
+        {
+            var operation = paths[path]?[method];
+            Assert.True(operation is not null, $"{method} {path} is not in the document");
+            var where = $"{method} {path}";
+            ids.Add((string?)operation["operationId"] ?? throw new Xunit.Sdk.XunitException(where + ": no operationId"));
+            Assert.Equal(permission, (string?)operation["x-inin-requires-permissions"]!["permissions"]![0]);
+            var security = operation["security"]!.AsArray().Select(r => r!.AsObject().Single().Key).ToList();
+            Assert.True(security.SequenceEqual(["oauth", "bearer"]), $"{where}: security {string.Join(",", security)}");
+            foreach (var status in new[] { "401", "403" })
+                Assert.True((string?)operation["responses"]![status]?["content"]?["application/json"]?["schema"]?["$ref"] == "#/components/schemas/ErrorBody",
+                    $"{where}: {status} is not the platform's error body");
+            Assert.True(operation["responses"]!.AsObject().Any(r => r.Key.StartsWith('2')), $"{where}: no success response");
+        }
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        // Only the Platform API: the guest history (guest JWT) and the endpoints that do not exist are not in it.
+        Assert.Equal(endpoints.Select(e => e.Path).Distinct().Count(), paths.Count);
+        Assert.Null(paths["/api/v2/webmessaging/messages"]);
+
+        // The official SDK's method names.
+        foreach (var official in new[] { "getConversationsMessage", "getConversationsMessages", "postConversationsMessagesAgentless",
+                     "postAnalyticsConversationsDetailsQuery", "getAnalyticsConversationDetails", "patchConversationsMessageParticipant",
+                     "patchConversationParticipant", "postConversationDisconnect", "postConversationsMessageCommunicationMessages",
+                     "getOauthClients", "postOauthClientSecret", "getNotificationsAvailabletopics", "postNotificationsChannels",
+                     "getConversationsMessagingIntegrationsOpenIntegrationId", "postConversationsMessageInboundOpenMessage" })
+            Assert.Contains(official, ids);
+
+        // Request and response bodies are the protocol library's types.
+        var get = paths["/api/v2/conversations/messages/{conversationId}"]!["get"]!;
+        Assert.Equal("#/components/schemas/MessageConversation", (string?)get["responses"]!["200"]!["content"]!["application/json"]!["schema"]!["$ref"]);
+        Assert.Equal("#/components/schemas/ErrorBody", (string?)get["responses"]!["404"]!["content"]!["application/json"]!["schema"]!["$ref"]);
+        var agentless = paths["/api/v2/conversations/messages/agentless"]!["post"]!;
+        Assert.Equal("#/components/schemas/AgentlessRequest", (string?)agentless["requestBody"]!["content"]!["application/json"]!["schema"]!["$ref"]);
+        Assert.True(schemas["AgentlessRequest"]!["properties"]!.AsObject().ContainsKey("toAddressMessengerType"));
+        Assert.True(schemas["MessageConversation"]!["properties"]!.AsObject().ContainsKey("participants"));
+    }
+
+    [Fact]
+    public async Task ReferencePage_LoadsItsScriptsFromTheServer_WithNoExternalAddress()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+
+        var index = await http.GetStringAsync("/");
+        Assert.Contains("href=\"/api-docs/\"", index);
+        Assert.Contains("href=\"/openapi/v1.json\"", index);
+
+        using var page = await http.GetAsync("/api-docs/");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.DoesNotMatch(new Regex(@"(https?:)?//[a-z0-9]", RegexOptions.IgnoreCase), html);   // no CDN, no fonts from elsewhere
+        Assert.Contains("\"telemetry\":false", html);
+        Assert.Contains("openapi/v1.json", html);
+
+        var scripts = Regex.Matches(html, "<script[^>]*src=\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
+        Assert.NotEmpty(scripts);
+        foreach (var script in scripts)
+        {
+            using var js = await http.GetAsync(new Uri(new Uri(server.BaseAddress, "/api-docs/"), script));
+            Assert.True(js.StatusCode == HttpStatusCode.OK, $"{script}: {(int)js.StatusCode}");
+            Assert.Contains("javascript", js.Content.Headers.ContentType?.MediaType);
+            Assert.True((await js.Content.ReadAsByteArrayAsync()).Length > 1000, script);
+        }
+    }
+}
