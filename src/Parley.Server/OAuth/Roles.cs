@@ -20,6 +20,7 @@ public static class Roles
         [
             Permissions.ConversationView, Permissions.ConversationDisconnect, Permissions.AnalyticsView, Permissions.AuditView,
             Permissions.IntegrationView, Permissions.DeploymentView,
+            Permissions.RoutingQueueView,   // the console subscribes to every queue's conversations
         ],
     };
 
