@@ -51,25 +51,37 @@ public sealed class SecretsAtRest : ISecretCipher
             throw new StartupRefused($"The Data Protection keys folder {folder.FullName} cannot be created or made owner-only: {e.Message} " +
                 "(Parley:DataProtection:KeysPath).");
         }
-        var services = new ServiceCollection();
-        var builder = services.AddDataProtection().SetApplicationName(ApplicationName);
-        builder.AddKeyManagementOptions(k => k.XmlRepository = new OwnerOnlyKeyFolder(folder));
-        if (options.DataProtectionCertificatePath is { } path)
+        // Nodes of a fresh cluster start at once on one empty shared folder and each creates a first key: a probe that
+        // meets the other's key half-way through its creation fails once. Retry with a ring re-read from the folder.
+        SecretsAtRest? cipher = null;
+        for (var attempt = 1; cipher is null; attempt++)
         {
-            var certificate = LoadCertificate(path, options.DataProtectionCertificatePassword);
-            builder.ProtectKeysWithCertificate(certificate).UnprotectKeysWithAnyCertificate(certificate);
-        }
-        var protector = services.BuildServiceProvider().GetRequiredService<IDataProtectionProvider>().CreateProtector(Purpose);
-        var cipher = new SecretsAtRest(protector) { KeysFolder = folder.FullName };
-        try
-        {
-            var probe = RandomNumberGenerator.GetBytes(16);
-            if (!cipher.Unprotect(cipher.Protect(probe)).AsSpan().SequenceEqual(probe)) throw new CryptographicException("round trip differs");
-        }
-        catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
-        {
-            throw new StartupRefused($"The Data Protection key ring in {folder.FullName} cannot be used: {FirstLine(e.Message)} " +
-                "Check the folder's owner and the certificate (Parley:DataProtection:KeysPath, Parley:DataProtection:CertificatePath).");
+            var services = new ServiceCollection();
+            var builder = services.AddDataProtection().SetApplicationName(ApplicationName);
+            builder.AddKeyManagementOptions(k => k.XmlRepository = new OwnerOnlyKeyFolder(folder));
+            if (options.DataProtectionCertificatePath is { } path)
+            {
+                var certificate = LoadCertificate(path, options.DataProtectionCertificatePassword);
+                builder.ProtectKeysWithCertificate(certificate).UnprotectKeysWithAnyCertificate(certificate);
+            }
+            var protector = services.BuildServiceProvider().GetRequiredService<IDataProtectionProvider>().CreateProtector(Purpose);
+            var candidate = new SecretsAtRest(protector) { KeysFolder = folder.FullName };
+            try
+            {
+                var probe = RandomNumberGenerator.GetBytes(16);
+                if (!candidate.Unprotect(candidate.Protect(probe)).AsSpan().SequenceEqual(probe)) throw new CryptographicException("round trip differs");
+                cipher = candidate;
+            }
+            catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
+            {
+                if (attempt < 3 && e is not UnauthorizedAccessException)
+                {
+                    Thread.Sleep(200 * attempt);
+                    continue;
+                }
+                throw new StartupRefused($"The Data Protection key ring in {folder.FullName} cannot be used: {FirstLine(e.Message)} " +
+                    "Check the folder's owner and the certificate (Parley:DataProtection:KeysPath, Parley:DataProtection:CertificatePath).");
+            }
         }
         OwnerOnlyKeyFolder.RestrictFiles(folder);
         return cipher;
