@@ -175,7 +175,7 @@ public static class ParleyApp
 
     /// <summary>
     /// The official SDK's gateway setting may put a path in front of its calls (<c>path_params_api</c> before
-    /// <c>/api/v2/…</c>, <c>path_params_login</c> before <c>/oauth/token</c>, docs/compatibility.md §OAuth token): serve those as if it were not there.
+    /// <c>/api/v2/…</c>, <c>path_params_login</c> before <c>/oauth/token</c> and <c>/oauth/authorize</c>, docs/compatibility.md §OAuth token): serve those as if it were not there.
     /// </summary>
     static Task StripGatewayPrefix(HttpContext http, RequestDelegate next)
     {
@@ -183,7 +183,8 @@ public static class ParleyApp
         if (!path.StartsWith("/api/v2/", StringComparison.Ordinal) && !path.StartsWith("/oauth/", StringComparison.Ordinal))
         {
             var at = path.IndexOf("/api/v2/", StringComparison.Ordinal);
-            if (at <= 0) at = path.EndsWith("/oauth/token", StringComparison.Ordinal) ? path.Length - "/oauth/token".Length : -1;
+            if (at <= 0) at = path.EndsWith("/oauth/token", StringComparison.Ordinal) ? path.Length - "/oauth/token".Length
+                : path.EndsWith(AuthorizeEndpoint.Path, StringComparison.Ordinal) ? path.Length - AuthorizeEndpoint.Path.Length : -1;
             if (at > 0)
             {
                 http.Request.PathBase = http.Request.PathBase.Add(path[..at]);

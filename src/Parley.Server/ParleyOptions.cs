@@ -571,7 +571,7 @@ public sealed record ParleyOptions
     /// printed in that start's banner only; it is stored as a hash, never in clear.
     /// </summary>
     public string? DemoAdminPassword { get; init; }
-    /// <summary>Parley:Users:PasswordIterations. PBKDF2-HMAC-SHA256 iterations for a chosen password (OWASP: 600,000).</summary>
+    /// <summary>Parley:Users:PasswordIterations. PBKDF2-HMAC-SHA256 iterations for every user password, chosen or generated (OWASP: 600,000).</summary>
     public int PasswordIterations { get; init; } = Users.Passwords.DefaultIterations;
     /// <summary>How long an authorization code may be redeemed (RFC 6749 §4.1.2 recommends at most 10 minutes; Parley: 60 s).</summary>
     public TimeSpan AuthorizationCodeLifetime { get; init; } = TimeSpan.FromSeconds(60);

@@ -40,6 +40,9 @@ sealed partial class LoginBrowser : IDisposable
 
     public HttpClient Http => _http;
 
+    /// <summary>A path put before <c>/oauth/…</c>, as the JS SDK's <c>path_params_login</c> gateway setting does.</summary>
+    public string Prefix { get; init; } = "";
+
     /// <summary>This server's own address for a registered path (the console client's <c>/console/</c>).</summary>
     public string Own(string path) => BaseAddress.GetLeftPart(UriPartial.Authority) + path;
 
@@ -48,7 +51,7 @@ sealed partial class LoginBrowser : IDisposable
 
     public async Task<(HttpResponseMessage Response, string Html)> OpenAsync(string query)
     {
-        var response = await _http.GetAsync("/oauth/authorize?" + query);
+        var response = await _http.GetAsync(Prefix + "/oauth/authorize?" + query);
         return (response, await response.Content.ReadAsStringAsync());
     }
 
@@ -60,7 +63,9 @@ sealed partial class LoginBrowser : IDisposable
         var fields = HiddenFields(html);
         fields.Add(new("username", username));
         fields.Add(new("password", password));
-        var response = await _http.PostAsync("/oauth/authorize", new FormUrlEncodedContent(fields));
+        // Posted where the form says, as a browser does.
+        var action = WebUtility.HtmlDecode(FormAction().Match(html).Groups[1].Value);
+        var response = await _http.PostAsync(action, new FormUrlEncodedContent(fields));
         return (response, await response.Content.ReadAsStringAsync());
     }
 
@@ -69,6 +74,9 @@ sealed partial class LoginBrowser : IDisposable
 
     [GeneratedRegex("<input type=\"hidden\" name=\"([^\"]*)\" value=\"([^\"]*)\">")]
     private static partial Regex Hidden();
+
+    [GeneratedRegex("<form method=\"post\" action=\"([^\"]*)\">")]
+    private static partial Regex FormAction();
 
     /// <summary>The parameters of a redirect's query (code) or fragment (token).</summary>
     public static Dictionary<string, string> Parameters(HttpResponseMessage redirect, bool fragment)
@@ -96,7 +104,7 @@ sealed partial class LoginBrowser : IDisposable
             new("grant_type", "authorization_code"), new("code", code), new("redirect_uri", redirectUri), new("client_id", clientId),
         };
         if (verifier is not null) fields.Add(new("code_verifier", verifier));
-        var response = await _http.PostAsync("/oauth/token", new FormUrlEncodedContent(fields));
+        var response = await _http.PostAsync(Prefix + "/oauth/token", new FormUrlEncodedContent(fields));
         var text = await response.Content.ReadAsStringAsync();
         return (response.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
     }

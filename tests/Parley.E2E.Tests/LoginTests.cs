@@ -338,6 +338,56 @@ public sealed class LoginTests(LoginServer fixture) : IClassFixture<LoginServer>
         var (weak, _) = await CallAsync(demo, HttpMethod.Post, "/api/v2/users", new { name = "Weak", username = "weak", password = "short" });
         Assert.Equal(HttpStatusCode.BadRequest, weak);
     }
+
+    [Fact]
+    public async Task UnknownUser_IsCheckedAtTheCostOfTheKnownUsersHashes()
+    {
+        var options = Server.Services.GetRequiredService<ParleyOptions>();
+        var store = Server.Services.GetRequiredService<IUserStore>();
+        var unknown = Passwords.IterationsOf(AuthorizeEndpoint.UnknownUserHash(options));
+        Assert.Equal(options.PasswordIterations, unknown);
+        foreach (var name in new[] { "admin", "sam@example.com" })
+            Assert.Equal(unknown, Passwords.IterationsOf((await store.FindByUsernameAsync(name, default))!.PasswordHash));
+    }
+
+    [Fact]
+    public async Task Login_ThroughTheSdkGatewayPrefix_Works_WithTheFormAndItsCookieUnderThePrefix()
+    {
+        const string prefix = "/gateway/login";
+        using var browser = new LoginBrowser(Server, "127.0.0.9") { Prefix = prefix };
+        var (verifier, challenge) = LoginBrowser.Pkce();
+        var redirect = browser.Own("/console/");
+        var query = LoginBrowser.Query(("response_type", "code"), ("client_id", ParleyOptions.ConsoleClientId), ("redirect_uri", redirect),
+            ("code_challenge", challenge), ("code_challenge_method", "S256"));
+        var (page, html) = await browser.OpenAsync(query);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains($"<form method=\"post\" action=\"{prefix}/oauth/authorize\">", html);
+        Assert.Contains(page.Headers.GetValues("Set-Cookie"), c => c.Contains($"path={prefix}/oauth/authorize", StringComparison.OrdinalIgnoreCase));
+
+        var (login, loginHtml) = await browser.LoginAsync(query, "admin", LoginServer.AdminPassword);
+        Assert.True(login.StatusCode == HttpStatusCode.Found, loginHtml);
+        var (status, body) = await browser.RedeemAsync(ParleyOptions.ConsoleClientId, LoginBrowser.Parameters(login, false)["code"], redirect, verifier);
+        Assert.True(status == HttpStatusCode.OK, body?.ToJsonString());
+        using var admin = Bearer(Server, body!["access_token"]!.GetValue<string>());
+        var (me, user) = await CallAsync(admin, HttpMethod.Get, "/gateway/api/api/v2/users/me");
+        Assert.Equal(HttpStatusCode.OK, me);
+        Assert.Equal("admin", user!["username"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task QueueMadeWithAUsersToken_NamesTheUser_AndWithAClientsToken_TheClient()
+    {
+        using var admin = Bearer(Server, await fixture.LogInAsync("admin", LoginServer.AdminPassword, "127.0.0.10"));
+        var (_, me) = await CallAsync(admin, HttpMethod.Get, "/api/v2/users/me");
+        var (made, queue) = await CallAsync(admin, HttpMethod.Post, "/api/v2/routing/queues", new { name = "made by a user " + Guid.NewGuid().ToString("N") });
+        Assert.True(made == HttpStatusCode.OK, queue?.ToJsonString());
+        Assert.Equal(me!["id"]!.GetValue<string>(), queue!["createdBy"]!.GetValue<string>());
+        Assert.Equal(me["id"]!.GetValue<string>(), queue["modifiedBy"]!.GetValue<string>());
+
+        using var demo = await Server.PlatformAsync();
+        var (_, byClient) = await CallAsync(demo, HttpMethod.Post, "/api/v2/routing/queues", new { name = "made by a client " + Guid.NewGuid().ToString("N") });
+        Assert.Equal(Server.Services.GetRequiredService<ParleyOptions>().DemoClientId, byClient!["createdBy"]!.GetValue<string>());
+    }
 }
 
 /// <summary>The admin user at start: generated once and printed, or set by PARLEY_DEMO_ADMIN_PASSWORD at every start; never logged.</summary>
@@ -385,6 +435,10 @@ public sealed class AdminBootstrapTests
         Assert.Contains("\n  links ", banner);   // the lines after it keep their place
         var stored = (await server.Services.GetRequiredService<IUserStore>().FindByUsernameAsync("admin", default))!;
         Assert.DoesNotContain(generated, stored.PasswordHash);
+        // Hashed at the cost an unknown username is checked at, so the admin's name cannot be told apart by timing.
+        var options = server.Services.GetRequiredService<ParleyOptions>();
+        Assert.Equal(options.PasswordIterations, Passwords.IterationsOf(stored.PasswordHash));
+        Assert.Equal(Passwords.IterationsOf(AuthorizeEndpoint.UnknownUserHash(options)), Passwords.IterationsOf(stored.PasswordHash));
 
         await server.RestartAsync();
         var again = server.Services.GetRequiredService<AdminSeed>();
@@ -392,6 +446,28 @@ public sealed class AdminBootstrapTests
         Assert.DoesNotContain(generated, Banner.Text(["http://127.0.0.1:5000"], server.Services.GetRequiredService<ParleyOptions>(), _ => null, null, again));
         await LogInAsync(server, generated);    // and still the password
         Assert.DoesNotContain(logs.All, e => e.Contains(generated));
+    }
+
+    [Fact]
+    public async Task AdminRole_TakenFromTheAdminUser_IsPutBackAtTheNextStart()
+    {
+        await using var server = await ParleyServer.StartAsync(o => o with { DemoAdminPassword = "admin-role-password", PasswordIterations = 10_000 });
+        var users = server.Services.GetRequiredService<IUserStore>();
+        var id = (await users.FindByUsernameAsync("admin", default))!.Id;
+        using (var demo = await server.PlatformAsync())
+        {
+            var (response, body) = await demo.PatchAsync($"/api/v2/users/{id}", new { roles = new[] { "supervisor" } });
+            Assert.True(response.StatusCode == HttpStatusCode.OK, body?.ToJsonString());
+        }
+        Assert.DoesNotContain("admin", (await users.FindByUsernameAsync("admin", default))!.Roles);
+
+        await server.RestartAsync();
+        users = server.Services.GetRequiredService<IUserStore>();
+        Assert.Equal(["admin", "supervisor"], (await users.FindByUsernameAsync("admin", default))!.Roles.Order());
+        using var admin = Bearer(server, await LogInAsync(server, "admin-role-password"));
+        var (created, _) = await admin.PostAsync("/api/v2/users",
+            new { name = "Made After", email = "after@example.com", password = "after-password-1", roles = new[] { "admin" } });
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);   // an admin again
     }
 
     static string ConsoleQuery(LoginBrowser browser, string challenge) => LoginBrowser.Query(("response_type", "code"),

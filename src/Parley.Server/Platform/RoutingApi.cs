@@ -78,7 +78,8 @@ public static class RoutingApi
         if ((await directory.ListQueuesAsync(new QueueFilter(name, PageSize: 1), ct)).Total > 0)
             return ApiError.Conflict("queue.name.exists", $"A queue named '{ApiError.Clip(name)}' already exists; queue names are unique, ignoring case.");
         var now = clock.GetUtcNow();
-        var caller = http.Caller().ClientId;
+        // Who made it: the user when a user's token made the call (as the Platform records a user id), else the client.
+        var caller = http.Caller() is var c && c.UserId is { } userId ? userId : http.Caller().ClientId;
         var queue = new Queue(Guid.NewGuid().ToString(), name, string.IsNullOrWhiteSpace(body.Description) ? null : body.Description, now, now, caller, caller);
         await directory.UpsertQueueAsync(queue, ct);
         return Results.Json(ToWire(queue), ParleyJson.Wire.QueueWire);

@@ -147,7 +147,7 @@ public static class AuthorizeEndpoint
     static string? _unknownUserHash;
 
     /// <summary>A hash no password matches, at the configured cost, so an unknown username costs what a wrong password does.</summary>
-    static string UnknownUserHash(ParleyOptions options)
+    internal static string UnknownUserHash(ParleyOptions options)
     {
         var hash = _unknownUserHash;
         if (hash is null || Passwords.IterationsOf(hash) != options.PasswordIterations)
@@ -203,12 +203,12 @@ public static class AuthorizeEndpoint
             var token = Base64Url(RandomNumberGenerator.GetBytes(24));
             http.Response.Cookies.Append(FormCookie, token, new CookieOptions
             {
-                HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = Path, MaxAge = TimeSpan.FromMinutes(30),
+                HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = http.Request.PathBase.Add(Path), MaxAge = TimeSpan.FromMinutes(30),
             });
             var body = new StringBuilder();
             body.Append($"<p>Log in to continue to <strong>{Enc(request.Client.Name)}</strong>.</p>");
             if (error is not null) body.Append($"<p class=\"error\" role=\"alert\">{Enc(error)}</p>");
-            body.Append($"<form method=\"post\" action=\"{Path}\">");
+            body.Append($"<form method=\"post\" action=\"{Enc(http.Request.PathBase.Add(Path))}\">");
             foreach (var (name, value) in hidden) body.Append($"<input type=\"hidden\" name=\"{Enc(name)}\" value=\"{Enc(value)}\">");
             body.Append($"<input type=\"hidden\" name=\"form_token\" value=\"{token}\">");
             body.Append("<label for=\"username\">Username</label>");

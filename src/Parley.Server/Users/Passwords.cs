@@ -11,11 +11,6 @@ public static class Passwords
 {
     /// <summary>OWASP Password Storage Cheat Sheet, PBKDF2-HMAC-SHA256.</summary>
     public const int DefaultIterations = 600_000;
-    /// <summary>
-    /// A password Parley generates (128 random bits) cannot be guessed, so stretching adds nothing to it: it is hashed with
-    /// this many iterations, as client secrets are, which keeps a first start fast.
-    /// </summary>
-    public const int GeneratedIterations = 10_000;
     public const int MinLength = 8;
     /// <summary>Longest password hashed; bounds the input one request hands to PBKDF2.</summary>
     public const int MaxLength = 1024;

@@ -11,7 +11,7 @@ public sealed record AdminSeed(string Username, string? GeneratedPassword, bool 
 /// client, re-applied at every start: a PARLEY_DEMO_ADMIN_PASSWORD that differs from the stored one replaces it (and
 /// raises the user's credential version, ending its tokens). Without the variable, a password is generated when the
 /// user is created, printed in that start's banner, and kept only as a hash: a later start cannot print it again (set
-/// the variable to choose a new one).
+/// the variable to choose a new one). The user keeps the admin role: a start puts it back if it was removed.
 /// </summary>
 public static class UserBootstrap
 {
@@ -26,7 +26,8 @@ public static class UserBootstrap
         if (existing is null)
         {
             var generated = o.DemoAdminPassword is null ? Passwords.Generate() : null;
-            var hash = generated is not null ? Passwords.Hash(generated, Passwords.GeneratedIterations) : Passwords.Hash(o.DemoAdminPassword!, o.PasswordIterations);
+            // At the configured cost even when generated: a login must cost the same for every username, known or not.
+            var hash = Passwords.Hash(generated ?? o.DemoAdminPassword!, o.PasswordIterations);
             var admin = new User(Guid.NewGuid().ToString(), "Administrator", o.DemoAdminUser, null, [Roles.Admin], hash, now, now);
             // Another node starting on the same store may have created it first: then that node printed the password.
             if (await store.Users.SaveUserAsync(admin, Audit(CredentialAction.UserCreated, admin.Id, now, "roles: admin"), default))
@@ -38,6 +39,14 @@ public static class UserBootstrap
             {
                 PasswordHash = Passwords.Hash(password, o.PasswordIterations), CredentialVersion = existing.CredentialVersion + 1, DateModified = now,
             }, Audit(CredentialAction.UserPasswordChanged, existing.Id, now, "PARLEY_DEMO_ADMIN_PASSWORD"), default);
+        // The user this setting names is the admin: a start gives back the admin role if it was taken away (tokens carry the
+        // roles' permissions, so the change ends the user's tokens, as a change of roles through the API does).
+        if ((await store.Users.FindByUsernameAsync(o.DemoAdminUser, default))! is var current && !current.Roles.Contains(Roles.Admin))
+        {
+            var restored = current with { Roles = [.. current.Roles, Roles.Admin], CredentialVersion = current.CredentialVersion + 1, DateModified = now };
+            await store.Users.SaveUserAsync(restored, Audit(CredentialAction.UserUpdated, current.Id, now,
+                "PARLEY_DEMO_ADMIN_USER: admin role restored; roles: " + string.Join(", ", restored.Roles)), default);
+        }
         return new AdminSeed(o.DemoAdminUser, null, o.DemoAdminPassword is not null);
     }
 
