@@ -67,7 +67,18 @@ public sealed class OpenApiTests
         }
         Assert.Equal(ids.Count, ids.Distinct().Count());
         // Only the Platform API: the guest history (guest JWT) and the endpoints that do not exist are not in it.
-        Assert.Equal(endpoints.Select(e => e.Path).Distinct().Count(), paths.Count);
+        // And the endpoints any caller may use (GET /api/v2/users/me): in it with their security, without a permission.
+        var open = server.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<AnyCaller>() is not null).Select(e => e.RoutePattern.RawText!).ToList();
+        Assert.Equal(["/api/v2/users/me"], open);
+        var me = paths["/api/v2/users/me"]?["get"];
+        Assert.True(me is not null, "GET /api/v2/users/me is not in the document");
+        ids.Add((string)me["operationId"]!);
+        Assert.Null(me["x-inin-requires-permissions"]);
+        Assert.True(me["security"]!.AsArray().Select(r => r!.AsObject().Single().Key).SequenceEqual(["oauth", "bearer"]));
+        Assert.Equal("#/components/schemas/ErrorBody", (string?)me["responses"]!["401"]!["content"]!["application/json"]!["schema"]!["$ref"]);
+        Assert.Equal("#/components/schemas/UserWire", (string?)me["responses"]!["200"]!["content"]!["application/json"]!["schema"]!["$ref"]);
+        Assert.Equal(endpoints.Select(e => e.Path).Concat(open).Distinct().Count(), paths.Count);
         Assert.Null(paths["/api/v2/webmessaging/messages"]);
 
         // The official SDK's method names.
@@ -75,6 +86,7 @@ public sealed class OpenApiTests
                      "postAnalyticsConversationsDetailsQuery", "getAnalyticsConversationDetails", "patchConversationsMessageParticipant",
                      "patchConversationParticipant", "postConversationDisconnect", "postConversationsMessageCommunicationMessages",
                      "getOauthClients", "postOauthClientSecret", "getNotificationsAvailabletopics", "postNotificationsChannels",
+                     "getRoutingQueues", "getRoutingQueue", "getUsersMe",
                      "getConversationsMessagingIntegrationsOpenIntegrationId", "postConversationsMessageInboundOpenMessage" })
             Assert.Contains(official, ids);
 
@@ -86,6 +98,19 @@ public sealed class OpenApiTests
         Assert.Equal("#/components/schemas/AgentlessRequest", (string?)agentless["requestBody"]!["content"]!["application/json"]!["schema"]!["$ref"]);
         Assert.True(schemas["AgentlessRequest"]!["properties"]!.AsObject().ContainsKey("toAddressMessengerType"));
         Assert.True(schemas["MessageConversation"]!["properties"]!.AsObject().ContainsKey("participants"));
+
+        // The areas mapped after the conversations declare their answers too: queues, users, channels and topics.
+        string? Schema(string path, string method, string status = "200") =>
+            (string?)paths[path]![method]!["responses"]![status]?["content"]?["application/json"]?["schema"]?["$ref"];
+        Assert.Equal("#/components/schemas/QueueWire", Schema("/api/v2/routing/queues/{queueId}", "get"));
+        Assert.Equal("#/components/schemas/ErrorBody", Schema("/api/v2/routing/queues/{queueId}", "get", "404"));
+        Assert.StartsWith("#/components/schemas/EntityListingOf", Schema("/api/v2/routing/queues", "get"));
+        Assert.Equal("#/components/schemas/QueueWire", Schema("/api/v2/routing/queues", "post"));
+        Assert.Equal("#/components/schemas/UserWire", Schema("/api/v2/users/{userId}", "get"));
+        Assert.Equal("#/components/schemas/ChannelWire", Schema("/api/v2/notifications/channels", "post"));
+        Assert.StartsWith("#/components/schemas/EntitiesWireOf", Schema("/api/v2/notifications/availabletopics", "get"));
+        foreach (var tag in new[] { "Routing", "Users", "Notifications" })
+            Assert.Contains(doc["tags"]!.AsArray(), t => (string?)t!["name"] == tag);
     }
 
     [Fact]

@@ -22,36 +22,40 @@ public static class NotificationsApi
     public static void MapNotificationsApi(this IEndpointRouteBuilder app)
     {
         var view = Permissions.ConversationView;
-        app.MapPost(Channels, CreateAsync).RequirePermission(view);
-        app.MapGet(Channels, async (HttpContext http, NotificationHub hub, CancellationToken ct) =>
+        var notifications = app.MapPlatformGroup("/notifications", "Notifications");
+        notifications.MapPost("/channels", CreateAsync).RequirePermission(view).Produces<ChannelWire>();
+        notifications.MapGet("/channels", async (HttpContext http, NotificationHub hub, CancellationToken ct) =>
             Results.Json(new EntitiesWire<ChannelWire>([.. (await hub.OfAsync(http.Caller().ClientId, ct)).Select(c => ChannelJson(http, c))]),
                 ParleyJson.Wire.EntitiesWireChannelWire))
-            .RequirePermission(view);
-        app.MapMethods(Channels + "/{channelId}", ["HEAD"], async (string channelId, HttpContext http, NotificationHub hub, CancellationToken ct) =>
+            .RequirePermission(view).Produces<EntitiesWire<ChannelWire>>();
+        notifications.MapMethods("/channels/{channelId}", ["HEAD"], async (string channelId, HttpContext http, NotificationHub hub, CancellationToken ct) =>
             await MineAsync(http, hub, channelId, ct) is not null ? Results.Ok() : Results.NotFound())
-            .RequirePermission(view);
-        app.MapGet(Channels + "/{channelId}/subscriptions", async (string channelId, HttpContext http, NotificationHub hub, CancellationToken ct) =>
-            await MineAsync(http, hub, channelId, ct) is { } c ? Topics(c, []) : ApiError.NotFound("channel", channelId)).RequirePermission(view);
-        app.MapPost(Channels + "/{channelId}/subscriptions", (string channelId, bool? ignoreErrors, HttpContext http, NotificationHub hub,
+            .RequirePermission(view).Produces(200).Produces(404);
+        notifications.MapGet("/channels/{channelId}/subscriptions", async (string channelId, HttpContext http, NotificationHub hub, CancellationToken ct) =>
+            await MineAsync(http, hub, channelId, ct) is { } c ? Topics(c, []) : ApiError.NotFound("channel", channelId)).RequirePermission(view)
+            .Produces<EntitiesWire<ChannelTopicWire>>().Errors(404);
+        notifications.MapPost("/channels/{channelId}/subscriptions", (string channelId, bool? ignoreErrors, HttpContext http, NotificationHub hub,
             IChangeBroadcast nodes, NotificationQueues queues, CancellationToken ct) =>
-            SubscribeAsync(channelId, ignoreErrors ?? false, replace: false, http, hub, nodes, queues, ct)).RequirePermission(view);
-        app.MapPut(Channels + "/{channelId}/subscriptions", (string channelId, bool? ignoreErrors, HttpContext http, NotificationHub hub,
+            SubscribeAsync(channelId, ignoreErrors ?? false, replace: false, http, hub, nodes, queues, ct)).RequirePermission(view)
+            .Accepts<List<ChannelTopicWire>>("application/json").Produces<EntitiesWire<ChannelTopicWire>>().Errors(400, 404, 413);
+        notifications.MapPut("/channels/{channelId}/subscriptions", (string channelId, bool? ignoreErrors, HttpContext http, NotificationHub hub,
             IChangeBroadcast nodes, NotificationQueues queues, CancellationToken ct) =>
-            SubscribeAsync(channelId, ignoreErrors ?? false, replace: true, http, hub, nodes, queues, ct)).RequirePermission(view);
-        app.MapDelete(Channels + "/{channelId}/subscriptions", async (string channelId, HttpContext http, NotificationHub hub, IChangeBroadcast nodes,
+            SubscribeAsync(channelId, ignoreErrors ?? false, replace: true, http, hub, nodes, queues, ct)).RequirePermission(view)
+            .Accepts<List<ChannelTopicWire>>("application/json").Produces<EntitiesWire<ChannelTopicWire>>().Errors(400, 404, 413);
+        notifications.MapDelete("/channels/{channelId}/subscriptions", async (string channelId, HttpContext http, NotificationHub hub, IChangeBroadcast nodes,
             CancellationToken ct) =>
         {
             if (await MineAsync(http, hub, channelId, ct) is null) return ApiError.NotFound("channel", channelId);
             await hub.SubscribeAsync(channelId, [], replace: true, ct);
             nodes.ChannelChanged(channelId);
             return Results.NoContent();
-        }).RequirePermission(view);
+        }).RequirePermission(view).Produces(204).Errors(404);
         // expand and includePreview are the SDK's options; every topic's body is described in full either way.
-        app.MapGet("/api/v2/notifications/availabletopics", (string[]? expand, bool? includePreview) => Results.Json(
+        notifications.MapGet("/availabletopics", (string[]? expand, bool? includePreview) => Results.Json(
             new EntitiesWire<AvailableTopicWire>([.. NotificationTopics.All.Select(t => new AvailableTopicWire
             {
                 Id = t.Pattern, Description = t.Description, RequiresPermissions = [t.Permission], Visibility = "Public", Schema = t.Schema(),
-            })]), ParleyJson.Wire.EntitiesWireAvailableTopicWire)).RequirePermission(view);
+            })]), ParleyJson.Wire.EntitiesWireAvailableTopicWire)).RequirePermission(view).Produces<EntitiesWire<AvailableTopicWire>>();
         app.Map("/channels/{channelId}", ChannelSocketAsync);
     }
 

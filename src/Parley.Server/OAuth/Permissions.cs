@@ -44,3 +44,6 @@ public static class Permissions
 
 /// <summary>Endpoint metadata: the permission a Platform API endpoint requires (read by the permission matrix).</summary>
 public sealed record RequiredPermission(string Permission);
+
+/// <summary>Endpoint metadata: a Platform endpoint any current caller may use, with no permission; <c>Who</c> says which tokens it serves.</summary>
+public sealed record AnyCaller(string Who);

@@ -9,7 +9,7 @@ namespace Parley.Server.Platform;
 
 /// <summary>
 /// The Platform API's published contract (docs/api.md): an OpenAPI document at <see cref="DocumentPath"/> made from the
-/// endpoints themselves (every endpoint that declares a permission, with its request and response types, its permission
+/// endpoints themselves (every endpoint that declares a permission or that it serves any caller (<see cref="AnyCaller"/>), with its request and response types, its permission
 /// and its security requirement), and an interactive reference page at <see cref="ReferencePath"/> whose assets the server
 /// serves itself (Scalar, bundled in its NuGet package: nothing is loaded from a CDN, no fonts, no telemetry).
 /// </summary>
@@ -35,7 +35,7 @@ public static class PlatformOpenApi
     {
         // 3.0 rather than 3.1: every client generator reads it (NSwag, openapi-generator, Kiota).
         o.OpenApiVersion = OpenApiSpecVersion.OpenApi3_0;
-        o.ShouldInclude = d => d.ActionDescriptor.EndpointMetadata.OfType<RequiredPermission>().Any();
+        o.ShouldInclude = d => d.ActionDescriptor.EndpointMetadata.Any(m => m is RequiredPermission or AnyCaller);
         o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info = new OpenApiInfo
@@ -91,12 +91,16 @@ public static class PlatformOpenApi
                 context.Document?.Tags?.Add(new OpenApiTag { Name = tag });
                 operation.Tags = new HashSet<OpenApiTagReference> { new(tag, context.Document) };
             }
-            var permission = description.ActionDescriptor.EndpointMetadata.OfType<RequiredPermission>().First().Permission;
-            operation.Extensions[PermissionsExtension] = new JsonNodeExtension(new JsonObject
-            {
-                ["type"] = "ANY", ["permissions"] = new JsonArray(permission),
-            });
-            operation.Description = (operation.Description is { Length: > 0 } d ? d + "\n\n" : "") + $"Requires the permission `{permission}`.";
+            var metadata = description.ActionDescriptor.EndpointMetadata;
+            var permission = metadata.OfType<RequiredPermission>().FirstOrDefault()?.Permission;
+            if (permission is not null)
+                operation.Extensions[PermissionsExtension] = new JsonNodeExtension(new JsonObject
+                {
+                    ["type"] = "ANY", ["permissions"] = new JsonArray(permission),
+                });
+            var requires = permission is not null ? $"Requires the permission `{permission}`."
+                : $"Requires no permission: {metadata.OfType<AnyCaller>().First().Who}.";
+            operation.Description = (operation.Description is { Length: > 0 } d ? d + "\n\n" : "") + requires;
             operation.Security =
             [
                 new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(OAuthScheme, context.Document)] = [] },

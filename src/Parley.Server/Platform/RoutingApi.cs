@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using Parley.Core;
 using Parley.Protocol;
 using Parley.Server.OAuth;
@@ -19,9 +20,11 @@ public static class RoutingApi
 
     public static void MapRoutingApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet(QueuesPath, ListAsync).RequirePermission(Permissions.RoutingQueueView);
-        app.MapGet(QueuesPath + "/{queueId}", GetAsync).RequirePermission(Permissions.RoutingQueueView);
-        app.MapPost(QueuesPath, CreateAsync).RequirePermission(Permissions.RoutingQueueAdd);
+        var routing = app.MapPlatformGroup("/routing", "Routing");
+        routing.MapGet("/queues", ListAsync).RequirePermission(Permissions.RoutingQueueView).Errors(400);
+        routing.MapGet("/queues/{queueId}", GetAsync).RequirePermission(Permissions.RoutingQueueView).Errors(404);
+        routing.MapPost("/queues", CreateAsync).RequirePermission(Permissions.RoutingQueueAdd)
+            .Accepts<QueueWire>("application/json").Errors(400, 409, 413, 415);
     }
 
     public static QueueWire ToWire(Queue q) => new()
@@ -37,7 +40,7 @@ public static class RoutingApi
     /// A page of queues sorted by name. <c>name</c> matches the whole name, ignoring case; a leading or trailing <c>*</c>
     /// (or both) makes it a suffix, prefix or substring match, as the platform's SDK documents it.
     /// </summary>
-    static async Task<IResult> ListAsync(HttpContext http, int? pageSize, int? pageNumber, string? sortOrder, string? name,
+    static async Task<Results<WireJson<EntityListing<QueueWire>>, ApiError>> ListAsync(HttpContext http, int? pageSize, int? pageNumber, string? sortOrder, string? name,
         IDirectoryStore directory, CancellationToken ct)
     {
         if (PlatformRequest.Paging(pageSize, pageNumber, out var size, out var number, maxSize: 500) is { } bad) return bad;
@@ -51,20 +54,20 @@ public static class RoutingApi
         if (ids.Count > MaxIds) return ApiError.BadRequest($"At most {MaxIds} queue ids may be given; {ids.Count} were.", "id");
         var page = await directory.ListQueuesAsync(new QueueFilter(string.IsNullOrEmpty(name) ? null : name, ids.Count == 0 ? null : ids,
             order == "desc", size, number), ct);
-        return Results.Json(PlatformRequest.Listing(page.Entities.Select(ToWire).ToList(), QueuesPath, size, number, page.Total, page.PageCount),
+        return PlatformResults.Json(PlatformRequest.Listing(page.Entities.Select(ToWire).ToList(), QueuesPath, size, number, page.Total, page.PageCount),
             ParleyJson.Wire.EntityListingQueueWire);
     }
 
-    static async Task<IResult> GetAsync(string queueId, IDirectoryStore directory, CancellationToken ct) =>
+    static async Task<Results<WireJson<QueueWire>, ApiError>> GetAsync(string queueId, IDirectoryStore directory, CancellationToken ct) =>
         await directory.GetQueueAsync(queueId, ct) is { } q
-            ? Results.Json(ToWire(q), ParleyJson.Wire.QueueWire)
+            ? PlatformResults.Json(ToWire(q), ParleyJson.Wire.QueueWire)
             : ApiError.NotFound("queue", queueId);
 
     /// <summary>
     /// Creates a queue from <c>name</c> (required, unique ignoring case) and <c>description</c>; the platform's other
     /// settings (media, routing rules, members…) mean nothing here and are not read.
     /// </summary>
-    static async Task<IResult> CreateAsync(HttpContext http, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
+    static async Task<Results<WireJson<QueueWire>, ApiError>> CreateAsync(HttpContext http, IDirectoryStore directory, TimeProvider clock, CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.QueueWire);
         if (error is not null) return error;
@@ -82,7 +85,7 @@ public static class RoutingApi
         var caller = http.Caller() is var c && c.UserId is { } userId ? userId : http.Caller().ClientId;
         var queue = new Queue(Guid.NewGuid().ToString(), name, string.IsNullOrWhiteSpace(body.Description) ? null : body.Description, now, now, caller, caller);
         await directory.UpsertQueueAsync(queue, ct);
-        return Results.Json(ToWire(queue), ParleyJson.Wire.QueueWire);
+        return PlatformResults.Json(ToWire(queue), ParleyJson.Wire.QueueWire);
     }
 
     /// <summary>

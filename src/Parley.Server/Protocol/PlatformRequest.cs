@@ -19,6 +19,14 @@ public static class PlatformRequest
             .RequireAuthorization(PlatformAuth.PolicyFor(permission));
 
     /// <summary>
+    /// A Platform endpoint open to any current caller, with no permission (the platform's <c>GET /api/v2/users/me</c>):
+    /// the policy <see cref="PlatformAuth.CallerPolicy"/> (401 without a valid token), and the metadata
+    /// <see cref="AnyCaller"/> (<paramref name="who"/>: which tokens it serves), which puts it in the OpenAPI document.
+    /// </summary>
+    public static TBuilder RequireCaller<TBuilder>(this TBuilder builder, string who) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new AnyCaller(who), PlatformResults.ErrorResponse(401)).RequireAuthorization(PlatformAuth.CallerPolicy);
+
+    /// <summary>
     /// A group under <c>/api/v2</c> (<paramref name="area"/>, e.g. <c>/conversations</c>) whose endpoints are the Platform
     /// API's: a current Platform caller is required (each endpoint adds its permission), and the OpenAPI document tags
     /// them with <paramref name="tag"/>.
