@@ -105,4 +105,44 @@ public sealed class NotificationOwnershipTests
         await bobSocket.PingAsync();
         Assert.Single(await ListAsync(b));
     }
+
+    [Fact]
+    public async Task ARolesOrPasswordChange_ClosesTheUsersChannels_ANameChangeDoesNot()
+    {
+        await using var server = await StartAsync();
+        using var demo = await server.PlatformAsync();
+        var (aliceId, a) = await SupervisorAsync(server, demo, "alice");
+        var (bobId, b) = await SupervisorAsync(server, demo, "bob");
+        using var _a = a;
+        using var _b = b;
+        await using var aliceSocket = await NotificationSocket.OpenAsync(a);
+        await using var bobSocket = await NotificationSocket.OpenAsync(b);
+
+        var (renamed, _) = await demo.PatchAsync($"/api/v2/users/{aliceId}", new { name = "Alice Renamed" });
+        Assert.Equal(HttpStatusCode.OK, renamed.StatusCode);
+        await aliceSocket.PingAsync();   // still open: the name is not a credential
+
+        var (promoted, _) = await demo.PatchAsync($"/api/v2/users/{aliceId}", new { roles = new[] { "admin" } });
+        Assert.Equal(HttpStatusCode.OK, promoted.StatusCode);
+        Assert.Equal("The channel was removed.",
+            (string?)(await aliceSocket.NextAsync(f => (string?)f["topicName"] == "v2.system.socket_closing"))["eventBody"]!["message"]);
+
+        var (changed, body) = await demo.PostAsync($"/api/v2/users/{bobId}/password", new { newPassword = "a-new-password-for-bob" });
+        Assert.True(changed.IsSuccessStatusCode, body?.ToJsonString());
+        Assert.Equal("The channel was removed.",
+            (string?)(await bobSocket.NextAsync(f => (string?)f["topicName"] == "v2.system.socket_closing"))["eventBody"]!["message"]);
+    }
+
+    [Fact]
+    public async Task AClientCredentialsToken_ListsItsChannels_WithEitherIncludechannels()
+    {
+        await using var server = await StartAsync();
+        using var demo = await server.PlatformAsync();
+        var (mine, _) = await demo.PostAsync(Channels);
+        var own = (await demo.PostAsync(Channels)).Body!["id"]!.GetValue<string>();
+        Assert.Equal(HttpStatusCode.OK, mine.StatusCode);
+        Assert.Equal(2, (await ListAsync(demo)).Count);
+        Assert.Equal(2, (await ListAsync(demo, "?includechannels=oauthclient")).Count);
+        Assert.Equal(HttpStatusCode.OK, (await demo.SendAsync(HttpMethod.Head, $"{Channels}/{own}")).Response.StatusCode);
+    }
 }
