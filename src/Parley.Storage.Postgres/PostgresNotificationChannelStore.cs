@@ -13,15 +13,16 @@ public sealed class PostgresNotificationChannelStore : INotificationChannelStore
     internal PostgresNotificationChannelStore(PostgresDatabase db) => _db = db;
 
     // One row per channel; its topics ordered, as one array (empty when it has none).
-    const string Select = "SELECT c.id, c.client_id, c.expires, " +
+    const string Select = "SELECT c.id, c.client_id, c.user_id, c.expires, " +
         "COALESCE((SELECT array_agg(s.topic ORDER BY s.topic) FROM notification_subscriptions s WHERE s.channel_id = c.id), '{}') " +
         "FROM notification_channels c ";
 
     static NotificationChannelState Read(NpgsqlDataReader r) =>
-        new(r.GetString(0), r.GetString(1), Time(r.GetInt64(2)), [.. r.GetFieldValue<string[]>(3)]);
+        new(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), Time(r.GetInt64(3)), [.. r.GetFieldValue<string[]>(4)]);
 
-    public Task CreateAsync(string id, string clientId, DateTimeOffset expires, CancellationToken ct) =>
-        _db.ExecuteAsync("INSERT INTO notification_channels (id, client_id, expires) VALUES ($1, $2, $3)", ct, Text(id), Text(clientId), Int8(Ms(expires)));
+    public Task CreateAsync(string id, string clientId, string? userId, DateTimeOffset expires, CancellationToken ct) =>
+        _db.ExecuteAsync("INSERT INTO notification_channels (id, client_id, user_id, expires) VALUES ($1, $2, $3, $4)", ct,
+            Text(id), Text(clientId), Text(userId), Int8(Ms(expires)));
 
     public Task<NotificationChannelState?> GetAsync(string id, CancellationToken ct) =>
         _db.ReadAsync(async c => (await _db.ListAsync(Select + "WHERE c.id = $1", Read, c, Text(id))).FirstOrDefault(), ct);
@@ -29,6 +30,10 @@ public sealed class PostgresNotificationChannelStore : INotificationChannelStore
     public Task<IReadOnlyList<NotificationChannelState>> ListByClientAsync(string clientId, DateTimeOffset now, CancellationToken ct) =>
         _db.ReadAsync<IReadOnlyList<NotificationChannelState>>(async c =>
             await _db.ListAsync(Select + "WHERE c.client_id = $1 AND c.expires > $2 ORDER BY c.expires, c.id", Read, c, Text(clientId), Int8(Ms(now))), ct);
+
+    public Task<IReadOnlyList<NotificationChannelState>> ListByUserAsync(string userId, DateTimeOffset now, CancellationToken ct) =>
+        _db.ReadAsync<IReadOnlyList<NotificationChannelState>>(async c =>
+            await _db.ListAsync(Select + "WHERE c.user_id = $1 AND c.expires > $2 ORDER BY c.expires, c.id", Read, c, Text(userId), Int8(Ms(now))), ct);
 
     /// <summary>One transaction: the expiry (whose row lock orders concurrent changes to the channel), the topics, the result.</summary>
     public Task<NotificationChannelState?> SubscribeAsync(string id, IReadOnlyCollection<string> topics, bool replace, DateTimeOffset expires,

@@ -5,9 +5,9 @@ namespace Parley.Storage.Sqlite;
 /// <summary>Notification channels and their subscriptions (docs/notifications.md "Several nodes").</summary>
 sealed class SqliteNotificationChannelStore(SqliteDatabase db) : INotificationChannelStore
 {
-    public Task CreateAsync(string id, string clientId, DateTimeOffset expires, CancellationToken ct) =>
-        db.WriteAsync("INSERT INTO notification_channels (id, client_id, expires) VALUES ($id, $client, $expires)", ct,
-            ("$id", id), ("$client", clientId), ("$expires", Ms(expires)));
+    public Task CreateAsync(string id, string clientId, string? userId, DateTimeOffset expires, CancellationToken ct) =>
+        db.WriteAsync("INSERT INTO notification_channels (id, client_id, user_id, expires) VALUES ($id, $client, $user, $expires)", ct,
+            ("$id", id), ("$client", clientId), ("$user", userId), ("$expires", Ms(expires)));
 
     public async Task<NotificationChannelState?> GetAsync(string id, CancellationToken ct)
     {
@@ -21,17 +21,23 @@ sealed class SqliteNotificationChannelStore(SqliteDatabase db) : INotificationCh
         return await ReadAsync(c, "WHERE client_id = $v AND expires > $now ORDER BY expires, id", ct, ("$v", clientId), ("$now", Ms(now)));
     }
 
+    public async Task<IReadOnlyList<NotificationChannelState>> ListByUserAsync(string userId, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var c = await db.ReadAsync(ct);
+        return await ReadAsync(c, "WHERE user_id = $v AND expires > $now ORDER BY expires, id", ct, ("$v", userId), ("$now", Ms(now)));
+    }
+
     static async Task<List<NotificationChannelState>> ReadAsync(SqliteConnection c, string where, CancellationToken ct, params (string, object?)[] args)
     {
-        var rows = new List<(string Id, string Client, long Expires)>();
-        await using (var cmd = Command(c, "SELECT id, client_id, expires FROM notification_channels " + where, args))
+        var rows = new List<(string Id, string Client, string? User, long Expires)>();
+        await using (var cmd = Command(c, "SELECT id, client_id, user_id, expires FROM notification_channels " + where, args))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
-            while (await r.ReadAsync(ct)) rows.Add((r.GetString(0), r.GetString(1), r.GetInt64(2)));
+            while (await r.ReadAsync(ct)) rows.Add((r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetInt64(3)));
         var list = new List<NotificationChannelState>(rows.Count);
-        foreach (var (id, client, expires) in rows)
+        foreach (var (id, client, user, expires) in rows)
         {
             await using var topics = Command(c, TopicsSql, ("$id", id));
-            list.Add(new NotificationChannelState(id, client, Time(expires), await TopicsAsync(topics, ct)));
+            list.Add(new NotificationChannelState(id, client, user, Time(expires), await TopicsAsync(topics, ct)));
         }
         return list;
     }
@@ -50,11 +56,14 @@ sealed class SqliteNotificationChannelStore(SqliteDatabase db) : INotificationCh
         CancellationToken ct) => db.WriteAsync<NotificationChannelState?>(async tx =>
     {
         string client;
-        await using (var update = Command(tx, "UPDATE notification_channels SET expires = $expires WHERE id = $id RETURNING client_id",
+        string? user;
+        await using (var update = Command(tx, "UPDATE notification_channels SET expires = $expires WHERE id = $id RETURNING client_id, user_id",
             ("$id", id), ("$expires", Ms(expires))))
+        await using (var owner = await update.ExecuteReaderAsync(CancellationToken.None))
         {
-            if (await update.ExecuteScalarAsync(CancellationToken.None) is not string owner) return null;
-            client = owner;
+            if (!await owner.ReadAsync(CancellationToken.None)) return null;
+            client = owner.GetString(0);
+            user = owner.IsDBNull(1) ? null : owner.GetString(1);
         }
         if (replace)
         {
@@ -68,7 +77,7 @@ sealed class SqliteNotificationChannelStore(SqliteDatabase db) : INotificationCh
             await add.ExecuteNonQueryAsync(CancellationToken.None);
         }
         await using var read = Command(tx, TopicsSql, ("$id", id));
-        return new NotificationChannelState(id, client, expires, await TopicsAsync(read, CancellationToken.None));
+        return new NotificationChannelState(id, client, user, expires, await TopicsAsync(read, CancellationToken.None));
     }, ct);
 
     public Task<bool> DeleteAsync(string id, CancellationToken ct) => db.WriteAsync(async tx =>

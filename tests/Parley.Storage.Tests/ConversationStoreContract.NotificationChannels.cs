@@ -10,7 +10,7 @@ public abstract partial class ConversationStoreContract
         var b = await OpenSecondAsync(a);   // another node on the same database
         var client = Id();
         var id = "streaming-" + Id();
-        await a.NotificationChannels.CreateAsync(id, client, T0.AddHours(24), default);
+        await a.NotificationChannels.CreateAsync(id, client, null, T0.AddHours(24), default);
 
         var fresh = await b.NotificationChannels.GetAsync(id, default);
         Assert.Equal((id, client, T0.AddHours(24)), (fresh!.Id, fresh.ClientId, fresh.Expires));
@@ -35,10 +35,10 @@ public abstract partial class ConversationStoreContract
         var store = await CreateStoreAsync();
         var client = Id();
         string[] ids = ["streaming-" + Id(), "streaming-" + Id(), "streaming-" + Id()];
-        await store.NotificationChannels.CreateAsync(ids[0], client, T0.AddHours(3), default);
-        await store.NotificationChannels.CreateAsync(ids[1], client, T0.AddHours(1), default);
-        await store.NotificationChannels.CreateAsync(ids[2], client, T0.AddMinutes(1), default);
-        await store.NotificationChannels.CreateAsync("streaming-" + Id(), Id(), T0.AddHours(2), default);   // another client's
+        await store.NotificationChannels.CreateAsync(ids[0], client, null, T0.AddHours(3), default);
+        await store.NotificationChannels.CreateAsync(ids[1], client, null, T0.AddHours(1), default);
+        await store.NotificationChannels.CreateAsync(ids[2], client, null, T0.AddMinutes(1), default);
+        await store.NotificationChannels.CreateAsync("streaming-" + Id(), Id(), null, T0.AddHours(2), default);   // another client's
         await store.NotificationChannels.SubscribeAsync(ids[2], ["v2.topic.x"], replace: false, T0.AddMinutes(1), default);
 
         Assert.Equal([ids[2], ids[1], ids[0]], (await store.NotificationChannels.ListByClientAsync(client, T0, default)).Select(c => c.Id));
@@ -47,7 +47,7 @@ public abstract partial class ConversationStoreContract
         Assert.True(await store.NotificationChannels.DeleteExpiredAsync(T0.AddMinutes(1), default) >= 1);
         Assert.Null(await store.NotificationChannels.GetAsync(ids[2], default));
         // Re-created under the same id, it starts with no topics (nothing of the old one's was left behind).
-        await store.NotificationChannels.CreateAsync(ids[2], client, T0.AddHours(5), default);
+        await store.NotificationChannels.CreateAsync(ids[2], client, null, T0.AddHours(5), default);
         Assert.Empty((await store.NotificationChannels.GetAsync(ids[2], default))!.Topics);
 
         Assert.True(await store.NotificationChannels.DeleteAsync(ids[1], default));
@@ -55,5 +55,23 @@ public abstract partial class ConversationStoreContract
         Assert.Null(await store.NotificationChannels.GetAsync(ids[1], default));
         var reopened = await ReopenAsync(store);
         Assert.Equal([ids[0], ids[2]], (await reopened.NotificationChannels.ListByClientAsync(client, T0, default)).Select(c => c.Id));
+    }
+
+    [ContractFact]
+    public async Task NotificationChannels_KeepTheirUser_AndListByUser()
+    {
+        var store = await CreateStoreAsync();
+        var (client, user) = (Id(), Id());
+        string[] ids = ["streaming-" + Id(), "streaming-" + Id(), "streaming-" + Id()];
+        await store.NotificationChannels.CreateAsync(ids[0], client, user, T0.AddHours(2), default);
+        await store.NotificationChannels.CreateAsync(ids[1], client, null, T0.AddHours(1), default);
+        await store.NotificationChannels.CreateAsync(ids[2], Id(), user, T0.AddHours(1), default);   // the same user through another client
+
+        Assert.Equal(user, (await store.NotificationChannels.GetAsync(ids[0], default))!.UserId);
+        Assert.Null((await store.NotificationChannels.GetAsync(ids[1], default))!.UserId);
+        Assert.Equal([(ids[1], (string?)null), (ids[0], user)],
+            (await store.NotificationChannels.ListByClientAsync(client, T0, default)).Select(c => (c.Id, c.UserId)));
+        Assert.Equal([ids[2], ids[0]], (await store.NotificationChannels.ListByUserAsync(user, T0, default)).Select(c => c.Id));
+        Assert.Equal(user, (await store.NotificationChannels.SubscribeAsync(ids[0], ["v2.topic.a"], replace: false, T0.AddHours(3), default))!.UserId);
     }
 }

@@ -20,7 +20,7 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
     IServiceProvider services)
 {
     public static readonly TimeSpan ChannelLifetime = TimeSpan.FromHours(24);
-    public const int MaxChannelsPerClient = 20;
+    public const int MaxChannelsPerClient = 20;   // per client and user (a client-credentials token: the client's own)
     public const int MaxTopicsPerChannel = 1000;
 
     readonly ILogger _log = loggers.CreateLogger("Parley.Notifications");
@@ -38,12 +38,15 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
 
     // ------------------------------------------------------------------ channels (in the store)
 
-    /// <summary>A new channel for the client; <c>Evicted</c>: the client's oldest channels removed to make room (every node must close their sockets).</summary>
-    public async Task<(NotificationChannelState Channel, List<string> Evicted)> CreateAsync(string clientId, CancellationToken ct)
+    /// <summary>
+    /// A new channel for the client and user (null: a client-credentials token); <c>Evicted</c>: that client and user's oldest
+    /// channels removed to make room (every node must close their sockets). Another user of the same client keeps theirs.
+    /// </summary>
+    public async Task<(NotificationChannelState Channel, List<string> Evicted)> CreateAsync(string clientId, string? userId, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         await store.DeleteExpiredAsync(now, ct);   // a channel lives 24 h unless renewed: expired ones go on the next creation
-        var mine = await store.ListByClientAsync(clientId, now, ct);
+        var mine = (await OfAsync(clientId, userId, ct)).ToList();
         var evicted = new List<string>();
         for (var i = 0; i <= mine.Count - MaxChannelsPerClient; i++)   // the oldest makes room, as on the platform
         {
@@ -52,16 +55,21 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
         }
         var id = "streaming-" + Guid.NewGuid().ToString("N");
         var expires = now + ChannelLifetime;
-        await store.CreateAsync(id, clientId, expires, ct);
-        return (new NotificationChannelState(id, clientId, expires, []), evicted);
+        await store.CreateAsync(id, clientId, userId, expires, ct);
+        return (new NotificationChannelState(id, clientId, userId, expires, []), evicted);
     }
 
     /// <summary>The channel if it exists and has not expired.</summary>
     public async Task<NotificationChannelState?> FindAsync(string id, CancellationToken ct) =>
         id.Length <= 100 && await store.GetAsync(id, ct) is { } c && c.Expires > clock.GetUtcNow() ? c : null;
 
-    public Task<IReadOnlyList<NotificationChannelState>> OfAsync(string clientId, CancellationToken ct) =>
+    /// <summary>Every live channel of the client, whichever user created it.</summary>
+    public Task<IReadOnlyList<NotificationChannelState>> OfClientAsync(string clientId, CancellationToken ct) =>
         store.ListByClientAsync(clientId, clock.GetUtcNow(), ct);
+
+    /// <summary>The live channels of this client and user (null: those created without a user), soonest to expire first.</summary>
+    public async Task<IReadOnlyList<NotificationChannelState>> OfAsync(string clientId, string? userId, CancellationToken ct) =>
+        [.. (await store.ListByClientAsync(clientId, clock.GetUtcNow(), ct)).Where(c => c.UserId == userId)];
 
     /// <summary>Adds (or replaces) topics and extends the channel's life; applies the result to this node's socket at once.</summary>
     public async Task<NotificationChannelState?> SubscribeAsync(string id, IReadOnlyCollection<string> topics, bool replace, CancellationToken ct)
@@ -85,17 +93,31 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
 
     async Task CloseClientAsync(string clientId)
     {
-        try
-        {
-            // Resolved here, not in the constructor: the broadcast's own construction needs this hub (through the publisher).
-            var nodes = services.GetRequiredService<IChangeBroadcast>();
-            foreach (var channel in await store.ListByClientAsync(clientId, DateTimeOffset.MinValue, CancellationToken.None))
-            {
-                await RemoveAsync(channel.Id, CancellationToken.None);
-                nodes.ChannelChanged(channel.Id);
-            }
-        }
+        try { await CloseAllAsync(await store.ListByClientAsync(clientId, DateTimeOffset.MinValue, CancellationToken.None)); }
         catch (Exception e) { _log.LogWarning(e, "A revoked client's notification channels could not all be removed."); }
+    }
+
+    /// <summary>
+    /// Removes every channel a user created (through any client) and closes their sockets on every node: the user was
+    /// deleted, or their password or roles changed (their tokens no longer hold). Runs on its own; a failure is logged.
+    /// </summary>
+    public void CloseUser(string userId) => _ = CloseUserAsync(userId);
+
+    async Task CloseUserAsync(string userId)
+    {
+        try { await CloseAllAsync(await store.ListByUserAsync(userId, DateTimeOffset.MinValue, CancellationToken.None)); }
+        catch (Exception e) { _log.LogWarning(e, "A revoked user's notification channels could not all be removed."); }
+    }
+
+    async Task CloseAllAsync(IReadOnlyList<NotificationChannelState> channels)
+    {
+        // Resolved here, not in the constructor: the broadcast's own construction needs this hub (through the publisher).
+        var nodes = services.GetRequiredService<IChangeBroadcast>();
+        foreach (var channel in channels)
+        {
+            await RemoveAsync(channel.Id, CancellationToken.None);
+            nodes.ChannelChanged(channel.Id);
+        }
     }
 
     /// <summary>

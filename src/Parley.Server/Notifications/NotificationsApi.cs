@@ -16,7 +16,6 @@ namespace Parley.Server.Notifications;
 /// </summary>
 public static class NotificationsApi
 {
-    const string Channels = "/api/v2/notifications/channels";
     public static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(30);
 
     public static void MapNotificationsApi(this IEndpointRouteBuilder app)
@@ -24,10 +23,7 @@ public static class NotificationsApi
         var view = Permissions.ConversationView;
         var notifications = app.MapPlatformGroup("/notifications", "Notifications");
         notifications.MapPost("/channels", CreateAsync).RequirePermission(view).Produces<ChannelWire>();
-        notifications.MapGet("/channels", async (HttpContext http, NotificationHub hub, CancellationToken ct) =>
-            Results.Json(new EntitiesWire<ChannelWire>([.. (await hub.OfAsync(http.Caller().ClientId, ct)).Select(c => ChannelJson(http, c))]),
-                ParleyJson.Wire.EntitiesWireChannelWire))
-            .RequirePermission(view).Produces<EntitiesWire<ChannelWire>>();
+        notifications.MapGet("/channels", ListAsync).RequirePermission(view).Produces<EntitiesWire<ChannelWire>>().Errors(400);
         notifications.MapMethods("/channels/{channelId}", ["HEAD"], async (string channelId, HttpContext http, NotificationHub hub, CancellationToken ct) =>
             await MineAsync(http, hub, channelId, ct) is not null ? Results.Ok() : Results.NotFound())
             .RequirePermission(view).Produces(200).Produces(404);
@@ -59,15 +55,38 @@ public static class NotificationsApi
         app.Map("/channels/{channelId}", ChannelSocketAsync);
     }
 
+    /// <summary>
+    /// The channel when the caller's token owns it: same client and same user (a client-credentials token owns the
+    /// channels it created without a user). Anyone else's is not found, as the platform answers.
+    /// </summary>
     static async Task<NotificationChannelState?> MineAsync(HttpContext http, NotificationHub hub, string id, CancellationToken ct) =>
-        await hub.FindAsync(id, ct) is { } c && c.ClientId == http.Caller().ClientId ? c : null;
+        await hub.FindAsync(id, ct) is { } c && c.ClientId == http.Caller().ClientId && c.UserId == http.Caller().UserId ? c : null;
+
+    /// <summary>
+    /// <c>includechannels=token</c> (the default): the channels of this token's client and user. <c>oauthclient</c>: every
+    /// channel of the client, for a client-credentials token only; a user's token still sees only its user's own (one
+    /// console user must not see another's connectUri).
+    /// </summary>
+    static async Task<IResult> ListAsync(string? includechannels, HttpContext http, NotificationHub hub, CancellationToken ct)
+    {
+        var caller = http.Caller();
+        IReadOnlyList<NotificationChannelState> channels;
+        if (includechannels is null || includechannels.Equals("token", StringComparison.OrdinalIgnoreCase)
+            || (includechannels.Equals("oauthclient", StringComparison.OrdinalIgnoreCase) && caller.UserId is not null))
+            channels = await hub.OfAsync(caller.ClientId, caller.UserId, ct);
+        else if (includechannels.Equals("oauthclient", StringComparison.OrdinalIgnoreCase))
+            channels = await hub.OfClientAsync(caller.ClientId, ct);
+        else
+            return ApiError.BadRequest($"includechannels is token or oauthclient, not {ApiError.Clip(includechannels)}.");
+        return Results.Json(new EntitiesWire<ChannelWire>([.. channels.Select(c => ChannelJson(http, c))]), ParleyJson.Wire.EntitiesWireChannelWire);
+    }
 
     static ChannelWire ChannelJson(HttpContext http, NotificationChannelState c) =>
         new($"{PublicAddress.Of(http).WebSocket}/channels/{c.Id}", c.Id, Wire.Time(c.Expires));
 
     static async Task<IResult> CreateAsync(HttpContext http, NotificationHub hub, IChangeBroadcast nodes, CancellationToken ct)
     {
-        var (channel, evicted) = await hub.CreateAsync(http.Caller().ClientId, ct);
+        var (channel, evicted) = await hub.CreateAsync(http.Caller().ClientId, http.Caller().UserId, ct);
         foreach (var id in evicted) nodes.ChannelChanged(id);   // an evicted channel's socket closes wherever it is
         return Results.Json(ChannelJson(http, channel), ParleyJson.Wire.ChannelWire);
     }

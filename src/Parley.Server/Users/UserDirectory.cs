@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Parley.Core;
+using Parley.Server.Notifications;
 using Parley.Server.OAuth;
 
 namespace Parley.Server.Users;
@@ -8,9 +9,10 @@ namespace Parley.Server.Users;
 /// Users as the Platform API's token check sees them, cached for <see cref="ClientDirectory.Ttl"/> like clients: a user's
 /// token is good while its user exists under the same credential version (password and roles unchanged), and carries the
 /// permissions of the user's roles now, within its client's. A change through this node is seen at once; another node's
-/// within the TTL.
+/// within the TTL. When a user is deleted, or their credentials change (password or roles: a new credential version), the
+/// notification channels they created are closed on every node (docs/notifications.md).
 /// </summary>
-public sealed class UserDirectory(IUserStore store, TimeProvider clock)
+public sealed class UserDirectory(IUserStore store, TimeProvider clock, NotificationHub hub)
 {
     readonly ConcurrentDictionary<string, (User? User, DateTimeOffset Until)> _cache = new();
 
@@ -35,8 +37,10 @@ public sealed class UserDirectory(IUserStore store, TimeProvider clock)
 
     public async Task<bool> SaveAsync(User user, CredentialAudit audit, CancellationToken ct)
     {
+        var before = await store.GetUserAsync(user.Id, ct);
         var saved = await store.SaveUserAsync(user, audit, ct);
         _cache.TryRemove(user.Id, out _);
+        if (saved && before is not null && before.CredentialVersion != user.CredentialVersion) hub.CloseUser(user.Id);
         return saved;
     }
 
@@ -44,6 +48,7 @@ public sealed class UserDirectory(IUserStore store, TimeProvider clock)
     {
         var deleted = await store.DeleteUserAsync(id, audit, ct);
         _cache.TryRemove(id, out _);
+        if (deleted) hub.CloseUser(id);
         return deleted;
     }
 }

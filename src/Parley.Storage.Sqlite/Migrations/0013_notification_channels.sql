@@ -4,9 +4,11 @@
 CREATE TABLE IF NOT EXISTS notification_channels (
     id TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
+    user_id TEXT,   -- the user of the token that created it; NULL for a client-credentials token
     expires INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notification_channels_client ON notification_channels (client_id, expires);
+CREATE INDEX IF NOT EXISTS notification_channels_user ON notification_channels (user_id, expires);
 CREATE INDEX IF NOT EXISTS notification_channels_expires ON notification_channels (expires);
 CREATE TABLE IF NOT EXISTS notification_subscriptions (
     channel_id TEXT NOT NULL,
