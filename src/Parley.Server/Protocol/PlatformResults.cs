@@ -31,38 +31,32 @@ public static class PlatformResults
     }
 }
 
-/// <summary>200 with a JSON body of <typeparamref name="T"/>.</summary>
-public sealed class WireJson<T>(T value, JsonTypeInfo<T> type) : IResult, IStatusCodeHttpResult, IValueHttpResult, IValueHttpResult<T>, IEndpointMetadataProvider
+/// <summary>A status with a JSON body of <typeparamref name="T"/>; each subclass names its status to the OpenAPI document.</summary>
+public abstract class WireResult<T>(T value, JsonTypeInfo<T> type, int status) : IResult, IStatusCodeHttpResult, IValueHttpResult, IValueHttpResult<T>
 {
     public T Value => value;
     object? IValueHttpResult.Value => value;
-    public int StatusCode => 200;
+    public int StatusCode => status;
     int? IStatusCodeHttpResult.StatusCode => StatusCode;
     public Task ExecuteAsync(HttpContext http) => PlatformResults.WriteAsync(http, StatusCode, value, type);
-    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
-        builder.Metadata.Add(new ProducesResponseTypeMetadata(200, typeof(T), ["application/json"]));
+    protected static void Produces(EndpointBuilder builder, int code) =>
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(code, typeof(T), ["application/json"]));
+}
+
+/// <summary>200 with a JSON body of <typeparamref name="T"/>.</summary>
+public sealed class WireJson<T>(T value, JsonTypeInfo<T> type) : WireResult<T>(value, type, 200), IEndpointMetadataProvider
+{
+    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) => Produces(builder, 200);
 }
 
 /// <summary>201 with a JSON body of <typeparamref name="T"/> (the created resource).</summary>
-public sealed class WireCreated<T>(T value, JsonTypeInfo<T> type) : IResult, IStatusCodeHttpResult, IValueHttpResult, IValueHttpResult<T>, IEndpointMetadataProvider
+public sealed class WireCreated<T>(T value, JsonTypeInfo<T> type) : WireResult<T>(value, type, 201), IEndpointMetadataProvider
 {
-    public T Value => value;
-    object? IValueHttpResult.Value => value;
-    public int StatusCode => 201;
-    int? IStatusCodeHttpResult.StatusCode => StatusCode;
-    public Task ExecuteAsync(HttpContext http) => PlatformResults.WriteAsync(http, StatusCode, value, type);
-    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
-        builder.Metadata.Add(new ProducesResponseTypeMetadata(201, typeof(T), ["application/json"]));
+    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) => Produces(builder, 201);
 }
 
 /// <summary>202 with a JSON body of <typeparamref name="T"/> (work accepted, e.g. a redelivery queued).</summary>
-public sealed class WireAccepted<T>(T value, JsonTypeInfo<T> type) : IResult, IStatusCodeHttpResult, IValueHttpResult, IValueHttpResult<T>, IEndpointMetadataProvider
+public sealed class WireAccepted<T>(T value, JsonTypeInfo<T> type) : WireResult<T>(value, type, 202), IEndpointMetadataProvider
 {
-    public T Value => value;
-    object? IValueHttpResult.Value => value;
-    public int StatusCode => 202;
-    int? IStatusCodeHttpResult.StatusCode => StatusCode;
-    public Task ExecuteAsync(HttpContext http) => PlatformResults.WriteAsync(http, StatusCode, value, type);
-    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
-        builder.Metadata.Add(new ProducesResponseTypeMetadata(202, typeof(T), ["application/json"]));
+    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) => Produces(builder, 202);
 }
