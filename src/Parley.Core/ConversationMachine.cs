@@ -99,7 +99,7 @@ public static class ConversationMachine
 
     /// <summary>
     /// Ends the conversation: the participant the caller named leaves as <c>client</c>, the rest as <c>peer</c>;
-    /// a whole-conversation end names everybody (<c>client</c>), a teardown is the platform's doing (<c>system</c>).
+    /// a whole-conversation end or a bulk end names everybody (<c>client</c>), a teardown or a policy is the platform's doing (<c>system</c>).
     /// </summary>
     static ConversationEvent[] EndAll(Conversation c, Actor by, EndLever lever, string? reason, string? named, DateTimeOffset now)
     {
@@ -111,6 +111,8 @@ public static class ConversationMachine
             {
                 EndLever.ConversationDisconnect => DisconnectType.System,
                 EndLever.Inactivity => DisconnectType.Inactivity,
+                EndLever.Policy => DisconnectType.System,     // the platform ended it by a rule (audit names the policy)
+                EndLever.Bulk => DisconnectType.Client,       // a caller's deliberate end, as the whole-conversation PATCH
                 EndLever.ConversationPatch => DisconnectType.Client,
                 _ => p.Id == named ? DisconnectType.Client : DisconnectType.Peer,
             };

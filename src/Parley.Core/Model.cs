@@ -22,7 +22,11 @@ public enum ChannelKind { WebMessaging, Open }
 public enum DisconnectMode { None, ReadOnly, Send }
 
 /// <summary>Which lever ended a conversation; recorded in the audit log.</summary>
-public enum EndLever { ParticipantPatch, ConversationPatch, ConversationDisconnect, GuestClear, Inactivity }
+public enum EndLever { ParticipantPatch, ConversationPatch, ConversationDisconnect, GuestClear, Inactivity,
+    /// <summary>A termination policy of the deployment or integration ended it (the actor is <c>parley:policy:{id}</c>).</summary>
+    Policy,
+    /// <summary>A bulk termination (<c>POST /api/v2/parley/terminations</c>) ended it.</summary>
+    Bulk }
 
 public sealed record Participant(
     string Id,
@@ -55,8 +59,12 @@ public sealed record Conversation(
     long Version,
     ImmutableArray<Participant> Participants,
     TimeSpan? InactivityTimeout = null,
-    string? QueueId = null)
+    string? QueueId = null,
+    string? Campaign = null,
+    string? StartedBy = null)
 {
+    // Campaign: the tag an agentless request that started it carried (docs/ending-sessions.md §Campaign tag).
+    // StartedBy: the OAuth client (a bot) whose agentless request started it; null when the guest started it.
     public bool IsEnded => State == ConversationState.Disconnected;
 
     public Participant Customer => Participants.First(p => p.Purpose == ParticipantPurpose.Customer);

@@ -103,7 +103,34 @@ public interface IConversationStore
     Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct);
     /// <summary>The time of the conversation's last (latest) message, or its start when it has none.</summary>
     Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct);
+    /// <summary>
+    /// Live conversations matching every field set in <paramref name="filter"/>, ordered by id (time-ordered ids), at most
+    /// <paramref name="max"/>, after <paramref name="afterId"/> (keyset paging). A hint only, as <see cref="ListIdleAsync"/>:
+    /// each end is decided again under its own guarded commit.
+    /// </summary>
+    Task<IReadOnlyList<LiveConversation>> ListLiveAsync(LiveFilter filter, int max, string? afterId, CancellationToken ct) =>
+        throw new NotImplementedException("ListLiveAsync: being built on branch 'bulk'");
 }
+
+/// <summary>
+/// Which live conversations a bulk termination or a policy selects; every field set must match. <see cref="ChannelId"/> is
+/// a deployment id (web messaging) or an integration id (open messaging); <see cref="CustomerId"/> is the guest session's
+/// address (the journey customer id on web messaging, the external sender on open messaging); <see cref="StartedBy"/> is
+/// the OAuth client whose agentless request started it. Bounds are exclusive: started strictly before / after.
+/// </summary>
+public sealed record LiveFilter(
+    string? ChannelId = null,
+    ChannelKind? Channel = null,
+    string? QueueId = null,
+    DateTimeOffset? StartedBefore = null,
+    DateTimeOffset? StartedAfter = null,
+    string? Campaign = null,
+    string? StartedBy = null,
+    string? CustomerId = null);
+
+/// <summary>A live conversation as a listing of <see cref="IConversationStore.ListLiveAsync"/> returns it.</summary>
+public sealed record LiveConversation(string Id, ChannelKind Channel, string ChannelId, DateTimeOffset StartTime, string? QueueId,
+    string? Campaign, string? StartedBy);
 
 /// <summary>Filter for session listings: by deployment, channel and the guest's own address (journey customer id).</summary>
 public sealed record SessionFilter(string? DeploymentId = null, ChannelKind? Channel = null, string? Address = null);

@@ -208,6 +208,9 @@ public sealed record AgentlessRequest
     public string? TextBody { get; init; }
     public bool? UseExistingActiveConversation { get; init; }
     public JsonElement? MessagingTemplate { get; init; }
+    /// <summary>Parley extension: the campaign tag of the conversation this request starts, kept as the customer
+    /// participant's <c>attributes.campaign</c> (docs/ending-sessions.md §Campaign tag).</summary>
+    public string? Campaign { get; init; }
 }
 
 public sealed record AgentlessResponse
