@@ -163,6 +163,7 @@ public static class ParleyApp
         app.MapRoutingApi();
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
+        app.MapTerminations();   // POST/GET /api/v2/parley/terminations (Terminations/TerminationsApi.cs)
         app.MapParleyHealth();
         app.MapIndexPage();
         app.MapPlatformOpenApi();

@@ -76,6 +76,15 @@ public static partial class ParleyLog
     [LoggerMessage(3004, LogLevel.Warning, "Bulk termination could not end conversation {ConversationId}; the others go on")]
     public static partial void BulkEndFailed(this ILogger log, string conversationId, Exception error);
 
+    [LoggerMessage(3005, LogLevel.Warning, "{Count} bulk termination jobs of node {NodeId} were left PENDING by its last stop; marked FAILED")]
+    public static partial void BulkJobsLeftByStop(this ILogger log, int count, string nodeId);
+
+    [LoggerMessage(3006, LogLevel.Warning, "Could not check this node's unfinished bulk termination jobs at start: {Reason}")]
+    public static partial void BulkJobsNotChecked(this ILogger log, string reason);
+
+    [LoggerMessage(3007, LogLevel.Error, "Bulk termination job {JobId} failed")]
+    public static partial void BulkJobFailed(this ILogger log, string jobId, Exception error);
+
     [LoggerMessage(3002, LogLevel.Information,
         "Participant {ParticipantId} of conversation {ConversationId} disconnected by {ClientId} via {Lever} (reason: {Reason}); {LatencyMs} ms")]
     public static partial void ParticipantDisconnected(this ILogger log, string participantId, string conversationId, string clientId, EndLever lever,

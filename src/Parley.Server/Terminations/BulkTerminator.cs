@@ -67,9 +67,10 @@ public sealed class BulkTerminator(IConversationStore store, Conversations conve
         string? after = null;
         while (count < limit)
         {
-            var page = await store.ListLiveAsync(filter, Math.Min(PageSize, limit - count), after, ct);
-            if (page.Count == 0) break;
+            var want = Math.Min(PageSize, limit - count);
+            var page = await store.ListLiveAsync(filter, want, after, ct);
             count += page.Count;
+            if (page.Count < want) break;   // a short page is the last
             after = page[^1].Id;
         }
         return count;
