@@ -264,7 +264,7 @@ public sealed record StoragePorts(
     /// <summary>Notification channels and their subscriptions (docs/notifications.md); every adapter sets it when it opens.</summary>
     public INotificationChannelStore NotificationChannels { get; init; } = null!;
 
-    /// <summary>Bulk termination jobs (docs/ending-sessions.md §Bulk terminations); every adapter sets it when it opens.</summary>
+    /// <summary>Bulk termination jobs (docs/ending-sessions.md "Bulk terminations"); every adapter sets it when it opens.</summary>
     public ITerminationJobStore TerminationJobs { get; init; } = null!;
 }
 
