@@ -8,7 +8,8 @@ public enum OutcomeStatus { Done, NoOp, NotFound, Rejected }
 
 /// <summary>
 /// What happened to a command. <see cref="Delivered"/> completes when the committed facts were handed to the guest's
-/// sockets (the count of sockets told that their conversation ended).
+/// sockets (the count of sockets told that their conversation ended). <see cref="Outbox"/> holds the channel deliveries
+/// the commit stored with the facts (for an end: the open messaging end notice, when its integration sends one).
 /// </summary>
 public sealed record Outcome(
     OutcomeStatus Status,
@@ -16,7 +17,8 @@ public sealed record Outcome(
     ImmutableArray<ConversationEvent> Events,
     Rejection? Rejected,
     Task<int> Delivered,
-    string? AuditId = null)
+    string? AuditId = null,
+    ImmutableArray<OutboxItem> Outbox = default)
 {
     static readonly Task<int> None = Task.FromResult(0);
     public static Outcome NotFound() => new(OutcomeStatus.NotFound, null, [], null, None);
@@ -287,7 +289,7 @@ public sealed class Conversations(
         bool started)
     {
         if (!outbox.IsDefaultOrEmpty) effects?.Committed(outbox);
-        return new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events, started), auditId);
+        return new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events, started), auditId, outbox);
     }
 
     TerminationAudit? AuditFor(Command command, Conversation after, ImmutableArray<ConversationEvent> events)
