@@ -287,7 +287,7 @@ public sealed class Conversations(
         bool started)
     {
         if (!outbox.IsDefaultOrEmpty) effects?.Committed(outbox);
-        return new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events, started), auditId);
+        return new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events, started, auditId), auditId);
     }
 
     TerminationAudit? AuditFor(Command command, Conversation after, ImmutableArray<ConversationEvent> events)

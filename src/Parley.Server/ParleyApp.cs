@@ -7,6 +7,7 @@ using Parley.Server.Connections;
 using Parley.Server.GuestApi;
 using Parley.Server.OAuth;
 using Parley.Server.Notifications;
+using Parley.Server.Terminations;
 using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
 using Parley.Server.Protocol;
@@ -161,6 +162,7 @@ public static class ParleyApp
         app.MapRoutingApi();
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
+        app.MapReceiptsApi();   // termination receipts (Terminations/ReceiptsApi.cs)
         app.MapParleyHealth();
         app.MapIndexPage();
         app.MapPlatformOpenApi();
