@@ -12,9 +12,12 @@ namespace Parley.Server.Terminations;
 /// every node the receipts changed. The queue is bounded (<see cref="ParleyOptions.ReceiptQueueRows"/>): a row that
 /// finds it full, or a batch the store refuses after retries, is lost, and its receipt stays pending; never delivered.
 /// </summary>
-public sealed class ReceiptRecorder(IReceiptStore store, IChangeBroadcast nodes, ParleyOptions options, ILoggerFactory loggers)
+public sealed class ReceiptRecorder(IReceiptStore store, IServiceProvider services, ParleyOptions options, ILoggerFactory loggers)
     : BackgroundService
 {
+    // Resolved when first needed: a backplane's construction needs this node's socket hub, which needs this recorder.
+    IChangeBroadcast Nodes => field ??= services.GetRequiredService<IChangeBroadcast>();
+
     const int BatchRows = 2000;
     readonly ILogger _log = loggers.CreateLogger(ParleyLog.Conversations);
     readonly Channel<SocketReceipt> _queue = Channel.CreateBounded<SocketReceipt>(
@@ -70,7 +73,7 @@ public sealed class ReceiptRecorder(IReceiptStore store, IChangeBroadcast nodes,
                 return;
             }
         }
-        foreach (var id in batch.Select(r => r.TerminationId).Distinct()) nodes.ReceiptChanged(id);
+        foreach (var id in batch.Select(r => r.TerminationId).Distinct()) Nodes.ReceiptChanged(id);
     }
 }
 
