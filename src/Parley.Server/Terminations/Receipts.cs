@@ -206,6 +206,13 @@ public sealed class ReceiptSignallingAuditLog(IAuditLog inner, IChangeBroadcast 
         nodes.ReceiptChanged(auditId);
     }
 
+    /// <summary>A bulk termination's batch: still one write (the adapter's), then each receipt's change.</summary>
+    public async Task SetSocketsNotifiedAsync(IReadOnlyList<(string AuditId, int Sockets)> counts, CancellationToken ct)
+    {
+        await inner.SetSocketsNotifiedAsync(counts, ct);
+        foreach (var (id, _) in counts) nodes.ReceiptChanged(id);
+    }
+
     public Task<Page<TerminationAudit>> ListAsync(string? conversationId, int pageSize, int pageNumber, CancellationToken ct) =>
         inner.ListAsync(conversationId, pageSize, pageNumber, ct);
 }
