@@ -21,6 +21,7 @@ public sealed class PostgresStorage : IAsyncDisposable
             Users = new PostgresUserStore(db),
             NotificationChannels = new PostgresNotificationChannelStore(db),
             TerminationJobs = new PostgresTerminationJobStore(db),
+            Receipts = new PostgresReceiptStore(db),
         };
     }
 
