@@ -256,6 +256,9 @@ public sealed record StoragePorts(
 
     /// <summary>Notification channels and their subscriptions (docs/notifications.md); every adapter sets it when it opens.</summary>
     public INotificationChannelStore NotificationChannels { get; init; } = null!;
+
+    /// <summary>Termination policies (docs/ending-sessions.md "Policies"); every adapter sets it when it opens.</summary>
+    public ITerminationPolicyStore TerminationPolicies { get; init; } = null!;
 }
 
 /// <summary>
