@@ -1,0 +1,33 @@
+using Parley.Core;
+
+namespace Parley.Server.Terminations;
+
+// PLACEHOLDER until branch 'bulk' lands (its file replaces this one at the merge): the engine seam of issue 14.
+public sealed record BulkCounts(int Matched = 0, int Ended = 0, int AlreadyEnded = 0, int Failed = 0, int SocketsNotified = 0, int ChannelsNotified = 0);
+
+public sealed class BulkTerminator(IConversationStore store, Conversations conversations)
+{
+    public async Task<BulkCounts> EndAsync(LiveFilter filter, Actor by, EndLever lever, string? reason, IProgress<BulkCounts>? progress, CancellationToken ct)
+    {
+        var counts = new BulkCounts();
+        string? after = null;
+        while (true)
+        {
+            var page = await store.ListLiveAsync(filter, 500, after, ct);
+            if (page.Count == 0) return counts;
+            foreach (var c in page)
+            {
+                var outcome = await conversations.HandleAsync(c.Id, new EndConversation(by, lever, reason), ct);
+                var sockets = outcome.Status == OutcomeStatus.Done ? await outcome.Delivered : 0;
+                counts = counts with
+                {
+                    Matched = counts.Matched + 1,
+                    Ended = counts.Ended + (outcome.Status == OutcomeStatus.Done ? 1 : 0),
+                    AlreadyEnded = counts.AlreadyEnded + (outcome.Status == OutcomeStatus.NoOp ? 1 : 0),
+                    SocketsNotified = counts.SocketsNotified + sockets,
+                };
+            }
+            after = page[^1].Id;
+        }
+    }
+}
