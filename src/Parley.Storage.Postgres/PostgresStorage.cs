@@ -21,6 +21,7 @@ public sealed class PostgresStorage : IAsyncDisposable
             Users = new PostgresUserStore(db),
             NotificationChannels = new PostgresNotificationChannelStore(db),
             TerminationPolicies = new PostgresTerminationPolicyStore(db),
+            TerminationJobs = new PostgresTerminationJobStore(db),
         };
     }
 

@@ -3,7 +3,6 @@ using Parley.Core;
 namespace Parley.Server.Terminations;
 
 // PLACEHOLDER until branch 'bulk' lands (its file replaces this one at the merge): the engine seam of issue 14.
-public sealed record BulkCounts(int Matched = 0, int Ended = 0, int AlreadyEnded = 0, int Failed = 0, int SocketsNotified = 0, int ChannelsNotified = 0);
 
 public sealed class BulkTerminator(IConversationStore store, Conversations conversations)
 {
@@ -19,13 +18,7 @@ public sealed class BulkTerminator(IConversationStore store, Conversations conve
             {
                 var outcome = await conversations.HandleAsync(c.Id, new EndConversation(by, lever, reason), ct);
                 var sockets = outcome.Status == OutcomeStatus.Done ? await outcome.Delivered : 0;
-                counts = counts with
-                {
-                    Matched = counts.Matched + 1,
-                    Ended = counts.Ended + (outcome.Status == OutcomeStatus.Done ? 1 : 0),
-                    AlreadyEnded = counts.AlreadyEnded + (outcome.Status == OutcomeStatus.NoOp ? 1 : 0),
-                    SocketsNotified = counts.SocketsNotified + sockets,
-                };
+                counts += new BulkCounts(1, outcome.Status == OutcomeStatus.Done ? 1 : 0, outcome.Status == OutcomeStatus.NoOp ? 1 : 0, 0, sockets, 0);
             }
             after = page[^1].Id;
         }
