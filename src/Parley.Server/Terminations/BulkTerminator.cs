@@ -4,7 +4,7 @@ namespace Parley.Server.Terminations;
 
 // PLACEHOLDER until branch 'bulk' lands (its file replaces this one at the merge): the engine seam of issue 14.
 
-public sealed class BulkTerminator(IConversationStore store, Conversations conversations)
+public sealed class BulkTerminator(IConversationStore store, Conversations conversations, IAuditLog audit)
 {
     public async Task<BulkCounts> EndAsync(LiveFilter filter, Actor by, EndLever lever, string? reason, IProgress<BulkCounts>? progress, CancellationToken ct)
     {
@@ -17,7 +17,7 @@ public sealed class BulkTerminator(IConversationStore store, Conversations conve
             foreach (var c in page)
             {
                 var outcome = await conversations.HandleAsync(c.Id, new EndConversation(by, lever, reason), ct);
-                var sockets = outcome.Status == OutcomeStatus.Done ? await outcome.Delivered : 0;
+                var sockets = outcome.Status == OutcomeStatus.Done ? await Conversations.AwaitDeliveryAsync(outcome, audit, ct) : 0;
                 counts += new BulkCounts(1, outcome.Status == OutcomeStatus.Done ? 1 : 0, outcome.Status == OutcomeStatus.NoOp ? 1 : 0, 0, sockets, 0);
             }
             after = page[^1].Id;
