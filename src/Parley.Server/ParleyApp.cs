@@ -93,6 +93,7 @@ public static class ParleyApp
         services.AddSingleton<GuestSocketEndpoint>();
         services.AddSingleton<InactivitySweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<InactivitySweeper>());
+        services.AddTerminations();   // bulk terminations (Terminations/TerminationsApi.cs)
         services.AddTerminationPolicies();   // the policy sweeper (Terminations/PoliciesHosting.cs)
         // Browsers call the guest REST endpoints (history, config.json) from the customer's site: those, and only those,
         // answer any origin (the guest JWT is the credential, never a cookie). The token endpoint and the Platform API
@@ -164,6 +165,7 @@ public static class ParleyApp
         app.MapRoutingApi();
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
+        app.MapTerminations();   // POST/GET /api/v2/parley/terminations (Terminations/TerminationsApi.cs)
         app.MapParleyHealth();
         app.MapIndexPage();
         app.MapPlatformOpenApi();

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
-using System.Text.RegularExpressions;
 using Parley.Core;
 using Parley.Protocol;
 using Parley.Server.OAuth;
@@ -13,7 +11,7 @@ namespace Parley.Server.Terminations;
 /// <c>/api/v2/parley/terminationpolicies</c>, the dry-run preview of a stored or an unsaved policy, and <c>apply</c> (end now
 /// what the policy says is due now). <see cref="PolicySweeper"/> applies every enabled policy each sweep period.
 /// </summary>
-public static partial class PoliciesApi
+public static class PoliciesApi
 {
     const string Root = "/api/v2/parley/terminationpolicies";
     /// <summary>Most entries a preview lists (soonest first); <c>total</c> still counts them all.</summary>
@@ -38,7 +36,7 @@ public static partial class PoliciesApi
         api.MapPost("/terminationpolicies/preview", PreviewUnsavedAsync).RequirePermission(Permissions.TerminationPolicyView)
             .Accepts<TerminationPolicyRequest>(json).Produces<PolicyPreviewWire>().Errors(400, 413, 415);
         api.MapPost("/terminationpolicies/{policyId}/apply", ApplyAsync).RequirePermission(Permissions.TerminationPolicyEdit)
-            .Produces<BulkTerminationWire>().Errors(404);
+            .Produces<BulkTerminationWire>().Produces<BulkTerminationWire>(202).Errors(404);
     }
 
     public static TerminationPolicyWire ToWire(TerminationPolicy p) => new()
@@ -152,42 +150,38 @@ public static partial class PoliciesApi
         };
     }
 
-    /// <summary>Ends now what the policy says is due now (even a disabled policy: an operator asked), as the sweeper would.</summary>
-    static async Task<IResult> ApplyAsync(string policyId, ITerminationPolicyStore policies, PolicySweeper sweeper, TimeProvider clock,
+    /// <summary>
+    /// Ends now what the policy says is due now (even a disabled policy: an operator asked), as a bulk termination: a small
+    /// set at once (200, FULFILLED), a large one as a job (202, PENDING; <c>GET /api/v2/parley/terminations/{id}</c>).
+    /// Lever <c>Policy</c>, actor <c>parley:policy:{id}</c>, the policy's reason.
+    /// </summary>
+    static async Task<IResult> ApplyAsync(string policyId, ITerminationPolicyStore policies, BulkTerminationJobs jobs, TimeProvider clock,
         CancellationToken ct)
     {
         if (await policies.GetAsync(policyId, ct) is not { } p) return ApiError.NotFound("termination policy", policyId);
-        var started = clock.GetUtcNow();
-        var counts = await sweeper.ApplyAsync(p with { Enabled = true }, started, ct);
-        return PlatformResults.Json(new BulkTerminationWire
+        // Nothing due: a filter that selects nothing (started before the epoch), so the answer is still a FULFILLED job row.
+        var due = PolicySchedule.Due(p with { Enabled = true }, clock.GetUtcNow())
+            ?? PolicySchedule.Scope(p) with { StartedBefore = DateTimeOffset.UnixEpoch };
+        var filter = new TerminationFilter
         {
-            Id = Guid.CreateVersion7().ToString(), State = TerminationJobStates.Fulfilled, Reason = p.EndReason,
-            Matched = counts.Matched, Ended = counts.Ended, AlreadyEnded = counts.AlreadyEnded, Failed = counts.Failed,
-            SocketsNotified = counts.SocketsNotified, ChannelsNotified = counts.ChannelsNotified,
-            CreatedBy = new AddressableRef(p.Actor.ClientId), DateCreated = Wire.Time(started), DateCompleted = Wire.Time(clock.GetUtcNow()),
-        }, ParleyJson.Wire.BulkTerminationWire);
+            DeploymentId = due.Channel == ChannelKind.WebMessaging ? due.ChannelId : null,
+            IntegrationId = due.Channel == ChannelKind.Open ? due.ChannelId : null,
+            StartedBefore = due.StartedBefore is { } before ? Wire.Time(before) : null, Campaign = due.Campaign,
+        };
+        var job = await jobs.StartAsync(filter, due, p.EndReason, p.Actor, ct, EndLever.Policy);
+        var wire = TerminationsApi.ToWire(job);
+        return job.State == TerminationJobStates.Pending
+            ? PlatformResults.Accepted(wire, ParleyJson.Wire.BulkTerminationWire)
+            : PlatformResults.Json(wire, ParleyJson.Wire.BulkTerminationWire);
     }
 
     static ApiError ChannelGone(TerminationPolicy p) => p.Channel == ChannelKind.WebMessaging
         ? ApiError.InvalidValue("deploymentId", p.ChannelId, "the id of an existing web messaging deployment")
         : ApiError.InvalidValue("integrationId", p.ChannelId, "the id of an existing open messaging integration");
 
-    /// <summary>The body, with an unknown field refused by name (a misspelt field must not change what the policy ends).</summary>
-    static async Task<(TerminationPolicyRequest? Body, ApiError? Error)> ReadRequestAsync(HttpContext http)
-    {
-        var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.TerminationPolicyRequest);
-        if (error is null || error.Status != 400) return (body, error);
-        if (UnmappedField().Match(error.Message) is { Success: true } unknown)
-        {
-            var field = ApiError.Clip(unknown.Groups[1].Value, 60);
-            return (null, ApiError.BadRequest($"Unknown field '{field}' in the termination policy. Known fields: name, type, enabled, deploymentId, " +
-                "integrationId, maxDurationSeconds, campaign, startedBy, endAt, closeAt, timeZone, days, reason.", field));
-        }
-        return (null, error);
-    }
-
-    [GeneratedRegex("The JSON property '([^']*)' could not be mapped")]
-    private static partial Regex UnmappedField();
+    /// <summary>The body; an unknown field is refused by name (a misspelt field must not change what the policy ends).</summary>
+    static Task<(TerminationPolicyRequest? Body, ApiError? Error)> ReadRequestAsync(HttpContext http) =>
+        http.ReadJsonAsync(ParleyJson.Wire.TerminationPolicyRequest);
 
     /// <summary>
     /// The request as a policy, or the first thing wrong with it (400 naming the field). Type-specific fields are required for
@@ -253,8 +247,8 @@ public static partial class PoliciesApi
             case PolicyType.Campaign:
                 if (b.Campaign is null && b.StartedBy is null)
                     return Bad(ApiError.BadRequest("A campaign policy needs 'campaign' (the campaign tag) and/or 'startedBy' (the OAuth client id of the bot).", "campaign"));
-                if (b.Campaign is { } tag && (tag.Length is 0 or > 200))
-                    return Bad(ApiError.InvalidValue("campaign", tag, "1 to 200 characters"));
+                if (b.Campaign is { } tag && (tag.Trim().Length == 0 || tag.Length > ParleyOptions.MaxCampaignLength))
+                    return Bad(ApiError.InvalidValue("campaign", tag, $"1 to {ParleyOptions.MaxCampaignLength} characters"));
                 if (b.StartedBy is { } bot && (bot.Length is 0 or > 200))
                     return Bad(ApiError.InvalidValue("startedBy", bot, "an OAuth client id"));
                 DateTimeOffset endAt = created;   // default: when the policy was created

@@ -7,8 +7,6 @@ public static class PoliciesHosting
     {
         services.AddSingleton<PolicySweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<PolicySweeper>());
-        // Until branch 'bulk' lands and registers it.
-        services.AddSingleton<BulkTerminator>();
         return services;
     }
 }
