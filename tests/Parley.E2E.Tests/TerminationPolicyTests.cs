@@ -145,6 +145,57 @@ public sealed class TerminationPolicyTests
         await AssertEndedByAsync(f, null, firstId, policy, "compliance: 2 minute cap");
     }
 
+    /// <summary>A guest on <paramref name="deploymentId"/> whose conversation a bot starts (agentless), with a campaign tag or none.</summary>
+    static async Task<(TestGuest Guest, string ConversationId)> BotStartedAsync(Fixture f, string deploymentId, string? campaign)
+    {
+        var guest = await f.Server.GuestAsync(deploymentId: deploymentId);
+        await guest.ConfigureAsync();
+        var (response, body) = await f.Platform.PostAsync("/api/v2/conversations/messages/agentless", new
+        {
+            fromAddress = deploymentId, toAddress = await guest.SessionIdAsync(), toAddressMessengerType = "webmessaging", textBody = "Our offer", campaign,
+        });
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body?.ToJsonString());
+        await guest.NextAsync(Frames.IsOutboundText, Wait);
+        return (guest, (string)body!["conversationId"]!);
+    }
+
+    [Fact]
+    public async Task Campaign_EndsAtEndAt_WhatThatCampaignStartedBefore_NotOtherCampaigns_NorWhatItStartsLater()
+    {
+        await using var f = await StartAsync();
+        var deployment = await f.DeploymentAsync("outbound");
+        var (spring, springId) = await BotStartedAsync(f, deployment, "spring-2027");
+        var (autumn, autumnId) = await BotStartedAsync(f, deployment, "autumn-2027");
+        var (guestStarted, guestStartedId) = await f.GuestAsync(deployment);
+        var (elsewhere, _) = await BotStartedAsync(f, ParleyServer.DeploymentId, "spring-2027");   // same tag, another deployment
+        var endAt = f.Clock.GetUtcNow().AddMinutes(10);
+
+        // Unsaved dry runs: by tag, one conversation; by the bot that started them (startedBy), both of the bot's, not the guest's.
+        var (_, byTag) = await f.Platform.PostAsync($"{Root}/preview", new { name = "p", type = "campaign", deploymentId = deployment,
+            campaign = "spring-2027", endAt = endAt.ToString("O") });
+        Assert.Equal([(springId, endAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'"))], Entries(byTag!));
+        Assert.Equal("spring-2027", (string?)byTag!["entities"]![0]!["campaign"]);
+        var (_, byBot) = await f.Platform.PostAsync($"{Root}/preview", new { name = "p", type = "campaign", deploymentId = deployment,
+            startedBy = ParleyOptions.DefaultClientId, endAt = endAt.ToString("O") });
+        Assert.Equal(new[] { springId, autumnId }.Order(), Entries(byBot!).Select(e => e.ConversationId).Order());
+        Assert.DoesNotContain(guestStartedId, Entries(byBot!).Select(e => e.ConversationId));
+
+        var policy = await f.CreatePolicyAsync(new { name = "spring campaign over", type = "campaign", deploymentId = deployment,
+            campaign = "spring-2027", endAt = endAt.ToString("O") });
+        await f.SweepAtAsync(endAt.AddSeconds(-1));
+        await AssertLiveAsync(spring);
+        await f.SweepAtAsync(endAt);
+        await AssertEndedByAsync(f, spring, springId, policy, "policy 'spring campaign over'");
+        await AssertLiveAsync(autumn);
+        await AssertLiveAsync(guestStarted);
+        await AssertLiveAsync(elsewhere);
+
+        // The campaign goes on after endAt: what it starts from then is not touched.
+        var (late, _) = await BotStartedAsync(f, deployment, "spring-2027");
+        await f.SweepAtAsync(f.Clock.GetUtcNow().AddMinutes(1));
+        await AssertLiveAsync(late);
+    }
+
     [Fact]
     public async Task DisabledPolicy_EndsNothing_UntilEnabled_AndApply_EndsWhatIsDueNow_WithTheDefaultReason()
     {
