@@ -292,6 +292,9 @@ public sealed record StoragePorts(
     /// <summary>Termination receipts (docs/ending-sessions.md "Receipts"); every adapter sets it when it opens.</summary>
     public IReceiptStore Receipts { get; init; } = null!;
 
+    /// <summary>Termination policies (docs/ending-sessions.md "Policies"); every adapter sets it when it opens.</summary>
+    public ITerminationPolicyStore TerminationPolicies { get; init; } = null!;
+
     /// <summary>Bulk termination jobs (docs/ending-sessions.md "Bulk terminations"); every adapter sets it when it opens.</summary>
     public ITerminationJobStore TerminationJobs { get; init; } = null!;
 }

@@ -35,8 +35,6 @@ public sealed record ParleyOptions
     /// <summary>First retry delay; doubles per attempt (with jitter) up to <see cref="WebhookRetryCap"/>.</summary>
     public TimeSpan WebhookRetryBase { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan WebhookRetryCap { get; init; } = TimeSpan.FromMinutes(5);
-    /// <summary>How often live conversations are checked against their deployment's inactivity timeout.</summary>
-    public TimeSpan InactivitySweep { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
 
@@ -497,7 +495,7 @@ public sealed record ParleyOptions
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
         return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config).WithQueues(config).WithUsers(config).WithNotifications(config)
-            .WithTerminations(config).WithReceipts(config);
+            .WithTerminations(config).WithReceipts(config).WithTerminationSweep(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +
@@ -639,4 +637,19 @@ public sealed record ParleyOptions
             : PasswordIterations;
         return this with { DemoAdminUser = user, DemoAdminPassword = password, PasswordIterations = iterations };
     }
+
+    // ---- Termination policies: the terminations sweep (issue 14 item 1; docs/ending-sessions.md "Policies") ----
+    /// <summary>
+    /// Parley:Terminations:SweepSeconds. How often every node checks live conversations against their deployment's
+    /// inactivity timeout and applies every enabled termination policy (one period for both sweeps). An end is at most this
+    /// late after the instant its rule names.
+    /// </summary>
+    public TimeSpan TerminationSweep { get; init; } = TimeSpan.FromSeconds(1);
+
+    ParleyOptions WithTerminationSweep(IConfiguration config) => this with
+    {
+        TerminationSweep = Seconds(config["Parley:Terminations:SweepSeconds"] is { Length: > 0 } text ? text : null,
+            "Parley:Terminations:SweepSeconds", min: 1, max: 3600) ?? TerminationSweep,
+    };
+    // ---- end of termination policies ----
 }

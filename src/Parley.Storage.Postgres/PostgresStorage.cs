@@ -20,6 +20,7 @@ public sealed class PostgresStorage : IAsyncDisposable
         {
             Users = new PostgresUserStore(db),
             NotificationChannels = new PostgresNotificationChannelStore(db),
+            TerminationPolicies = new PostgresTerminationPolicyStore(db),
             TerminationJobs = new PostgresTerminationJobStore(db),
             Receipts = new PostgresReceiptStore(db),
         };
