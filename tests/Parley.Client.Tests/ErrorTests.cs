@@ -39,6 +39,7 @@ public sealed class ErrorTests
         var first = await client.Conversations.DisconnectParticipantAsync(conversationId, customer.Id, "first");
         Assert.Equal(202, first.Status);
         Assert.Equal(1, first.SocketsNotified);
+        Assert.Equal(Assert.Single((await client.Audit.ListTerminationsAsync(conversationId)).Entities).Id, first.TerminationId);
 
         var e = await Assert.ThrowsAsync<ParleyApiException>(() => client.Conversations.DisconnectParticipantAsync(conversationId, customer.Id));
 
