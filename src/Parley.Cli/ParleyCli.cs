@@ -17,9 +17,11 @@ public static class ParleyCli
     {
         var globals = new GlobalOptions();
         using var session = new Session(globals, stdout, stderr, environment);
-        var root = new RootCommand("parley: the command line for Parley (and the Genesys Cloud calls it shares). docs/cli.md.")
+        // A command named parley rather than a RootCommand, whose name would be the assembly's (Parley.Cli) in the help.
+        var version = new VersionOption();
+        var root = new Command("parley", "The command line for Parley (and the Genesys Cloud calls it shares). docs/cli.md.")
         {
-            globals.Json, globals.Profile,
+            new HelpOption(), version, globals.Json, globals.Profile,
             Login.Build(session), Login.BuildLogout(session), Login.BuildProfiles(session),
             Conversations.Build(session),
             Terminate.Build(session),
@@ -30,15 +32,17 @@ public static class ParleyCli
             Deployments.Build(session),
             Integrations.Build(session),
         };
-        var version = root.Options.OfType<VersionOption>().Single();
 
         // No response files: an argument starting with '@' is a value (a reason, a name), not a file to read.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Action is HelpAction) return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
         if (parse.Errors.Count > 0)
         {
-            var command = string.Join(' ', parse.CommandResult.Command is RootCommand ? ["parley"] : Path(parse.CommandResult.Command, root));
-            return Fail(stderr, ExitCodes.Usage, $"{parse.Errors[0].Message.Split('\n')[0].Trim().TrimEnd('.')}. {command} --help lists the options");
+            // A stray word says more than "Required command was not provided", which follows from it.
+            var error = parse.UnmatchedTokens.Select(t => parse.Errors.FirstOrDefault(e => e.Message.Contains($"'{t}'", StringComparison.Ordinal)))
+                .FirstOrDefault(e => e is not null) ?? parse.Errors[0];
+            var command = string.Join(' ', Path(parse.CommandResult.Command));
+            return Fail(stderr, ExitCodes.Usage, $"{OneLine(error.Message).TrimEnd('.')}. {command} --help lists the options");
         }
         if (parse.GetResult(version) is not null)
         {
@@ -75,11 +79,11 @@ public static class ParleyCli
         }
     }
 
-    static IEnumerable<string> Path(Command command, RootCommand root)
+    static List<string> Path(Command command)
     {
         var names = new List<string>();
-        for (Command? c = command; c is not null && c != root; c = c.Parents.OfType<Command>().FirstOrDefault()) names.Insert(0, c.Name);
-        return ["parley", .. names];
+        for (Command? c = command; c is not null; c = c.Parents.OfType<Command>().FirstOrDefault()) names.Insert(0, c.Name);
+        return names;
     }
 
     /// <summary>The exit code and the one line for a failure.</summary>
