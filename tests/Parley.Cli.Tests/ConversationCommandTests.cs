@@ -33,7 +33,7 @@ public sealed class ConversationCommandTests
     }
 
     [Fact]
-    public async Task TerminateOne_EndsItVerified_TheGuestHoldsItsDisconnect_AndTheAuditAndReceiptSaySo()
+    public async Task TerminateOne_EndsItVerified_TheGuestHoldsItsDisconnect_AndTheAuditSaysWhoAndWhy()
     {
         await using var s = await Scene.StartAsync();
         var (guest, conversationId) = await s.LiveConversationAsync();
@@ -60,15 +60,32 @@ public sealed class ConversationCommandTests
         Assert.Equal("compliance: cli test", row.Text("reason"));
         Assert.Equal(ParleyOptions.DefaultClientId, row!["client"].Text("id"));
 
-        var receipts = await s.RunAsync("receipts", "--conversation", conversationId, "--json");
-        Assert.True(receipts.ExitCode == 0, receipts.ToString());
-        var receipt = Assert.Single(receipts.Json()["entities"]!.AsArray());
-        Assert.Equal(row.Text("id"), receipt.Text("id"));
+    }
+
+    [Fact]
+    public async Task Receipts_ByTerminationAndByConversation_ListTheSocketThatWasTold()
+    {
+        await using var s = await Scene.StartAsync();
+        var (guest, conversationId) = await s.LiveConversationAsync();
+        var ended = await s.RunAsync("terminate", conversationId, "--reason", "receipt please", "--json");
+        Assert.True(ended.ExitCode == 0, ended.ToString());
+        await guest.NextAsync(Frames.IsDisconnect, TimeSpan.FromSeconds(10));
+
+        var byConversation = await s.RunAsync("receipts", "--conversation", conversationId, "--json");
+
+        Assert.True(byConversation.ExitCode == 0, byConversation.ToString());
+        var receipt = Assert.Single(byConversation.Json()["entities"]!.AsArray());
+        Assert.Equal(conversationId, receipt.Text("conversationId"));
         var socket = Assert.Single(receipt!["sockets"]!.AsArray());
         Assert.Equal("delivered", socket.Text("state"));
-        var one = await s.RunAsync("receipts", row.Text("id"), "--json");
-        Assert.Equal(0, one.ExitCode);
+        var terminationId = receipt.Text("id");
+        Assert.Equal(terminationId, ended.Json()["evidence"].Text("terminationId"));
+        var one = await s.RunAsync("receipts", terminationId, "--json");
+        Assert.True(one.ExitCode == 0, one.ToString());
         Assert.Equal(conversationId, one.Json().Text("conversationId"));
+        var human = await s.RunAsync("receipts", terminationId);
+        Assert.Equal(0, human.ExitCode);
+        Assert.Contains("delivered", human.Stdout);
     }
 
     [Fact]
