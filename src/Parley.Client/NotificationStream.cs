@@ -25,6 +25,7 @@ public sealed class NotificationStream : IAsyncEnumerable<NotificationEvent>, IA
     Task _reader = Task.CompletedTask;
     ClientWebSocket? _socket;
     int _reconnects;
+    int _heartbeats;
 
     internal NotificationStream(NotificationsClient client, string[] topics, NotificationStreamOptions options)
     {
@@ -44,6 +45,9 @@ public sealed class NotificationStream : IAsyncEnumerable<NotificationEvent>, IA
 
     /// <summary>How many times a dropped socket was reconnected.</summary>
     public int Reconnects => Volatile.Read(ref _reconnects);
+
+    /// <summary>How many <c>channel.metadata</c> frames (heartbeats, pongs) were read and skipped: the socket is alive.</summary>
+    public int Heartbeats => Volatile.Read(ref _heartbeats);
 
     /// <summary>Raised (on the reading task) after each reconnection, with the channel now in use.</summary>
     public event Action<ChannelWire>? Reconnected;
@@ -100,7 +104,7 @@ public sealed class NotificationStream : IAsyncEnumerable<NotificationEvent>, IA
         }
     }
 
-    static NotificationEvent? Parse(ReadOnlySpan<byte> frame)
+    NotificationEvent? Parse(ReadOnlySpan<byte> frame)
     {
         try
         {
@@ -108,8 +112,12 @@ public sealed class NotificationStream : IAsyncEnumerable<NotificationEvent>, IA
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("topicName", out var t) || t.ValueKind != JsonValueKind.String) return null;
             var topic = t.GetString()!;
-            // A closing notice is followed by the close; the reconnect follows that.
-            if (topic is Heartbeat or SocketClosing) return null;
+            if (topic == Heartbeat)
+            {
+                Interlocked.Increment(ref _heartbeats);
+                return null;
+            }
+            if (topic == SocketClosing) return null;   // the close follows it, and the reconnect follows that
             var body = root.TryGetProperty("eventBody", out var b) ? b.Clone() : default;
             var version = root.TryGetProperty("version", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
             string? correlation = null;
