@@ -100,7 +100,7 @@ public static class Policies
         }
 
         /// <summary>The first of these options the command line gives, if any.</summary>
-        public Option? FirstGiven(Session session) => All.FirstOrDefault(o => session.Parse.GetResult(o) is not null);
+        public Option? FirstGiven(Session session) => All.FirstOrDefault(o => session.Parse.GetResult(o) is { Implicit: false });
 
         /// <summary>The request; the server checks the combination (which fields a type needs) and answers in its own words.</summary>
         public TerminationPolicyRequest Read(Session session)
