@@ -16,17 +16,11 @@ public static class Audit
         {
             var listing = await session.Client().Audit.ListTerminationsAsync(session.Value(conversation), session.Value(paging.Size),
                 session.Value(paging.Number), session.Cancellation);
-            if (session.Terminal.Json)
-            {
-                session.Terminal.WriteJson(listing);
-                return ExitCodes.Ok;
-            }
-            session.Terminal.Out.Write(Terminal.Table(listing.Entities.Select(a => new[]
-            {
+            session.Terminal.Listing(listing, a =>
+            [
                 a.Id, a.Timestamp, a.ConversationId, a.Lever, a.User is { } user ? $"{a.Client.Id} ({user.Name ?? user.Id})" : a.Client.Id,
                 Common.Shown(a.Reason), a.SocketsNotified?.ToString(CultureInfo.InvariantCulture) ?? "-",
-            }), "TERMINATION", "AT", "CONVERSATION", "LEVER", "BY", "REASON", "SOCKETS"));
-            Common.PageLine(session.Terminal, listing);
+            ], "TERMINATION", "AT", "CONVERSATION", "LEVER", "BY", "REASON", "SOCKETS");
             return ExitCodes.Ok;
         }));
         return command;

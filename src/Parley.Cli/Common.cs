@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using Parley.Client;
 using Parley.Protocol;
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace Parley.Cli;
 
@@ -23,11 +25,50 @@ public static class Common
 
     public static Argument<string> Id(string what) => new("id") { Description = $"The {what}'s id" };
 
-    /// <summary>"Page 2 of 5 (112 in all)", under a listing people read.</summary>
-    public static void PageLine<T>(Terminal terminal, EntityListing<T> listing)
+    /// <summary><c>list</c> with paging: a page read by <paramref name="fetch"/>, as JSON or a table of <paramref name="row"/>s.</summary>
+    public static Command List<T>(Session session, string description, Func<ParleyClient, int?, int?, CancellationToken, Task<EntityListing<T>>> fetch,
+        Func<T, string[]> row, params string[] columns)
     {
-        if (listing.PageCount > 1) terminal.Line($"Page {listing.PageNumber} of {listing.PageCount} ({listing.Total} in all); --page N for another");
-        else terminal.Line($"{listing.Total} in all");
+        var paging = new Paging();
+        var command = new Command("list", description);
+        paging.AddTo(command);
+        command.SetAction(session.Action(async () =>
+        {
+            var listing = await fetch(session.Client(), session.Value(paging.Size), session.Value(paging.Number), session.Cancellation);
+            session.Terminal.Listing(listing, row, columns);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary><c>show &lt;id&gt;</c>: one entity, read by <paramref name="get"/>, shown as JSON or as <paramref name="render"/> draws it.</summary>
+    public static Command Show<T>(Session session, string what, string description, Func<ParleyClient, string, CancellationToken, Task<T>> get,
+        Func<T, IRenderable> render)
+    {
+        var id = Id(what);
+        var command = new Command("show", description) { id };
+        command.SetAction(session.Action(async () =>
+        {
+            session.Terminal.Show(await get(session.Client(), session.Value(id)!, session.Cancellation), render);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary><c>delete &lt;id&gt;</c>: <c>{"id","deleted":true}</c> with --json, a line for people.</summary>
+    public static Command Delete(Session session, string what, Func<ParleyClient, string, CancellationToken, Task> delete)
+    {
+        var id = Id(what);
+        var command = new Command("delete", $"Delete a {what}") { id };
+        command.SetAction(session.Action(async () =>
+        {
+            var deleted = session.Value(id)!;
+            await delete(session.Client(), deleted, session.Cancellation);
+            if (session.Terminal.Json) session.Terminal.WriteJson(new { id = deleted, deleted = true });
+            else session.Terminal.Line($"{char.ToUpperInvariant(what[0])}{what[1..]} {deleted} deleted");
+            return ExitCodes.Ok;
+        }));
+        return command;
     }
 
     /// <summary>

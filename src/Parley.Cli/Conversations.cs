@@ -14,52 +14,24 @@ public static class Conversations
     {
         var command = new Command("conversations", "Live message conversations: list them, show one, follow their events");
         command.Subcommands.Add(List(session));
-        command.Subcommands.Add(Show(session));
+        command.Subcommands.Add(Common.Show(session, "conversation", "One conversation with its participants (GET /api/v2/conversations/{id})",
+            (client, id, ct) => client.Conversations.GetAsync(id, ct), Render));
         command.Subcommands.Add(Tail(session));
         return command;
     }
 
-    static Command List(Session session)
-    {
-        var paging = new Common.Paging();
-        var command = new Command("list", "The live message conversations (GET /api/v2/conversations/messages)");
-        paging.AddTo(command);
-        command.SetAction(session.Action(async () =>
-        {
-            var listing = await session.Client().Conversations.ListLiveAsync(session.Value(paging.Size), session.Value(paging.Number), session.Cancellation);
-            if (session.Terminal.Json)
-            {
-                session.Terminal.WriteJson(listing);
-                return ExitCodes.Ok;
-            }
-            session.Terminal.Out.Write(Terminal.Table(listing.Entities.Select(c =>
+    static Command List(Session session) =>
+        Common.List(session, "The live message conversations (GET /api/v2/conversations/messages)",
+            (client, size, number, ct) => client.Conversations.ListLiveAsync(size, number, ct), c =>
             {
                 var customer = c.Participants.FirstOrDefault(p => p.Purpose == "customer");
                 var queue = c.Participants.Select(p => p.Queue).FirstOrDefault(q => q is not null);
-                return new[]
-                {
+                return
+                [
                     c.Id, Common.Shown(customer?.StartTime), Common.Shown(customer?.State), Common.Shown(customer?.Address ?? customer?.FromAddress?.AddressNormalized),
                     Common.Shown(queue?.Name ?? queue?.Id), c.Participants.Sum(p => p.Messages.Count).ToString(System.Globalization.CultureInfo.InvariantCulture),
-                };
-            }), "CONVERSATION", "STARTED", "CUSTOMER", "ADDRESS", "QUEUE", "MESSAGES"));
-            Common.PageLine(session.Terminal, listing);
-            return ExitCodes.Ok;
-        }));
-        return command;
-    }
-
-    static Command Show(Session session)
-    {
-        var id = Common.Id("conversation");
-        var command = new Command("show", "One conversation with its participants (GET /api/v2/conversations/{id})") { id };
-        command.SetAction(session.Action(async () =>
-        {
-            var conversation = await session.Client().Conversations.GetAsync(session.Value(id)!, session.Cancellation);
-            session.Terminal.Show(conversation, Render);
-            return ExitCodes.Ok;
-        }));
-        return command;
-    }
+                ];
+            }, "CONVERSATION", "STARTED", "CUSTOMER", "ADDRESS", "QUEUE", "MESSAGES");
 
     public static IRenderable Render(ConversationWire c) => new Rows(
         Terminal.Fields([("Conversation", c.Id), ("State", c.State), ("Started", c.StartTime), ("Ended", c.EndTime)]),

@@ -26,17 +26,11 @@ public static class Deliveries
                 : null;
             var listing = await session.Client().Deliveries.ListAsync(wanted, session.Value(integration), session.Value(paging.Size),
                 session.Value(paging.Number), session.Cancellation);
-            if (session.Terminal.Json)
-            {
-                session.Terminal.WriteJson(listing);
-                return ExitCodes.Ok;
-            }
-            session.Terminal.Out.Write(Terminal.Table(listing.Entities.Select(d => new[]
-            {
+            session.Terminal.Listing(listing, d =>
+            [
                 d.Id, d.IntegrationId, d.ConversationId, d.State, d.Attempts.ToString(CultureInfo.InvariantCulture),
                 d.LastStatus?.ToString(CultureInfo.InvariantCulture) ?? "-", Common.Shown(d.LastError), d.DateCreated,
-            }), "DELIVERY", "INTEGRATION", "CONVERSATION", "STATE", "ATTEMPTS", "LAST STATUS", "LAST ERROR", "CREATED"));
-            Common.PageLine(session.Terminal, listing);
+            ], "DELIVERY", "INTEGRATION", "CONVERSATION", "STATE", "ATTEMPTS", "LAST STATUS", "LAST ERROR", "CREATED");
             return ExitCodes.Ok;
         }));
 

@@ -11,34 +11,11 @@ public static class Deployments
     public static Command Build(Session session)
     {
         var command = new Command("deployments", "Web messaging deployments (Parley's own API: Genesys Cloud has another)");
-        var paging = new Common.Paging();
-        var list = new Command("list", "The deployments");
-        paging.AddTo(list);
-        list.SetAction(session.Action(async () =>
-        {
-            var listing = await session.Client().Deployments.ListAsync(session.Value(paging.Size), session.Value(paging.Number), session.Cancellation);
-            if (session.Terminal.Json)
-            {
-                session.Terminal.WriteJson(listing);
-                return ExitCodes.Ok;
-            }
-            session.Terminal.Out.Write(Terminal.Table(listing.Entities.Select(d => new[]
-            {
+        command.Subcommands.Add(Common.List(session, "The deployments", (client, size, number, ct) => client.Deployments.ListAsync(size, number, ct), d =>
+            [
                 Common.Shown(d.Id), Common.Shown(d.Name), Disconnect(d), Inactivity(d), Common.Shown(d.QueueId), string.Join(' ', d.AllowedOrigins ?? []),
-            }), "DEPLOYMENT", "NAME", "DISCONNECT NOTICE", "INACTIVITY", "QUEUE", "ORIGINS"));
-            Common.PageLine(session.Terminal, listing);
-            return ExitCodes.Ok;
-        }));
-        command.Subcommands.Add(list);
-
-        var showId = Common.Id("deployment");
-        var show = new Command("show", "One deployment") { showId };
-        show.SetAction(session.Action(async () =>
-        {
-            session.Terminal.Show(await session.Client().Deployments.GetAsync(session.Value(showId)!, session.Cancellation), Render);
-            return ExitCodes.Ok;
-        }));
-        command.Subcommands.Add(show);
+            ], "DEPLOYMENT", "NAME", "DISCONNECT NOTICE", "INACTIVITY", "QUEUE", "ORIGINS"));
+        command.Subcommands.Add(Common.Show(session, "deployment", "One deployment", (client, id, ct) => client.Deployments.GetAsync(id, ct), Render));
 
         var createOptions = new DeploymentOptions();
         createOptions.Name.Required = true;
@@ -69,17 +46,7 @@ public static class Deployments
         }));
         command.Subcommands.Add(update);
 
-        var deleteId = Common.Id("deployment");
-        var delete = new Command("delete", "Delete a deployment") { deleteId };
-        delete.SetAction(session.Action(async () =>
-        {
-            var id = session.Value(deleteId)!;
-            await session.Client().Deployments.DeleteAsync(id, session.Cancellation);
-            if (session.Terminal.Json) session.Terminal.WriteJson(new { id, deleted = true });
-            else session.Terminal.Line($"Deployment {id} deleted");
-            return ExitCodes.Ok;
-        }));
-        command.Subcommands.Add(delete);
+        command.Subcommands.Add(Common.Delete(session, "deployment", (client, id, ct) => client.Deployments.DeleteAsync(id, ct)));
         return command;
     }
 

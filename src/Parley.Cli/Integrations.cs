@@ -13,34 +13,14 @@ public static class Integrations
     public static Command Build(Session session)
     {
         var command = new Command("integrations", "Open messaging integrations (the Genesys Cloud API, with Parley's extra fields)");
-        var paging = new Common.Paging();
-        var list = new Command("list", "The open messaging integrations");
-        paging.AddTo(list);
-        list.SetAction(session.Action(async () =>
-        {
-            var listing = await session.Client().Integrations.ListAsync(session.Value(paging.Size), session.Value(paging.Number), session.Cancellation);
-            if (session.Terminal.Json)
-            {
-                session.Terminal.WriteJson(listing);
-                return ExitCodes.Ok;
-            }
-            session.Terminal.Out.Write(Terminal.Table(listing.Entities.Select(i => new[]
-            {
+        command.Subcommands.Add(Common.List(session, "The open messaging integrations",
+            (client, size, number, ct) => client.Integrations.ListAsync(size, number, ct), i =>
+            [
                 i.Id, i.Name, i.OutboundNotificationWebhookUrl, i.Status, i.DisconnectNotification ? "yes" : "no", Common.Shown(i.QueueId),
-            }), "INTEGRATION", "NAME", "WEBHOOK", "STATUS", "END NOTICE", "QUEUE"));
-            Common.PageLine(session.Terminal, listing);
-            return ExitCodes.Ok;
-        }));
-        command.Subcommands.Add(list);
+            ], "INTEGRATION", "NAME", "WEBHOOK", "STATUS", "END NOTICE", "QUEUE"));
 
-        var showId = Common.Id("integration");
-        var show = new Command("show", "One integration (its secret shows as its last four characters only)") { showId };
-        show.SetAction(session.Action(async () =>
-        {
-            session.Terminal.Show(await session.Client().Integrations.GetAsync(session.Value(showId)!, session.Cancellation), Render);
-            return ExitCodes.Ok;
-        }));
-        command.Subcommands.Add(show);
+        command.Subcommands.Add(Common.Show(session, "integration", "One integration (its secret shows as its last four characters only)",
+            (client, id, ct) => client.Integrations.GetAsync(id, ct), Render));
 
         var createOptions = new IntegrationOptions();
         createOptions.Name.Required = true;
@@ -70,17 +50,7 @@ public static class Integrations
         }));
         command.Subcommands.Add(update);
 
-        var deleteId = Common.Id("integration");
-        var delete = new Command("delete", "Delete an integration") { deleteId };
-        delete.SetAction(session.Action(async () =>
-        {
-            var id = session.Value(deleteId)!;
-            await session.Client().Integrations.DeleteAsync(id, session.Cancellation);
-            if (session.Terminal.Json) session.Terminal.WriteJson(new { id, deleted = true });
-            else session.Terminal.Line($"Integration {id} deleted");
-            return ExitCodes.Ok;
-        }));
-        command.Subcommands.Add(delete);
+        command.Subcommands.Add(Common.Delete(session, "integration", (client, id, ct) => client.Integrations.DeleteAsync(id, ct)));
         return command;
     }
 

@@ -12,9 +12,9 @@ public static class Policies
     {
         var command = new Command("policies", "Termination policies: rules that end conversations with no one calling (docs/ending-sessions.md)");
         command.Subcommands.Add(List(session));
-        command.Subcommands.Add(Show(session));
+        command.Subcommands.Add(Common.Show(session, "policy", "One termination policy", (client, id, ct) => client.Policies.GetAsync(id, ct), Render));
         command.Subcommands.Add(Create(session));
-        command.Subcommands.Add(Delete(session));
+        command.Subcommands.Add(Common.Delete(session, "policy", (client, id, ct) => client.Policies.DeleteAsync(id, ct)));
         command.Subcommands.Add(Preview(session));
         return command;
     }
@@ -30,16 +30,10 @@ public static class Policies
         {
             var listing = await session.Client().Policies.ListAsync(session.Value(deployment), session.Value(integration),
                 session.Value(paging.Size), session.Value(paging.Number), session.Cancellation);
-            if (session.Terminal.Json)
-            {
-                session.Terminal.WriteJson(listing);
-                return ExitCodes.Ok;
-            }
-            session.Terminal.Out.Write(Terminal.Table(listing.Entities.Select(p => new[]
-            {
+            session.Terminal.Listing(listing, p =>
+            [
                 p.Id, p.Name, p.Type, p.Enabled ? "yes" : "no", p.DeploymentId is { } d ? $"deployment {d}" : $"integration {Common.Shown(p.IntegrationId)}", Rule(p),
-            }), "POLICY", "NAME", "TYPE", "ENABLED", "APPLIES TO", "RULE"));
-            Common.PageLine(session.Terminal, listing);
+            ], "POLICY", "NAME", "TYPE", "ENABLED", "APPLIES TO", "RULE");
             return ExitCodes.Ok;
         }));
         return command;
@@ -53,19 +47,6 @@ public static class Policies
         TerminationPolicyTypes.BusinessHours => $"at {p.CloseAt} {p.TimeZone}{(p.Days is { Count: > 0 } days ? " on " + string.Join(',', days) : "")}",
         _ => "",
     };
-
-    static Command Show(Session session)
-    {
-        var id = Common.Id("policy");
-        var command = new Command("show", "One termination policy") { id };
-        command.SetAction(session.Action(async () =>
-        {
-            var policy = await session.Client().Policies.GetAsync(session.Value(id)!, session.Cancellation);
-            session.Terminal.Show(policy, Render);
-            return ExitCodes.Ok;
-        }));
-        return command;
-    }
 
     public static IRenderable Render(TerminationPolicyWire p) => Terminal.Fields([
         ("Policy", p.Id), ("Name", p.Name), ("Type", p.Type), ("Enabled", p.Enabled ? "yes" : "no"), ("Deployment", p.DeploymentId),
@@ -136,21 +117,6 @@ public static class Policies
         {
             var policy = await session.Client().Policies.CreateAsync(options.Read(session), session.Cancellation);
             session.Terminal.Show(policy, Render);
-            return ExitCodes.Ok;
-        }));
-        return command;
-    }
-
-    static Command Delete(Session session)
-    {
-        var id = Common.Id("policy");
-        var command = new Command("delete", "Delete a termination policy") { id };
-        command.SetAction(session.Action(async () =>
-        {
-            var policyId = session.Value(id)!;
-            await session.Client().Policies.DeleteAsync(policyId, session.Cancellation);
-            if (session.Terminal.Json) session.Terminal.WriteJson(new { id = policyId, deleted = true });
-            else session.Terminal.Line($"Policy {policyId} deleted");
             return ExitCodes.Ok;
         }));
         return command;

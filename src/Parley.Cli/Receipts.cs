@@ -41,7 +41,7 @@ public static class Receipts
                     session.Terminal.Out.Write(Render(receipt));
                     session.Terminal.Out.WriteLine();
                 }
-                Common.PageLine(session.Terminal, listing);
+                session.Terminal.PageLine(listing);
             }
             return ExitCodes.Ok;
         }));

@@ -73,6 +73,22 @@ public sealed class Terminal
         else Out.Write(human(value));
     }
 
+    /// <summary>A page of a listing: the listing as JSON, or a table of its entities with the page line under it.</summary>
+    public void Listing<T>(EntityListing<T> listing, Func<T, string[]> row, params string[] columns)
+    {
+        if (Json)
+        {
+            WriteJson(listing);
+            return;
+        }
+        Out.Write(Table(listing.Entities.Select(row), columns));
+        PageLine(listing);
+    }
+
+    /// <summary>"Page 2 of 5 (112 in all)" under a listing people read.</summary>
+    public void PageLine<T>(EntityListing<T> listing) =>
+        Line(listing.PageCount > 1 ? $"Page {listing.PageNumber} of {listing.PageCount} ({listing.Total} in all); --page N for another" : $"{listing.Total} in all");
+
     public void Line(string text)
     {
         if (!Json) Out.WriteLine(text, Style.Plain);
