@@ -20,13 +20,17 @@ public static class Login
     {
         var url = new Option<string>("--url") { Description = "The server's address, e.g. https://parley.example.com", Required = true, HelpName = "url" };
         var clientId = new Option<string>("--client-id") { Description = "The OAuth client id", Required = true, HelpName = "id" };
+        var tokenUrl = new Option<string>("--token-url")
+        {
+            Description = "Where tokens come from, when not <url>/oauth/token (Genesys Cloud: https://login.mypurecloud.com/oauth/token)", HelpName = "url",
+        };
         var fromStdin = new Option<bool>("--client-secret-stdin")
         {
             Description = "Read the client secret from standard input (one line) instead of a prompt: echo \"$SECRET\" | parley login …",
         };
         var command = new Command("login", "Check a server's client credentials and save them as a profile (the first one saved becomes the default)")
         {
-            url, clientId, fromStdin,
+            url, clientId, tokenUrl, fromStdin,
         };
         command.SetAction(session.Action(async () =>
         {
@@ -34,18 +38,19 @@ public static class Login
             if (name.Trim().Length == 0 || name.Length > 64) throw new CliException(ExitCodes.Usage, "--profile needs a name of 1 to 64 characters");
             var address = ServerSelection.ParseUrl(session.Value(url)!, "--url");
             var id = session.Value(clientId)!.Trim();
+            var tokens = session.Value(tokenUrl) is { } t ? ServerSelection.ParseUrl(t, "--token-url") : null;
             var secret = Common.ReadSecret(session, session.Value(fromStdin), "Client secret:", "--client-secret-stdin");
 
             // Check before saving: a profile that cannot log in is worse than none. A 403 means the credentials were
             // accepted (a token was issued) but this client may not list conversations, which is fine for a profile.
-            var client = session.Connect(new ServerTarget(address, id, secret, "--url"));
+            var client = session.Connect(new ServerTarget(address, id, secret, "--url", tokens));
             try { await client.Conversations.ListLiveAsync(pageSize: 1, ct: session.Cancellation); }
             catch (ParleyApiException e) when (e.Status == 403) { }
 
             var file = session.Profiles.Read();
             var profiles = new Dictionary<string, Profile>(file.Profiles, StringComparer.Ordinal)
             {
-                [name] = new Profile { Url = address.ToString(), ClientId = id, ClientSecret = secret },
+                [name] = new Profile { Url = address.ToString(), ClientId = id, ClientSecret = secret, TokenUrl = tokens?.ToString() },
             };
             var isDefault = file.Default is null || !file.Profiles.ContainsKey(file.Default) || file.Default == name;
             session.Profiles.Write(new ProfileFile { Default = isDefault ? name : file.Default, Profiles = profiles });

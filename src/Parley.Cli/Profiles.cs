@@ -9,6 +9,8 @@ public sealed record Profile
     public required string Url { get; init; }
     public required string ClientId { get; init; }
     public required string ClientSecret { get; init; }
+    /// <summary>Where tokens come from when not <c>{Url}/oauth/token</c> (Genesys Cloud: <c>https://login.{region}/oauth/token</c>).</summary>
+    public string? TokenUrl { get; init; }
 }
 
 /// <summary>The saved profiles and which one is used when none is named.</summary>

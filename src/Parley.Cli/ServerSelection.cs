@@ -1,7 +1,7 @@
 namespace Parley.Cli;
 
 /// <summary>A server and the credentials to use with it, and where they came from (for messages; never the secret).</summary>
-public sealed record ServerTarget(Uri Url, string ClientId, string ClientSecret, string Source);
+public sealed record ServerTarget(Uri Url, string ClientId, string ClientSecret, string Source, Uri? TokenUrl = null);
 
 /// <summary>
 /// Which server a command talks to: the profile named by <c>--profile</c>; else <c>PARLEY_URL</c> with
@@ -9,7 +9,8 @@ public sealed record ServerTarget(Uri Url, string ClientId, string ClientSecret,
 /// </summary>
 public static class ServerSelection
 {
-    public const string UrlVariable = "PARLEY_URL", ClientIdVariable = "PARLEY_CLIENT_ID", ClientSecretVariable = "PARLEY_CLIENT_SECRET";
+    public const string UrlVariable = "PARLEY_URL", ClientIdVariable = "PARLEY_CLIENT_ID", ClientSecretVariable = "PARLEY_CLIENT_SECRET",
+        TokenUrlVariable = "PARLEY_TOKEN_URL";
 
     public static ServerTarget Resolve(string? profileName, ProfileStore store, Func<string, string?> environment)
     {
@@ -26,7 +27,8 @@ public static class ServerSelection
             var secret = environment(ClientSecretVariable);
             if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(secret))
                 throw new CliException(ExitCodes.Usage, $"{UrlVariable} is set but {(string.IsNullOrEmpty(id) ? ClientIdVariable : ClientSecretVariable)} is not; set both client credentials");
-            return new ServerTarget(ParseUrl(url, UrlVariable), id, secret, UrlVariable);
+            return new ServerTarget(ParseUrl(url, UrlVariable), id, secret, UrlVariable,
+                environment(TokenUrlVariable) is { Length: > 0 } token ? ParseUrl(token, TokenUrlVariable) : null);
         }
         var profiles = store.Read();
         if (profiles.Default is { } name && profiles.Profiles.TryGetValue(name, out var chosen)) return FromProfile(name, chosen);
@@ -35,14 +37,18 @@ public static class ServerSelection
     }
 
     static ServerTarget FromProfile(string name, Profile profile) =>
-        new(ParseUrl(profile.Url, $"profile '{name}'"), profile.ClientId, profile.ClientSecret, $"profile '{name}'");
+        new(ParseUrl(profile.Url, $"profile '{name}'"), profile.ClientId, profile.ClientSecret, $"profile '{name}'",
+            profile.TokenUrl is { } token ? ParseUrl(token, $"profile '{name}'") : null);
 
     /// <summary>An absolute http(s) address; the server's API lives at its root.</summary>
     public static Uri ParseUrl(string text, string source)
     {
-        if (Uri.TryCreate(text.Trim(), UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
-            && string.IsNullOrEmpty(uri.UserInfo))
+        if (Uri.TryCreate(text.Trim(), UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+        {
+            // user:password@host would put a credential where it is logged and shown: refused, and not repeated.
+            if (uri.UserInfo.Length > 0) throw new CliException(ExitCodes.Usage, $"{source}: an address must not carry credentials (user:password@); use the client id and secret");
             return uri;
+        }
         throw new CliException(ExitCodes.Usage, $"{source}: '{Clip(text)}' is not an http:// or https:// address");
     }
 

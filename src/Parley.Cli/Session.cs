@@ -44,7 +44,10 @@ public sealed class Session(GlobalOptions globals, TextWriter stdout, TextWriter
         // A command should fail in seconds, not minutes, when the server is gone (the bulk job's wait polls, it never holds one request).
         var http = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10) }) { Timeout = TimeSpan.FromSeconds(60) };
         _ownedHttp = http;
-        return new ParleyClient(target.Url, target.ClientId, target.ClientSecret, http);
+        return new ParleyClient(new ParleyClientOptions
+        {
+            BaseAddress = target.Url, ClientId = target.ClientId, ClientSecret = target.ClientSecret, TokenEndpoint = target.TokenUrl,
+        }, http);
     }
 
     HttpClient? _ownedHttp;
