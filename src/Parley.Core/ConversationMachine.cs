@@ -166,10 +166,11 @@ public static class ConversationMachine
     /// <summary>A new two-party conversation: the guest (customer) and the bot (workflow) both connected.</summary>
     public static Conversation Start(string id, ChannelKind channel, string deploymentId, string guestSessionId,
         DisconnectMode mode, MessageDirection originatingDirection, string customerName, string botName,
-        Func<string> newId, DateTimeOffset now, TimeSpan? inactivityTimeout = null, string? queueId = null) =>
+        Func<string> newId, DateTimeOffset now, TimeSpan? inactivityTimeout = null, string? queueId = null,
+        string? campaign = null, string? startedBy = null) =>
         new(id, channel, deploymentId, guestSessionId, mode, originatingDirection, ConversationState.Connected, now, null, 1,
         [
             new Participant(newId(), ParticipantPurpose.Customer, customerName, newId(), ParticipantState.Connected, now),
             new Participant(newId(), ParticipantPurpose.Workflow, botName, newId(), ParticipantState.Connected, now),
-        ], inactivityTimeout, queueId);
+        ], inactivityTimeout, queueId, campaign, startedBy);
 }

@@ -8,7 +8,8 @@ public enum OutcomeStatus { Done, NoOp, NotFound, Rejected }
 
 /// <summary>
 /// What happened to a command. <see cref="Delivered"/> completes when the committed facts were handed to the guest's
-/// sockets (the count of sockets told that their conversation ended).
+/// sockets (the count of sockets told that their conversation ended). <see cref="Outbox"/> holds the channel deliveries
+/// the commit stored with the facts (for an end: the open messaging end notice, when its integration sends one).
 /// </summary>
 public sealed record Outcome(
     OutcomeStatus Status,
@@ -16,7 +17,8 @@ public sealed record Outcome(
     ImmutableArray<ConversationEvent> Events,
     Rejection? Rejected,
     Task<int> Delivered,
-    string? AuditId = null)
+    string? AuditId = null,
+    ImmutableArray<OutboxItem> Outbox = default)
 {
     static readonly Task<int> None = Task.FromResult(0);
     public static Outcome NotFound() => new(OutcomeStatus.NotFound, null, [], null, None);
@@ -24,6 +26,9 @@ public sealed record Outcome(
     public static Outcome NoOp(Conversation c) => new(OutcomeStatus.NoOp, c, [], null, None);
     public ConversationMessage? Message => Events.OfType<MessageAdded>().Select(m => m.Message).FirstOrDefault();
 }
+
+/// <summary>What a conversation is tagged with when an agentless request starts it (docs/ending-sessions.md "Campaign tag").</summary>
+public sealed record StartTags(string? Campaign, string? StartedBy);
 
 /// <summary>Settings the domain needs from configuration.</summary>
 public sealed record ConversationOptions(string BotName = "Parley Bot", string GuestName = "Guest");
@@ -110,9 +115,11 @@ public sealed class Conversations(
     /// bot initiating contact (<see cref="MessageDirection.Outbound"/>). It goes to the session's live conversation, or
     /// starts one when there is none. After an end, a guest message starts a new conversation only in Send mode (or
     /// with the disconnect notice off); in ReadOnly mode it is refused. A bot may always start a new conversation.
+    /// <paramref name="start"/> tags a conversation this call starts (an agentless request's campaign and caller); a live
+    /// conversation it joins keeps its own.
     /// </summary>
     public async Task<Outcome> SendToSessionAsync(string sessionId, ChannelSettings channel, MessageDirection direction,
-        Func<Conversation, AddMessage> message, CancellationToken ct, bool mayJoinLive = true)
+        Func<Conversation, AddMessage> message, CancellationToken ct, bool mayJoinLive = true, StartTags? start = null)
     {
         using var held = await _sessionLocks.AcquireAsync(sessionId, ct);
         for (var attempt = 0; ; attempt++)
@@ -143,7 +150,7 @@ public sealed class Conversations(
                 using var ended = await _conversationLocks.AcquireAsync(conversation.Id, ct);
                 return Outcome.Reject(conversation, new Rejection(RejectionCode.ConversationEnded, ReadOnlyMessage));
             }
-            else if (await StartAsync(sessionId, currentId, channel, direction, message, ct) is { } started)
+            else if (await StartAsync(sessionId, currentId, channel, direction, message, start, ct) is { } started)
             {
                 return started;
             }
@@ -251,11 +258,12 @@ public sealed class Conversations(
 
     /// <summary>Creates a conversation with its first message in one commit; null when the session moved meanwhile.</summary>
     async Task<Outcome?> StartAsync(string sessionId, string? currentId, ChannelSettings channel, MessageDirection direction,
-        Func<Conversation, AddMessage> message, CancellationToken ct)
+        Func<Conversation, AddMessage> message, StartTags? start, CancellationToken ct)
     {
         var now = Now();
         var fresh = ConversationMachine.Start(NewId(), channel.Channel, channel.ChannelId, sessionId,
-            channel.Mode, direction, channel.CustomerName ?? _options.GuestName, _options.BotName, NewId, now, channel.InactivityTimeout, channel.QueueId);
+            channel.Mode, direction, channel.CustomerName ?? _options.GuestName, _options.BotName, NewId, now, channel.InactivityTimeout, channel.QueueId,
+            start?.Campaign, start?.StartedBy);
         var decision = ConversationMachine.Decide(fresh, message(fresh), now);
         if (decision.Rejected is { } rejected) return Outcome.Reject(null, rejected);
         var after = ConversationMachine.ApplyAll(fresh, decision.Events);
@@ -287,7 +295,7 @@ public sealed class Conversations(
         bool started)
     {
         if (!outbox.IsDefaultOrEmpty) effects?.Committed(outbox);
-        return new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events, started), auditId);
+        return new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events, started), auditId, outbox);
     }
 
     TerminationAudit? AuditFor(Command command, Conversation after, ImmutableArray<ConversationEvent> events)

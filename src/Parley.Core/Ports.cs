@@ -108,8 +108,7 @@ public interface IConversationStore
     /// <paramref name="max"/>, after <paramref name="afterId"/> (keyset paging). A hint only, as <see cref="ListIdleAsync"/>:
     /// each end is decided again under its own guarded commit.
     /// </summary>
-    Task<IReadOnlyList<LiveConversation>> ListLiveAsync(LiveFilter filter, int max, string? afterId, CancellationToken ct) =>
-        throw new NotImplementedException("ListLiveAsync: being built on branch 'bulk'");
+    Task<IReadOnlyList<LiveConversation>> ListLiveAsync(LiveFilter filter, int max, string? afterId, CancellationToken ct);
 }
 
 /// <summary>
@@ -162,6 +161,14 @@ public interface IGuestSessionStore
 public interface IAuditLog
 {
     Task SetSocketsNotifiedAsync(string auditId, int sockets, CancellationToken ct);
+    /// <summary>
+    /// Many rows' socket counts in one write (a bulk termination records its ends' counts in batches, not one commit
+    /// per conversation). Adapters write them with one statement; this default is the row-by-row fallback.
+    /// </summary>
+    async Task SetSocketsNotifiedAsync(IReadOnlyList<(string AuditId, int Sockets)> counts, CancellationToken ct)
+    {
+        foreach (var (id, n) in counts) await SetSocketsNotifiedAsync(id, n, ct);
+    }
     Task<Page<TerminationAudit>> ListAsync(string? conversationId, int pageSize, int pageNumber, CancellationToken ct);
 }
 
@@ -256,6 +263,48 @@ public sealed record StoragePorts(
 
     /// <summary>Notification channels and their subscriptions (docs/notifications.md); every adapter sets it when it opens.</summary>
     public INotificationChannelStore NotificationChannels { get; init; } = null!;
+
+    /// <summary>Bulk termination jobs (docs/ending-sessions.md "Bulk terminations"); every adapter sets it when it opens.</summary>
+    public ITerminationJobStore TerminationJobs { get; init; } = null!;
+}
+
+/// <summary>
+/// What a bulk end did: how many conversations matched, ended, had already ended (or were ended meanwhile by another
+/// lever), failed (a store error: the rest went on), and how many guest sockets and open messaging channels were told.
+/// </summary>
+public readonly record struct BulkCounts(int Matched, int Ended, int AlreadyEnded, int Failed, int SocketsNotified, int ChannelsNotified)
+{
+    public static BulkCounts operator +(BulkCounts a, BulkCounts b) => new(a.Matched + b.Matched, a.Ended + b.Ended,
+        a.AlreadyEnded + b.AlreadyEnded, a.Failed + b.Failed, a.SocketsNotified + b.SocketsNotified, a.ChannelsNotified + b.ChannelsNotified);
+}
+
+/// <summary>
+/// A bulk termination as stored: <see cref="State"/> is PENDING, FULFILLED or FAILED (the platform's job spelling);
+/// <see cref="Filter"/> the request's filter as JSON (the domain does not read it); <see cref="NodeId"/> the node running it.
+/// </summary>
+public sealed record TerminationJob(
+    string Id,
+    string State,
+    string Filter,
+    string? Reason,
+    BulkCounts Counts,
+    string? ErrorMessage,
+    Actor CreatedBy,
+    string NodeId,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? CompletedAt = null);
+
+/// <summary>Bulk termination jobs, in the store so any node answers for any job. Each write is one statement.</summary>
+public interface ITerminationJobStore
+{
+    Task CreateAsync(TerminationJob job, CancellationToken ct);
+    /// <summary>Progress or the end of a job: its state, counts, error and completion time; only while it is PENDING (false otherwise).</summary>
+    Task<bool> UpdateAsync(string id, string state, BulkCounts counts, string? errorMessage, DateTimeOffset? completedAt, CancellationToken ct);
+    Task<TerminationJob?> GetAsync(string id, CancellationToken ct);
+    /// <summary>Newest first.</summary>
+    Task<Page<TerminationJob>> ListAsync(int pageSize, int pageNumber, CancellationToken ct);
+    /// <summary>Marks the PENDING jobs of <paramref name="nodeId"/> FAILED with <paramref name="message"/> (that node stopped while running them).</summary>
+    Task<int> FailPendingAsync(string nodeId, string message, DateTimeOffset at, CancellationToken ct);
 }
 
 /// <summary>

@@ -9,6 +9,7 @@ using Parley.Server.OAuth;
 using Parley.Server.Notifications;
 using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
+using Parley.Server.Terminations;
 using Parley.Server.Protocol;
 using Parley.Server.Users;
 using Parley.Server.Web;
@@ -92,6 +93,7 @@ public static class ParleyApp
         services.AddSingleton<GuestSocketEndpoint>();
         services.AddSingleton<InactivitySweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<InactivitySweeper>());
+        services.AddTerminations();   // bulk terminations (Terminations/TerminationsApi.cs)
         // Browsers call the guest REST endpoints (history, config.json) from the customer's site: those, and only those,
         // answer any origin (the guest JWT is the credential, never a cookie). The token endpoint and the Platform API
         // do not: a page must not be able to read a token for well-known demo credentials off a local Parley.
@@ -161,6 +163,7 @@ public static class ParleyApp
         app.MapRoutingApi();
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
+        app.MapTerminations();   // POST/GET /api/v2/parley/terminations (Terminations/TerminationsApi.cs)
         app.MapParleyHealth();
         app.MapIndexPage();
         app.MapPlatformOpenApi();

@@ -287,6 +287,35 @@ public sealed record ParleyOptions
     };
     // ---- end of notifications ----
 
+    // ---- Bulk terminations and the campaign tag (issue 14 item 2; docs/ending-sessions.md "Bulk terminations") ----
+    /// <summary>
+    /// Parley:Terminations:AnswerAtOnceMax. A bulk termination that matches at most this many live conversations runs
+    /// in the request and answers <c>200</c> with the final counts; a larger one answers <c>202</c> and runs as a job.
+    /// </summary>
+    public int TerminationAnswerAtOnceMax { get; init; } = 100;
+    /// <summary>
+    /// Parley:Terminations:Parallelism. Ends a bulk termination keeps in flight at once: enough for the store's group
+    /// commit to write many ends per transaction, few enough that other traffic still gets its turn.
+    /// </summary>
+    public int TerminationParallelism { get; init; } = 256;
+    /// <summary>Longest campaign tag an agentless request may carry (characters).</summary>
+    public const int MaxCampaignLength = 100;
+    /// <summary>Longest reason a bulk termination keeps (characters; longer is refused), as the single lever's 500.</summary>
+    public const int MaxTerminationReasonLength = 500;
+
+    ParleyOptions WithTerminations(IConfiguration config)
+    {
+        int Int(string key, int fallback, int max) => config[$"Parley:Terminations:{key}"] is not { Length: > 0 } text ? fallback
+            : int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 1 && v <= max ? v
+            : throw new StartupRefused($"Parley:Terminations:{key} must be a whole number from 1 to {max}, not '{Clip(text)}'.");
+        return this with
+        {
+            TerminationAnswerAtOnceMax = Int("AnswerAtOnceMax", TerminationAnswerAtOnceMax, 100_000),
+            TerminationParallelism = Int("Parallelism", TerminationParallelism, 4096),
+        };
+    }
+    // ---- end of bulk terminations ----
+
     // ---- Redis backplane (issue 11 item 2; docs/fanout.md "Redis backplane") ----
     /// <summary>
     /// ConnectionStrings:Redis (environment ConnectionStrings__Redis). A StackExchange.Redis configuration string
@@ -450,7 +479,8 @@ public sealed record ParleyOptions
             RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
-        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config).WithQueues(config).WithUsers(config).WithNotifications(config);
+        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config).WithQueues(config).WithUsers(config).WithNotifications(config)
+            .WithTerminations(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +

@@ -13,6 +13,12 @@ public sealed class PostgresAuditLog : IAuditLog
     public Task SetSocketsNotifiedAsync(string auditId, int sockets, CancellationToken ct) =>
         _db.ExecuteAsync("UPDATE termination_audit SET sockets_notified = $1 WHERE id = $2", ct, Int4(sockets), Text(auditId));
 
+    /// <summary>One statement for every row: the ids and counts as two arrays, unnested side by side.</summary>
+    public Task SetSocketsNotifiedAsync(IReadOnlyList<(string AuditId, int Sockets)> counts, CancellationToken ct) =>
+        counts.Count == 0 ? Task.CompletedTask : _db.ExecuteAsync(
+            "UPDATE termination_audit t SET sockets_notified = v.n FROM unnest($1::text[], $2::int[]) AS v(id, n) WHERE t.id = v.id", ct,
+            TextArray([.. counts.Select(c => c.AuditId)]), Int4Array([.. counts.Select(c => c.Sockets)]));
+
     public Task<Page<TerminationAudit>> ListAsync(string? conversationId, int pageSize, int pageNumber, CancellationToken ct) => _db.ReadAsync(async c =>
     {
         const string Where = "WHERE ($1::text IS NULL OR conversation_id = $1)";

@@ -21,7 +21,7 @@ public sealed class PostgresConversationStore : IConversationStore
     const string Refused = "PR001";
 
     const string ConversationColumns =
-        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version, inactivity_seconds, queue_id";
+        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version, inactivity_seconds, queue_id, campaign, started_by";
 
     const string MessageColumns =
         "id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key, sequence";
@@ -45,7 +45,7 @@ public sealed class PostgresConversationStore : IConversationStore
         while (await r.ReadAsync(c))
         {
             conversation ??= ReadConversation(r);
-            if (!r.IsDBNull(12)) participants.Add(ReadParticipant(r, 12));
+            if (!r.IsDBNull(14)) participants.Add(ReadParticipant(r, 14));
         }
         return conversation is null ? null : conversation with { Participants = [.. participants] };
     }, ct);
@@ -54,7 +54,7 @@ public sealed class PostgresConversationStore : IConversationStore
         new(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2),
             r.GetString(3), Parse<DisconnectMode>(r.GetString(4)), Parse<MessageDirection>(r.GetString(5)),
             Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), [],
-            r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null, StringOrNull(r, 11));
+            r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null, StringOrNull(r, 11), StringOrNull(r, 12), StringOrNull(r, 13));
 
     /// <summary>A participant from the 8 columns starting at <paramref name="at"/> (id, purpose, name, communication, state, start, end, disconnect type).</summary>
     static Participant ReadParticipant(NpgsqlDataReader r, int at) =>
@@ -122,11 +122,11 @@ public sealed class PostgresConversationStore : IConversationStore
         if (commit.ExpectedVersion == 0)
         {
             commands.Add(BatchCommand(
-                $"WITH g AS (INSERT INTO conversations ({ConversationColumns}, last_sequence, last_message_time) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) " +
+                $"WITH g AS (INSERT INTO conversations ({ConversationColumns}, last_sequence, last_message_time) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) " +
                 "ON CONFLICT (id) DO NOTHING RETURNING last_sequence) SELECT parley_guard(max(last_sequence)) FROM g",
                 Text(c.Id), Text(c.Channel.ToString()), Text(c.DeploymentId), Text(c.GuestSessionId), Text(c.DisconnectMode.ToString()),
                 Text(c.OriginatingDirection.ToString()), Text(c.State.ToString()), Int8(Ms(c.StartTime)), Int8(Ms(c.EndTime)), Int8(c.Version),
-                Int8((long)(c.InactivityTimeout?.TotalSeconds ?? 0)), Text(c.QueueId), Int8(messages.Count), Int8(latestMessage)));
+                Int8((long)(c.InactivityTimeout?.TotalSeconds ?? 0)), Text(c.QueueId), Text(c.Campaign), Text(c.StartedBy), Int8(messages.Count), Int8(latestMessage)));
             for (var i = 0; i < c.Participants.Length; i++)
             {
                 var p = c.Participants[i];
@@ -274,6 +274,39 @@ public sealed class PostgresConversationStore : IConversationStore
         await using var cmd = _db.Command($"SELECT COALESCE({LastMessageTime}, c.start_time) FROM conversations c WHERE c.id = $1", Text(conversationId));
         return await cmd.ExecuteScalarAsync(c) is long ms ? Time(ms) : (DateTimeOffset?)null;
     }, ct);
+
+    /// <summary>
+    /// Live conversations by filter, keyset-paged by id. <c>state = 'Connected'</c> is a literal so the planner can use the
+    /// partial indexes on live conversations (migration 0006); a customer id starts from the guest session's address.
+    /// </summary>
+    public Task<IReadOnlyList<LiveConversation>> ListLiveAsync(LiveFilter f, int max, string? afterId, CancellationToken ct) =>
+        _db.ReadAsync<IReadOnlyList<LiveConversation>>(async c =>
+        {
+            var where = new List<string> { "c.state = 'Connected'" };
+            var args = new List<NpgsqlParameter>();
+            string Arg(NpgsqlParameter p) { args.Add(p); return "$" + args.Count; }
+            var from = "conversations c";
+            if (f.CustomerId is { } customer)
+            {
+                from = "guest_sessions g JOIN conversations c ON c.guest_session_id = g.id";
+                where.Add($"g.address = {Arg(Text(customer))}");
+            }
+            if (f.ChannelId is { } channelId) where.Add($"c.deployment_id = {Arg(Text(channelId))}");
+            if (f.Channel is { } channel) where.Add($"c.channel = {Arg(Text(channel.ToString()))}");
+            if (f.QueueId is { } queue) where.Add($"c.queue_id = {Arg(Text(queue))}");
+            if (f.StartedBefore is { } before) where.Add($"c.start_time < {Arg(Int8(Ms(before)))}");
+            if (f.StartedAfter is { } after) where.Add($"c.start_time > {Arg(Int8(Ms(after)))}");
+            if (f.Campaign is { } campaign) where.Add($"c.campaign = {Arg(Text(campaign))}");
+            if (f.StartedBy is { } startedBy) where.Add($"c.started_by = {Arg(Text(startedBy))}");
+            if (afterId is not null) where.Add($"c.id > {Arg(Text(afterId))}");
+            var limit = Arg(Int4(max));
+            return await _db.ListAsync(
+                $"SELECT c.id, c.channel, c.deployment_id, c.start_time, c.queue_id, c.campaign, c.started_by FROM {from} " +
+                $"WHERE {string.Join(" AND ", where)} ORDER BY c.id LIMIT {limit}",
+                r => new LiveConversation(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2), Time(r.GetInt64(3)),
+                    StringOrNull(r, 4), StringOrNull(r, 5), StringOrNull(r, 6)),
+                c, [.. args]);
+        }, ct);
 
     public Task<Page<Conversation>> QueryAsync(ConversationFilter f, CancellationToken ct) => _db.ReadAsync(async c =>
     {

@@ -20,6 +20,7 @@ public sealed class PostgresStorage : IAsyncDisposable
         {
             Users = new PostgresUserStore(db),
             NotificationChannels = new PostgresNotificationChannelStore(db),
+            TerminationJobs = new PostgresTerminationJobStore(db),
         };
     }
 

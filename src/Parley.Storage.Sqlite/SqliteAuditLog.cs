@@ -6,6 +6,22 @@ sealed class SqliteAuditLog(SqliteDatabase db) : IAuditLog
     public Task SetSocketsNotifiedAsync(string auditId, int sockets, CancellationToken ct) =>
         db.WriteAsync("UPDATE termination_audit SET sockets_notified = $n WHERE id = $id", ct, ("$n", sockets), ("$id", auditId));
 
+    /// <summary>One transaction, a statement per 400 rows (within SQLite's bound on parameters).</summary>
+    public Task SetSocketsNotifiedAsync(IReadOnlyList<(string AuditId, int Sockets)> counts, CancellationToken ct) =>
+        counts.Count == 0 ? Task.CompletedTask : db.WriteAsync(async tx =>
+        {
+            foreach (var chunk in counts.Chunk(400))
+            {
+                var values = string.Join(",", chunk.Select((_, i) => $"($i{i},$n{i})"));
+                var args = chunk.SelectMany((row, i) => new (string, object?)[] { ($"$i{i}", row.AuditId), ($"$n{i}", row.Sockets) }).ToArray();
+                await using var cmd = Command(tx,
+                    $"WITH v(id, n) AS (VALUES {values}) UPDATE termination_audit SET sockets_notified = (SELECT n FROM v WHERE v.id = termination_audit.id) " +
+                    "WHERE id IN (SELECT id FROM v)", args);
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+            return 0;
+        }, ct);
+
     public async Task<Page<TerminationAudit>> ListAsync(string? conversationId, int pageSize, int pageNumber, CancellationToken ct)
     {
         await using var c = await db.ReadAsync(ct);

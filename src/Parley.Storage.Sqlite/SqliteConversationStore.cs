@@ -10,7 +10,7 @@ namespace Parley.Storage.Sqlite;
 sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
 {
     const string ConversationColumns =
-        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version, inactivity_seconds, queue_id";
+        "id, channel, deployment_id, guest_session_id, disconnect_mode, originating_direction, state, start_time, end_time, version, inactivity_seconds, queue_id, campaign, started_by";
 
     public async Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct)
     {
@@ -29,7 +29,7 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
                 rows.Add(new Conversation(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2), r.GetString(3),
                     Parse<DisconnectMode>(r.GetString(4)), Parse<MessageDirection>(r.GetString(5)),
                     Parse<ConversationState>(r.GetString(6)), Time(r.GetInt64(7)), TimeOrNull(r, 8), r.GetInt64(9), [],
-                    r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null, StringOrNull(r, 11)));
+                    r.GetInt64(10) > 0 ? TimeSpan.FromSeconds(r.GetInt64(10)) : null, StringOrNull(r, 11), StringOrNull(r, 12), StringOrNull(r, 13)));
         if (rows.Count == 0) return rows;
 
         var participants = new Dictionary<string, List<Participant>>();
@@ -68,11 +68,11 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
         if (commit.ExpectedVersion == 0)
         {
             var insert = db.Prepared(tx,
-                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}, last_sequence, last_message_time) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v,$idle,$queue,$n,$latest)",
+                $"INSERT OR IGNORE INTO conversations ({ConversationColumns}, last_sequence, last_message_time) VALUES ($id,$ch,$dep,$sess,$mode,$dir,$state,$start,$end,$v,$idle,$queue,$campaign,$by,$n,$latest)",
                 ("$id", c.Id), ("$ch", c.Channel.ToString()), ("$dep", c.DeploymentId), ("$sess", c.GuestSessionId),
                 ("$mode", c.DisconnectMode.ToString()), ("$dir", c.OriginatingDirection.ToString()), ("$state", c.State.ToString()),
                 ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$idle", (long)(c.InactivityTimeout?.TotalSeconds ?? 0)),
-                ("$queue", c.QueueId), ("$n", messages.Count), ("$latest", latestMessage));
+                ("$queue", c.QueueId), ("$campaign", c.Campaign), ("$by", c.StartedBy), ("$n", messages.Count), ("$latest", latestMessage));
             if (await insert.ExecuteNonQueryAsync(ct) == 0) return CommitResult.Refused;
             lastSequence = messages.Count;
             for (var i = 0; i < c.Participants.Length; i++)
@@ -253,6 +253,43 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
         await using var c = await db.ReadAsync(ct);
         await using var cmd = Command(c, $"SELECT COALESCE({LastMessageTime}, c.start_time) FROM conversations c WHERE c.id = $id", ("$id", conversationId));
         return await cmd.ExecuteScalarAsync(ct) is long ms ? Time(ms) : null;
+    }
+
+    /// <summary>
+    /// Live conversations by filter, keyset-paged by id. <c>state = 'Connected'</c> is written as a literal so SQLite
+    /// picks the partial indexes on live conversations (migration 0014); a customer id starts from the guest session's address.
+    /// </summary>
+    public async Task<IReadOnlyList<LiveConversation>> ListLiveAsync(LiveFilter f, int max, string? afterId, CancellationToken ct)
+    {
+        var where = new List<string> { "c.state = 'Connected'" };
+        var args = new List<(string, object?)>();
+        var from = "conversations c";
+        if (f.CustomerId is { } customer)
+        {
+            from = "guest_sessions g JOIN conversations c ON c.guest_session_id = g.id";
+            where.Add("g.address = $customer");
+            args.Add(("$customer", customer));
+        }
+        if (f.ChannelId is { } channelId) { where.Add("c.deployment_id = $channelId"); args.Add(("$channelId", channelId)); }
+        if (f.Channel is { } channel) { where.Add("c.channel = $channel"); args.Add(("$channel", channel.ToString())); }
+        if (f.QueueId is { } queue) { where.Add("c.queue_id = $queue"); args.Add(("$queue", queue)); }
+        if (f.StartedBefore is { } before) { where.Add("c.start_time < $before"); args.Add(("$before", Ms(before))); }
+        if (f.StartedAfter is { } after) { where.Add("c.start_time > $after"); args.Add(("$after", Ms(after))); }
+        if (f.Campaign is { } campaign) { where.Add("c.campaign = $campaign"); args.Add(("$campaign", campaign)); }
+        if (f.StartedBy is { } startedBy) { where.Add("c.started_by = $startedBy"); args.Add(("$startedBy", startedBy)); }
+        if (afterId is not null) { where.Add("c.id > $afterId"); args.Add(("$afterId", afterId)); }
+        args.Add(("$max", max));
+
+        await using var c = await db.ReadAsync(ct);
+        await using var cmd = Command(c,
+            $"SELECT c.id, c.channel, c.deployment_id, c.start_time, c.queue_id, c.campaign, c.started_by FROM {from} " +
+            $"WHERE {string.Join(" AND ", where)} ORDER BY c.id LIMIT $max", [.. args]);
+        var rows = new List<LiveConversation>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            rows.Add(new LiveConversation(r.GetString(0), Parse<ChannelKind>(r.GetString(1)), r.GetString(2), Time(r.GetInt64(3)),
+                StringOrNull(r, 4), StringOrNull(r, 5), StringOrNull(r, 6)));
+        return rows;
     }
 
     public async Task<Page<Conversation>> QueryAsync(ConversationFilter f, CancellationToken ct)

@@ -17,6 +17,7 @@ public sealed class SqliteStore : IAsyncDisposable
         {
             Users = new SqliteUserStore(database, credentials),
             NotificationChannels = new SqliteNotificationChannelStore(database),
+            TerminationJobs = new SqliteTerminationJobStore(database),
         };
     }
 

@@ -111,7 +111,7 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
             await store.Conversations.CommitAsync(new Commit(c, c.Version, add.Events), default);
             texts.Add((c.Id, $"t{n}"));
         }
-        await RewindSchemaAsync(store, UndoQueuesSql +
+        await RewindSchemaAsync(store, UndoBulkTerminations + UndoQueuesSql +
             "DROP INDEX messages_by_sequence; ALTER TABLE messages DROP COLUMN sequence; ALTER TABLE conversations DROP COLUMN last_sequence; " +
             "CREATE INDEX messages_by_conversation ON messages (conversation_id, version); ALTER TABLE outbox DROP COLUMN lease_owner; " +
             "ALTER TABLE conversations DROP COLUMN last_message_time; " +
@@ -134,16 +134,21 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
     [Fact]
     public Task LastMessageTimeMigration_BackfillsFromTheMessages() => LastMessageTimeMigrationAsync(async store =>
     {
-        await RewindSchemaAsync(store, UndoQueuesSql + "ALTER TABLE conversations DROP COLUMN last_message_time; " + UndoUsers + "DELETE FROM schema_version WHERE version >= 10;");
+        await RewindSchemaAsync(store, UndoBulkTerminations + UndoQueuesSql + "ALTER TABLE conversations DROP COLUMN last_message_time; " + UndoUsers + "DELETE FROM schema_version WHERE version >= 10;");
         return await CreateStoreAsync();
     });
 
     [Fact]
     public Task QueuesMigration_RoutesWhatExistedToTheDemoQueue() => QueuesMigrationAsync(async store =>
     {
-        await RewindSchemaAsync(store, UndoQueuesSql + UndoUsers + "DELETE FROM schema_version WHERE version >= 11;");
+        await RewindSchemaAsync(store, UndoBulkTerminations + UndoQueuesSql + UndoUsers + "DELETE FROM schema_version WHERE version >= 11;");
         return await CreateStoreAsync();
     });
+
+    /// <summary>Undoes 0014_bulk_terminations.sql (its columns cannot be added twice; its indexes go before their columns).</summary>
+    const string UndoBulkTerminations = "DROP INDEX conversations_live; DROP INDEX conversations_live_by_channel; DROP INDEX conversations_live_by_queue; " +
+        "DROP INDEX conversations_live_by_campaign; DROP INDEX conversations_live_by_session; DROP INDEX guest_sessions_by_address; " +
+        "ALTER TABLE conversations DROP COLUMN campaign; ALTER TABLE conversations DROP COLUMN started_by; DROP TABLE termination_jobs; ";
 
     /// <summary>Undoes 0012_users.sql (re-applied after a rewind to an older version).</summary>
     const string UndoUsers = "DROP TABLE users; DROP TABLE authorization_codes; ALTER TABLE oauth_clients DROP COLUMN authorized_grant_type; " +

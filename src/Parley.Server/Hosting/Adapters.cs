@@ -100,6 +100,7 @@ public static class Adapters
         services.AddSingleton(ports.Users);
         services.AddSingleton(ports.Outbox);
         services.AddSingleton(ports.NotificationChannels);
+        services.AddSingleton(ports.TerminationJobs);
         // Read on every guest message, changed rarely: behind this node's short cache.
         services.AddSingleton<IDirectoryStore>(sp => new CachedDirectory(ports.Directory, sp.GetRequiredService<TimeProvider>()));
         return ports;

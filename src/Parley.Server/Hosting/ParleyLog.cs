@@ -67,6 +67,24 @@ public static partial class ParleyLog
     public static partial void ConversationTerminated(this ILogger log, string conversationId, string clientId, string byUser, EndLever lever, string reason,
         int sockets, double latencyMs);
 
+    [LoggerMessage(3003, LogLevel.Information,
+        "Bulk termination by {ClientId}{ByUser} via {Lever} (reason: {Reason}): {Matched} matched, {Ended} ended, {AlreadyEnded} already ended, " +
+        "{Failed} failed; {Sockets} sockets and {Channels} channels told in {LatencyMs} ms")]
+    public static partial void BulkTerminated(this ILogger log, string clientId, string byUser, EndLever lever, string reason, int matched, int ended,
+        int alreadyEnded, int failed, int sockets, int channels, double latencyMs);
+
+    [LoggerMessage(3004, LogLevel.Warning, "Bulk termination could not end conversation {ConversationId}; the others go on")]
+    public static partial void BulkEndFailed(this ILogger log, string conversationId, Exception error);
+
+    [LoggerMessage(3005, LogLevel.Warning, "{Count} bulk termination jobs of node {NodeId} were left PENDING by its last stop; marked FAILED")]
+    public static partial void BulkJobsLeftByStop(this ILogger log, int count, string nodeId);
+
+    [LoggerMessage(3006, LogLevel.Warning, "Could not check this node's unfinished bulk termination jobs at start: {Reason}")]
+    public static partial void BulkJobsNotChecked(this ILogger log, string reason);
+
+    [LoggerMessage(3007, LogLevel.Error, "Bulk termination job {JobId} failed")]
+    public static partial void BulkJobFailed(this ILogger log, string jobId, Exception error);
+
     [LoggerMessage(3002, LogLevel.Information,
         "Participant {ParticipantId} of conversation {ConversationId} disconnected by {ClientId} via {Lever} (reason: {Reason}); {LatencyMs} ms")]
     public static partial void ParticipantDisconnected(this ILogger log, string participantId, string conversationId, string clientId, EndLever lever,
@@ -95,7 +113,7 @@ public static partial class ParleyLog
     }
 
     /// <summary>" for user {id} ({name})" when a user's token acted (the name clipped and printable), else empty.</summary>
-    static string ByUser(Actor by) => by.UserId is { } id ? $" for user {id} ({Clip(by.UserName)})" : "";
+    public static string ByUser(Actor by) => by.UserId is { } id ? $" for user {id} ({Clip(by.UserName)})" : "";
 
     // ---- 4xxx refusals (Parley.Refusals) ----
 

@@ -48,7 +48,7 @@ public static class ParleyTelemetry
 
     static readonly string[] DirectionNames = ["inbound", "outbound"];
     static readonly string[] ChannelNames = ["web_messaging", "open"];
-    static readonly string[] LeverNames = ["participant_patch", "conversation_patch", "conversation_disconnect", "guest_clear", "inactivity"];
+    static readonly string[] LeverNames = ["participant_patch", "conversation_patch", "conversation_disconnect", "guest_clear", "inactivity", "policy", "bulk"];
 
     static string Name(string[] names, int value) => (uint)value < (uint)names.Length ? names[value] : "other";
 

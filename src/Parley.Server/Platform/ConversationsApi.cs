@@ -273,6 +273,8 @@ public static class ConversationsApi
         if (string.IsNullOrEmpty(b.TextBody)) return ApiError.BadRequest("The field 'textBody' is required.", "textBody");
         if (b.TextBody.Length > ctx.Options.MaxPlatformTextLength)
             return ApiError.BadRequest($"The field 'textBody' may be at most {ctx.Options.MaxPlatformTextLength} characters.", "textBody");
+        if (b.Campaign is { } campaign && (campaign.Length is 0 or > ParleyOptions.MaxCampaignLength || campaign.Any(char.IsControl)))
+            return ApiError.BadRequest($"The field 'campaign' must be 1 to {ParleyOptions.MaxCampaignLength} characters, none of them control characters.", "campaign");
 
         var target = b.ToAddressMessengerType == "open"
             ? await OpenRecipientAsync(ctx, b.FromAddress, b.ToAddress, ct)
@@ -284,7 +286,7 @@ public static class ConversationsApi
         var messageId = Conversations.NewMessageId();
         var outcome = await ctx.Conversations.SendToSessionAsync(session.Id, channel, MessageDirection.Outbound,
             c => new AddMessage(messageId, c.Participants.First(p => p.Purpose == ParticipantPurpose.Workflow).Id, MessageKind.Text,
-                b.TextBody, [], "Bot"), ct, mayJoinLive: useExisting);
+                b.TextBody, [], "Bot"), ct, mayJoinLive: useExisting, start: new StartTags(b.Campaign, http.Caller().ClientId));
         if (outcome.Status != OutcomeStatus.Done) return outcome.Status == OutcomeStatus.NotFound
             ? ApiError.NotFound("guest session", b.ToAddress)
             : EndedConflict(outcome.Conversation, outcome.Rejected!);

@@ -31,6 +31,13 @@ public static class PlatformWire
     /// </summary>
     static string? ParticipantQueue(Conversation c, Participant p) => p.Purpose == ParticipantPurpose.Customer ? null : c.QueueId;
 
+    /// <summary>
+    /// Participant data: the campaign tag an agentless request started the conversation with sits on the customer
+    /// participant's <c>attributes</c>, where the platform keeps participant data (docs/ending-sessions.md "Campaign tag").
+    /// </summary>
+    static Dictionary<string, string> Attributes(Conversation c, Participant p) =>
+        p.Purpose == ParticipantPurpose.Customer && c.Campaign is { } campaign ? new() { ["campaign"] = campaign } : [];
+
     static string ParticipantDirection(Conversation c, Participant p) =>
         p.Purpose == ParticipantPurpose.Customer ? Direction(c.OriginatingDirection) : "inbound";
 
@@ -66,6 +73,7 @@ public static class PlatformWire
                 Type = MessengerType(c.Channel), Messages = Details(messages, p.Id), FromAddress = from, ToAddress = to,
                 Address = from?.AddressNormalized,
                 Queue = ParticipantQueue(c, p) is { } queue ? new AddressableRef(queue, SelfUri: QueueUri(queue)) : null,
+                Attributes = Attributes(c, p),
             };
         }).ToList(),
     };
@@ -84,7 +92,7 @@ public static class PlatformWire
             {
                 Id = p.Id, Name = p.Name, Purpose = Purpose(p.Purpose), State = State(p.State),
                 StartTime = Wire.Time(p.StartTime), ConnectedTime = Wire.Time(p.StartTime), EndTime = Wire.Time(p.EndTime),
-                Address = from?.AddressNormalized, QueueId = ParticipantQueue(c, p),
+                Address = from?.AddressNormalized, QueueId = ParticipantQueue(c, p), Attributes = Attributes(c, p),
                 Messages =
                 [
                     new CommunicationWire

@@ -87,10 +87,29 @@ public static class PlatformRequest
             var body = JsonSerializer.Deserialize(bytes, type);
             return body is null ? (null, ApiError.BadRequest("The JSON request body must be an object.")) : (body, null);
         }
+        catch (JsonException e) when (UnknownField(e) is { } field)
+        {
+            // A request type that refuses unknown fields ([JsonUnmappedMemberHandling(Disallow)]): a misspelt field must
+            // not be dropped silently (a bulk termination's filter would widen). Named by its path, never by a .NET type.
+            return (null, ApiError.BadRequest($"The field '{ApiError.Clip(field)}' is not known; check its spelling.", ApiError.Clip(field)));
+        }
         catch (JsonException e)
         {
             return (null, ApiError.MalformedJson(e.Message));
         }
+    }
+
+    /// <summary>The JSON path of the unknown property System.Text.Json refused (<c>filter.deploymentID</c>), or null for other errors.</summary>
+    static string? UnknownField(JsonException e)
+    {
+        const string Prefix = "The JSON property '";
+        if (!e.Message.StartsWith(Prefix, StringComparison.Ordinal) || !e.Message.Contains("could not be mapped", StringComparison.Ordinal)) return null;
+        var end = e.Message.IndexOf('\'', Prefix.Length);
+        if (end < 0) return null;
+        var name = e.Message[Prefix.Length..end];
+        var path = e.Path is { Length: > 2 } p && p.StartsWith("$.", StringComparison.Ordinal) ? p[2..] : null;
+        // The path may already end at the property, or at the object holding it.
+        return path is null ? name : path.EndsWith(name, StringComparison.Ordinal) ? path : $"{path}.{name}";
     }
 
     /// <summary>Paging parameters as the platform takes them: size 1…<paramref name="maxSize"/> (default 25), number from 1.</summary>

@@ -1,0 +1,198 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Parley.Core;
+
+namespace Parley.Server.Terminations;
+
+/// <summary>
+/// Ends every live conversation a <see cref="LiveFilter"/> selects, each exactly as the single lever ends one: through
+/// <see cref="Conversations.HandleAsync"/> (guarded commit with its audit row and end notices, then the Disconnect to its
+/// guest sockets). The listing is a hint (<see cref="IConversationStore.ListLiveAsync"/>): each end is decided again under
+/// its own commit, so a conversation ended meanwhile by another lever, node or policy counts as already ended, never twice.
+/// Used by <c>POST /api/v2/parley/terminations</c> (lever <see cref="EndLever.Bulk"/>) and by termination policies
+/// (<see cref="EndLever.Policy"/>).
+/// </summary>
+public sealed class BulkTerminator(IConversationStore store, Conversations conversations, IAuditLog audit, ParleyOptions options,
+    ILoggerFactory loggers)
+{
+    readonly ILogger _log = loggers.CreateLogger(ParleyLog.Termination);
+    readonly Conversations _conversations = conversations;
+    readonly IAuditLog _audit = audit;
+
+    /// <summary>Live conversations read per page of the listing (keyset by id).</summary>
+    public const int PageSize = 1000;
+
+    /// <summary>Socket counts written to the audit rows together, one statement for this many ends.</summary>
+    const int AuditBatch = 500;
+
+    /// <summary>Progress is reported every this many conversations done, or after <see cref="ProgressInterval"/>.</summary>
+    const int ProgressEvery = 500;
+    static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// Ends what <paramref name="filter"/> selects, <see cref="ParleyOptions.TerminationParallelism"/> at a time (so the
+    /// store's group commit writes many ends per transaction). A store error on one conversation is counted as failed and
+    /// the others go on. Completes when every end committed and its guest sockets were told (the counts are final then);
+    /// <paramref name="progress"/> hears the counts so far every 500 conversations or 250 ms, and the final counts.
+    /// </summary>
+    public async Task<BulkCounts> EndAsync(LiveFilter filter, Actor by, EndLever lever, string? reason, IProgress<BulkCounts>? progress,
+        CancellationToken ct)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var run = new Run(this, progress);
+        var command = new EndConversation(by, lever, reason);
+        try
+        {
+            await Parallel.ForEachAsync(ListAsync(filter, run, ct), new ParallelOptions
+            {
+                MaxDegreeOfParallelism = options.TerminationParallelism, CancellationToken = ct,
+            }, async (row, token) => await run.EndOneAsync(row.Id, command, lever, token));
+        }
+        finally
+        {
+            // What committed is told and counted even when the run stops early (cancelled, or the listing failed).
+            await run.DrainAsync();
+        }
+        var counts = run.Counts;
+        progress?.Report(counts);
+        _log.BulkTerminated(by.ClientId, ParleyLog.ByUser(by), lever, ParleyLog.Clip(reason), counts.Matched, counts.Ended, counts.AlreadyEnded,
+            counts.Failed, counts.SocketsNotified, counts.ChannelsNotified, Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 2));
+        return counts;
+    }
+
+    /// <summary>How many live conversations <paramref name="filter"/> selects now, counting up to <paramref name="limit"/> at most.</summary>
+    public async Task<int> CountAsync(LiveFilter filter, int limit, CancellationToken ct)
+    {
+        var count = 0;
+        string? after = null;
+        while (count < limit)
+        {
+            var want = Math.Min(PageSize, limit - count);
+            var page = await store.ListLiveAsync(filter, want, after, ct);
+            count += page.Count;
+            if (page.Count < want) break;   // a short page is the last
+            after = page[^1].Id;
+        }
+        return count;
+    }
+
+    async IAsyncEnumerable<LiveConversation> ListAsync(LiveFilter filter, Run run, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        string? after = null;
+        while (true)
+        {
+            var page = await store.ListLiveAsync(filter, PageSize, after, ct);
+            if (page.Count == 0) yield break;
+            run.Matched(page.Count);
+            foreach (var row in page) yield return row;
+            if (page.Count < PageSize) yield break;
+            after = page[^1].Id;
+        }
+    }
+
+    /// <summary>One run's counters, its pending socket tallies and its audit count batch.</summary>
+    sealed class Run(BulkTerminator owner, IProgress<BulkCounts>? progress)
+    {
+        int _matched, _ended, _alreadyEnded, _failed, _sockets, _channels, _done;
+        long _lastReport = Stopwatch.GetTimestamp();
+        readonly ConcurrentQueue<(string AuditId, int Sockets)> _counts = new();
+        readonly ConcurrentBag<Task> _deliveries = [];
+        readonly SemaphoreSlim _flushing = new(1, 1);
+
+        public BulkCounts Counts => new(Volatile.Read(ref _matched), Volatile.Read(ref _ended), Volatile.Read(ref _alreadyEnded),
+            Volatile.Read(ref _failed), Volatile.Read(ref _sockets), Volatile.Read(ref _channels));
+
+        public void Matched(int n) => Interlocked.Add(ref _matched, n);
+
+        public async Task EndOneAsync(string id, EndConversation command, EndLever lever, CancellationToken ct)
+        {
+            var trace = ParleyTelemetry.StartTermination(lever, id);
+            Outcome outcome;
+            try
+            {
+                outcome = await owner._conversations.HandleAsync(id, command, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { trace.Dispose(); throw; }
+            catch (Exception e)
+            {
+                // A store error (or a conversation that kept moving): this one is not ended; the others go on.
+                trace.Dispose();
+                owner._log.BulkEndFailed(id, e);
+                Interlocked.Increment(ref _failed);
+                Done();
+                return;
+            }
+            switch (outcome.Status)
+            {
+                case OutcomeStatus.Done:
+                    Interlocked.Increment(ref _ended);
+                    if (!outcome.Outbox.IsDefaultOrEmpty) Interlocked.Add(ref _channels, outcome.Outbox.Length);
+                    // The slot is free once the end committed; its guest sockets are told meanwhile (counted when they were).
+                    _deliveries.Add(ToldAsync(outcome, command, trace));
+                    break;
+                case OutcomeStatus.NoOp:
+                case OutcomeStatus.Rejected when outcome.Rejected?.Code == RejectionCode.ConversationEnded:
+                    trace.Dispose();
+                    Interlocked.Increment(ref _alreadyEnded);
+                    break;
+                default:
+                    trace.Dispose();
+                    Interlocked.Increment(ref _failed);
+                    break;
+            }
+            Done();
+        }
+
+        async Task ToldAsync(Outcome outcome, EndConversation command, ParleyTelemetry.TerminationTrace trace)
+        {
+            using (trace)
+            {
+                var sockets = await outcome.Delivered;
+                var elapsed = trace.Told(outcome, sockets);
+                Interlocked.Add(ref _sockets, sockets);
+                owner._log.Terminated(outcome, sockets, elapsed, command);
+                if (outcome.AuditId is { } auditId)
+                {
+                    _counts.Enqueue((auditId, sockets));
+                    if (_counts.Count >= AuditBatch) await FlushAsync(all: false);
+                }
+            }
+        }
+
+        void Done()
+        {
+            var done = Interlocked.Increment(ref _done);
+            if (progress is null) return;
+            var last = Interlocked.Read(ref _lastReport);
+            if (done % ProgressEvery != 0 && Stopwatch.GetElapsedTime(last) < ProgressInterval) return;
+            if (Interlocked.CompareExchange(ref _lastReport, Stopwatch.GetTimestamp(), last) == last) progress.Report(Counts);
+        }
+
+        /// <summary>Waits for every committed end's sockets to be told, then writes the audit counts not yet written.</summary>
+        public async Task DrainAsync()
+        {
+            await Task.WhenAll(_deliveries);
+            await FlushAsync(all: true);
+        }
+
+        /// <summary>
+        /// Writes queued socket counts to their audit rows, a batch per statement. Not the request's token: the ends have
+        /// committed. A store lost here costs only counts, never an end (as <see cref="Conversations.AwaitDeliveryAsync"/>).
+        /// </summary>
+        async Task FlushAsync(bool all)
+        {
+            await _flushing.WaitAsync();
+            try
+            {
+                while (_counts.Count >= (all ? 1 : AuditBatch))
+                {
+                    var batch = new List<(string, int)>(AuditBatch);
+                    while (batch.Count < AuditBatch && _counts.TryDequeue(out var row)) batch.Add(row);
+                    try { await owner._audit.SetSocketsNotifiedAsync(batch, CancellationToken.None); }
+                    catch (StoreUnavailableException) { }
+                }
+            }
+            finally { _flushing.Release(); }
+        }
+    }
+}
