@@ -146,7 +146,7 @@ public static class Terminate
         {
             if (session.Terminal.Json || !session.Terminal.Error.Profile.Capabilities.Interactive)
             {
-                if (!session.Terminal.Json) session.Terminal.Error.WriteLine($"Job {job.Id}: {job.Matched} matched; waiting", Style.Plain);
+                if (!session.Terminal.Json) session.Terminal.Error.WriteLine($"Job {job.Id} is running; waiting for it to finish", Style.Plain);
                 job = await client.BulkTerminations.WaitAsync(job, null, null, session.Cancellation);
             }
             else
@@ -156,7 +156,8 @@ public static class Terminate
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                     .StartAsync(async context =>
                     {
-                        var bar = context.AddTask($"Ending {started.Matched} conversations", maxValue: Math.Max(1, started.Matched));
+                        // The job counts its matches as it goes: the bar's length grows with them.
+                        var bar = context.AddTask($"Job {started.Id}", maxValue: Math.Max(1, started.Matched));
                         var progress = new Progress<BulkTerminationWire>(now =>
                         {
                             bar.MaxValue = Math.Max(1, now.Matched);

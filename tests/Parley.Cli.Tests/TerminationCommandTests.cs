@@ -38,6 +38,28 @@ public sealed class TerminationCommandTests
     }
 
     [Fact]
+    public async Task Bulk_AnsweredAsAJob_IsWaitedFor_AndItsFinalCountsPrinted()
+    {
+        // More than the server answers at once: a 202 and a job the tool reads until it is no longer PENDING.
+        await using var s = await Scene.StartAsync(o => o with { TerminationAnswerAtOnceMax = 1 });
+        var created = await s.RunAsync("deployments", "create", "--name", "Job site", "--json");
+        var deploymentId = created.Json().Text("id");
+        var guests = new List<TestGuest>();
+        for (var i = 0; i < 3; i++) guests.Add((await s.LiveConversationAsync(deploymentId)).Guest);
+
+        var bulk = await s.RunAsync("terminate", "--filter", $"deploymentId={deploymentId}", "--reason", "site closed");
+
+        Assert.True(bulk.ExitCode == 0, bulk.ToString());
+        Assert.Matches(@"^Job \S+ is running; waiting", bulk.Stderr);   // no terminal: a line instead of the progress bar
+        Assert.Matches(@"State\s+FULFILLED", bulk.Stdout);
+        Assert.Matches(@"Ended\s+3", bulk.Stdout);
+        Assert.Matches(@"Sockets told\s+3", bulk.Stdout);
+        foreach (var guest in guests) await guest.NextAsync(Frames.IsDisconnect, TimeSpan.FromSeconds(10));
+        var audit = await s.RunAsync("audit", "--json");
+        Assert.Equal(3, audit.Json()["entities"]!.AsArray().Count(a => a.Text("reason") == "site closed" && a.Text("lever") == "Bulk"));
+    }
+
+    [Fact]
     public async Task Policy_CreateShowList_DryRunListsWhatItWouldEnd_WithoutEndingIt_ThenDelete()
     {
         await using var s = await Scene.StartAsync();
