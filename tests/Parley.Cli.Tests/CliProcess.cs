@@ -71,6 +71,29 @@ public sealed class ParleyTool : IDisposable
 
     public Task<CliResult> RunAsync(params string[] args) => RunAsync(args, null, null);
 
+    /// <summary>
+    /// Runs the tool on a pseudo-terminal (util-linux <c>script</c>), as a person at a terminal sees it: what it drew for
+    /// people (the progress bar) is in the transcript, standard output and error together.
+    /// </summary>
+    public async Task<CliResult> RunInTerminalAsync(string[] args, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+        var command = string.Join(' ', new[] { "dotnet", Dll }.Concat(args).Select(Quote));
+        var terminal = new Dictionary<string, string>(environment ?? new Dictionary<string, string>()) { ["TERM"] = "xterm", ["COLUMNS"] = "120" };
+        terminal.Remove("NO_COLOR");
+        using var process = Process.Start(new ProcessStartInfo("script", ["-qefc", command, "/dev/null"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+            Environment = { },
+        }.WithEnvironment(Info([], terminal).Environment))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.StandardInput.Close();
+        using var deadline = new CancellationTokenSource(Limit);
+        await process.WaitForExitAsync(deadline.Token);
+        return new CliResult(process.ExitCode, await stdout, await stderr);
+    }
+
     /// <summary>Starts the tool and leaves it running (a tail); its output lines arrive as they are written.</summary>
     public RunningTool Start(string[] args, IReadOnlyDictionary<string, string>? environment = null) =>
         new(Process.Start(Info(args, environment))!);
@@ -78,6 +101,16 @@ public sealed class ParleyTool : IDisposable
     public void Dispose()
     {
         try { Directory.Delete(Home, recursive: true); } catch (IOException) { }
+    }
+}
+
+static class StartInfoExtensions
+{
+    public static ProcessStartInfo WithEnvironment(this ProcessStartInfo info, IDictionary<string, string?> environment)
+    {
+        info.Environment.Clear();
+        foreach (var (name, value) in environment) info.Environment[name] = value;
+        return info;
     }
 }
 

@@ -60,6 +60,23 @@ public sealed class TerminationCommandTests
     }
 
     [Fact]
+    public async Task Bulk_AtATerminal_DrawsAProgressBarToTheEnd()
+    {
+        await using var s = await Scene.StartAsync(o => o with { TerminationAnswerAtOnceMax = 1 });
+        var created = await s.RunAsync("deployments", "create", "--name", "Bar site", "--json");
+        var deploymentId = created.Json().Text("id");
+        for (var i = 0; i < 2; i++) await s.LiveConversationAsync(deploymentId);
+
+        var bulk = await s.Tool.RunInTerminalAsync(["terminate", "--filter", $"deploymentId={deploymentId}", "--reason", "bar"], s.Credentials);
+
+        Assert.True(bulk.ExitCode == 0, bulk.ToString());
+        var seen = System.Text.RegularExpressions.Regex.Replace(bulk.Stdout, @"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]", "");   // without the colours and cursor moves
+        Assert.Contains("100%", seen);   // the bar, drawn to its end
+        Assert.Matches(@"State\s+FULFILLED", seen);
+        Assert.DoesNotContain("is running; waiting", seen);
+    }
+
+    [Fact]
     public async Task Policy_CreateShowList_DryRunListsWhatItWouldEnd_WithoutEndingIt_ThenDelete()
     {
         await using var s = await Scene.StartAsync();
