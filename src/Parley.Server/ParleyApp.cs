@@ -11,7 +11,6 @@ using Parley.Server.Terminations;
 using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
 using Parley.Server.Protocol;
-using Parley.Server.Terminations;
 using Parley.Server.Users;
 using Parley.Server.Web;
 
