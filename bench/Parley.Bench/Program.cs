@@ -13,7 +13,8 @@ var sessionsOption = new Option<int>("--sessions") { Description = "concurrent g
 var activeOption = new Option<int>("--active") { Description = "sessions in the steady load (closed loop)", DefaultValueFactory = _ => 100 };
 var durationOption = new Option<double>("--duration") { Description = "seconds of steady load", DefaultValueFactory = _ => 10 };
 var terminationsOption = new Option<int>("--terminations") { Description = "single terminations timed (Parley)", DefaultValueFactory = _ => 200 };
-var bulkOption = new Option<int>("--bulk") { Description = "sessions ended at once (Parley)", DefaultValueFactory = _ => 1000 };
+var bulkOption = new Option<int>("--bulk") { Description = "sessions ended at once by one POST /api/v2/parley/terminations (Parley)", DefaultValueFactory = _ => 1000 };
+var bulkCallsOption = new Option<int>("--bulk-calls") { Description = "sessions also ended by 64 concurrent single calls, the earlier bulk figure (Parley)", DefaultValueFactory = _ => 0 };
 var sourcesOption = new Option<int>("--sources") { Description = "loopback source addresses to spread client sockets over (0: one per 10k sessions)", DefaultValueFactory = _ => 0 };
 var scalingOption = new Option<string?>("--scaling") { Description = "session counts for the scaling table, e.g. 1000,5000,10000,19000" };
 var jsonOption = new Option<string?>("--json") { Description = "write the report as JSON to this file" };
@@ -25,7 +26,7 @@ var tracedOption = new Option<int>("--traced") { Description = "cross-node termi
 
 var root = new RootCommand("Parley benchmark: sessions, throughput, termination latency and memory, as ratios to baselines")
 {
-    targetsOption, sessionsOption, activeOption, durationOption, terminationsOption, bulkOption, sourcesOption, scalingOption, jsonOption,
+    targetsOption, sessionsOption, activeOption, durationOption, terminationsOption, bulkOption, bulkCallsOption, sourcesOption, scalingOption, jsonOption,
     smokeOption, verboseOption, nodesOption, crossTerminationsOption, tracedOption,
 };
 root.SetAction(async (parse, ct) =>
@@ -39,7 +40,8 @@ root.SetAction(async (parse, ct) =>
         smoke ? 3 : parse.GetValue(durationOption),
         smoke ? 50 : parse.GetValue(terminationsOption),
         smoke ? 100 : parse.GetValue(bulkOption),
-        parse.GetValue(sourcesOption));
+        parse.GetValue(sourcesOption),
+        smoke ? 0 : parse.GetValue(bulkCallsOption));
     var nodes = parse.GetValue(nodesOption);
     if (nodes < 1) throw new ArgumentException("--nodes is 1 (one SQLite node) or more (PostgreSQL + Redis)");
     var report = new Report(Machine.Describe(), settings);
@@ -56,7 +58,7 @@ root.SetAction(async (parse, ct) =>
             foreach (var name in settings.Targets)
             {
                 Console.WriteLine($"-- scaling {name}: {n} sessions");
-                var at = settings with { Sessions = n, Duration = Math.Min(settings.Duration, 5), Terminations = Math.Min(settings.Terminations, 100), Bulk = 0 };
+                var at = settings with { Sessions = n, Duration = Math.Min(settings.Duration, 5), Terminations = Math.Min(settings.Terminations, 100), Bulk = 0, BulkCalls = 0 };
                 report.Scaling.Add(await Runner.RunAsync(name, at));
             }
 
@@ -84,7 +86,7 @@ return await root.Parse(args).InvokeAsync();
 
 namespace Parley.Bench
 {
-    public sealed record Settings(string[] Targets, int Sessions, int Active, double Duration, int Terminations, int Bulk, int Sources);
+    public sealed record Settings(string[] Targets, int Sessions, int Active, double Duration, int Terminations, int Bulk, int Sources, int BulkCalls = 0);
 
     public sealed record Percentiles(double P50, double P95, double P99, double Max, int Count)
     {
@@ -101,7 +103,8 @@ namespace Parley.Bench
         string Target, int SessionsRequested, int SessionsConnected, int Refused, double ConnectSeconds, long RssBaseKiB, long RssIdleKiB,
         int ActiveSessions, double DurationSeconds, long RoundTrips, Percentiles RoundTrip, double CpuCores,
         Percentiles? Termination, Percentiles? TerminationAnswer, int BulkCount, double? BulkSeconds,
-        Percentiles? BotMessage = null, Percentiles? BotMessageAnswer = null)
+        Percentiles? BotMessage = null, Percentiles? BotMessageAnswer = null, double? BulkAnswerSeconds = null, int BulkCallsCount = 0,
+        double? BulkCallsSeconds = null)
     {
         public double RssKiBPerSession => SessionsConnected == 0 ? 0 : (RssIdleKiB - RssBaseKiB) / (double)SessionsConnected;
         /// <summary>Each round trip is two messages: the guest's and the bot's reply.</summary>
@@ -166,8 +169,9 @@ namespace Parley.Bench
                 Console.WriteLine($"   {rtts.Count / loadSeconds * 2:0} messages/s, round trip p50 {roundTrip.P50:0.00} ms p99 {roundTrip.P99:0.00} ms, {cpuCores:0.00} cores");
 
                 Percentiles? termination = null, answer = null, botMessage = null, botAnswer = null;
-                double? bulkSeconds = null;
+                double? bulkSeconds = null, bulkAnswerSeconds = null, bulkCallsSeconds = null;
                 var bulkCount = 0;
+                var bulkCallsCount = 0;
                 if (target.CanTerminate)
                 {
                     // 3. Termination latency: Platform API call start → the guest's socket has the Disconnect frame.
@@ -186,25 +190,46 @@ namespace Parley.Bench
                     }, f => f.IsDisconnect, Timeout);
                     Console.WriteLine($"   termination p50 {termination.P50:0.00} ms p99 {termination.P99:0.00} ms (HTTP answer p50 {answer.P50:0.00} ms p99 {answer.P99:0.00} ms)");
 
-                    // 4. Bulk: K conversations ended at once; wall time until every socket has its Disconnect.
+                    // 4. Bulk: K conversations (started by the bot with a campaign tag of their own) ended by one
+                    // POST /api/v2/parley/terminations; wall time from the call until the last socket received its Disconnect.
                     var bulk = connected.Skip(active.Count + singles.Count).Take(s.Bulk).ToList();
-                    if (bulk.Count > 0)
+                    if (bulk.Count > 0 && target is ParleyTarget parley)
                     {
-                        await target.PrepareAsync(bulk, needBotCommunication: false);
-                        var bulkClock = Stopwatch.StartNew();
-                        await Parallel.ForEachAsync(bulk, new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (g, _) =>
+                        var campaign = $"bench-{Guid.NewGuid():N}";
+                        await parley.StartTaggedAsync(bulk, campaign);
+                        var told = bulk.Select(g => g.NextAsync(f => f.IsDisconnect, Timeout)).ToList();   // listening before the call
+                        var started = Stopwatch.GetTimestamp();
+                        var job = await parley.BulkTerminateAsync(campaign);
+                        bulkAnswerSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                        var frames = await Task.WhenAll(told);
+                        bulkSeconds = Ms(started, frames.Max(f => f.ReceivedTicks)) / 1000;
+                        bulkCount = bulk.Count;
+                        var counts = await parley.AwaitTerminationAsync(job);
+                        if (counts.Ended != bulk.Count || counts.SocketsNotified < bulk.Count)
+                            throw new InvalidOperationException($"bulk termination ended {counts.Ended} of {bulk.Count} ({counts.SocketsNotified} sockets told)");
+                        Console.WriteLine($"   bulk termination of {bulkCount} sessions (one call): {bulkSeconds:0.000} s until every socket had its Disconnect " +
+                                          $"(answered {(job.Accepted ? "202" : "200")} in {bulkAnswerSeconds:0.000} s; the job ran {counts.ServerSeconds:0.000} s on the server)");
+                    }
+
+                    // 4b. The earlier figure: K conversations ended by 64 concurrent single calls (POST …/disconnect).
+                    var calls = connected.Skip(active.Count + singles.Count + bulk.Count).Take(s.BulkCalls).ToList();
+                    if (calls.Count > 0)
+                    {
+                        await target.PrepareAsync(calls, needBotCommunication: false);
+                        var callsClock = Stopwatch.StartNew();
+                        await Parallel.ForEachAsync(calls, new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (g, _) =>
                         {
                             using var response = await target.TerminateAsync(g);
                             response.EnsureSuccessStatusCode();
                             await g.NextAsync(f => f.IsDisconnect, Timeout);
                         });
-                        bulkSeconds = bulkClock.Elapsed.TotalSeconds;
-                        bulkCount = bulk.Count;
-                        Console.WriteLine($"   bulk termination of {bulkCount} sessions: {bulkSeconds:0.000} s");
+                        bulkCallsSeconds = callsClock.Elapsed.TotalSeconds;
+                        bulkCallsCount = calls.Count;
+                        Console.WriteLine($"   bulk termination of {bulkCallsCount} sessions (64 concurrent calls): {bulkCallsSeconds:0.000} s");
                     }
                 }
                 return new Result(name, s.Sessions, connected.Count, refused, connectSeconds, rssBase, rssIdle, active.Count, loadSeconds, rtts.Count,
-                    roundTrip, cpuCores, termination, answer, bulkCount, bulkSeconds, botMessage, botAnswer);
+                    roundTrip, cpuCores, termination, answer, bulkCount, bulkSeconds, botMessage, botAnswer, bulkAnswerSeconds, bulkCallsCount, bulkCallsSeconds);
             }
             finally
             {
@@ -320,6 +345,9 @@ namespace Parley.Bench
                 ["termination_p99_ms"] = p?.Termination?.P99 ?? 0,
                 ["bulk_terminate_s"] = p?.BulkSeconds ?? 0,
                 ["bulk_terminate_count"] = p?.BulkCount ?? 0,
+                ["bulk_terminate_answer_s"] = p?.BulkAnswerSeconds ?? 0,
+                ["bulk_terminate_calls_s"] = p?.BulkCallsSeconds ?? 0,
+                ["bulk_terminate_calls_count"] = p?.BulkCallsCount ?? 0,
                 ["rss_kib_per_session"] = p?.RssKiBPerSession ?? 0,
                 ["server_cpu_cores"] = p?.CpuCores ?? 0,
                 ["ratio_vs_raw"] = Ratio("raw"),
@@ -378,6 +406,7 @@ namespace Parley.Bench
             server_cpu_cores = r.CpuCores, termination_p50_ms = r.Termination?.P50, termination_p99_ms = r.Termination?.P99,
             termination_answer_p50_ms = r.TerminationAnswer?.P50, termination_answer_p99_ms = r.TerminationAnswer?.P99,
             bot_message_p50_ms = r.BotMessage?.P50, bot_message_p99_ms = r.BotMessage?.P99, bulk_terminate_count = r.BulkCount, bulk_terminate_s = r.BulkSeconds,
+            bulk_terminate_answer_s = r.BulkAnswerSeconds, bulk_terminate_calls_count = r.BulkCallsCount, bulk_terminate_calls_s = r.BulkCallsSeconds,
         };
     }
 }

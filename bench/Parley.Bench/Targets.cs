@@ -276,6 +276,54 @@ public sealed class ParleyTarget(string name = "parley", IReadOnlyDictionary<str
                                        $"{(int)response.StatusCode}: {(body.Length > 500 ? body[..500] + "…" : body)}");
     }
 
+    /// <summary>The bot starts a conversation with each guest, tagged with <paramref name="campaign"/> (what a bulk termination selects).</summary>
+    public async Task StartTaggedAsync(IReadOnlyList<BenchConnection> guests, string campaign)
+    {
+        var timeout = TimeSpan.FromSeconds(30);
+        await Parallel.ForEachAsync(guests, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (g, _) =>
+        {
+            g.SessionId = await g.JwtSubjectAsync(timeout);
+            using var response = await Http.PostAsJsonAsync("/api/v2/conversations/messages/agentless", new
+            {
+                fromAddress = DeploymentId, toAddress = g.SessionId, toAddressMessengerType = "webmessaging", textBody = "campaign", campaign,
+            });
+            await EnsureSuccessAsync(response);
+            using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            g.ConversationId = doc.RootElement.GetProperty("conversationId").GetString();
+            await g.NextAsync(f => f.Direction == "Outbound" && f.TracingId is null, timeout);
+        });
+    }
+
+    public sealed record BulkJob(string Id, bool Accepted, JsonElement Answer);
+    /// <param name="ServerSeconds">From the job's creation to its completion as the server stamped them (millisecond times).</param>
+    public sealed record BulkCounts(int Matched, int Ended, int AlreadyEnded, int Failed, int SocketsNotified, int ChannelsNotified, double ServerSeconds);
+
+    /// <summary>One <c>POST /api/v2/parley/terminations</c> for every live conversation of the campaign.</summary>
+    public async Task<BulkJob> BulkTerminateAsync(string campaign)
+    {
+        using var response = await Http.PostAsJsonAsync("/api/v2/parley/terminations", new { filter = new { campaign }, reason = "bench" });
+        await EnsureSuccessAsync(response);
+        var answer = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+        return new BulkJob(answer.GetProperty("id").GetString()!, (int)response.StatusCode == 202, answer);
+    }
+
+    /// <summary>The final counts: the 200 answer's, or the job's once it is no longer PENDING.</summary>
+    public async Task<BulkCounts> AwaitTerminationAsync(BulkJob job)
+    {
+        var answer = job.Answer;
+        for (var deadline = Stopwatch.StartNew(); answer.GetProperty("state").GetString() == "PENDING"; )
+        {
+            if (deadline.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException($"bulk termination {job.Id} still PENDING after 60 s");
+            await Task.Delay(100);
+            answer = JsonDocument.Parse(await Http.GetStringAsync($"/api/v2/parley/terminations/{job.Id}")).RootElement.Clone();
+        }
+        if (answer.GetProperty("state").GetString() != "FULFILLED") throw new InvalidOperationException($"bulk termination {job.Id}: {answer}");
+        int N(string name) => answer.TryGetProperty(name, out var v) ? v.GetInt32() : 0;
+        var server = (DateTimeOffset.Parse(answer.GetProperty("dateCompleted").GetString()!, System.Globalization.CultureInfo.InvariantCulture)
+            - DateTimeOffset.Parse(answer.GetProperty("dateCreated").GetString()!, System.Globalization.CultureInfo.InvariantCulture)).TotalSeconds;
+        return new BulkCounts(N("matched"), N("ended"), N("alreadyEnded"), N("failed"), N("socketsNotified"), N("channelsNotified"), server);
+    }
+
     public override Task<HttpResponseMessage> TerminateAsync(BenchConnection guest) =>
         Http.PostAsync($"/api/v2/conversations/{guest.ConversationId}/disconnect", null);
 

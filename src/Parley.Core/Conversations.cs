@@ -27,7 +27,7 @@ public sealed record Outcome(
     public ConversationMessage? Message => Events.OfType<MessageAdded>().Select(m => m.Message).FirstOrDefault();
 }
 
-/// <summary>What a conversation is tagged with when an agentless request starts it (docs/ending-sessions.md §Campaign tag).</summary>
+/// <summary>What a conversation is tagged with when an agentless request starts it (docs/ending-sessions.md "Campaign tag").</summary>
 public sealed record StartTags(string? Campaign, string? StartedBy);
 
 /// <summary>Settings the domain needs from configuration.</summary>

@@ -63,7 +63,7 @@ public sealed record Conversation(
     string? Campaign = null,
     string? StartedBy = null)
 {
-    // Campaign: the tag an agentless request that started it carried (docs/ending-sessions.md §Campaign tag).
+    // Campaign: the tag an agentless request that started it carried (docs/ending-sessions.md "Campaign tag").
     // StartedBy: the OAuth client (a bot) whose agentless request started it; null when the guest started it.
     public bool IsEnded => State == ConversationState.Disconnected;
 

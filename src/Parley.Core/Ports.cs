@@ -267,7 +267,7 @@ public sealed record StoragePorts(
     /// <summary>Termination policies (docs/ending-sessions.md "Policies"); every adapter sets it when it opens.</summary>
     public ITerminationPolicyStore TerminationPolicies { get; init; } = null!;
 
-    /// <summary>Bulk termination jobs (docs/ending-sessions.md §Bulk terminations); every adapter sets it when it opens.</summary>
+    /// <summary>Bulk termination jobs (docs/ending-sessions.md "Bulk terminations"); every adapter sets it when it opens.</summary>
     public ITerminationJobStore TerminationJobs { get; init; } = null!;
 }
 

@@ -209,7 +209,7 @@ public sealed record AgentlessRequest
     public bool? UseExistingActiveConversation { get; init; }
     public JsonElement? MessagingTemplate { get; init; }
     /// <summary>Parley extension: the campaign tag of the conversation this request starts, kept as the customer
-    /// participant's <c>attributes.campaign</c> (docs/ending-sessions.md §Campaign tag).</summary>
+    /// participant's <c>attributes.campaign</c> (docs/ending-sessions.md "Campaign tag").</summary>
     public string? Campaign { get; init; }
 }
 

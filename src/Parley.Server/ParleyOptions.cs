@@ -285,7 +285,7 @@ public sealed record ParleyOptions
     };
     // ---- end of notifications ----
 
-    // ---- Bulk terminations and the campaign tag (issue 14 item 2; docs/ending-sessions.md §Bulk terminations) ----
+    // ---- Bulk terminations and the campaign tag (issue 14 item 2; docs/ending-sessions.md "Bulk terminations") ----
     /// <summary>
     /// Parley:Terminations:AnswerAtOnceMax. A bulk termination that matches at most this many live conversations runs
     /// in the request and answers <c>200</c> with the final counts; a larger one answers <c>202</c> and runs as a job.

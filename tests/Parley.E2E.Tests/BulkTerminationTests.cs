@@ -8,7 +8,7 @@ using Parley.Server;
 namespace Parley.E2E.Tests;
 
 /// <summary>
-/// Bulk terminations (docs/ending-sessions.md §Bulk terminations) and the campaign tag (§Campaign tag), over real guest
+/// Bulk terminations (docs/ending-sessions.md "Bulk terminations") and the campaign tag ("Campaign tag"), over real guest
 /// sockets: a filter ends exactly its set, the rest keep working; small sets answer at once, large ones run as jobs.
 /// </summary>
 public sealed class BulkTerminationTests

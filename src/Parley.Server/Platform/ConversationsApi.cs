@@ -30,6 +30,8 @@ public static class ConversationsApi
 {
     public const string ReasonHeader = "Parley-Termination-Reason";
     public const string NotifiedHeader = "Parley-Sockets-Notified";
+    /// <summary>The termination's id (its audit row), which names its receipt: <c>GET /api/v2/parley/receipts/{id}</c>.</summary>
+    public const string TerminationIdHeader = "Parley-Termination-Id";
 
     public const string Levers =
         "To end a messaging conversation use PATCH /api/v2/conversations/messages/{conversationId}/participants/{participantId} " +
@@ -194,6 +196,7 @@ public static class ConversationsApi
         var sockets = await Conversations.AwaitDeliveryAsync(outcome, ctx.Audit, ct);
         ctx.Terminations.Terminated(outcome, sockets, elapsed, command);
         http.Response.Headers[NotifiedHeader] = sockets.ToString();
+        if (outcome.AuditId is { } terminationId) http.Response.Headers[TerminationIdHeader] = terminationId;
         return await success(outcome.Conversation!);
     }
 

@@ -33,7 +33,7 @@ public static class PlatformWire
 
     /// <summary>
     /// Participant data: the campaign tag an agentless request started the conversation with sits on the customer
-    /// participant's <c>attributes</c>, where the platform keeps participant data (docs/ending-sessions.md §Campaign tag).
+    /// participant's <c>attributes</c>, where the platform keeps participant data (docs/ending-sessions.md "Campaign tag").
     /// </summary>
     static Dictionary<string, string> Attributes(Conversation c, Participant p) =>
         p.Purpose == ParticipantPurpose.Customer && c.Campaign is { } campaign ? new() { ["campaign"] = campaign } : [];

@@ -9,7 +9,7 @@ using Parley.Server.Protocol;
 namespace Parley.Server.Terminations;
 
 /// <summary>
-/// Bulk terminations (docs/ending-sessions.md §Bulk terminations): <c>POST /api/v2/parley/terminations</c> ends every live
+/// Bulk terminations (docs/ending-sessions.md "Bulk terminations"): <c>POST /api/v2/parley/terminations</c> ends every live
 /// conversation a filter selects, answering <c>200</c> with the final counts when it selects few
 /// (<see cref="ParleyOptions.TerminationAnswerAtOnceMax"/>), else <c>202</c> and a job read back by id. Every run is
 /// stored (so any node answers for it, and the listing shows them all).
