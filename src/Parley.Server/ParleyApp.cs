@@ -7,10 +7,10 @@ using Parley.Server.Connections;
 using Parley.Server.GuestApi;
 using Parley.Server.OAuth;
 using Parley.Server.Notifications;
+using Parley.Server.Terminations;
 using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
 using Parley.Server.Protocol;
-using Parley.Server.Terminations;
 using Parley.Server.Users;
 using Parley.Server.Web;
 
@@ -166,6 +166,7 @@ public static class ParleyApp
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
         app.MapTerminations();   // POST/GET /api/v2/parley/terminations (Terminations/TerminationsApi.cs)
+        app.MapReceiptsApi();   // termination receipts (Terminations/ReceiptsApi.cs)
         app.MapParleyHealth();
         app.MapIndexPage();
         app.MapPlatformOpenApi();

@@ -22,6 +22,7 @@ public sealed class PostgresStorage : IAsyncDisposable
             NotificationChannels = new PostgresNotificationChannelStore(db),
             TerminationPolicies = new PostgresTerminationPolicyStore(db),
             TerminationJobs = new PostgresTerminationJobStore(db),
+            Receipts = new PostgresReceiptStore(db),
         };
     }
 

@@ -19,6 +19,7 @@ public sealed class SqliteStore : IAsyncDisposable
             NotificationChannels = new SqliteNotificationChannelStore(database),
             TerminationPolicies = new SqliteTerminationPolicyStore(database),
             TerminationJobs = new SqliteTerminationJobStore(database),
+            Receipts = new SqliteReceiptStore(database),
         };
     }
 
