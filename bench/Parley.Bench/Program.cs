@@ -208,7 +208,7 @@ namespace Parley.Bench
                         if (counts.Ended != bulk.Count || counts.SocketsNotified < bulk.Count)
                             throw new InvalidOperationException($"bulk termination ended {counts.Ended} of {bulk.Count} ({counts.SocketsNotified} sockets told)");
                         Console.WriteLine($"   bulk termination of {bulkCount} sessions (one call): {bulkSeconds:0.000} s until every socket had its Disconnect " +
-                                          $"(answered {(job.Accepted ? "202" : "200")} in {bulkAnswerSeconds:0.000} s)");
+                                          $"(answered {(job.Accepted ? "202" : "200")} in {bulkAnswerSeconds:0.000} s; the job ran {counts.ServerSeconds:0.000} s on the server)");
                     }
 
                     // 4b. The earlier figure: K conversations ended by 64 concurrent single calls (POST …/disconnect).

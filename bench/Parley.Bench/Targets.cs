@@ -295,7 +295,8 @@ public sealed class ParleyTarget(string name = "parley", IReadOnlyDictionary<str
     }
 
     public sealed record BulkJob(string Id, bool Accepted, JsonElement Answer);
-    public sealed record BulkCounts(int Matched, int Ended, int AlreadyEnded, int Failed, int SocketsNotified, int ChannelsNotified);
+    /// <param name="ServerSeconds">From the job's creation to its completion as the server stamped them (millisecond times).</param>
+    public sealed record BulkCounts(int Matched, int Ended, int AlreadyEnded, int Failed, int SocketsNotified, int ChannelsNotified, double ServerSeconds);
 
     /// <summary>One <c>POST /api/v2/parley/terminations</c> for every live conversation of the campaign.</summary>
     public async Task<BulkJob> BulkTerminateAsync(string campaign)
@@ -318,7 +319,9 @@ public sealed class ParleyTarget(string name = "parley", IReadOnlyDictionary<str
         }
         if (answer.GetProperty("state").GetString() != "FULFILLED") throw new InvalidOperationException($"bulk termination {job.Id}: {answer}");
         int N(string name) => answer.TryGetProperty(name, out var v) ? v.GetInt32() : 0;
-        return new BulkCounts(N("matched"), N("ended"), N("alreadyEnded"), N("failed"), N("socketsNotified"), N("channelsNotified"));
+        var server = (DateTimeOffset.Parse(answer.GetProperty("dateCompleted").GetString()!, System.Globalization.CultureInfo.InvariantCulture)
+            - DateTimeOffset.Parse(answer.GetProperty("dateCreated").GetString()!, System.Globalization.CultureInfo.InvariantCulture)).TotalSeconds;
+        return new BulkCounts(N("matched"), N("ended"), N("alreadyEnded"), N("failed"), N("socketsNotified"), N("channelsNotified"), server);
     }
 
     public override Task<HttpResponseMessage> TerminateAsync(BenchConnection guest) =>

@@ -8,7 +8,8 @@ namespace Parley.Backplane.Redis;
 /// A delivery (or a socket count request) as it travels between nodes: plain data, each node renders its own frames.
 /// <see cref="Id"/> numbers the request on its origin node, whose reply channel takes every node's answer.
 /// <see cref="TraceParent"/> is the origin's W3C trace context (optional: absent when nobody traces, ignored by a node
-/// that does not know it), so the receiving node's socket writes join the same trace.
+/// that does not know it), so the receiving node's socket writes join the same trace. <see cref="TerminationId"/>: the end's
+/// audit id, under which each node records its sockets' receipts.
 /// </summary>
 sealed record DeliveryEnvelope(
     string Origin,
@@ -22,7 +23,9 @@ sealed record DeliveryEnvelope(
     DateTimeOffset? At = null,
     bool SessionCleared = false,
     string? Reason = null,
-    string? TraceParent = null)
+    string? TraceParent = null,
+    string? TerminationId = null,
+    string? ConversationId = null)
 {
     public const string MessageKind = "message", EndedKind = "ended", ClearedKind = "cleared", ClosedKind = "closed", CountKind = "count";
 
@@ -34,8 +37,9 @@ sealed record DeliveryEnvelope(
         return delivery switch
         {
             SessionDelivery.Message m => new(origin, id, MessageKind, session, ms, Message: m.Body, TracingId: m.TracingId, TraceParent: trace),
-            SessionDelivery.Ended e => new(origin, id, EndedKind, session, ms, Conversation: e.After, At: e.At, TraceParent: trace),
-            SessionDelivery.Cleared => new(origin, id, ClearedKind, session, ms, TraceParent: trace),
+            SessionDelivery.Ended e => new(origin, id, EndedKind, session, ms, Conversation: e.After, At: e.At, TraceParent: trace, TerminationId: e.TerminationId),
+            SessionDelivery.Cleared c => new(origin, id, ClearedKind, session, ms, TraceParent: trace, TerminationId: c.TerminationId,
+                ConversationId: c.ConversationId),
             SessionDelivery.ConnectionsClosed c => new(origin, id, ClosedKind, session, ms, SessionCleared: c.SessionCleared, Reason: c.Reason,
                 TraceParent: trace),
             _ => throw new ArgumentOutOfRangeException(nameof(delivery), delivery.GetType().Name, "A delivery the Redis backplane cannot carry."),
@@ -46,8 +50,8 @@ sealed record DeliveryEnvelope(
     public SessionDelivery? ToDelivery() => Kind switch
     {
         MessageKind when Message is not null => new SessionDelivery.Message(Message, TracingId),
-        EndedKind when Conversation is not null && At is { } at => new SessionDelivery.Ended(Conversation, at),
-        ClearedKind => new SessionDelivery.Cleared(),
+        EndedKind when Conversation is not null && At is { } at => new SessionDelivery.Ended(Conversation, at, TerminationId),
+        ClearedKind => new SessionDelivery.Cleared(TerminationId, ConversationId),
         ClosedKind => new SessionDelivery.ConnectionsClosed(SessionCleared, Reason ?? "closed"),
         _ => null,
     };

@@ -42,7 +42,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
     readonly ILocalNotifications _notifications;
     readonly RedisBackplaneOptions _options;
     readonly ILogger _log;
-    readonly RedisChannel _deliveries, _changes, _replies, _channelChanges;
+    readonly RedisChannel _deliveries, _changes, _replies, _channelChanges, _receiptChanges;
     readonly RedisKey _memberKey, _membersKey;
     readonly ConcurrentDictionary<long, Pending> _pending = new();
     readonly CancellationTokenSource _stop = new();
@@ -71,6 +71,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         _changes = RedisChannel.Literal(options.Prefix + "changes");
         _replies = RedisChannel.Literal(options.Prefix + "replies:" + options.NodeId);
         _channelChanges = RedisChannel.Literal(options.Prefix + "notification-channels");
+        _receiptChanges = RedisChannel.Literal(options.Prefix + "termination-receipts");
         _memberKey = options.Prefix + "node:" + options.NodeId;
         _membersKey = options.Prefix + "nodes";
     }
@@ -352,6 +353,25 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
         _notifications.ChannelChanged(parts[1]);
     }
 
+    /// <summary>
+    /// A termination's receipt changed: this node publishes it to its subscribed channels now, every other node when the
+    /// message ("origin terminationId") arrives (each reads the receipt as stored). At most once, like a change.
+    /// </summary>
+    public void ReceiptChanged(string terminationId)
+    {
+        _notifications.ReceiptChanged(terminationId);
+        if (!IsConnected) return;
+        try { _redis.GetSubscriber().Publish(_receiptChanges, NodeId + " " + terminationId, CommandFlags.FireAndForget); }
+        catch (Exception e) when (e is RedisException or ObjectDisposedException) { _log.NotificationNotCarried(e); }
+    }
+
+    void OnReceiptChanged(RedisChannel channel, RedisValue value)
+    {
+        var parts = ((string?)value)?.Split(' ', 2);
+        if (parts is not { Length: 2 } || parts[0] == NodeId) return;   // published here already
+        _notifications.ReceiptChanged(parts[1]);
+    }
+
     // ------------------------------------------------------------------ membership and connection
 
     /// <summary>Renews the membership key, joins when not yet subscribed (start-up or a failed start), refreshes the members.</summary>
@@ -398,6 +418,7 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
             {
                 await subscriber.SubscribeAsync(_replies, OnReply);   // answers: any order will do
                 await subscriber.SubscribeAsync(_channelChanges, OnChannelChanged);   // re-reads: any order will do (each reads the latest)
+                await subscriber.SubscribeAsync(_receiptChanges, OnReceiptChanged);   // the same: each reads the receipt as stored
                 _repliesSubscribed = true;
             }
             _subscribed = true;

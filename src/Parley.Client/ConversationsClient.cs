@@ -9,6 +9,9 @@ public sealed class ConversationsClient
     /// <summary>Parley's header naming the guest sockets a termination told.</summary>
     public const string SocketsNotifiedHeader = "Parley-Sockets-Notified";
 
+    /// <summary>Parley's header naming the termination (its audit row's id, which is its receipt's id).</summary>
+    public const string TerminationIdHeader = "Parley-Termination-Id";
+
     /// <summary>Parley's header carrying a termination's reason (ASCII only; otherwise the reason goes in the body).</summary>
     public const string ReasonHeader = "Parley-Termination-Reason";
 
@@ -100,11 +103,15 @@ public sealed class ConversationsClient
     }
 }
 
-/// <summary>What a lever's call answered: its status and, on Parley, how many guest sockets took the Disconnect.</summary>
-public sealed record LeverAnswer(int Status, int? SocketsNotified, string? ContextId)
+/// <summary>
+/// What a lever's call answered: its status and, on Parley, how many guest sockets took the Disconnect and the
+/// termination's id (its receipt: <c>GET /api/v2/parley/receipts/{id}</c>).
+/// </summary>
+public sealed record LeverAnswer(int Status, int? SocketsNotified, string? TerminationId, string? ContextId)
 {
     internal static LeverAnswer From(Answer a) =>
-        new(a.Status, int.TryParse(a.Header(ConversationsClient.SocketsNotifiedHeader), out var n) ? n : null, a.Header(Http.CorrelationHeader));
+        new(a.Status, int.TryParse(a.Header(ConversationsClient.SocketsNotifiedHeader), out var n) ? n : null,
+            a.Header(ConversationsClient.TerminationIdHeader), a.Header(Http.CorrelationHeader));
 }
 
 /// <summary>Conversation details (a Genesys Cloud call; docs/compatibility.md §Analytics details).</summary>

@@ -5,26 +5,24 @@ namespace Parley.Client;
 /// <summary>Parley extension: web messaging deployments (<c>/api/v2/parley/deployments</c>).</summary>
 public sealed class DeploymentsClient
 {
-    const string Root = "/api/v2/parley/deployments";
-    readonly Http _api;
+    readonly Resource<DeploymentWire, DeploymentWire> _deployments;
 
-    internal DeploymentsClient(Http api) => _api = api;
+    internal DeploymentsClient(Http api) => _deployments = new(api, "/api/v2/parley/deployments", HttpMethod.Put, ParleyJson.Wire.DeploymentWire,
+        ParleyJson.Wire.DeploymentWire, ParleyJson.Wire.EntityListingDeploymentWire);
 
     public Task<EntityListing<DeploymentWire>> ListAsync(int? pageSize = null, int? pageNumber = null, CancellationToken ct = default) =>
-        _api.GetAsync(Http.Query(Root, ("pageSize", pageSize), ("pageNumber", pageNumber)), ParleyJson.Wire.EntityListingDeploymentWire, ct);
+        _deployments.ListAsync(ct, ("pageSize", pageSize), ("pageNumber", pageNumber));
 
-    public Task<DeploymentWire> GetAsync(string id, CancellationToken ct = default) =>
-        _api.GetAsync($"{Root}/{Http.Segment(id)}", ParleyJson.Wire.DeploymentWire, ct);
+    public Task<DeploymentWire> GetAsync(string id, CancellationToken ct = default) => _deployments.GetAsync(id, ct);
 
     /// <summary>Creates a deployment (<c>name</c> required; <c>conversationDisconnect</c> defaults to enabled, ReadOnly).</summary>
-    public Task<DeploymentWire> CreateAsync(DeploymentWire deployment, CancellationToken ct = default) =>
-        _api.SendJsonAsync(HttpMethod.Post, Root, deployment, ParleyJson.Wire.DeploymentWire, ParleyJson.Wire.DeploymentWire, ct);
+    public Task<DeploymentWire> CreateAsync(DeploymentWire deployment, CancellationToken ct = default) => _deployments.CreateAsync(deployment, ct);
 
     /// <summary>Replaces a deployment's settings (PUT: fields left out take their defaults).</summary>
     public Task<DeploymentWire> UpdateAsync(string id, DeploymentWire deployment, CancellationToken ct = default) =>
-        _api.SendJsonAsync(HttpMethod.Put, $"{Root}/{Http.Segment(id)}", deployment, ParleyJson.Wire.DeploymentWire, ParleyJson.Wire.DeploymentWire, ct);
+        _deployments.UpdateAsync(id, deployment, ct);
 
-    public Task DeleteAsync(string id, CancellationToken ct = default) => _api.DeleteAsync($"{Root}/{Http.Segment(id)}", ct);
+    public Task DeleteAsync(string id, CancellationToken ct = default) => _deployments.DeleteAsync(id, ct);
 }
 
 /// <summary>Parley extension: web messaging guest sessions (<c>/api/v2/parley/webmessaging/sessions</c>).</summary>
@@ -44,26 +42,24 @@ public sealed class GuestSessionsClient
 /// <summary>Open messaging integrations (Genesys Cloud calls: <c>/api/v2/conversations/messaging/integrations/open</c>).</summary>
 public sealed class IntegrationsClient
 {
-    const string Root = "/api/v2/conversations/messaging/integrations/open";
-    readonly Http _api;
+    readonly Resource<OpenIntegrationWire, OpenIntegrationRequest> _integrations;
 
-    internal IntegrationsClient(Http api) => _api = api;
+    internal IntegrationsClient(Http api) => _integrations = new(api, "/api/v2/conversations/messaging/integrations/open", HttpMethod.Patch,
+        ParleyJson.Wire.OpenIntegrationWire, ParleyJson.Wire.OpenIntegrationRequest, ParleyJson.Wire.EntityListingOpenIntegrationWire);
 
     public Task<EntityListing<OpenIntegrationWire>> ListAsync(int? pageSize = null, int? pageNumber = null, CancellationToken ct = default) =>
-        _api.GetAsync(Http.Query(Root, ("pageSize", pageSize), ("pageNumber", pageNumber)), ParleyJson.Wire.EntityListingOpenIntegrationWire, ct);
+        _integrations.ListAsync(ct, ("pageSize", pageSize), ("pageNumber", pageNumber));
 
-    public Task<OpenIntegrationWire> GetAsync(string id, CancellationToken ct = default) =>
-        _api.GetAsync($"{Root}/{Http.Segment(id)}", ParleyJson.Wire.OpenIntegrationWire, ct);
+    public Task<OpenIntegrationWire> GetAsync(string id, CancellationToken ct = default) => _integrations.GetAsync(id, ct);
 
     public Task<OpenIntegrationWire> CreateAsync(OpenIntegrationRequest integration, CancellationToken ct = default) =>
-        _api.SendJsonAsync(HttpMethod.Post, Root, integration, ParleyJson.Wire.OpenIntegrationRequest, ParleyJson.Wire.OpenIntegrationWire, ct);
+        _integrations.CreateAsync(integration, ct);
 
     /// <summary>PATCH: only the fields set change.</summary>
     public Task<OpenIntegrationWire> UpdateAsync(string id, OpenIntegrationRequest changes, CancellationToken ct = default) =>
-        _api.SendJsonAsync(HttpMethod.Patch, $"{Root}/{Http.Segment(id)}", changes, ParleyJson.Wire.OpenIntegrationRequest,
-            ParleyJson.Wire.OpenIntegrationWire, ct);
+        _integrations.UpdateAsync(id, changes, ct);
 
-    public Task DeleteAsync(string id, CancellationToken ct = default) => _api.DeleteAsync($"{Root}/{Http.Segment(id)}", ct);
+    public Task DeleteAsync(string id, CancellationToken ct = default) => _integrations.DeleteAsync(id, ct);
 }
 
 /// <summary>The outbox's delivery states, as <c>GET /api/v2/parley/openmessaging/deliveries?state=</c> spells them.</summary>

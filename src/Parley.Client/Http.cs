@@ -20,7 +20,7 @@ sealed class Http(HttpClient client, ParleyClientOptions options, TokenSource to
     public async Task<Answer> SendAsync(HttpMethod method, string pathAndQuery, HttpContent? content, CancellationToken ct,
         IEnumerable<KeyValuePair<string, string>>? headers = null)
     {
-        var uri = new Uri(options.BaseAddress, pathAndQuery);
+        var uri = Combine(options.BaseAddress, pathAndQuery);
         string? refused = null;
         // Content is buffered once so the retry with a fresh token can send it again.
         var body = content is null ? null : await content.ReadAsByteArrayAsync(ct);
@@ -75,6 +75,10 @@ sealed class Http(HttpClient client, ParleyClientOptions options, TokenSource to
     }
 
     public static string Segment(string id) => Uri.EscapeDataString(id);
+
+    /// <summary>The base address and a path: a gateway's path prefix on the base (<c>https://host/api-gw</c>) is kept, not replaced.</summary>
+    public static Uri Combine(Uri baseAddress, string pathAndQuery) =>
+        new(baseAddress.GetLeftPart(UriPartial.Path).TrimEnd('/') + pathAndQuery);
 }
 
 /// <summary>An answer read whole: status, body, headers.</summary>

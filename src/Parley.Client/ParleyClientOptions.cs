@@ -24,7 +24,7 @@ public sealed record ParleyClientOptions
     /// <summary>A token is renewed this long before it expires (at most half its lifetime), so a request never carries one about to lapse.</summary>
     public TimeSpan TokenRefreshMargin { get; init; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>The clock that ages tokens (tests move it).</summary>
+    /// <summary>The clock that ages tokens (tests move it); waits between polls are in real time.</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 
     /// <summary>How <see cref="ParleyClient.TerminateAsync"/> waits for the end to show.</summary>

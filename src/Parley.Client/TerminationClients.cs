@@ -39,7 +39,7 @@ public sealed class BulkTerminationsClient
         progress?.Report(current);
         while (current.State == TerminationJobStates.Pending)
         {
-            await Task.Delay(interval, _api.Options.Clock, ct);
+            await Task.Delay(interval, ct);   // real time: the options clock only ages tokens
             current = await GetAsync(job.Id, ct);
             progress?.Report(current);
         }
@@ -59,40 +59,43 @@ public sealed class BulkTerminationsClient
 /// <summary>Parley extension (docs/ending-sessions.md, "Policies"): termination policies, their dry runs, and applying one now.</summary>
 public sealed class PoliciesClient
 {
-    const string Root = "/api/v2/parley/terminationpolicies";
     readonly Http _api;
+    readonly Resource<TerminationPolicyWire, TerminationPolicyRequest> _policies;
 
-    internal PoliciesClient(Http api) => _api = api;
+    internal PoliciesClient(Http api)
+    {
+        _api = api;
+        _policies = new(api, "/api/v2/parley/terminationpolicies", HttpMethod.Put, ParleyJson.Wire.TerminationPolicyWire,
+            ParleyJson.Wire.TerminationPolicyRequest, ParleyJson.Wire.EntityListingTerminationPolicyWire);
+    }
 
+    /// <summary>Policies, of one deployment or one integration when set.</summary>
     public Task<EntityListing<TerminationPolicyWire>> ListAsync(string? deploymentId = null, string? integrationId = null,
         int? pageSize = null, int? pageNumber = null, CancellationToken ct = default) =>
-        _api.GetAsync(Http.Query(Root, ("deploymentId", deploymentId), ("integrationId", integrationId), ("pageSize", pageSize),
-            ("pageNumber", pageNumber)), ParleyJson.Wire.EntityListingTerminationPolicyWire, ct);
+        _policies.ListAsync(ct, ("deploymentId", deploymentId), ("integrationId", integrationId), ("pageSize", pageSize), ("pageNumber", pageNumber));
 
-    public Task<TerminationPolicyWire> GetAsync(string id, CancellationToken ct = default) =>
-        _api.GetAsync($"{Root}/{Http.Segment(id)}", ParleyJson.Wire.TerminationPolicyWire, ct);
+    public Task<TerminationPolicyWire> GetAsync(string id, CancellationToken ct = default) => _policies.GetAsync(id, ct);
 
-    public Task<TerminationPolicyWire> CreateAsync(TerminationPolicyRequest policy, CancellationToken ct = default) =>
-        _api.SendJsonAsync(HttpMethod.Post, Root, policy, ParleyJson.Wire.TerminationPolicyRequest, ParleyJson.Wire.TerminationPolicyWire, ct);
+    public Task<TerminationPolicyWire> CreateAsync(TerminationPolicyRequest policy, CancellationToken ct = default) => _policies.CreateAsync(policy, ct);
 
+    /// <summary>PUT: the policy becomes exactly this.</summary>
     public Task<TerminationPolicyWire> UpdateAsync(string id, TerminationPolicyRequest policy, CancellationToken ct = default) =>
-        _api.SendJsonAsync(HttpMethod.Put, $"{Root}/{Http.Segment(id)}", policy, ParleyJson.Wire.TerminationPolicyRequest,
-            ParleyJson.Wire.TerminationPolicyWire, ct);
+        _policies.UpdateAsync(id, policy, ct);
 
-    public Task DeleteAsync(string id, CancellationToken ct = default) => _api.DeleteAsync($"{Root}/{Http.Segment(id)}", ct);
+    public Task DeleteAsync(string id, CancellationToken ct = default) => _policies.DeleteAsync(id, ct);
 
     /// <summary>Dry run of a stored policy: which live conversations it would end, and when. Ends nothing.</summary>
     public Task<PolicyPreviewWire> PreviewAsync(string id, CancellationToken ct = default) =>
-        _api.GetAsync($"{Root}/{Http.Segment(id)}/preview", ParleyJson.Wire.PolicyPreviewWire, ct);
+        _api.GetAsync($"{_policies.Item(id)}/preview", ParleyJson.Wire.PolicyPreviewWire, ct);
 
     /// <summary>Dry run of a policy not saved yet. Ends nothing.</summary>
     public Task<PolicyPreviewWire> PreviewAsync(TerminationPolicyRequest policy, CancellationToken ct = default) =>
-        _api.SendJsonAsync(HttpMethod.Post, $"{Root}/preview", policy, ParleyJson.Wire.TerminationPolicyRequest,
+        _api.SendJsonAsync(HttpMethod.Post, $"{_policies.Root}/preview", policy, ParleyJson.Wire.TerminationPolicyRequest,
             ParleyJson.Wire.PolicyPreviewWire, ct);
 
     /// <summary>Ends now what the policy says is due now; answered as a bulk termination (wait for it with <see cref="BulkTerminationsClient.WaitAsync(BulkTerminationWire, IProgress{BulkTerminationWire}?, TimeSpan?, CancellationToken)"/>).</summary>
     public async Task<BulkTerminationWire> ApplyAsync(string id, CancellationToken ct = default) =>
-        (await _api.SendAsync(HttpMethod.Post, $"{Root}/{Http.Segment(id)}/apply", null, ct)).Read(ParleyJson.Wire.BulkTerminationWire);
+        (await _api.SendAsync(HttpMethod.Post, $"{_policies.Item(id)}/apply", null, ct)).Read(ParleyJson.Wire.BulkTerminationWire);
 }
 
 /// <summary>Parley extension (docs/ending-sessions.md, "Receipts"): who was told of a termination.</summary>

@@ -13,6 +13,7 @@ sealed class TerminationRecipe(Http api, ConversationsClient conversations)
     readonly List<ObservedCall> _calls = [];
     readonly TerminationVerification _verify = api.Options.Verification;
     int? _sockets;
+    string? _terminationId;
 
     public async Task<TerminationResult> RunAsync(string conversationId, string? reason, CancellationToken ct)
     {
@@ -47,11 +48,12 @@ sealed class TerminationRecipe(Http api, ConversationsClient conversations)
         Record(answer);
         if (answer.Status is 401 or 403) throw answer.Failure();   // the caller's credentials: not an outcome of this conversation
         if (int.TryParse(answer.Header(ConversationsClient.SocketsNotifiedHeader), out var sockets)) _sockets = (_sockets ?? 0) + sockets;
+        _terminationId = answer.Header(ConversationsClient.TerminationIdHeader) ?? _terminationId;
         if (answer.IsSuccess)
         {
             var verified = await VerifyAsync(id, ct);
             if (verified.Verified)
-                return Result(TerminationStatus.Ended, id, lever, await WithTerminationIdAsync(id, verified, ct),
+                return Result(TerminationStatus.Ended, id, lever, verified,
                     $"Conversation {id} ended ({Describe(lever)}), verified: the customer is disconnected and analytics shows conversationEnd.");
             return null;
         }
@@ -110,24 +112,6 @@ sealed class TerminationRecipe(Http api, ConversationsClient conversations)
         catch (JsonException) { return reading; }
     }
 
-    /// <summary>On Parley (it answered the sockets header), the termination's audit id names its receipt. Best effort: the audit needs its own permission.</summary>
-    async Task<TerminationEvidence> WithTerminationIdAsync(string id, Reading reading, CancellationToken ct)
-    {
-        var evidence = Evidence(reading);
-        if (_sockets is null) return evidence;
-        var answer = await api.SendAsync(HttpMethod.Get,
-            Http.Query("/api/v2/parley/audit/terminations", ("conversationId", id), ("pageSize", 1)), null, ct);
-        Record(answer);
-        if (!answer.IsSuccess) return evidence with { Calls = [.. _calls] };
-        try
-        {
-            var row = JsonSerializer.Deserialize(answer.Body, ParleyJson.Wire.EntityListingTerminationAuditWire)?.Entities.FirstOrDefault();
-            return row is null ? evidence with { Calls = [.. _calls] }
-                : evidence with { TerminationId = row.Id, ReceiptUri = $"/api/v2/parley/receipts/{Uri.EscapeDataString(row.Id)}", Calls = [.. _calls] };
-        }
-        catch (JsonException) { return evidence with { Calls = [.. _calls] }; }
-    }
-
     void Record(Answer answer)
     {
         string? code = null;
@@ -150,7 +134,8 @@ sealed class TerminationRecipe(Http api, ConversationsClient conversations)
         ConversationState = r.Conversation is null ? null : r.AllDisconnected ? "disconnected" : "connected",
         CustomerParticipantId = r.Customer?.Id, CustomerState = r.Customer?.State, CustomerEndTime = r.Customer?.EndTime,
         CustomerDisconnectType = r.Customer?.DisconnectType, AnalyticsConversationEnd = r.ConversationEnd,
-        Calls = [.. _calls], SocketsNotified = _sockets,
+        Calls = [.. _calls], SocketsNotified = _sockets, TerminationId = _terminationId,
+        ReceiptUri = _terminationId is null ? null : $"/api/v2/parley/receipts/{Uri.EscapeDataString(_terminationId)}",
     };
 
     static string Describe(TerminationLever lever) => lever switch

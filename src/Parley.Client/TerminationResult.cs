@@ -54,7 +54,7 @@ public sealed record TerminationEvidence
     /// <summary>Parley: how many guest sockets took the Disconnect frame before the lever answered (<c>Parley-Sockets-Notified</c>).</summary>
     public int? SocketsNotified { get; init; }
 
-    /// <summary>Parley: the termination's audit id (also its receipt's id).</summary>
+    /// <summary>Parley: the termination's id (<c>Parley-Termination-Id</c>: its audit row, also its receipt's id).</summary>
     public string? TerminationId { get; init; }
 
     /// <summary>Parley: where the termination's receipt is read (<c>/api/v2/parley/receipts/{terminationId}</c>).</summary>

@@ -12,7 +12,7 @@ namespace Parley.Client;
 sealed class TokenSource(HttpClient http, ParleyClientOptions options)
 {
     readonly SemaphoreSlim _gate = new(1, 1);
-    readonly Uri _endpoint = options.TokenEndpoint ?? new Uri(options.BaseAddress, "/oauth/token");
+    readonly Uri _endpoint = options.TokenEndpoint ?? Http.Combine(options.BaseAddress, "/oauth/token");
     string? _token = options.AccessToken;
     DateTimeOffset _renewAt = DateTimeOffset.MaxValue;
 

@@ -11,14 +11,17 @@ public abstract record SessionDelivery
     /// <summary>A committed message: queued on every socket, not confirmed (it never holds up the writer).</summary>
     public sealed record Message(ConversationMessage Body, string? TracingId) : SessionDelivery;
 
-    /// <summary>The conversation ended from the platform side: the Disconnect presence, confirmed per socket.</summary>
-    public sealed record Ended(Conversation After, DateTimeOffset At) : SessionDelivery;
+    /// <summary>
+    /// The conversation ended from the platform side: the Disconnect presence, confirmed per socket. <see cref="TerminationId"/>
+    /// is the end's audit id: each node records, per socket, whether the write completed (the termination's receipt).
+    /// </summary>
+    public sealed record Ended(Conversation After, DateTimeOffset At, string? TerminationId = null) : SessionDelivery;
 
     /// <summary>
     /// The guest cleared its conversation (Presence Clear): SessionCleared, ConnectionClosed (confirmed). The sockets are
     /// closed by the <see cref="ConnectionsClosed"/> that follows once the session is deleted.
     /// </summary>
-    public sealed record Cleared : SessionDelivery;
+    public sealed record Cleared(string? TerminationId = null, string? ConversationId = null) : SessionDelivery;
 
     /// <summary>
     /// The session's sockets are closed without a conversation end: closeSession with closeAllConnections, or a Clear
@@ -88,6 +91,9 @@ public interface ILocalNotifications
 
     /// <summary>A channel's subscriptions changed, or it was removed (on any node): re-read it if its socket is here.</summary>
     void ChannelChanged(string channelId);
+
+    /// <summary>A termination's receipt changed (on any node): publish it to the channels here subscribed to receipts.</summary>
+    void ReceiptChanged(string terminationId);
 }
 
 /// <summary>
@@ -101,6 +107,9 @@ public interface IChangeBroadcast
 
     /// <summary>Tells every node (this one first) that a notification channel's stored state changed. At most once, like a change.</summary>
     void ChannelChanged(string channelId);
+
+    /// <summary>Tells every node (this one first) that a termination's receipt changed. At most once, like a change.</summary>
+    void ReceiptChanged(string terminationId);
 }
 
 /// <summary>One node: a change goes to this node's channels.</summary>
@@ -109,4 +118,6 @@ public sealed class InProcessChangeBroadcast(ILocalNotifications local) : IChang
     public void Broadcast(ConversationChange change) => local.Publish(change);
 
     public void ChannelChanged(string channelId) => local.ChannelChanged(channelId);
+
+    public void ReceiptChanged(string terminationId) => local.ReceiptChanged(terminationId);
 }

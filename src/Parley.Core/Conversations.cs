@@ -295,7 +295,7 @@ public sealed class Conversations(
         bool started)
     {
         if (!outbox.IsDefaultOrEmpty) effects?.Committed(outbox);
-        return new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events, started), auditId, outbox);
+        return new(OutcomeStatus.Done, after, events, null, fanout.PublishAsync(after, events, started, auditId), auditId, outbox);
     }
 
     TerminationAudit? AuditFor(Command command, Conversation after, ImmutableArray<ConversationEvent> events)

@@ -173,6 +173,30 @@ public interface IAuditLog
 }
 
 /// <summary>
+/// One guest socket's part of a termination's receipt: the node that wrote (or failed to write) the end frame to it,
+/// the socket's id on that node, and when. Keyed by (termination, node, socket): recording a row twice keeps the first.
+/// </summary>
+public sealed record SocketReceipt(string TerminationId, string ConversationId, string NodeId, string SocketId, bool Delivered,
+    DateTimeOffset At, string? Error);
+
+/// <summary>
+/// Termination receipts: the socket rows each node records (in batches, one transaction for many rows), read with the
+/// audit row and the termination's channel deliveries (outbox rows the end's own commit linked to its audit id).
+/// </summary>
+public interface IReceiptStore
+{
+    /// <summary>Stores the rows in one transaction (a row already stored is kept as it was).</summary>
+    Task RecordSocketsAsync(IReadOnlyList<SocketReceipt> rows, CancellationToken ct);
+    Task<TerminationAudit?> GetAuditAsync(string terminationId, CancellationToken ct);
+    Task<IReadOnlyList<SocketReceipt>> ListSocketsAsync(string terminationId, CancellationToken ct);
+    /// <summary>The outbox rows stored by the termination's commit (a commit with <see cref="Commit.Audit"/> links each of its
+    /// outbox rows to the audit id, in the same transaction), oldest first, as they stand now.</summary>
+    Task<IReadOnlyList<OutboxDelivery>> ListChannelDeliveriesAsync(string terminationId, CancellationToken ct);
+    /// <summary>The termination an outbox row tells of (null: it tells of none, e.g. a message).</summary>
+    Task<string?> TerminationOfDeliveryAsync(string outboxId, CancellationToken ct);
+}
+
+/// <summary>
 /// Pushes committed facts to the guest's sockets, wherever they are connected. Called after the commit, in version
 /// order per conversation. The returned task completes with the number of guest sockets that were handed a frame
 /// that ends their conversation (0 when the events end nothing). Single node: in-process; several nodes: a Redis
@@ -181,7 +205,8 @@ public interface IAuditLog
 public interface IConversationFanout
 {
     /// <param name="started">The commit created the conversation.</param>
-    Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started);
+    /// <param name="terminationId">The commit's audit id when it recorded a termination (its receipt's id).</param>
+    Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started, string? terminationId = null);
 }
 
 /// <summary>
@@ -263,6 +288,12 @@ public sealed record StoragePorts(
 
     /// <summary>Notification channels and their subscriptions (docs/notifications.md); every adapter sets it when it opens.</summary>
     public INotificationChannelStore NotificationChannels { get; init; } = null!;
+
+    /// <summary>Termination receipts (docs/ending-sessions.md "Receipts"); every adapter sets it when it opens.</summary>
+    public IReceiptStore Receipts { get; init; } = null!;
+
+    /// <summary>Termination policies (docs/ending-sessions.md "Policies"); every adapter sets it when it opens.</summary>
+    public ITerminationPolicyStore TerminationPolicies { get; init; } = null!;
 
     /// <summary>Bulk termination jobs (docs/ending-sessions.md "Bulk terminations"); every adapter sets it when it opens.</summary>
     public ITerminationJobStore TerminationJobs { get; init; } = null!;

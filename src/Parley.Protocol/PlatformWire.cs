@@ -306,7 +306,7 @@ public sealed record AnalyticsConversationList(List<AnalyticsConversation> Conve
 /// <summary>A termination as audited; <c>user</c> names the person when a user's token ended it (docs/users.md).</summary>
 public sealed record TerminationAuditWire(
     string Id, string ConversationId, string? ParticipantId, string Lever, AddressableRef Client, string? Reason,
-    string Timestamp, int? SocketsNotified, string SelfUri, AddressableRef? User = null);
+    string Timestamp, int? SocketsNotified, string SelfUri, AddressableRef? User = null, string? ReceiptUri = null);
 
 public sealed record DeploymentWire
 {

@@ -6,7 +6,7 @@ namespace Parley.Server;
 /// The inactivity lever (docs/compatibility.md §Termination levers): a deployment's <c>inactivityTimeoutSeconds</c> ends its live conversations that
 /// have had no message for that long, exactly as a Platform API end does — guests told, analytics and audit
 /// (lever <c>Inactivity</c>, client <c>parley:inactivity</c>, disconnectType <c>inactivity</c>).
-/// Its period runs on the container's clock, so a test that moves the clock moves the sweep with it.
+/// Its period (<see cref="ParleyOptions.TerminationSweep"/>, shared with the policy sweep) runs on the container's clock, so a test that moves the clock moves the sweep with it.
 /// </summary>
 public sealed class InactivitySweeper(IConversationStore store, Conversations conversations, IAuditLog audit, TimeProvider clock,
     ParleyOptions options, ILoggerFactory loggers, StoreOutages outages) : BackgroundService
@@ -33,7 +33,7 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
         // A periodic timer keeps its ticks while a sweep runs: a clock moved during one still brings the next.
-        using var timer = new PeriodicTimer(options.InactivitySweep, clock);
+        using var timer = new PeriodicTimer(options.TerminationSweep, clock);
         try
         {
             while (await timer.WaitForNextTickAsync(stop))

@@ -7,10 +7,11 @@ using Parley.Server.Connections;
 using Parley.Server.GuestApi;
 using Parley.Server.OAuth;
 using Parley.Server.Notifications;
+using Parley.Server.Terminations;
 using Parley.Server.OpenMessaging;
 using Parley.Server.Platform;
-using Parley.Server.Terminations;
 using Parley.Server.Protocol;
+using Parley.Server.Terminations;
 using Parley.Server.Users;
 using Parley.Server.Web;
 
@@ -94,6 +95,7 @@ public static class ParleyApp
         services.AddSingleton<InactivitySweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<InactivitySweeper>());
         services.AddTerminations();   // bulk terminations (Terminations/TerminationsApi.cs)
+        services.AddTerminationPolicies();   // the policy sweeper (Terminations/PoliciesHosting.cs)
         // Browsers call the guest REST endpoints (history, config.json) from the customer's site: those, and only those,
         // answer any origin (the guest JWT is the credential, never a cookie). The token endpoint and the Platform API
         // do not: a page must not be able to read a token for well-known demo credentials off a local Parley.
@@ -160,10 +162,12 @@ public static class ParleyApp
         app.MapConversationsApi();
         app.MapAnalyticsApi();
         app.MapParleyApi();
+        app.MapTerminationPolicies();
         app.MapRoutingApi();
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
         app.MapTerminations();   // POST/GET /api/v2/parley/terminations (Terminations/TerminationsApi.cs)
+        app.MapReceiptsApi();   // termination receipts (Terminations/ReceiptsApi.cs)
         app.MapParleyHealth();
         app.MapIndexPage();
         app.MapPlatformOpenApi();

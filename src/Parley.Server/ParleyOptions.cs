@@ -35,8 +35,6 @@ public sealed record ParleyOptions
     /// <summary>First retry delay; doubles per attempt (with jitter) up to <see cref="WebhookRetryCap"/>.</summary>
     public TimeSpan WebhookRetryBase { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan WebhookRetryCap { get; init; } = TimeSpan.FromMinutes(5);
-    /// <summary>How often live conversations are checked against their deployment's inactivity timeout.</summary>
-    public TimeSpan InactivitySweep { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
 
@@ -316,6 +314,23 @@ public sealed record ParleyOptions
     }
     // ---- end of bulk terminations ----
 
+    // ---- Termination receipts (issue 14 item 3; docs/ending-sessions.md "Receipts") ----
+    /// <summary>
+    /// Parley:Receipts:QueueRows. Socket receipt rows waiting on this node to be recorded (a background recorder writes
+    /// them in batches, one transaction for many rows, off the end's own path). A row that finds the queue full is not
+    /// recorded: its receipt stays pending, it never claims a delivery.
+    /// </summary>
+    public int ReceiptQueueRows { get; init; } = 100_000;
+
+    /// <summary>The Parley:Receipts section (environment form Parley__Receipts__Key).</summary>
+    ParleyOptions WithReceipts(IConfiguration config) => this with
+    {
+        ReceiptQueueRows = config["Parley:Receipts:QueueRows"] is not { Length: > 0 } rows ? ReceiptQueueRows
+            : int.TryParse(rows, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 10_000_000 ? n
+            : throw new StartupRefused($"Parley:Receipts:QueueRows must be a whole number from 1 to 10000000, not '{Clip(rows)}'."),
+    };
+    // ---- end of termination receipts ----
+
     // ---- Redis backplane (issue 11 item 2; docs/fanout.md "Redis backplane") ----
     /// <summary>
     /// ConnectionStrings:Redis (environment ConnectionStrings__Redis). A StackExchange.Redis configuration string
@@ -480,7 +495,7 @@ public sealed record ParleyOptions
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
         return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config).WithQueues(config).WithUsers(config).WithNotifications(config)
-            .WithTerminations(config);
+            .WithTerminations(config).WithReceipts(config).WithTerminationSweep(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +
@@ -622,4 +637,19 @@ public sealed record ParleyOptions
             : PasswordIterations;
         return this with { DemoAdminUser = user, DemoAdminPassword = password, PasswordIterations = iterations };
     }
+
+    // ---- Termination policies: the terminations sweep (issue 14 item 1; docs/ending-sessions.md "Policies") ----
+    /// <summary>
+    /// Parley:Terminations:SweepSeconds. How often every node checks live conversations against their deployment's
+    /// inactivity timeout and applies every enabled termination policy (one period for both sweeps). An end is at most this
+    /// late after the instant its rule names.
+    /// </summary>
+    public TimeSpan TerminationSweep { get; init; } = TimeSpan.FromSeconds(1);
+
+    ParleyOptions WithTerminationSweep(IConfiguration config) => this with
+    {
+        TerminationSweep = Seconds(config["Parley:Terminations:SweepSeconds"] is { Length: > 0 } text ? text : null,
+            "Parley:Terminations:SweepSeconds", min: 1, max: 3600) ?? TerminationSweep,
+    };
+    // ---- end of termination policies ----
 }

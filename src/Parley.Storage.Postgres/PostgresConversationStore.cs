@@ -193,6 +193,10 @@ public sealed class PostgresConversationStore : IConversationStore
                 "INSERT INTO outbox (id, destination, message_id, conversation_id, body, state, attempts, due_at, created_at) " +
                 "VALUES ($1,$2,$3,$4,$5,'Pending',0,$6,$6)",
                 Text(o.Id), Text(o.Destination), Text(o.MessageId), Text(o.ConversationId), Bytes(o.Body), Int8(Ms(o.DueAt))));
+        // A termination's channel deliveries, linked to it in its own commit (its receipt reads them live).
+        if (commit.Audit is { } told && !commit.Outbox.IsDefaultOrEmpty)
+            commands.Add(BatchCommand("INSERT INTO termination_deliveries (outbox_id, audit_id) SELECT unnest($1::text[]), $2",
+                TextArray([.. commit.Outbox.Select(o => o.Id)]), Text(told.Id)));
 
         if (commit.Audit is { } a)
             commands.Add(BatchCommand(

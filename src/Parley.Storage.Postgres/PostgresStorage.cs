@@ -20,7 +20,9 @@ public sealed class PostgresStorage : IAsyncDisposable
         {
             Users = new PostgresUserStore(db),
             NotificationChannels = new PostgresNotificationChannelStore(db),
+            TerminationPolicies = new PostgresTerminationPolicyStore(db),
             TerminationJobs = new PostgresTerminationJobStore(db),
+            Receipts = new PostgresReceiptStore(db),
         };
     }
 

@@ -157,6 +157,10 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
                 ("$id", o.Id), ("$dest", o.Destination), ("$mid", o.MessageId), ("$cid", o.ConversationId), ("$body", o.Body),
                 ("$due", Ms(o.DueAt)), ("$at", Ms(o.DueAt)));
             await cmd.ExecuteNonQueryAsync(ct);
+            // A termination's channel deliveries, linked to it in its own commit (its receipt reads them live).
+            if (commit.Audit is { } told)
+                await db.Prepared(tx, "INSERT INTO termination_deliveries (outbox_id, audit_id) VALUES ($id,$audit)",
+                    ("$id", o.Id), ("$audit", told.Id)).ExecuteNonQueryAsync(ct);
         }
 
         if (commit.Audit is { } a)

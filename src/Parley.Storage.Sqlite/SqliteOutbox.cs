@@ -9,10 +9,10 @@ namespace Parley.Storage.Sqlite;
 /// </summary>
 sealed class SqliteOutbox(SqliteDatabase db, string nodeId) : IOutbox
 {
-    const string DeliveryColumns =
+    internal const string DeliveryColumns =
         "id, destination, message_id, conversation_id, body, due_at, state, attempts, last_status, last_error, created_at, delivered_at";
 
-    static OutboxDelivery ReadDelivery(SqliteDataReader r) => new(
+    internal static OutboxDelivery ReadDelivery(SqliteDataReader r) => new(
         new OutboxItem(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), (byte[])r.GetValue(4), Time(r.GetInt64(5))),
         Parse<DeliveryState>(r.GetString(6)), r.GetInt32(7), r.IsDBNull(8) ? null : r.GetInt32(8), StringOrNull(r, 9),
         Time(r.GetInt64(10)), TimeOrNull(r, 11));

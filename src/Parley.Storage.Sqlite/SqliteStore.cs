@@ -17,7 +17,9 @@ public sealed class SqliteStore : IAsyncDisposable
         {
             Users = new SqliteUserStore(database, credentials),
             NotificationChannels = new SqliteNotificationChannelStore(database),
+            TerminationPolicies = new SqliteTerminationPolicyStore(database),
             TerminationJobs = new SqliteTerminationJobStore(database),
+            Receipts = new SqliteReceiptStore(database),
         };
     }
 

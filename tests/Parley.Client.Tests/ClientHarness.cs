@@ -46,16 +46,21 @@ static class ClientHarness
     }
 }
 
-/// <summary>Counts the requests an HttpClient sends, by path (the token fetches, here).</summary>
+/// <summary>Records the paths an HttpClient requests, and counts the token fetches.</summary>
 sealed class CountingHandler() : DelegatingHandler(new SocketsHttpHandler())
 {
+    readonly System.Collections.Concurrent.ConcurrentQueue<string> _paths = new();
     int _tokens;
 
     public int TokenRequests => Volatile.Read(ref _tokens);
 
+    public IReadOnlyCollection<string> Paths => _paths;
+
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
     {
-        if (request.RequestUri!.AbsolutePath == "/oauth/token") Interlocked.Increment(ref _tokens);
+        var path = request.RequestUri!.AbsolutePath;
+        _paths.Enqueue(path);
+        if (path.EndsWith("/oauth/token", StringComparison.Ordinal)) Interlocked.Increment(ref _tokens);
         return base.SendAsync(request, ct);
     }
 }

@@ -1,5 +1,3 @@
-using System.Net.Http.Json;
-using System.Text.Json.Nodes;
 using Microsoft.Extensions.Time.Testing;
 using Parley.E2E.Tests;
 using Parley.Protocol;
@@ -41,6 +39,7 @@ public sealed class ErrorTests
         var first = await client.Conversations.DisconnectParticipantAsync(conversationId, customer.Id, "first");
         Assert.Equal(202, first.Status);
         Assert.Equal(1, first.SocketsNotified);
+        Assert.Equal(Assert.Single((await client.Audit.ListTerminationsAsync(conversationId)).Entities).Id, first.TerminationId);
 
         var e = await Assert.ThrowsAsync<ParleyApiException>(() => client.Conversations.DisconnectParticipantAsync(conversationId, customer.Id));
 
@@ -89,7 +88,8 @@ public sealed class ErrorTests
         using var admin = DemoClient(server);
         var (guest, conversationId) = await LiveConversationAsync(server, admin);
         await using var _ = guest;
-        var (id, secret) = await CreateClientAsync(server, "viewer", "conversation:message:view", "analytics:conversationDetail:view");
+        using var platform = await server.PlatformAsync();
+        var (id, secret) = await OAuthHelpers.CreateClientAsync(platform, "viewer", "conversation:message:view", "analytics:conversationDetail:view");
         using var viewer = new ParleyClient(server.BaseAddress, id, secret);
 
         var e = await Assert.ThrowsAsync<ParleyApiException>(() => viewer.TerminateAsync(conversationId, "not mine to end"));
@@ -107,7 +107,8 @@ public sealed class ErrorTests
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var server = await ParleyServer.StartAsync(clock: clock);
-        var token = await TokenAsync(server);
+        using var http = OAuthHelpers.From(server);
+        var token = await OAuthHelpers.TokenAsync(http, ParleyOptions.DefaultClientId, ParleyOptions.DefaultClientSecret);
         using var client = ParleyClient.WithToken(server.BaseAddress, token);
         Assert.NotEmpty((await client.Deployments.ListAsync()).Entities);
 
@@ -115,27 +116,5 @@ public sealed class ErrorTests
         var e = await Assert.ThrowsAsync<ParleyApiException>(() => client.Deployments.ListAsync());
 
         Assert.Equal(401, e.Status);
-    }
-
-    internal static async Task<string> TokenAsync(ParleyServer server)
-    {
-        using var client = new HttpClient { BaseAddress = server.BaseAddress };
-        var request = new HttpRequestMessage(HttpMethod.Post, "/oauth/token")
-        {
-            Content = new FormUrlEncodedContent([new("grant_type", "client_credentials"), new("client_id", ParleyOptions.DefaultClientId),
-                new("client_secret", ParleyOptions.DefaultClientSecret)]),
-        };
-        var response = await client.SendAsync(request);
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<JsonObject>())!["access_token"]!.GetValue<string>();
-    }
-
-    /// <summary>An OAuth client with only <paramref name="permissions"/>, made by the demo client over the API.</summary>
-    internal static async Task<(string Id, string Secret)> CreateClientAsync(ParleyServer server, string name, params string[] permissions)
-    {
-        using var platform = await server.PlatformAsync();
-        var (response, body) = await platform.PostAsync("/api/v2/oauth/clients", new { name, authorizedGrantType = "CLIENT-CREDENTIALS", permissions });
-        Assert.True(response.IsSuccessStatusCode, $"create client: {(int)response.StatusCode} {body?.ToJsonString()}");
-        return (body!["id"]!.GetValue<string>(), body["secret"]!.GetValue<string>());
     }
 }

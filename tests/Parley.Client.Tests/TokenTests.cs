@@ -49,4 +49,18 @@ public sealed class TokenTests
         Assert.NotEmpty(deployments.Entities);
         Assert.Equal(2, handler.TokenRequests);
     }
+
+    /// <summary>Behind a gateway (the SDKs' setGateway): the base address's path prefix stays on every call, the token's too.</summary>
+    [Fact]
+    public async Task AGatewayPathPrefixOnTheBaseAddress_IsKept_OnEveryCall()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var handler = new CountingHandler();
+        using var http = new HttpClient(handler);
+        using var client = new ParleyClient(Options(server) with { BaseAddress = new Uri(server.BaseAddress, "/api-gw/") }, http);
+
+        Assert.NotEmpty((await client.Deployments.ListAsync()).Entities);
+
+        Assert.Equal(["/api-gw/oauth/token", "/api-gw/api/v2/parley/deployments"], handler.Paths);
+    }
 }

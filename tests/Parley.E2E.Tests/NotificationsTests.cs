@@ -134,10 +134,12 @@ public sealed class NotificationsTests(ITestOutputHelper output)
             ("v2.routing.queues.{id}.conversations", "conversation:message:view"),
             ("v2.detail.events.conversation.{id}.customer.start", "analytics:conversationDetail:view"),
             ("v2.detail.events.conversation.{id}.customer.end", "analytics:conversationDetail:view"),
+            ("v2.parley.terminations.receipts", "audits:audit:view"),
         ], topics.Select(t => ((string)t["id"]!, (string)t["requiresPermissions"]!.AsArray().Single()!)));
         Assert.All(topics, t => Assert.False(string.IsNullOrWhiteSpace((string?)t["description"])));
         Assert.Equal("array", (string?)topics[0]["schema"]!["properties"]!["participants"]!["type"]);
         Assert.Equal("integer", (string?)topics[3]["schema"]!["properties"]!["eventTime"]!["type"]);
+        Assert.Equal("array", (string?)topics[4]["schema"]!["properties"]!["sockets"]!["type"]);
     }
 
     [Fact]

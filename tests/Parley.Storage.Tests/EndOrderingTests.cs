@@ -22,7 +22,7 @@ public sealed class EndOrderingTests : IAsyncLifetime
         public readonly TaskCompletionSource Holding = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public volatile bool EndPublished;
 
-        public Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started)
+        public Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started, string? terminationId = null)
         {
             if (!events.OfType<ConversationEnded>().Any()) return Task.FromResult(0);
             Holding.TrySetResult();

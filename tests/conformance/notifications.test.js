@@ -95,6 +95,7 @@ test('queue topics through the SDK: a guest message and a termination, the detai
   assert.deepEqual(available.entities.map((t) => t.id), [
     'v2.routing.queues.{id}.conversations.messages', 'v2.routing.queues.{id}.conversations',
     'v2.detail.events.conversation.{id}.customer.start', 'v2.detail.events.conversation.{id}.customer.end',
+    'v2.parley.terminations.receipts',
   ]);
   assert.ok(available.entities.every((t) => t.requiresPermissions.length === 1));
 

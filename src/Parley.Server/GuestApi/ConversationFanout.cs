@@ -18,8 +18,10 @@ public sealed class ConversationFanout(ISessionBackplane backplane, IChangeBroad
     readonly ILogger _conversations = loggers.CreateLogger(ParleyLog.Conversations);
     static readonly Task<int> Nothing = Task.FromResult(0);
 
-    public Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started)
+    public Task<int> PublishAsync(Conversation after, ImmutableArray<ConversationEvent> events, bool started, string? terminationId = null)
     {
+        // A termination's receipt exists from its commit: pending until the sockets and channels are accounted for.
+        if (terminationId is not null) notifications.ReceiptChanged(terminationId);
         // To every node's notification channels (this node's at once).
         if (Notifications.ConversationNotifications.ChangeOf(after, events, started) is { } change) notifications.Broadcast(change);
         var session = after.GuestSessionId;
@@ -35,10 +37,10 @@ public sealed class ConversationFanout(ISessionBackplane backplane, IChangeBroad
                     Observe(backplane.DeliverAsync(session, new SessionDelivery.Message(m.Message, m.TracingId), options.NotifyTimeout, CancellationToken.None));
                     break;
                 case ConversationEnded { Lever: EndLever.GuestClear }:
-                    ended = FanOut(session, new SessionDelivery.Cleared());
+                    ended = FanOut(session, new SessionDelivery.Cleared(terminationId, after.Id));
                     break;
                 case ConversationEnded end when after.DisconnectMode != DisconnectMode.None:
-                    ended = FanOut(session, new SessionDelivery.Ended(after, end.At));
+                    ended = FanOut(session, new SessionDelivery.Ended(after, end.At, terminationId));
                     break;
             }
         }

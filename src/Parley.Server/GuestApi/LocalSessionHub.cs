@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Net.WebSockets;
 using Parley.Core;
+using Parley.Server.Terminations;
 
 namespace Parley.Server.GuestApi;
 
@@ -10,7 +11,11 @@ namespace Parley.Server.GuestApi;
 /// <see cref="SessionRegistry"/> holds here. A delivery that ends the conversation is written to every socket and
 /// confirmed, so the call that ended it answers only after each socket took the frame (or, past the deadline, was cut off).
 /// </summary>
-public sealed class LocalSessionHub(SessionRegistry registry) : ILocalSessionSockets
+/// <remarks>
+/// An end's frame is a termination's receipt too: each socket's outcome (written, or failed / cut off) is handed to the
+/// <see cref="ReceiptRecorder"/> as it happens, with this node's id and the socket's id (docs/ending-sessions.md "Receipts").
+/// </remarks>
+public sealed class LocalSessionHub(SessionRegistry registry, ReceiptRecorder receipts, TimeProvider clock) : ILocalSessionSockets
 {
     public int Count(string sessionId) => registry.Of(sessionId).Length;
 
@@ -26,9 +31,9 @@ public sealed class LocalSessionHub(SessionRegistry registry) : ILocalSessionSoc
                 foreach (var s in sockets) if (s.Deliver(frame)) queued++;
                 return Task.FromResult(queued);
             case SessionDelivery.Ended end:
-                return ConfirmAllAsync(sockets, GuestFrames.Disconnect(end.After, end.At), deadline);
-            case SessionDelivery.Cleared:
-                return ClearAsync(sockets, deadline);
+                return ConfirmAllAsync(sockets, GuestFrames.Disconnect(end.After, end.At), deadline, Receipt(end.TerminationId, end.After.Id));
+            case SessionDelivery.Cleared cleared:
+                return ClearAsync(sockets, deadline, Receipt(cleared.TerminationId, cleared.ConversationId ?? ""));
             case SessionDelivery.ConnectionsClosed close:
                 var told = 0;
                 foreach (var s in sockets)
@@ -47,18 +52,34 @@ public sealed class LocalSessionHub(SessionRegistry registry) : ILocalSessionSoc
         }
     }
 
-    static async Task<int> ConfirmAllAsync(ImmutableArray<GuestConnection> sockets, byte[] frame, TimeSpan deadline)
+    /// <summary>Where a confirmed delivery's per-socket outcomes go: the termination's receipt (null: the delivery records none).</summary>
+    sealed record ReceiptTarget(string TerminationId, string ConversationId);
+
+    static ReceiptTarget? Receipt(string? terminationId, string conversationId) => terminationId is null ? null : new(terminationId, conversationId);
+
+    async Task<int> ConfirmAllAsync(ImmutableArray<GuestConnection> sockets, byte[] frame, TimeSpan deadline, ReceiptTarget? receipt = null)
     {
         if (sockets.IsEmpty) return 0;
         // One span for this node's sockets, an event per socket: written, or cut off at the deadline.
         using var span = ParleyDiagnostics.Start("parley.sockets.write");
         span?.SetTag("parley.sockets", sockets.Length);
         var sends = new Task<bool>[sockets.Length];
-        for (var i = 0; i < sockets.Length; i++) sends[i] = sockets[i].DeliverAndConfirmAsync(frame);
+        var settled = receipt is null ? null : new int[sockets.Length];
+        for (var i = 0; i < sockets.Length; i++)
+        {
+            sends[i] = sockets[i].DeliverAndConfirmAsync(frame);
+            if (receipt is not null) RecordWhenDone(sends[i], sockets[i], receipt, settled!, i);
+        }
         var all = Task.WhenAll(sends);
         if (await Task.WhenAny(all, Task.Delay(deadline)) != all)
             for (var i = 0; i < sends.Length; i++)
-                if (!sends[i].IsCompleted) sockets[i].Abort();   // a guest that cannot take the frame in time is cut off
+                if (!sends[i].IsCompleted)
+                {
+                    // Recorded as cut off before the abort settles its send (as failed, later): the outcome is the deadline's.
+                    if (receipt is not null && Interlocked.Exchange(ref settled![i], 1) == 0)
+                        Record(receipt, sockets[i], false, $"cut off: the frame was not written within {deadline.TotalSeconds:0.#} s");
+                    sockets[i].Abort();   // a guest that cannot take the frame in time is cut off
+                }
         var told = 0;
         foreach (var s in sends) if (s.IsCompletedSuccessfully && s.Result) told++;
         if (span is not null)
@@ -74,9 +95,26 @@ public sealed class LocalSessionHub(SessionRegistry registry) : ILocalSessionSoc
     /// left to the <see cref="SessionDelivery.ConnectionsClosed"/> the clearing socket sends once the session is deleted,
     /// so a guest that reconnects as soon as its socket closes never finds the cleared session still there.
     /// </summary>
-    static async Task<int> ClearAsync(ImmutableArray<GuestConnection> sockets, TimeSpan deadline)
+    Task<int> ClearAsync(ImmutableArray<GuestConnection> sockets, TimeSpan deadline, ReceiptTarget? receipt)
     {
         foreach (var s in sockets) { s.ClearTold = true; s.Deliver(GuestFrames.SessionCleared); }
-        return await ConfirmAllAsync(sockets, GuestFrames.ConnectionClosed, deadline);
+        return ConfirmAllAsync(sockets, GuestFrames.ConnectionClosed, deadline, receipt);
     }
+
+    /// <summary>The socket's outcome, once its send settles: written (the send completed), or not.</summary>
+    void RecordWhenDone(Task<bool> send, GuestConnection socket, ReceiptTarget receipt, int[] settled, int i)
+    {
+        if (send.IsCompleted) { Settle(send, socket, receipt, settled, i); return; }
+        send.ContinueWith(t => Settle(t, socket, receipt, settled, i), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    void Settle(Task<bool> send, GuestConnection socket, ReceiptTarget receipt, int[] settled, int i)
+    {
+        if (Interlocked.Exchange(ref settled[i], 1) != 0) return;   // cut off at the deadline: recorded already
+        var written = send.IsCompletedSuccessfully && send.Result;
+        Record(receipt, socket, written, written ? null : $"not written: {socket.CloseReason ?? "the socket was closing or its send failed"}");
+    }
+
+    void Record(ReceiptTarget receipt, GuestConnection socket, bool delivered, string? error) =>
+        receipts.Record(receipt.TerminationId, receipt.ConversationId, socket.Id, delivered, clock.GetUtcNow(), error);
 }

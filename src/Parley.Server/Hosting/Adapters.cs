@@ -95,11 +95,14 @@ public static class Adapters
         services.AddSingleton(ports);
         services.AddSingleton(ports.Conversations);
         services.AddSingleton(ports.Sessions);
-        services.AddSingleton(ports.Audit);
+        // Recording a termination's socket count changes its receipt: every node is told (Terminations/Receipts.cs).
+        services.AddSingleton<IAuditLog>(sp => new Terminations.ReceiptSignallingAuditLog(ports.Audit, sp.GetRequiredService<IChangeBroadcast>()));
+        services.AddSingleton(ports.Receipts);
         services.AddSingleton(ports.Credentials);
         services.AddSingleton(ports.Users);
         services.AddSingleton(ports.Outbox);
         services.AddSingleton(ports.NotificationChannels);
+        services.AddSingleton(ports.TerminationPolicies);
         services.AddSingleton(ports.TerminationJobs);
         // Read on every guest message, changed rarely: behind this node's short cache.
         services.AddSingleton<IDirectoryStore>(sp => new CachedDirectory(ports.Directory, sp.GetRequiredService<TimeProvider>()));
@@ -123,6 +126,11 @@ public static class Adapters
     public static IServiceCollection AddNodeFanout(this IServiceCollection services)
     {
         services.AddSingleton<SessionRegistry>();
+        // Termination receipts: this node's socket rows, recorded in batches; its leg of the receipts topic; their reader.
+        services.AddSingleton<Terminations.ReceiptRecorder>();
+        services.AddHostedService(sp => sp.GetRequiredService<Terminations.ReceiptRecorder>());
+        services.AddSingleton<Terminations.ReceiptNotifications>();
+        services.AddSingleton<Terminations.ReceiptReader>();
         services.AddSingleton<LocalSessionHub>();
         services.AddSingleton<ILocalSessionSockets>(sp => sp.GetRequiredService<LocalSessionHub>());
         services.AddSingleton<Notifications.ConversationNotifications>();

@@ -10,7 +10,7 @@ namespace Parley.Server.Notifications;
 /// (the <see cref="IChangeBroadcast"/> carries it) and publishes to the sockets it holds. Each topic's body is rendered
 /// only when a socket here is subscribed to it, once, and the same bytes are queued on each subscriber.
 /// </summary>
-public sealed class ConversationNotifications(NotificationHub hub) : ILocalNotifications
+public sealed class ConversationNotifications(NotificationHub hub, Terminations.ReceiptNotifications receipts) : ILocalNotifications
 {
     public void Publish(ConversationChange change)
     {
@@ -26,6 +26,8 @@ public sealed class ConversationNotifications(NotificationHub hub) : ILocalNotif
     }
 
     public void ChannelChanged(string channelId) => hub.Reload(channelId);
+
+    public void ReceiptChanged(string terminationId) => receipts.Changed(terminationId);
 
     void Send<T>(string topic, Func<T> body, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
         hub.Publish(topic, () => Wire.NotificationFrame(topic, body(), type, Guid.NewGuid().ToString()));

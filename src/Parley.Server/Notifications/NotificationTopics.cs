@@ -7,8 +7,8 @@ using Parley.Server.OAuth;
 
 namespace Parley.Server.Notifications;
 
-/// <summary>What a topic's <c>{id}</c> names: a conversation, or a queue (which must exist to be subscribed to).</summary>
-public enum TopicSubject { Conversation, Queue }
+/// <summary>What a topic's <c>{id}</c> names: a conversation, or a queue (which must exist to be subscribed to); None: the topic has no <c>{id}</c>.</summary>
+public enum TopicSubject { Conversation, Queue, None }
 
 /// <summary>One topic Parley serves: its pattern, what <c>{id}</c> names, the permission a subscriber needs, the event body's type.</summary>
 public sealed record NotificationTopic(string Pattern, TopicSubject Subject, string Permission, string Description, JsonTypeInfo BodyType)
@@ -67,7 +67,14 @@ public static class NotificationTopics
     public static readonly NotificationTopic CustomerEnd = new("v2.detail.events.conversation.{id}.customer.end", TopicSubject.Conversation,
         Permissions.AnalyticsView, "The customer left the conversation (it ended).", ParleyJson.Wire.CustomerDetailEvent);
 
-    public static readonly IReadOnlyList<NotificationTopic> All = [QueueConversationMessages, QueueConversations, CustomerStart, CustomerEnd];
+    /// <summary>Parley extension (docs/ending-sessions.md "Receipts"): every termination's receipt, when created and whenever it changes.</summary>
+    public static readonly NotificationTopic TerminationReceipts = new("v2.parley.terminations.receipts", TopicSubject.None,
+        Permissions.AuditView,
+        "Parley extension: termination receipts, pushed when a termination's receipt is created (pending) and whenever it changes " +
+        "(its guest sockets recorded, each open messaging delivery's outcome); the body is the receipt as GET /api/v2/parley/receipts/{id} answers it.",
+        ParleyJson.Wire.TerminationReceiptWire);
+
+    public static readonly IReadOnlyList<NotificationTopic> All = [QueueConversationMessages, QueueConversations, CustomerStart, CustomerEnd, TerminationReceipts];
 
     /// <summary>The served topic <paramref name="topic"/> is, with the id it names; null when Parley does not serve it.</summary>
     public static (NotificationTopic Topic, string Id)? Find(string topic)

@@ -32,6 +32,9 @@ public static class Permissions
     public const string UserView = "directory:user:view";
     public const string UserEdit = "directory:user:edit";
     public const string UserDelete = "directory:user:delete";
+    // Termination policies (docs/ending-sessions.md "Policies"): Parley's own, as the platform has no such rules.
+    public const string TerminationPolicyView = "parley:terminationpolicy:view";
+    public const string TerminationPolicyEdit = "parley:terminationpolicy:edit";
 
     public static readonly string[] Known =
     [
@@ -39,6 +42,7 @@ public static class Permissions
         OAuthClientView, OAuthClientEdit, OAuthClientDelete, SigningKeyView, SigningKeyEdit, IntegrationView, IntegrationEdit, InboundReceive,
         RoutingQueueView, RoutingQueueAdd,
         UserAdd, UserView, UserEdit, UserDelete,
+        TerminationPolicyView, TerminationPolicyEdit,
     ];
 }
 

@@ -21,6 +21,7 @@ public static class Roles
             Permissions.ConversationView, Permissions.ConversationDisconnect, Permissions.AnalyticsView, Permissions.AuditView,
             Permissions.IntegrationView, Permissions.DeploymentView,
             Permissions.RoutingQueueView,   // the console subscribes to every queue's conversations
+            Permissions.TerminationPolicyView,   // which rules will end the conversations they watch (not changing them)
         ],
     };
 

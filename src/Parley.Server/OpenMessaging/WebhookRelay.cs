@@ -20,7 +20,7 @@ namespace Parley.Server.OpenMessaging;
 /// others' turn. A conversation's deliveries go one at a time, oldest first, so its channel sees them in order.
 /// </summary>
 public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, ParleyOptions options, TimeProvider clock,
-    ILoggerFactory loggers, StoreOutages outages) : BackgroundService
+    ILoggerFactory loggers, StoreOutages outages, IReceiptStore receipts, IChangeBroadcast nodes) : BackgroundService
 {
     readonly ILogger _log = loggers.CreateLogger(ParleyLog.Webhooks);
     /// <summary>Longest a leased delivery may take before another relay may take it over (above the send timeout; Parley:Webhooks:LeaseSeconds).</summary>
@@ -141,7 +141,10 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         using var span = ParleyDiagnostics.Start("parley.webhook.delivery", ActivityKind.Producer);
         span?.SetTag("parley.delivery.id", delivery.Item.Id);
         span?.SetTag("parley.delivery.attempt", delivery.Attempts + 1);
-        try { await SendAsync(delivery, stop); }
+        try
+        {
+            if (await SendAsync(delivery, stop)) await SettledAsync(delivery.Item.Id);
+        }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { /* the lease runs out; a restart resends */ }
         // Its outcome could not be recorded: the lease runs out and the delivery is sent again (receivers de-duplicate by id).
         catch (StoreUnavailableException e) { outages.Failed($"recording webhook delivery {delivery.Item.Id}", e); }
@@ -154,7 +157,21 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         }
     }
 
-    async Task SendAsync(OutboxDelivery delivery, CancellationToken stop)
+    /// <summary>
+    /// A delivery reached its outcome (delivered or dead): when it is a termination's end notice, that termination's
+    /// receipt changed, and every node is told.
+    /// </summary>
+    async Task SettledAsync(string deliveryId)
+    {
+        try
+        {
+            if (await receipts.TerminationOfDeliveryAsync(deliveryId, CancellationToken.None) is { } terminationId) nodes.ReceiptChanged(terminationId);
+        }
+        catch (StoreUnavailableException) { /* the receipt reads the outcome anyway; only this push is missed */ }
+    }
+
+    /// <summary>Sends one delivery and records the attempt; true when the delivery settled (delivered or dead), false for a retry.</summary>
+    async Task<bool> SendAsync(OutboxDelivery delivery, CancellationToken stop)
     {
         var item = delivery.Item;
         var attempt = delivery.Attempts + 1;
@@ -164,7 +181,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             _log.WebhookDeadLettered(item.Id, item.Destination, attempt, "-", "the integration no longer exists");
             ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null, "the integration no longer exists", stop);
-            return;
+            return true;
         }
 
         // Rows saved before header validation existed may hold what must never reach the wire (a CR/LF would smuggle a
@@ -175,7 +192,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null,
                 $"not sent: the integration's webhookHeaders are refused ({badHeader}) Fix them with PATCH, then redeliver.", stop);
-            return;
+            return true;
         }
 
         int? status = null;
@@ -191,7 +208,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             {
                 ParleyTelemetry.WebhookAttempt("delivered");
                 await outbox.MarkDeliveredAsync(item.Id, status.Value, clock.GetUtcNow(), stop);
-                return;
+                return true;
             }
             // The reason phrase is the receiver's text: kept short, it is stored and shown by the deliveries API.
             var reason = response.ReasonPhrase is { Length: > 64 } phrase ? phrase[..64] + "…" : response.ReasonPhrase;
@@ -201,7 +218,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
                 _log.WebhookDeadLettered(item.Id, integration.Id, attempt, Status(status), "the receiver refused it (not retried)");
                 ParleyTelemetry.WebhookAttempt("dead");
                 await outbox.MarkDeadAsync(item.Id, attempt, status, error + " (not retried)", stop);
-                return;
+                return true;
             }
         }
         catch (OperationCanceledException) when (!stop.IsCancellationRequested)
@@ -215,7 +232,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null, $"not sent: {refused.Message}. Set Parley:Webhooks:AllowPrivateNetworks=true " +
                 "only for local development.", stop);
-            return;
+            return true;
         }
         catch (HttpRequestException e)
         {
@@ -227,11 +244,12 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             _log.WebhookDeadLettered(item.Id, integration.Id, attempt, Status(status), $"gave up: {error}");
             ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, status, $"{error} (gave up after {attempt} attempts)", CancellationToken.None);
-            return;
+            return true;
         }
         _log.WebhookAttemptFailed(item.Id, integration.Id, attempt, Status(status), error);
         ParleyTelemetry.WebhookAttempt("retry");
         await outbox.MarkRetryAsync(item.Id, attempt, clock.GetUtcNow() + Backoff(attempt), status, error, CancellationToken.None);
+        return false;
     }
 
     static string Status(int? status) => status?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no status";

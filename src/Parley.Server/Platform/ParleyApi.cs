@@ -118,7 +118,8 @@ public static class ParleyApi
             Entities = page.Entities.Select(a => new TerminationAuditWire(a.Id, a.ConversationId, a.ParticipantId, a.Lever.ToString(),
                 new AddressableRef(a.ClientId), a.Reason, Wire.Time(a.At), a.SocketsNotified,
                 $"/api/v2/parley/audit/terminations?conversationId={a.ConversationId}",
-                a.UserId is { } user ? new AddressableRef(user, a.UserName, $"/api/v2/users/{user}") : null)).ToList(),
+                a.UserId is { } user ? new AddressableRef(user, a.UserName, $"/api/v2/users/{user}") : null,
+                Terminations.ReceiptReader.UriOf(a.Id))).ToList(),
             PageSize = size, PageNumber = number, Total = page.Total, PageCount = page.PageCount,
         }, ParleyJson.Wire.EntityListingTerminationAuditWire);
     }

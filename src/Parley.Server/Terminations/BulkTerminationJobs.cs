@@ -45,7 +45,9 @@ public sealed class BulkTerminationJobs(BulkTerminator terminator, ITerminationJ
     /// Counts what <paramref name="live"/> selects; up to <see cref="ParleyOptions.TerminationAnswerAtOnceMax"/> ends it
     /// now and answers the FULFILLED row, otherwise stores a PENDING job, starts it and answers that.
     /// </summary>
-    public async Task<TerminationJob> StartAsync(TerminationFilter filter, LiveFilter live, string? reason, Actor by, CancellationToken ct)
+    /// <param name="lever">The audit's lever: <see cref="EndLever.Bulk"/>, or <see cref="EndLever.Policy"/> when a policy is applied.</param>
+    public async Task<TerminationJob> StartAsync(TerminationFilter filter, LiveFilter live, string? reason, Actor by, CancellationToken ct,
+        EndLever lever = EndLever.Bulk)
     {
         var matched = await terminator.CountAsync(live, options.TerminationAnswerAtOnceMax + 1, ct);
         var job = new TerminationJob(Conversations.NewId(), TerminationJobStates.Pending, JsonSerializer.Serialize(filter, ParleyJson.Wire.TerminationFilter),
@@ -53,17 +55,17 @@ public sealed class BulkTerminationJobs(BulkTerminator terminator, ITerminationJ
         if (matched <= options.TerminationAnswerAtOnceMax)
         {
             // Not the request's token: an end that committed is not undone by a caller that hung up, and the row is kept.
-            var counts = await terminator.EndAsync(live, by, EndLever.Bulk, reason, null, _stopping.Token);
+            var counts = await terminator.EndAsync(live, by, lever, reason, null, _stopping.Token);
             var done = job with { State = TerminationJobStates.Fulfilled, Counts = counts, CompletedAt = clock.GetUtcNow() };
             await store.CreateAsync(done, CancellationToken.None);
             return done;
         }
         await store.CreateAsync(job, ct);
-        _running[job.Id] = Task.Run(() => RunAsync(job, live));
+        _running[job.Id] = Task.Run(() => RunAsync(job, live, lever));
         return job;
     }
 
-    async Task RunAsync(TerminationJob job, LiveFilter live)
+    async Task RunAsync(TerminationJob job, LiveFilter live, EndLever lever)
     {
         var progress = new LatestCounts();
         var writer = WriteProgressAsync(job.Id, progress.Reader);
@@ -72,7 +74,7 @@ public sealed class BulkTerminationJobs(BulkTerminator terminator, ITerminationJ
         var counts = default(BulkCounts);
         try
         {
-            counts = await terminator.EndAsync(live, job.CreatedBy, EndLever.Bulk, job.Reason, progress, _stopping.Token);
+            counts = await terminator.EndAsync(live, job.CreatedBy, lever, job.Reason, progress, _stopping.Token);
             state = TerminationJobStates.Fulfilled;
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { error = NodeStopped; }
