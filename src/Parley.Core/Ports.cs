@@ -334,8 +334,11 @@ public interface ITerminationJobStore
     Task<TerminationJob?> GetAsync(string id, CancellationToken ct);
     /// <summary>Newest first.</summary>
     Task<Page<TerminationJob>> ListAsync(int pageSize, int pageNumber, CancellationToken ct);
-    /// <summary>Marks the PENDING jobs of <paramref name="nodeId"/> FAILED with <paramref name="message"/> (that node stopped while running them).</summary>
-    Task<int> FailPendingAsync(string nodeId, string message, DateTimeOffset at, CancellationToken ct);
+    /// <summary>
+    /// Marks the PENDING jobs of <paramref name="nodeId"/> FAILED with <paramref name="message"/> (that node stopped while
+    /// running them); every PENDING job when <paramref name="nodeId"/> is null (a single node, whose id changes per process).
+    /// </summary>
+    Task<int> FailPendingAsync(string? nodeId, string message, DateTimeOffset at, CancellationToken ct);
 }
 
 /// <summary>
