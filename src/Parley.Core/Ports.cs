@@ -301,7 +301,9 @@ public sealed record StoragePorts(
 
 /// <summary>
 /// What a bulk end did: how many conversations matched, ended, had already ended (or were ended meanwhile by another
-/// lever), failed (a store error: the rest went on), and how many guest sockets and open messaging channels were told.
+/// lever), failed (a store error: the rest went on), how many guest sockets were handed the Disconnect, and how many open
+/// messaging end notices were stored for delivery, each in its end's own transaction (<see cref="ChannelsNotified"/>: stored,
+/// not yet acknowledged; which webhook acknowledged is in each termination's receipt).
 /// </summary>
 public readonly record struct BulkCounts(int Matched, int Ended, int AlreadyEnded, int Failed, int SocketsNotified, int ChannelsNotified)
 {
