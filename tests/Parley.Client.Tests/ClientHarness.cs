@@ -34,6 +34,12 @@ static class ClientHarness
         return (guest, sent.ConversationId);
     }
 
+    /// <summary>
+    /// For tests that move the server's clock by days: a fake clock fires a periodic timer once per period it passes, and
+    /// the sweeps' one-second period would be 172,800 ticks for two days. An hour's keeps the move cheap.
+    /// </summary>
+    public static ParleyOptions HourlySweeps(ParleyOptions o) => o with { TerminationSweep = TimeSpan.FromHours(1) };
+
     /// <summary>Waits until <paramref name="condition"/> holds, reading it every 20 ms; fails after the timeout.</summary>
     public static async Task EventuallyAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
     {

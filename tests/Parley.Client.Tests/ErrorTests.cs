@@ -106,7 +106,7 @@ public sealed class ErrorTests
     public async Task AFixedTokenThatIsNoLongerValid_Is401_AndIsNotRetried()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var server = await ParleyServer.StartAsync(clock: clock);
+        await using var server = await ParleyServer.StartAsync(HourlySweeps, clock: clock);
         using var http = OAuthHelpers.From(server);
         var token = await OAuthHelpers.TokenAsync(http, ParleyOptions.DefaultClientId, ParleyOptions.DefaultClientSecret);
         using var client = ParleyClient.WithToken(server.BaseAddress, token);

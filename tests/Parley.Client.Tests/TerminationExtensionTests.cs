@@ -73,4 +73,74 @@ public sealed class TerminationExtensionTests
         Assert.Equal(3, (await client.BulkTerminations.GetAsync(job.Id)).Ended);
         foreach (var guest in guests) await guest.DisposeAsync();
     }
+
+    /// <summary>A campaign policy: its dry run names exactly the campaign's conversations; applying it ends those, and the audit names the policy.</summary>
+    [Fact]
+    public async Task APolicy_PreviewedThenApplied_EndsWhatThePreviewSaid()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var client = DemoClient(server);
+        var (spring, springId) = await LiveConversationAsync(server, client, campaign: "spring");
+        var (other, otherId) = await LiveConversationAsync(server, client, campaign: "summer");
+        await using var _ = spring;
+        await using var __ = other;
+
+        var request = new TerminationPolicyRequest
+        {
+            Name = "End spring", Type = TerminationPolicyTypes.Campaign, Campaign = "spring", DeploymentId = ParleyServer.DeploymentId,
+            Enabled = false, Reason = "spring campaign over",
+        };
+        var unsaved = await client.Policies.PreviewAsync(request);
+        Assert.Equal([springId], unsaved.Entities.Select(e => e.ConversationId));
+        var policy = await client.Policies.CreateAsync(request);
+        Assert.Equal("End spring", (await client.Policies.GetAsync(policy.Id)).Name);
+        Assert.Contains((await client.Policies.ListAsync(deploymentId: ParleyServer.DeploymentId)).Entities, p => p.Id == policy.Id);
+        var preview = await client.Policies.PreviewAsync(policy.Id);
+        Assert.Equal([springId], preview.Entities.Select(e => e.ConversationId));
+
+        var applied = await client.BulkTerminations.WaitAsync(await client.Policies.ApplyAsync(policy.Id));
+
+        Assert.Equal(1, applied.Ended);
+        Assert.False(await IsLiveAsync(client, springId));
+        Assert.True(await IsLiveAsync(client, otherId));
+        var row = Assert.Single((await client.Audit.ListTerminationsAsync(springId)).Entities);
+        Assert.Equal("Policy", row.Lever);
+        Assert.Equal($"parley:policy:{policy.Id}", row.Client.Id);
+        var renamed = await client.Policies.UpdateAsync(policy.Id, request with { Name = "End spring (renamed)" });
+        Assert.Equal("End spring (renamed)", renamed.Name);
+        await client.Policies.DeleteAsync(policy.Id);
+        Assert.Equal(404, (await Assert.ThrowsAsync<ParleyApiException>(() => client.Policies.GetAsync(policy.Id))).Status);
+    }
+
+    /// <summary>The recipe's termination id names a receipt: read, listed by conversation, and pushed on its topic.</summary>
+    [Fact]
+    public async Task TheRecipesTerminationId_NamesItsReceipt_ReadListedAndPushed()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var client = DemoClient(server);
+        var (guest, conversationId) = await LiveConversationAsync(server, client);
+        await using var _ = guest;
+        await using var stream = await client.Notifications.OpenAsync(["v2.parley.terminations.receipts"]);
+
+        var result = await client.TerminateAsync(conversationId, "receipt please");
+        var terminationId = result.Evidence.TerminationId!;
+
+        TerminationReceiptWire? receipt = null;
+        await EventuallyAsync(() =>
+        {
+            receipt = client.Receipts.GetAsync(terminationId).GetAwaiter().GetResult();
+            return receipt.State != ReceiptStates.Pending;
+        }, "the receipt settled");
+        Assert.Equal(ReceiptStates.Delivered, receipt!.State);
+        Assert.Equal(conversationId, receipt.ConversationId);
+        Assert.Equal("delivered", Assert.Single(receipt.Sockets).State);
+        Assert.Equal(result.Evidence.ReceiptUri, receipt.SelfUri);
+        Assert.Contains((await client.Receipts.ListAsync(conversationId)).Entities, r => r.Id == terminationId);
+        await foreach (var e in stream.WithCancellation(new CancellationTokenSource(Timeout).Token))
+        {
+            var pushed = e.BodyAs(ParleyJson.Wire.TerminationReceiptWire)!;
+            if (pushed.Id == terminationId) break;
+        }
+        Assert.Equal(404, (await Assert.ThrowsAsync<ParleyApiException>(() => client.Receipts.GetAsync("no-such-termination"))).Status);
+    }
 }

@@ -12,7 +12,7 @@ public sealed class TokenTests
     {
         // One clock for the server (which issues and checks the tokens) and the client (which ages them).
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var server = await ParleyServer.StartAsync(clock: clock);
+        await using var server = await ParleyServer.StartAsync(HourlySweeps, clock: clock);
         using var handler = new CountingHandler();
         using var http = new HttpClient(handler);
         using var client = new ParleyClient(Options(server) with { Clock = clock }, http);
@@ -36,7 +36,7 @@ public sealed class TokenTests
     {
         // Only the server's clock moves: to the client the token looks fresh, the server says 401.
         var serverClock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var server = await ParleyServer.StartAsync(clock: serverClock);
+        await using var server = await ParleyServer.StartAsync(HourlySweeps, clock: serverClock);
         using var handler = new CountingHandler();
         using var http = new HttpClient(handler);
         using var client = new ParleyClient(Options(server), http);
