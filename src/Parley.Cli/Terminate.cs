@@ -147,7 +147,7 @@ public static class Terminate
             if (session.Terminal.Json || !session.Terminal.Error.Profile.Capabilities.Interactive)
             {
                 if (!session.Terminal.Json) session.Terminal.Error.WriteLine($"Job {job.Id} is running; waiting for it to finish", Style.Plain);
-                job = await client.BulkTerminations.WaitAsync(job, null, null, session.Cancellation);
+                job = await client.BulkTerminations.WaitAsync(job, ct: session.Cancellation);
             }
             else
             {
@@ -163,7 +163,7 @@ public static class Terminate
                             bar.MaxValue = Math.Max(1, now.Matched);
                             bar.Value = now.Ended + now.AlreadyEnded + now.Failed;
                         });
-                        var done = await client.BulkTerminations.WaitAsync(started, progress, null, session.Cancellation);
+                        var done = await client.BulkTerminations.WaitAsync(started, progress, ct: session.Cancellation);
                         bar.Value = bar.MaxValue;
                         return done;
                     });
@@ -186,7 +186,7 @@ public static class Terminate
     public static IRenderable Render(BulkTerminationWire job) => Terminal.Fields([
         ("Job", job.Id), ("State", job.State), ("Matched", Number(job.Matched)), ("Ended", Number(job.Ended)),
         ("Already ended", Number(job.AlreadyEnded)), ("Failed", Number(job.Failed)), ("Sockets told", Number(job.SocketsNotified)),
-        ("Channels told", Number(job.ChannelsNotified)), ("Reason", job.Reason), ("Error", job.ErrorMessage),
+        ("End notices stored", Number(job.ChannelsNotified)), ("Reason", job.Reason), ("Error", job.ErrorMessage),
         ("Created", job.DateCreated), ("Completed", job.DateCompleted),
     ]);
 

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Parley.Server;
+using Parley.Server.OAuth;
 
 namespace Parley.Cli.Tests;
 
@@ -131,6 +132,24 @@ public sealed class ConversationCommandTests
         Assert.Contains("(401 invalid_client)", Output.AssertOneErrorLine(refused));
         Assert.DoesNotContain("wrong-secret-0815", refused.Stderr);
         Assert.Equal("", refused.Stdout);
+    }
+
+    [Fact]
+    public async Task AClientWithoutThePermission_IsRefused_Exit1_WithTheServersMessage()
+    {
+        await using var s = await Scene.StartAsync();
+        var (_, conversationId) = await s.LiveConversationAsync();
+        var (id, secret) = await OAuthHelpers.CreateClientAsync(s.Platform, "read only", Permissions.ConversationView);
+        var readOnly = new Dictionary<string, string>(s.Credentials) { ["PARLEY_CLIENT_ID"] = id, ["PARLEY_CLIENT_SECRET"] = secret };
+
+        var list = await s.Tool.RunAsync(["conversations", "list", "--json"], readOnly);
+        var terminate = await s.Tool.RunAsync(["terminate", conversationId, "--reason", "not allowed", "--json"], readOnly);
+
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Equal(1, terminate.ExitCode);
+        Assert.Contains("(403 ", Output.AssertOneErrorLine(terminate));
+        Assert.Equal("", terminate.Stdout);
+        Assert.DoesNotContain(secret, terminate.Stderr);
     }
 
     [Theory]
