@@ -14,7 +14,7 @@ namespace Parley.Cli;
 public static class Terminate
 {
     /// <summary>The filter's fields, spelt as the API spells them: a misspelt one is refused, never ignored (it would widen the set).</summary>
-    static readonly string[] FilterFields = ["deploymentId", "integrationId", "queueId", "startedBefore", "startedAfter", "campaign", "customerId"];
+    static readonly string[] FilterFields = ["deploymentId", "integrationId", "queueId", "startedBefore", "startedAfter", "campaign", "customerId", "startedBy"];
 
     public static Command Build(Session session)
     {
@@ -117,7 +117,7 @@ public static class Terminate
         {
             DeploymentId = values.GetValueOrDefault("deploymentId"), IntegrationId = values.GetValueOrDefault("integrationId"),
             QueueId = values.GetValueOrDefault("queueId"), Campaign = values.GetValueOrDefault("campaign"),
-            CustomerId = values.GetValueOrDefault("customerId"),
+            CustomerId = values.GetValueOrDefault("customerId"), StartedBy = values.GetValueOrDefault("startedBy"),
             StartedBefore = Time("startedBefore", "--started-before"), StartedAfter = Time("startedAfter", "--started-after"),
         };
     }

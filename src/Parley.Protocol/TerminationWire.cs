@@ -21,6 +21,8 @@ public sealed record TerminationFilter
     public string? StartedAfter { get; init; }
     public string? Campaign { get; init; }
     public string? CustomerId { get; init; }
+    /// <summary>The OAuth client whose agentless requests started the conversations (a bot).</summary>
+    public string? StartedBy { get; init; }
 }
 
 /// <summary>The body of <c>POST /api/v2/parley/terminations</c>.</summary>

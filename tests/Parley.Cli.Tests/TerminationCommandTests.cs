@@ -38,6 +38,26 @@ public sealed class TerminationCommandTests
     }
 
     [Fact]
+    public async Task Terminate_FilterStartedBy_IsSent_AndNarrowsTheSet()
+    {
+        await using var s = await Scene.StartAsync();
+        var created = await s.RunAsync("deployments", "create", "--name", "Bot site", "--json");
+        Assert.True(created.ExitCode == 0, created.ToString());
+        var deploymentId = created.Json().Text("id");
+        var (guest, _) = await s.LiveConversationAsync(deploymentId);
+        var bot = Guid.NewGuid().ToString();
+
+        // The guest started it, not that bot: nothing matches (without startedBy the filter would end it).
+        var bulk = await s.RunAsync("terminate", "--filter", $"deploymentId={deploymentId},startedby={bot}", "--reason", "bot withdrawn", "--json");
+
+        Assert.True(bulk.ExitCode == 0, bulk.ToString());
+        var job = bulk.Json();
+        Assert.Equal((0, bot), (job["matched"]!.GetValue<int>(), job["filter"]!.Text("startedBy")));
+        var reply = await guest.SendTextAsync("still here");
+        Assert.True(Frames.IsInboundEcho(reply), reply.ToJsonString());
+    }
+
+    [Fact]
     public async Task Bulk_AnsweredAsAJob_IsWaitedFor_AndItsFinalCountsPrinted()
     {
         // More than the server answers at once: a 202 and a job the tool reads until it is no longer PENDING.

@@ -168,6 +168,32 @@ public sealed class BulkTerminationTests
         await AssertStillWorksAsync(platform, late, demo, lateId);
     }
 
+    [Fact]
+    public async Task StartedBy_SelectsOnlyWhatThatClientsAgentlessRequestsStarted()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        var demo = ParleyServer.DeploymentId;
+        await using var byBot = await GuestAsync(server, demo);
+        await using var byGuest = await GuestAsync(server, demo);
+        var botId = await StartAsync(platform, demo, byBot);
+        Assert.True(Frames.IsInboundEcho(await byGuest.SendTextAsync("I start this one")));
+        var guestId = await platform.ConversationOfSessionAsync(await byGuest.SessionIdAsync());
+
+        // Another bot started none: nothing matched.
+        var (none, nothing) = await platform.PostAsync(Terminations, new { filter = new { deploymentId = demo, startedBy = Guid.NewGuid().ToString() } });
+        Assert.Equal(HttpStatusCode.OK, none.StatusCode);
+        Assert.Equal(0, (int)nothing!["matched"]!);
+
+        var (response, body) = await platform.PostAsync(Terminations, new { filter = new { deploymentId = demo, startedBy = ParleyOptions.DefaultClientId } });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal((1, 1), ((int)body!["ended"]!, (int)body["socketsNotified"]!));
+        Assert.Equal(ParleyOptions.DefaultClientId, (string?)body["filter"]!["startedBy"]);
+        await byBot.NextAsync(Frames.IsDisconnect, TimeSpan.FromSeconds(5));
+        Assert.Equal("disconnected", (string?)(await platform.ConversationAsync(botId))["state"]);
+        await AssertStillWorksAsync(platform, byGuest, demo, guestId);
+    }
+
     static string Wire(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ");
 
     [Fact]
@@ -236,6 +262,8 @@ public sealed class BulkTerminationTests
             (new { filter = new { campaign = "spring" }, force = true }, "force"),
             (new { filter = new { campaign = "" } }, "campaign"),
             (new { filter = new { customerId = "   " } }, "customerId"),
+            (new { filter = new { startedBy = "" } }, "startedBy"),
+            (new { filter = new { startedBy = new string('b', 257) } }, "startedBy"),
             (new { filter = new { campaign = new string('c', 101) } }, "campaign"),
             (new { filter = new { startedBefore = "yesterday" } }, "startedBefore"),
             (new { filter = new { startedAfter = "2026-13-45T00:00:00Z" } }, "startedAfter"),

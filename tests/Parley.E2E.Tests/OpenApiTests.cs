@@ -43,21 +43,24 @@ public sealed class OpenApiTests
 
         // Every Platform endpoint the running app maps (read from its endpoint data source, as the permission matrix does).
         var endpoints = server.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
-            .Select(e => (Endpoint: e, Permission: e.Metadata.GetMetadata<RequiredPermission>()?.Permission))
-            .Where(e => e.Permission is not null)
+            .Select(e => (Endpoint: e, Permissions: e.Metadata.GetOrderedMetadata<RequiredPermission>().Select(r => r.Permission).ToArray()))
+            .Where(e => e.Permissions.Length > 0)
             .SelectMany(e => e.Endpoint.Metadata.GetMetadata<IHttpMethodMetadata>()!.HttpMethods
-                .Select(m => (Method: m.ToLowerInvariant(), Path: e.Endpoint.RoutePattern.RawText!, e.Permission)))
+                .Select(m => (Method: m.ToLowerInvariant(), Path: e.Endpoint.RoutePattern.RawText!, e.Permissions)))
             .ToList();
         Assert.True(endpoints.Count > 30, $"only {endpoints.Count} endpoints");
         var paths = doc["paths"]!.AsObject();
         var ids = new List<string>();
-        foreach (var (method, path, permission) in endpoints)
+        foreach (var (method, path, permissions) in endpoints)
         {
             var operation = paths[path]?[method];
             Assert.True(operation is not null, $"{method} {path} is not in the document");
             var where = $"{method} {path}";
             ids.Add((string?)operation["operationId"] ?? throw new Xunit.Sdk.XunitException(where + ": no operationId"));
-            Assert.Equal(permission, (string?)operation["x-inin-requires-permissions"]!["permissions"]![0]);
+            // One permission: ANY of it; several (a policy endpoint that also ends or lists conversations): ALL of them.
+            var requires = operation["x-inin-requires-permissions"]!;
+            Assert.Equal(permissions, requires["permissions"]!.AsArray().Select(p => (string)p!));
+            Assert.Equal(permissions.Length == 1 ? "ANY" : "ALL", (string?)requires["type"]);
             var security = operation["security"]!.AsArray().Select(r => r!.AsObject().Single().Key).ToList();
             Assert.True(security.SequenceEqual(["oauth", "bearer"]), $"{where}: security {string.Join(",", security)}");
             foreach (var status in new[] { "401", "403" })

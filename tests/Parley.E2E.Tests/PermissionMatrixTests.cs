@@ -46,14 +46,15 @@ public sealed class PermissionMatrixTests
         var endpoints = server.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .Where(e => e.RoutePattern.RawText?.StartsWith("/api/v2/", StringComparison.Ordinal) == true)
             .SelectMany(e => (e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["*"])
-                .Select(m => (Method: m, Path: e.RoutePattern.RawText!, Permission: e.Metadata.GetMetadata<RequiredPermission>()?.Permission)))
+                .Select(m => (Method: m, Path: e.RoutePattern.RawText!,
+                    Required: e.Metadata.GetOrderedMetadata<RequiredPermission>().Select(r => r.Permission).ToArray())))
             .Where(e => !NotPlatform.ContainsKey(e.Path))
             .OrderBy(e => e.Path, StringComparer.Ordinal).ThenBy(e => e.Method, StringComparer.Ordinal)
             .ToList();
         Assert.True(endpoints.Count > 30, $"only {endpoints.Count} endpoints found");
-        var undeclared = endpoints.Where(e => e.Permission is null).Select(e => $"{e.Method} {e.Path}").ToList();
+        var undeclared = endpoints.Where(e => e.Required.Length == 0).Select(e => $"{e.Method} {e.Path}").ToList();
         Assert.True(undeclared.Count == 0, "Platform endpoints without a declared permission (.RequirePermission): " + string.Join(", ", undeclared));
-        var unknown = endpoints.Select(e => e.Permission!).Distinct().Where(p => !Permissions.Known.Contains(p)).ToList();
+        var unknown = endpoints.SelectMany(e => e.Required).Distinct().Where(p => !Permissions.Known.Contains(p)).ToList();
         Assert.True(unknown.Count == 0, "Permissions no client can be granted (add them to Permissions.Known): " + string.Join(", ", unknown));
 
         // The tokens of each column.
@@ -66,12 +67,15 @@ public sealed class PermissionMatrixTests
             await guest.ConfigureAsync();
             guestJwt = await guest.JwtAsync();
         }
-        var holding = new Dictionary<string, string>();      // permission → a token holding only it
+        var holding = new Dictionary<string, string>();      // the endpoint's permissions (Key) → a token holding only those
         var allBut = new Dictionary<string, string>();       // permission → a token holding every other permission
-        foreach (var permission in endpoints.Select(e => e.Permission!).Distinct())
+        foreach (var required in endpoints.Select(e => e.Required).DistinctBy(Key))
         {
-            var (onlyId, onlySecret) = await CreateClientAsync(admin, "only " + permission, permission);
-            holding[permission] = await TokenAsync(http, onlyId, onlySecret);
+            var (onlyId, onlySecret) = await CreateClientAsync(admin, "only " + Key(required), required);
+            holding[Key(required)] = await TokenAsync(http, onlyId, onlySecret);
+        }
+        foreach (var permission in endpoints.SelectMany(e => e.Required).Distinct())
+        {
             var (butId, butSecret) = await CreateClientAsync(admin, "all but " + permission, [.. Permissions.Known.Where(p => p != permission)]);
             allBut[permission] = await TokenAsync(http, butId, butSecret);
         }
@@ -113,28 +117,38 @@ public sealed class PermissionMatrixTests
 
         var rows = new List<Row>();
         var failures = new List<string>();
-        foreach (var (method, path, permission) in endpoints)
+        foreach (var (method, path, required) in endpoints)
         {
+            var permission = Key(required);
             var url = Concrete(path);
             var noToken = await CallAsync(server, method, url, null);
             var expiredAnswer = await CallAsync(server, method, url, expired);
-            var without = await CallAsync(server, method, url, allBut[permission!]);
+            // Each required permission is needed: lacking any one of them is a 403 naming it.
+            var withouts = new List<(HttpStatusCode Status, string Text, string Message)>();
+            foreach (var lacking in required)
+            {
+                var answer = await CallAsync(server, method, url, allBut[lacking]);
+                withouts.Add(answer);
+                Expect(failures, method, path, "without " + lacking, answer, HttpStatusCode.Forbidden);
+                if (method != "HEAD" && !answer.Message.Contains(lacking, StringComparison.Ordinal))   // a HEAD answer has no body
+                    failures.Add($"{method} {path}, without {lacking}: the 403 does not name it: {answer.Message}");
+            }
+            var without = withouts[0];
             var guestAnswer = await CallAsync(server, method, url, guestJwt);
-            var with = await CallAsync(server, method, url, holding[permission!]);
+            var with = await CallAsync(server, method, url, holding[permission]);
             var other = "n/a";
             if (others.TryGetValue($"{method} {path}", out var c))
             {
-                var answer = await CallAsync(server, method, c.Path, holding[permission!], c.Body);
+                var answer = await CallAsync(server, method, c.Path, holding[permission], c.Body);
                 other = $"{answer.Text} ({c.Why})";
                 if (answer.Status != c.Expected) failures.Add($"{method} {path}, {c.Why}: {answer.Text}, expected {(int)c.Expected}");
             }
             Expect(failures, method, path, "no token", noToken, HttpStatusCode.Unauthorized);
             Expect(failures, method, path, "expired token", expiredAnswer, HttpStatusCode.Unauthorized);
-            Expect(failures, method, path, "without " + permission, without, HttpStatusCode.Forbidden);
             Expect(failures, method, path, "guest token", guestAnswer, HttpStatusCode.Unauthorized);
             if (with.Status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
-                failures.Add($"{method} {path} with only {permission}: {with.Text} (the declared permission must suffice)");
-            rows.Add(new Row(method, path, permission!, noToken.Text, expiredAnswer.Text, without.Text, guestAnswer.Text, "allowed", other));
+                failures.Add($"{method} {path} with only {permission}: {with.Text} (the declared permissions must suffice)");
+            rows.Add(new Row(method, path, string.Join(" + ", required.Select(p => $"`{p}`")), noToken.Text, expiredAnswer.Text, without.Text, guestAnswer.Text, "allowed", other));
         }
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         Assert.Empty(others.Keys.Except(rows.Select(r => $"{r.Method} {r.Path}")));   // every declared case was exercised
@@ -147,7 +161,10 @@ public sealed class PermissionMatrixTests
             "PARLEY_WRITE_PERMISSIONS=1 dotnet test tests/Parley.E2E.Tests -c Release --filter FullyQualifiedName~PermissionMatrix");
     }
 
-    static void Expect(List<string> failures, string method, string path, string column, (HttpStatusCode Status, string Text) answer, HttpStatusCode expected)
+    /// <summary>An endpoint's required permissions as one key (they are all required).</summary>
+    static string Key(string[] required) => string.Join(" + ", required);
+
+    static void Expect(List<string> failures, string method, string path, string column, (HttpStatusCode Status, string Text, string Message) answer, HttpStatusCode expected)
     {
         if (answer.Status != expected) failures.Add($"{method} {path}, {column}: {answer.Text}, expected {(int)expected}");
     }
@@ -156,7 +173,7 @@ public sealed class PermissionMatrixTests
     static string Concrete(string pattern) =>
         System.Text.RegularExpressions.Regex.Replace(pattern, @"\{([^}:?]+)[^}]*\}", m => "matrix-" + m.Groups[1].Value);
 
-    static async Task<(HttpStatusCode Status, string Text)> CallAsync(ParleyServer server, string method, string path, string? token, object? body = null)
+    static async Task<(HttpStatusCode Status, string Text, string Message)> CallAsync(ParleyServer server, string method, string path, string? token, object? body = null)
     {
         using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
         var request = new HttpRequestMessage(new HttpMethod(method), path);
@@ -164,9 +181,9 @@ public sealed class PermissionMatrixTests
         if (body is not null) request.Content = JsonContent.Create(body);
         using var response = await http.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
-        string? code = null;
-        try { code = (string?)JsonNode.Parse(text)?["code"]; } catch (Exception) { }
-        return (response.StatusCode, code is null ? $"{(int)response.StatusCode}" : $"{(int)response.StatusCode} `{code}`");
+        string? code = null, message = null;
+        try { var json = JsonNode.Parse(text); (code, message) = ((string?)json?["code"], (string?)json?["message"]); } catch (Exception) { }
+        return (response.StatusCode, code is null ? $"{(int)response.StatusCode}" : $"{(int)response.StatusCode} `{code}`", message ?? "");
     }
 
     static string Render(List<Row> rows)
@@ -188,9 +205,10 @@ public sealed class PermissionMatrixTests
             - **No token**: no `Authorization` header. Always 401 `authentication.required`.
             - **Expired**: a correctly signed access token past its `exp`. Always 401 `credentials.expired`.
             - **Without the permission**: a client holding every permission except the endpoint's. Always 403 `missing.permissions`,
-              naming the permission.
+              naming the permission. Where an endpoint requires several (all of them), each is left out in turn: always 403, naming
+              the one left out.
             - **Guest token**: a guest JWT from the Guest API's `getJwt`. Always 401: guest and Platform tokens are apart (different audience).
-            - **With it**: a client holding only the endpoint's permission gets past the check (the answer is then the endpoint's own:
+            - **With it**: a client holding only the endpoint's permission (or permissions) gets past the check (the answer is then the endpoint's own:
               404 for an unknown id, 400 for a missing body, and so on).
             - **Another client's resource**: where a resource belongs to one OAuth client, the answer when another client with the
               permission asks for it. Notification channels are their creator's (404 to anyone else, as if absent). An OAuth client
@@ -216,7 +234,7 @@ public sealed class PermissionMatrixTests
 
             """);
         foreach (var r in rows)
-            b.Append($"| {r.Method} | `{r.Path}` | `{r.Permission}` | {r.NoToken} | {r.Expired} | {r.Without} | {r.Guest} | {r.WithPermission} | {r.OtherClient} |\n");
+            b.Append($"| {r.Method} | `{r.Path}` | {r.Permission} | {r.NoToken} | {r.Expired} | {r.Without} | {r.Guest} | {r.WithPermission} | {r.OtherClient} |\n");
         return b.ToString();
     }
 

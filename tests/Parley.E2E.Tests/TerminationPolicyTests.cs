@@ -59,10 +59,10 @@ public sealed class TerminationPolicyTests
         }
     }
 
-    static async Task<Fixture> StartAsync(DateTimeOffset? at = null)
+    static async Task<Fixture> StartAsync(DateTimeOffset? at = null, Func<ParleyOptions, ParleyOptions>? configure = null)
     {
         var clock = new FakeTimeProvider(at ?? DateTimeOffset.UtcNow);
-        var server = await ParleyServer.StartAsync(clock: clock);
+        var server = await ParleyServer.StartAsync(configure, clock: clock);
         return new Fixture(server, clock, await server.PlatformAsync(), server.Services.GetRequiredService<PolicySweeper>());
     }
 
@@ -227,6 +227,80 @@ public sealed class TerminationPolicyTests
         var (next, nextId) = await f.GuestAsync(deployment);
         await f.SweepAtAsync(f.Clock.GetUtcNow().AddSeconds(60));
         await AssertEndedByAsync(f, next, nextId, policy, "policy 'one minute'");
+    }
+
+    [Fact]
+    public async Task Apply_ByAUser_RecordsThePolicyAndTheUser_AndTheJobIsTheUsersAndNamesTheBot()
+    {
+        const string password = "admin-password-for-tests";
+        await using var f = await StartAsync(configure: o => o with { DemoAdminPassword = password, PasswordIterations = 10_000 });
+        var deployment = await f.DeploymentAsync("outbound");
+        var (bot, botId) = await BotStartedAsync(f, deployment, null);
+        var (guest, _) = await f.GuestAsync(deployment);
+        var endAt = f.Clock.GetUtcNow().AddMinutes(1);
+        var policy = await f.CreatePolicyAsync(new { name = "bot's campaign over", type = "campaign", deploymentId = deployment,
+            startedBy = ParleyOptions.DefaultClientId, endAt = endAt.ToString("O"), enabled = false });
+        f.Clock.SetUtcNow(endAt);
+
+        // The admin user, logged in through the console, presses apply.
+        using var browser = new LoginBrowser(f.Server);
+        var (verifier, challenge) = LoginBrowser.Pkce();
+        var redirect = browser.Own("/console/");
+        var (login, html) = await browser.LoginAsync(LoginBrowser.Query(("response_type", "code"), ("client_id", ParleyOptions.ConsoleClientId),
+            ("redirect_uri", redirect), ("code_challenge", challenge), ("code_challenge_method", "S256")), ParleyOptions.DefaultAdminUser, password);
+        Assert.True(login.StatusCode == HttpStatusCode.Found, html);
+        var (redeemed, token) = await browser.RedeemAsync(ParleyOptions.ConsoleClientId, LoginBrowser.Parameters(login, false)["code"], redirect, verifier);
+        Assert.Equal(HttpStatusCode.OK, redeemed);
+        using var admin = OAuthHelpers.Bearer(f.Server, (string)token!["access_token"]!);
+        var (_, me) = await admin.GetAsync("/api/v2/users/me");
+        var (userId, userName) = ((string)me!["id"]!, (string)me["name"]!);
+
+        var (applied, job) = await admin.PostAsync($"{Root}/{policy["id"]}/apply");
+        Assert.True(applied.StatusCode == HttpStatusCode.OK, job?.ToJsonString());
+        Assert.Equal(1, (int)job!["ended"]!);
+        // The job is the user's, and its filter is what it ended: the channel, the bot, the instant.
+        Assert.Equal((userId, userName), ((string?)job["createdBy"]!["id"], (string?)job["createdBy"]!["name"]));
+        Assert.Equal((deployment, ParleyOptions.DefaultClientId), ((string?)job["filter"]!["deploymentId"], (string?)job["filter"]!["startedBy"]));
+        Assert.NotNull((string?)job["filter"]!["startedBefore"]);
+        // Each end names both: the policy as the client, the user who applied it.
+        await AssertEndedByAsync(f, bot, botId, policy, "policy 'bot's campaign over'");
+        var (_, audit) = await f.Platform.GetAsync($"/api/v2/parley/audit/terminations?conversationId={botId}");
+        var record = audit!["entities"]![0]!;
+        Assert.Equal((userId, userName), ((string?)record["user"]!["id"], (string?)record["user"]!["name"]));
+        await AssertLiveAsync(guest);
+    }
+
+    [Fact]
+    public async Task OnlyThePolicyPermissions_DoNotEndOrListConversations_403NamingWhatIsMissing()
+    {
+        await using var f = await StartAsync();
+        var deployment = await f.DeploymentAsync("guarded");
+        var (guest, _) = await f.GuestAsync(deployment);
+        var policy = await f.CreatePolicyAsync(new { name = "one minute", type = "maxDuration", deploymentId = deployment, maxDurationSeconds = 60,
+            enabled = false });
+        var body = new { name = "one minute", type = "maxDuration", deploymentId = deployment, maxDurationSeconds = 60 };
+        var (id, secret) = await OAuthHelpers.CreateClientAsync(f.Platform, "policies only", "parley:terminationpolicy:edit", "parley:terminationpolicy:view");
+        using var policiesOnly = await OAuthHelpers.AsClientAsync(f.Server, id, secret);
+
+        foreach (var (method, path, payload, missing) in new (HttpMethod, string, object?, string)[]
+        {
+            (HttpMethod.Post, Root, body, "conversation:communication:disconnect"),
+            (HttpMethod.Put, $"{Root}/{policy["id"]}", body, "conversation:communication:disconnect"),
+            (HttpMethod.Post, $"{Root}/{policy["id"]}/apply", null, "conversation:communication:disconnect"),
+            (HttpMethod.Get, $"{Root}/{policy["id"]}/preview", null, "conversation:message:view"),
+            (HttpMethod.Post, $"{Root}/preview", body, "conversation:message:view"),
+        })
+        {
+            var (response, error) = await policiesOnly.SendAsync(method, path, payload);
+            Assert.True(response.StatusCode == HttpStatusCode.Forbidden, $"{method} {path}: {(int)response.StatusCode} {error?.ToJsonString()}");
+            Assert.Equal("missing.permissions", (string?)error!["code"]);
+            Assert.EndsWith(missing, (string?)error["message"]);
+        }
+        // What the policy permissions alone still do: read, and delete (which ends nothing).
+        Assert.Equal(HttpStatusCode.OK, (await policiesOnly.GetAsync($"{Root}/{policy["id"]}")).Response.StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await policiesOnly.SendAsync(HttpMethod.Delete, $"{Root}/{policy["id"]}")).Response.StatusCode);
+        Assert.Equal(0, (int)(await f.Platform.GetAsync(Root)).Body!["total"]!);
+        await AssertLiveAsync(guest);
     }
 
     [Fact]

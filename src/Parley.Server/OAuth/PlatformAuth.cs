@@ -111,8 +111,10 @@ public static class PlatformAuth
 
     static async Task WriteForbiddenAsync(ForbiddenContext ctx)
     {
-        var permission = ctx.HttpContext.GetEndpoint()?.Metadata.GetMetadata<RequiredPermission>()?.Permission ?? "(unknown)";
-        await ApiError.MissingPermissions(permission).ExecuteAsync(ctx.HttpContext);
+        var required = ctx.HttpContext.GetEndpoint()?.Metadata.GetOrderedMetadata<RequiredPermission>().Select(r => r.Permission).ToList() ?? [];
+        var caller = ctx.HttpContext.Items[typeof(Caller)] as Caller;
+        var missing = required.Where(p => caller?.Has(p) != true).ToList();
+        await ApiError.MissingPermissions(missing.Count > 0 ? string.Join(", ", missing) : "(unknown)").ExecuteAsync(ctx.HttpContext);
     }
 }
 

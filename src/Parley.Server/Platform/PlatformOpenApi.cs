@@ -92,13 +92,15 @@ public static class PlatformOpenApi
                 operation.Tags = new HashSet<OpenApiTagReference> { new(tag, context.Document) };
             }
             var metadata = description.ActionDescriptor.EndpointMetadata;
-            var permission = metadata.OfType<RequiredPermission>().FirstOrDefault()?.Permission;
-            if (permission is not null)
+            var permissions = metadata.OfType<RequiredPermission>().Select(r => r.Permission).ToList();
+            if (permissions.Count > 0)
                 operation.Extensions[PermissionsExtension] = new JsonNodeExtension(new JsonObject
                 {
-                    ["type"] = "ANY", ["permissions"] = new JsonArray(permission),
+                    // The platform's spelling: ANY of one is that one; several are ALL required.
+                    ["type"] = permissions.Count == 1 ? "ANY" : "ALL", ["permissions"] = new JsonArray([.. permissions.Select(p => (JsonNode)p)]),
                 });
-            var requires = permission is not null ? $"Requires the permission `{permission}`."
+            var requires = permissions.Count == 1 ? $"Requires the permission `{permissions[0]}`."
+                : permissions.Count > 1 ? $"Requires the permissions {string.Join(" and ", permissions.Select(p => $"`{p}`"))}, all of them."
                 : $"Requires no permission: {metadata.OfType<AnyCaller>().First().Who}.";
             operation.Description = (operation.Description is { Length: > 0 } d ? d + "\n\n" : "") + requires;
             operation.Security =
@@ -113,7 +115,7 @@ public static class PlatformOpenApi
             {
                 Describe(responses, "400", "bad.request, invalid.value, invalid.date: the request is malformed or a value is refused (the platform's error body).");
                 Describe(responses, "401", "authentication.required (no token), bad.credentials (an invalid token, or its client deleted or its secret regenerated since), credentials.expired.");
-                Describe(responses, "403", $"missing.permissions: the caller does not hold {permission}.");
+                Describe(responses, "403", $"missing.permissions: the caller does not hold {string.Join(" and ", permissions)}.");
                 Describe(responses, "404", "not.found: the resource does not exist.");
                 Describe(responses, "409", "The request conflicts with the resource's state (e.g. conversation.already.disconnected, conversation.ended).");
                 Describe(responses, "413", "request.entity.too.large: the body is over the limit.");

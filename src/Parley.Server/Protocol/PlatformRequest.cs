@@ -12,11 +12,15 @@ public static class PlatformRequest
     /// bearer scheme (<see cref="PlatformAuth"/>) answers 401 without a valid token, or when the token's client was deleted or
     /// has had its secret regenerated since; 403 without the permission. The caller's current permissions count, not those
     /// it had when the token was issued. The permission is also endpoint metadata (<see cref="RequiredPermission"/>), which
-    /// the permission matrix and the OpenAPI document read.
+    /// the permission matrix and the OpenAPI document read. An endpoint that does two things (a policy that also ends
+    /// conversations) names several: every one is required, and the 403 names those the caller lacks.
     /// </summary>
-    public static TBuilder RequirePermission<TBuilder>(this TBuilder builder, string permission) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new RequiredPermission(permission), PlatformResults.ErrorResponse(401), PlatformResults.ErrorResponse(403))
-            .RequireAuthorization(PlatformAuth.PolicyFor(permission));
+    public static TBuilder RequirePermission<TBuilder>(this TBuilder builder, string permission, params string[] more) where TBuilder : IEndpointConventionBuilder
+    {
+        string[] all = [permission, .. more];
+        builder.WithMetadata([.. all.Select(p => (object)new RequiredPermission(p)), PlatformResults.ErrorResponse(401), PlatformResults.ErrorResponse(403)]);
+        return builder.RequireAuthorization([.. all.Select(PlatformAuth.PolicyFor)]);
+    }
 
     /// <summary>
     /// A Platform endpoint open to any current caller, with no permission (the platform's <c>GET /api/v2/users/me</c>):

@@ -51,10 +51,13 @@ public sealed class BulkTerminationJobs(BulkTerminator terminator, ITerminationJ
     /// now and answers the FULFILLED row, otherwise stores a PENDING job, starts it and answers that. The set is the
     /// conversations live at the time of the request: its start bound is capped at now (<see cref="Snapshot"/>).
     /// </summary>
+    /// <param name="by">Who asked: the job's <c>createdBy</c>, and the actor its ends are recorded under unless <paramref name="endsAs"/> says otherwise.</param>
     /// <param name="lever">The audit's lever: <see cref="EndLever.Bulk"/>, or <see cref="EndLever.Policy"/> when a policy is applied.</param>
+    /// <param name="endsAs">The actor the ends are recorded under when it is not <paramref name="by"/> (a policy applied by a user).</param>
     public async Task<TerminationJob> StartAsync(TerminationFilter filter, LiveFilter live, string? reason, Actor by, CancellationToken ct,
-        EndLever lever = EndLever.Bulk)
+        EndLever lever = EndLever.Bulk, Actor? endsAs = null)
     {
+        var actor = endsAs ?? by;
         var now = clock.GetUtcNow();
         live = Snapshot(live, now);
         var matched = await terminator.CountAsync(live, options.TerminationAnswerAtOnceMax + 1, ct);
@@ -63,13 +66,13 @@ public sealed class BulkTerminationJobs(BulkTerminator terminator, ITerminationJ
         if (matched <= options.TerminationAnswerAtOnceMax)
         {
             // Not the request's token: an end that committed is not undone by a caller that hung up, and the row is kept.
-            var counts = await terminator.EndAsync(live, by, lever, reason, null, _stopping.Token);
+            var counts = await terminator.EndAsync(live, actor, lever, reason, null, _stopping.Token);
             var done = job with { State = TerminationJobStates.Fulfilled, Counts = counts, CompletedAt = clock.GetUtcNow() };
             await store.CreateAsync(done, CancellationToken.None);
             return done;
         }
         await store.CreateAsync(job, ct);
-        _running[job.Id] = Task.Run(() => RunAsync(job, live, lever));
+        _running[job.Id] = Task.Run(() => RunAsync(job, live, lever, actor));
         return job;
     }
 
@@ -85,7 +88,7 @@ public sealed class BulkTerminationJobs(BulkTerminator terminator, ITerminationJ
         return live.StartedBefore is { } before && before <= bound ? live : live with { StartedBefore = bound };
     }
 
-    async Task RunAsync(TerminationJob job, LiveFilter live, EndLever lever)
+    async Task RunAsync(TerminationJob job, LiveFilter live, EndLever lever, Actor actor)
     {
         var progress = new LatestCounts();
         var writer = WriteProgressAsync(job.Id, progress.Reader);
@@ -94,7 +97,7 @@ public sealed class BulkTerminationJobs(BulkTerminator terminator, ITerminationJ
         var counts = default(BulkCounts);
         try
         {
-            counts = await terminator.EndAsync(live, job.CreatedBy, lever, job.Reason, progress, _stopping.Token);
+            counts = await terminator.EndAsync(live, actor, lever, job.Reason, progress, _stopping.Token);
             state = TerminationJobStates.Fulfilled;
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { error = NodeStopped; }

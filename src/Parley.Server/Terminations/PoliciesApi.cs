@@ -21,21 +21,23 @@ public static class PoliciesApi
     {
         const string json = "application/json";
         var api = app.MapPlatformGroup("/parley", "Parley: termination policies");
+        // Creating, changing or applying a policy ends conversations, so each also needs the permission to end them; a preview
+        // lists live conversations, so it also needs the permission to see them.
         api.MapGet("/terminationpolicies", ListAsync).RequirePermission(Permissions.TerminationPolicyView)
             .Produces<EntityListing<TerminationPolicyWire>>().Errors(400);
-        api.MapPost("/terminationpolicies", CreateAsync).RequirePermission(Permissions.TerminationPolicyEdit)
+        api.MapPost("/terminationpolicies", CreateAsync).RequirePermission(Permissions.TerminationPolicyEdit, Permissions.ConversationDisconnect)
             .Accepts<TerminationPolicyRequest>(json).Produces<TerminationPolicyWire>(201).Errors(400, 413, 415);
         api.MapGet("/terminationpolicies/{policyId}", GetAsync).RequirePermission(Permissions.TerminationPolicyView)
             .Produces<TerminationPolicyWire>().Errors(404);
-        api.MapPut("/terminationpolicies/{policyId}", UpdateAsync).RequirePermission(Permissions.TerminationPolicyEdit)
+        api.MapPut("/terminationpolicies/{policyId}", UpdateAsync).RequirePermission(Permissions.TerminationPolicyEdit, Permissions.ConversationDisconnect)
             .Accepts<TerminationPolicyRequest>(json).Produces<TerminationPolicyWire>().Errors(400, 404, 413, 415);
         api.MapDelete("/terminationpolicies/{policyId}", DeleteAsync).RequirePermission(Permissions.TerminationPolicyEdit)
             .Produces(204).Errors(404);
-        api.MapGet("/terminationpolicies/{policyId}/preview", PreviewStoredAsync).RequirePermission(Permissions.TerminationPolicyView)
+        api.MapGet("/terminationpolicies/{policyId}/preview", PreviewStoredAsync).RequirePermission(Permissions.TerminationPolicyView, Permissions.ConversationView)
             .Produces<PolicyPreviewWire>().Errors(404);
-        api.MapPost("/terminationpolicies/preview", PreviewUnsavedAsync).RequirePermission(Permissions.TerminationPolicyView)
+        api.MapPost("/terminationpolicies/preview", PreviewUnsavedAsync).RequirePermission(Permissions.TerminationPolicyView, Permissions.ConversationView)
             .Accepts<TerminationPolicyRequest>(json).Produces<PolicyPreviewWire>().Errors(400, 413, 415);
-        api.MapPost("/terminationpolicies/{policyId}/apply", ApplyAsync).RequirePermission(Permissions.TerminationPolicyEdit)
+        api.MapPost("/terminationpolicies/{policyId}/apply", ApplyAsync).RequirePermission(Permissions.TerminationPolicyEdit, Permissions.ConversationDisconnect)
             .Produces<BulkTerminationWire>().Produces<BulkTerminationWire>(202).Errors(404);
     }
 
@@ -128,20 +130,29 @@ public static class PoliciesApi
     /// </summary>
     public static async Task<PolicyPreviewWire> PreviewAsync(TerminationPolicy policy, IConversationStore store, DateTimeOffset now, CancellationToken ct)
     {
-        var entries = new List<(DateTimeOffset EndsAt, LiveConversation Conversation)>();
+        // Only the soonest PreviewMax are kept (a heap whose top is the latest kept, evicted when a sooner one comes), and a
+        // running total: a channel with many live conversations is not held and sorted whole per call.
+        var kept = new PriorityQueue<(DateTimeOffset EndsAt, LiveConversation Conversation), (DateTimeOffset EndsAt, string Id)>(LatestFirst);
+        var total = 0;
         var scope = PolicySchedule.Scope(policy);
         for (string? after = null; ;)
         {
             var page = await store.ListLiveAsync(scope, 500, after, ct);
             foreach (var c in page)
-                if (PolicySchedule.EndsAt(policy, c.StartTime, c.Campaign, c.StartedBy, now) is { } endsAt) entries.Add((endsAt, c));
+            {
+                if (PolicySchedule.EndsAt(policy, c.StartTime, c.Campaign, c.StartedBy, now) is not { } endsAt) continue;
+                total++;
+                if (kept.Count < PreviewMax) kept.Enqueue((endsAt, c), (endsAt, c.Id));
+                else if (kept.TryPeek(out _, out var latest) && LatestFirst.Compare((endsAt, c.Id), latest) > 0)
+                    kept.EnqueueDequeue((endsAt, c), (endsAt, c.Id));
+            }
             if (page.Count < 500) break;
             after = page[^1].Id;
         }
         return new PolicyPreviewWire
         {
-            PolicyId = policy.Id, EvaluatedAt = Wire.Time(now), Total = entries.Count,
-            Entities = [.. entries.OrderBy(e => e.EndsAt).ThenBy(e => e.Conversation.Id, StringComparer.Ordinal).Take(PreviewMax)
+            PolicyId = policy.Id, EvaluatedAt = Wire.Time(now), Total = total,
+            Entities = [.. kept.UnorderedItems.Select(e => e.Element).OrderBy(e => e.EndsAt).ThenBy(e => e.Conversation.Id, StringComparer.Ordinal)
                 .Select(e => new PolicyPreviewEntry
                 {
                     ConversationId = e.Conversation.Id, StartTime = Wire.Time(e.Conversation.StartTime), EndsAt = Wire.Time(e.EndsAt),
@@ -150,13 +161,18 @@ public static class PoliciesApi
         };
     }
 
+    /// <summary>The preview's order reversed (latest end, then greatest id, first): the top of the heap is the first to drop.</summary>
+    static readonly Comparer<(DateTimeOffset EndsAt, string Id)> LatestFirst = Comparer<(DateTimeOffset EndsAt, string Id)>.Create((a, b) =>
+        b.EndsAt.CompareTo(a.EndsAt) is var c and not 0 ? c : string.CompareOrdinal(b.Id, a.Id));
+
     /// <summary>
     /// Ends now what the policy says is due now (even a disabled policy: an operator asked), as a bulk termination: a small
     /// set at once (200, FULFILLED), a large one as a job (202, PENDING; <c>GET /api/v2/parley/terminations/{id}</c>).
-    /// Lever <c>Policy</c>, actor <c>parley:policy:{id}</c>, the policy's reason.
+    /// Lever <c>Policy</c>, the policy's reason; the ends' actor is client <c>parley:policy:{id}</c> with the user who pressed
+    /// apply (if a user did), and the job's <c>createdBy</c> is the caller, so the audit and the job name both.
     /// </summary>
-    static async Task<IResult> ApplyAsync(string policyId, ITerminationPolicyStore policies, BulkTerminationJobs jobs, TimeProvider clock,
-        CancellationToken ct)
+    static async Task<IResult> ApplyAsync(string policyId, HttpContext http, ITerminationPolicyStore policies, BulkTerminationJobs jobs,
+        TimeProvider clock, CancellationToken ct)
     {
         if (await policies.GetAsync(policyId, ct) is not { } p) return ApiError.NotFound("termination policy", policyId);
         // Nothing due: a filter that selects nothing (started before the epoch), so the answer is still a FULFILLED job row.
@@ -166,9 +182,11 @@ public static class PoliciesApi
         {
             DeploymentId = due.Channel == ChannelKind.WebMessaging ? due.ChannelId : null,
             IntegrationId = due.Channel == ChannelKind.Open ? due.ChannelId : null,
-            StartedBefore = due.StartedBefore is { } before ? Wire.Time(before) : null, Campaign = due.Campaign,
+            StartedBefore = due.StartedBefore is { } before ? Wire.Time(before) : null, Campaign = due.Campaign, StartedBy = due.StartedBy,
         };
-        var job = await jobs.StartAsync(filter, due, p.EndReason, p.Actor, ct, EndLever.Policy);
+        var caller = http.Caller();
+        var job = await jobs.StartAsync(filter, due, p.EndReason, caller.Actor, ct, EndLever.Policy,
+            endsAs: new Actor(p.Actor.ClientId, caller.UserId, caller.UserName));
         var wire = TerminationsApi.ToWire(job);
         return job.State == TerminationJobStates.Pending
             ? PlatformResults.Accepted(wire, ParleyJson.Wire.BulkTerminationWire)

@@ -42,7 +42,7 @@ public static class TerminationsApi
         if (error is not null) return error;
         if (body!.Filter is not { } filter)
             return ApiError.BadRequest("The field 'filter' is required: name the conversations to end (deploymentId, integrationId, queueId, " +
-                "startedBefore, startedAfter, campaign, customerId).", "filter");
+                "startedBefore, startedAfter, campaign, customerId, startedBy).", "filter");
         if (body.Reason is { Length: > ParleyOptions.MaxTerminationReasonLength })
             return ApiError.BadRequest($"The field 'reason' may be at most {ParleyOptions.MaxTerminationReasonLength} characters.", "reason");
         var (live, refused) = await ToLiveFilterAsync(filter, directory, ct);
@@ -77,11 +77,11 @@ public static class TerminationsApi
     /// </summary>
     public static async Task<(LiveFilter? Filter, ApiError? Error)> ToLiveFilterAsync(TerminationFilter f, IDirectoryStore directory, CancellationToken ct)
     {
-        string[] names = ["deploymentId", "integrationId", "queueId", "startedBefore", "startedAfter", "campaign", "customerId"];
-        string?[] values = [f.DeploymentId, f.IntegrationId, f.QueueId, f.StartedBefore, f.StartedAfter, f.Campaign, f.CustomerId];
+        string[] names = ["deploymentId", "integrationId", "queueId", "startedBefore", "startedAfter", "campaign", "customerId", "startedBy"];
+        string?[] values = [f.DeploymentId, f.IntegrationId, f.QueueId, f.StartedBefore, f.StartedAfter, f.Campaign, f.CustomerId, f.StartedBy];
         if (values.All(v => v is null))
             return (null, ApiError.BadRequest("The filter is empty: set at least one of deploymentId, integrationId, queueId, startedBefore, " +
-                "startedAfter, campaign, customerId. A bulk termination never ends every conversation.", "filter"));
+                "startedAfter, campaign, customerId, startedBy. A bulk termination never ends every conversation.", "filter"));
         for (var i = 0; i < names.Length; i++)
         {
             var max = names[i] == "campaign" ? ParleyOptions.MaxCampaignLength : MaxIdLength;
@@ -110,7 +110,7 @@ public static class TerminationsApi
         return (new LiveFilter(
             ChannelId: f.DeploymentId ?? f.IntegrationId,
             Channel: f.DeploymentId is not null ? ChannelKind.WebMessaging : f.IntegrationId is not null ? ChannelKind.Open : null,
-            QueueId: f.QueueId, StartedBefore: before, StartedAfter: after, Campaign: f.Campaign, CustomerId: f.CustomerId), null);
+            QueueId: f.QueueId, StartedBefore: before, StartedAfter: after, Campaign: f.Campaign, CustomerId: f.CustomerId, StartedBy: f.StartedBy), null);
     }
 
     /// <summary>An ISO-8601 time with its offset (or Z); a time without one is taken as UTC, as the platform's interval parameters are.</summary>
