@@ -94,6 +94,7 @@ public static class ParleyCli
         ParleyApiException api => (api.Status == 404 ? ExitCodes.NotFound : ExitCodes.Refused, ServerRefusal(api)),
         HttpRequestException http => (ExitCodes.Unreachable, $"cannot reach {session.ServerName}: {Reason(http)}"),
         OperationCanceledException when session.Cancelled => (ExitCodes.Interrupted, "interrupted"),
+        BulkTerminationTimeoutException stuck => (ExitCodes.Refused, OneLine(stuck.Message)),
         TimeoutException or TaskCanceledException => (ExitCodes.Unreachable, $"cannot reach {session.ServerName}: no answer in time"),
         _ => (ExitCodes.Refused, $"unexpected failure: {OneLine(e.Message)}"),
     };

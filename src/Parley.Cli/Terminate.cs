@@ -154,7 +154,7 @@ public static class Terminate
             if (session.Terminal.Json || !session.Terminal.Error.Profile.Capabilities.Interactive)
             {
                 if (!session.Terminal.Json) session.Terminal.Error.WriteLine($"Job {job.Id} is running; waiting for it to finish", Style.Plain);
-                job = await client.BulkTerminations.WaitAsync(job, null, null, session.Cancellation);
+                job = await client.BulkTerminations.WaitAsync(job, ct: session.Cancellation);
             }
             else
             {
@@ -170,7 +170,7 @@ public static class Terminate
                             bar.MaxValue = Math.Max(1, now.Matched);
                             bar.Value = now.Ended + now.AlreadyEnded + now.Failed;
                         });
-                        var done = await client.BulkTerminations.WaitAsync(started, progress, null, session.Cancellation);
+                        var done = await client.BulkTerminations.WaitAsync(started, progress, ct: session.Cancellation);
                         bar.Value = bar.MaxValue;
                         return done;
                     });

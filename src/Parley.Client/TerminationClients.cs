@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Parley.Protocol;
 
 namespace Parley.Client;
@@ -34,34 +35,72 @@ public sealed class BulkTerminationsClient
     public Task<EntityListing<BulkTerminationWire>> ListAsync(int? pageSize = null, int? pageNumber = null, CancellationToken ct = default) =>
         _api.GetAsync(Http.Query(Root, ("pageSize", pageSize), ("pageNumber", pageNumber)), ParleyJson.Wire.EntityListingBulkTerminationWire, ct);
 
+    /// <summary>How long <see cref="WaitAsync(BulkTerminationWire, IProgress{BulkTerminationWire}?, TimeSpan?, TimeSpan?, TimeSpan?, CancellationToken)"/> waits at most, by default.</summary>
+    public static readonly TimeSpan DefaultWaitTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long the job's counts may stay unchanged before the wait gives up, by default.</summary>
+    public static readonly TimeSpan DefaultStallTimeout = TimeSpan.FromMinutes(2);
+
     /// <summary>
     /// Reads the job until it is no longer PENDING, reporting each reading (its counts grow as it runs) to
     /// <paramref name="progress"/>. Returns the last reading: FULFILLED, or FAILED with its <c>errorMessage</c>.
+    /// Gives up with a <see cref="BulkTerminationTimeoutException"/> (a <see cref="TimeoutException"/> naming the job and
+    /// its last counts) when the job is still PENDING after <paramref name="timeout"/> (default
+    /// <see cref="DefaultWaitTimeout"/>), or when its counts have not moved for <paramref name="stallTimeout"/> (default
+    /// <see cref="DefaultStallTimeout"/>); <see cref="Timeout.InfiniteTimeSpan"/> turns either off. Giving up stops the
+    /// wait, not the job: read it later with <see cref="GetAsync"/>.
     /// </summary>
     public async Task<BulkTerminationWire> WaitAsync(BulkTerminationWire job, IProgress<BulkTerminationWire>? progress = null,
-        TimeSpan? pollInterval = null, CancellationToken ct = default)
+        TimeSpan? pollInterval = null, TimeSpan? timeout = null, TimeSpan? stallTimeout = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(job);
         var interval = pollInterval ?? TimeSpan.FromMilliseconds(250);
+        var limit = timeout ?? DefaultWaitTimeout;
+        var stall = stallTimeout ?? DefaultStallTimeout;
+        var started = Stopwatch.GetTimestamp();   // real time: the options clock only ages tokens
+        var moved = started;
         var current = job;
         progress?.Report(current);
         while (current.State == TerminationJobStates.Pending)
         {
-            await Task.Delay(interval, ct);   // real time: the options clock only ages tokens
+            await Task.Delay(interval, ct);
+            var previous = current;
             current = await GetAsync(job.Id, ct);
             progress?.Report(current);
+            if (current.State != TerminationJobStates.Pending) break;
+            var now = Stopwatch.GetTimestamp();
+            if (Counts(current) != Counts(previous)) moved = now;
+            if (limit != Timeout.InfiniteTimeSpan && Stopwatch.GetElapsedTime(started, now) >= limit)
+                throw new BulkTerminationTimeoutException(current, $"still PENDING after {limit}");
+            if (stall != Timeout.InfiniteTimeSpan && Stopwatch.GetElapsedTime(moved, now) >= stall)
+                throw new BulkTerminationTimeoutException(current, $"its counts have not moved for {stall}");
         }
         return current;
     }
 
+    static (int, int, int, int) Counts(BulkTerminationWire j) => (j.Matched, j.Ended, j.AlreadyEnded, j.Failed);
+
     public async Task<BulkTerminationWire> WaitAsync(string id, IProgress<BulkTerminationWire>? progress = null,
-        TimeSpan? pollInterval = null, CancellationToken ct = default) =>
-        await WaitAsync(await GetAsync(id, ct), progress, pollInterval, ct);
+        TimeSpan? pollInterval = null, TimeSpan? timeout = null, TimeSpan? stallTimeout = null, CancellationToken ct = default) =>
+        await WaitAsync(await GetAsync(id, ct), progress, pollInterval, timeout, stallTimeout, ct);
 
     /// <summary>Start and wait: the final counts.</summary>
     public async Task<BulkTerminationWire> RunAsync(TerminationFilter filter, string? reason = null, IProgress<BulkTerminationWire>? progress = null,
         CancellationToken ct = default) =>
-        await WaitAsync(await StartAsync(filter, reason, ct), progress, null, ct);
+        await WaitAsync(await StartAsync(filter, reason, ct), progress, ct: ct);
+}
+
+/// <summary>
+/// <see cref="BulkTerminationsClient.WaitAsync(BulkTerminationWire, IProgress{BulkTerminationWire}?, TimeSpan?, TimeSpan?, TimeSpan?, CancellationToken)"/>
+/// gave up on a job still PENDING: the job runs on (or is stuck); <see cref="Last"/> is its last reading.
+/// </summary>
+public sealed class BulkTerminationTimeoutException(BulkTerminationWire last, string why)
+    : TimeoutException($"Gave up waiting for bulk termination {last.Id}: {why}. Last counts: matched {last.Matched}, ended {last.Ended}, " +
+        $"alreadyEnded {last.AlreadyEnded}, failed {last.Failed}.")
+{
+    public BulkTerminationWire Last { get; } = last;
+
+    public string JobId => Last.Id;
 }
 
 /// <summary>Parley extension (docs/ending-sessions.md, "Policies"): termination policies, their dry runs, and applying one now.</summary>
@@ -101,7 +140,7 @@ public sealed class PoliciesClient
         _api.SendJsonAsync(HttpMethod.Post, $"{_policies.Root}/preview", policy, ParleyJson.Wire.TerminationPolicyRequest,
             ParleyJson.Wire.PolicyPreviewWire, ct);
 
-    /// <summary>Ends now what the policy says is due now; answered as a bulk termination (wait for it with <see cref="BulkTerminationsClient.WaitAsync(BulkTerminationWire, IProgress{BulkTerminationWire}?, TimeSpan?, CancellationToken)"/>).</summary>
+    /// <summary>Ends now what the policy says is due now; answered as a bulk termination (wait for it with <see cref="BulkTerminationsClient.WaitAsync(BulkTerminationWire, IProgress{BulkTerminationWire}?, TimeSpan?, TimeSpan?, TimeSpan?, CancellationToken)"/>).</summary>
     public async Task<BulkTerminationWire> ApplyAsync(string id, CancellationToken ct = default) =>
         (await _api.SendAsync(HttpMethod.Post, $"{_policies.Item(id)}/apply", null, ct)).Read(ParleyJson.Wire.BulkTerminationWire);
 }

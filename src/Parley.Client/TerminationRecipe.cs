@@ -21,14 +21,19 @@ sealed class TerminationRecipe(Http api, ConversationsClient conversations)
         var seen = await ReadAsync(conversationId, ct);
         if (seen.NotFound) return Result(TerminationStatus.NotFound, conversationId, null, seen, $"Conversation {conversationId} was not found.");
         if (seen.Conversation is null) return Result(TerminationStatus.Failed, conversationId, null, seen, $"Conversation {conversationId} could not be read.");
-        if (seen.Ended)
+        // Already ended only when the conversation is, verifiably: every participant left (with an end time) and analytics
+        // shows conversationEnd. A customer who left alone proves nothing on Genesys Cloud, where the rest of the
+        // conversation can run on: that is the case the teardown below is for.
+        if (seen.AllEnded)
         {
             seen = await WithAnalyticsAsync(conversationId, seen, ct);
-            return Result(TerminationStatus.AlreadyEnded, conversationId, null, seen, $"Conversation {conversationId} had already ended; nothing was changed.");
+            if (seen.Verified)
+                return Result(TerminationStatus.AlreadyEnded, conversationId, null, seen, $"Conversation {conversationId} had already ended; nothing was changed.");
         }
 
-        // Lever 1: the customer leaves. Without a customer participant (not a guest conversation), straight to the teardown.
-        if (seen.Customer is { } customer)
+        // Lever 1: the customer leaves. Without a customer participant (not a guest conversation), or with one who already
+        // left while the conversation runs on, straight to the teardown.
+        if (seen.Customer is { } customer && !seen.CustomerEnded)
         {
             var answer = await conversations.PatchParticipantAsync(conversationId, customer.Id, reason, ct);
             var outcome = await AfterLeverAsync(conversationId, answer, TerminationLever.ParticipantDisconnect, ct);
@@ -54,16 +59,17 @@ sealed class TerminationRecipe(Http api, ConversationsClient conversations)
             var verified = await VerifyAsync(id, ct);
             if (verified.Verified)
                 return Result(TerminationStatus.Ended, id, lever, verified,
-                    $"Conversation {id} ended ({Describe(lever)}), verified: the customer is disconnected and analytics shows conversationEnd.");
+                    $"Conversation {id} ended ({Describe(lever)}), verified: every participant is disconnected and analytics shows conversationEnd.");
             return null;
         }
-        // Someone else ended it meanwhile (409), or it vanished (404): the conversation decides which.
+        // Someone else ended it meanwhile (409), or it vanished (404): the conversation decides which. Only a verified end
+        // (every participant gone, analytics' conversationEnd) is "already ended"; anything less goes on to the next lever.
         if (answer.Status is 404 or 409)
         {
-            var now = await ReadAsync(id, ct);
+            var now = await VerifyAsync(id, ct);
             if (now.NotFound) return Result(TerminationStatus.NotFound, id, null, now, $"Conversation {id} was not found.");
-            if (now.Ended)
-                return Result(TerminationStatus.AlreadyEnded, id, null, await WithAnalyticsAsync(id, now, ct),
+            if (now.Verified)
+                return Result(TerminationStatus.AlreadyEnded, id, null, now,
                     $"Conversation {id} was ended by someone else meanwhile; this call changed nothing.");
         }
         return null;
@@ -77,7 +83,7 @@ sealed class TerminationRecipe(Http api, ConversationsClient conversations)
         for (var attempt = 1; attempt <= Math.Max(1, _verify.Attempts); attempt++)
         {
             last = await ReadAsync(id, ct);
-            if (last.Ended) last = await WithAnalyticsAsync(id, last, ct);
+            if (last.AllEnded) last = await WithAnalyticsAsync(id, last, ct);
             if (last.Verified || last.NotFound) return last;
             if (attempt < _verify.Attempts)
             {
@@ -153,9 +159,15 @@ sealed class TerminationRecipe(Http api, ConversationsClient conversations)
 
         public bool AllDisconnected => Conversation is { Participants.Count: > 0 } c && c.Participants.All(p => EndedStates.Contains(p.State));
 
-        /// <summary>The customer left (with an end time), or, without a customer, everyone did.</summary>
-        public bool Ended => Customer is { } c ? EndedStates.Contains(c.State) && c.EndTime is not null : AllDisconnected;
+        static bool Left(MessageMediaParticipant p) => EndedStates.Contains(p.State) && p.EndTime is not null;
 
-        public bool Verified => Ended && ConversationEnd is not null;
+        /// <summary>The customer participant left, with an end time (the conversation may still run on without them).</summary>
+        public bool CustomerEnded => Customer is { } c && Left(c);
+
+        /// <summary>Every participant left, each with an end time.</summary>
+        public bool AllEnded => Conversation is { Participants.Count: > 0 } c && c.Participants.All(Left);
+
+        /// <summary>The conversation ended, verified: every participant left and analytics shows conversationEnd.</summary>
+        public bool Verified => AllEnded && ConversationEnd is not null;
     }
 }
