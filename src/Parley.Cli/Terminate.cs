@@ -193,7 +193,7 @@ public static class Terminate
     public static IRenderable Render(BulkTerminationWire job) => Terminal.Fields([
         ("Job", job.Id), ("State", job.State), ("Matched", Number(job.Matched)), ("Ended", Number(job.Ended)),
         ("Already ended", Number(job.AlreadyEnded)), ("Failed", Number(job.Failed)), ("Sockets told", Number(job.SocketsNotified)),
-        ("Channels told", Number(job.ChannelsNotified)), ("Reason", job.Reason), ("Error", job.ErrorMessage),
+        ("End notices stored", Number(job.ChannelsNotified)), ("Reason", job.Reason), ("Error", job.ErrorMessage),
         ("Created", job.DateCreated), ("Completed", job.DateCompleted),
     ]);
 

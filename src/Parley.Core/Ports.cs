@@ -301,7 +301,9 @@ public sealed record StoragePorts(
 
 /// <summary>
 /// What a bulk end did: how many conversations matched, ended, had already ended (or were ended meanwhile by another
-/// lever), failed (a store error: the rest went on), and how many guest sockets and open messaging channels were told.
+/// lever), failed (a store error: the rest went on), how many guest sockets were handed the Disconnect, and how many open
+/// messaging end notices were stored for delivery, each in its end's own transaction (<see cref="ChannelsNotified"/>: stored,
+/// not yet acknowledged; which webhook acknowledged is in each termination's receipt).
 /// </summary>
 public readonly record struct BulkCounts(int Matched, int Ended, int AlreadyEnded, int Failed, int SocketsNotified, int ChannelsNotified)
 {
@@ -334,8 +336,11 @@ public interface ITerminationJobStore
     Task<TerminationJob?> GetAsync(string id, CancellationToken ct);
     /// <summary>Newest first.</summary>
     Task<Page<TerminationJob>> ListAsync(int pageSize, int pageNumber, CancellationToken ct);
-    /// <summary>Marks the PENDING jobs of <paramref name="nodeId"/> FAILED with <paramref name="message"/> (that node stopped while running them).</summary>
-    Task<int> FailPendingAsync(string nodeId, string message, DateTimeOffset at, CancellationToken ct);
+    /// <summary>
+    /// Marks the PENDING jobs of <paramref name="nodeId"/> FAILED with <paramref name="message"/> (that node stopped while
+    /// running them); every PENDING job when <paramref name="nodeId"/> is null (a single node, whose id changes per process).
+    /// </summary>
+    Task<int> FailPendingAsync(string? nodeId, string message, DateTimeOffset at, CancellationToken ct);
 }
 
 /// <summary>

@@ -138,12 +138,17 @@ public sealed record PolicyPreviewEntry
     public string? Campaign { get; init; }
 }
 
-/// <summary>Receipt states: pending until every socket and channel is accounted for; failed if any delivery failed.</summary>
+/// <summary>
+/// Receipt states: pending until every socket and channel is accounted for; failed if any delivery failed; none when the
+/// end had nothing to deliver (no socket was written, no channel notice was stored): not a delivery claim.
+/// </summary>
 public static class ReceiptStates
 {
     public const string Pending = "pending";
     public const string Delivered = "delivered";
     public const string Failed = "failed";
+    /// <summary>The end was recorded but had nothing to deliver to anyone: zero sockets written, none failed, no channel notices.</summary>
+    public const string NothingToDeliver = "none";
 }
 
 /// <summary>

@@ -39,8 +39,10 @@ public sealed class PostgresTerminationJobStore : ITerminationJobStore
         return new Page<TerminationJob>(list, pageSize, pageNumber, total);
     }, ct);
 
-    public Task<int> FailPendingAsync(string nodeId, string message, DateTimeOffset at, CancellationToken ct) =>
-        _db.ExecuteAsync("UPDATE termination_jobs SET state = 'FAILED', error_message = $1, completed_at = $2 WHERE node_id = $3 AND state = 'PENDING'", ct,
+    public Task<int> FailPendingAsync(string? nodeId, string message, DateTimeOffset at, CancellationToken ct) => nodeId is null
+        ? _db.ExecuteAsync("UPDATE termination_jobs SET state = 'FAILED', error_message = $1, completed_at = $2 WHERE state = 'PENDING'", ct,
+            Text(message), Int8(Ms(at)))
+        : _db.ExecuteAsync("UPDATE termination_jobs SET state = 'FAILED', error_message = $1, completed_at = $2 WHERE node_id = $3 AND state = 'PENDING'", ct,
             Text(message), Int8(Ms(at)), Text(nodeId));
 
     static TerminationJob Read(NpgsqlDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2), StringOrNull(r, 3),

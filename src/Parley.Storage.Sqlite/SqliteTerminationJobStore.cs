@@ -26,8 +26,10 @@ sealed class SqliteTerminationJobStore(SqliteDatabase db) : ITerminationJobStore
     public Task<Page<TerminationJob>> ListAsync(int pageSize, int pageNumber, CancellationToken ct) =>
         db.ListPageAsync("termination_jobs", Columns, "created_at DESC, id DESC", Read, pageSize, pageNumber, ct);
 
-    public Task<int> FailPendingAsync(string nodeId, string message, DateTimeOffset at, CancellationToken ct) =>
-        db.WriteAsync("UPDATE termination_jobs SET state = 'FAILED', error_message = $err, completed_at = $at WHERE node_id = $node AND state = 'PENDING'", ct,
+    public Task<int> FailPendingAsync(string? nodeId, string message, DateTimeOffset at, CancellationToken ct) => nodeId is null
+        ? db.WriteAsync("UPDATE termination_jobs SET state = 'FAILED', error_message = $err, completed_at = $at WHERE state = 'PENDING'", ct,
+            ("$err", message), ("$at", Ms(at)))
+        : db.WriteAsync("UPDATE termination_jobs SET state = 'FAILED', error_message = $err, completed_at = $at WHERE node_id = $node AND state = 'PENDING'", ct,
             ("$err", message), ("$at", Ms(at)), ("$node", nodeId));
 
     static TerminationJob Read(SqliteDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2), StringOrNull(r, 3),

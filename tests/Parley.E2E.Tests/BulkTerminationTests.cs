@@ -391,11 +391,10 @@ public sealed class BulkTerminationTests
     [Fact]
     public async Task AJobLeftPendingByAStoppedNode_IsMarkedFailedWhenThatNodeStartsAgain()
     {
-        await using var server = await ParleyServer.StartAsync();
-        var options = server.Services.GetRequiredService<ParleyOptions>();
+        await using var server = await ParleyServer.StartAsync(o => o with { NodeId = "node-a", NodeIdConfigured = true });
         var jobs = server.Services.GetRequiredService<ITerminationJobStore>();
         var mine = new TerminationJob(Guid.NewGuid().ToString(), "PENDING", """{"campaign":"x"}""", null, new BulkCounts(900, 400, 0, 0, 400, 0), null,
-            new Actor(ParleyOptions.DefaultClientId), options.NodeId, DateTimeOffset.UtcNow);
+            new Actor(ParleyOptions.DefaultClientId), "node-a", DateTimeOffset.UtcNow);
         var othersNode = mine with { Id = Guid.NewGuid().ToString(), NodeId = "another-node" };
         await jobs.CreateAsync(mine, default);
         await jobs.CreateAsync(othersNode, default);
@@ -409,6 +408,72 @@ public sealed class BulkTerminationTests
         Assert.Equal(400, (int)failed["ended"]!);
         Assert.NotNull((string?)failed["dateCompleted"]);
         Assert.Equal("PENDING", (string?)(await platform.GetAsync($"{Terminations}/{othersNode.Id}")).Body!["state"]);
+    }
+
+    /// <summary>
+    /// Without Parley:Node:Id a node's id is its machine name and process id, so the process that left a job PENDING is
+    /// never the one that starts next: a single node (the local backplane) marks every PENDING job FAILED at start.
+    /// </summary>
+    [Fact]
+    public async Task WithoutANodeId_ASingleNodeMarksEveryPendingJobFailedAtStart()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        Assert.False(server.Services.GetRequiredService<ParleyOptions>().NodeIdConfigured);
+        var jobs = server.Services.GetRequiredService<ITerminationJobStore>();
+        var leftByLastProcess = new TerminationJob(Guid.NewGuid().ToString(), "PENDING", """{"campaign":"x"}""", null, new BulkCounts(900, 400, 0, 0, 400, 0),
+            null, new Actor(ParleyOptions.DefaultClientId), "host-4242", DateTimeOffset.UtcNow);
+        await jobs.CreateAsync(leftByLastProcess, default);
+
+        await server.RestartAsync();
+        using var platform = await server.PlatformAsync();
+
+        var (_, failed) = await platform.GetAsync($"{Terminations}/{leftByLastProcess.Id}");
+        Assert.Equal("FAILED", (string?)failed!["state"]);
+        Assert.Contains("stopped", (string?)failed["errorMessage"]);
+        Assert.Equal(400, (int)failed["ended"]!);
+    }
+
+    /// <summary>
+    /// The set is what was live at the time of the request: a conversation of the same deployment started while the job
+    /// is PENDING (its listing held) is not ended, though its id sorts after every id of the set.
+    /// </summary>
+    [Fact]
+    public async Task AConversationStartedWhileAJobRuns_IsNotEndedByIt()
+    {
+        var gate = new ListingGate();
+        await using var server = await ParleyServer.StartAsync(o => o with { TerminationAnswerAtOnceMax = 1 }, services: s =>
+            s.AddSingleton<IConversationStore>(sp => new GatedListing(sp.GetRequiredService<StoragePorts>().Conversations, gate, holdBeforeReading: true)));
+        using var platform = await server.PlatformAsync();
+        var deployment = await DeploymentAsync(platform, "snapshot");
+        await using var first = await GuestAsync(server, deployment);
+        await using var second = await GuestAsync(server, deployment);
+        await StartAsync(platform, deployment, first);
+        await StartAsync(platform, deployment, second);
+
+        gate.HoldSecondListing();   // the count's listing passes; the job's first page is held before it is read
+        var (response, body) = await platform.PostAsync(Terminations, new { filter = new { deploymentId = deployment }, reason = "snapshot" });
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Equal("PENDING", (string?)body!["state"]);
+        await gate.Held.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("PENDING", (string?)(await platform.GetAsync((string)body["selfUri"]!)).Body!["state"]);
+
+        await using var late = await GuestAsync(server, deployment);
+        var lateId = await StartAsync(platform, deployment, late);
+        gate.Release();
+
+        await first.NextAsync(Frames.IsDisconnect, TimeSpan.FromSeconds(10));
+        await second.NextAsync(Frames.IsDisconnect, TimeSpan.FromSeconds(10));
+        JsonNode job;
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)   // the job's own protocol: read it until it says it is done
+        {
+            job = (await platform.GetAsync((string)body["selfUri"]!)).Body!;
+            if ((string?)job["state"] != "PENDING" || DateTime.UtcNow > deadline) break;
+            await Task.Delay(50);
+        }
+        Assert.Equal("FULFILLED", (string?)job["state"]);
+        Assert.Equal((2, 2, 0, 0), ((int)job["matched"]!, (int)job["ended"]!, (int)job["alreadyEnded"]!, (int)job["failed"]!));
+        await AssertStillWorksAsync(platform, late, deployment, lateId);
     }
 
     /// <summary>Holds the second live listing (the run's, after the count's) until released.</summary>
@@ -429,13 +494,15 @@ public sealed class BulkTerminationTests
         }
     }
 
-    /// <summary>The real store, with its live listing passing through a <see cref="ListingGate"/> (the results are read after it: as a slow node).</summary>
-    sealed class GatedListing(IConversationStore inner, ListingGate gate) : IConversationStore
+    /// <summary>The real store, with its live listing passing through a <see cref="ListingGate"/> (by default the results are read before it: as a slow node).</summary>
+    /// <param name="holdBeforeReading">Hold before the listing reads (the rows are those of the time of the release).</param>
+    sealed class GatedListing(IConversationStore inner, ListingGate gate, bool holdBeforeReading = false) : IConversationStore
     {
         public async Task<IReadOnlyList<LiveConversation>> ListLiveAsync(LiveFilter filter, int max, string? afterId, CancellationToken ct)
         {
+            if (holdBeforeReading) await gate.PassAsync();
             var rows = await inner.ListLiveAsync(filter, max, afterId, ct);
-            await gate.PassAsync();
+            if (!holdBeforeReading) await gate.PassAsync();
             return rows;
         }
 

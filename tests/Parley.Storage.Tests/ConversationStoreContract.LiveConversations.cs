@@ -131,6 +131,24 @@ public abstract partial class ConversationStoreContract
     }
 
     [ContractFact]
+    public async Task TerminationJobs_AStartWithoutANodeId_FailsEveryPendingJob_AndNoFinishedOne()
+    {
+        var store = await CreateStoreAsync();
+        var by = new Actor("client-1");
+        var onA = new TerminationJob(Id(), "PENDING", """{"campaign":"x"}""", null, new BulkCounts(9, 4, 0, 0, 4, 0), null, by, "host-101", T0);
+        var onB = onA with { Id = Id(), NodeId = "host-202" };
+        var done = onA with { Id = Id(), State = "FULFILLED", CompletedAt = T0.AddSeconds(1) };
+        foreach (var j in new[] { onA, onB, done }) await store.TerminationJobs.CreateAsync(j, default);
+
+        Assert.Equal(2, await store.TerminationJobs.FailPendingAsync(null, "server stopped", T0.AddSeconds(7), default));
+
+        foreach (var j in new[] { onA, onB })
+            Assert.Equal(j with { State = "FAILED", ErrorMessage = "server stopped", CompletedAt = T0.AddSeconds(7) },
+                await store.TerminationJobs.GetAsync(j.Id, default));
+        Assert.Equal(done, await store.TerminationJobs.GetAsync(done.Id, default));
+    }
+
+    [ContractFact]
     public async Task Audit_SocketCountsOfManyRows_AreWrittenTogether()
     {
         var store = await CreateStoreAsync();

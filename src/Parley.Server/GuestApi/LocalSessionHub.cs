@@ -64,27 +64,29 @@ public sealed class LocalSessionHub(SessionRegistry registry, ReceiptRecorder re
         using var span = ParleyDiagnostics.Start("parley.sockets.write");
         span?.SetTag("parley.sockets", sockets.Length);
         var sends = new Task<bool>[sockets.Length];
-        var settled = receipt is null ? null : new int[sockets.Length];
+        // Each socket's one outcome (0 unsettled, Written, NotWritten), set once by whichever comes first: its send
+        // settling, or the deadline. The receipt's row and the count returned both read it, so they never disagree.
+        var outcomes = new int[sockets.Length];
         for (var i = 0; i < sockets.Length; i++)
         {
             sends[i] = sockets[i].DeliverAndConfirmAsync(frame);
-            if (receipt is not null) RecordWhenDone(sends[i], sockets[i], receipt, settled!, i);
+            SettleWhenDone(sends[i], sockets[i], receipt, outcomes, i);
         }
         var all = Task.WhenAll(sends);
-        if (await Task.WhenAny(all, Task.Delay(deadline)) != all)
-            for (var i = 0; i < sends.Length; i++)
-                if (!sends[i].IsCompleted)
-                {
-                    // Recorded as cut off before the abort settles its send (as failed, later): the outcome is the deadline's.
-                    if (receipt is not null && Interlocked.Exchange(ref settled![i], 1) == 0)
-                        Record(receipt, sockets[i], false, $"cut off: the frame was not written within {deadline.TotalSeconds:0.#} s");
-                    sockets[i].Abort();   // a guest that cannot take the frame in time is cut off
-                }
+        await Task.WhenAny(all, Task.Delay(deadline));
+        for (var i = 0; i < sends.Length; i++)
+        {
+            if (sends[i].IsCompleted) { Settle(sends[i], sockets[i], receipt, outcomes, i); continue; }   // its continuation may not have run yet
+            // Cut off before the abort settles its send (as failed, later): the outcome is the deadline's.
+            if (Interlocked.CompareExchange(ref outcomes[i], NotWritten, 0) == 0 && receipt is not null)
+                Record(receipt, sockets[i], false, $"cut off: the frame was not written within {deadline.TotalSeconds:0.#} s");
+            sockets[i].Abort();   // a guest that cannot take the frame in time is cut off
+        }
         var told = 0;
-        foreach (var s in sends) if (s.IsCompletedSuccessfully && s.Result) told++;
+        for (var i = 0; i < outcomes.Length; i++) if (Volatile.Read(ref outcomes[i]) == Written) told++;
         if (span is not null)
         {
-            foreach (var s in sends) span.AddEvent(new ActivityEvent(s.IsCompletedSuccessfully && s.Result ? "socket.written" : "socket.cut_off"));
+            foreach (var o in outcomes) span.AddEvent(new ActivityEvent(o == Written ? "socket.written" : "socket.cut_off"));
             span.SetTag("parley.sockets.told", told);
         }
         return told;
@@ -101,18 +103,21 @@ public sealed class LocalSessionHub(SessionRegistry registry, ReceiptRecorder re
         return ConfirmAllAsync(sockets, GuestFrames.ConnectionClosed, deadline, receipt);
     }
 
+    const int Written = 1, NotWritten = 2;
+
     /// <summary>The socket's outcome, once its send settles: written (the send completed), or not.</summary>
-    void RecordWhenDone(Task<bool> send, GuestConnection socket, ReceiptTarget receipt, int[] settled, int i)
+    void SettleWhenDone(Task<bool> send, GuestConnection socket, ReceiptTarget? receipt, int[] outcomes, int i)
     {
-        if (send.IsCompleted) { Settle(send, socket, receipt, settled, i); return; }
-        send.ContinueWith(t => Settle(t, socket, receipt, settled, i), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        if (send.IsCompleted) { Settle(send, socket, receipt, outcomes, i); return; }
+        send.ContinueWith(t => Settle(t, socket, receipt, outcomes, i), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
-    void Settle(Task<bool> send, GuestConnection socket, ReceiptTarget receipt, int[] settled, int i)
+    void Settle(Task<bool> send, GuestConnection socket, ReceiptTarget? receipt, int[] outcomes, int i)
     {
-        if (Interlocked.Exchange(ref settled[i], 1) != 0) return;   // cut off at the deadline: recorded already
         var written = send.IsCompletedSuccessfully && send.Result;
-        Record(receipt, socket, written, written ? null : $"not written: {socket.CloseReason ?? "the socket was closing or its send failed"}");
+        if (Interlocked.CompareExchange(ref outcomes[i], written ? Written : NotWritten, 0) != 0) return;   // settled already (or cut off at the deadline)
+        if (receipt is not null)
+            Record(receipt, socket, written, written ? null : $"not written: {socket.CloseReason ?? "the socket was closing or its send failed"}");
     }
 
     void Record(ReceiptTarget receipt, GuestConnection socket, bool delivered, string? error) =>

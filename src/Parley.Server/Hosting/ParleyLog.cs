@@ -69,7 +69,7 @@ public static partial class ParleyLog
 
     [LoggerMessage(3003, LogLevel.Information,
         "Bulk termination by {ClientId}{ByUser} via {Lever} (reason: {Reason}): {Matched} matched, {Ended} ended, {AlreadyEnded} already ended, " +
-        "{Failed} failed; {Sockets} sockets and {Channels} channels told in {LatencyMs} ms")]
+        "{Failed} failed; {Sockets} sockets told and {Channels} channel end notices stored for delivery, in {LatencyMs} ms")]
     public static partial void BulkTerminated(this ILogger log, string clientId, string byUser, EndLever lever, string reason, int matched, int ended,
         int alreadyEnded, int failed, int sockets, int channels, double latencyMs);
 

@@ -11,7 +11,8 @@ namespace Parley.Server.Terminations;
 /// Runs bulk terminations and keeps their rows: a small one in the request (stored FULFILLED when done), a large one as a
 /// job on this node (stored PENDING at once, its counts written as it runs — every 500 conversations or 250 ms, not on
 /// every end — and FULFILLED or FAILED at the end). At start, this node's jobs still PENDING are marked FAILED: the node
-/// stopped while running them (a job runs on the node that took the request; nothing else would finish it).
+/// stopped while running them (a job runs on the node that took the request; nothing else would finish it). A single node
+/// without <c>Parley:Node:Id</c> (its id changes per process) marks every PENDING job FAILED.
 /// </summary>
 public sealed class BulkTerminationJobs(BulkTerminator terminator, ITerminationJobStore store, ParleyOptions options, TimeProvider clock,
     ILoggerFactory loggers) : IHostedService
@@ -27,8 +28,12 @@ public sealed class BulkTerminationJobs(BulkTerminator terminator, ITerminationJ
     {
         try
         {
-            var failed = await store.FailPendingAsync(options.NodeId, NodeStopped, clock.GetUtcNow(), ct);
-            if (failed > 0) _log.BulkJobsLeftByStop(failed, options.NodeId);
+            // A node with Parley:Node:Id fails its own rows. Without one, the id changes per process, so a row left by the last
+            // run is never this node's: on a single node (the local backplane) every PENDING row was left by a stop, since
+            // nothing else runs jobs; on several nodes without ids, another node's running job can't be told apart, so none is touched.
+            var node = options.NodeIdConfigured || options.BackplaneProvider != BackplaneProvider.Local ? options.NodeId : null;
+            var failed = await store.FailPendingAsync(node, NodeStopped, clock.GetUtcNow(), ct);
+            if (failed > 0) _log.BulkJobsLeftByStop(failed, node ?? "(any: single node without Parley:Node:Id)");
         }
         // The store is not there yet: readiness says so; the rows stay PENDING until the next start.
         catch (StoreUnavailableException e) { _log.BulkJobsNotChecked(e.Message); }
@@ -43,15 +48,18 @@ public sealed class BulkTerminationJobs(BulkTerminator terminator, ITerminationJ
 
     /// <summary>
     /// Counts what <paramref name="live"/> selects; up to <see cref="ParleyOptions.TerminationAnswerAtOnceMax"/> ends it
-    /// now and answers the FULFILLED row, otherwise stores a PENDING job, starts it and answers that.
+    /// now and answers the FULFILLED row, otherwise stores a PENDING job, starts it and answers that. The set is the
+    /// conversations live at the time of the request: its start bound is capped at now (<see cref="Snapshot"/>).
     /// </summary>
     /// <param name="lever">The audit's lever: <see cref="EndLever.Bulk"/>, or <see cref="EndLever.Policy"/> when a policy is applied.</param>
     public async Task<TerminationJob> StartAsync(TerminationFilter filter, LiveFilter live, string? reason, Actor by, CancellationToken ct,
         EndLever lever = EndLever.Bulk)
     {
+        var now = clock.GetUtcNow();
+        live = Snapshot(live, now);
         var matched = await terminator.CountAsync(live, options.TerminationAnswerAtOnceMax + 1, ct);
         var job = new TerminationJob(Conversations.NewId(), TerminationJobStates.Pending, JsonSerializer.Serialize(filter, ParleyJson.Wire.TerminationFilter),
-            reason, default, null, by, options.NodeId, clock.GetUtcNow());
+            reason, default, null, by, options.NodeId, now);
         if (matched <= options.TerminationAnswerAtOnceMax)
         {
             // Not the request's token: an end that committed is not undone by a caller that hung up, and the row is kept.
@@ -63,6 +71,18 @@ public sealed class BulkTerminationJobs(BulkTerminator terminator, ITerminationJ
         await store.CreateAsync(job, ct);
         _running[job.Id] = Task.Run(() => RunAsync(job, live, lever));
         return job;
+    }
+
+    /// <summary>
+    /// <paramref name="live"/> limited to conversations started by <paramref name="now"/>: the listing pages by id, and ids
+    /// grow with time, so without this bound a running job would also reach conversations started after the request.
+    /// The bound is exclusive and start times are kept to the millisecond, hence now + 1 ms (one started in the request's
+    /// own millisecond is in the set).
+    /// </summary>
+    public static LiveFilter Snapshot(LiveFilter live, DateTimeOffset now)
+    {
+        var bound = now.AddMilliseconds(1);
+        return live.StartedBefore is { } before && before <= bound ? live : live with { StartedBefore = bound };
     }
 
     async Task RunAsync(TerminationJob job, LiveFilter live, EndLever lever)

@@ -84,6 +84,8 @@ public sealed class ReceiptRecorder(IReceiptStore store, IServiceProvider servic
 /// <item><b>pending</b> while the fan-out has not answered (the audit row has no socket count yet), or fewer sockets are
 /// recorded as delivered than the fan-out counted as written, or any channel delivery is still pending;</item>
 /// <item><b>failed</b> otherwise, if any socket write failed or any channel delivery is dead;</item>
+/// <item><b>none</b> otherwise, if the fan-out counted no socket written and nothing was recorded (no socket rows, no
+/// channel deliveries): the end had nothing to deliver;</item>
 /// <item><b>delivered</b> otherwise.</item>
 /// </list>
 /// </summary>
@@ -115,7 +117,13 @@ public sealed class ReceiptReader(IReceiptStore store, IAuditLog audit)
         var socketsPending = told is not { } n || delivered < n;
         var channelsPending = channels.Any(c => c.State == DeliveryState.Pending);
         var anyFailed = failed > 0 || channels.Any(c => c.State == DeliveryState.Dead);
-        var state = socketsPending || channelsPending ? ReceiptStates.Pending : anyFailed ? ReceiptStates.Failed : ReceiptStates.Delivered;
+        // Nothing delivered because there was nothing to deliver (no Disconnect frame, no socket, no end notice): say so,
+        // rather than "delivered" with nothing behind it.
+        var nothing = told == 0 && sockets.Count == 0 && channels.Count == 0;
+        var state = socketsPending || channelsPending ? ReceiptStates.Pending
+            : anyFailed ? ReceiptStates.Failed
+            : nothing ? ReceiptStates.NothingToDeliver
+            : ReceiptStates.Delivered;
         return new TerminationReceiptWire
         {
             Id = row.Id,
