@@ -9,7 +9,7 @@ namespace Parley.Cli;
 /// <summary>
 /// <c>terminate</c>: one conversation by the recipe that works on Genesys Cloud too (Parley.Client's TerminateAsync, a
 /// verified result); every live conversation a filter matches (a bulk termination, with a progress bar while its job
-/// runs); or what a policy says is due now (<c>--dry-run</c>: its preview, ending nothing).
+/// runs); or what a policy says is due now. <c>--dry-run</c> with a filter or a policy: the server's preview, ending nothing.
 /// </summary>
 public static class Terminate
 {
@@ -29,7 +29,7 @@ public static class Terminate
         var startedBefore = new Option<string>("--started-before") { Description = "With --filter: started before this time (ISO-8601, or a span back from now: 2h, 1d)", HelpName = "time" };
         var startedAfter = new Option<string>("--started-after") { Description = "With --filter: started after this time (ISO-8601, or a span back from now)", HelpName = "time" };
         var policy = new Option<string>("--policy") { Description = "End now what this termination policy says is due now", HelpName = "id" };
-        var dryRun = new Option<bool>("--dry-run") { Description = "With --policy: list what it would end, and when, without ending anything" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "With --filter or --policy: list what it would end now (and a policy's later ones), ending nothing" };
         var noWait = new Option<bool>("--no-wait") { Description = "Bulk and policy: print the job as the server answered and do not wait for it" };
         var command = new Command("terminate", "End a conversation for good (verified), every conversation a filter matches, or what a policy says is due")
         {
@@ -49,9 +49,16 @@ public static class Terminate
                 if (why is not null) throw new CliException(ExitCodes.Usage, "--reason does not go with --policy: the policy's own reason is recorded");
                 return session.Value(dryRun) ? await PreviewAsync(session, policyId) : await ApplyAsync(session, policyId, session.Value(noWait));
             }
+            if (session.Value(dryRun) && conversationId is not null)
+                throw new CliException(ExitCodes.Usage, "--dry-run goes with --filter or --policy: the server has no dry run of one end " +
+                    "(conversations show says whether it is live)");
             if (session.Value(dryRun))
-                throw new CliException(ExitCodes.Usage, "--dry-run goes with --policy only: the server has no dry run of a bulk termination or of one end " +
-                    "(conversations list shows what is live)");
+            {
+                var previewed = Filter(filters, session.Value(startedBefore), session.Value(startedAfter), DateTimeOffset.UtcNow);
+                var preview = await session.Client().BulkTerminations.PreviewAsync(previewed, session.Cancellation);
+                session.Terminal.Show(preview, Render);
+                return ExitCodes.Ok;
+            }
             if (string.IsNullOrWhiteSpace(why)) throw new CliException(ExitCodes.Usage, "--reason is required: it is recorded in the termination audit");
             if (conversationId is not null) return await OneAsync(session, conversationId, why);
             var matching = Filter(filters, session.Value(startedBefore), session.Value(startedAfter), DateTimeOffset.UtcNow);
@@ -199,8 +206,35 @@ public static class Terminate
         return ExitCodes.Ok;
     }
 
-    public static IRenderable Render(PolicyPreviewWire preview) => new Rows(
-        Terminal.Table(preview.Entities.Select(e => new[] { e.ConversationId, e.StartTime, e.EndsAt, Common.Shown(e.QueueId), Common.Shown(e.Campaign) }),
-            "CONVERSATION", "STARTED", "ENDS AT", "QUEUE", "CAMPAIGN"),
-        new Text($"{preview.Total} conversation{(preview.Total == 1 ? "" : "s")} would be ended (evaluated {preview.EvaluatedAt}); nothing was ended"));
+    /// <summary>
+    /// A preview split as apply would act on it: what is due at the evaluation time (<c>endsAt</c> ≤ <c>evaluatedAt</c>) is what
+    /// <c>terminate --policy</c> (or a bulk termination) would end now; the rest is due later and is listed apart. Entries come
+    /// soonest first, so when the server listed fewer than its total, the unlisted ones are later than every listed one.
+    /// </summary>
+    public static IRenderable Render(PolicyPreviewWire preview)
+    {
+        var evaluated = DateTimeOffset.Parse(preview.EvaluatedAt, System.Globalization.CultureInfo.InvariantCulture);
+        bool DueNow(PolicyPreviewEntry e) => DateTimeOffset.Parse(e.EndsAt, System.Globalization.CultureInfo.InvariantCulture) <= evaluated;
+        var now = preview.Entities.Where(DueNow).ToList();
+        var later = preview.Entities.Where(e => !DueNow(e)).ToList();
+        var unlisted = Math.Max(0, preview.Total - preview.Entities.Count);
+        static Table Listed(IEnumerable<PolicyPreviewEntry> entries) => Terminal.Table(
+            entries.Select(e => new[] { e.ConversationId, e.StartTime, e.EndsAt, Common.Shown(e.QueueId), Common.Shown(e.Campaign) }),
+            "CONVERSATION", "STARTED", "ENDS AT", "QUEUE", "CAMPAIGN");
+        static string Plural(long n) => $"{n} conversation{(n == 1 ? "" : "s")}";
+        var rows = new List<IRenderable>();
+        if (now.Count > 0) rows.Add(Listed(now));
+        // All listed due now and more unlisted: those may be due now or later (a policy's); say so rather than guess.
+        var nowLine = later.Count == 0 && unlisted > 0
+            ? $"{Plural(now.Count)} listed would be ended now, of {preview.Total} matched (the other {unlisted} are not listed)"
+            : $"{Plural(now.Count)} would be ended now";
+        rows.Add(new Text($"{nowLine} (evaluated {preview.EvaluatedAt}); nothing was ended"));
+        if (later.Count > 0)
+        {
+            rows.Add(Listed(later));
+            rows.Add(new Text($"{Plural(later.Count + unlisted)} due later, not ended by applying it now" +
+                (unlisted > 0 ? $" ({unlisted} not listed)" : "")));
+        }
+        return new Rows(rows);
+    }
 }

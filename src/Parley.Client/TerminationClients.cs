@@ -24,6 +24,14 @@ public sealed class BulkTerminationsClient
     public Task<BulkTerminationWire> GetAsync(string id, CancellationToken ct = default) =>
         _api.GetAsync($"{Root}/{Http.Segment(id)}", ParleyJson.Wire.BulkTerminationWire, ct);
 
+    /// <summary>
+    /// The dry run of <see cref="StartAsync(TerminationFilter, string?, CancellationToken)"/>: the live conversations the filter
+    /// matches now (soonest started first, at most 1000 listed, <c>total</c> counting all), refused as a start would be; ends nothing.
+    /// </summary>
+    public Task<PolicyPreviewWire> PreviewAsync(TerminationFilter filter, CancellationToken ct = default) =>
+        _api.SendJsonAsync(HttpMethod.Post, $"{Root}/preview", new BulkTerminationRequest { Filter = filter }, ParleyJson.Wire.BulkTerminationRequest,
+            ParleyJson.Wire.PolicyPreviewWire, ct);
+
     public Task<EntityListing<BulkTerminationWire>> ListAsync(int? pageSize = null, int? pageNumber = null, CancellationToken ct = default) =>
         _api.GetAsync(Http.Query(Root, ("pageSize", pageSize), ("pageNumber", pageNumber)), ParleyJson.Wire.EntityListingBulkTerminationWire, ct);
 

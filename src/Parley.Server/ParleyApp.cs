@@ -166,6 +166,7 @@ public static class ParleyApp
         app.MapOpenMessagingApi();
         app.MapNotificationsApi();
         app.MapTerminations();   // POST/GET /api/v2/parley/terminations (Terminations/TerminationsApi.cs)
+        app.MapBulkTerminationPreview();   // POST /api/v2/parley/terminations/preview (Terminations/BulkPreviewApi.cs)
         app.MapReceiptsApi();   // termination receipts (Terminations/ReceiptsApi.cs)
         app.MapParleyHealth();
         app.MapIndexPage();

@@ -118,6 +118,12 @@ public sealed class TerminationCommandTests
         Assert.Equal(0, table.ExitCode);
         Assert.Contains(conversationId, table.Stdout);
         Assert.Contains("nothing was ended", table.Stdout);
+        // Due in an hour: applying the policy now ends none of it, and the dry run says so rather than counting it as ended.
+        var human = await s.RunAsync("terminate", "--policy", policyId, "--dry-run");
+        Assert.True(human.ExitCode == 0, human.ToString());
+        Assert.Contains("0 conversations would be ended now", human.Stdout);
+        Assert.Contains("1 conversation due later, not ended by applying it now", human.Stdout);
+        Assert.Contains(conversationId, human.Stdout);
         var unsaved = await s.RunAsync("policies", "preview", "--name", "draft", "--type", "maxDuration", "--deployment", ParleyServer.DeploymentId,
             "--max-duration", "7200", "--json");
         Assert.True(unsaved.ExitCode == 0, unsaved.ToString());
@@ -133,5 +139,42 @@ public sealed class TerminationCommandTests
         var gone = await s.RunAsync("terminate", "--policy", policyId, "--dry-run");
         Assert.Equal(4, gone.ExitCode);
         Output.AssertOneErrorLine(gone);
+    }
+
+    [Fact]
+    public async Task Bulk_DryRun_ListsExactlyWhatTheFilterMatchesNow_EndsNothing_AndABadFilterIsRefused()
+    {
+        await using var s = await Scene.StartAsync();
+        var created = await s.RunAsync("deployments", "create", "--name", "Preview site", "--json");
+        Assert.True(created.ExitCode == 0, created.ToString());
+        var deploymentId = created.Json().Text("id");
+        var (first, firstId) = await s.LiveConversationAsync(deploymentId);
+        var (second, secondId) = await s.LiveConversationAsync(deploymentId);
+        var (_, outsideId) = await s.LiveConversationAsync();
+
+        var json = await s.RunAsync("terminate", "--filter", $"deploymentId={deploymentId}", "--dry-run", "--json");
+
+        Assert.True(json.ExitCode == 0, json.ToString());
+        var preview = json.Json();
+        Assert.Equal(2, preview["total"]!.GetValue<long>());
+        var listed = preview["entities"]!.AsArray().Select(e => e.Text("conversationId")).ToList();
+        Assert.Equal(new[] { firstId, secondId }.Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(outsideId, listed);
+        Assert.All(preview["entities"]!.AsArray(), e => Assert.Equal(preview.Text("evaluatedAt"), e.Text("endsAt")));   // a bulk ends at once
+        var human = await s.RunAsync("terminate", "--filter", $"deploymentId={deploymentId}", "--dry-run");
+        Assert.True(human.ExitCode == 0, human.ToString());
+        Assert.Contains("2 conversations would be ended now", human.Stdout);
+        Assert.Contains("nothing was ended", human.Stdout);
+        Assert.DoesNotContain("later", human.Stdout);
+        foreach (var guest in new[] { first, second })
+        {
+            var echo = await guest.SendTextAsync("not ended by a dry run");
+            Assert.True(Frames.IsInboundEcho(echo), echo.ToJsonString());
+        }
+
+        var bad = await s.RunAsync("terminate", "--filter", "deploymentId=no-such-deployment", "--dry-run");
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("(400 ", Output.AssertOneErrorLine(bad));
+        Assert.Equal("", bad.Stdout);
     }
 }
