@@ -13,22 +13,13 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
 {
     readonly ILogger _log = loggers.CreateLogger(ParleyLog.Conversations);
     readonly ILogger _terminations = loggers.CreateLogger(ParleyLog.Termination);
-    TaskCompletionSource _swept = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    long _lastSweptAt = long.MinValue;
+    readonly SweepProgress _progress = new();
 
     /// <summary>
     /// Completes once a sweep that judged idleness at <paramref name="now"/> or later has ended what it found idle (their
     /// guests told, their audit rows counted). For tests that move the clock: no sleeping until a sweep has surely run.
     /// </summary>
-    public async Task SweptAsync(DateTimeOffset now, CancellationToken ct = default)
-    {
-        while (true)
-        {
-            var next = Volatile.Read(ref _swept);
-            if (Interlocked.Read(ref _lastSweptAt) >= now.UtcTicks) return;
-            await next.Task.WaitAsync(ct);
-        }
-    }
+    public Task SweptAsync(DateTimeOffset now, CancellationToken ct = default) => _progress.SweptAsync(now, ct);
 
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
@@ -53,8 +44,7 @@ public sealed class InactivitySweeper(IConversationStore store, Conversations co
                             _terminations.Terminated(ended, await Conversations.AwaitDeliveryAsync(ended, audit, ct), elapsed);
                         }
                     });
-                    Interlocked.Exchange(ref _lastSweptAt, now.UtcTicks);
-                    Interlocked.Exchange(ref _swept, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+                    _progress.Finished(now);
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
                 // The store cannot be reached: this sweep is lost, the next period's tries again (what was idle still is).

@@ -14,22 +14,13 @@ public sealed class PolicySweeper(ITerminationPolicyStore policies, BulkTerminat
     ILoggerFactory loggers, StoreOutages outages) : BackgroundService
 {
     readonly ILogger _log = loggers.CreateLogger(ParleyLog.Termination);
-    TaskCompletionSource _swept = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    long _lastSweptAt = long.MinValue;
+    readonly SweepProgress _progress = new();
 
     /// <summary>
     /// Completes once a sweep that evaluated the policies at <paramref name="now"/> or later has ended what they said was due
     /// (their guests told, their audit rows written). For tests that move the clock: no sleeping until a sweep has surely run.
     /// </summary>
-    public async Task SweptAsync(DateTimeOffset now, CancellationToken ct = default)
-    {
-        while (true)
-        {
-            var next = Volatile.Read(ref _swept);
-            if (Interlocked.Read(ref _lastSweptAt) >= now.UtcTicks) return;
-            await next.Task.WaitAsync(ct);
-        }
-    }
+    public Task SweptAsync(DateTimeOffset now, CancellationToken ct = default) => _progress.SweptAsync(now, ct);
 
     /// <summary>Ends what <paramref name="policy"/> says is due at <paramref name="now"/> (nothing when it is disabled).</summary>
     public async Task<BulkCounts> ApplyAsync(TerminationPolicy policy, DateTimeOffset now, CancellationToken ct)
@@ -62,8 +53,7 @@ public sealed class PolicySweeper(ITerminationPolicyStore policies, BulkTerminat
                             _log.PolicySweepFailed(e, policy.Id);
                         }
                     }
-                    Interlocked.Exchange(ref _lastSweptAt, now.UtcTicks);
-                    Interlocked.Exchange(ref _swept, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+                    _progress.Finished(now);
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
                 // The store cannot be reached: this sweep is lost, the next period's tries again (what was due still is).
