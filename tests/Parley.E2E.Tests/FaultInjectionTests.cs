@@ -28,7 +28,14 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         public readonly ConcurrentDictionary<string, DateTimeOffset> Ended = new();
         public readonly ConcurrentDictionary<string, byte> Live = new();
         public TaskCompletionSource FirstAck = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly TaskCompletionSource FirstEnd = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public int Trial;
+
+        public void EndAcked(string conversationId)
+        {
+            Ended[conversationId] = DateTimeOffset.UtcNow;
+            FirstEnd.TrySetResult();
+        }
 
         public void Acked(string messageId, string kind)
         {
@@ -84,6 +91,9 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
                     await ledger.FirstAck.Task.WaitAsync(TimeSpan.FromSeconds(30));
                     var killAfter = random.Next(100, 2500);
                     await Task.Delay(killAfter);
+                    // Short kill moments can all come before any end: the last trial holds its kill until one was acknowledged,
+                    // so every surface is exercised whatever the seed.
+                    if (trial == trials) await ledger.FirstEnd.Task.WaitAsync(TimeSpan.FromSeconds(30));
                     Assert.False(server.HasExited, $"Parley died by itself in trial {trial}:\n{server.Tail}");
                     server.Kill();
                     await stop.CancelAsync();
@@ -236,7 +246,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
                 if (live.Length == 0) continue;
                 var conversationId = live[random.Next(live.Length)];
                 var response = await platform.Http.PostAsync($"/api/v2/conversations/{conversationId}/disconnect", null, stop);
-                if (response.StatusCode == HttpStatusCode.Accepted) ledger.Ended[conversationId] = DateTimeOffset.UtcNow;
+                if (response.StatusCode == HttpStatusCode.Accepted) ledger.EndAcked(conversationId);
                 ledger.Live.TryRemove(conversationId, out _);
             }
         }

@@ -26,12 +26,8 @@ public static class BulkPreviewApi
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.BulkTerminationRequest);
         if (error is not null) return error;
-        if (body!.Filter is not { } filter)
-            return ApiError.BadRequest("The field 'filter' is required: name the conversations to end (deploymentId, integrationId, queueId, " +
-                "startedBefore, startedAfter, campaign, customerId).", "filter");
-        if (body.Reason is { Length: > ParleyOptions.MaxTerminationReasonLength })
-            return ApiError.BadRequest($"The field 'reason' may be at most {ParleyOptions.MaxTerminationReasonLength} characters.", "reason");
-        var (live, refused) = await TerminationsApi.ToLiveFilterAsync(filter, directory, ct);
+        if (TerminationsApi.Refusal(body!) is { } bad) return bad;
+        var (live, refused) = await TerminationsApi.ToLiveFilterAsync(body!.Filter!, directory, ct);
         if (refused is not null) return refused;
 
         var now = clock.GetUtcNow();

@@ -35,16 +35,24 @@ public static class TerminationsApi
         api.MapGet("/terminations/{terminationId}", GetAsync).RequirePermission(Permissions.ConversationDisconnect).Errors(404);
     }
 
+    /// <summary>What a bulk request's body must have before its filter is read; the start and its dry run refuse alike.</summary>
+    internal static ApiError? Refusal(BulkTerminationRequest body)
+    {
+        if (body.Filter is null)
+            return ApiError.BadRequest("The field 'filter' is required: name the conversations to end (deploymentId, integrationId, queueId, " +
+                "startedBefore, startedAfter, campaign, customerId, startedBy).", "filter");
+        if (body.Reason is { Length: > ParleyOptions.MaxTerminationReasonLength })
+            return ApiError.BadRequest($"The field 'reason' may be at most {ParleyOptions.MaxTerminationReasonLength} characters.", "reason");
+        return null;
+    }
+
     static async Task<Results<WireJson<BulkTerminationWire>, WireAccepted<BulkTerminationWire>, ApiError>> StartAsync(HttpContext http,
         IDirectoryStore directory, BulkTerminationJobs jobs, CancellationToken ct)
     {
         var (body, error) = await http.ReadJsonAsync(ParleyJson.Wire.BulkTerminationRequest);
         if (error is not null) return error;
-        if (body!.Filter is not { } filter)
-            return ApiError.BadRequest("The field 'filter' is required: name the conversations to end (deploymentId, integrationId, queueId, " +
-                "startedBefore, startedAfter, campaign, customerId, startedBy).", "filter");
-        if (body.Reason is { Length: > ParleyOptions.MaxTerminationReasonLength })
-            return ApiError.BadRequest($"The field 'reason' may be at most {ParleyOptions.MaxTerminationReasonLength} characters.", "reason");
+        if (Refusal(body!) is { } bad) return bad;
+        var filter = body!.Filter!;
         var (live, refused) = await ToLiveFilterAsync(filter, directory, ct);
         if (refused is not null) return refused;
 
