@@ -33,7 +33,7 @@ export async function api(path, { method = 'GET', body, action = 'do this' } = {
   const code = json?.code ?? 'error';
   const detail = clip(json?.message ?? `HTTP ${response.status}`);
   if (response.status === 401) {
-    hooks.unauthorized();
+    if (currentToken() === token) hooks.unauthorized();   // a request made with a token since replaced or forgotten changes nothing
     throw new ApiError(401, code, `Your session has ended (${detail}); sign in again.`);
   }
   if (response.status === 403) throw new ApiError(403, code, `Your role may not ${action}: ${detail}`);

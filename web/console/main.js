@@ -30,7 +30,10 @@ async function attempt(action) {
   }
 }
 
+let signedIn = false;   // a request still in flight after "Sign out" must not replace "Signed out." with "session ended"
+
 function showSignin(message) {
+  signedIn = false;
   feed?.stop();
   feed = null;
   $('#app').hidden = true;
@@ -41,7 +44,7 @@ function showSignin(message) {
   setStatus('idle', 'offline');
 }
 
-hooks.unauthorized = () => { forgetToken(); showSignin('Your session has ended or was refused; sign in again.'); };
+hooks.unauthorized = () => { if (!signedIn) return; forgetToken(); showSignin('Your session has ended or was refused; sign in again.'); };
 
 $('#signin-button').addEventListener('click', () => startLogin().catch((e) => showSignin(`Could not start signing in: ${e.message}`)));
 $('#logout').addEventListener('click', () => { forgetToken(); live.clear(); selected = null; showSignin('Signed out.'); });
@@ -266,6 +269,7 @@ function showView(name) {
 window.addEventListener('hashchange', () => { if (currentToken()) showView(location.hash.slice(1)); });
 
 async function showApp() {
+  signedIn = true;
   $('#signin').hidden = true;
   $('#app').hidden = false;
   $('#logout').hidden = false;
