@@ -8,15 +8,36 @@ using Parley.Bench;
 // Load tool: opens N guest sessions on each target over its real sockets, drives guest messages with bot replies,
 // measures Parley's termination latency and bulk termination, and reports Parley's figures as ratios to baselines
 // measured in the same run. See BENCHMARKS.md.
-var targetsOption = new Option<string>("--targets") { Description = "comma-separated: parley,raw,signalr,node", DefaultValueFactory = _ => "parley,raw,signalr,node" };
+var targetsOption = new Option<string>("--targets")
+{
+    Description = "comma-separated: parley,raw,signalr,node,signalr-ef (also parley-os, parley-interval: Parley at a durability level)",
+    DefaultValueFactory = _ => "parley,raw,signalr,node,signalr-ef",
+};
+var levelsOption = new Option<bool>("--durability-levels") { Description = "add parley-os and parley-interval after parley (Parley:Storage:Durability = os, interval)" };
+var fullOption = new Option<bool>("--full")
+{
+    Description = "the full run (BENCHMARKS.md): 10,000 sessions, 100 active for 10 s, 1,000 single terminations, bulk 10,000 (a fresh set), " +
+                  "scaling 1000,5000,10000,19000; options given explicitly win",
+};
 var sessionsOption = new Option<int>("--sessions") { Description = "concurrent guest sessions per target", DefaultValueFactory = _ => 2000 };
 var activeOption = new Option<int>("--active") { Description = "sessions in the steady load (closed loop)", DefaultValueFactory = _ => 100 };
 var durationOption = new Option<double>("--duration") { Description = "seconds of steady load", DefaultValueFactory = _ => 10 };
-var terminationsOption = new Option<int>("--terminations") { Description = "single terminations timed (Parley)", DefaultValueFactory = _ => 200 };
-var bulkOption = new Option<int>("--bulk") { Description = "sessions ended at once by one POST /api/v2/parley/terminations (Parley)", DefaultValueFactory = _ => 1000 };
+var terminationsOption = new Option<int>("--terminations") { Description = "single terminations timed (Parley), one at a time", DefaultValueFactory = _ => 1000 };
+var bulkOption = new Option<int>("--bulk")
+{
+    Description = "sessions ended at once by one POST /api/v2/parley/terminations (Parley); when fewer are left after the single terminations, " +
+                  "the run's sockets are closed and a fresh set of this many is opened for it",
+    DefaultValueFactory = _ => 1000,
+};
 var bulkCallsOption = new Option<int>("--bulk-calls") { Description = "sessions also ended by 64 concurrent single calls, the earlier bulk figure (Parley)", DefaultValueFactory = _ => 0 };
 var sourcesOption = new Option<int>("--sources") { Description = "loopback source addresses to spread client sockets over (0: one per 10k sessions)", DefaultValueFactory = _ => 0 };
 var scalingOption = new Option<string?>("--scaling") { Description = "session counts for the scaling table, e.g. 1000,5000,10000,19000" };
+var scalingTargetsOption = new Option<string?>("--scaling-targets") { Description = "targets of the scaling table (default: --targets)" };
+var projectionSessionsOption = new Option<int>("--projection-sessions") { Description = "sessions on one node for the scale projection", DefaultValueFactory = _ => 100_000 };
+var projectionRateOption = new Option<double>("--projection-rate")
+{
+    Description = "messages per session per minute (guest + bot) for the scale projection", DefaultValueFactory = _ => 2,
+};
 var jsonOption = new Option<string?>("--json") { Description = "write the report as JSON to this file" };
 var smokeOption = new Option<bool>("--smoke") { Description = "a small, fast run (CI): 300 sessions, 3 s of load" };
 var verboseOption = new Option<bool>("--verbose") { Description = "show the servers' error output" };
@@ -26,40 +47,57 @@ var tracedOption = new Option<int>("--traced") { Description = "cross-node termi
 
 var root = new RootCommand("Parley benchmark: sessions, throughput, termination latency and memory, as ratios to baselines")
 {
-    targetsOption, sessionsOption, activeOption, durationOption, terminationsOption, bulkOption, bulkCallsOption, sourcesOption, scalingOption, jsonOption,
-    smokeOption, verboseOption, nodesOption, crossTerminationsOption, tracedOption,
+    targetsOption, levelsOption, fullOption, sessionsOption, activeOption, durationOption, terminationsOption, bulkOption, bulkCallsOption, sourcesOption,
+    scalingOption, scalingTargetsOption, projectionSessionsOption, projectionRateOption, jsonOption, smokeOption, verboseOption, nodesOption,
+    crossTerminationsOption, tracedOption,
 };
 root.SetAction(async (parse, ct) =>
 {
     var smoke = parse.GetValue(smokeOption);
+    var full = parse.GetValue(fullOption) && !smoke;
     Target.Verbose = parse.GetValue(verboseOption);
+    // --full fills in what was not given on the command line.
+    T Pick<T>(Option<T> option, T fullValue) => full && parse.GetResult(option) is null or { Implicit: true } ? fullValue : parse.GetValue(option)!;
+    var targets = parse.GetValue(targetsOption)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+    if (parse.GetValue(levelsOption))
+        targets.InsertRange(targets.IndexOf("parley") + 1, new[] { "parley-os", "parley-interval" }.Where(l => !targets.Contains(l)));
+    if (targets.FirstOrDefault(t => !Target.Names.Contains(t)) is { } unknown)
+        throw new ArgumentException($"unknown target {unknown}: {string.Join(", ", Target.Names)}");
     var settings = new Settings(
-        parse.GetValue(targetsOption)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-        smoke ? 300 : parse.GetValue(sessionsOption),
-        smoke ? 50 : parse.GetValue(activeOption),
-        smoke ? 3 : parse.GetValue(durationOption),
-        smoke ? 50 : parse.GetValue(terminationsOption),
-        smoke ? 100 : parse.GetValue(bulkOption),
+        [.. targets],
+        smoke ? 300 : Pick(sessionsOption, 10_000),
+        smoke ? 50 : Pick(activeOption, 100),
+        smoke ? 3 : Pick(durationOption, 10),
+        smoke ? 50 : Pick(terminationsOption, 1000),
+        smoke ? 100 : Pick(bulkOption, 10_000),
         parse.GetValue(sourcesOption),
         smoke ? 0 : parse.GetValue(bulkCallsOption));
+    var scalingSizes = Pick(scalingOption, "1000,5000,10000,19000");
+    var scalingTargets = parse.GetValue(scalingTargetsOption)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? settings.Targets;
     var nodes = parse.GetValue(nodesOption);
     if (nodes < 1) throw new ArgumentException("--nodes is 1 (one SQLite node) or more (PostgreSQL + Redis)");
-    var report = new Report(Machine.Describe(), settings);
+    var report = new Report(Machine.Describe(), settings, parse.GetValue(projectionSessionsOption), parse.GetValue(projectionRateOption));
 
     Console.WriteLine(report.Machine);
     Console.WriteLine($"load average at start: {report.LoadAtStart}");
     foreach (var name in settings.Targets)
     {
         Console.WriteLine($"-- {name}: {settings.Sessions} sessions, {settings.Active} active for {settings.Duration} s");
-        report.Results.Add(await Runner.RunAsync(name, settings));
+        try { report.Results.Add(await Runner.RunAsync(name, settings)); }
+        catch (TargetUnavailableException e)
+        {
+            report.Skipped.Add($"{name}: {e.Message}");
+            Console.WriteLine($"   not measured: {e.Message}");
+        }
     }
-    if (parse.GetValue(scalingOption) is { } scaling)
+    if (scalingSizes is { } scaling)
         foreach (var n in scaling.Split(',').Select(int.Parse))
-            foreach (var name in settings.Targets)
+            foreach (var name in scalingTargets)
             {
                 Console.WriteLine($"-- scaling {name}: {n} sessions");
                 var at = settings with { Sessions = n, Duration = Math.Min(settings.Duration, 5), Terminations = Math.Min(settings.Terminations, 100), Bulk = 0, BulkCalls = 0 };
-                report.Scaling.Add(await Runner.RunAsync(name, at));
+                try { report.Scaling.Add(await Runner.RunAsync(name, at)); }
+                catch (TargetUnavailableException e) { Console.WriteLine($"   not measured: {e.Message}"); }
             }
 
     if (nodes > 1)
@@ -104,14 +142,19 @@ namespace Parley.Bench
         int ActiveSessions, double DurationSeconds, long RoundTrips, Percentiles RoundTrip, double CpuCores,
         Percentiles? Termination, Percentiles? TerminationAnswer, int BulkCount, double? BulkSeconds,
         Percentiles? BotMessage = null, Percentiles? BotMessageAnswer = null, double? BulkAnswerSeconds = null, int BulkCallsCount = 0,
-        double? BulkCallsSeconds = null)
+        double? BulkCallsSeconds = null, double? CommitGroups = null, double? CommitWrites = null, bool BulkFreshSet = false)
     {
+        /// <summary>Commit groups per second of steady load (Parley: from its commit group histogram).</summary>
+        public double? CommitGroupsPerSecond => CommitGroups is { } g && DurationSeconds > 0 ? g / DurationSeconds : null;
+        public double? WritesPerGroup => CommitGroups is > 0 && CommitWrites is { } w ? w / CommitGroups : null;
+        /// <summary>Server CPU seconds per message under the steady load.</summary>
+        public double CpuSecondsPerMessage => MessagesPerSecond == 0 ? 0 : CpuCores / MessagesPerSecond;
         public double RssKiBPerSession => SessionsConnected == 0 ? 0 : (RssIdleKiB - RssBaseKiB) / (double)SessionsConnected;
         /// <summary>Each round trip is two messages: the guest's and the bot's reply.</summary>
         public double MessagesPerSecond => DurationSeconds == 0 ? 0 : 2 * RoundTrips / DurationSeconds;
     }
 
-    public static class Runner
+    public static partial class Runner
     {
         static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
         static double Ms(long fromTicks, long toTicks) => (toTicks - fromTicks) * 1000.0 / Stopwatch.Frequency;
@@ -125,16 +168,9 @@ namespace Parley.Bench
 
             // 1. N sessions, spread over loopback sources; refusals are counted, not fatal.
             var sources = s.Sources > 0 ? s.Sources : Math.Max(1, (s.Sessions + 9_999) / 10_000);
-            var guests = new BenchConnection?[s.Sessions];
-            var refused = 0;
             var connectClock = Stopwatch.StartNew();
-            await Parallel.ForEachAsync(Enumerable.Range(0, s.Sessions), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (i, _) =>
-            {
-                guests[i] = await target.TryConnectGuestAsync(i % sources, Timeout);
-                if (guests[i] is null) Interlocked.Increment(ref refused);
-            });
+            var (connected, refused) = await ConnectAsync(target, s.Sessions, sources);
             var connectSeconds = connectClock.Elapsed.TotalSeconds;
-            var connected = guests.Where(g => g is not null).Select(g => g!).ToList();
             Console.WriteLine($"   connected {connected.Count}/{s.Sessions} in {connectSeconds:0.0} s ({refused} refused)");
             await Task.Delay(2000);
             var rssIdle = target.RssKiB();
@@ -145,6 +181,7 @@ namespace Parley.Bench
                 var active = connected.Take(Math.Min(s.Active, connected.Count)).ToList();
                 await target.PrepareAsync(active, needBotCommunication: true);
                 var rtts = new List<double>();
+                var commitsBefore = await target.CommitGroupsAsync();
                 var cpuBefore = target.CpuSeconds();
                 var loadClock = Stopwatch.StartNew();
                 var deadline = TimeSpan.FromSeconds(s.Duration);
@@ -165,13 +202,18 @@ namespace Parley.Bench
                 }));
                 var loadSeconds = loadClock.Elapsed.TotalSeconds;
                 var cpuCores = (target.CpuSeconds() - cpuBefore) / loadSeconds;
+                var commitsAfter = await target.CommitGroupsAsync();
+                double? commitGroups = null, commitWrites = null;
+                if (commitsBefore is { } b0 && commitsAfter is { } b1) (commitGroups, commitWrites) = (b1.Groups - b0.Groups, b1.Writes - b0.Writes);
                 var roundTrip = Percentiles.Of(rtts);
-                Console.WriteLine($"   {rtts.Count / loadSeconds * 2:0} messages/s, round trip p50 {roundTrip.P50:0.00} ms p99 {roundTrip.P99:0.00} ms, {cpuCores:0.00} cores");
+                Console.WriteLine($"   {rtts.Count / loadSeconds * 2:0} messages/s, round trip p50 {roundTrip.P50:0.00} ms p99 {roundTrip.P99:0.00} ms, {cpuCores:0.00} cores" +
+                                  (commitGroups is > 0 ? $", {commitGroups / loadSeconds:0} commit groups/s of {commitWrites / commitGroups:0.0} writes" : ""));
 
                 Percentiles? termination = null, answer = null, botMessage = null, botAnswer = null;
                 double? bulkSeconds = null, bulkAnswerSeconds = null, bulkCallsSeconds = null;
                 var bulkCount = 0;
                 var bulkCallsCount = 0;
+                var bulkFresh = false;
                 if (target.CanTerminate)
                 {
                     // 3. Termination latency: Platform API call start → the guest's socket has the Disconnect frame.
@@ -192,7 +234,20 @@ namespace Parley.Bench
 
                     // 4. Bulk: K conversations (started by the bot with a campaign tag of their own) ended by one
                     // POST /api/v2/parley/terminations; wall time from the call until the last socket received its Disconnect.
-                    var bulk = connected.Skip(active.Count + singles.Count).Take(s.Bulk).ToList();
+                    var left = connected.Skip(active.Count + singles.Count).ToList();
+                    var bulk = left.Take(s.Bulk).ToList();
+                    if (left.Count < s.Bulk && target is ParleyTarget)
+                    {
+                        // Not enough left after the single terminations: close every socket of this run (the load tool and
+                        // the server share one open-file cap) and open a fresh set of --bulk sessions for it alone.
+                        await Parallel.ForEachAsync(connected, new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (g, _) => await g.DisposeAsync());
+                        connected.Clear();
+                        await Task.Delay(2000);   // the server lets go of the closed sockets
+                        var (fresh, freshRefused) = await ConnectAsync(target, s.Bulk, Math.Max(1, (s.Bulk + 9_999) / 10_000));
+                        connected.AddRange(fresh);
+                        (bulk, left, bulkFresh) = (fresh, fresh, true);
+                        Console.WriteLine($"   a fresh set for the bulk termination: connected {fresh.Count}/{s.Bulk} ({freshRefused} refused)");
+                    }
                     if (bulk.Count > 0 && target is ParleyTarget parley)
                     {
                         var campaign = $"bench-{Guid.NewGuid():N}";
@@ -212,7 +267,7 @@ namespace Parley.Bench
                     }
 
                     // 4b. The earlier figure: K conversations ended by 64 concurrent single calls (POST …/disconnect).
-                    var calls = connected.Skip(active.Count + singles.Count + bulk.Count).Take(s.BulkCalls).ToList();
+                    var calls = left.Skip(bulk.Count).Take(s.BulkCalls).ToList();
                     if (calls.Count > 0)
                     {
                         await target.PrepareAsync(calls, needBotCommunication: false);
@@ -229,7 +284,8 @@ namespace Parley.Bench
                     }
                 }
                 return new Result(name, s.Sessions, connected.Count, refused, connectSeconds, rssBase, rssIdle, active.Count, loadSeconds, rtts.Count,
-                    roundTrip, cpuCores, termination, answer, bulkCount, bulkSeconds, botMessage, botAnswer, bulkAnswerSeconds, bulkCallsCount, bulkCallsSeconds);
+                    roundTrip, cpuCores, termination, answer, bulkCount, bulkSeconds, botMessage, botAnswer, bulkAnswerSeconds, bulkCallsCount, bulkCallsSeconds,
+                    commitGroups, commitWrites, bulkFresh);
             }
             finally
             {
@@ -238,10 +294,32 @@ namespace Parley.Bench
         }
     }
 
+    public static partial class Runner
+    {
+        static async Task<(List<BenchConnection> Connected, int Refused)> ConnectAsync(Target target, int count, int sources)
+        {
+            var guests = new BenchConnection?[count];
+            var refused = 0;
+            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (i, _) =>
+            {
+                guests[i] = await target.TryConnectGuestAsync(i % sources, Timeout);
+                if (guests[i] is null) Interlocked.Increment(ref refused);
+            });
+            return ([.. guests.Where(g => g is not null).Select(g => g!)], refused);
+        }
+    }
+
     public static class Machine
     {
         /// <summary>The 1, 5 and 15 minute load averages: on a shared machine, how much else ran beside the bench.</summary>
         public static string LoadAverage() => string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+
+        public static long MemTotalKiB() => long.Parse(File.ReadLines("/proc/meminfo").First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+
+        /// <summary>This process's soft limit on open files (the servers inherit it).</summary>
+        public static long OpenFiles() =>
+            File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal))?
+                .Split(' ', StringSplitOptions.RemoveEmptyEntries)[3] is { } soft && long.TryParse(soft, out var n) ? n : 0;
 
         public static string Describe()
         {
@@ -254,19 +332,23 @@ namespace Parley.Bench
         }
     }
 
-    public sealed class Report(string machine, Settings settings)
+    public sealed partial class Report(string machine, Settings settings, int projectionSessions, double projectionRate)
     {
         public string Machine => machine;
         public List<Result> Results { get; } = [];
         public List<Result> Scaling { get; } = [];
+        /// <summary>Targets the server could not run (a setting it does not offer yet), with the server's words.</summary>
+        public List<string> Skipped { get; } = [];
         public ClusterResult? Cluster { get; set; }
         public string LoadAtStart { get; } = Parley.Bench.Machine.LoadAverage();
         public string? LoadAtEnd { get; set; }
 
         Result? Of(string name) => Results.FirstOrDefault(r => r.Target == name);
 
-        double? Ratio(string baseline) =>
-            Of("parley") is { } p && Of(baseline) is { MessagesPerSecond: > 0 } b ? p.MessagesPerSecond / b.MessagesPerSecond : null;
+        double? Ratio(string baseline) => Ratio("parley", baseline);
+
+        double? Ratio(string target, string baseline) =>
+            Of(target) is { } p && Of(baseline) is { MessagesPerSecond: > 0 } b ? p.MessagesPerSecond / b.MessagesPerSecond : null;
 
         static string F(double? v, string format = "0.00") => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "—";
 
@@ -283,6 +365,7 @@ namespace Parley.Bench
                           $"{(r.Termination is { } t ? $"{F(t.P50)} / {F(t.P99)}" : "—")} | " +
                           $"{(r.BulkSeconds is { } b ? $"{r.BulkCount} in {F(b, "0.000")} s" : "—")} | {F(r.RssKiBPerSession, "0.0")} | {F(r.CpuCores)} | " +
                           $"{(r.Target == "parley" ? "1.00" : F(Ratio(r.Target)))} |");
+            foreach (var skipped in Skipped) lines.Add($"| {skipped.Split(':')[0]} | not measured: {skipped[(skipped.IndexOf(':') + 2)..].Replace("|", "/")} |||||||");
             if (Scaling.Count > 0)
             {
                 lines.Add("");
@@ -293,6 +376,10 @@ namespace Parley.Bench
                               $"{(r.Termination is { } t ? $"{F(t.P50)} / {F(t.P99)}" : "—")} | {r.Refused} |");
             }
             if (Cluster is { } c) lines.AddRange(["", .. ClusterTable(Of("parley"), c)]);
+            lines.AddRange(["", .. RatioTable()]);
+            lines.AddRange(DurabilityTable());
+            lines.AddRange(["", .. VerdictTable()]);
+            lines.AddRange(["", .. ProjectionTable()]);
             return string.Join(Environment.NewLine, lines);
         }
 
@@ -353,6 +440,14 @@ namespace Parley.Bench
                 ["ratio_vs_raw"] = Ratio("raw"),
                 ["ratio_vs_signalr"] = Ratio("signalr"),
                 ["ratio_vs_node_ws"] = Ratio("node"),
+                ["ratio_vs_signalr_ef"] = Ratio("signalr-ef"),
+                ["not_measured"] = JsonSerializer.SerializeToNode(Skipped),
+                ["commit_groups_per_s"] = p?.CommitGroupsPerSecond,
+                ["writes_per_commit_group"] = p?.WritesPerGroup,
+                ["server_cpu_s_per_message"] = p?.CpuSecondsPerMessage,
+                ["durability_levels"] = DurabilityJson(),
+                ["verdicts"] = JsonSerializer.SerializeToNode(Verdicts().Select(v => new { target = v.Target, result = v.Result, verdict = v.Verdict, met = v.Met }).ToList()),
+                ["projection"] = Project() is { } projection ? JsonSerializer.SerializeToNode(projection, SnakeCase) : null,
                 ["machine"] = machine,
                 ["load_average_start"] = LoadAtStart,
                 ["load_average_end"] = LoadAtEnd,
@@ -407,6 +502,8 @@ namespace Parley.Bench
             termination_answer_p50_ms = r.TerminationAnswer?.P50, termination_answer_p99_ms = r.TerminationAnswer?.P99,
             bot_message_p50_ms = r.BotMessage?.P50, bot_message_p99_ms = r.BotMessage?.P99, bulk_terminate_count = r.BulkCount, bulk_terminate_s = r.BulkSeconds,
             bulk_terminate_answer_s = r.BulkAnswerSeconds, bulk_terminate_calls_count = r.BulkCallsCount, bulk_terminate_calls_s = r.BulkCallsSeconds,
+            bulk_terminate_fresh_set = r.BulkFreshSet, termination_count = r.Termination?.Count, commit_groups_per_s = r.CommitGroupsPerSecond,
+            writes_per_commit_group = r.WritesPerGroup, server_cpu_s_per_message = r.CpuSecondsPerMessage,
         };
     }
 }
