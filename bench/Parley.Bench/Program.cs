@@ -156,7 +156,8 @@ namespace Parley.Bench
 
     public static partial class Runner
     {
-        static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+        // Generous: the durable baseline commits one fsync per message, and a loaded disk can take seconds per round trip.
+        static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
         static double Ms(long fromTicks, long toTicks) => (toTicks - fromTicks) * 1000.0 / Stopwatch.Frequency;
 
         public static async Task<Result> RunAsync(string name, Settings s)
