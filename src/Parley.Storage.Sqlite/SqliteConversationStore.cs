@@ -58,7 +58,9 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
     /// the numbers up to it: no row there, no message stored. The same statement keeps <c>last_message_time</c> (the
     /// latest message time) and stamps a change of state no earlier than it.
     /// </summary>
-    public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => db.WriteAsync(tx => CommitInAsync(tx, commit, ct), ct);
+    /// <remarks>A termination (a commit with its audit row) is an urgent write: it does not wait behind a group of messages.</remarks>
+    public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) =>
+        db.WriteAsync(tx => CommitInAsync(tx, commit, ct), ct, urgent: commit.Audit is not null);
 
     async Task<CommitResult> CommitInAsync(SqliteTransaction tx, Commit commit, CancellationToken ct)
     {
