@@ -216,11 +216,14 @@ sealed class SqliteDatabase : IAsyncDisposable
     /// <summary>The next write of a group: an urgent one first; an ordinary one only while the group holds no urgent one.</summary>
     bool TryTake(ref bool urgentTaken, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out WriteRequest? request)
     {
-        if (_urgent.TryDequeue(out request)) { urgentTaken = true; return true; }
-        while (!urgentTaken && _writes.Reader.TryRead(out request))
+        while (true)
+        {
+            // Checked again after each placeholder: an urgent write is queued before its placeholder is, so it is never
+            // left behind in its queue while the loop waits on an empty channel.
+            if (_urgent.TryDequeue(out request)) { urgentTaken = true; return true; }
+            if (urgentTaken || !_writes.Reader.TryRead(out request)) { request = null; return false; }
             if (!ReferenceEquals(request, WakeUp)) return true;
-        request = null;
-        return false;
+        }
     }
 
     async Task RunWriterAsync()
