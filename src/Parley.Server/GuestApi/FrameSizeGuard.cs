@@ -10,16 +10,23 @@ namespace Parley.Server.GuestApi;
 /// nothing more from the guest: the endpoint answers 4011 and closes with 1009 (Message Too Big), and the connection is
 /// cut off after the send timeout (the guest's answer to the close is not read either).
 /// </summary>
-public sealed class FrameSizeGuard(IHttpUpgradeFeature inner, long maxMessageBytes) : IHttpUpgradeFeature
+public sealed class FrameSizeGuard(IHttpUpgradeFeature? inner, long maxMessageBytes) : IHttpUpgradeFeature
 {
     readonly long _maxMessageBytes = maxMessageBytes;
 
-    public bool IsUpgradableRequest => inner.IsUpgradableRequest;
+    public bool IsUpgradableRequest => inner?.IsUpgradableRequest ?? false;
+
+    /// <summary>A guard for a stream upgraded elsewhere (<see cref="GuestTransport"/>): wrap it with <see cref="Watch"/>.</summary>
+    public FrameSizeGuard(long maxMessageBytes) : this(null, maxMessageBytes) { }
+
+    /// <summary>The upgraded stream, watched.</summary>
+    public Stream Watch(Stream upgraded) => new GuardedStream(upgraded, this);
 
     /// <summary>Called once, from the receive path, when a message announces more than the cap.</summary>
     public Action? Oversized { get; set; }
 
-    public async Task<Stream> UpgradeAsync() => new GuardedStream(await inner.UpgradeAsync(), this);
+    public async Task<Stream> UpgradeAsync() =>
+        inner is null ? throw new InvalidOperationException("No HTTP upgrade under this guard.") : Watch(await inner.UpgradeAsync());
 
     /// <summary>Installs the guard for a WebSocket request; it must run before the WebSocket middleware, which keeps the upgrade feature it finds.</summary>
     public static void Install(HttpContext http, long maxMessageBytes)

@@ -82,7 +82,10 @@ public sealed class GuestSocketEndpoint(
         }
         try
         {
-            await ServeAsync(http, deploymentId, origin);
+            var guard = http.Features.Get<FrameSizeGuard>();
+            using var socket = await http.WebSockets.AcceptWebSocketAsync();
+            // The client address as the transport (or a trusted proxy's forwarded header) gives it: the key of the per-address rate.
+            await ServeAsync(socket, deploymentId, origin, http.Connection.RemoteIpAddress, guard, http.RequestAborted);
         }
         finally
         {
@@ -109,23 +112,26 @@ public sealed class GuestSocketEndpoint(
         catch (TimeoutException) { http.Abort(); }
     }
 
-    async Task ServeAsync(HttpContext http, string deploymentId, string origin)
+    /// <summary>
+    /// Serves one accepted guest WebSocket until it closes, whichever transport accepted it (Kestrel's HTTP upgrade, or
+    /// <see cref="GuestTransport"/> below it). The caller has taken its place (<see cref="SessionRegistry.TryOpen"/>).
+    /// </summary>
+    internal async Task ServeAsync(WebSocket socket, string deploymentId, string origin, IPAddress? remoteAddress, FrameSizeGuard? guard,
+        CancellationToken ct)
     {
-        using var socket = await http.WebSockets.AcceptWebSocketAsync();
         var openedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         var lost = false;
         var connection = new GuestConnection(socket, options.MaxQueuedFrames, options.GuestSendTimeout);
         registry.Track(connection);
-        var sending = connection.RunSendLoopAsync();
-        // The client address as the transport (or a trusted proxy's forwarded header) gives it: the key of the per-address rate.
-        var state = new SocketState(connection, deploymentId.Length > 0 ? deploymentId : null, origin, http.Connection.RemoteIpAddress);
-        if (http.Features.Get<FrameSizeGuard>() is { } guard) guard.Oversized = () => CloseTooBig(connection);
-        // A socket that never configures a session holds a descriptor and a place for nothing: it gets a deadline.
-        using var configureDeadline = clock.CreateTimer(_ => CloseUnconfigured(connection), null, options.ConfigureSessionTimeout,
-            Timeout.InfiniteTimeSpan);
+        var state = new SocketState(connection, deploymentId.Length > 0 ? deploymentId : null, origin, remoteAddress);
+        if (guard is not null) guard.Oversized = () => CloseTooBig(connection);
+        // A socket that never configures a session holds a descriptor and a place for nothing: it gets a deadline,
+        // whose timer is let go as soon as a session is configured.
+        connection.SetConfigureDeadline(clock.CreateTimer(_ => CloseUnconfigured(connection), null, options.ConfigureSessionTimeout,
+            Timeout.InfiniteTimeSpan));
         try
         {
-            await ReceiveLoopAsync(socket, state, http.RequestAborted);
+            await ReceiveLoopAsync(socket, state, ct);
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
         {
@@ -142,7 +148,7 @@ public sealed class GuestSocketEndpoint(
             if (binding is { } b) registry.Detach(b.SessionId, connection);
             registry.Untrack(connection);
             connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
-            await sending;
+            await connection.DrainedAsync();
         }
     }
 
