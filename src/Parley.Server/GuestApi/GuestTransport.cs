@@ -35,13 +35,15 @@ public sealed class GuestTransport(GuestSocketEndpoint guest, SessionRegistry re
     public long Taken => Interlocked.Read(ref _taken);
     long _taken;
 
-    public ConnectionDelegate Wrap(ConnectionDelegate next) => async connection =>
+    public ConnectionDelegate Wrap(ConnectionDelegate next) => connection => HandleAsync(connection, next);
+
+    /// <summary>One async method for the whole connection (its handshake and its socket): one state machine held per idle socket, not three.</summary>
+    async Task HandleAsync(ConnectionContext connection, ConnectionDelegate next)
     {
-        var input = connection.Transport.Input;
         Upgrade? upgrade;
         try
         {
-            upgrade = await ReadUpgradeAsync(connection, input);
+            upgrade = await ReadUpgradeAsync(connection, connection.Transport.Input);
         }
         catch (OperationCanceledException) when (!connection.ConnectionClosed.IsCancellationRequested)
         {
@@ -58,15 +60,56 @@ public sealed class GuestTransport(GuestSocketEndpoint guest, SessionRegistry re
             await next(connection);
             return;
         }
+
+        var openedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _taken);
+        // Only what the socket's life needs is kept; the access log's path only when there is an access log.
+        var (deploymentId, origin, client) = (upgrade.DeploymentId, upgrade.Origin, upgrade.Client);
+        var target = _accessLog ? upgrade.Target : null;
+        var response = SwitchingProtocols(upgrade.Key);
+        upgrade = null;
+        var guard = new FrameSizeGuard(options.MaxFrameBytes);
+        var socket = WebSocket.CreateFromStream(new ConnectionStream(connection, guard), new WebSocketCreationOptions
+        {
+            IsServer = true,
+            KeepAliveInterval = options.WebSocketPingInterval,
+            KeepAliveTimeout = options.WebSocketPongTimeout,
+        });
         try
         {
-            await ServeAsync(connection, upgrade);
+            var flushed = await connection.Transport.Output.WriteAsync(response, connection.ConnectionClosed);
+            response = null;
+            if (!flushed.IsCanceled && !flushed.IsCompleted)
+                await guest.ServeAsync(socket, deploymentId, origin, client, guard, connection.ConnectionClosed);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException)
+        {
+            // gone during the answer
         }
         finally
         {
             registry.Closed();
+            // Aborted (a guest that does not read, or never answered the close): cut the connection, its unsent bytes with it.
+            // Otherwise the close frame is written and Kestrel ends the connection gracefully once this returns, as it does
+            // for an upgraded request whose handler returns.
+            if (socket.State == WebSocketState.Aborted) connection.Abort(new ConnectionAbortedException("guest socket aborted"));
+            socket.Dispose();
+            if (target is not null && _access.IsEnabled(LogLevel.Information))
+            {
+                var query = target.IndexOf('?');
+                _access.WebSocketClosed("GET", Parley.Server.AccessLog.SafePath(query < 0 ? target : target[..query], query < 0 ? null : target[query..]),
+                    StatusCodes.Status101SwitchingProtocols, Math.Round(System.Diagnostics.Stopwatch.GetElapsedTime(openedAt).TotalMilliseconds, 2),
+                    client?.ToString() ?? "-");
+            }
         }
-    };
+    }
+
+    /// <summary>The 101 answer (RFC 6455 §4.2.2): no subprotocol and no extension is chosen, as the HTTP path's upgrade chooses none.</summary>
+    static byte[] SwitchingProtocols(string key)
+    {
+        var accept = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
+        return Encoding.ASCII.GetBytes($"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
+    }
 
     sealed record Upgrade(string Target, string Key, string Origin, string DeploymentId, IPAddress? Client);
 
@@ -94,11 +137,12 @@ public sealed class GuestTransport(GuestSocketEndpoint guest, SessionRegistry re
             }
             var upgrade = Parse(buffer.Slice(0, end), connection);
             // A refusal (origin, capacity) is answered by the HTTP path, in its exact form: only an accepted upgrade stays here.
-            if (upgrade is null || !await AcceptableAsync(upgrade, connection.ConnectionClosed))
+            if (upgrade is null || await AcceptableAsync(upgrade, connection.ConnectionClosed) is not { } accepted)
             {
                 input.AdvanceTo(buffer.Start);
                 return null;
             }
+            upgrade = accepted;
             input.AdvanceTo(buffer.GetPosition(end));   // bytes after the head are the guest's first frames: left in the pipe
             return upgrade;
         }
@@ -206,59 +250,25 @@ public sealed class GuestTransport(GuestSocketEndpoint guest, SessionRegistry re
         return address;
     }
 
-    /// <summary>Whether the Guest API takes this upgrade: its origin is allowed and a place was free (then it is taken).</summary>
-    async Task<bool> AcceptableAsync(Upgrade upgrade, CancellationToken ct)
+    /// <summary>
+    /// The upgrade when the Guest API takes it: its origin is allowed and a place was free (then it is taken). Its
+    /// deployment id is the directory's own string, so thousands of sockets of one deployment do not each keep a copy.
+    /// </summary>
+    async Task<Upgrade?> AcceptableAsync(Upgrade upgrade, CancellationToken ct)
     {
         try
         {
-            if (upgrade.DeploymentId.Length > 0 && await directory.GetDeploymentAsync(upgrade.DeploymentId, ct) is { } d && !d.AllowsOrigin(upgrade.Origin))
-                return false;
+            if (upgrade.DeploymentId.Length > 0 && await directory.GetDeploymentAsync(upgrade.DeploymentId, ct) is { } d)
+            {
+                if (!d.AllowsOrigin(upgrade.Origin)) return null;
+                if (d.Id == upgrade.DeploymentId) upgrade = upgrade with { DeploymentId = d.Id };
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            return false;   // the store cannot say: the HTTP path asks again and answers as it does
+            return null;   // the store cannot say: the HTTP path asks again and answers as it does
         }
-        return registry.TryOpen(options.MaxGuestSockets);
-    }
-
-    async Task ServeAsync(ConnectionContext connection, Upgrade upgrade)
-    {
-        var openedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-        Interlocked.Increment(ref _taken);
-        var accept = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(upgrade.Key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
-        var response = Encoding.ASCII.GetBytes(
-            $"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
-        var stream = new ConnectionStream(connection);
-        var guard = new FrameSizeGuard(options.MaxFrameBytes);
-        var socket = WebSocket.CreateFromStream(guard.Watch(stream), new WebSocketCreationOptions
-        {
-            IsServer = true,
-            KeepAliveInterval = options.WebSocketPingInterval,
-            KeepAliveTimeout = options.WebSocketPongTimeout,
-        });
-        try
-        {
-            var flushed = await connection.Transport.Output.WriteAsync(response, connection.ConnectionClosed);
-            if (flushed.IsCanceled || flushed.IsCompleted) return;
-            await guest.ServeAsync(socket, upgrade.DeploymentId, upgrade.Origin, upgrade.Client, guard, connection.ConnectionClosed);
-        }
-        catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException)
-        {
-            // gone during the answer
-        }
-        finally
-        {
-            // Aborted (a guest that does not read, or never answered the close): cut the connection, its unsent bytes with it.
-            // Otherwise the close frame is written and Kestrel ends the connection gracefully once this returns, as it does
-            // for an upgraded request whose handler returns.
-            if (socket.State == WebSocketState.Aborted) connection.Abort(new ConnectionAbortedException("guest socket aborted"));
-            socket.Dispose();
-            if (_accessLog && _access.IsEnabled(LogLevel.Information))
-                _access.WebSocketClosed("GET", Parley.Server.AccessLog.SafePath(upgrade.Target.Split('?')[0],
-                        upgrade.Target.Contains('?') ? upgrade.Target[upgrade.Target.IndexOf('?')..] : null),
-                    StatusCodes.Status101SwitchingProtocols, Math.Round(System.Diagnostics.Stopwatch.GetElapsedTime(openedAt).TotalMilliseconds, 2),
-                    upgrade.Client?.ToString() ?? "-");
-        }
+        return registry.TryOpen(options.MaxGuestSockets) ? upgrade : null;
     }
 
     /// <summary>
@@ -266,7 +276,7 @@ public sealed class GuestTransport(GuestSocketEndpoint guest, SessionRegistry re
     /// so an idle guest holds none. Disposing (the WebSocket's abort) ends a pending read; the connection itself is
     /// ended by <see cref="ServeAsync"/>.
     /// </summary>
-    sealed class ConnectionStream(ConnectionContext connection) : Stream
+    sealed class ConnectionStream(ConnectionContext connection, FrameSizeGuard guard) : Stream
     {
         readonly PipeReader _input = connection.Transport.Input;
         readonly PipeWriter _output = connection.Transport.Output;
@@ -275,22 +285,33 @@ public sealed class GuestTransport(GuestSocketEndpoint guest, SessionRegistry re
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var result = await _input.ReadAsync(cancellationToken);
-            if (result.IsCanceled || _disposed)
+            while (true)
             {
-                _input.AdvanceTo(result.Buffer.Start);
-                throw new OperationCanceledException("the guest socket was aborted");
+                var result = await _input.ReadAsync(cancellationToken);
+                var data = result.Buffer;
+                if (result.IsCanceled || _disposed)
+                {
+                    _input.AdvanceTo(data.Start);
+                    throw new OperationCanceledException("the guest socket was aborted");
+                }
+                if (guard.Tripped && !result.IsCompleted)
+                {
+                    // Past the frame-size cap nothing more is read from the guest: wait, unconsumed, until the socket ends.
+                    _input.AdvanceTo(data.Start, data.End);
+                    continue;
+                }
+                if (buffer.Length == 0 || data.IsEmpty || guard.Tripped)
+                {
+                    _input.AdvanceTo(data.Start);   // a zero-byte read consumes nothing; an empty completed read is the end
+                    return 0;
+                }
+                var count = (int)Math.Min(data.Length, buffer.Length);
+                data.Slice(0, count).CopyTo(buffer.Span);
+                // The frame headers are watched as they pass; an oversized message's header and what follows stay unread.
+                if (guard.Inspect(buffer.Span[..count]) is >= 0 and var before) count = before;
+                _input.AdvanceTo(data.GetPosition(count));
+                if (count > 0) return count;   // 0 would read as the end of the stream
             }
-            var data = result.Buffer;
-            if (buffer.Length == 0 || data.IsEmpty)
-            {
-                _input.AdvanceTo(data.Start);   // a zero-byte read consumes nothing; an empty completed read is the end
-                return 0;
-            }
-            var count = (int)Math.Min(data.Length, buffer.Length);
-            data.Slice(0, count).CopyTo(buffer.Span);
-            _input.AdvanceTo(data.GetPosition(count));
-            return count;
         }
 
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
