@@ -42,7 +42,12 @@ public static class ParleyApp
             k.Limits.MaxConcurrentUpgradedConnections = options.MaxGuestSockets + ParleyOptions.NotificationSockets;
             k.Limits.KeepAliveTimeout = options.KeepAliveTimeout;
             k.Limits.RequestHeadersTimeout = options.RequestHeadersTimeout;
-            k.ConfigureEndpointDefaults(listen => listen.Use(next => listen.ApplicationServices.GetRequiredService<ConnectionGate>().Wrap(next)));
+            k.ConfigureEndpointDefaults(listen =>
+            {
+                listen.Use(next => listen.ApplicationServices.GetRequiredService<ConnectionGate>().Wrap(next));
+                // Guest WebSockets below the HTTP layer (docs/guest-transport.md); inside TLS, if any, it hands every connection on.
+                if (options.GuestTransportBelowHttp) listen.Use(next => listen.ApplicationServices.GetRequiredService<GuestTransport>().Wrap(next));
+            });
         });
         builder.AddServerHosting(options);
         builder.AddParleyTelemetry(options);
@@ -91,6 +96,7 @@ public static class ParleyApp
         services.AddSingleton(sp => new Conversations(sp.GetRequiredService<IConversationStore>(), sp.GetRequiredService<IGuestSessionStore>(),
             sp.GetRequiredService<IConversationFanout>(), sp.GetRequiredService<TimeProvider>(), effects: sp.GetRequiredService<IOutboundEffects>()));
         services.AddSingleton<GuestSocketEndpoint>();
+        services.AddSingleton<GuestTransport>();
         services.AddSingleton<InactivitySweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<InactivitySweeper>());
         services.AddTerminations();   // bulk terminations (Terminations/TerminationsApi.cs)

@@ -38,6 +38,13 @@ public sealed record ParleyOptions
     /// <summary>Longest inbound Open Messaging text (characters).</summary>
     public int MaxOpenTextLength { get; init; } = 4096;
 
+    // ---- Guest transport (docs/guest-transport.md) ----
+    /// <summary>
+    /// Parley:Guest:Transport: <c>connection</c> (default) takes a guest WebSocket upgrade below Kestrel's HTTP layer, so an
+    /// open guest socket keeps no HTTP request alive; <c>http</c> upgrades it through ASP.NET as before.
+    /// </summary>
+    public bool GuestTransportBelowHttp { get; init; } = true;
+
     // ---- Logs (docs/logging.md) ----
     /// <summary>Parley:AccessLog:Enabled: one Parley.Access line per request. Unset: on in the Development environment only.</summary>
     public bool? AccessLogEnabled { get; init; }
@@ -508,7 +515,7 @@ public sealed record ParleyOptions
             RedisPrefix = Get("Parley:Backplane:Prefix") is { } prefix ? RedisPrefixName(prefix) : o.RedisPrefix,
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
-        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config).WithQueues(config).WithUsers(config).WithNotifications(config)
+        return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithGuestTransport(config).WithMetrics(config).WithDataFolder(config).WithQueues(config).WithUsers(config).WithNotifications(config)
             .WithTerminations(config).WithTerminationChunk(config).WithReceipts(config).WithTerminationSweep(config);
     }
 
@@ -558,6 +565,15 @@ public sealed record ParleyOptions
             WebSocketPongTimeout = Duration("WebSocketPongTimeoutSeconds", WebSocketPongTimeout),
         };
     }
+
+    /// <summary>The Parley:Guest section (docs/guest-transport.md).</summary>
+    ParleyOptions WithGuestTransport(IConfiguration config) => this with
+    {
+        GuestTransportBelowHttp = config["Parley:Guest:Transport"] is not { Length: > 0 } text ? GuestTransportBelowHttp
+            : text.Equals("connection", StringComparison.OrdinalIgnoreCase) ? true
+            : text.Equals("http", StringComparison.OrdinalIgnoreCase) ? false
+            : throw new StartupRefused($"Parley:Guest:Transport must be connection or http, not '{Clip(text)}'."),
+    };
 
     /// <summary>The Parley:AccessLog section (docs/logging.md); log levels and formats are the standard Logging section's.</summary>
     ParleyOptions WithLogging(IConfiguration config) => this with

@@ -148,7 +148,8 @@ public sealed class RawConnection : IAsyncDisposable
         catch (SocketException) { return false; }   // closed as it was opened, or reset
     }
 
-    async Task<string> ReadHeadAsync(TimeSpan timeout)
+    /// <summary>The head of the next HTTP answer (status line and headers), consumed; what follows stays for ReadFrameAsync.</summary>
+    public async Task<string> ReadHeadAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
         while (true)
@@ -162,6 +163,16 @@ public sealed class RawConnection : IAsyncDisposable
             }
             if (!await FillAsync(_end - _start + 1, cts.Token)) throw new InvalidOperationException("The server closed the connection during the upgrade.");
         }
+    }
+
+    /// <summary>The next <paramref name="count"/> bytes (an answer's body), consumed.</summary>
+    public async Task<byte[]> ReadBytesAsync(int count, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        if (!await FillAsync(count, cts.Token)) throw new InvalidOperationException("The server closed the connection.");
+        var bytes = _buffer.AsSpan(_start, count).ToArray();
+        _start += count;
+        return bytes;
     }
 
     async Task<bool> FillAsync(int count, CancellationToken ct)

@@ -1,21 +1,28 @@
 using System.Net.WebSockets;
-using System.Threading.Channels;
 
 namespace Parley.Server.GuestApi;
 
 /// <summary>
-/// One guest WebSocket. Only the send loop sends (a WebSocket allows one send in flight); everything else queues a
-/// frame. A queue that fills means the guest does not read: it is dropped rather than let the publisher wait.
+/// One guest WebSocket. One send is in flight at a time (a WebSocket allows no more): a frame delivered while none is
+/// goes out at once, from the caller; frames delivered meanwhile wait in a queue that exists only while sends are
+/// pending, so an idle socket holds no queue, task or timer here. A queue that fills means the guest does not read: it
+/// is dropped rather than let the publisher wait.
 /// </summary>
 public sealed class GuestConnection
 {
     readonly WebSocket _socket;
-    readonly Channel<Outgoing> _outbound;
     readonly TimeSpan _sendTimeout;
+    readonly int _maxQueued;
     readonly int _roomMark;
+    // Guards _sending, _pending, _closing's transitions and _drained; a socket's own sends never contend for long.
+    readonly Lock _lock = new();
+    bool _sending;
+    Queue<Outgoing>? _pending;
+    TaskCompletionSource? _drained;
     int _closing;
     int _queued;
     TaskCompletionSource? _roomWaiter;
+    ITimer? _configureDeadline;
 
     readonly record struct Outgoing(byte[]? Frame, TaskCompletionSource<bool>? Sent, WebSocketCloseStatus? CloseStatus = null, string? CloseText = null);
 
@@ -24,16 +31,25 @@ public sealed class GuestConnection
     {
         _socket = socket;
         _sendTimeout = sendTimeout;
+        _maxQueued = Math.Max(1, maxQueuedFrames);
         _roomMark = Math.Max(1, maxQueuedFrames / 2);
-        _outbound = Channel.CreateBounded<Outgoing>(new BoundedChannelOptions(maxQueuedFrames) { SingleReader = true });
     }
 
-    public string Id { get; } = Guid.NewGuid().ToString("N");
+    /// <summary>This socket's id in termination receipts; kept as a Guid (16 bytes inline), rendered only when asked.</summary>
+    public string Id => _id.ToString("N");
+    readonly Guid _id = Guid.NewGuid();
     /// <summary>The guest session this socket is configured for; null until configureSession.</summary>
     public GuestBinding? Binding
     {
         get => _binding;
-        set { _binding = value; if (value is not null) WasConfigured = true; }
+        set
+        {
+            _binding = value;
+            if (value is null) return;
+            WasConfigured = true;
+            // The configureSession deadline is met: its timer is let go now, not when the socket closes.
+            Interlocked.Exchange(ref _configureDeadline, null)?.Dispose();
+        }
     }
     volatile GuestBinding? _binding;
     /// <summary>Whether a session was ever configured on this socket (the configureSession deadline is met).</summary>
@@ -42,28 +58,54 @@ public sealed class GuestConnection
     public volatile bool ClearTold;
     public bool IsClosing => Volatile.Read(ref _closing) != 0;
 
-    /// <summary>Queues a frame; false when the socket is closing or too slow (then it is aborted).</summary>
-    public bool Deliver(byte[] frame)
+    /// <summary>The timer that closes the socket if it is never configured; disposed once it is, or when the socket ends.</summary>
+    public void SetConfigureDeadline(ITimer timer)
     {
-        if (IsClosing) return false;
-        if (_outbound.Writer.TryWrite(new Outgoing(frame, null))) { Interlocked.Increment(ref _queued); return true; }
-        Abort();
-        return false;
+        Volatile.Write(ref _configureDeadline, timer);
+        if (WasConfigured || IsClosing) Interlocked.Exchange(ref _configureDeadline, null)?.Dispose();
     }
 
-    /// <summary>Queues a frame and completes when it was written to the socket (true) or could not be (false).</summary>
+    /// <summary>What this socket holds for sending right now (diagnostics and tests): an idle one holds nothing.</summary>
+    public (bool Sending, bool HasQueue, bool HasDeadlineTimer) SendState
+    {
+        get { lock (_lock) return (_sending, _pending is not null, Volatile.Read(ref _configureDeadline) is not null); }
+    }
+
+    /// <summary>Sends or queues a frame; false when the socket is closing or too slow (then it is aborted).</summary>
+    public bool Deliver(byte[] frame) => Enqueue(new Outgoing(frame, null));
+
+    /// <summary>Sends or queues a frame and completes when it was written to the socket (true) or could not be (false).</summary>
     public Task<bool> DeliverAndConfirmAsync(byte[] frame)
     {
         if (IsClosing) return Task.FromResult(false);
         var sent = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (_outbound.Writer.TryWrite(new Outgoing(frame, sent))) { Interlocked.Increment(ref _queued); return sent.Task; }
-        Abort();
-        return Task.FromResult(false);
+        return Enqueue(new Outgoing(frame, sent)) ? sent.Task : Task.FromResult(false);
+    }
+
+    bool Enqueue(Outgoing item)
+    {
+        bool start, full = false;
+        lock (_lock)
+        {
+            if (IsClosing) return false;
+            start = !_sending;
+            if (start) _sending = true;
+            else if ((_pending ??= new Queue<Outgoing>()).Count >= _maxQueued) full = true;
+            else _pending.Enqueue(item);
+            if (!full) _queued++;
+        }
+        if (full)
+        {
+            Abort();
+            return false;
+        }
+        if (start) _ = SendAsync(item);
+        return true;
     }
 
     /// <summary>
-    /// Back-pressure on the guest's own requests: the receive loop waits here until the queue is at most half full,
-    /// so a guest that sends faster than it reads is slowed down, not dropped; the other half is room for pushes
+    /// Back-pressure on the guest's own requests: the receive loop waits here until at most half the queue's room is
+    /// taken, so a guest that sends faster than it reads is slowed down, not dropped; the other half is room for pushes
     /// from the platform side, which never wait.
     /// </summary>
     public Task WaitForRoomAsync()
@@ -80,21 +122,26 @@ public sealed class GuestConnection
         if (Interlocked.Decrement(ref _queued) < _roomMark) Interlocked.Exchange(ref _roomWaiter, null)?.TrySetResult();
     }
 
-    /// <summary>Sends what is queued, then the close handshake. Frames queued after this are refused.</summary>
+    /// <summary>Sends what is queued, then the close handshake. Frames delivered after this are refused.</summary>
     public void Close(WebSocketCloseStatus status, string text) => CloseAndConfirmAsync(status, text);
 
     /// <summary>As <see cref="Close"/>; completes when the close frame was written (false: it could not be).</summary>
     public Task<bool> CloseAndConfirmAsync(WebSocketCloseStatus status, string text)
     {
-        if (Interlocked.Exchange(ref _closing, 1) != 0) return Task.FromResult(false);
-        CloseReason = text;
         var sent = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_outbound.Writer.TryWrite(new Outgoing(null, sent, status, text)))
+        var close = new Outgoing(null, sent, status, text);
+        bool start;
+        lock (_lock)
         {
-            _socket.Abort();
-            sent.TrySetResult(false);
+            if (_closing != 0) return Task.FromResult(false);
+            _closing = 1;
+            CloseReason = text;
+            start = !_sending;
+            if (start) _sending = true;
+            else (_pending ??= new Queue<Outgoing>()).Enqueue(close);   // the close is never refused for room
         }
-        _outbound.Writer.TryComplete();
+        Interlocked.Exchange(ref _configureDeadline, null)?.Dispose();
+        if (start) _ = SendAsync(close);
         return sent.Task;
     }
 
@@ -104,19 +151,43 @@ public sealed class GuestConnection
     public void Abort()
     {
         CloseReason ??= "aborted: the guest did not take its frames in time";
-        Interlocked.Exchange(ref _closing, 1);
-        _outbound.Writer.TryComplete();
+        bool idle;
+        lock (_lock)
+        {
+            _closing = 1;
+            idle = !_sending;
+            if (idle) Drained();
+        }
+        Interlocked.Exchange(ref _configureDeadline, null)?.Dispose();
         _socket.Abort();
+        if (idle) Interlocked.Exchange(ref _roomWaiter, null)?.TrySetResult();
     }
 
-    public async Task RunSendLoopAsync()
+    /// <summary>Completes once the socket is closing and nothing is being sent any more (the close frame is out, or the socket aborted).</summary>
+    public Task DrainedAsync()
     {
-        Outgoing current = default;
-        try
+        lock (_lock)
         {
-            await foreach (var item in _outbound.Reader.ReadAllAsync())
+            if (_closing != 0 && !_sending) return Task.CompletedTask;
+            return (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+    }
+
+    /// <summary>Under the lock: the last send is done and the socket is closing.</summary>
+    void Drained()
+    {
+        _drained?.TrySetResult();
+        _drained = null;
+    }
+
+    /// <summary>Sends <paramref name="item"/>, then whatever was queued behind it; runs only while there is something to send.</summary>
+    async Task SendAsync(Outgoing item)
+    {
+        while (true)
+        {
+            var failed = false;
+            try
             {
-                current = item;
                 using var deadline = new CancellationTokenSource(_sendTimeout);
                 if (item.CloseStatus is { } status)
                 {
@@ -125,24 +196,42 @@ public sealed class GuestConnection
                     // A guest that does not answer the close within the send timeout is cut off, so it holds nothing.
                     _ = Task.Delay(_sendTimeout).ContinueWith(_ => { if (_socket.State != WebSocketState.Closed) _socket.Abort(); },
                         TaskScheduler.Default);
-                    break;
                 }
-                await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, deadline.Token);
-                item.Sent?.TrySetResult(true);
-                FreeRoom();
+                else
+                {
+                    await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, deadline.Token);
+                    item.Sent?.TrySetResult(true);
+                }
             }
-        }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
-        {
-            current.Sent?.TrySetResult(false);
-            _socket.Abort();   // a guest that stopped reading, or went away
-        }
-        finally
-        {
-            Interlocked.Exchange(ref _closing, 1);
-            _outbound.Writer.TryComplete();
-            while (_outbound.Reader.TryRead(out var left)) left.Sent?.TrySetResult(false);
-            Interlocked.Exchange(ref _roomWaiter, null)?.TrySetResult();
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
+            {
+                item.Sent?.TrySetResult(false);
+                failed = true;
+                _socket.Abort();   // a guest that stopped reading, or went away
+            }
+            if (item.CloseStatus is null) FreeRoom();
+
+            Queue<Outgoing>? left = null;
+            lock (_lock)
+            {
+                if (!failed && item.CloseStatus is null && _pending is { Count: > 0 } queue)
+                {
+                    item = queue.Dequeue();
+                    continue;
+                }
+                if (failed || item.CloseStatus is not null)
+                {
+                    _closing = 1;
+                    left = _pending;
+                }
+                _pending = null;   // idle again: the queue is let go
+                _sending = false;
+                if (_closing != 0) Drained();
+            }
+            if (left is not null)
+                while (left.TryDequeue(out var dropped)) dropped.Sent?.TrySetResult(false);
+            if (failed || item.CloseStatus is not null) Interlocked.Exchange(ref _roomWaiter, null)?.TrySetResult();
+            return;
         }
     }
 }

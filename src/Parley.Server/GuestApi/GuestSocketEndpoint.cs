@@ -82,7 +82,10 @@ public sealed class GuestSocketEndpoint(
         }
         try
         {
-            await ServeAsync(http, deploymentId, origin);
+            var guard = http.Features.Get<FrameSizeGuard>();
+            using var socket = await http.WebSockets.AcceptWebSocketAsync();
+            // The client address as the transport (or a trusted proxy's forwarded header) gives it: the key of the per-address rate.
+            await ServeAsync(socket, deploymentId, origin, http.Connection.RemoteIpAddress, guard, http.RequestAborted);
         }
         finally
         {
@@ -109,23 +112,57 @@ public sealed class GuestSocketEndpoint(
         catch (TimeoutException) { http.Abort(); }
     }
 
-    async Task ServeAsync(HttpContext http, string deploymentId, string origin)
+    /// <summary>
+    /// Serves one accepted guest WebSocket until it closes, whichever transport accepted it (Kestrel's HTTP upgrade, or
+    /// <see cref="GuestTransport"/> below it). The caller has taken its place (<see cref="SessionRegistry.TryOpen"/>).
+    /// </summary>
+    internal async Task ServeAsync(WebSocket socket, string deploymentId, string origin, IPAddress? remoteAddress, FrameSizeGuard? guard,
+        CancellationToken ct)
     {
-        using var socket = await http.WebSockets.AcceptWebSocketAsync();
         var openedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         var lost = false;
         var connection = new GuestConnection(socket, options.MaxQueuedFrames, options.GuestSendTimeout);
         registry.Track(connection);
-        var sending = connection.RunSendLoopAsync();
-        // The client address as the transport (or a trusted proxy's forwarded header) gives it: the key of the per-address rate.
-        var state = new SocketState(connection, deploymentId.Length > 0 ? deploymentId : null, origin, http.Connection.RemoteIpAddress);
-        if (http.Features.Get<FrameSizeGuard>() is { } guard) guard.Oversized = () => CloseTooBig(connection);
-        // A socket that never configures a session holds a descriptor and a place for nothing: it gets a deadline.
-        using var configureDeadline = clock.CreateTimer(_ => CloseUnconfigured(connection), null, options.ConfigureSessionTimeout,
-            Timeout.InfiniteTimeSpan);
+        var state = new SocketState(connection, deploymentId.Length > 0 ? deploymentId : null, origin, remoteAddress);
+        if (guard is not null) guard.Oversized = () => CloseTooBig(connection);
+        // A socket that never configures a session holds a descriptor and a place for nothing: it gets a deadline,
+        // whose timer is let go as soon as a session is configured.
+        connection.SetConfigureDeadline(clock.CreateTimer(_ => CloseUnconfigured(connection), null, options.ConfigureSessionTimeout,
+            Timeout.InfiniteTimeSpan));
         try
         {
-            await ReceiveLoopAsync(socket, state, http.RequestAborted);
+            // The receive loop, here rather than in a method of its own: one suspended frame per idle socket, not two.
+            while (socket.State == WebSocketState.Open && !state.Connection.IsClosing)
+            {
+                // Wait with a zero-byte read: an idle guest holds no receive buffer.
+                // No token on the idle wait: a registration per idle socket for nothing, as a lost connection ends the read anyway.
+                var first = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
+                if (first.MessageType == WebSocketMessageType.Close)
+                {
+                    state.Connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
+                    return;
+                }
+                await state.Connection.WaitForRoomAsync();
+                var message = new PooledMessage();
+                try
+                {
+                    var (tooBig, type) = await ReadMessageAsync(socket, first, message, ct);
+                    if (type == WebSocketMessageType.Close) { state.Connection.Close(WebSocketCloseStatus.NormalClosure, "bye"); return; }
+                    if (tooBig)
+                    {
+                        CloseTooBig(state.Connection);
+                        return;
+                    }
+                    if (type == WebSocketMessageType.Binary)
+                        Reply(state, Wire.ErrorFrame(400, "Request failed. Binary frames are not supported; send JSON text frames."));
+                    else
+                        await DispatchAsync(state, message.Buffer.AsMemory(0, message.Count), ct);
+                }
+                finally
+                {
+                    message.Return();
+                }
+            }
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
         {
@@ -142,7 +179,7 @@ public sealed class GuestSocketEndpoint(
             if (binding is { } b) registry.Detach(b.SessionId, connection);
             registry.Untrack(connection);
             connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
-            await sending;
+            await connection.DrainedAsync();
         }
     }
 
@@ -165,40 +202,6 @@ public sealed class GuestSocketEndpoint(
     {
         connection.Deliver(Wire.ErrorFrame(4011, $"Message too long: a frame may carry at most {options.MaxFrameBytes} bytes."));
         connection.Close(WebSocketCloseStatus.MessageTooBig, $"message larger than {options.MaxFrameBytes} bytes");
-    }
-
-    async Task ReceiveLoopAsync(WebSocket socket, SocketState state, CancellationToken ct)
-    {
-        while (socket.State == WebSocketState.Open && !state.Connection.IsClosing)
-        {
-            // Wait with a zero-byte read: an idle guest holds no receive buffer.
-            var first = await socket.ReceiveAsync(Memory<byte>.Empty, ct);
-            if (first.MessageType == WebSocketMessageType.Close)
-            {
-                state.Connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
-                return;
-            }
-            await state.Connection.WaitForRoomAsync();
-            var message = new PooledMessage();
-            try
-            {
-                var (tooBig, type) = await ReadMessageAsync(socket, first, message, ct);
-                if (type == WebSocketMessageType.Close) { state.Connection.Close(WebSocketCloseStatus.NormalClosure, "bye"); return; }
-                if (tooBig)
-                {
-                    CloseTooBig(state.Connection);
-                    return;
-                }
-                if (type == WebSocketMessageType.Binary)
-                    Reply(state, Wire.ErrorFrame(400, "Request failed. Binary frames are not supported; send JSON text frames."));
-                else
-                    await DispatchAsync(state, message.Buffer.AsMemory(0, message.Count), ct);
-            }
-            finally
-            {
-                message.Return();
-            }
-        }
     }
 
     /// <summary>One message's bytes in a pooled buffer; whoever grows it swaps the buffer here first, so it is returned once.</summary>

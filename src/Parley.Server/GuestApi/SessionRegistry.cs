@@ -31,6 +31,9 @@ public sealed class SessionRegistry
     public void Track(GuestConnection connection) => _all.TryAdd(connection, 0);
     public void Untrack(GuestConnection connection) => _all.TryRemove(connection, out _);
 
+    /// <summary>Every guest socket open on this node (diagnostics and tests).</summary>
+    public IEnumerable<GuestConnection> Tracked => _all.Keys;
+
     /// <summary>
     /// Server shutdown: every guest socket is sent a close with 1001 (going away), so clients reconnect elsewhere or
     /// later; completes when the frames are written, before the server stops its transport.
