@@ -176,9 +176,24 @@ sealed class SqliteDatabase : IAsyncDisposable
             _prepared[sql] = cmd;
         }
         cmd.Transaction = tx;
-        cmd.Parameters.Clear();
-        foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        var parameters = cmd.Parameters;
+        if (!SameNames(parameters, args))
+        {
+            parameters.Clear();
+            foreach (var (name, value) in args) parameters.AddWithValue(name, value ?? DBNull.Value);
+            return cmd;
+        }
+        // The same statement with the same names (every call but the first): its parameter objects take the new values.
+        for (var i = 0; i < args.Length; i++) parameters[i].Value = args[i].Value ?? DBNull.Value;
         return cmd;
+    }
+
+    static bool SameNames(SqliteParameterCollection parameters, (string Name, object? Value)[] args)
+    {
+        if (parameters.Count != args.Length) return false;
+        for (var i = 0; i < args.Length; i++)
+            if (!string.Equals(parameters[i].ParameterName, args[i].Name, StringComparison.Ordinal)) return false;
+        return true;
     }
 
     /// <summary>Savepoint statements, prepared once: every write of a group runs three of them.</summary>
