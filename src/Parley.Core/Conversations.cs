@@ -93,21 +93,91 @@ public sealed class Conversations(
             var audit = AuditFor(command, after, decision.Events);
             var outbox = await RenderEffectsAsync(after, decision.Events, ct);
             var committed = await CommitAsync(new Commit(after, conversation.Version, decision.Events, Audit: audit, Outbox: outbox), ct);
-            if (committed.Stored)
-            {
-                var events = ConversationMachine.Sequenced(decision.Events, committed.LastSequence);
-                if (committed.ChangedAt is { } changedAt && events.Any(e => e is not MessageAdded && e.At < changedAt))
-                {
-                    // Stamped later by the store (a later-stamped message committed first): publish the end as stored.
-                    events = ConversationMachine.Stamped(events, changedAt);
-                    after = ConversationMachine.ApplyAll(conversation, events);
-                }
-                Remember(after);
-                return Published(after, events, audit?.Id, outbox, started: false);
-            }
+            if (committed.Stored) return Stored(conversation, after, decision.Events, committed, audit, outbox);
             _live.TryRemove(conversationId, out _);   // another writer moved first: decide again on what is stored
             if (attempt >= MaxAttempts) throw new InvalidOperationException($"Conversation {conversationId} kept moving; gave up after {attempt} attempts.");
         }
+    }
+
+    /// <summary>A stored commit of a change: remembered, then published to the conversation's sockets (under its lock).</summary>
+    Outcome Stored(Conversation before, Conversation after, ImmutableArray<ConversationEvent> decided, CommitResult committed,
+        TerminationAudit? audit, ImmutableArray<OutboxItem> outbox)
+    {
+        var events = ConversationMachine.Sequenced(decided, committed.LastSequence);
+        if (committed.ChangedAt is { } changedAt && events.Any(e => e is not MessageAdded && e.At < changedAt))
+        {
+            // Stamped later by the store (a later-stamped message committed first): publish the end as stored.
+            events = ConversationMachine.Stamped(events, changedAt);
+            after = ConversationMachine.ApplyAll(before, events);
+        }
+        Remember(after);
+        return Published(after, events, audit?.Id, outbox, started: false);
+    }
+
+    /// <summary>What <see cref="HandleManyAsync"/> did to one conversation: its outcome, or the error that stopped it.</summary>
+    public readonly record struct ManyOutcome(string ConversationId, Outcome? Outcome, Exception? Error);
+
+    /// <summary>
+    /// Runs one command against many conversations (a bulk termination's chunk) with the guarantees of
+    /// <see cref="HandleAsync"/> for each: under every one's lock (taken in stripe order, so two chunks never deadlock),
+    /// each decided on its own state and committed guarded by its own version, then published in version order. The
+    /// commits are made by the store together (<see cref="IConversationStore.CommitManyAsync"/>: one write instead of one
+    /// per conversation); one refused (another writer or node moved first) is decided again alone, as a single command is.
+    /// </summary>
+    public async Task<ManyOutcome[]> HandleManyAsync(IReadOnlyList<string> conversationIds, Command command, CancellationToken ct)
+    {
+        var results = new ManyOutcome[conversationIds.Count];
+        using var held = await _conversationLocks.AcquireManyAsync(conversationIds, ct);
+        var pending = new List<(int Index, Conversation Before, Conversation After, ImmutableArray<ConversationEvent> Events,
+            TerminationAudit? Audit, ImmutableArray<OutboxItem> Outbox)>(conversationIds.Count);
+        var commits = new List<Commit>(conversationIds.Count);
+        for (var i = 0; i < conversationIds.Count; i++)
+        {
+            var id = conversationIds[i];
+            try
+            {
+                var conversation = await LoadForWriteAsync(id, ct, underLock: true);
+                if (conversation is null) { results[i] = new(id, Outcome.NotFound(), null); continue; }
+                var decision = ConversationMachine.Decide(conversation, command, Now());
+                if (decision.Rejected is { } rejected) { results[i] = new(id, Outcome.Reject(conversation, rejected), null); continue; }
+                if (decision.IsNoOp) { results[i] = new(id, Outcome.NoOp(conversation), null); continue; }
+                var after = ConversationMachine.ApplyAll(conversation, decision.Events);
+                var audit = AuditFor(command, after, decision.Events);
+                var outbox = await RenderEffectsAsync(after, decision.Events, ct);
+                pending.Add((i, conversation, after, decision.Events, audit, outbox));
+                commits.Add(new Commit(after, conversation.Version, decision.Events, Audit: audit, Outbox: outbox));
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && ct.IsCancellationRequested))
+            {
+                results[i] = new(id, null, e);
+            }
+        }
+        if (commits.Count == 0) return results;
+
+        IReadOnlyList<CommitResult> committed;
+        using (var span = ParleyDiagnostics.Start("parley.store.commit", ActivityKind.Client))
+        {
+            span?.SetTag("parley.store.commits", commits.Count);
+            var started = Stopwatch.GetTimestamp();
+            try { committed = await store.CommitManyAsync(commits, ct); }
+            catch (Exception e) when (!(e is OperationCanceledException && ct.IsCancellationRequested))
+            {
+                foreach (var p in pending) results[p.Index] = new(conversationIds[p.Index], null, e);
+                return results;
+            }
+            ParleyDiagnostics.CommitDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+        for (var k = 0; k < pending.Count; k++)
+        {
+            var (index, before, after, events, audit, outbox) = pending[k];
+            var id = conversationIds[index];
+            if (committed[k].Stored) { results[index] = new(id, Stored(before, after, events, committed[k], audit, outbox), null); continue; }
+            // Refused (or failed alone): decide it again on what is stored, as a single command would; still under its lock.
+            _live.TryRemove(id, out _);
+            try { results[index] = new(id, await HandleLockedAsync(id, command, ct), null); }
+            catch (Exception e) when (!(e is OperationCanceledException && ct.IsCancellationRequested)) { results[index] = new(id, null, e); }
+        }
+        return results;
     }
 
     /// <summary>
@@ -343,5 +413,33 @@ public sealed class StripedLock(int stripes)
     public readonly struct Releaser(SemaphoreSlim gate) : IDisposable
     {
         public void Dispose() => gate.Release();
+    }
+
+    /// <summary>
+    /// The locks of many keys at once: each stripe once (a stripe is not re-entrant), in stripe order, so two holders of
+    /// many never wait on each other in a cycle. Released together.
+    /// </summary>
+    public async ValueTask<ManyReleaser> AcquireManyAsync(IEnumerable<string> keys, CancellationToken ct)
+    {
+        var stripes = keys.Select(k => (int)((uint)StringComparer.Ordinal.GetHashCode(k) % (uint)_locks.Length)).Distinct().Order().ToArray();
+        var taken = 0;
+        try
+        {
+            for (; taken < stripes.Length; taken++) await _locks[stripes[taken]].WaitAsync(ct);
+        }
+        catch
+        {
+            for (var i = 0; i < taken; i++) _locks[stripes[i]].Release();
+            throw;
+        }
+        return new ManyReleaser(_locks, stripes);
+    }
+
+    public readonly struct ManyReleaser(SemaphoreSlim[] locks, int[] stripes) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var s in stripes) locks[s].Release();
+        }
     }
 }

@@ -88,6 +88,22 @@ public interface IConversationStore
 {
     Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct);
     Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct);
+    /// <summary>
+    /// Many commits of different conversations at once (a bulk termination's chunk), each exactly as <see cref="CommitAsync"/>
+    /// makes it: atomic on its own, guarded by its own expected version, refused alone without touching the others. One
+    /// answer per commit, in order. A commit that failed on its own answers <see cref="CommitResult.Refused"/> (the caller
+    /// decides it again alone, and hears its error then); an error that lost them all throws. Durable before answered.
+    /// This default makes them concurrently; an adapter with a single writer makes them in one transaction.
+    /// </summary>
+    async Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<Commit> commits, CancellationToken ct)
+    {
+        async Task<CommitResult> One(Commit c)
+        {
+            try { return await CommitAsync(c, ct); }
+            catch (Exception) when (!ct.IsCancellationRequested) { return CommitResult.Refused; }
+        }
+        return await Task.WhenAll(commits.Select(One));
+    }
     /// <summary>Newest first (highest sequence first), as the guest history endpoint pages it.</summary>
     Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct);
     Task<ConversationMessage?> GetMessageAsync(string messageId, CancellationToken ct);

@@ -314,6 +314,20 @@ public sealed record ParleyOptions
     }
     // ---- end of bulk terminations ----
 
+    // ---- Request path: bulk ends in chunks (issue 15 item 5; docs/ending-sessions.md "Bulk terminations") ----
+    /// <summary>
+    /// Parley:Terminations:Chunk. Conversations a bulk termination (or a policy) ends together: decided each under its own
+    /// lock and version guard, committed by the store as one write, their Disconnect frames sent in one pass. 1 ends each
+    /// as its own write (the path before issue 15), <see cref="TerminationParallelism"/> at a time.
+    /// </summary>
+    public int TerminationChunk { get; init; } = 256;
+
+    ParleyOptions WithTerminationChunk(IConfiguration config) => config["Parley:Terminations:Chunk"] is not { Length: > 0 } text ? this
+        : int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 1 && v <= 1000
+            ? this with { TerminationChunk = v }
+            : throw new StartupRefused($"Parley:Terminations:Chunk must be a whole number from 1 to 1000, not '{Clip(text)}'.");
+    // ---- end of request path ----
+
     // ---- Termination receipts (issue 14 item 3; docs/ending-sessions.md "Receipts") ----
     /// <summary>
     /// Parley:Receipts:QueueRows. Socket receipt rows waiting on this node to be recorded (a background recorder writes
@@ -522,7 +536,7 @@ public sealed record ParleyOptions
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
         return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithMetrics(config).WithDataFolder(config).WithQueues(config).WithUsers(config).WithNotifications(config)
-            .WithTerminations(config).WithReceipts(config).WithTerminationSweep(config)
+            .WithTerminations(config).WithTerminationChunk(config).WithReceipts(config).WithTerminationSweep(config)
             .WithDurability(config);
     }
 

@@ -58,7 +58,11 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
     /// the numbers up to it: no row there, no message stored. The same statement keeps <c>last_message_time</c> (the
     /// latest message time) and stamps a change of state no earlier than it.
     /// </summary>
-    public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => db.WriteAsync(async tx =>
+    /// <remarks>A termination (a commit with its audit row) is an urgent write: it does not wait behind a group of messages.</remarks>
+    public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) =>
+        db.WriteAsync(tx => CommitInAsync(tx, commit, ct), ct, urgent: commit.Audit is not null);
+
+    async Task<CommitResult> CommitInAsync(SqliteTransaction tx, Commit commit, CancellationToken ct)
     {
         var c = commit.After;
         var messages = commit.Events.OfType<MessageAdded>().Select(e => e.Message).ToList();
@@ -174,7 +178,7 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
             await cmd.ExecuteNonQueryAsync(ct);
         }
         return CommitResult.StoredAt(lastSequence, changedAt);
-    }, ct);
+    }
 
     /// <summary>
     /// <c>last_message_time</c> moved up to <c>$latest</c>, the commit's latest message time (null: no message, kept as is).
@@ -319,4 +323,27 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
             $"SELECT {ConversationColumns} FROM conversations {whereSql} {order} LIMIT $limit OFFSET $offset", ct, [.. args]);
         return new Page<Conversation>(rows, f.PageSize, f.PageNumber, total);
     }
+
+    /// <summary>
+    /// Many commits as ONE write of the writer (one queue entry, one savepoint of the group, one COMMIT), each under a
+    /// savepoint of its own so a refused or failed one is rolled back alone (see <see cref="IConversationStore.CommitManyAsync"/>).
+    /// An error that makes SQLite lose the transaction (disk full, I/O, memory) loses them all, and throws.
+    /// </summary>
+    public Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<Commit> commits, CancellationToken ct) =>
+        db.WriteAsync<IReadOnlyList<CommitResult>>(async tx =>
+        {
+            var results = new CommitResult[commits.Count];
+            for (var i = 0; i < commits.Count; i++)
+            {
+                db.Prepared(tx, "SAVEPOINT one").ExecuteNonQuery();
+                try { results[i] = await CommitInAsync(tx, commits[i], ct); }
+                catch (Exception e) when (e is not SqliteException { SqliteErrorCode: 13 or 10 or 7 })   // not FULL, IOERR, NOMEM
+                {
+                    results[i] = CommitResult.Refused;
+                }
+                if (!results[i].Stored) db.Prepared(tx, "ROLLBACK TO one").ExecuteNonQuery();
+                db.Prepared(tx, "RELEASE one").ExecuteNonQuery();
+            }
+            return results;
+        }, ct);
 }

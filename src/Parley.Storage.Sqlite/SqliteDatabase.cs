@@ -221,10 +221,17 @@ sealed class SqliteDatabase : IAsyncDisposable
     /// false (or a refused <see cref="CommitResult"/>) or throws is rolled back to its savepoint alone; the others in the group still commit. The caller's task
     /// completes only after the COMMIT, so nothing is acknowledged before it is stored.
     /// </summary>
-    public async Task<T> WriteAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken ct)
+    /// <param name="urgent">
+    /// A write someone is waiting on before anything else (a termination: its guest sockets are told only after it): it
+    /// goes ahead of the ordinary writes queued, and the group it joins takes no further ordinary write, so it waits for
+    /// at most the commit under way and its own short one, never for a full group of messages.
+    /// </param>
+    public async Task<T> WriteAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken ct, bool urgent = false)
     {
         var request = new WriteRequest(async tx => await work(tx), ct);
-        if (!_writes.Writer.TryWrite(request)) throw new ObjectDisposedException(nameof(SqliteStore));
+        if (urgent) _urgent.Enqueue(request);
+        // An urgent write wakes the loop with a placeholder (the loop waits on the channel, and skips placeholders).
+        if (!_writes.Writer.TryWrite(urgent ? WakeUp : request)) throw new ObjectDisposedException(nameof(SqliteStore));
         // Not cancellable once queued: a caller is never told "failed" about a write that then commits. Cancellation
         // stops a write only before it runs (the writer checks the token first).
         return (T)(await request.Done.Task)!;
@@ -241,6 +248,21 @@ sealed class SqliteDatabase : IAsyncDisposable
     const int MaxGroup = 256;
 
     readonly Channel<WriteRequest> _writes = Channel.CreateUnbounded<WriteRequest>(new UnboundedChannelOptions { SingleReader = true });
+    readonly System.Collections.Concurrent.ConcurrentQueue<WriteRequest> _urgent = new();
+    static readonly WriteRequest WakeUp = new(_ => Task.FromResult<object?>(null), CancellationToken.None);
+
+    /// <summary>The next write of a group: an urgent one first; an ordinary one only while the group holds no urgent one.</summary>
+    bool TryTake(ref bool urgentTaken, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out WriteRequest? request)
+    {
+        while (true)
+        {
+            // Checked again after each placeholder: an urgent write is queued before its placeholder is, so it is never
+            // left behind in its queue while the loop waits on an empty channel.
+            if (_urgent.TryDequeue(out request)) { urgentTaken = true; return true; }
+            if (urgentTaken || !_writes.Reader.TryRead(out request)) { request = null; return false; }
+            if (!ReferenceEquals(request, WakeUp)) return true;
+        }
+    }
 
     async Task RunWriterAsync()
     {
@@ -249,10 +271,11 @@ sealed class SqliteDatabase : IAsyncDisposable
         {
             group.Clear();
             WriteRequest? current = null;
+            var urgentTaken = false;
             try
             {
                 await using var tx = (SqliteTransaction)await _writer.BeginTransactionAsync();
-                while (group.Count < MaxGroup && _writes.Reader.TryRead(out current))
+                while (group.Count < MaxGroup && TryTake(ref urgentTaken, out current))
                 {
                     if (current.Cancellation.IsCancellationRequested)
                     {

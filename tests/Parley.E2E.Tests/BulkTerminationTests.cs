@@ -536,6 +536,7 @@ public sealed class BulkTerminationTests
 
         public Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct) => inner.LoadAsync(conversationId, ct);
         public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => inner.CommitAsync(commit, ct);
+        public Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<Commit> commits, CancellationToken ct) => inner.CommitManyAsync(commits, ct);
         public Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct) =>
             inner.ListMessagesAsync(conversationId, pageSize, pageNumber, ct);
         public Task<ConversationMessage?> GetMessageAsync(string messageId, CancellationToken ct) => inner.GetMessageAsync(messageId, ct);

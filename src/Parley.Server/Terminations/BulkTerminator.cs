@@ -43,10 +43,22 @@ public sealed class BulkTerminator(IConversationStore store, Conversations conve
         var command = new EndConversation(by, lever, reason);
         try
         {
-            await Parallel.ForEachAsync(ListAsync(filter, run, ct), new ParallelOptions
+            if (options.TerminationChunk > 1)
             {
-                MaxDegreeOfParallelism = options.TerminationParallelism, CancellationToken = ct,
-            }, async (row, token) => await run.EndOneAsync(row.Id, command, lever, token));
+                // Chunks of conversations ended together (one store write each); two or more in flight, so one chunk's
+                // decisions and Disconnect frames overlap another's commit.
+                await Parallel.ForEachAsync(ListAsync(filter, run, ct).Chunk(options.TerminationChunk), new ParallelOptions
+                {
+                    MaxDegreeOfParallelism = Math.Max(2, options.TerminationParallelism / options.TerminationChunk), CancellationToken = ct,
+                }, async (rows, token) => await run.EndManyAsync(rows, command, lever, token));
+            }
+            else
+            {
+                await Parallel.ForEachAsync(ListAsync(filter, run, ct), new ParallelOptions
+                {
+                    MaxDegreeOfParallelism = options.TerminationParallelism, CancellationToken = ct,
+                }, async (row, token) => await run.EndOneAsync(row.Id, command, lever, token));
+            }
         }
         finally
         {
@@ -115,13 +127,47 @@ public sealed class BulkTerminator(IConversationStore store, Conversations conve
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { trace.Dispose(); throw; }
             catch (Exception e)
             {
-                // A store error (or a conversation that kept moving): this one is not ended; the others go on.
-                trace.Dispose();
-                owner._log.BulkEndFailed(id, e);
-                Interlocked.Increment(ref _failed);
-                Done();
+                Failed(id, e, trace);
                 return;
             }
+            Ended(outcome, command, trace);
+        }
+
+        /// <summary>A chunk ended together (<see cref="Conversations.HandleManyAsync"/>), each counted and told as one end is.</summary>
+        public async Task EndManyAsync(LiveConversation[] rows, EndConversation command, EndLever lever, CancellationToken ct)
+        {
+            var traces = new ParleyTelemetry.TerminationTrace[rows.Length];
+            for (var i = 0; i < rows.Length; i++) traces[i] = ParleyTelemetry.StartTermination(lever, rows[i].Id);
+            Conversations.ManyOutcome[] outcomes;
+            try
+            {
+                outcomes = await owner._conversations.HandleManyAsync(Array.ConvertAll(rows, r => r.Id), command, ct);
+            }
+            catch (Exception e)
+            {
+                foreach (var t in traces) t.Dispose();
+                if (e is OperationCanceledException && ct.IsCancellationRequested) throw;
+                for (var i = 0; i < rows.Length; i++) Failed(rows[i].Id, e, null);
+                return;
+            }
+            for (var i = 0; i < outcomes.Length; i++)
+            {
+                if (outcomes[i] is { Outcome: { } outcome }) Ended(outcome, command, traces[i]);
+                else Failed(outcomes[i].ConversationId, outcomes[i].Error!, traces[i]);
+            }
+        }
+
+        /// <summary>A store error (or a conversation that kept moving): this one is not ended; the others go on.</summary>
+        void Failed(string id, Exception e, ParleyTelemetry.TerminationTrace? trace)
+        {
+            trace?.Dispose();
+            owner._log.BulkEndFailed(id, e);
+            Interlocked.Increment(ref _failed);
+            Done();
+        }
+
+        void Ended(Outcome outcome, EndConversation command, ParleyTelemetry.TerminationTrace trace)
+        {
             switch (outcome.Status)
             {
                 case OutcomeStatus.Done:

@@ -1,0 +1,157 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Parley.Core;
+
+namespace Parley.E2E.Tests;
+
+/// <summary>
+/// A bulk termination ends its conversations in chunks (<c>Parley:Terminations:Chunk</c>): one store write for the chunk,
+/// each end still decided under its own lock and guarded by its own version. These race a chunk against a guest's message
+/// and against another node's end, over real sockets and the real SQLite store.
+/// </summary>
+public sealed class BulkChunkTests
+{
+    const string Terminations = "/api/v2/parley/terminations";
+
+    static async Task<TestGuest> GuestAsync(ParleyServer server)
+    {
+        var guest = await TestGuest.ConnectAsync(server, Guid.NewGuid().ToString(), null, ParleyServer.DeploymentId);
+        await guest.ConfigureAsync();
+        return guest;
+    }
+
+    static async Task<string> StartAsync(PlatformClient platform, string campaign, TestGuest guest)
+    {
+        var (response, body) = await platform.PostAsync("/api/v2/conversations/messages/agentless", new
+        {
+            fromAddress = ParleyServer.DeploymentId, toAddress = await guest.SessionIdAsync(), toAddressMessengerType = "webmessaging",
+            textBody = "Hello from the campaign", campaign,
+        });
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"agentless: {(int)response.StatusCode} {body?.ToJsonString()}");
+        await guest.NextAsync(Frames.IsOutboundText);
+        return body!["conversationId"]!.GetValue<string>();
+    }
+
+    static async Task<JsonArray> AuditAsync(PlatformClient platform, string conversationId) =>
+        (await platform.GetAsync($"/api/v2/parley/audit/terminations?conversationId={conversationId}")).Body!["entities"]!.AsArray();
+
+    /// <summary>
+    /// A guest's message sent while its conversation's chunk is committing: exactly one wins. The chunk holds the
+    /// conversation's lock, so the end wins; the guest hears the Disconnect first, then its message is refused in the
+    /// Guest API's form (read-only), and nothing of it is stored in the ended conversation.
+    /// </summary>
+    [Fact]
+    public async Task AGuestMessageRacingItsChunk_LosesCleanly_AfterTheDisconnect()
+    {
+        var gate = new CommitGate();
+        await using var server = await ParleyServer.StartAsync(services: s =>
+            s.AddSingleton<IConversationStore>(sp => new GatedCommits(sp.GetRequiredService<StoragePorts>().Conversations, gate)));
+        using var platform = await server.PlatformAsync();
+        await using var racing = await GuestAsync(server);
+        await using var other = await GuestAsync(server);
+        var racingId = await StartAsync(platform, "race", racing);
+        await StartAsync(platform, "race", other);
+
+        var bulk = platform.PostAsync(Terminations, new { filter = new { campaign = "race" }, reason = "chunk" });
+        await gate.Held.WaitAsync(TimeSpan.FromSeconds(10));   // the chunk is decided and its write is about to run
+        var tracing = await racing.SendTextNoWaitAsync("one last thing");
+        gate.Release();
+
+        var first = await racing.NextAsync(f => Frames.IsDisconnect(f) || (string?)f["tracingId"] == tracing);
+        Assert.True(Frames.IsDisconnect(first), first.ToJsonString());
+        var refused = await racing.NextAsync(f => (string?)f["tracingId"] == tracing);
+        Assert.Equal((409, "Session is read-only, no new messages allowed"), ((int)refused["code"]!, (string?)refused["body"]));
+        await other.NextAsync(Frames.IsDisconnect);
+
+        var (response, body) = await bulk.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal((2, 2, 0, 0, 2), ((int)body!["matched"]!, (int)body["ended"]!, (int)body["alreadyEnded"]!, (int)body["failed"]!,
+            (int)body["socketsNotified"]!));
+        var stored = await server.Services.GetRequiredService<StoragePorts>().Conversations.ListMessagesAsync(racingId, 100, 1, default);
+        Assert.Equal(["Hello from the campaign"], stored.Entities.Select(m => m.Text));
+        Assert.Equal("Bulk", (string?)(await AuditAsync(platform, racingId)).Single()!["lever"]);
+    }
+
+    /// <summary>
+    /// Another node ends one conversation of a chunk after the chunk was decided (this node's cache still holds it live):
+    /// that end's version guard refuses it alone, it is decided again on what is stored and counted as already ended,
+    /// with one audit row (the other node's); the rest of the chunk is ended and told.
+    /// </summary>
+    [Fact]
+    public async Task AChunkWhereAnotherNodeEndedOneFirst_EndsTheRest_AndCountsThatOneAlreadyEnded()
+    {
+        var gate = new CommitGate();
+        await using var server = await ParleyServer.StartAsync(services: s =>
+            s.AddSingleton<IConversationStore>(sp => new GatedCommits(sp.GetRequiredService<StoragePorts>().Conversations, gate)));
+        using var platform = await server.PlatformAsync();
+        var store = server.Services.GetRequiredService<StoragePorts>().Conversations;
+        await using var first = await GuestAsync(server);
+        await using var second = await GuestAsync(server);
+        await using var third = await GuestAsync(server);
+        var firstId = await StartAsync(platform, "other-node", first);
+        var secondId = await StartAsync(platform, "other-node", second);
+        await StartAsync(platform, "other-node", third);
+
+        var bulk = platform.PostAsync(Terminations, new { filter = new { campaign = "other-node" }, reason = "chunk" });
+        await gate.Held.WaitAsync(TimeSpan.FromSeconds(10));
+        // What another node does: decide the end on the stored state and commit it guarded, straight to the shared store.
+        var stored = (await store.LoadAsync(secondId, default))!;
+        var elsewhere = new Actor("another-node-client");
+        var decision = ConversationMachine.Decide(stored, new EndConversation(elsewhere, EndLever.ConversationDisconnect, "elsewhere"), DateTimeOffset.UtcNow);
+        var after = ConversationMachine.ApplyAll(stored, decision.Events);
+        var audit = new TerminationAudit(Guid.NewGuid().ToString(), secondId, null, EndLever.ConversationDisconnect, elsewhere.ClientId, "elsewhere",
+            decision.Events[^1].At, 0, null, null);
+        Assert.True((await store.CommitAsync(new Commit(after, stored.Version, decision.Events, Audit: audit), default)).Stored);
+        gate.Release();
+
+        var (response, body) = await bulk.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal((3, 2, 1, 0, 2), ((int)body!["matched"]!, (int)body["ended"]!, (int)body["alreadyEnded"]!, (int)body["failed"]!,
+            (int)body["socketsNotified"]!));
+        await first.NextAsync(Frames.IsDisconnect);
+        await third.NextAsync(Frames.IsDisconnect);
+        Assert.Equal("ConversationDisconnect", (string?)(await AuditAsync(platform, secondId)).Single()!["lever"]);
+        Assert.Equal("Bulk", (string?)(await AuditAsync(platform, firstId)).Single()!["lever"]);
+    }
+
+    /// <summary>Holds the first chunk write (<see cref="IConversationStore.CommitManyAsync"/>) until released.</summary>
+    sealed class CommitGate
+    {
+        int _calls;
+        readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public Task Held => _held.Task;
+        public void Release() => _release.TrySetResult();
+
+        public async Task PassAsync()
+        {
+            if (Interlocked.Increment(ref _calls) != 1) return;
+            _held.TrySetResult();
+            await _release.Task;
+        }
+    }
+
+    /// <summary>The real store, its chunk writes passing through a <see cref="CommitGate"/> first.</summary>
+    sealed class GatedCommits(IConversationStore inner, CommitGate gate) : IConversationStore
+    {
+        public async Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<Commit> commits, CancellationToken ct)
+        {
+            await gate.PassAsync();
+            return await inner.CommitManyAsync(commits, ct);
+        }
+
+        public Task<IReadOnlyList<LiveConversation>> ListLiveAsync(LiveFilter filter, int max, string? afterId, CancellationToken ct) =>
+            inner.ListLiveAsync(filter, max, afterId, ct);
+        public Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct) => inner.LoadAsync(conversationId, ct);
+        public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => inner.CommitAsync(commit, ct);
+        public Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct) =>
+            inner.ListMessagesAsync(conversationId, pageSize, pageNumber, ct);
+        public Task<ConversationMessage?> GetMessageAsync(string messageId, CancellationToken ct) => inner.GetMessageAsync(messageId, ct);
+        public Task<ConversationMessage?> FindByExternalKeyAsync(string externalKey, CancellationToken ct) => inner.FindByExternalKeyAsync(externalKey, ct);
+        public Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct) => inner.SetMessageStatusAsync(messageId, status, ct);
+        public Task<Page<Conversation>> QueryAsync(ConversationFilter filter, CancellationToken ct) => inner.QueryAsync(filter, ct);
+        public Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct) => inner.ListIdleAsync(now, max, ct);
+        public Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct) => inner.LastActivityAsync(conversationId, ct);
+    }
+}

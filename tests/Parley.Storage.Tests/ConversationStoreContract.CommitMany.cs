@@ -1,0 +1,43 @@
+using Parley.Core;
+
+namespace Parley.Storage.Tests;
+
+/// <summary>
+/// <see cref="IConversationStore.CommitManyAsync"/>, a bulk termination's chunk: each commit guarded and atomic on its own,
+/// a refused one writing nothing while the others are stored, with their audit rows, and durable.
+/// </summary>
+public abstract partial class ConversationStoreContract
+{
+    [ContractFact]
+    public async Task CommitMany_StoresEachEndWithItsAudit_AndRefusesAStaleOneAlone_WithNothingOfItKept()
+    {
+        var store = await CreateStoreAsync();
+        var (_, a) = await CreateConversationAsync(store);
+        var (_, stale) = await CreateConversationAsync(store);
+        var (_, b) = await CreateConversationAsync(store);
+        // Another writer (another node) ends one first: the chunk decided on its older version must lose it alone.
+        Assert.True((await store.Conversations.CommitAsync(End(stale), default)).Stored);
+
+        Commit Audited(Conversation c)
+        {
+            var end = End(c, T0.AddSeconds(1));
+            return end with { Audit = new TerminationAudit(Id(), c.Id, null, EndLever.Bulk, "bulk-client", "chunk", T0.AddSeconds(1), null) };
+        }
+        var results = await store.Conversations.CommitManyAsync([Audited(a), Audited(stale), Audited(b)], default);
+
+        Assert.Equal([true, false, true], results.Select(r => r.Stored));
+        var reopened = await ReopenAsync(store);
+        foreach (var c in new[] { a, b })
+        {
+            var loaded = (await reopened.Conversations.LoadAsync(c.Id, default))!;
+            Assert.True(loaded.IsEnded);
+            Assert.Equal(T0.AddSeconds(1), loaded.EndTime);
+            Assert.All(loaded.Participants, p => Assert.Equal(ParticipantState.Disconnected, p.State));
+            Assert.Equal(("bulk-client", "chunk"), Assert.Single((await reopened.Audit.ListAsync(c.Id, 25, 1, default)).Entities) is var r
+                ? (r.ClientId, r.Reason) : default);
+        }
+        var lost = (await reopened.Conversations.LoadAsync(stale.Id, default))!;
+        Assert.Equal(T0, lost.EndTime);   // the first end's, untouched
+        Assert.Empty((await reopened.Audit.ListAsync(stale.Id, 25, 1, default)).Entities);
+    }
+}
