@@ -406,6 +406,33 @@ public sealed record ParleyOptions
     }
     // ---- end of command line ----
 
+    // ---- Storage durability levels (issue 15 item 2; docs/durability.md) ----
+    /// <summary>
+    /// Parley:Storage:Durability (<c>full</c>, <c>os</c>, <c>interval</c>) and Parley:Storage:FsyncIntervalMs (1–1000, default
+    /// 10, read at <c>interval</c>). <c>full</c>, the default, acknowledges a commit once it is fsynced; the others sooner,
+    /// at the cost docs/durability.md states. An in-memory store ignores it.
+    /// </summary>
+    public Core.Durability Durability { get; init; } = Core.Durability.Full;
+
+    ParleyOptions WithDurability(IConfiguration config)
+    {
+        var level = config["Parley:Storage:Durability"] is { Length: > 0 } text
+            ? text.Trim().ToLowerInvariant() switch
+            {
+                "full" => Core.DurabilityLevel.Full,
+                "os" => Core.DurabilityLevel.Os,
+                "interval" => Core.DurabilityLevel.Interval,
+                _ => throw new StartupRefused($"Parley:Storage:Durability must be full, os or interval, not '{Clip(text)}'."),
+            }
+            : Durability.Level;
+        var interval = config["Parley:Storage:FsyncIntervalMs"] is { Length: > 0 } ms
+            ? int.TryParse(ms, out var n) && n is >= 1 and <= 1000 ? TimeSpan.FromMilliseconds(n)
+                : throw new StartupRefused($"Parley:Storage:FsyncIntervalMs must be a whole number of milliseconds from 1 to 1000, not '{Clip(ms)}'.")
+            : Durability.FsyncInterval;
+        return this with { Durability = new Core.Durability(level, interval) };
+    }
+    // ---- end of storage durability levels ----
+
     /// <summary>A setting given as a list (<c>Key:0</c>, <c>Key:1</c> …) or as one comma, semicolon or space separated value.</summary>
     static IEnumerable<string> List(IConfiguration config, string key)
     {
@@ -516,7 +543,8 @@ public sealed record ParleyOptions
         };
         if (basic.BackplaneProvider == BackplaneProvider.Redis && basic.RedisConnectionString is null) throw new StartupRefused(RedisConnectionMissing);
         return basic.WithLimits(config).WithWebhookLease(config).WithLogging(config).WithGuestTransport(config).WithMetrics(config).WithDataFolder(config).WithQueues(config).WithUsers(config).WithNotifications(config)
-            .WithTerminations(config).WithTerminationChunk(config).WithReceipts(config).WithTerminationSweep(config);
+            .WithTerminations(config).WithTerminationChunk(config).WithReceipts(config).WithTerminationSweep(config)
+            .WithDurability(config);
     }
 
     internal const string RedisConnectionMissing = "Parley:Backplane:Provider=Redis needs ConnectionStrings__Redis (ConnectionStrings:Redis), " +

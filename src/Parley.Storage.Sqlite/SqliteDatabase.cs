@@ -4,7 +4,7 @@ namespace Parley.Storage.Sqlite;
 
 /// <summary>
 /// The embedded database every SQLite port shares: one file in WAL mode with <c>synchronous = FULL</c>, so a commit that
-/// returned survives a crash or power loss. Writes go through one connection, one transaction at a time (SQLite has one
+/// returned survives a crash or power loss (unless a lower <see cref="Durability"/> was chosen: docs/durability.md). Writes go through one connection, one transaction at a time (SQLite has one
 /// writer), grouped so that one COMMIT makes many durable; reads open pooled connections of their own and never wait for
 /// the writer. It also applies the migrations at open and holds the codec of the secrets stored at rest.
 /// </summary>
@@ -13,20 +13,29 @@ sealed class SqliteDatabase : IAsyncDisposable
     readonly string _connectionString;
     readonly SqliteConnection _writer;
     readonly Task _writerLoop;
+    readonly IntervalWalSync? _walSync;
 
     public SecretCodec Secrets { get; }
+
+    /// <summary>When a commit is acknowledged (<see cref="Durability.Full"/> for a database in memory: the level does not apply).</summary>
+    public Durability Durability { get; }
+
+    /// <summary>The <c>interval</c> level's fsync of the log, or null at the other levels.</summary>
+    public IntervalWalSync? WalSync => _walSync;
 
     public string Path { get; }
 
     /// <summary>How many secrets an older version had stored in plain text and this open encrypted (0 on every later open).</summary>
     public int SecretsEncryptedAtOpen { get; private init; }
 
-    SqliteDatabase(string path, string connectionString, SqliteConnection writer, SecretCodec secrets)
+    SqliteDatabase(string path, string connectionString, SqliteConnection writer, SecretCodec secrets, Durability durability)
     {
         Path = path;
         Secrets = secrets;
+        Durability = durability;
         _connectionString = connectionString;
         _writer = writer;
+        if (durability.Level == DurabilityLevel.Interval) _walSync = new IntervalWalSync(path, durability.FsyncInterval);
         _writerLoop = Task.Run(RunWriterAsync);
     }
 
@@ -34,14 +43,14 @@ sealed class SqliteDatabase : IAsyncDisposable
     /// Opens the database; with a <paramref name="cipher"/>, secrets are encrypted at rest, those stored in plain text by an
     /// older version are encrypted now, and <see cref="SecretsUnreadableException"/> says the cipher cannot read the ones stored.
     /// </summary>
-    public static Task<SqliteDatabase> OpenAsync(string path, ISecretCipher? cipher, CancellationToken ct)
+    public static Task<SqliteDatabase> OpenAsync(string path, ISecretCipher? cipher, Durability durability, CancellationToken ct)
     {
         OwnerOnly.PrepareDatabase(path);
         var cs = new SqliteConnectionStringBuilder
         {
             DataSource = path, Pooling = true, DefaultTimeout = 5, ForeignKeys = true, Mode = SqliteOpenMode.ReadWriteCreate,
         }.ToString();
-        return OpenAsync(path, cs, cipher, onFile: true, ct);
+        return OpenAsync(path, cs, cipher, durability, ct);
     }
 
     /// <summary>
@@ -57,7 +66,7 @@ sealed class SqliteDatabase : IAsyncDisposable
         {
             DataSource = $"file:{name}?vfs=memdb", Pooling = true, DefaultTimeout = 5, ForeignKeys = true,
         }.ToString();
-        return OpenAsync(InMemoryPath, cs, cipher, onFile: false, ct);
+        return OpenAsync(InMemoryPath, cs, cipher, durability: null, ct);
     }
 
     const string TempStoreMemory = "PRAGMA temp_store = MEMORY;";
@@ -65,12 +74,15 @@ sealed class SqliteDatabase : IAsyncDisposable
     /// <summary>What <see cref="Path"/> says of a database opened in memory.</summary>
     public const string InMemoryPath = ":memory:";
 
-    static async Task<SqliteDatabase> OpenAsync(string path, string cs, ISecretCipher? cipher, bool onFile, CancellationToken ct)
+    /// <param name="durability">Null: a database in memory (no file, no fsync).</param>
+    static async Task<SqliteDatabase> OpenAsync(string path, string cs, ISecretCipher? cipher, Durability? durability, CancellationToken ct)
     {
+        var onFile = durability is not null;
         var writer = new SqliteConnection(cs);
         await writer.OpenAsync(ct);
-        // WAL and fsync are for a file; an in-memory database keeps its rollback journal in memory too.
-        if (onFile) await ExecAsync(writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", ct);
+        // WAL and fsync are for a file; an in-memory database keeps its rollback journal in memory too. FULL fsyncs the
+        // WAL at every COMMIT; NORMAL (the lower levels) only before a checkpoint, which keeps the file consistent.
+        if (onFile) await ExecAsync(writer, $"PRAGMA journal_mode = WAL; PRAGMA synchronous = {Synchronous(durability!)};", ct);
         // Nor does it spill a temporary table, index or sort to a file in TMPDIR.
         else await ExecAsync(writer, TempStoreMemory, ct);
         await Migrations.ApplyAsync(writer, ct);
@@ -79,13 +91,24 @@ sealed class SqliteDatabase : IAsyncDisposable
         try { encrypted = await secrets.MigrateAsync(writer, ct); }
         catch { await writer.DisposeAsync(); throw; }
         if (onFile) OwnerOnly.RestrictDatabaseFiles(path);   // the -wal and -shm SQLite has just created (or an older start left)
-        return new SqliteDatabase(path, cs, writer, secrets) { SecretsEncryptedAtOpen = encrypted };
+        return new SqliteDatabase(path, cs, writer, secrets, durability ?? Durability.Full) { SecretsEncryptedAtOpen = encrypted };
     }
+
+    /// <summary>The writer connection's <c>PRAGMA synchronous</c> for a level.</summary>
+    static string Synchronous(Durability d) => d.Level == DurabilityLevel.Full ? "FULL" : "NORMAL";
+
+    /// <summary>The writer connection's <c>PRAGMA synchronous</c> as SQLite reads it back (2 FULL, 1 NORMAL).</summary>
+    public Task<long> ReadSynchronousAsync(CancellationToken ct) => WriteAsync(async tx =>
+    {
+        await using var cmd = Command(tx, "PRAGMA synchronous");
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+    }, ct);
 
     public async ValueTask DisposeAsync()
     {
         _writes.Writer.TryComplete();
         await _writerLoop;
+        if (_walSync is not null) await _walSync.DisposeAsync();
         foreach (var cmd in _prepared.Values) await cmd.DisposeAsync();
         await _writer.DisposeAsync();
         SqliteConnection.ClearAllPools();
@@ -153,9 +176,24 @@ sealed class SqliteDatabase : IAsyncDisposable
             _prepared[sql] = cmd;
         }
         cmd.Transaction = tx;
-        cmd.Parameters.Clear();
-        foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        var parameters = cmd.Parameters;
+        if (!SameNames(parameters, args))
+        {
+            parameters.Clear();
+            foreach (var (name, value) in args) parameters.AddWithValue(name, value ?? DBNull.Value);
+            return cmd;
+        }
+        // The same statement with the same names (every call but the first): its parameter objects take the new values.
+        for (var i = 0; i < args.Length; i++) parameters[i].Value = args[i].Value ?? DBNull.Value;
         return cmd;
+    }
+
+    static bool SameNames(SqliteParameterCollection parameters, (string Name, object? Value)[] args)
+    {
+        if (parameters.Count != args.Length) return false;
+        for (var i = 0; i < args.Length; i++)
+            if (!string.Equals(parameters[i].ParameterName, args[i].Name, StringComparison.Ordinal)) return false;
+        return true;
     }
 
     /// <summary>Savepoint statements, prepared once: every write of a group runs three of them.</summary>
@@ -261,6 +299,7 @@ sealed class SqliteDatabase : IAsyncDisposable
                 }
                 current = null;
                 await tx.CommitAsync();
+                _walSync?.Committed();
                 ParleyDiagnostics.CommitGroupSize.Record(group.Count);
             }
             catch (Exception e)

@@ -46,8 +46,36 @@ public sealed class SqliteStore : IAsyncDisposable
     /// older version are encrypted now, and <see cref="SecretsUnreadableException"/> says the cipher cannot read the ones stored.
     /// </summary>
     /// <param name="nodeId">Owns the outbox leases this store takes (<see cref="IOutbox.ReleaseLeasesAsync"/> frees only those).</param>
-    public static async Task<SqliteStore> OpenAsync(string path, ISecretCipher? cipher, string nodeId, CancellationToken ct = default) =>
-        new(await SqliteDatabase.OpenAsync(path, cipher, ct), nodeId);
+    public static Task<SqliteStore> OpenAsync(string path, ISecretCipher? cipher, string nodeId, CancellationToken ct = default) =>
+        OpenAsync(path, cipher, nodeId, Durability.Full, ct);
+
+    /// <summary>
+    /// Opens the store at a <paramref name="durability"/> level: <see cref="Durability.Full"/> (fsync per commit) unless
+    /// the operator chose a lower one (docs/durability.md).
+    /// </summary>
+    public static async Task<SqliteStore> OpenAsync(string path, ISecretCipher? cipher, string nodeId, Durability durability,
+        CancellationToken ct = default) =>
+        new(await SqliteDatabase.OpenAsync(path, cipher, durability, ct), nodeId);
+
+    /// <summary>When this store acknowledges a commit (<see cref="Durability.Full"/> in memory, where it does not apply).</summary>
+    public Durability Durability => _database.Durability;
+
+    /// <summary>The writer connection's <c>PRAGMA synchronous</c> as SQLite reads it back: 2 (FULL) or 1 (NORMAL).</summary>
+    public Task<long> ReadSynchronousAsync(CancellationToken ct = default) => _database.ReadSynchronousAsync(ct);
+
+    /// <summary>At the <c>interval</c> level, how many fsyncs of the log the store has made (0 at the others).</summary>
+    public long IntervalFsyncs => _database.WalSync?.Syncs ?? 0;
+
+    /// <summary>
+    /// At the <c>interval</c> level, completes once every commit acknowledged before the call is fsynced; at
+    /// <c>full</c>, at once (each already is). At <c>os</c> nothing fsyncs a commit: this refuses.
+    /// </summary>
+    public Task WhenCommitsOnDiskAsync(CancellationToken ct = default) => Durability.Level switch
+    {
+        DurabilityLevel.Interval when _database.WalSync is { } sync => sync.WhenSyncedAsync(ct),
+        DurabilityLevel.Os => throw new InvalidOperationException("At durability 'os' commits are never fsynced on their own (only by checkpoints)."),
+        _ => Task.CompletedTask,
+    };
 
     /// <summary>
     /// Opens a store that lives in this process's memory only: nothing is written to disk, everything is lost when it is

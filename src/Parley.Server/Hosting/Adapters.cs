@@ -147,7 +147,7 @@ public static class Adapters
     {
         var secrets = SecretsAtRest.Open(options);
         SqliteStore store;
-        try { store = await SqliteStore.OpenAsync(options.DatabasePath, secrets, options.SqliteLeaseOwner); }
+        try { store = await SqliteStore.OpenAsync(options.DatabasePath, secrets, options.SqliteLeaseOwner, options.Durability); }
         catch (UnauthorizedAccessException e)
         {
             throw new StartupRefused($"The database {options.DatabasePath} cannot be opened: {ParleyOptions.Clip(e.Message.Split('\n')[0].Trim(), 200)} " +
@@ -161,6 +161,7 @@ public static class Adapters
         }
         if (store.SecretsEncryptedAtOpen > 0)
             Console.WriteLine($"parley: encrypted {store.SecretsEncryptedAtOpen} secret(s) an earlier version had stored in plain text.");
+        DurabilityWarning.Print(options);
         return store;
     }
 }

@@ -87,7 +87,7 @@ public static class PostgresStorageRegistration
     /// <summary>What the start banner says of the store: where PostgreSQL is (never the password), or the SQLite file.</summary>
     public static string Banner(ParleyOptions o) => o.StorageProvider == StorageProvider.Postgres && o.PostgresConnectionString is { } cs
         ? $"{Parley.Storage.Postgres.PostgresStorage.Describe(cs)} (PostgreSQL, node {o.NodeId})"
-        : $"{o.DatabasePath} (SQLite, WAL, synchronous=FULL)";
+        : $"{o.DatabasePath} (SQLite, WAL, {DurabilityWarning.SqliteBanner(o.Durability)})";
 
     sealed class PingCheck(Parley.Storage.Postgres.PostgresStorage storage) : IHealthCheck
     {

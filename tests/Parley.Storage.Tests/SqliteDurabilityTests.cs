@@ -1,0 +1,109 @@
+using Parley.Core;
+using Parley.Storage.Sqlite;
+
+namespace Parley.Storage.Tests;
+
+/// <summary>
+/// Parley:Storage:Durability reaches SQLite (docs/durability.md): the writer connection's <c>PRAGMA synchronous</c> read
+/// back at each level, and at <c>interval</c> the fsync of the log that follows a commit.
+/// </summary>
+public sealed class SqliteDurabilityTests : IAsyncLifetime
+{
+    readonly string _dir = Path.Combine(Path.GetTempPath(), "parley-durability-" + Guid.NewGuid().ToString("N"));
+    readonly List<SqliteStore> _open = [];
+    static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_795_000_000_000);
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    string DbPath => Path.Combine(_dir, "parley.db");
+
+    async Task<SqliteStore> OpenAsync(Durability durability)
+    {
+        var store = await SqliteStore.OpenAsync(DbPath, null, SqliteStore.DefaultNodeId, durability);
+        _open.Add(store);
+        return store;
+    }
+
+    async Task CloseAsync(SqliteStore store)
+    {
+        _open.Remove(store);
+        await store.DisposeAsync();
+    }
+
+    static string Id() => Guid.NewGuid().ToString();
+
+    /// <summary>A conversation with its first guest message, committed.</summary>
+    static async Task<Conversation> StartConversationAsync(StoragePorts store, string text)
+    {
+        var session = await store.Sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default);
+        var c = ConversationMachine.Start(Id(), ChannelKind.WebMessaging, "dep", session.Id, DisconnectMode.ReadOnly,
+            MessageDirection.Inbound, "Guest", "Bot", Id, T0, null);
+        var add = ConversationMachine.Decide(c, new AddMessage(Id(), c.Customer.Id, MessageKind.Text, text, [], null), T0);
+        var after = ConversationMachine.ApplyAll(c, add.Events);
+        Assert.True((await store.Conversations.CommitAsync(new Commit(after, 0, add.Events, new SessionMove(session.Id, null, after.Id)), default)).Stored);
+        return after;
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var s in _open) await s.DisposeAsync();
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+
+    [Fact]
+    public async Task Full_IsTheDefault_AndRunsTheWriterWithSynchronousFull()
+    {
+        var store = await SqliteStore.OpenAsync(DbPath);
+        _open.Add(store);
+
+        Assert.Equal(DurabilityLevel.Full, store.Durability.Level);
+        Assert.Equal(2, await store.ReadSynchronousAsync());   // FULL: the WAL fsynced at every COMMIT
+        await StartConversationAsync(store.Ports, "hello");
+        Assert.Equal(0, store.IntervalFsyncs);
+        await store.WhenCommitsOnDiskAsync().WaitAsync(Timeout);   // each commit already is
+    }
+
+    [Fact]
+    public async Task Os_RunsTheWriterWithSynchronousNormal_AndNeverFsyncsACommitOnItsOwn()
+    {
+        var store = await OpenAsync(new Durability(DurabilityLevel.Os, Durability.DefaultFsyncInterval));
+
+        Assert.Equal(1, await store.ReadSynchronousAsync());   // NORMAL: the WAL fsynced before checkpoints only
+        var c = await StartConversationAsync(store.Ports, "kept by the OS");
+        Assert.Equal(0, store.IntervalFsyncs);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => store.WhenCommitsOnDiskAsync());
+
+        // What was acknowledged is in the file for the next open (the process ended, the OS did not).
+        await CloseAsync(store);
+        var again = await OpenAsync(Durability.Full);
+        Assert.Equal(2, await again.ReadSynchronousAsync());
+        var history = await again.Ports.Conversations.ListMessagesAsync(c.Id, 25, 1, default);
+        Assert.Equal("kept by the OS", Assert.Single(history.Entities).Text);
+    }
+
+    [Fact]
+    public async Task Interval_RunsTheWriterWithSynchronousNormal_AndFsyncsTheWalAfterACommit()
+    {
+        var store = await OpenAsync(new Durability(DurabilityLevel.Interval, TimeSpan.FromMilliseconds(10)));
+
+        Assert.Equal(1, await store.ReadSynchronousAsync());
+        await StartConversationAsync(store.Ports, "fsynced within the interval");
+        await store.WhenCommitsOnDiskAsync().WaitAsync(Timeout);
+        var afterFirst = store.IntervalFsyncs;
+        Assert.True(afterFirst >= 1, $"{afterFirst} fsyncs");
+
+        // Each later commit is followed by another fsync.
+        await StartConversationAsync(store.Ports, "and the next");
+        await store.WhenCommitsOnDiskAsync().WaitAsync(Timeout);
+        Assert.True(store.IntervalFsyncs > afterFirst, $"{store.IntervalFsyncs} fsyncs after {afterFirst}");
+    }
+
+    [Fact]
+    public async Task InMemory_IgnoresTheLevel()
+    {
+        await using var store = await SqliteStore.OpenInMemoryAsync(null);
+        Assert.Equal(DurabilityLevel.Full, store.Durability.Level);
+        Assert.Equal(0, store.IntervalFsyncs);
+    }
+}
