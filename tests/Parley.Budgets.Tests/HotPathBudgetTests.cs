@@ -66,8 +66,8 @@ public sealed class HotPathBudgetTests(ITestOutputHelper output)
         var messageFrame = Measure("message frame", () => GuestFrames.Message(message, "t-42"));
         var disconnectFrame = Measure("Disconnect frame", () => GuestFrames.Disconnect(ended, Samples.Now));
         var errorFrame = Measure("error frame", () => Wire.ErrorFrame(4020, "Missing parameter 'message.text'.", "t-42"));
-        Budget.Within(6_400, messageFrame, "render a message frame");
-        Budget.Within(6_976, disconnectFrame, "render the Disconnect frame");
-        Budget.Within(1_248, errorFrame, "render an error frame");
+        Budget.Within(1_096, messageFrame, "render a message frame");
+        Budget.Within(1_664, disconnectFrame, "render the Disconnect frame");
+        Budget.Within(160, errorFrame, "render an error frame");
     }
 }
