@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 
 namespace Parley.Core;
 
@@ -159,8 +160,15 @@ public static class ConversationMachine
     /// </summary>
     public static ImmutableArray<ConversationEvent> Sequenced(ImmutableArray<ConversationEvent> events, long lastSequence)
     {
-        var next = lastSequence - events.Count(e => e is MessageAdded) + 1;
-        return events.Select(e => e is MessageAdded m ? m with { Message = m.Message with { Sequence = next++ } } : e).ToImmutableArray();
+        // Once per commit on the hot path: loops over the array, no LINQ closures or enumerators.
+        var messages = 0;
+        foreach (var e in events) if (e is MessageAdded) messages++;
+        if (messages == 0) return events;
+        var next = lastSequence - messages + 1;
+        var sequenced = new ConversationEvent[events.Length];
+        for (var i = 0; i < events.Length; i++)
+            sequenced[i] = events[i] is MessageAdded m ? m with { Message = m.Message with { Sequence = next++ } } : events[i];
+        return ImmutableCollectionsMarshal.AsImmutableArray(sequenced);
     }
 
     /// <summary>

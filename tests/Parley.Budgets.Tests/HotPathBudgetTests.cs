@@ -47,6 +47,15 @@ public sealed class HotPathBudgetTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Sequencing_a_committed_guest_message_stays_within_its_budget()
+    {
+        var events = ConversationMachine.Decide(_live, Samples.GuestText(_live), Samples.Now).Events;
+        var sequenced = Measure("Sequenced message", () => ConversationMachine.Sequenced(events, 7));
+        Assert.Equal(7, ((MessageAdded)ConversationMachine.Sequenced(events, 7)[0]).Message.Sequence);
+        Budget.Within(240, sequenced, "Sequenced: a committed guest message numbered");
+    }
+
+    [Fact]
     public void Deciding_and_applying_a_termination_stays_within_its_budget()
     {
         var end = new EndConversation(new Actor("client-1"), EndLever.ConversationDisconnect, null);
