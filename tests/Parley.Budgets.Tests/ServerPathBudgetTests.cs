@@ -48,8 +48,8 @@ public sealed class ServerPathBudgetTests(ITestOutputHelper output) : IAsyncLife
     }
 
     // Measured 2026-12-01 (.NET 10.0, Release, 2 shared cores): the values in docs/performance.md's table.
-    const long MessageBudget = 23_300;        // measured 19,385–19,428 B
-    const long TerminationBudget = 62_000;    // measured 51,555 B
+    const long MessageBudget = 17_000;        // measured 13,996–14,272 B (3 runs)
+    const long TerminationBudget = 55_500;    // measured 45,922–46,422 B (3 runs)
 
     [Fact]
     public async Task A_guest_message_end_to_end_stays_within_its_budget()
