@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 
 namespace Parley.Core;
 
@@ -127,18 +128,31 @@ public static class ConversationMachine
         // A message appends to the conversation without changing its state, so it leaves the version alone: messages
         // never conflict with each other, only with a change of state (the store guards an append with the version).
         MessageAdded => c,
-        ParticipantDisconnected p => c with
-        {
-            Version = c.Version + 1,
-            Participants = c.Participants.Select(x => x.Id == p.ParticipantId
-                ? x with { State = ParticipantState.Disconnected, EndTime = p.At, DisconnectType = p.DisconnectType }
-                : x).ToImmutableArray(),
-        },
+        ParticipantDisconnected p => c with { Version = c.Version + 1, Participants = Disconnected(c.Participants, p) },
         ConversationEnded ended => c with { Version = c.Version + 1, State = ConversationState.Disconnected, EndTime = ended.At },
         _ => throw new ArgumentOutOfRangeException(nameof(e), e, "unknown event"),
     };
 
     public static Conversation ApplyAll(Conversation c, IEnumerable<ConversationEvent> events) => events.Aggregate(c, Apply);
+
+    /// <summary>As the other overload, without boxing the array or an enumerator (the hot path's form).</summary>
+    public static Conversation ApplyAll(Conversation c, ImmutableArray<ConversationEvent> events)
+    {
+        foreach (var e in events) c = Apply(c, e);
+        return c;
+    }
+
+    /// <summary>The participants with the one named disconnected: one new array, no LINQ (per termination, per participant).</summary>
+    static ImmutableArray<Participant> Disconnected(ImmutableArray<Participant> participants, ParticipantDisconnected p)
+    {
+        for (var i = 0; i < participants.Length; i++)
+        {
+            var x = participants[i];
+            if (x.Id == p.ParticipantId)
+                return participants.SetItem(i, x with { State = ParticipantState.Disconnected, EndTime = p.At, DisconnectType = p.DisconnectType });
+        }
+        return participants;
+    }
 
     /// <summary>
     /// The events as committed: the store gave the commit's messages the sequence numbers up to
@@ -146,8 +160,15 @@ public static class ConversationMachine
     /// </summary>
     public static ImmutableArray<ConversationEvent> Sequenced(ImmutableArray<ConversationEvent> events, long lastSequence)
     {
-        var next = lastSequence - events.Count(e => e is MessageAdded) + 1;
-        return events.Select(e => e is MessageAdded m ? m with { Message = m.Message with { Sequence = next++ } } : e).ToImmutableArray();
+        // Once per commit on the hot path: loops over the array, no LINQ closures or enumerators.
+        var messages = 0;
+        foreach (var e in events) if (e is MessageAdded) messages++;
+        if (messages == 0) return events;
+        var next = lastSequence - messages + 1;
+        var sequenced = new ConversationEvent[events.Length];
+        for (var i = 0; i < events.Length; i++)
+            sequenced[i] = events[i] is MessageAdded m ? m with { Message = m.Message with { Sequence = next++ } } : events[i];
+        return ImmutableCollectionsMarshal.AsImmutableArray(sequenced);
     }
 
     /// <summary>

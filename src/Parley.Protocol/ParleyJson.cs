@@ -104,8 +104,7 @@ public static class Wire
     /// </summary>
     public static byte[] Frame<T>(string type, string @class, int code, T body, JsonTypeInfo<T> bodyType, string? tracingId = null)
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(buffer))
+        var (buffer, w) = RenderBuffer.Take();
         {
             w.WriteStartObject();
             w.WriteString("type"u8, type);
@@ -116,7 +115,7 @@ public static class Wire
             if (tracingId is not null) w.WriteString("tracingId"u8, tracingId);
             w.WriteEndObject();
         }
-        return buffer.WrittenSpan.ToArray();
+        return RenderBuffer.Done(buffer, w);
     }
 
     /// <summary>
@@ -125,8 +124,7 @@ public static class Wire
     /// </summary>
     public static byte[] NotificationFrame<T>(string topicName, T eventBody, JsonTypeInfo<T> bodyType, string correlationId)
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
-        using (var w = new Utf8JsonWriter(buffer))
+        var (buffer, w) = RenderBuffer.Take();
         {
             w.WriteStartObject();
             w.WriteString("topicName"u8, topicName);
@@ -138,10 +136,43 @@ public static class Wire
             w.WriteEndObject();
             w.WriteEndObject();
         }
-        return buffer.WrittenSpan.ToArray();
+        return RenderBuffer.Done(buffer, w);
     }
 
     /// <summary>An error frame: <c>class</c> "string", the body a JSON string (docs/compatibility.md §Guest errors).</summary>
     public static byte[] ErrorFrame(int code, string text, string? tracingId = null) =>
         Frame("response", "string", code, text, ParleyJson.Wire.String, tracingId);
+}
+
+/// <summary>
+/// The buffer and writer a frame is rendered with, one pair per thread and reused: a frame then allocates its bytes
+/// only, not a writer and a growing buffer each time (docs/performance.md). Rendering is synchronous and never nested,
+/// so a thread's pair is never in use twice. The writer keeps its default options, so frames are byte for byte as before.
+/// </summary>
+static class RenderBuffer
+{
+    /// <summary>A buffer grown past this by a rare large frame is let go rather than kept by the thread.</summary>
+    const int KeepAtMost = 64 * 1024;
+
+    [ThreadStatic] static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
+    [ThreadStatic] static Utf8JsonWriter? t_writer;
+
+    public static (System.Buffers.ArrayBufferWriter<byte> Buffer, Utf8JsonWriter Writer) Take()
+    {
+        var buffer = t_buffer ?? new System.Buffers.ArrayBufferWriter<byte>(1024);
+        var writer = t_writer ?? new Utf8JsonWriter(buffer);
+        t_buffer = null;   // taken: a throw midway leaves the thread a fresh pair next time, never a half-written one
+        t_writer = null;
+        buffer.ResetWrittenCount();
+        writer.Reset(buffer);
+        return (buffer, writer);
+    }
+
+    public static byte[] Done(System.Buffers.ArrayBufferWriter<byte> buffer, Utf8JsonWriter writer)
+    {
+        writer.Flush();
+        var frame = buffer.WrittenSpan.ToArray();
+        if (buffer.Capacity <= KeepAtMost) (t_buffer, t_writer) = (buffer, writer);
+        return frame;
+    }
 }

@@ -1,0 +1,204 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Parley.Server;
+using Xunit.Abstractions;
+
+namespace Parley.Budgets.Tests;
+
+/// <summary>
+/// Bytes the whole process allocates per guest message and per termination, through a real server (Kestrel on loopback,
+/// SQLite on disk, fsync per commit) and real sockets (docs/performance.md "Allocation budgets"). Counted over a batch
+/// with <see cref="GC.GetTotalAllocatedBytes"/>, so it includes the test's own lean client (pre-encoded frames, one
+/// receive buffer) and whatever the server does in the background meanwhile: each budget has a margin of about 20 %
+/// over the value measured when it was set, which the noise stays well inside and a real regression (+30 %) is not.
+/// </summary>
+public sealed class ServerPathBudgetTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    const string Deployment = ParleyOptions.DefaultDeploymentId;
+    readonly string _dataDir = Path.Combine(Path.GetTempPath(), "parley-budgets-" + Guid.NewGuid().ToString("N"));
+    WebApplication _app = null!;
+    Uri _base = null!;
+
+    public async Task InitializeAsync()
+    {
+        _app = await ParleyApp.BuildAsync(["--urls", "http://127.0.0.1:0"], o => o with
+        {
+            DataDir = _dataDir, DemoDeploymentId = Deployment,
+            DemoClientId = ParleyOptions.DefaultClientId, DemoClientSecret = ParleyOptions.DefaultClientSecret,
+            // Guests send as fast as the server answers, all from 127.0.0.1: the shipped limits would refuse most of it.
+            DemoGuestMessagesPerSecond = 100_000, GuestMessagesPerAddressPerSecond = 0, NewSessionsPerAddressPerMinute = 100_000,
+        });
+        await _app.StartAsync();
+        _base = new Uri(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { }
+    }
+
+    // Measured 2026-12-01 (.NET 10.0, Release, 2 shared cores): the values in docs/performance.md's table.
+    const long MessageBudget = 17_000;        // measured 13,996–14,272 B (3 runs)
+    const long TerminationBudget = 55_500;    // measured 45,922–46,422 B (3 runs)
+
+    [Fact]
+    public async Task A_guest_message_end_to_end_stays_within_its_budget()
+    {
+        const int Warmup = 300, Measured = 2_000;
+        await using var guest = await LeanGuest.ConnectAsync(_base, Deployment);
+        await guest.ConfigureAsync();
+        // Socket in → parse → Decide → commit (fsync) → fan-out → the echo frame out, one message after the other.
+        var frames = Enumerable.Range(0, Warmup + Measured).Select(i => guest.TextFrame($"m-{i}")).ToArray();
+        for (var i = 0; i < Warmup; i++) await guest.SendAndAwaitAsync(frames[i]);
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        for (var i = Warmup; i < frames.Length; i++) await guest.SendAndAwaitAsync(frames[i]);
+        var perMessage = (GC.GetTotalAllocatedBytes(precise: true) - before) / Measured;
+        output.WriteLine($"per guest message: {perMessage} B");
+        Budget.Within(MessageBudget, perMessage, "a guest message, socket in to echo out");
+    }
+
+    [Fact]
+    public async Task A_termination_end_to_end_stays_within_its_budget()
+    {
+        const int Warmup = 50, Measured = 300;
+        using var platform = await PlatformAsync();
+        var guests = new List<(LeanGuest Guest, string Disconnect)>();
+        try
+        {
+            for (var i = 0; i < Warmup + Measured; i++)
+            {
+                var guest = await LeanGuest.ConnectAsync(_base, Deployment);
+                guests.Add((guest, ""));
+                await guest.ConfigureAsync();
+                var started = await platform.PostAsJsonAsync("/api/v2/conversations/messages/agentless", new
+                {
+                    fromAddress = Deployment, toAddress = await guest.SessionIdAsync(), toAddressMessengerType = "webmessaging", textBody = "Hello",
+                });
+                Assert.Equal(HttpStatusCode.OK, started.StatusCode);
+                var conversationId = (await started.Content.ReadFromJsonAsync<JsonObject>())!["conversationId"]!.GetValue<string>();
+                guests[i] = (guest, $"/api/v2/conversations/{conversationId}/disconnect");
+            }
+            // The Platform API call → Decide → commit → the Disconnect frame written to the socket (before the answer) → 202 → the guest reads it.
+            for (var i = 0; i < Warmup; i++) await TerminateAsync(platform, guests[i].Guest, guests[i].Disconnect);
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            for (var i = Warmup; i < guests.Count; i++) await TerminateAsync(platform, guests[i].Guest, guests[i].Disconnect);
+            var perTermination = (GC.GetTotalAllocatedBytes(precise: true) - before) / Measured;
+            output.WriteLine($"per termination: {perTermination} B");
+            Budget.Within(TerminationBudget, perTermination, "a termination, API call to Disconnect frame");
+        }
+        finally
+        {
+            foreach (var (guest, _) in guests) await guest.DisposeAsync();
+        }
+    }
+
+    static readonly byte[] DisconnectPresence = "\"type\":\"Disconnect\""u8.ToArray();
+
+    static async Task TerminateAsync(HttpClient platform, LeanGuest guest, string path)
+    {
+        using var answer = await platform.PostAsync(path, null);
+        Assert.Equal(HttpStatusCode.Accepted, answer.StatusCode);
+        await guest.AwaitFrameWithAsync(DisconnectPresence);
+    }
+
+    async Task<HttpClient> PlatformAsync()
+    {
+        var http = new HttpClient { BaseAddress = _base, Timeout = TimeSpan.FromSeconds(30) };
+        var request = new HttpRequestMessage(HttpMethod.Post, "/oauth/token") { Content = new FormUrlEncodedContent([new("grant_type", "client_credentials")]) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{ParleyOptions.DefaultClientId}:{ParleyOptions.DefaultClientSecret}")));
+        using var response = await http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        var token = (await response.Content.ReadFromJsonAsync<JsonObject>())!["access_token"]!.GetValue<string>();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return http;
+    }
+}
+
+/// <summary>
+/// A guest that allocates next to nothing per message, so the batch counts the server: frames encoded before the
+/// measurement, one receive buffer, a frame matched by a byte search for what it must contain.
+/// </summary>
+sealed class LeanGuest : IAsyncDisposable
+{
+    readonly ClientWebSocket _socket = new();
+    readonly byte[] _buffer = new byte[64 * 1024];
+    readonly string _token = Guid.NewGuid().ToString();
+    int _length;
+
+    public static async Task<LeanGuest> ConnectAsync(Uri server, string deploymentId)
+    {
+        var guest = new LeanGuest();
+        await guest._socket.ConnectAsync(new Uri($"ws://{server.Authority}/v1?deploymentId={deploymentId}"), CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(10));
+        return guest;
+    }
+
+    public async Task ConfigureAsync()
+    {
+        await SendAsync(Encoding.UTF8.GetBytes(
+            $$"""{"action":"configureSession","token":"{{_token}}","deploymentId":"{{ParleyOptions.DefaultDeploymentId}}","tracingId":"configure"}"""));
+        await AwaitFrameWithAsync("\"SessionResponse\""u8.ToArray());
+    }
+
+    /// <summary>The guest session's id: the subject of the JWT getJwt answers with.</summary>
+    public async Task<string> SessionIdAsync()
+    {
+        await SendAsync(Encoding.UTF8.GetBytes($$"""{"action":"getJwt","token":"{{_token}}","tracingId":"jwt"}"""));
+        await AwaitFrameWithAsync("\"JwtResponse\""u8.ToArray());
+        var jwt = JsonNode.Parse(_buffer.AsSpan(0, _length))!["body"]!["jwt"]!.GetValue<string>();
+        var payload = jwt.Split('.')[1].Replace('-', '+').Replace('_', '/');
+        payload = payload.PadRight(payload.Length + (4 - payload.Length % 4) % 4, '=');
+        return JsonNode.Parse(Convert.FromBase64String(payload))!["sub"]!.GetValue<string>();
+    }
+
+    /// <summary>An onMessage frame and the bytes its echo carries (its tracing id).</summary>
+    public (byte[] Frame, byte[] Echo) TextFrame(string tracingId) => (
+        Encoding.UTF8.GetBytes($$$"""{"action":"onMessage","token":"{{{_token}}}","tracingId":"{{{tracingId}}}","message":{"type":"Text","text":"Hello, I would like to know where my parcel is."}}"""),
+        Encoding.UTF8.GetBytes($"\"tracingId\":\"{tracingId}\"")
+    );
+
+    public async Task SendAndAwaitAsync((byte[] Frame, byte[] Echo) message)
+    {
+        await SendAsync(message.Frame);
+        await AwaitFrameWithAsync(message.Echo);
+    }
+
+    Task SendAsync(byte[] frame) => _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+
+    /// <summary>Reads frames until one contains <paramref name="needle"/>; fails on a close or after 10 s without it.</summary>
+    public async Task AwaitFrameWithAsync(byte[] needle)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            _length = 0;
+            ValueWebSocketReceiveResult r;
+            do
+            {
+                r = await _socket.ReceiveAsync(_buffer.AsMemory(_length), deadline.Token);
+                _length += r.Count;
+            } while (!r.EndOfMessage);
+            if (r.MessageType == WebSocketMessageType.Close)
+                throw new InvalidOperationException($"The server closed the socket: {_socket.CloseStatusDescription}");
+            if (_buffer.AsSpan(0, _length).IndexOf(needle) >= 0) return;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5)); }
+        catch (Exception e) when (e is WebSocketException or TimeoutException or OperationCanceledException) { }
+        _socket.Dispose();
+    }
+}
