@@ -11,7 +11,7 @@ namespace Parley.Micro;
 /// <summary>
 /// One committed guest message fanned out to the N sockets of its session through the server's own path
 /// (<see cref="ConversationFanout"/> → <see cref="InProcessBackplane"/> → <see cref="LocalSessionHub"/> → each
-/// <see cref="GuestConnection"/>'s send loop → a real <see cref="WebSocket"/> over a stream that counts the frames):
+/// <see cref="GuestConnection"/>'s send path → a real <see cref="WebSocket"/> over a stream that counts the frames):
 /// an operation ends when every socket wrote its frame.
 /// </summary>
 [MemoryDiagnoser]
@@ -38,7 +38,6 @@ public class FanoutBenchmarks
         {
             var socket = WebSocket.CreateFromStream(_sink, isServer: true, subProtocol: null, keepAliveInterval: Timeout.InfiniteTimeSpan);
             var connection = new GuestConnection(socket, maxQueuedFrames: 64, sendTimeout: TimeSpan.FromSeconds(10));
-            _ = connection.RunSendLoopAsync();
             _registry.Attach(_live.GuestSessionId, connection);
             _connections.Add(connection);
         }
