@@ -89,7 +89,7 @@ public sealed class FrameSizeGuard(IHttpUpgradeFeature? inner, long maxMessageBy
         return -1;
     }
 
-    sealed class GuardedStream(Stream inner, FrameSizeGuard guard) : Stream
+    sealed class GuardedStream(Stream inner, FrameSizeGuard guard) : DuplexStream
     {
         readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -119,13 +119,6 @@ public sealed class FrameSizeGuard(IHttpUpgradeFeature? inner, long maxMessageBy
         public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
         public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
         public override void Flush() => inner.Flush();
-        public override bool CanRead => true;
-        public override bool CanWrite => true;
-        public override bool CanSeek => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -276,7 +276,7 @@ public sealed class GuestTransport(GuestSocketEndpoint guest, SessionRegistry re
     /// so an idle guest holds none. Disposing (the WebSocket's abort) ends a pending read; the connection itself is
     /// ended by <see cref="ServeAsync"/>.
     /// </summary>
-    sealed class ConnectionStream(ConnectionContext connection, FrameSizeGuard guard) : Stream
+    sealed class ConnectionStream(ConnectionContext connection, FrameSizeGuard guard) : DuplexStream
     {
         readonly PipeReader _input = connection.Transport.Input;
         readonly PipeWriter _output = connection.Transport.Output;
@@ -331,13 +331,6 @@ public sealed class GuestTransport(GuestSocketEndpoint guest, SessionRegistry re
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         public override void Flush() { }
-        public override bool CanRead => true;
-        public override bool CanWrite => true;
-        public override bool CanSeek => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
