@@ -46,7 +46,8 @@ public static class ParleyApp
             {
                 listen.Use(next => listen.ApplicationServices.GetRequiredService<ConnectionGate>().Wrap(next));
                 // Guest WebSockets below the HTTP layer (docs/guest-transport.md); inside TLS, if any, it hands every connection on.
-                if (options.GuestTransportBelowHttp) listen.Use(next => listen.ApplicationServices.GetRequiredService<GuestTransport>().Wrap(next));
+                // With AllowedHosts set, guest upgrades stay on the HTTP path, where host filtering applies to them too.
+                if (options.GuestTransportBelowHttp && ServerHosting.AllowedHosts(builder.Configuration) is null) listen.Use(next => listen.ApplicationServices.GetRequiredService<GuestTransport>().Wrap(next));
             });
         });
         builder.AddServerHosting(options);

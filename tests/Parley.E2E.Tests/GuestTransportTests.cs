@@ -17,8 +17,8 @@ public sealed class GuestTransportTests
     static readonly IPAddress Local = IPAddress.Loopback;
 
     static string Upgrade(string key, string target = $"/v1?deploymentId={ParleyServer.DeploymentId}", string method = "GET",
-        string version = "13", string? extra = null, bool upgradeHeaders = true) =>
-        $"{method} {target} HTTP/1.1\r\nHost: parley\r\n" +
+        string version = "13", string? extra = null, bool upgradeHeaders = true, string host = "parley") =>
+        $"{method} {target} HTTP/1.1\r\nHost: {host}\r\n" +
         (upgradeHeaders ? "Connection: Upgrade\r\nUpgrade: websocket\r\n" : "") +
         $"Sec-WebSocket-Version: {version}\r\nSec-WebSocket-Key: {key}\r\n{extra}\r\n";
 
@@ -121,6 +121,21 @@ public sealed class GuestTransportTests
         Assert.Equal(0, Taken(server));
         await connection.SendTextAsync($$"""{"action":"echo","message":{"text":"hi"},"tracingId":"e2"}""");
         Assert.Contains("\"e2\"", Encoding.UTF8.GetString((await connection.ReadFrameAsync(Wait))!.Value.Payload));
+    }
+
+    [Fact]
+    public async Task WithAllowedHosts_GuestUpgradesGoThroughTheHttpPath_SoAnotherHostIsRefused()
+    {
+        await using var server = await ParleyServer.StartAsync(args: ["--AllowedHosts=chat.example.com"]);
+        await using (var other = await RawConnection.ConnectAsync(Local, server.BaseAddress))
+        {
+            await other.SendAsync(Encoding.ASCII.GetBytes(Upgrade(NewKey(), host: "attacker.example")));
+            Assert.StartsWith("HTTP/1.1 400 ", await other.ReadHeadAsync(Wait));
+        }
+        await using var allowed = await RawConnection.ConnectAsync(Local, server.BaseAddress);
+        await allowed.SendAsync(Encoding.ASCII.GetBytes(Upgrade(NewKey(), host: "chat.example.com")));
+        Assert.StartsWith("HTTP/1.1 101 ", await allowed.ReadHeadAsync(Wait));
+        Assert.Equal(0, Taken(server));   // host filtering is the HTTP layer's: the connection transport stays out of the way
     }
 
     [Fact]

@@ -72,7 +72,7 @@ public static class ServerHosting
     }
 
     /// <summary>ASP.NET's AllowedHosts setting ("example.com;*.example.com"); null when unset or "*" (any host).</summary>
-    static string[]? AllowedHosts(IConfiguration config)
+    internal static string[]? AllowedHosts(IConfiguration config)
     {
         var hosts = (config["AllowedHosts"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         return hosts.Length == 0 || hosts.Contains("*") ? null : hosts;
