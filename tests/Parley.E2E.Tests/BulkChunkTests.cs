@@ -133,25 +133,12 @@ public sealed class BulkChunkTests
     }
 
     /// <summary>The real store, its chunk writes passing through a <see cref="CommitGate"/> first.</summary>
-    sealed class GatedCommits(IConversationStore inner, CommitGate gate) : IConversationStore
+    sealed class GatedCommits(IConversationStore inner, CommitGate gate) : DelegatingConversationStore(inner)
     {
-        public async Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<Commit> commits, CancellationToken ct)
+        public override async Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<Commit> commits, CancellationToken ct)
         {
             await gate.PassAsync();
-            return await inner.CommitManyAsync(commits, ct);
+            return await Inner.CommitManyAsync(commits, ct);
         }
-
-        public Task<IReadOnlyList<LiveConversation>> ListLiveAsync(LiveFilter filter, int max, string? afterId, CancellationToken ct) =>
-            inner.ListLiveAsync(filter, max, afterId, ct);
-        public Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct) => inner.LoadAsync(conversationId, ct);
-        public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => inner.CommitAsync(commit, ct);
-        public Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct) =>
-            inner.ListMessagesAsync(conversationId, pageSize, pageNumber, ct);
-        public Task<ConversationMessage?> GetMessageAsync(string messageId, CancellationToken ct) => inner.GetMessageAsync(messageId, ct);
-        public Task<ConversationMessage?> FindByExternalKeyAsync(string externalKey, CancellationToken ct) => inner.FindByExternalKeyAsync(externalKey, ct);
-        public Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct) => inner.SetMessageStatusAsync(messageId, status, ct);
-        public Task<Page<Conversation>> QueryAsync(ConversationFilter filter, CancellationToken ct) => inner.QueryAsync(filter, ct);
-        public Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct) => inner.ListIdleAsync(now, max, ct);
-        public Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct) => inner.LastActivityAsync(conversationId, ct);
     }
 }

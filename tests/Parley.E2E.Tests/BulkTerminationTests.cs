@@ -524,26 +524,14 @@ public sealed class BulkTerminationTests
 
     /// <summary>The real store, with its live listing passing through a <see cref="ListingGate"/> (by default the results are read before it: as a slow node).</summary>
     /// <param name="holdBeforeReading">Hold before the listing reads (the rows are those of the time of the release).</param>
-    sealed class GatedListing(IConversationStore inner, ListingGate gate, bool holdBeforeReading = false) : IConversationStore
+    sealed class GatedListing(IConversationStore inner, ListingGate gate, bool holdBeforeReading = false) : DelegatingConversationStore(inner)
     {
-        public async Task<IReadOnlyList<LiveConversation>> ListLiveAsync(LiveFilter filter, int max, string? afterId, CancellationToken ct)
+        public override async Task<IReadOnlyList<LiveConversation>> ListLiveAsync(LiveFilter filter, int max, string? afterId, CancellationToken ct)
         {
             if (holdBeforeReading) await gate.PassAsync();
-            var rows = await inner.ListLiveAsync(filter, max, afterId, ct);
+            var rows = await Inner.ListLiveAsync(filter, max, afterId, ct);
             if (!holdBeforeReading) await gate.PassAsync();
             return rows;
         }
-
-        public Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct) => inner.LoadAsync(conversationId, ct);
-        public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) => inner.CommitAsync(commit, ct);
-        public Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<Commit> commits, CancellationToken ct) => inner.CommitManyAsync(commits, ct);
-        public Task<Page<ConversationMessage>> ListMessagesAsync(string conversationId, int pageSize, int pageNumber, CancellationToken ct) =>
-            inner.ListMessagesAsync(conversationId, pageSize, pageNumber, ct);
-        public Task<ConversationMessage?> GetMessageAsync(string messageId, CancellationToken ct) => inner.GetMessageAsync(messageId, ct);
-        public Task<ConversationMessage?> FindByExternalKeyAsync(string externalKey, CancellationToken ct) => inner.FindByExternalKeyAsync(externalKey, ct);
-        public Task<bool> SetMessageStatusAsync(string messageId, string status, CancellationToken ct) => inner.SetMessageStatusAsync(messageId, status, ct);
-        public Task<Page<Conversation>> QueryAsync(ConversationFilter filter, CancellationToken ct) => inner.QueryAsync(filter, ct);
-        public Task<IReadOnlyList<string>> ListIdleAsync(DateTimeOffset now, int max, CancellationToken ct) => inner.ListIdleAsync(now, max, ct);
-        public Task<DateTimeOffset?> LastActivityAsync(string conversationId, CancellationToken ct) => inner.LastActivityAsync(conversationId, ct);
     }
 }
