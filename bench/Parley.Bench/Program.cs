@@ -22,6 +22,7 @@ var fullOption = new Option<bool>("--full")
 var sessionsOption = new Option<int>("--sessions") { Description = "concurrent guest sessions per target", DefaultValueFactory = _ => 2000 };
 var activeOption = new Option<int>("--active") { Description = "sessions in the steady load (closed loop)", DefaultValueFactory = _ => 100 };
 var durationOption = new Option<double>("--duration") { Description = "seconds of steady load", DefaultValueFactory = _ => 10 };
+var warmupOption = new Option<double>("--warmup") { Description = "seconds of the same load before the measured one, not counted (every target alike: the JIT's tiering settles)", DefaultValueFactory = _ => 5 };
 var terminationsOption = new Option<int>("--terminations") { Description = "single terminations timed (Parley), one at a time", DefaultValueFactory = _ => 1000 };
 var bulkOption = new Option<int>("--bulk")
 {
@@ -47,7 +48,7 @@ var tracedOption = new Option<int>("--traced") { Description = "cross-node termi
 
 var root = new RootCommand("Parley benchmark: sessions, throughput, termination latency and memory, as ratios to baselines")
 {
-    targetsOption, levelsOption, fullOption, sessionsOption, activeOption, durationOption, terminationsOption, bulkOption, bulkCallsOption, sourcesOption,
+    targetsOption, levelsOption, fullOption, sessionsOption, activeOption, durationOption, warmupOption, terminationsOption, bulkOption, bulkCallsOption, sourcesOption,
     scalingOption, scalingTargetsOption, projectionSessionsOption, projectionRateOption, jsonOption, smokeOption, verboseOption, nodesOption,
     crossTerminationsOption, tracedOption,
 };
@@ -71,7 +72,8 @@ root.SetAction(async (parse, ct) =>
         smoke ? 50 : Pick(terminationsOption, 1000),
         smoke ? 100 : Pick(bulkOption, 10_000),
         parse.GetValue(sourcesOption),
-        smoke ? 0 : parse.GetValue(bulkCallsOption));
+        smoke ? 0 : parse.GetValue(bulkCallsOption),
+        smoke ? 1 : parse.GetValue(warmupOption));
     var scalingSizes = Pick(scalingOption, "1000,5000,10000,19000");
     var scalingTargets = parse.GetValue(scalingTargetsOption)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? settings.Targets;
     var nodes = parse.GetValue(nodesOption);
@@ -124,7 +126,7 @@ return await root.Parse(args).InvokeAsync();
 
 namespace Parley.Bench
 {
-    public sealed record Settings(string[] Targets, int Sessions, int Active, double Duration, int Terminations, int Bulk, int Sources, int BulkCalls = 0);
+    public sealed record Settings(string[] Targets, int Sessions, int Active, double Duration, int Terminations, int Bulk, int Sources, int BulkCalls = 0, double Warmup = 0);
 
     public sealed record Percentiles(double P50, double P95, double P99, double Max, int Count)
     {
@@ -160,6 +162,29 @@ namespace Parley.Bench
         static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
         static double Ms(long fromTicks, long toTicks) => (toTicks - fromTicks) * 1000.0 / Stopwatch.Frequency;
 
+        // The closed loop of each active guest for `seconds`: send, wait for the echo, the bot replies, wait for it.
+        static async Task<double> LoopAsync(List<BenchConnection> active, Target target, double seconds, List<double> rtts)
+        {
+            var loadClock = Stopwatch.StartNew();
+            var deadline = TimeSpan.FromSeconds(seconds);
+            await Task.WhenAll(active.Select(async g =>
+            {
+                var local = new List<double>();
+                var n = 0;
+                while (loadClock.Elapsed < deadline)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    var t = await g.SendTextAsync($"guest message {n}");
+                    await g.NextAsync(f => f.TracingId == t, Timeout);
+                    await target.BotReplyAsync(g, $"bot reply {n++}");
+                    var reply = await g.NextAsync(f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
+                    local.Add(Ms(start, reply.ReceivedTicks));
+                }
+                lock (rtts) rtts.AddRange(local);
+            }));
+            return loadClock.Elapsed.TotalSeconds;
+        }
+
         public static async Task<Result> RunAsync(string name, Settings s)
         {
             await using var target = Target.Create(name);
@@ -181,27 +206,13 @@ namespace Parley.Bench
                 // 2. Steady load: each active guest sends, waits for its echo, the bot replies, the guest waits for it.
                 var active = connected.Take(Math.Min(s.Active, connected.Count)).ToList();
                 await target.PrepareAsync(active, needBotCommunication: true);
+                // A warm-up of the same loop first, not counted: a server measured seconds after its start spends a
+                // quarter of its CPU in the JIT's tier-1 recompiles (perf, 2026-12-02), which a running server does not.
+                if (s.Warmup > 0) await LoopAsync(active, target, s.Warmup, new List<double>());
                 var rtts = new List<double>();
                 var commitsBefore = await target.CommitGroupsAsync();
                 var cpuBefore = target.CpuSeconds();
-                var loadClock = Stopwatch.StartNew();
-                var deadline = TimeSpan.FromSeconds(s.Duration);
-                await Task.WhenAll(active.Select(async g =>
-                {
-                    var local = new List<double>();
-                    var n = 0;
-                    while (loadClock.Elapsed < deadline)
-                    {
-                        var start = Stopwatch.GetTimestamp();
-                        var t = await g.SendTextAsync($"guest message {n}");
-                        await g.NextAsync(f => f.TracingId == t, Timeout);
-                        await target.BotReplyAsync(g, $"bot reply {n++}");
-                        var reply = await g.NextAsync(f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
-                        local.Add(Ms(start, reply.ReceivedTicks));
-                    }
-                    lock (rtts) rtts.AddRange(local);
-                }));
-                var loadSeconds = loadClock.Elapsed.TotalSeconds;
+                var loadSeconds = await LoopAsync(active, target, s.Duration, rtts);
                 var cpuCores = (target.CpuSeconds() - cpuBefore) / loadSeconds;
                 var commitsAfter = await target.CommitGroupsAsync();
                 double? commitGroups = null, commitWrites = null;
@@ -215,17 +226,19 @@ namespace Parley.Bench
                 var bulkCount = 0;
                 var bulkCallsCount = 0;
                 var bulkFresh = false;
-                if (target.CanTerminate)
+                // 3. A bot message on its own, for every target: API call start → the message on the guest's socket. The
+                // floor of a single request's latency on this machine, beside which the termination's is read.
+                var singles = connected.Skip(active.Count).Take(s.Terminations).ToList();
+                if (singles.Count > 0)
                 {
-                    // 3. Termination latency: Platform API call start → the guest's socket has the Disconnect frame.
-                    var singles = connected.Skip(active.Count).Take(s.Terminations).ToList();
                     await target.PrepareAsync(singles, needBotCommunication: true);
-
-                    // A bot message on its own: API call start → the message on the guest's socket (the same node's, here).
                     (botMessage, botAnswer) = await OneAtATime.TimeAsync(singles, g => target.BotReplyAsync(g, "one at a time"),
                         f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
-                    Console.WriteLine($"   bot message p50 {botMessage.P50:0.00} ms p99 {botMessage.P99:0.00} ms (HTTP answer p50 {botAnswer.P50:0.00} ms)");
-
+                    Console.WriteLine($"   bot message one at a time p50 {botMessage.P50:0.00} ms p99 {botMessage.P99:0.00} ms (HTTP answer p50 {botAnswer.P50:0.00} ms)");
+                }
+                if (target.CanTerminate)
+                {
+                    // Termination latency: Platform API call start → the guest's socket has the Disconnect frame.
                     (termination, answer) = await OneAtATime.TimeAsync(singles, async g =>
                     {
                         using var response = await target.TerminateAsync(g);
@@ -357,16 +370,16 @@ namespace Parley.Bench
         {
             var lines = new List<string>
             {
-                "| target | sessions | messages/s | round trip p50 / p95 / p99 / max (ms) | termination p50 / p99 (ms) | bulk termination | RSS KiB/session | server CPU (cores) | Parley msg/s ÷ this |",
-                "|---|---|---|---|---|---|---|---|---|",
+                "| target | sessions | messages/s | round trip p50 / p95 / p99 / max (ms) | one bot message at a time p50 / p99 (ms) | termination p50 / p99 (ms) | bulk termination | RSS KiB/session | server CPU (cores) | Parley msg/s ÷ this |",
+                "|---|---|---|---|---|---|---|---|---|---|",
             };
             foreach (var r in Results)
                 lines.Add($"| {r.Target} | {r.SessionsConnected}/{r.SessionsRequested} | {F(r.MessagesPerSecond, "0")} | " +
-                          $"{F(r.RoundTrip.P50)} / {F(r.RoundTrip.P95)} / {F(r.RoundTrip.P99)} / {F(r.RoundTrip.Max)} | " +
+                          $"{F(r.RoundTrip.P50)} / {F(r.RoundTrip.P95)} / {F(r.RoundTrip.P99)} / {F(r.RoundTrip.Max)} | {P(r.BotMessage)} | " +
                           $"{(r.Termination is { } t ? $"{F(t.P50)} / {F(t.P99)}" : "—")} | " +
                           $"{(r.BulkSeconds is { } b ? $"{r.BulkCount} in {F(b, "0.000")} s" : "—")} | {F(r.RssKiBPerSession, "0.0")} | {F(r.CpuCores)} | " +
                           $"{(r.Target == "parley" ? "1.00" : F(Ratio(r.Target)))} |");
-            foreach (var skipped in Skipped) lines.Add($"| {skipped.Split(':')[0]} | not measured: {skipped[(skipped.IndexOf(':') + 2)..].Replace("|", "/")} |||||||");
+            foreach (var skipped in Skipped) lines.Add($"| {skipped.Split(':')[0]} | not measured: {skipped[(skipped.IndexOf(':') + 2)..].Replace("|", "/")} ||||||||");
             if (Scaling.Count > 0)
             {
                 lines.Add("");
