@@ -40,4 +40,30 @@ public abstract partial class ConversationStoreContract
         Assert.Equal(T0, lost.EndTime);   // the first end's, untouched
         Assert.Empty((await reopened.Audit.ListAsync(stale.Id, 25, 1, default)).Entities);
     }
+
+    [ContractFact]
+    public async Task CommitMany_OneThatFailsAfterWriting_IsLostAlone_AndTheOthersAreStored()
+    {
+        var store = await CreateStoreAsync();
+        var (_, a) = await CreateConversationAsync(store);
+        var (_, failing) = await CreateConversationAsync(store);
+        var (_, b) = await CreateConversationAsync(store);
+        var (_, other) = await CreateConversationAsync(store);
+        Assert.True((await store.Conversations.CommitAsync(Append(other, "first", externalKey: "ext-taken"), default)).Stored);
+        var failingBefore = (await store.Conversations.ListMessagesAsync(failing.Id, 25, 1, default)).Total;
+
+        // Its conversation row is written before its message, whose channel key is taken: it fails part-way.
+        var results = await store.Conversations.CommitManyAsync(
+            [End(a, T0.AddSeconds(1)), Append(failing, "copy", T0.AddSeconds(1), externalKey: "ext-taken"), End(b, T0.AddSeconds(1))], default);
+
+        Assert.Equal([true, false, true], results.Select(r => r.Stored));
+        var reopened = await ReopenAsync(store);
+        Assert.True((await reopened.Conversations.LoadAsync(a.Id, default))!.IsEnded);
+        Assert.True((await reopened.Conversations.LoadAsync(b.Id, default))!.IsEnded);
+        Assert.Equal(failingBefore, (await reopened.Conversations.ListMessagesAsync(failing.Id, 25, 1, default)).Total);
+        // Nothing of it kept: the next message on it takes the next number, as if the failed one never ran.
+        var next = await reopened.Conversations.CommitAsync(Append((await reopened.Conversations.LoadAsync(failing.Id, default))!, "next"), default);
+        Assert.True(next.Stored);
+        Assert.Equal(failingBefore + 1, next.LastSequence);
+    }
 }
