@@ -95,25 +95,7 @@ public static class Cluster
             // 2. Steady load, guests on every node, each bot reply through the next node.
             var rtts = new List<double>();
             var cpuBefore = nodes.Sum(n => n.CpuSeconds());
-            var loadClock = Stopwatch.StartNew();
-            var deadline = TimeSpan.FromSeconds(s.Duration);
-            await Task.WhenAll(active.Select(async g =>
-            {
-                var local = new List<double>();
-                var bot = nodes[(g.Node + 1) % s.Nodes];
-                var n = 0;
-                while (loadClock.Elapsed < deadline)
-                {
-                    var start = Stopwatch.GetTimestamp();
-                    var t = await g.SendTextAsync($"guest message {n}");
-                    await g.NextAsync(f => f.TracingId == t, Timeout);
-                    await bot.BotReplyAsync(g, $"bot reply {n++}");
-                    var reply = await g.NextAsync(f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
-                    local.Add(Ms(start, reply.ReceivedTicks));
-                }
-                lock (rtts) rtts.AddRange(local);
-            }));
-            var loadSeconds = loadClock.Elapsed.TotalSeconds;
+            var loadSeconds = await ClosedLoop.RunAsync(active, g => nodes[(g.Node + 1) % s.Nodes], s.Duration, Timeout, rtts);
             var cpuCores = (nodes.Sum(n => n.CpuSeconds()) - cpuBefore) / loadSeconds;
             var roundTrip = Percentiles.Of(rtts);
             Console.WriteLine($"   {rtts.Count / loadSeconds * 2:0} messages/s, round trip p50 {roundTrip.P50:0.00} ms p99 {roundTrip.P99:0.00} ms, " +

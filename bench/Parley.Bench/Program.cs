@@ -162,29 +162,6 @@ namespace Parley.Bench
         static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
         static double Ms(long fromTicks, long toTicks) => (toTicks - fromTicks) * 1000.0 / Stopwatch.Frequency;
 
-        // The closed loop of each active guest for `seconds`: send, wait for the echo, the bot replies, wait for it.
-        static async Task<double> LoopAsync(List<BenchConnection> active, Target target, double seconds, List<double> rtts)
-        {
-            var loadClock = Stopwatch.StartNew();
-            var deadline = TimeSpan.FromSeconds(seconds);
-            await Task.WhenAll(active.Select(async g =>
-            {
-                var local = new List<double>();
-                var n = 0;
-                while (loadClock.Elapsed < deadline)
-                {
-                    var start = Stopwatch.GetTimestamp();
-                    var t = await g.SendTextAsync($"guest message {n}");
-                    await g.NextAsync(f => f.TracingId == t, Timeout);
-                    await target.BotReplyAsync(g, $"bot reply {n++}");
-                    var reply = await g.NextAsync(f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
-                    local.Add(Ms(start, reply.ReceivedTicks));
-                }
-                lock (rtts) rtts.AddRange(local);
-            }));
-            return loadClock.Elapsed.TotalSeconds;
-        }
-
         public static async Task<Result> RunAsync(string name, Settings s)
         {
             await using var target = Target.Create(name);
@@ -208,11 +185,11 @@ namespace Parley.Bench
                 await target.PrepareAsync(active, needBotCommunication: true);
                 // A warm-up of the same loop first, not counted: a server measured seconds after its start spends a
                 // quarter of its CPU in the JIT's tier-1 recompiles (perf, 2026-12-02), which a running server does not.
-                if (s.Warmup > 0) await LoopAsync(active, target, s.Warmup, new List<double>());
+                if (s.Warmup > 0) await ClosedLoop.RunAsync(active, _ => target, s.Warmup, Timeout, []);
                 var rtts = new List<double>();
                 var commitsBefore = await target.CommitGroupsAsync();
                 var cpuBefore = target.CpuSeconds();
-                var loadSeconds = await LoopAsync(active, target, s.Duration, rtts);
+                var loadSeconds = await ClosedLoop.RunAsync(active, _ => target, s.Duration, Timeout, rtts);
                 var cpuCores = (target.CpuSeconds() - cpuBefore) / loadSeconds;
                 var commitsAfter = await target.CommitGroupsAsync();
                 double? commitGroups = null, commitWrites = null;
