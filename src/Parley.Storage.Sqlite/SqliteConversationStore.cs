@@ -325,8 +325,8 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
     }
 
     /// <summary>
-    /// Many commits as ONE write of the writer (one queue entry, one savepoint of the group, one COMMIT), each under a
-    /// savepoint of its own so a refused or failed one is rolled back alone (see <see cref="IConversationStore.CommitManyAsync"/>).
+    /// Many commits as ONE write of the writer (one queue entry, one savepoint of the group, one COMMIT), a refused or
+    /// failed one rolled back alone (see <see cref="IConversationStore.CommitManyAsync"/>).
     /// An error that makes SQLite lose the transaction (disk full, I/O, memory) loses them all, and throws.
     /// </summary>
     public Task<IReadOnlyList<CommitResult>> CommitManyAsync(IReadOnlyList<Commit> commits, CancellationToken ct) =>
