@@ -91,8 +91,11 @@ sealed class SqliteDatabase : IAsyncDisposable
         // WAL and fsync are for a file; an in-memory database keeps its rollback journal in memory too. FULL fsyncs the
         // WAL at every COMMIT; NORMAL (the lower levels) only before a checkpoint, which keeps the file consistent.
         if (onFile) await ExecAsync(writer, $"PRAGMA journal_mode = WAL; PRAGMA synchronous = {Synchronous(durability!)};", ct);
-        // Nor does it spill a temporary table, index or sort to a file in TMPDIR.
-        else await ExecAsync(writer, TempStoreMemory, ct);
+        // The sub-journal (the pages a savepoint may roll back: each write of a group, a bulk chunk) stays in memory: by
+        // default it spills to a temporary file past 64 KiB and then costs two pwrite calls per page, 11,000 a second
+        // while 10,000 conversations start (strace) and a third of a bulk termination's time (BENCHMARKS.md, round two).
+        // Nor does an in-memory database spill a temporary table, index or sort to a file in TMPDIR.
+        await ExecAsync(writer, TempStoreMemory, ct);
         await Migrations.ApplyAsync(writer, ct);
         var secrets = new SecretCodec(cipher);
         int encrypted;
@@ -106,9 +109,14 @@ sealed class SqliteDatabase : IAsyncDisposable
     static string Synchronous(Durability d) => d.Level == DurabilityLevel.Full ? "FULL" : "NORMAL";
 
     /// <summary>The writer connection's <c>PRAGMA synchronous</c> as SQLite reads it back (2 FULL, 1 NORMAL).</summary>
-    public Task<long> ReadSynchronousAsync(CancellationToken ct) => WriteAsync(async tx =>
+    public Task<long> ReadSynchronousAsync(CancellationToken ct) => ReadWriterPragmaAsync("PRAGMA synchronous", ct);
+
+    /// <summary>The writer connection's <c>PRAGMA temp_store</c> as SQLite reads it back (2 MEMORY).</summary>
+    public Task<long> ReadTempStoreAsync(CancellationToken ct) => ReadWriterPragmaAsync("PRAGMA temp_store", ct);
+
+    Task<long> ReadWriterPragmaAsync(string pragma, CancellationToken ct) => WriteAsync(async tx =>
     {
-        await using var cmd = Command(tx, "PRAGMA synchronous");
+        await using var cmd = Command(tx, pragma);
         return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }, ct);
 

@@ -63,6 +63,9 @@ public sealed class SqliteStore : IAsyncDisposable
     /// <summary>The writer connection's <c>PRAGMA synchronous</c> as SQLite reads it back: 2 (FULL) or 1 (NORMAL).</summary>
     public Task<long> ReadSynchronousAsync(CancellationToken ct = default) => _database.ReadSynchronousAsync(ct);
 
+    /// <summary>The writer connection's <c>PRAGMA temp_store</c> as SQLite reads it back: 2 (MEMORY).</summary>
+    public Task<long> ReadTempStoreAsync(CancellationToken ct = default) => _database.ReadTempStoreAsync(ct);
+
     /// <summary>At the <c>interval</c> level, how many fsyncs of the log the store has made (0 at the others).</summary>
     public long IntervalFsyncs => _database.WalSync?.Syncs ?? 0;
 

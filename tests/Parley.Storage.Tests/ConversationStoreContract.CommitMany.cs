@@ -66,4 +66,30 @@ public abstract partial class ConversationStoreContract
         Assert.True(next.Stored);
         Assert.Equal(failingBefore + 1, next.LastSequence);
     }
+
+    [ContractFact]
+    public async Task CommitMany_AChunkOfItsFullSize_LosesTheOneThatFailsPartWay_AndKeepsTheRest()
+    {
+        // A chunk as a bulk termination writes it (256 ends): its pages are far more than SQLite keeps of a savepoint's
+        // journal in memory by default, and the one that fails in the middle must roll back alone all the same.
+        var store = await CreateStoreAsync();
+        var ends = new List<Conversation>();
+        for (var i = 0; i < 256; i++) ends.Add((await CreateConversationAsync(store)).Conversation);
+        var (_, failing) = await CreateConversationAsync(store);
+        var (_, other) = await CreateConversationAsync(store);
+        Assert.True((await store.Conversations.CommitAsync(Append(other, "first", externalKey: "ext-big"), default)).Stored);
+        var failingBefore = (await store.Conversations.ListMessagesAsync(failing.Id, 25, 1, default)).Total;
+
+        List<Commit> chunk = [.. ends.Take(128).Select(c => End(c, T0.AddSeconds(1)))];
+        chunk.Add(Append(failing, "copy", T0.AddSeconds(1), externalKey: "ext-big"));
+        chunk.AddRange(ends.Skip(128).Select(c => End(c, T0.AddSeconds(1))));
+        var results = await store.Conversations.CommitManyAsync(chunk, default);
+
+        Assert.Equal(256, results.Count(r => r.Stored));
+        Assert.False(results[128].Stored);
+        var reopened = await ReopenAsync(store);
+        foreach (var c in ends) Assert.True((await reopened.Conversations.LoadAsync(c.Id, default))!.IsEnded, c.Id);
+        Assert.Equal(failingBefore, (await reopened.Conversations.ListMessagesAsync(failing.Id, 25, 1, default)).Total);
+        Assert.False((await reopened.Conversations.LoadAsync(failing.Id, default))!.IsEnded);
+    }
 }

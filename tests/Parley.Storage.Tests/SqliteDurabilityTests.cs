@@ -59,6 +59,7 @@ public sealed class SqliteDurabilityTests : IAsyncLifetime
 
         Assert.Equal(DurabilityLevel.Full, store.Durability.Level);
         Assert.Equal(2, await store.ReadSynchronousAsync());   // FULL: the WAL fsynced at every COMMIT
+        Assert.Equal(2, await store.ReadTempStoreAsync());     // MEMORY: a savepoint's journal never spills to a file
         await StartConversationAsync(store.Ports, "hello");
         Assert.Equal(0, store.IntervalFsyncs);
         await store.WhenCommitsOnDiskAsync().WaitAsync(Timeout);   // each commit already is

@@ -98,6 +98,37 @@ public sealed class SqliteIndexTests : IAsyncLifetime
 
         await using var after = await OpenFileAsync();
         Assert.DoesNotContain("messages_by_conversation", await ColumnAsync(after, "SELECT name FROM sqlite_master WHERE type = 'index'"));
-        Assert.Contains("17", await ColumnAsync(after, "SELECT CAST(MAX(version) AS TEXT) FROM schema_version"));
+        Assert.True(int.Parse(Assert.Single(await ColumnAsync(after, "SELECT CAST(MAX(version) AS TEXT) FROM schema_version"))) >= 17);
+    }
+
+    [Fact]
+    public async Task AnEndMovesNoIndexKeyedOutOfItsOrder_AndTheQueriesThatUsedThemStillSearchAnIndex()
+    {
+        await StoreOneMessageAsync();
+        await using var c = await OpenFileAsync();
+
+        // Migration 0018: the state index and the live-only session index are gone; the session index covers every row.
+        var indexes = await ColumnAsync(c, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'conversations'");
+        Assert.DoesNotContain("conversations_by_state", indexes);
+        Assert.DoesNotContain("conversations_live_by_session", indexes);
+        Assert.Contains("conversations_by_session", indexes);
+        var session = Assert.Single(await ColumnAsync(c, "SELECT sql FROM sqlite_master WHERE name = 'conversations_by_session'"));
+        Assert.DoesNotContain("WHERE", session);   // an end (a change of state) does not touch it
+
+        // The store's queries (SqliteConversationStore) that read by state or by session: each searches an index.
+        foreach (var (query, index) in new[]
+        {
+            ("SELECT COUNT(*) FROM conversations WHERE state = 'Connected'", @"conversations_live\w*"),   // any index of live rows counts them
+            ("SELECT id FROM conversations WHERE state = 'Connected' ORDER BY start_time ASC, id LIMIT 25 OFFSET 0", "conversations_live"),
+            ("SELECT id FROM conversations WHERE start_time >= 1 AND start_time < 2 AND state = 'Disconnected' ORDER BY start_time ASC, id LIMIT 25 OFFSET 0",
+                "conversations_by_start"),
+            ("SELECT c.id FROM guest_sessions g JOIN conversations c ON c.guest_session_id = g.id WHERE c.state = 'Connected' AND g.address = 'x' ORDER BY c.id LIMIT 100",
+                "conversations_by_session"),
+        })
+        {
+            var plan = string.Join(" | ", await ColumnAsync(c, "EXPLAIN QUERY PLAN " + query, column: 3));
+            Assert.Matches($@"USING (COVERING )?INDEX {index}\b", plan);
+            Assert.DoesNotContain("SCAN conversations |", plan + " |");   // never the whole table
+        }
     }
 }

@@ -145,9 +145,10 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
         return await CreateStoreAsync();
     });
 
-    /// <summary>Undoes 0014_bulk_terminations.sql (its columns cannot be added twice; its indexes go before their columns).</summary>
+    /// <summary>Undoes 0014_bulk_terminations.sql and the index 0018 adds on its column (its columns cannot be added twice; its indexes go before their columns).</summary>
     const string UndoBulkTerminations = "DROP INDEX conversations_live; DROP INDEX conversations_live_by_channel; DROP INDEX conversations_live_by_queue; " +
-        "DROP INDEX conversations_live_by_campaign; DROP INDEX conversations_live_by_session; DROP INDEX guest_sessions_by_address; " +
+        "DROP INDEX conversations_live_by_campaign; DROP INDEX IF EXISTS conversations_live_by_session; DROP INDEX IF EXISTS conversations_by_session; " +
+        "DROP INDEX guest_sessions_by_address; " +
         "ALTER TABLE conversations DROP COLUMN campaign; ALTER TABLE conversations DROP COLUMN started_by; DROP TABLE termination_jobs; ";
 
     /// <summary>Undoes 0012_users.sql (re-applied after a rewind to an older version).</summary>
