@@ -144,7 +144,8 @@ namespace Parley.Bench
         int ActiveSessions, double DurationSeconds, long RoundTrips, Percentiles RoundTrip, double CpuCores,
         Percentiles? Termination, Percentiles? TerminationAnswer, int BulkCount, double? BulkSeconds,
         Percentiles? BotMessage = null, Percentiles? BotMessageAnswer = null, double? BulkAnswerSeconds = null, int BulkCallsCount = 0,
-        double? BulkCallsSeconds = null, double? CommitGroups = null, double? CommitWrites = null, bool BulkFreshSet = false)
+        double? BulkCallsSeconds = null, double? CommitGroups = null, double? CommitWrites = null, bool BulkFreshSet = false,
+        double? BulkWarmupSeconds = null)
     {
         /// <summary>Commit groups per second of steady load (Parley: from its commit group histogram).</summary>
         public double? CommitGroupsPerSecond => CommitGroups is { } g && DurationSeconds > 0 ? g / DurationSeconds : null;
@@ -199,7 +200,7 @@ namespace Parley.Bench
                                   (commitGroups is > 0 ? $", {commitGroups / loadSeconds:0} commit groups/s of {commitWrites / commitGroups:0.0} writes" : ""));
 
                 Percentiles? termination = null, answer = null, botMessage = null, botAnswer = null;
-                double? bulkSeconds = null, bulkAnswerSeconds = null, bulkCallsSeconds = null;
+                double? bulkSeconds = null, bulkAnswerSeconds = null, bulkCallsSeconds = null, bulkWarmupSeconds = null;
                 var bulkCount = 0;
                 var bulkCallsCount = 0;
                 var bulkFresh = false;
@@ -241,20 +242,29 @@ namespace Parley.Bench
                     }
                     if (bulk.Count > 0 && target is ParleyTarget parley)
                     {
-                        var campaign = $"bench-{Guid.NewGuid():N}";
-                        await parley.StartTaggedAsync(bulk, campaign);
-                        var told = bulk.Select(g => g.NextAsync(f => f.IsDisconnect, Timeout)).ToList();   // listening before the call
-                        var started = Stopwatch.GetTimestamp();
-                        var job = await parley.BulkTerminateAsync(campaign);
-                        bulkAnswerSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-                        var frames = await Task.WhenAll(told);
-                        bulkSeconds = Ms(started, frames.Max(f => f.ReceivedTicks)) / 1000;
+                        if (s.Warmup > 0)
+                        {
+                            // The bulk path runs in no other phase: its first run in a process is also its JIT's (tier-0
+                            // code, then the tier-1 compiles on a core the run needs). Warm-up bulks on sessions of their
+                            // own, timed and reported beside the measured one; then a pause for the tiering to settle.
+                            var (warm, _) = await ConnectAsync(target, Math.Min(BulkWarmupSessions, bulk.Count), 1);
+                            try
+                            {
+                                foreach (var part in warm.Chunk(warm.Count / BulkWarmups))
+                                {
+                                    var (first, _, _) = await BulkAsync(parley, part);
+                                    bulkWarmupSeconds ??= first;
+                                }
+                            }
+                            finally { await Parallel.ForEachAsync(warm, new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (g, _) => await g.DisposeAsync()); }
+                            Console.WriteLine($"   warm-up: {BulkWarmups} bulk terminations of {warm.Count / BulkWarmups} sessions (the first {bulkWarmupSeconds:0.000} s)");
+                            await Task.Delay(TimeSpan.FromSeconds(Math.Min(s.Warmup, 2)));
+                        }
+                        (bulkSeconds, bulkAnswerSeconds, var job) = await BulkAsync(parley, bulk);
                         bulkCount = bulk.Count;
-                        var counts = await parley.AwaitTerminationAsync(job);
-                        if (counts.Ended != bulk.Count || counts.SocketsNotified < bulk.Count)
-                            throw new InvalidOperationException($"bulk termination ended {counts.Ended} of {bulk.Count} ({counts.SocketsNotified} sockets told)");
                         Console.WriteLine($"   bulk termination of {bulkCount} sessions (one call): {bulkSeconds:0.000} s until every socket had its Disconnect " +
-                                          $"(answered {(job.Accepted ? "202" : "200")} in {bulkAnswerSeconds:0.000} s; the job ran {counts.ServerSeconds:0.000} s on the server)");
+                                          $"(answered {(job.Accepted ? "202" : "200")} in {bulkAnswerSeconds:0.000} s; the job ran {job.ServerSeconds:0.000} s on the server, " +
+                                          $"{job.CpuSeconds:0.000} s of its CPU)");
                     }
 
                     // 4b. The earlier figure: K conversations ended by 64 concurrent single calls (POST …/disconnect).
@@ -276,7 +286,7 @@ namespace Parley.Bench
                 }
                 return new Result(name, s.Sessions, connected.Count, refused, connectSeconds, rssBase, rssIdle, active.Count, loadSeconds, rtts.Count,
                     roundTrip, cpuCores, termination, answer, bulkCount, bulkSeconds, botMessage, botAnswer, bulkAnswerSeconds, bulkCallsCount, bulkCallsSeconds,
-                    commitGroups, commitWrites, bulkFresh);
+                    commitGroups, commitWrites, bulkFresh, bulkWarmupSeconds);
             }
             finally
             {
@@ -287,6 +297,37 @@ namespace Parley.Bench
 
     public static partial class Runner
     {
+        /// <summary>Sessions of the bulk warm-up (before the measured bulk, when <c>--warmup</c> is set; at most the bulk's), in <see cref="BulkWarmups"/> runs.</summary>
+        const int BulkWarmupSessions = 1000, BulkWarmups = 2;
+
+        /// <summary>The pause between the conversations' starts and the bulk call that ends them.</summary>
+        static readonly TimeSpan BulkSettle = TimeSpan.FromSeconds(2);
+
+        /// <summary>
+        /// K conversations started by the bot with a campaign tag of their own, ended by one POST /api/v2/parley/terminations:
+        /// the seconds from the call until the last socket had its Disconnect, and until the answer.
+        /// </summary>
+        static async Task<(double Seconds, double AnswerSeconds, ParleyTarget.BulkCounts Job)> BulkAsync(ParleyTarget parley, IReadOnlyList<BenchConnection> bulk)
+        {
+            var campaign = $"bench-{Guid.NewGuid():N}";
+            await parley.StartTaggedAsync(bulk, campaign);
+            // A campaign's conversations started before the call that ends them, not in the same second: what their starts
+            // left running (the JIT's tier-1 compiles of the start path, a WAL checkpoint) is not the bulk's time.
+            await Task.Delay(BulkSettle);
+            var told = bulk.Select(g => g.NextAsync(f => f.IsDisconnect, Timeout)).ToList();   // listening before the call
+            var cpuBefore = parley.CpuSeconds();
+            var started = Stopwatch.GetTimestamp();
+            var job = await parley.BulkTerminateAsync(campaign);
+            var answerSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var frames = await Task.WhenAll(told);
+            var seconds = Ms(started, frames.Max(f => f.ReceivedTicks)) / 1000;
+            var cpuSeconds = parley.CpuSeconds() - cpuBefore;   // less noisy than the wall time on a shared machine
+            var counts = await parley.AwaitTerminationAsync(job);
+            if (counts.Ended != bulk.Count || counts.SocketsNotified < bulk.Count)
+                throw new InvalidOperationException($"bulk termination ended {counts.Ended} of {bulk.Count} ({counts.SocketsNotified} sockets told)");
+            return (seconds, answerSeconds, counts with { Accepted = job.Accepted, CpuSeconds = cpuSeconds });
+        }
+
         static async Task<(List<BenchConnection> Connected, int Refused)> ConnectAsync(Target target, int count, int sources)
         {
             var guests = new BenchConnection?[count];
@@ -493,7 +534,7 @@ namespace Parley.Bench
             termination_answer_p50_ms = r.TerminationAnswer?.P50, termination_answer_p99_ms = r.TerminationAnswer?.P99,
             bot_message_p50_ms = r.BotMessage?.P50, bot_message_p99_ms = r.BotMessage?.P99, bulk_terminate_count = r.BulkCount, bulk_terminate_s = r.BulkSeconds,
             bulk_terminate_answer_s = r.BulkAnswerSeconds, bulk_terminate_calls_count = r.BulkCallsCount, bulk_terminate_calls_s = r.BulkCallsSeconds,
-            bulk_terminate_fresh_set = r.BulkFreshSet, termination_count = r.Termination?.Count, commit_groups_per_s = r.CommitGroupsPerSecond,
+            bulk_terminate_fresh_set = r.BulkFreshSet, bulk_terminate_warmup_first_s = r.BulkWarmupSeconds, termination_count = r.Termination?.Count, commit_groups_per_s = r.CommitGroupsPerSecond,
             writes_per_commit_group = r.WritesPerGroup, server_cpu_s_per_message = r.CpuSecondsPerMessage,
         };
     }

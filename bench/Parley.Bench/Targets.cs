@@ -336,7 +336,14 @@ public sealed class ParleyTarget(string name = "parley", IReadOnlyDictionary<str
 
     public sealed record BulkJob(string Id, bool Accepted, JsonElement Answer);
     /// <param name="ServerSeconds">From the job's creation to its completion as the server stamped them (millisecond times).</param>
-    public sealed record BulkCounts(int Matched, int Ended, int AlreadyEnded, int Failed, int SocketsNotified, int ChannelsNotified, double ServerSeconds);
+    public sealed record BulkCounts(int Matched, int Ended, int AlreadyEnded, int Failed, int SocketsNotified, int ChannelsNotified, double ServerSeconds)
+    {
+        /// <summary>Answered 202 (run as a job) rather than 200.</summary>
+        public bool Accepted { get; init; }
+
+        /// <summary>The server's CPU seconds (all its threads) from the call until every socket had its Disconnect.</summary>
+        public double CpuSeconds { get; init; }
+    }
 
     /// <summary>One <c>POST /api/v2/parley/terminations</c> for every live conversation of the campaign.</summary>
     public async Task<BulkJob> BulkTerminateAsync(string campaign)
