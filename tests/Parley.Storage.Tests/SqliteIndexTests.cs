@@ -58,13 +58,16 @@ public sealed class SqliteIndexTests : IAsyncLifetime
         return list;
     }
 
+    static Task<List<string>> IndexesOfAsync(SqliteConnection c, string table) =>
+        ColumnAsync(c, $"SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}' AND name NOT LIKE 'sqlite_autoindex%'");
+
     [Fact]
     public async Task MessagesHaveOneIndexByConversation_AndTheLookUpsByConversationUseIt()
     {
         await StoreOneMessageAsync();
         await using var c = await OpenFileAsync();
 
-        var indexes = await ColumnAsync(c, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' AND name NOT LIKE 'sqlite_autoindex%'");
+        var indexes = await IndexesOfAsync(c, "messages");
         Assert.DoesNotContain("messages_by_conversation", indexes);
         Assert.Contains("messages_by_sequence", indexes);
 
@@ -108,7 +111,7 @@ public sealed class SqliteIndexTests : IAsyncLifetime
         await using var c = await OpenFileAsync();
 
         // Migration 0018: the state index and the live-only session index are gone; the session index covers every row.
-        var indexes = await ColumnAsync(c, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'conversations'");
+        var indexes = await IndexesOfAsync(c, "conversations");
         Assert.DoesNotContain("conversations_by_state", indexes);
         Assert.DoesNotContain("conversations_live_by_session", indexes);
         Assert.Contains("conversations_by_session", indexes);
