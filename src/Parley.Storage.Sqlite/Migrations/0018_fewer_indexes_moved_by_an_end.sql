@@ -1,6 +1,7 @@
 -- An end (state 'Connected' -> 'Disconnected') rewrites every index whose key or condition names the state. Two of
 -- them were keyed in an order that has nothing to do with the order ends come in (a bulk ends by id), so each end
--- touched leaves of its own in both: 27-34 and 24 us of SQL per end of a bulk of 10,000 (BENCHMARKS.md, round two).
+-- touched leaves of its own in both. A bulk of 10,000 ended in 1.89, 1.54 s before, 1.34, 1.30 s after (BENCHMARKS.md,
+-- round two, third run).
 --
 -- conversations_by_state (state, start_time): the live listing (GET /api/v2/conversations) reads the live rows from
 -- conversations_live and sorts them, and an analytics query by end has an interval, served by conversations_by_start.
