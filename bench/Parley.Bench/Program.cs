@@ -246,7 +246,7 @@ namespace Parley.Bench
                         {
                             // The bulk path runs in no other phase: its first run in a process is also its JIT's (tier-0
                             // code, then the tier-1 compiles on a core the run needs). Warm-up bulks on sessions of their
-                            // own, timed and reported beside the measured one; then a pause for the tiering to settle.
+                            // own, timed and reported beside the measured one (whose starts, then its pause, follow).
                             var (warm, _) = await ConnectAsync(target, Math.Min(BulkWarmupSessions, bulk.Count), 1);
                             try
                             {
@@ -258,7 +258,6 @@ namespace Parley.Bench
                             }
                             finally { await Parallel.ForEachAsync(warm, new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (g, _) => await g.DisposeAsync()); }
                             Console.WriteLine($"   warm-up: {BulkWarmups} bulk terminations of {warm.Count / BulkWarmups} sessions (the first {bulkWarmupSeconds:0.000} s)");
-                            await Task.Delay(TimeSpan.FromSeconds(Math.Min(s.Warmup, 2)));
                         }
                         (bulkSeconds, bulkAnswerSeconds, var job) = await BulkAsync(parley, bulk);
                         bulkCount = bulk.Count;
