@@ -180,6 +180,73 @@ public sealed class NotificationsTests(ITestOutputHelper output)
         Assert.Equal([MessagesTopic], (await watcher.GetAsync(subscriptions)).Body!["entities"]!.AsArray().Select(e => (string)e!["id"]!));
     }
 
+    /// <summary>
+    /// Two sockets of one channel upgraded side by side: the one that arrived first registers last (held back here, as a
+    /// busy pool can). It is the one replaced; the later one stays. Registration order once decided it, and a client
+    /// whose socket had connected first could replace its successor and keep a channel nobody else could take over.
+    /// </summary>
+    [Fact]
+    public async Task OfTwoSocketsOnOneChannel_TheOneThatArrivedLaterStays_WhicheverRegistersFirst()
+    {
+        await using var server = await ParleyServer.StartAsync();
+        using var platform = await server.PlatformAsync();
+        var (created, body) = await platform.PostAsync("/api/v2/notifications/channels");
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        var hub = server.Services.GetRequiredService<Parley.Server.Notifications.NotificationHub>();
+        var channel = (await hub.FindAsync((string)body!["id"]!, CancellationToken.None))!;
+        using var earlyPair = await SocketPair.ConnectAsync();
+        using var latePair = await SocketPair.ConnectAsync();
+        var (earlyServer, early, lateServer, late) = (earlyPair.Server, earlyPair.Client, latePair.Server, latePair.Client);
+        var earlyArrival = hub.Arrive();
+        var lateArrival = hub.Arrive();
+
+        var servingLate = hub.ServeAsync(channel, lateServer, lateArrival, CancellationToken.None);
+        await PongAsync(late);   // registered
+        var servingEarly = hub.ServeAsync(channel, earlyServer, earlyArrival, CancellationToken.None);
+
+        var closing = await ReceiveAsync(early);
+        Assert.Equal("v2.system.socket_closing", (string?)closing["topicName"]);
+        Assert.Contains("Another socket", (string?)closing["eventBody"]!["message"]);
+        await servingEarly.WaitAsync(TimeSpan.FromSeconds(10));
+        await PongAsync(late);   // still served
+        Assert.False(servingLate.IsCompleted);
+        Assert.Equal(1, hub.ConnectedCount);
+        await late.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+        await servingLate.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, hub.ConnectedCount);
+    }
+
+    /// <summary>Both ends of a WebSocket over a loopback TCP connection; it owns the TCP clients (a dropped one closes its socket).</summary>
+    sealed class SocketPair(System.Net.Sockets.TcpClient serverEnd, System.Net.Sockets.TcpClient clientEnd) : IDisposable
+    {
+        public WebSocket Server { get; } = WebSocket.CreateFromStream(serverEnd.GetStream(), new WebSocketCreationOptions { IsServer = true });
+        public WebSocket Client { get; } = WebSocket.CreateFromStream(clientEnd.GetStream(), new WebSocketCreationOptions { IsServer = false });
+
+        public static async Task<SocketPair> ConnectAsync()
+        {
+            using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var client = new System.Net.Sockets.TcpClient();
+            var accepted = listener.AcceptTcpClientAsync();
+            await client.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
+            return new SocketPair(await accepted, client);
+        }
+
+        public void Dispose()
+        {
+            Server.Dispose();
+            Client.Dispose();
+            serverEnd.Dispose();
+            clientEnd.Dispose();
+        }
+    }
+
+    static async Task PongAsync(WebSocket socket)
+    {
+        await socket.SendAsync("{\"message\":\"ping\"}"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.Equal("pong", (string?)(await ReceiveAsync(socket))["eventBody"]!["message"]);
+    }
+
     [Fact]
     public async Task AReconnectedChannelSocket_ResumesItsSubscriptions()
     {
@@ -309,7 +376,7 @@ public sealed class NotificationsTests(ITestOutputHelper output)
         }
     }
 
-    static async Task<JsonObject> ReceiveAsync(ClientWebSocket socket)
+    static async Task<JsonObject> ReceiveAsync(WebSocket socket)
     {
         var buffer = new byte[16384];
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));

@@ -215,17 +215,35 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
     // ------------------------------------------------------------------ sockets
 
     /// <summary>
-    /// Serves the channel's socket on this node until it closes: registers it under the channel's stored topics, runs
-    /// its writer, and answers pings. A second socket for the same channel replaces the first.
+    /// A socket's place in the order sockets arrive on this node: taken before its upgrade is answered, handed to
+    /// <see cref="ServeAsync"/>.
     /// </summary>
-    public async Task ServeAsync(NotificationChannelState state, WebSocket socket, CancellationToken aborted)
+    public long Arrive() => Interlocked.Increment(ref _arrivals);
+    long _arrivals;
+
+    /// <summary>
+    /// Serves the channel's socket on this node until it closes: registers it under the channel's stored topics, runs
+    /// its writer, and answers pings. A socket that arrived later for the same channel replaces it, whichever of the
+    /// two registers first (<paramref name="arrival"/> from <see cref="Arrive"/>).
+    /// </summary>
+    public async Task ServeAsync(NotificationChannelState state, WebSocket socket, long arrival, CancellationToken aborted)
     {
-        var c = new Connection(state.Id, socket, options.NotificationChannelQueueFrames) { Expires = state.Expires };
-        if (_connected.TryGetValue(state.Id, out var previous)) Drop(previous, "Another socket connected to this channel.");
-        _connected[state.Id] = c;
-        Apply(state);
-        // A subscription change between the read and the registration: read again now that the socket is findable.
-        Reload(state.Id);
+        var c = new Connection(state.Id, socket, options.NotificationChannelQueueFrames) { Expires = state.Expires, Arrival = arrival };
+        Connection? replaced;
+        lock (_indexGate)
+        {
+            // Two upgrades of one channel run side by side: the one answered first may register last (its client
+            // believes it is connected, and the other is the newcomer that must win).
+            if (!_connected.TryGetValue(state.Id, out replaced) || replaced.Arrival < arrival) _connected[state.Id] = c;
+            else replaced = c;
+        }
+        if (replaced is not null) Drop(replaced, "Another socket connected to this channel.");
+        if (!c.Closed)
+        {
+            Apply(state);
+            // A subscription change between the read and the registration: read again now that the socket is findable.
+            Reload(state.Id);
+        }
         var writer = WriteAsync(c);
         var heartbeat = HeartbeatAsync(c);
         var buffer = new byte[4096];
@@ -337,5 +355,6 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
         public string? CloseReason { get; set; }
         public volatile CancellationTokenSource? SendDeadline;
         public long Generation;
+        public long Arrival { get; init; }
     }
 }

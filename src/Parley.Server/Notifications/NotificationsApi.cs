@@ -167,7 +167,8 @@ public static class NotificationsApi
             await ApiError.BadRequest("Open this channel's connectUri with a WebSocket.").ExecuteAsync(http);
             return;
         }
+        var arrival = hub.Arrive();   // before the 101: a client told it is connected holds the earlier place
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
-        await hub.ServeAsync(channel, socket, http.RequestAborted);
+        await hub.ServeAsync(channel, socket, arrival, http.RequestAborted);
     }
 }
