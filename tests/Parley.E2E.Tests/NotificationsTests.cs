@@ -216,31 +216,6 @@ public sealed class NotificationsTests(ITestOutputHelper output)
         Assert.Equal(0, hub.ConnectedCount);
     }
 
-    /// <summary>Both ends of a WebSocket over a loopback TCP connection; it owns the TCP clients (a dropped one closes its socket).</summary>
-    sealed class SocketPair(System.Net.Sockets.TcpClient serverEnd, System.Net.Sockets.TcpClient clientEnd) : IDisposable
-    {
-        public WebSocket Server { get; } = WebSocket.CreateFromStream(serverEnd.GetStream(), new WebSocketCreationOptions { IsServer = true });
-        public WebSocket Client { get; } = WebSocket.CreateFromStream(clientEnd.GetStream(), new WebSocketCreationOptions { IsServer = false });
-
-        public static async Task<SocketPair> ConnectAsync()
-        {
-            using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            var client = new System.Net.Sockets.TcpClient();
-            var accepted = listener.AcceptTcpClientAsync();
-            await client.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
-            return new SocketPair(await accepted, client);
-        }
-
-        public void Dispose()
-        {
-            Server.Dispose();
-            Client.Dispose();
-            serverEnd.Dispose();
-            clientEnd.Dispose();
-        }
-    }
-
     static async Task PongAsync(WebSocket socket)
     {
         await socket.SendAsync("{\"message\":\"ping\"}"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);

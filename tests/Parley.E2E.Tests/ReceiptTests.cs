@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.WebSockets;
+using Parley.Core;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -93,6 +95,55 @@ public sealed class ReceiptTests
         var (_, listed) = await platform.GetAsync($"/api/v2/parley/receipts?conversationId={conversationId}");
         Assert.Equal(1, (int)listed!["total"]!);
         Assert.Equal(terminationId, (string?)listed["entities"]![0]!["id"]);
+    }
+
+    /// <summary>
+    /// An end's Disconnect reaches every socket of the session or is cut off at the notify deadline: a socket whose guest
+    /// stopped reading (a 4 MiB frame stuck in front of it) is cut off and its receipt row says so; the socket that reads
+    /// is counted and recorded as delivered; the call does not wait past the deadline.
+    /// </summary>
+    [Fact]
+    public async Task ASocketThatDoesNotTakeTheDisconnect_IsCutOffAtTheDeadline_AndItsReceiptRowSaysSo()
+    {
+        var deadline = TimeSpan.FromSeconds(1);
+        await using var server = await ParleyServer.StartAsync(o => o with { NotifyTimeout = deadline });
+        var registry = server.Services.GetRequiredService<SessionRegistry>();
+        var hub = server.Services.GetRequiredService<LocalSessionHub>();
+        var receipts = server.Services.GetRequiredService<IReceiptStore>();
+        using var stalledPair = await SocketPair.ConnectAsync(smallBuffers: true);
+        using var readingPair = await SocketPair.ConnectAsync();
+        var stalled = new GuestConnection(stalledPair.Server, 16, TimeSpan.FromSeconds(30));
+        var reading = new GuestConnection(readingPair.Server, 16, TimeSpan.FromSeconds(30));
+        const string session = "receipt-deadline-session";
+        registry.Attach(session, stalled);
+        registry.Attach(session, reading);
+        Assert.True(stalled.Deliver(new byte[4 << 20]));   // never read: the Disconnect queues behind it
+        var n = 0;
+        var conversation = ConversationMachine.Start(Guid.NewGuid().ToString(), ChannelKind.WebMessaging, ParleyServer.DeploymentId, session,
+            DisconnectMode.Send, MessageDirection.Outbound, "Guest", "Bot", () => $"p-{++n}", DateTimeOffset.UtcNow);
+        var terminationId = Guid.NewGuid().ToString();
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var told = await hub.DeliverAsync(session, new SessionDelivery.Ended(conversation, DateTimeOffset.UtcNow, terminationId), deadline)
+            .WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, told);
+        Assert.InRange(watch.Elapsed, deadline - TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(5));
+        var frame = new byte[64 * 1024];
+        var got = await readingPair.Client.ReceiveAsync(frame, new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        Assert.Contains("Disconnect", System.Text.Encoding.UTF8.GetString(frame, 0, got.Count));
+
+        IReadOnlyList<SocketReceipt> rows = [];
+        for (var until = DateTime.UtcNow.AddSeconds(10); rows.Count < 2 && DateTime.UtcNow < until; await Task.Delay(20))
+            rows = await receipts.ListSocketsAsync(terminationId, CancellationToken.None);   // the recorder writes in batches
+        Assert.Equal(2, rows.Count);
+        var delivered = Assert.Single(rows, r => r.Delivered);
+        Assert.Equal(reading.Id, delivered.SocketId);
+        var cut = Assert.Single(rows, r => !r.Delivered);
+        Assert.Equal(stalled.Id, cut.SocketId);
+        Assert.Equal("cut off: the frame was not written within 1 s", cut.Error);
+        Assert.Equal(WebSocketState.Aborted, stalledPair.Server.State);
+        registry.Detach(session, stalled);
+        registry.Detach(session, reading);
     }
 
     [Fact]

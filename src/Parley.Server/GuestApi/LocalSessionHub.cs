@@ -72,8 +72,10 @@ public sealed class LocalSessionHub(SessionRegistry registry, ReceiptRecorder re
             sends[i] = sockets[i].DeliverAndConfirmAsync(frame);
             SettleWhenDone(sends[i], sockets[i], receipt, outcomes, i);
         }
-        var all = Task.WhenAll(sends);
-        await Task.WhenAny(all, Task.Delay(deadline));
+        // Waited for with a timer that goes once they are all written (a bulk end has thousands of these in flight:
+        // timers left to run out would crowd the timer queue the whole run long).
+        try { await Task.WhenAll(sends).WaitAsync(deadline); }
+        catch (TimeoutException) { }
         for (var i = 0; i < sends.Length; i++)
         {
             if (sends[i].IsCompleted) { Settle(sends[i], sockets[i], receipt, outcomes, i); continue; }   // its continuation may not have run yet
