@@ -126,7 +126,8 @@ public sealed partial class Report
         // 6. Bulk termination of 10,000 sessions: the call until every socket had its Disconnect.
         list.Add(p is { BulkSeconds: { } bulk }
             ? new("bulk termination of 10,000 sessions < 1 s (every socket told)",
-                $"{p.BulkCount} in {F2(bulk, "0.000")} s{(p.BulkFreshSet ? " (a fresh set)" : "")}" +
+                $"{p.BulkCount} in {F2(bulk, "0.000")} s{(p.BulkRunSeconds is { Length: > 1 } runs ? $" (median of {runs.Length} in one process: {string.Join(", ", runs.Select(r => F2(r, "0.000")))})" : "")}" +
+                $"{(p.BulkFreshSet ? " (a fresh set)" : "")}" +
                 (p.BulkWarmupSeconds is { } first ? $"; the process's first (a warm-up of a few hundred): {F2(first, "0.000")} s" : ""), p.BulkCount >= 10_000 ? bulk < 1 : null)
             : new("bulk termination of 10,000 sessions < 1 s (every socket told)", "needs `--bulk 10000`", null));
         return list;
