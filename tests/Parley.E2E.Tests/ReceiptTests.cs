@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.WebSockets;
-using Parley.Core;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Parley.Core;
 using Parley.Server;
 using Parley.Server.GuestApi;
 using Parley.Testing;
