@@ -14,6 +14,8 @@ sealed class SqliteDatabase : IAsyncDisposable
     readonly SqliteConnection _writer;
     readonly Task _writerLoop;
     readonly IntervalWalSync? _walSync;
+    readonly WalCheckpoints? _checkpoints;
+    readonly SqliteCommand? _checkpoint;
 
     public SecretCodec Secrets { get; }
 
@@ -23,13 +25,23 @@ sealed class SqliteDatabase : IAsyncDisposable
     /// <summary>The <c>interval</c> level's fsync of the log, or null at the other levels.</summary>
     public IntervalWalSync? WalSync => _walSync;
 
+    /// <summary>The log's checkpoints, run by the writer between groups (null for a database in memory: it has no log).</summary>
+    public WalCheckpoints? Checkpoints => _checkpoints;
+
     public string Path { get; }
 
     /// <summary>How many secrets an older version had stored in plain text and this open encrypted (0 on every later open).</summary>
     public int SecretsEncryptedAtOpen { get; private init; }
 
-    SqliteDatabase(string path, string connectionString, SqliteConnection writer, SecretCodec secrets, Durability durability)
+    SqliteDatabase(string path, string connectionString, SqliteConnection writer, SecretCodec secrets, Durability durability,
+        WalCheckpoints? checkpoints)
     {
+        _checkpoints = checkpoints;
+        if (checkpoints is not null)
+        {
+            _checkpoint = writer.CreateCommand();
+            _checkpoint.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+        }
         Path = path;
         Secrets = secrets;
         Durability = durability;
@@ -102,7 +114,8 @@ sealed class SqliteDatabase : IAsyncDisposable
         try { encrypted = await secrets.MigrateAsync(writer, ct); }
         catch { await writer.DisposeAsync(); throw; }
         if (onFile) OwnerOnly.RestrictDatabaseFiles(path);   // the -wal and -shm SQLite has just created (or an older start left)
-        return new SqliteDatabase(path, cs, writer, secrets, durability ?? Durability.Full) { SecretsEncryptedAtOpen = encrypted };
+        var checkpoints = onFile ? WalCheckpoints.Attach(writer) : null;
+        return new SqliteDatabase(path, cs, writer, secrets, durability ?? Durability.Full, checkpoints) { SecretsEncryptedAtOpen = encrypted };
     }
 
     /// <summary>The writer connection's <c>PRAGMA synchronous</c> for a level.</summary>
@@ -113,6 +126,9 @@ sealed class SqliteDatabase : IAsyncDisposable
 
     /// <summary>The writer connection's <c>PRAGMA temp_store</c> as SQLite reads it back (2 MEMORY).</summary>
     public Task<long> ReadTempStoreAsync(CancellationToken ct) => ReadWriterPragmaAsync("PRAGMA temp_store", ct);
+
+    /// <summary>The writer connection's <c>PRAGMA wal_autocheckpoint</c> as SQLite reads it back (0: SQLite's own is off).</summary>
+    public Task<long> ReadAutoCheckpointAsync(CancellationToken ct) => ReadWriterPragmaAsync("PRAGMA wal_autocheckpoint", ct);
 
     Task<long> ReadWriterPragmaAsync(string pragma, CancellationToken ct) => WriteAsync(async tx =>
     {
@@ -125,6 +141,8 @@ sealed class SqliteDatabase : IAsyncDisposable
         _writes.Writer.TryComplete();
         await _writerLoop;
         if (_walSync is not null) await _walSync.DisposeAsync();
+        _checkpoints?.Dispose();
+        if (_checkpoint is not null) await _checkpoint.DisposeAsync();
         foreach (var cmd in _prepared.Values) await cmd.DisposeAsync();
         await _writer.DisposeAsync();
         SqliteConnection.ClearAllPools();
@@ -340,6 +358,9 @@ sealed class SqliteDatabase : IAsyncDisposable
             foreach (var (request, result, error) in group)
                 if (error is null) request.Done.TrySetResult(result);
                 else request.Done.TrySetException(error);
+            // The log's checkpoint, once the group has its answers: no write waits for it but one queued meanwhile, and an
+            // end queued meanwhile goes first (unless the log has grown far past the threshold).
+            if (_checkpoints is { IsDue: true } due && (_urgent.IsEmpty || due.Pages >= 4 * WalCheckpoints.Threshold)) due.Run(_checkpoint!);
         }
     }
 

@@ -66,6 +66,15 @@ public sealed class SqliteStore : IAsyncDisposable
     /// <summary>The writer connection's <c>PRAGMA temp_store</c> as SQLite reads it back: 2 (MEMORY).</summary>
     public Task<long> ReadTempStoreAsync(CancellationToken ct = default) => _database.ReadTempStoreAsync(ct);
 
+    /// <summary>The writer connection's <c>PRAGMA wal_autocheckpoint</c> as SQLite reads it back: 0 while the writer checkpoints itself.</summary>
+    public Task<long> ReadAutoCheckpointAsync(CancellationToken ct = default) => _database.ReadAutoCheckpointAsync(ct);
+
+    /// <summary>Checkpoints of the log the writer has run between groups (0 in memory: no log).</summary>
+    public long WalCheckpoints => _database.Checkpoints?.Count ?? 0;
+
+    /// <summary>The log's size in pages after the last commit.</summary>
+    public int WalPages => _database.Checkpoints?.Pages ?? 0;
+
     /// <summary>At the <c>interval</c> level, how many fsyncs of the log the store has made (0 at the others).</summary>
     public long IntervalFsyncs => _database.WalSync?.Syncs ?? 0;
 

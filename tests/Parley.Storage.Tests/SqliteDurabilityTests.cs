@@ -65,6 +65,37 @@ public sealed class SqliteDurabilityTests : IAsyncLifetime
         await store.WhenCommitsOnDiskAsync().WaitAsync(Timeout);   // each commit already is
     }
 
+    [Theory]
+    [InlineData(DurabilityLevel.Full)]
+    [InlineData(DurabilityLevel.Os)]
+    public async Task TheWriterCheckpointsTheLogBetweenGroups_NotInsideACommit_AndRestartsIt(DurabilityLevel level)
+    {
+        var store = await OpenAsync(new Durability(level, Durability.DefaultFsyncInterval));
+        Assert.Equal(0, await store.ReadAutoCheckpointAsync());   // SQLite's own, inside the COMMIT past 1,000 pages, is off
+
+        // Past the threshold (each conversation's commit logs a few pages), with the largest size the log reached.
+        var started = new List<(Conversation Conversation, string Text)>();
+        var largest = 0;
+        while (store.WalCheckpoints == 0 && started.Count < 5_000)
+        {
+            var text = $"message {started.Count}";
+            started.Add((await StartConversationAsync(store.Ports, text), text));
+            largest = Math.Max(largest, store.WalPages);
+        }
+        Assert.True(store.WalCheckpoints >= 1, $"no checkpoint after {started.Count} commits (log at {store.WalPages} pages)");
+        Assert.InRange(largest, 1000, 1200);   // the checkpoint ran as soon as a group took the log past the threshold
+
+        // The next commit restarted the log from its start (the checkpoint copied every page: no reader held one back).
+        started.Add((await StartConversationAsync(store.Ports, "after the checkpoint"), "after the checkpoint"));
+        Assert.InRange(store.WalPages, 1, 100);
+
+        // Everything acknowledged is there for the next open, whichever of log and database holds it.
+        await CloseAsync(store);
+        var again = await OpenAsync(Durability.Full);
+        foreach (var (c, text) in started)
+            Assert.Equal(text, (await again.Ports.Conversations.ListMessagesAsync(c.Id, 25, 1, default)).Entities.Single().Text);
+    }
+
     [Fact]
     public async Task Os_RunsTheWriterWithSynchronousNormal_AndNeverFsyncsACommitOnItsOwn()
     {
