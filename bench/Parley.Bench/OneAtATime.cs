@@ -25,5 +25,24 @@ public static class OneAtATime
         return (Percentiles.Of(toFrame), Percentiles.Of(toAnswer));
     }
 
+    /// <summary>
+    /// The same calls for <paramref name="seconds"/>, round robin over <paramref name="guests"/>, not measured: a path's
+    /// first seconds in a process are its JIT's (tier-0 code, then the tier-1 compiles on a core the calls need), which a
+    /// running server has behind it. <paramref name="after"/> runs after each call's frame (a termination starts the
+    /// guest's next conversation there, so the next round has one to end).
+    /// </summary>
+    public static async Task WarmAsync(IReadOnlyList<BenchConnection> guests, Func<BenchConnection, Task> call, Func<Frame, bool> caused,
+        double seconds, TimeSpan timeout, Func<BenchConnection, Task>? after = null)
+    {
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; clock.Elapsed.TotalSeconds < seconds && guests.Count > 0; i++)
+        {
+            var g = guests[i % guests.Count];
+            await call(g);
+            await g.NextAsync(caused, timeout);
+            if (after is not null) await after(g);
+        }
+    }
+
     static double Ms(long fromTicks, long toTicks) => (toTicks - fromTicks) * 1000.0 / Stopwatch.Frequency;
 }

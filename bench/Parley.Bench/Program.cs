@@ -89,6 +89,12 @@ root.SetAction(async (parse, ct) =>
 
     Console.WriteLine(report.Machine);
     Console.WriteLine($"load average at start: {report.LoadAtStart}");
+    if (settings.Targets.Any(t => t.StartsWith("parley", StringComparison.Ordinal)) && OperatingSystem.IsLinux())
+    {
+        report.DiskFsync = DiskProbe.FsyncLatency(Path.GetTempPath(), smoke ? 100 : 1000);
+        Console.WriteLine($"disk: fdatasync of a {3 * 4} KiB write p50 {report.DiskFsync.P50:0.00} ms p99 {report.DiskFsync.P99:0.00} ms " +
+                          $"max {report.DiskFsync.Max:0.00} ms ({report.DiskFsync.Count}, one at a time, in {Path.GetTempPath()})");
+    }
     foreach (var name in settings.Targets)
     {
         Console.WriteLine($"-- {name}: {settings.Sessions} sessions, {settings.Active} active for {settings.Duration} s");
@@ -219,13 +225,25 @@ namespace Parley.Bench
                 if (singles.Count > 0)
                 {
                     await target.PrepareAsync(singles, needBotCommunication: true);
+                    // Warmed up as the steady load is, on the load's own sessions (perf, 2026-12-02: without it the JIT's
+                    // tier-1 thread held a core for the first 1–2 s of each one-at-a-time phase, and its p99 was twice the rest's).
+                    if (s.Warmup > 0)
+                        await OneAtATime.WarmAsync(active, g => target.BotReplyAsync(g, "warm-up"), f => f.Direction == "Outbound" && f.TracingId is null,
+                            s.Warmup, Timeout);
                     (botMessage, botAnswer) = await OneAtATime.TimeAsync(singles, g => target.BotReplyAsync(g, "one at a time"),
                         f => f.Direction == "Outbound" && f.TracingId is null, Timeout);
                     Console.WriteLine($"   bot message one at a time p50 {botMessage.P50:0.00} ms p99 {botMessage.P99:0.00} ms (HTTP answer p50 {botAnswer.P50:0.00} ms)");
                 }
                 if (target.CanTerminate)
                 {
-                    // Termination latency: Platform API call start → the guest's socket has the Disconnect frame.
+                    // Termination latency: Platform API call start → the guest's socket has the Disconnect frame. Warmed up
+                    // first on the load's sessions: each ended, then the bot starts its next conversation for the next round.
+                    if (s.Warmup > 0 && target is ParleyTarget warming)
+                        await OneAtATime.WarmAsync(active, async g =>
+                        {
+                            using var response = await target.TerminateAsync(g);
+                            response.EnsureSuccessStatusCode();
+                        }, f => f.IsDisconnect, s.Warmup, Timeout, after: g => warming.StartTaggedAsync([g], "warm-up"));
                     (termination, answer) = await OneAtATime.TimeAsync(singles, async g =>
                     {
                         using var response = await target.TerminateAsync(g);
@@ -392,6 +410,8 @@ namespace Parley.Bench
         public ClusterResult? Cluster { get; set; }
         public string LoadAtStart { get; } = Parley.Bench.Machine.LoadAverage();
         public string? LoadAtEnd { get; set; }
+        /// <summary>The disk's own fsync latency before the run (<see cref="DiskProbe"/>), or null when not measured.</summary>
+        public Percentiles? DiskFsync { get; set; }
 
         Result? Of(string name) => Results.FirstOrDefault(r => r.Target == name);
 
@@ -500,6 +520,7 @@ namespace Parley.Bench
                 ["projection"] = Project() is { } projection ? JsonSerializer.SerializeToNode(projection, SnakeCase) : null,
                 ["machine"] = machine,
                 ["load_average_start"] = LoadAtStart,
+                ["disk_fdatasync_ms"] = DiskFsync is { } disk ? new JsonObject { ["p50"] = disk.P50, ["p99"] = disk.P99, ["max"] = disk.Max, ["samples"] = disk.Count } : null,
                 ["load_average_end"] = LoadAtEnd,
                 ["settings"] = JsonSerializer.SerializeToNode(settings),
                 ["targets"] = JsonSerializer.SerializeToNode(Results.Select(Flatten).ToList()),
