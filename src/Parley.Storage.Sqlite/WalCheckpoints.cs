@@ -56,7 +56,8 @@ sealed unsafe class WalCheckpoints : IDisposable
             Volatile.Write(ref _pages, 0);
             Interlocked.Increment(ref _checkpoints);
         }
-        catch (SqliteException) { }
+        // Whatever it is, it must not end the writer's loop (every write after would wait for ever): the log stays as it is.
+        catch (Exception) { }
     }
 
     /// <summary>SQLite calls this on the committing thread after each commit with the log's size in pages.</summary>
