@@ -15,7 +15,6 @@ sealed class SqliteDatabase : IAsyncDisposable
     readonly Task _writerLoop;
     readonly IntervalWalSync? _walSync;
     readonly WalCheckpoints? _checkpoints;
-    readonly SqliteCommand? _checkpoint;
 
     public SecretCodec Secrets { get; }
 
@@ -37,11 +36,6 @@ sealed class SqliteDatabase : IAsyncDisposable
         WalCheckpoints? checkpoints)
     {
         _checkpoints = checkpoints;
-        if (checkpoints is not null)
-        {
-            _checkpoint = writer.CreateCommand();
-            _checkpoint.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
-        }
         Path = path;
         Secrets = secrets;
         Durability = durability;
@@ -142,7 +136,6 @@ sealed class SqliteDatabase : IAsyncDisposable
         await _writerLoop;
         if (_walSync is not null) await _walSync.DisposeAsync();
         _checkpoints?.Dispose();
-        if (_checkpoint is not null) await _checkpoint.DisposeAsync();
         foreach (var cmd in _prepared.Values) await cmd.DisposeAsync();
         await _writer.DisposeAsync();
         SqliteConnection.ClearAllPools();
@@ -360,7 +353,7 @@ sealed class SqliteDatabase : IAsyncDisposable
                 else request.Done.TrySetException(error);
             // The log's checkpoint, once the group has its answers: no write waits for it but one queued meanwhile, and an
             // end queued meanwhile goes first (unless the log has grown far past the threshold).
-            if (_checkpoints is { IsDue: true } due && (_urgent.IsEmpty || due.Pages >= 4 * WalCheckpoints.Threshold)) due.Run(_checkpoint!);
+            if (_checkpoints is { IsDue: true } due && (_urgent.IsEmpty || due.Pages >= 4 * WalCheckpoints.Threshold)) due.Run();
         }
     }
 

@@ -20,6 +20,7 @@ sealed unsafe class WalCheckpoints : IDisposable
     public const int Threshold = 1000;
 
     readonly SqliteConnection _writer;
+    readonly SqliteCommand _checkpoint;
     readonly GCHandle _self;
     int _pages;
     long _checkpoints;
@@ -27,6 +28,8 @@ sealed unsafe class WalCheckpoints : IDisposable
     WalCheckpoints(SqliteConnection writer)
     {
         _writer = writer;
+        _checkpoint = writer.CreateCommand();
+        _checkpoint.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
         _self = GCHandle.Alloc(this);
         sqlite3_wal_hook(writer.Handle!.DangerousGetHandle(), &OnCommit, GCHandle.ToIntPtr(_self));
     }
@@ -48,11 +51,11 @@ sealed unsafe class WalCheckpoints : IDisposable
     /// older snapshot keeps its pages in the log; the next one gets them). The writer then restarts the log at its next
     /// transaction. A failure loses nothing: the log still holds every page, and the next commit makes it due again.
     /// </summary>
-    public void Run(SqliteCommand checkpoint)
+    public void Run()
     {
         try
         {
-            checkpoint.ExecuteNonQuery();
+            _checkpoint.ExecuteNonQuery();
             Volatile.Write(ref _pages, 0);
             Interlocked.Increment(ref _checkpoints);
         }
@@ -73,6 +76,7 @@ sealed unsafe class WalCheckpoints : IDisposable
     {
         sqlite3_wal_autocheckpoint(_writer.Handle!.DangerousGetHandle(), Threshold);
         _self.Free();
+        _checkpoint.Dispose();
     }
 
     [DllImport("e_sqlite3", CallingConvention = CallingConvention.Cdecl)]
