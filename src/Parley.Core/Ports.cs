@@ -313,6 +313,12 @@ public sealed record StoragePorts(
 
     /// <summary>Bulk termination jobs (docs/ending-sessions.md "Bulk terminations"); every adapter sets it when it opens.</summary>
     public ITerminationJobStore TerminationJobs { get; init; } = null!;
+
+    /// <summary>
+    /// What stopped this store taking writes for good, or null while it takes them (docs/health.md, check <c>writes</c>).
+    /// An adapter whose writes can stop for good (the embedded store's one writer) sets it.
+    /// </summary>
+    public Func<Exception?> WriteFault { get; init; } = static () => null;
 }
 
 /// <summary>

@@ -29,6 +29,14 @@ sealed class SqliteDatabase : IAsyncDisposable
 
     public string Path { get; }
 
+    Exception? _writerFault;
+
+    /// <summary>What stopped the writer's loop, or null while it runs (docs/durability.md "When the writer stops").</summary>
+    public Exception? WriterFault => Volatile.Read(ref _writerFault);
+
+    /// <summary>Test seam: runs on the writer thread after each group's answers, outside any write's own error handling.</summary>
+    internal Action? AfterGroup { get; set; }
+
     /// <summary>How many secrets an older version had stored in plain text and this open encrypted (0 on every later open).</summary>
     public int SecretsEncryptedAtOpen { get; private init; }
 
@@ -47,8 +55,9 @@ sealed class SqliteDatabase : IAsyncDisposable
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         new Thread(() =>
         {
-            try { RunWriter(); stopped.TrySetResult(); }
-            catch (Exception e) { stopped.TrySetException(e); }
+            try { RunWriter(); }
+            catch (Exception e) { WriterStopped(e); }
+            stopped.TrySetResult();
         }) { IsBackground = true, Name = "SQLite writer" }.Start();
         _writerLoop = stopped.Task;
     }
@@ -255,10 +264,12 @@ sealed class SqliteDatabase : IAsyncDisposable
     /// </param>
     public async Task<T> WriteAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken ct, bool urgent = false)
     {
+        if (WriterFault is { } fault) throw Unavailable(fault);
         var request = new WriteRequest(async tx => await work(tx), ct);
         if (urgent) _urgent.Enqueue(request);
         // An urgent write wakes the loop with a placeholder (the loop waits on the channel, and skips placeholders).
-        if (!_writes.Writer.TryWrite(urgent ? WakeUp : request)) throw new ObjectDisposedException(nameof(SqliteStore));
+        if (!_writes.Writer.TryWrite(urgent ? WakeUp : request))
+            throw WriterFault is { } stopped ? Unavailable(stopped) : new ObjectDisposedException(nameof(SqliteStore));
         // Not cancellable once queued: a caller is never told "failed" about a write that then commits. Cancellation
         // stops a write only before it runs (the writer checks the token first).
         return (T)(await request.Done.Task)!;
@@ -269,6 +280,23 @@ sealed class SqliteDatabase : IAsyncDisposable
         public Func<SqliteTransaction, Task<object?>> Work => work;
         public CancellationToken Cancellation => ct;
         public TaskCompletionSource<object?> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    static StoreUnavailableException Unavailable(Exception fault) =>
+        new($"The store takes no writes: its writer stopped ({fault.GetType().Name}); restart the node.", fault);
+
+    /// <summary>
+    /// The writer's loop ended with an error no write's own handling caught (a defect): nothing queued may wait for ever.
+    /// Every write queued, and every later one, fails as the store being unavailable (a 503), and the readiness check
+    /// reports the node unready. What was committed stays committed; what was queued was never applied.
+    /// </summary>
+    void WriterStopped(Exception e)
+    {
+        Volatile.Write(ref _writerFault, e);
+        _writes.Writer.TryComplete();   // from here a new write fails at once instead of queueing
+        var unavailable = Unavailable(e);
+        while (_urgent.TryDequeue(out var urgent)) urgent.Done.TrySetException(unavailable);
+        while (_writes.Reader.TryRead(out var queued)) queued.Done.TrySetException(unavailable);
     }
 
     /// <summary>Most writes one transaction takes; bounds how long the first write of a group waits for the last.</summary>
@@ -337,8 +365,6 @@ sealed class SqliteDatabase : IAsyncDisposable
                 }
                 current = null;
                 tx.Commit();
-                _walSync?.Committed();
-                ParleyDiagnostics.CommitGroupSize.Record(group.Count);
             }
             catch (Exception e)
             {
@@ -348,12 +374,16 @@ sealed class SqliteDatabase : IAsyncDisposable
                 foreach (var (request, _, _) in group) request.Done.TrySetException(e);
                 continue;
             }
+            // Outside the try: once COMMIT has returned, nothing may tell a caller its write failed.
+            _walSync?.Committed();
+            ParleyDiagnostics.CommitGroupSize.Record(group.Count);
             foreach (var (request, result, error) in group)
                 if (error is null) request.Done.TrySetResult(result);
                 else request.Done.TrySetException(error);
             // The log's checkpoint, once the group has its answers: no write waits for it but one queued meanwhile, and an
             // end queued meanwhile goes first (unless the log has grown far past the threshold).
             if (_checkpoints is { IsDue: true } due && (_urgent.IsEmpty || due.Pages >= 4 * WalCheckpoints.Threshold)) due.Run();
+            AfterGroup?.Invoke();
         }
     }
 

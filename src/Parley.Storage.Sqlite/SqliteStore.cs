@@ -20,6 +20,7 @@ public sealed class SqliteStore : IAsyncDisposable
             TerminationPolicies = new SqliteTerminationPolicyStore(database),
             TerminationJobs = new SqliteTerminationJobStore(database),
             Receipts = new SqliteReceiptStore(database),
+            WriteFault = () => database.WriterFault,
         };
     }
 
@@ -97,6 +98,9 @@ public sealed class SqliteStore : IAsyncDisposable
         new(await SqliteDatabase.OpenInMemoryAsync(cipher, ct), nodeId);
 
     public bool InMemory => _database.Path == SqliteDatabase.InMemoryPath;
+
+    /// <summary>Test seam: runs on the writer thread after each group (a throwing one stops the writer's loop).</summary>
+    internal Action? AfterWriterGroup { set => _database.AfterGroup = value; }
 
     public ValueTask DisposeAsync() => _database.DisposeAsync();
 }

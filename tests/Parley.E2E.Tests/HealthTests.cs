@@ -8,6 +8,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Parley.Core;
 using Parley.Server;
@@ -191,6 +192,60 @@ public sealed class HealthTests
         Assert.DoesNotContain("lost in the outage", texts);
         Assert.Contains("after the outage", texts);
         using var fresh = await server.PlatformAsync();   // the token endpoint answers again
+    }
+
+    [Fact]
+    public async Task WriterStopped_WritesAnswer503_TheNodeIsNeitherReadyNorLive_AndWhatWasAcknowledgedStays()
+    {
+        var logs = new LogCapture();
+        await using var server = await ParleyServer.StartAsync(services: s => s.AddSingleton<ILoggerProvider>(logs));
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        using var platform = await server.PlatformAsync();
+        await using var guest = await server.GuestAsync();
+        await guest.ConfigureAsync();
+        Assert.Equal("message", (string?)(await guest.SendTextAsync("before the defect"))["type"]);
+        var conversationId = await platform.ConversationOfSessionAsync(await guest.SessionIdAsync());
+        var (liveBefore, live, _) = await ProbeAsync(http, "/healthz");
+        Assert.Equal(HttpStatusCode.OK, liveBefore);
+        Assert.Equal("Healthy", (string?)live["checks"]!["writes"]!["status"]);
+
+        // A defect in the embedded store's writer loop (outside any write's own error handling), after the next group.
+        var ports = server.Services.GetRequiredService<StoragePorts>();
+        var sqlite = ((Adapters.LockedStore)ports.Lifetime).Store;
+        var armed = 1;
+        sqlite.AfterWriterGroup = () =>
+        {
+            if (Interlocked.Exchange(ref armed, 0) == 1) throw new InvalidOperationException("a defect in the writer's loop");
+        };
+
+        // The write whose group committed is acknowledged; every write after it is refused in the protocol's own form.
+        Assert.Equal("message", (string?)(await guest.SendTextAsync("the last one stored"))["type"]);
+        var refused = await guest.SendTextAsync("after the defect");
+        Assert.Equal(503, (int)refused["code"]!);
+        Assert.Contains("not acknowledged", (string?)refused["body"]);
+        var (end, endBody) = await platform.PostAsync($"/api/v2/conversations/{conversationId}/disconnect", new { });
+        AssertServiceUnavailable(end, endBody);
+
+        // Out of rotation and, since only a new process brings the writer back, not live either; no engine detail leaks.
+        var (readyStatus, ready, _) = await ProbeAsync(http, "/readyz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, readyStatus);
+        Assert.Equal("the store takes no writes: its writer stopped (InvalidOperationException)", (string?)ready["checks"]!["store"]!["description"]);
+        var (liveStatus, liveAfter, _) = await ProbeAsync(http, "/healthz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, liveStatus);
+        Assert.Equal("Unhealthy", (string?)liveAfter["checks"]!["writes"]!["status"]);
+        Assert.Contains("restart the node", (string?)liveAfter["checks"]!["writes"]!["description"]);
+        Assert.DoesNotContain("a defect", liveAfter.ToJsonString());   // the cause's message is in the log (6003), not the answer
+        var stopped = await logs.WaitForAsync(e => e.EventId == 6003, TimeSpan.FromSeconds(10));
+        Assert.Equal(LogLevel.Critical, stopped.Level);
+        Assert.Contains("a defect in the writer's loop", stopped.Error);
+        Assert.Single(logs.All, e => e.EventId == 6003);   // once, however many writes and probes met it
+
+        // Reads still answer, with everything acknowledged and nothing refused.
+        var texts = (await ports.Conversations.ListMessagesAsync(conversationId, 100, 1, default)).Entities.Select(m => m.Text).ToList();
+        Assert.Contains("before the defect", texts);
+        Assert.Contains("the last one stored", texts);
+        Assert.DoesNotContain("after the defect", texts);
+        Assert.False((await ports.Conversations.LoadAsync(conversationId, default))!.IsEnded);
     }
 
     static void AssertServiceUnavailable(HttpResponseMessage response, JsonNode? body)

@@ -97,6 +97,49 @@ public sealed class SqliteDurabilityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AWriterLoopThatStops_FailsTheQueuedAndEveryLaterWrite_AsUnavailable_AndKeepsWhatItCommitted()
+    {
+        var store = await OpenAsync(Durability.Full);
+        var before = await StartConversationAsync(store.Ports, "before the defect");
+        Assert.Null(store.Ports.WriteFault());
+
+        // A defect outside any write's own error handling, once a group has its answers: the loop ends there.
+        using var entered = new SemaphoreSlim(0);
+        using var release = new SemaphoreSlim(0);
+        var armed = 0;
+        store.AfterWriterGroup = () =>
+        {
+            if (Interlocked.Exchange(ref armed, 0) == 0) return;
+            entered.Release();
+            release.Wait();
+            throw new InvalidOperationException("a defect in the writer's loop");
+        };
+        Volatile.Write(ref armed, 1);
+        var last = new GuestSession(Id(), Id(), "dep", null, T0);
+        var lastWrite = store.Ports.Sessions.CreateAsync(last, default);
+        Assert.True(await entered.WaitAsync(Timeout));
+        var queued = store.Ports.Sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default);   // waits behind the defect
+        release.Release();
+
+        await lastWrite.WaitAsync(Timeout);   // its group had committed and answered before the loop ended
+        var fault = await Assert.ThrowsAsync<StoreUnavailableException>(() => queued.WaitAsync(Timeout));
+        Assert.Contains("writer stopped", fault.Message);
+        Assert.IsType<InvalidOperationException>(fault.InnerException);
+        // A later write fails at once rather than queueing for ever, and the ports say why (the readiness check reads it).
+        await Assert.ThrowsAsync<StoreUnavailableException>(() => StartConversationAsync(store.Ports, "after").WaitAsync(Timeout));
+        Assert.Equal("a defect in the writer's loop", store.Ports.WriteFault()?.Message);
+
+        // Reads still answer; what was committed is in the file for the next open.
+        Assert.NotNull(await store.Ports.Sessions.GetAsync(last.Id, default));
+        await CloseAsync(store);
+        var again = await OpenAsync(Durability.Full);
+        Assert.Null(again.Ports.WriteFault());
+        Assert.NotNull(await again.Ports.Sessions.GetAsync(last.Id, default));
+        Assert.Equal("before the defect", (await again.Ports.Conversations.ListMessagesAsync(before.Id, 25, 1, default)).Entities.Single().Text);
+        await StartConversationAsync(again.Ports, "after a restart");
+    }
+
+    [Fact]
     public async Task Os_RunsTheWriterWithSynchronousNormal_AndNeverFsyncsACommitOnItsOwn()
     {
         var store = await OpenAsync(new Durability(DurabilityLevel.Os, Durability.DefaultFsyncInterval));

@@ -80,8 +80,10 @@ public static class Adapters
     }
 
     /// <summary>Closes the store, then lets go of its data folder.</summary>
-    sealed class LockedStore(SqliteStore store, DataFolderLock folderLock) : IAsyncDisposable
+    internal sealed class LockedStore(SqliteStore store, DataFolderLock folderLock) : IAsyncDisposable
     {
+        public SqliteStore Store => store;
+
         public async ValueTask DisposeAsync()
         {
             try { await store.DisposeAsync(); }

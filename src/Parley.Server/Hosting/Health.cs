@@ -23,11 +23,14 @@ public static class Health
     public static IServiceCollection AddParleyHealth(this IServiceCollection services)
     {
         services.AddSingleton<StoreReadiness>();
+        services.AddSingleton<WritesCheck>();
         services.AddSingleton<StoreOutages>();
         services.AddSingleton<DrainingCheck>();
         services.AddSingleton<HealthCheckFailures>();
         services.AddHealthChecks()
             .AddCheck("process", () => HealthCheckResult.Healthy("the process is up and serving requests"), tags: [Live])
+            // Unlike a store that cannot be reached, a store whose writer stopped comes back only with a new process.
+            .AddCheck<WritesCheck>("writes", tags: [Live])
             .AddCheck<DrainingCheck>("draining", tags: [Ready])
             .Add(new HealthCheckRegistration("store", sp => sp.GetRequiredService<StoreReadiness>(), HealthStatus.Unhealthy, [Ready],
                 StoreCheckTimeout));
@@ -133,6 +136,15 @@ sealed class DrainingCheck(IHostApplicationLifetime lifetime) : IHealthCheck
         lifetime.ApplicationStopping.IsCancellationRequested ? Draining : Serving;
 }
 
+/// <summary>The store still takes writes (<see cref="StoragePorts.WriteFault"/>): when it never will again, restarting the process is the fix.</summary>
+sealed class WritesCheck(StoreOutages outages) : IHealthCheck
+{
+    static readonly Task<HealthCheckResult> Taking = Task.FromResult(HealthCheckResult.Healthy("the store takes writes"));
+
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct) =>
+        outages.WriterFault() is { } fault ? Task.FromResult(HealthCheckResult.Unhealthy($"{StoreOutages.NoWrites(fault)}; restart the node")) : Taking;
+}
+
 /// <summary>
 /// The store answers a read through the ports (a conversation that does not exist: one indexed lookup, whatever the
 /// adapter). Concurrent probes share one read, so a flood of <c>/readyz</c> calls costs the store one query at a time.
@@ -146,6 +158,8 @@ sealed class StoreReadiness(IConversationStore store, StoreOutages outages) : IH
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct)
     {
+        // A store that answers reads but takes no write any more (its writer stopped) cannot serve this node's traffic.
+        if (outages.WriterFault() is { } fault) return Task.FromResult(HealthCheckResult.Unhealthy(StoreOutages.NoWrites(fault)));
         Task<HealthCheckResult> probe;
         lock (_gate)
         {
@@ -205,8 +219,24 @@ sealed class HealthCheckFailures(ILoggerFactory loggers)
 /// A store outage, logged as one: the first failure and then at most one line per <see cref="Every"/> (with how many
 /// failures were not logged), as a warning without a stack trace; and once when the store answers again.
 /// </summary>
-public sealed class StoreOutages(ILoggerFactory loggers)
+public sealed class StoreOutages(ILoggerFactory loggers, StoragePorts ports)
 {
+    int _writerLogged;
+
+    /// <summary>
+    /// What stopped the store taking writes for good (the embedded store's writer: docs/durability.md), or null; logged
+    /// with its cause (6003) the first time anything asks.
+    /// </summary>
+    public Exception? WriterFault()
+    {
+        var fault = ports.WriteFault();
+        if (fault is not null && Interlocked.Exchange(ref _writerLogged, 1) == 0) _log.StoreWriterStopped(fault);
+        return fault;
+    }
+
+    /// <summary>A health check's description of it: the exception's type only (a message could quote a path).</summary>
+    public static string NoWrites(Exception fault) => $"the store takes no writes: its writer stopped ({fault.GetType().Name})";
+
     readonly ILogger _log = loggers.CreateLogger(ParleyLog.Store);
     static readonly TimeSpan Every = TimeSpan.FromSeconds(10);
     long _lastLogTicks = long.MinValue / 2;
@@ -218,6 +248,7 @@ public sealed class StoreOutages(ILoggerFactory loggers)
     /// <summary>The store could not be reached while doing <paramref name="what"/>.</summary>
     public void Failed(string what, StoreUnavailableException e)
     {
+        WriterFault();
         Interlocked.Increment(ref _failures);
         var first = Interlocked.Exchange(ref _down, 1) == 0;
         var now = Environment.TickCount64;

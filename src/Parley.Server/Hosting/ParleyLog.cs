@@ -163,6 +163,9 @@ public static partial class ParleyLog
     [LoggerMessage(6002, LogLevel.Information, "The store answers again, after {Failures} failed operations")]
     public static partial void StoreAnswersAgain(this ILogger log, int failures);
 
+    [LoggerMessage(6003, LogLevel.Critical, "The store's writer stopped: this node takes no writes until it is restarted (/healthz and /readyz answer 503)")]
+    public static partial void StoreWriterStopped(this ILogger log, Exception cause);
+
     // ---- 7xxx hosting (Parley.Hosting) ----
 
     [LoggerMessage(7001, LogLevel.Information, "Parley started on {Urls}")]
