@@ -22,6 +22,11 @@ var fullOption = new Option<bool>("--full")
 var sessionsOption = new Option<int>("--sessions") { Description = "concurrent guest sessions per target", DefaultValueFactory = _ => 2000 };
 var activeOption = new Option<int>("--active") { Description = "sessions in the steady load (closed loop)", DefaultValueFactory = _ => 100 };
 var durationOption = new Option<double>("--duration") { Description = "seconds of steady load", DefaultValueFactory = _ => 10 };
+var jitSettleOption = new Option<double>("--jit-settle")
+{
+    Description = "after --warmup, seconds more at most of the same load while the server's JIT still recompiles (above 0.03 cores): the measured phase is the steady state's",
+    DefaultValueFactory = _ => 40,
+};
 var warmupOption = new Option<double>("--warmup") { Description = "seconds of the same load before the measured one, not counted (every target alike: the JIT's tiering settles)", DefaultValueFactory = _ => 5 };
 var terminationsOption = new Option<int>("--terminations") { Description = "single terminations timed (Parley), one at a time", DefaultValueFactory = _ => 1000 };
 var bulkOption = new Option<int>("--bulk")
@@ -54,7 +59,7 @@ var tracedOption = new Option<int>("--traced") { Description = "cross-node termi
 
 var root = new RootCommand("Parley benchmark: sessions, throughput, termination latency and memory, as ratios to baselines")
 {
-    targetsOption, levelsOption, fullOption, sessionsOption, activeOption, durationOption, warmupOption, terminationsOption, bulkOption, bulkRunsOption, bulkCallsOption, sourcesOption,
+    targetsOption, levelsOption, fullOption, sessionsOption, activeOption, durationOption, warmupOption, jitSettleOption, terminationsOption, bulkOption, bulkRunsOption, bulkCallsOption, sourcesOption,
     scalingOption, scalingTargetsOption, projectionSessionsOption, projectionRateOption, jsonOption, smokeOption, verboseOption, nodesOption,
     crossTerminationsOption, tracedOption,
 };
@@ -80,7 +85,8 @@ root.SetAction(async (parse, ct) =>
         parse.GetValue(sourcesOption),
         smoke ? 0 : parse.GetValue(bulkCallsOption),
         smoke ? 1 : parse.GetValue(warmupOption),
-        Math.Max(1, parse.GetValue(bulkRunsOption)));
+        Math.Max(1, parse.GetValue(bulkRunsOption)),
+        smoke ? 0 : parse.GetValue(jitSettleOption));
     var scalingSizes = Pick(scalingOption, "1000,5000,10000,19000");
     var scalingTargets = parse.GetValue(scalingTargetsOption)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? settings.Targets;
     var nodes = parse.GetValue(nodesOption);
@@ -140,7 +146,7 @@ return await root.Parse(args).InvokeAsync();
 namespace Parley.Bench
 {
     public sealed record Settings(string[] Targets, int Sessions, int Active, double Duration, int Terminations, int Bulk, int Sources, int BulkCalls = 0, double Warmup = 0,
-        int BulkRuns = 1);
+        int BulkRuns = 1, double JitSettle = 0);
 
     public sealed record Percentiles(double P50, double P95, double P99, double Max, int Count)
     {
@@ -159,7 +165,8 @@ namespace Parley.Bench
         Percentiles? Termination, Percentiles? TerminationAnswer, int BulkCount, double? BulkSeconds,
         Percentiles? BotMessage = null, Percentiles? BotMessageAnswer = null, double? BulkAnswerSeconds = null, int BulkCallsCount = 0,
         double? BulkCallsSeconds = null, double? CommitGroups = null, double? CommitWrites = null, bool BulkFreshSet = false,
-        double? BulkWarmupSeconds = null, double[]? BulkRunSeconds = null, double[]? BulkRunCpuSeconds = null)
+        double? BulkWarmupSeconds = null, double[]? BulkRunSeconds = null, double[]? BulkRunCpuSeconds = null,
+        double? WarmupSeconds = null, double? WarmupJitCores = null, double JitCores = 0)
     {
         /// <summary>Commit groups per second of steady load (Parley: from its commit group histogram).</summary>
         public double? CommitGroupsPerSecond => CommitGroups is { } g && DurationSeconds > 0 ? g / DurationSeconds : null;
@@ -175,6 +182,8 @@ namespace Parley.Bench
     {
         // Generous: the durable baseline commits one fsync per message, and a loaded disk can take seconds per round trip.
         static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
+        /// <summary>The JIT counts as done below this share of a core (its thread idles at 0; a late compile is ~0.01 s).</summary>
+        const double JitQuiet = 0.03;
         static double Ms(long fromTicks, long toTicks) => (toTicks - fromTicks) * 1000.0 / Stopwatch.Frequency;
 
         public static async Task<Result> RunAsync(string name, Settings s)
@@ -200,17 +209,35 @@ namespace Parley.Bench
                 await target.PrepareAsync(active, needBotCommunication: true);
                 // A warm-up of the same loop first, not counted: a server measured seconds after its start spends a
                 // quarter of its CPU in the JIT's tier-1 recompiles (perf, 2026-12-02), which a running server does not.
-                if (s.Warmup > 0) await ClosedLoop.RunAsync(active, _ => target, s.Warmup, Timeout, []);
+                // Then on, in one-second slices, while the JIT still works (its tier-1 compiles of a large server take 15–25 s
+                // of this load on two shared cores: perf, 2026-12-02), up to --jit-settle seconds: the figure is the steady state's.
+                double? warmupSeconds = null, warmupJitCores = null;
+                if (s.Warmup > 0)
+                {
+                    var warmClock = Stopwatch.StartNew();
+                    await ClosedLoop.RunAsync(active, _ => target, s.Warmup, Timeout, []);
+                    while (s.JitSettle > 0)
+                    {
+                        var jitBefore = target.JitCpuSeconds();
+                        var slice = await ClosedLoop.RunAsync(active, _ => target, 1, Timeout, []);
+                        warmupJitCores = (target.JitCpuSeconds() - jitBefore) / slice;
+                        if (warmupJitCores <= JitQuiet || warmClock.Elapsed.TotalSeconds >= s.Warmup + s.JitSettle) break;
+                    }
+                    warmupSeconds = warmClock.Elapsed.TotalSeconds;
+                    Console.WriteLine($"   warm-up {warmupSeconds:0} s" + (warmupJitCores is { } last ? $" (the JIT at {last:0.00} cores in its last second)" : ""));
+                }
                 var rtts = new List<double>();
                 var commitsBefore = await target.CommitGroupsAsync();
                 var cpuBefore = target.CpuSeconds();
+                var jitCpuBefore = target.JitCpuSeconds();
                 var loadSeconds = await ClosedLoop.RunAsync(active, _ => target, s.Duration, Timeout, rtts);
                 var cpuCores = (target.CpuSeconds() - cpuBefore) / loadSeconds;
+                var jitCores = (target.JitCpuSeconds() - jitCpuBefore) / loadSeconds;
                 var commitsAfter = await target.CommitGroupsAsync();
                 double? commitGroups = null, commitWrites = null;
                 if (commitsBefore is { } b0 && commitsAfter is { } b1) (commitGroups, commitWrites) = (b1.Groups - b0.Groups, b1.Writes - b0.Writes);
                 var roundTrip = Percentiles.Of(rtts);
-                Console.WriteLine($"   {rtts.Count / loadSeconds * 2:0} messages/s, round trip p50 {roundTrip.P50:0.00} ms p99 {roundTrip.P99:0.00} ms, {cpuCores:0.00} cores" +
+                Console.WriteLine($"   {rtts.Count / loadSeconds * 2:0} messages/s, round trip p50 {roundTrip.P50:0.00} ms p99 {roundTrip.P99:0.00} ms, {cpuCores:0.00} cores (JIT {jitCores:0.00})" +
                                   (commitGroups is > 0 ? $", {commitGroups / loadSeconds:0} commit groups/s of {commitWrites / commitGroups:0.0} writes" : ""));
 
                 Percentiles? termination = null, answer = null, botMessage = null, botAnswer = null;
@@ -322,7 +349,7 @@ namespace Parley.Bench
                 }
                 return new Result(name, s.Sessions, connected.Count, refused, connectSeconds, rssBase, rssIdle, active.Count, loadSeconds, rtts.Count,
                     roundTrip, cpuCores, termination, answer, bulkCount, bulkSeconds, botMessage, botAnswer, bulkAnswerSeconds, bulkCallsCount, bulkCallsSeconds,
-                    commitGroups, commitWrites, bulkFresh, bulkWarmupSeconds, bulkRunSeconds, bulkRunCpuSeconds);
+                    commitGroups, commitWrites, bulkFresh, bulkWarmupSeconds, bulkRunSeconds, bulkRunCpuSeconds, warmupSeconds, warmupJitCores, jitCores);
             }
             finally
             {
@@ -569,7 +596,8 @@ namespace Parley.Bench
             connect_s = r.ConnectSeconds, rss_base_kib = r.RssBaseKiB, rss_idle_kib = r.RssIdleKiB, rss_kib_per_session = r.RssKiBPerSession,
             active = r.ActiveSessions, duration_s = r.DurationSeconds, round_trips = r.RoundTrips, messages_per_s = r.MessagesPerSecond,
             rtt_p50_ms = r.RoundTrip.P50, rtt_p95_ms = r.RoundTrip.P95, rtt_p99_ms = r.RoundTrip.P99, rtt_max_ms = r.RoundTrip.Max,
-            server_cpu_cores = r.CpuCores, termination_p50_ms = r.Termination?.P50, termination_p99_ms = r.Termination?.P99,
+            server_cpu_cores = r.CpuCores, server_jit_cores = r.JitCores, warmup_s = r.WarmupSeconds, warmup_last_second_jit_cores = r.WarmupJitCores,
+            termination_p50_ms = r.Termination?.P50, termination_p99_ms = r.Termination?.P99,
             termination_answer_p50_ms = r.TerminationAnswer?.P50, termination_answer_p99_ms = r.TerminationAnswer?.P99,
             bot_message_p50_ms = r.BotMessage?.P50, bot_message_p99_ms = r.BotMessage?.P99, bulk_terminate_count = r.BulkCount, bulk_terminate_s = r.BulkSeconds,
             bulk_terminate_answer_s = r.BulkAnswerSeconds, bulk_terminate_calls_count = r.BulkCallsCount, bulk_terminate_calls_s = r.BulkCallsSeconds,

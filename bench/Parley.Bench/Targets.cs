@@ -163,6 +163,29 @@ public abstract class Target : IAsyncDisposable
         return (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0;   // utime, stime in clock ticks (USER_HZ = 100)
     }
 
+    /// <summary>
+    /// CPU seconds the server's JIT has spent recompiling hot methods (the .NET runtime's tiered-compilation thread, named
+    /// ".NET Tiered Compilation"); 0 for a server that has none (Node).
+    /// </summary>
+    public double JitCpuSeconds()
+    {
+        double seconds = 0;
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{Process.Id}/task"))
+        {
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                var open = stat.IndexOf('(');
+                var close = stat.LastIndexOf(')');
+                if (!stat.AsSpan(open + 1, close - open - 1).StartsWith(".NET Tiered", StringComparison.Ordinal)) continue;
+                var fields = stat[(close + 2)..].Split(' ');
+                seconds += (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0;
+            }
+            catch (IOException) { }   // a thread that ended meanwhile
+        }
+        return seconds;
+    }
+
     public virtual async ValueTask DisposeAsync()
     {
         Http?.Dispose();
