@@ -218,9 +218,9 @@ namespace Parley.Bench
                     await ClosedLoop.RunAsync(active, _ => target, s.Warmup, Timeout, []);
                     while (s.JitSettle > 0)
                     {
-                        var jitBefore = target.JitCpuSeconds();
+                        var jitBefore = target.JitThreads();
                         var slice = await ClosedLoop.RunAsync(active, _ => target, 1, Timeout, []);
-                        warmupJitCores = (target.JitCpuSeconds() - jitBefore) / slice;
+                        warmupJitCores = target.JitCpuSecondsSince(jitBefore) / slice;
                         if (warmupJitCores <= JitQuiet || warmClock.Elapsed.TotalSeconds >= s.Warmup + s.JitSettle) break;
                     }
                     warmupSeconds = warmClock.Elapsed.TotalSeconds;
@@ -229,10 +229,10 @@ namespace Parley.Bench
                 var rtts = new List<double>();
                 var commitsBefore = await target.CommitGroupsAsync();
                 var cpuBefore = target.CpuSeconds();
-                var jitCpuBefore = target.JitCpuSeconds();
+                var jitCpuBefore = target.JitThreads();
                 var loadSeconds = await ClosedLoop.RunAsync(active, _ => target, s.Duration, Timeout, rtts);
                 var cpuCores = (target.CpuSeconds() - cpuBefore) / loadSeconds;
-                var jitCores = (target.JitCpuSeconds() - jitCpuBefore) / loadSeconds;
+                var jitCores = target.JitCpuSecondsSince(jitCpuBefore) / loadSeconds;
                 var commitsAfter = await target.CommitGroupsAsync();
                 double? commitGroups = null, commitWrites = null;
                 if (commitsBefore is { } b0 && commitsAfter is { } b1) (commitGroups, commitWrites) = (b1.Groups - b0.Groups, b1.Writes - b0.Writes);

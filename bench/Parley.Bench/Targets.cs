@@ -164,12 +164,12 @@ public abstract class Target : IAsyncDisposable
     }
 
     /// <summary>
-    /// CPU seconds the server's JIT has spent recompiling hot methods (the .NET runtime's tiered-compilation thread, named
-    /// ".NET Tiered Compilation"); 0 for a server that has none (Node).
+    /// CPU seconds of the server's JIT threads (the .NET runtime's tiered-compilation thread, ".NET Tiered Compilation",
+    /// which the runtime ends when idle and starts again when needed), by thread id; empty for a server without one (Node).
     /// </summary>
-    public double JitCpuSeconds()
+    public Dictionary<int, double> JitThreads()
     {
-        double seconds = 0;
+        var threads = new Dictionary<int, double>();
         foreach (var task in Directory.EnumerateDirectories($"/proc/{Process.Id}/task"))
         {
             try
@@ -179,12 +179,19 @@ public abstract class Target : IAsyncDisposable
                 var close = stat.LastIndexOf(')');
                 if (!stat.AsSpan(open + 1, close - open - 1).StartsWith(".NET Tiered", StringComparison.Ordinal)) continue;
                 var fields = stat[(close + 2)..].Split(' ');
-                seconds += (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0;
+                threads[int.Parse(stat.AsSpan(0, open - 1))] = (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0;
             }
-            catch (IOException) { }   // a thread that ended meanwhile
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // a thread that ended meanwhile
         }
-        return seconds;
+        return threads;
     }
+
+    /// <summary>
+    /// JIT CPU seconds since <paramref name="before"/> (<see cref="JitThreads"/>): each thread's growth, a thread started
+    /// since counted whole. What a thread that ended in between did after <paramref name="before"/> is not seen.
+    /// </summary>
+    public double JitCpuSecondsSince(Dictionary<int, double> before) =>
+        JitThreads().Sum(t => t.Value - before.GetValueOrDefault(t.Key));
 
     public virtual async ValueTask DisposeAsync()
     {
