@@ -156,9 +156,11 @@ public abstract class Target : IAsyncDisposable
     }
 
     /// <summary>User + system CPU seconds the server process has used.</summary>
-    public double CpuSeconds()
+    public double CpuSeconds() => CpuSecondsOf(File.ReadAllText($"/proc/{Process.Id}/stat"));
+
+    /// <summary>User + system CPU seconds of a process's or thread's <c>/proc/…/stat</c> line.</summary>
+    static double CpuSecondsOf(string stat)
     {
-        var stat = File.ReadAllText($"/proc/{Process.Id}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0;   // utime, stime in clock ticks (USER_HZ = 100)
     }
@@ -178,8 +180,7 @@ public abstract class Target : IAsyncDisposable
                 var open = stat.IndexOf('(');
                 var close = stat.LastIndexOf(')');
                 if (!stat.AsSpan(open + 1, close - open - 1).StartsWith(".NET Tiered", StringComparison.Ordinal)) continue;
-                var fields = stat[(close + 2)..].Split(' ');
-                threads[int.Parse(stat.AsSpan(0, open - 1))] = (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0;
+                threads[int.Parse(stat.AsSpan(0, open - 1))] = CpuSecondsOf(stat);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // a thread that ended meanwhile
         }
