@@ -25,9 +25,11 @@ dotnet test tests/Parley.Browser.Tests -c Release --no-build -nologo --logger "c
   | grep -E '^\s+(Failed|Skipped) [A-Za-z_]|^Total tests|^\s+(Passed|Failed): ' || true
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
-# Count the per-test result lines ("  Passed Name [12 ms]", "  Failed Name [..]").
-passed=$(grep -cE '^\s+Passed [A-Za-z_]' "$log" || true)
-failed=$(grep -cE '^\s+Failed [A-Za-z_]' "$log" || true)
+# Sum each test run's own totals ("     Passed: 301"): counting the per-test lines ("  Passed Name [12 ms]") once came
+# to 682 where the totals said 683 (a result line not at a line's start). A run that died before its totals fails the
+# status check below.
+passed=$(sed -nE 's/^\s+Passed: ([0-9]+)$/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+failed=$(sed -nE 's/^\s+Failed: ([0-9]+)$/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
 if [ "$failed" -gt 0 ]; then
   echo; echo "Failures:"; grep -A 15 -E '^\s+Failed [A-Za-z_]' "$log"; echo
 fi
