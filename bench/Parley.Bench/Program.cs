@@ -209,8 +209,9 @@ namespace Parley.Bench
                 await target.PrepareAsync(active, needBotCommunication: true);
                 // A warm-up of the same loop first, not counted: a server measured seconds after its start spends a
                 // quarter of its CPU in the JIT's tier-1 recompiles (perf, 2026-12-02), which a running server does not.
-                // Then on, in one-second slices, while the JIT still works (its tier-1 compiles of a large server take 15–25 s
-                // of this load on two shared cores: perf, 2026-12-02), up to --jit-settle seconds: the figure is the steady state's.
+                // Then on, in one-second slices, while the JIT still works (perf, 2026-12-02: still at 0.21 cores in the first
+                // seconds after a 5 s warm-up; Parley's settled after 6–14 s of load), up to --jit-settle seconds: the figure
+                // is the steady state's.
                 double? warmupSeconds = null, warmupJitCores = null;
                 if (s.Warmup > 0)
                 {
