@@ -76,6 +76,9 @@ public sealed class SqliteStore : IAsyncDisposable
     /// <summary>The log's size in pages after the last commit.</summary>
     public int WalPages => _database.Checkpoints?.Pages ?? 0;
 
+    /// <summary>The log's size in pages when the writer last checkpointed it (0 before the first, and in memory).</summary>
+    public int WalPagesAtLastCheckpoint => _database.Checkpoints?.PagesAtLastCheckpoint ?? 0;
+
     /// <summary>At the <c>interval</c> level, how many fsyncs of the log the store has made (0 at the others).</summary>
     public long IntervalFsyncs => _database.WalSync?.Syncs ?? 0;
 

@@ -23,6 +23,7 @@ sealed unsafe class WalCheckpoints : IDisposable
     readonly SqliteCommand _checkpoint;
     readonly GCHandle _self;
     int _pages;
+    int _pagesAtLastCheckpoint;
     long _checkpoints;
 
     WalCheckpoints(SqliteConnection writer)
@@ -40,6 +41,9 @@ sealed unsafe class WalCheckpoints : IDisposable
     /// <summary>The log's size in pages after the last commit.</summary>
     public int Pages => Volatile.Read(ref _pages);
 
+    /// <summary>The log's size in pages when the last checkpoint ran (0 before the first).</summary>
+    public int PagesAtLastCheckpoint => Volatile.Read(ref _pagesAtLastCheckpoint);
+
     /// <summary>Checkpoints run so far.</summary>
     public long Count => Interlocked.Read(ref _checkpoints);
 
@@ -55,7 +59,9 @@ sealed unsafe class WalCheckpoints : IDisposable
     {
         try
         {
+            var pages = Pages;
             _checkpoint.ExecuteNonQuery();
+            Volatile.Write(ref _pagesAtLastCheckpoint, pages);
             Volatile.Write(ref _pages, 0);
             Interlocked.Increment(ref _checkpoints);
         }
