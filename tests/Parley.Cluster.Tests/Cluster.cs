@@ -139,11 +139,7 @@ public sealed class Cluster : IAsyncDisposable
         await Task.WhenAll(_nodes.Select(n => n.DisposeAsync().AsTask()));
         try
         {
-            NpgsqlConnection.ClearAllPools();
-            await using var connection = new NpgsqlConnection(_serverConnection);
-            await connection.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{Database}\" WITH (FORCE)", connection);
-            await drop.ExecuteNonQueryAsync();
+            await TestDatabases.DropAsync(_serverConnection, Database);
         }
         catch (NpgsqlException) { /* the server is gone (a fault test stopped it): nothing to drop from here */ }
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }

@@ -32,11 +32,7 @@ public sealed class PolicyNodesTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         if (_database.Length == 0) return;
-        NpgsqlConnection.ClearAllPools();
-        await using var c = new NpgsqlConnection(Server);
-        await c.OpenAsync();
-        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_database} WITH (FORCE)", c);
-        await drop.ExecuteNonQueryAsync();
+        await TestDatabases.DropAsync(Server, _database);
     }
 
     [PostgresFact]

@@ -69,11 +69,7 @@ public sealed class NotificationNodesTests
         }
         finally
         {
-            NpgsqlConnection.ClearAllPools();
-            await using var c = new NpgsqlConnection(server);
-            await c.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", c);
-            await drop.ExecuteNonQueryAsync();
+            await TestDatabases.DropAsync(server, database);
         }
     }
 }

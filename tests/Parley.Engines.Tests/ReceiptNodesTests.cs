@@ -57,11 +57,7 @@ public sealed class ReceiptNodesTests
         }
         finally
         {
-            NpgsqlConnection.ClearAllPools();
-            await using var c = new NpgsqlConnection(server);
-            await c.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", c);
-            await drop.ExecuteNonQueryAsync();
+            await TestDatabases.DropAsync(server, database);
         }
     }
 }

@@ -1,4 +1,5 @@
 using Npgsql;
+using Parley.Testing;
 
 namespace Parley.Storage.Tests;
 
@@ -57,10 +58,6 @@ public sealed class PostgresTestDatabase : IAsyncDisposable
     {
         if (!_database.IsValueCreated) return;
         var name = await _database.Value;
-        NpgsqlConnection.ClearAllPools();
-        await using var c = new NpgsqlConnection(_server);
-        await c.OpenAsync();
-        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {name} WITH (FORCE)", c);
-        await drop.ExecuteNonQueryAsync();
+        await TestDatabases.DropAsync(_server, name);
     }
 }
