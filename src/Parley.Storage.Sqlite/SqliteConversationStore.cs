@@ -106,19 +106,30 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
             // A change of state: stamped at the time it was decided, or at the latest stored message's when that is later
             // (an append another node stamped later may have committed first): the end time never precedes a message.
             var decidedAt = commit.Events.Where(e => e is not MessageAdded).Select(e => (long?)Ms(e.At)).Max() ?? Ms(c.EndTime);
-            var update = db.Prepared(tx,
-                $"UPDATE conversations SET state = $state, version = $v, last_sequence = last_sequence + $n, last_message_time = {LatestMessageTime}, " +
-                "end_time = CASE WHEN $end IS NULL THEN NULL ELSE max($end, COALESCE(last_message_time, $end)) END " +
-                "WHERE id = $id AND version = $expected " +
-                "RETURNING last_sequence, CASE WHEN $at IS NULL THEN NULL ELSE max($at, COALESCE(last_message_time, $at)) END",
-                ("$state", c.State.ToString()), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$n", messages.Count), ("$latest", latestMessage),
-                ("$at", decidedAt), ("$id", c.Id), ("$expected", commit.ExpectedVersion));
-            await using (var r = await update.ExecuteReaderAsync(ct))
+            // Read, then write, on the writer (nothing moves in between) rather than one UPDATE … RETURNING: SQLite runs a
+            // RETURNING as a trigger, so that UPDATE took a statement journal of its own, and inside a bulk chunk's
+            // savepoint each one's release walked the in-memory sub-journal from its start (memjrnlTruncate: 7.6 % of the
+            // writer's time in a bulk of 10,000, growing with the chunk; perf, BENCHMARKS.md round two, eighth run).
+            var read = db.Prepared(tx, "SELECT last_sequence, last_message_time FROM conversations WHERE id = $id AND version = $expected",
+                ("$id", c.Id), ("$expected", commit.ExpectedVersion));
+            long storedLastMessage;
+            bool hasLastMessage;
+            using (var r = read.ExecuteReader())
             {
-                if (!await r.ReadAsync(ct)) return CommitResult.Refused;   // another writer moved first
-                lastSequence = r.GetInt64(0);
-                changedAt = r.IsDBNull(1) ? null : Time(r.GetInt64(1));
+                if (!r.Read()) return CommitResult.Refused;   // another writer moved first
+                lastSequence = r.GetInt64(0) + messages.Count;
+                hasLastMessage = !r.IsDBNull(1);
+                storedLastMessage = hasLastMessage ? r.GetInt64(1) : 0;
             }
+            // The latest message time with this commit's; the end stamped no earlier than the latest message stored before
+            // it, the change no earlier than the latest message including this commit's.
+            long? lastMessage = hasLastMessage ? Math.Max(storedLastMessage, latestMessage ?? storedLastMessage) : latestMessage;
+            long? end = Ms(c.EndTime) is { } e0 ? Math.Max(e0, hasLastMessage ? storedLastMessage : e0) : null;
+            changedAt = decidedAt is { } at ? Time(Math.Max(at, lastMessage ?? at)) : null;
+            var update = db.Prepared(tx,
+                "UPDATE conversations SET state = $state, version = $v, last_sequence = $seq, last_message_time = $last, end_time = $end WHERE id = $id",
+                ("$state", c.State.ToString()), ("$v", c.Version), ("$seq", lastSequence), ("$last", lastMessage), ("$end", end), ("$id", c.Id));
+            update.ExecuteNonQuery();
             foreach (var e in commit.Events.OfType<ParticipantDisconnected>())
             {
                 var p = c.FindParticipant(e.ParticipantId)!;
