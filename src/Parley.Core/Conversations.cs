@@ -114,6 +114,12 @@ public sealed class Conversations(
         return Published(after, events, audit?.Id, outbox, started: false);
     }
 
+    /// <summary>
+    /// The lock stripe of a conversation: <see cref="HandleManyAsync"/> calls over conversations of different stripes run
+    /// side by side; two that share a stripe run one after the other.
+    /// </summary>
+    public int LockStripeOf(string conversationId) => _conversationLocks.StripeOf(conversationId);
+
     /// <summary>What <see cref="HandleManyAsync"/> did to one conversation: its outcome, or the error that stopped it.</summary>
     public readonly record struct ManyOutcome(string ConversationId, Outcome? Outcome, Exception? Error);
 
@@ -403,9 +409,12 @@ public sealed class StripedLock(int stripes)
 {
     readonly SemaphoreSlim[] _locks = Enumerable.Range(0, stripes).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
 
+    /// <summary>The stripe whose lock <paramref name="key"/> takes (keys of different stripes never wait for each other).</summary>
+    public int StripeOf(string key) => (int)((uint)StringComparer.Ordinal.GetHashCode(key) % (uint)_locks.Length);
+
     public async ValueTask<Releaser> AcquireAsync(string key, CancellationToken ct)
     {
-        var gate = _locks[(int)((uint)StringComparer.Ordinal.GetHashCode(key) % (uint)_locks.Length)];
+        var gate = _locks[StripeOf(key)];
         await gate.WaitAsync(ct);
         return new Releaser(gate);
     }
@@ -421,7 +430,7 @@ public sealed class StripedLock(int stripes)
     /// </summary>
     public async ValueTask<ManyReleaser> AcquireManyAsync(IEnumerable<string> keys, CancellationToken ct)
     {
-        var stripes = keys.Select(k => (int)((uint)StringComparer.Ordinal.GetHashCode(k) % (uint)_locks.Length)).Distinct().Order().ToArray();
+        var stripes = keys.Select(StripeOf).Distinct().Order().ToArray();
         var taken = 0;
         try
         {

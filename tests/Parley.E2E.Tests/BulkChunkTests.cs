@@ -115,6 +115,45 @@ public sealed class BulkChunkTests
         Assert.Equal("Bulk", (string?)(await AuditAsync(platform, firstId)).Single()!["lever"]);
     }
 
+    /// <summary>
+    /// The chunks of a page of the listing share no lock stripe, so the chunks in flight together never wait for each
+    /// other's locks; every conversation is in exactly one chunk, and a chunk is cut at the configured size, or after
+    /// the rest of its last stripe.
+    /// </summary>
+    [Theory]
+    [InlineData(1000, 256)]
+    [InlineData(1000, 1000)]
+    [InlineData(37, 8)]
+    public void AListingPage_IsCutIntoChunksOfDisjointLockStripes(int count, int size)
+    {
+        var locks = new StripedLock(1024);
+        var page = Enumerable.Range(0, count).Select(_ => Live(Guid.CreateVersion7().ToString())).ToList();
+
+        var chunks = Parley.Server.Terminations.BulkTerminator.StripeChunks(page, locks.StripeOf, size).ToList();
+
+        Assert.Equal(page.Select(r => r.Id).Order(), chunks.SelectMany(c => c).Select(r => r.Id).Order());
+        var stripeSets = chunks.Select(c => c.Select(r => locks.StripeOf(r.Id)).ToHashSet()).ToList();
+        for (var i = 0; i < stripeSets.Count; i++)
+            for (var j = i + 1; j < stripeSets.Count; j++)
+                Assert.False(stripeSets[i].Overlaps(stripeSets[j]), $"chunks {i} and {j} share a lock stripe");
+        Assert.All(chunks.SkipLast(1), c => Assert.True(c.Length >= size, $"a chunk of {c.Length} before the last"));
+        // Longer than the size only by the rest of the stripe it was cut in.
+        Assert.All(chunks.Where(c => c.Length > size), c => Assert.Single(c[(size - 1)..].Select(r => locks.StripeOf(r.Id)).Distinct()));
+    }
+
+    /// <summary>Rows of one stripe only: cut anyway at twice the size (neighbours then wait, but no chunk grows without bound).</summary>
+    [Fact]
+    public void AStripeHoldingMoreThanTwoChunks_IsCutAtTwiceTheSize()
+    {
+        var page = Enumerable.Range(0, 1000).Select(i => Live($"c-{i}")).ToList();
+
+        var chunks = Parley.Server.Terminations.BulkTerminator.StripeChunks(page, _ => 7, 256).ToList();
+
+        Assert.Equal([512, 488], chunks.Select(c => c.Length));
+    }
+
+    static LiveConversation Live(string id) => new(id, ChannelKind.WebMessaging, "deployment", DateTimeOffset.UnixEpoch, null, null, null);
+
     /// <summary>Holds the first chunk write (<see cref="IConversationStore.CommitManyAsync"/>) until released.</summary>
     sealed class CommitGate
     {
