@@ -15,7 +15,7 @@ namespace Parley.Micro;
 public class EndChunkBenchmarks
 {
     /// <summary>Ends per chunk: the server's default (<c>Parley:Terminations:Chunk</c>).</summary>
-    const int Chunk = 256;
+    const int Chunk = 512;
 
     [Params("memory", "file")] public string Storage = "memory";
 
