@@ -1,50 +1,30 @@
 using System.Collections.Immutable;
 using BenchmarkDotNet.Attributes;
 using Parley.Core;
-using Parley.Storage.Sqlite;
 
 namespace Parley.Micro;
 
 /// <summary>
 /// The writer's per-message work: a guest message's commit on the SQLite store (the statement, the group, the
 /// transaction). <see cref="PerGroup"/> commits are put in flight together, so the writer takes them as one group; the
-/// figures are per message. <c>memory</c> leaves out the disk (the CPU and allocations only); <c>file</c> is a temp
-/// file with the shipped durability (WAL, fsync per group commit).
+/// figures are per message, in memory or in a file (<see cref="StoreBenchmarks"/>).
 /// </summary>
 [MemoryDiagnoser]
-public class WriterBenchmarks
+public class WriterBenchmarks : StoreBenchmarks
 {
     const int PerInvoke = 64;
 
-    [Params("memory", "file")] public string Storage = "memory";
     [Params(1, 16)] public int PerGroup;
 
-    SqliteStore _store = null!;
-    string? _dir;
     Conversation _live = null!;
     readonly Task<CommitResult>[] _inFlight = new Task<CommitResult>[16];
     long _next;
 
-    [GlobalSetup]
-    public async Task Setup()
+    protected override async Task SetUpAsync()
     {
-        if (Storage == "file")
-        {
-            _dir = Path.Combine(Path.GetTempPath(), "parley-micro-" + Guid.NewGuid().ToString("N"));
-            Directory.CreateDirectory(_dir);
-            _store = await SqliteStore.OpenAsync(Path.Combine(_dir, "parley.db"));
-        }
-        else _store = await SqliteStore.OpenInMemoryAsync(null);
         _live = Samples.Live();
-        var created = await _store.Ports.Conversations.CommitAsync(new Commit(_live, 0, []), CancellationToken.None);
+        var created = await Store.Ports.Conversations.CommitAsync(new Commit(_live, 0, []), CancellationToken.None);
         if (!created.Stored) throw new InvalidOperationException("The benchmark's conversation was not created.");
-    }
-
-    [GlobalCleanup]
-    public async Task Cleanup()
-    {
-        await _store.DisposeAsync();
-        if (_dir is not null) Directory.Delete(_dir, recursive: true);
     }
 
     Commit NextMessage()
@@ -60,7 +40,7 @@ public class WriterBenchmarks
     {
         for (var done = 0; done < PerInvoke; done += PerGroup)
         {
-            for (var i = 0; i < PerGroup; i++) _inFlight[i] = _store.Ports.Conversations.CommitAsync(NextMessage(), CancellationToken.None);
+            for (var i = 0; i < PerGroup; i++) _inFlight[i] = Store.Ports.Conversations.CommitAsync(NextMessage(), CancellationToken.None);
             for (var i = 0; i < PerGroup; i++)
                 if (!(await _inFlight[i]).Stored) throw new InvalidOperationException("A message commit was refused.");
         }
