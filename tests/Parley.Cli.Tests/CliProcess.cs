@@ -158,9 +158,35 @@ public sealed class RunningTool : IAsyncDisposable
     public async Task<int> ExitCodeAsync(TimeSpan timeout)
     {
         using var deadline = new CancellationTokenSource(timeout);
-        await _process.WaitForExitAsync(deadline.Token);
+        try { await _process.WaitForExitAsync(deadline.Token); }
+        catch (OperationCanceledException) { throw new TimeoutException($"the tool did not exit within {timeout.TotalSeconds}s\n{await StateAsync()}"); }
         await _readers;
         return _process.ExitCode;
+    }
+
+    /// <summary>What a tool that will not exit is doing: its state and threads (from /proc), what it wrote since, and
+    /// the managed stacks when <c>dotnet-stack</c> is on the PATH (a developer's machine; CI has only /proc).</summary>
+    async Task<string> StateAsync()
+    {
+        var state = new StringBuilder();
+        var proc = $"/proc/{_process.Id}";
+        try
+        {
+            state.AppendLine(File.ReadAllLines($"{proc}/status").FirstOrDefault(l => l.StartsWith("State:", StringComparison.Ordinal)));
+            foreach (var task in Directory.GetDirectories($"{proc}/task"))
+                state.AppendLine($"  thread {Path.GetFileName(task)} {File.ReadAllText($"{task}/comm").Trim()} waiting in {File.ReadAllText($"{task}/wchan")}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { state.AppendLine($"no {proc}: {e.Message}"); }
+        state.AppendLine("--- stdout since").Append(Rest(_stdout)).AppendLine("--- stderr since").Append(Rest(_stderr));
+        try
+        {
+            using var stack = Process.Start(new ProcessStartInfo("dotnet-stack", ["report", "-p", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+                { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            state.AppendLine("--- managed stacks").Append(await stack.StandardOutput.ReadToEndAsync(limit.Token));
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or OperationCanceledException) { }
+        return state.ToString();
     }
 
     /// <summary>Sends SIGINT, as Ctrl-C in a terminal does.</summary>
