@@ -94,9 +94,20 @@ public sealed class ParleyTool : IDisposable
         return new CliResult(process.ExitCode, await stdout, await stderr);
     }
 
-    /// <summary>Starts the tool and leaves it running (a tail); its output lines arrive as they are written.</summary>
-    public RunningTool Start(string[] args, IReadOnlyDictionary<string, string>? environment = null) =>
-        new(Process.Start(Info(args, environment))!);
+    /// <summary>
+    /// Starts the tool and leaves it running (a tail); its output lines arrive as they are written. SIGINT is reset to its
+    /// default first (coreutils <c>env --default-signal</c>), as in a terminal's foreground job: a test run started in the
+    /// background by a non-interactive shell (CI's, nohup's) has SIGINT ignored, every child inherits that, and .NET then
+    /// never installs its handler, so the tool could not hear the Ctrl-C a test sends it.
+    /// </summary>
+    public RunningTool Start(string[] args, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var info = Info(args, environment);
+        info.ArgumentList.Insert(0, info.FileName);
+        info.ArgumentList.Insert(0, "--default-signal=INT");
+        info.FileName = "env";
+        return new(Process.Start(info)!);
+    }
 
     public void Dispose()
     {
@@ -189,10 +200,10 @@ public sealed class RunningTool : IAsyncDisposable
         return state.ToString();
     }
 
-    /// <summary>Sends SIGINT, as Ctrl-C in a terminal does.</summary>
-    public void Interrupt()
+    /// <summary>Sends SIGINT, as Ctrl-C in a terminal does (or another signal: <c>TERM</c>, as a service manager stops it).</summary>
+    public void Interrupt(string signal = "INT")
     {
-        using var kill = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var kill = Process.Start("kill", [$"-{signal}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
     }
 

@@ -191,8 +191,10 @@ public sealed class ConversationCommandTests
         Assert.Equal(0, await tail.ExitCodeAsync(Wait));
     }
 
-    [Fact]
-    public async Task Tail_EndsCleanly_OnCtrlC()
+    [Theory]
+    [InlineData("INT")]    // Ctrl-C
+    [InlineData("TERM")]   // a service manager, or kill, stopping it
+    public async Task Tail_EndsCleanly_OnCtrlC_OrSigterm(string signal)
     {
         await using var s = await Scene.StartAsync();
         var (_, conversationId) = await s.LiveConversationAsync();
@@ -201,7 +203,7 @@ public sealed class ConversationCommandTests
 
         await s.RunAsync("terminate", conversationId, "--reason", "end of tail test");
         var line = await tail.NextStdoutLineAsync(Wait);
-        tail.Interrupt();
+        tail.Interrupt(signal);
 
         Assert.Contains($"v2.detail.events.conversation.{conversationId}.customer.end", line);
         Assert.Equal(0, await tail.ExitCodeAsync(Wait));
