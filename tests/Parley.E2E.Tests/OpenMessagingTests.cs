@@ -262,6 +262,32 @@ public sealed class OpenMessagingTests
     }
 
     [Fact]
+    public async Task AGracefulRestart_WhileAReceiverIsAnswering_RecordsTheDelivery_AndDoesNotSendItAgain()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Delay = TimeSpan.FromMilliseconds(700);   // it has the body, and answers 200 only after the stop has begun
+        await using var server = await ParleyServer.StartAsync(FastRetries);
+        using var platform = await server.PlatformAsync();
+        var id = await CreateIntegrationAsync(platform, receiver.Url);
+        await AgentlessAsync(platform, id, "+1", "before the restart");
+        await receiver.NextAsync();
+
+        await server.RestartAsync();   // the stop waits for the answer and records it, instead of cutting the send short
+
+        using var again = await server.PlatformAsync();
+        var (_, delivered) = await again.GetAsync($"/api/v2/parley/openmessaging/deliveries?integrationId={id}&state=Delivered");
+        var first = Assert.Single(delivered!["entities"]!.AsArray());
+        Assert.Equal(1, (int)first!["attempts"]!);
+        Assert.Equal(200, (int)first["lastStatus"]!);
+
+        receiver.Delay = TimeSpan.Zero;
+        await AgentlessAsync(again, id, "+2", "after the restart");
+        var next = await receiver.NextAsync();
+        Assert.Equal("after the restart", (string?)next.Json["text"]);   // not the first one a second time
+        Assert.Equal(2, receiver.Count);
+    }
+
+    [Fact]
     public async Task Integrations_Crud_NeverEchoTheSecret_AndRefuseBadInput()
     {
         await using var server = await ParleyServer.StartAsync();

@@ -32,6 +32,9 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     readonly SemaphoreSlim _wake = new(0, 1);
     readonly ConcurrentDictionary<string, int> _inFlightTo = new();
     int _inFlight;
+    /// <summary>The attempts under way, which a stop lets finish; cancelled only when the host's shutdown timeout runs out.</summary>
+    readonly List<Task> _attempts = [];
+    readonly CancellationTokenSource _abandon = new();
 
     readonly HttpClient _http = new(WithinFileReserve(WebhookNetworkGuard.CreateHandler(options.WebhooksAllowPrivateNetworks)))
         { Timeout = Timeout.InfiniteTimeSpan };
@@ -48,6 +51,22 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     {
         base.Dispose();
         _http.Dispose();
+        _abandon.Dispose();
+    }
+
+    /// <summary>
+    /// Stops leasing, then lets the attempts under way finish and records their outcomes (each within its own send
+    /// timeout, all within the host's shutdown timeout): a receiver that answered before or during a graceful stop is not
+    /// sent the same delivery again after the restart. Only a crash, or a shutdown timeout that ran out, leaves a
+    /// delivery to be resent (receivers de-duplicate by its id).
+    /// </summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        Task[] attempts;
+        lock (_attempts) attempts = [.. _attempts];
+        await using var abandon = cancellationToken.Register(_abandon.Cancel);
+        await Task.WhenAll(attempts);   // an attempt never throws (DeliverAsync catches); abandoned ones end as cancelled sends
     }
 
     /// <summary>New deliveries were committed.</summary>
@@ -80,7 +99,12 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
                 {
                     _inFlightTo.AddOrUpdate(delivery.Item.Destination, 1, (_, n) => n + 1);
                     Interlocked.Increment(ref _inFlight);
-                    _ = Task.Run(() => DeliverAsync(delivery, stop), CancellationToken.None);
+                    var attempt = Task.Run(() => DeliverAsync(delivery, _abandon.Token), CancellationToken.None);
+                    lock (_attempts)
+                    {
+                        _attempts.RemoveAll(t => t.IsCompleted);
+                        _attempts.Add(attempt);
+                    }
                 }
                 if (outageBackoff != OutageBackoffStart) outages.Answered();
                 outageBackoff = OutageBackoffStart;
@@ -135,7 +159,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     long _countedAt;
     static readonly TimeSpan OutboxCountPeriod = TimeSpan.FromSeconds(5);
 
-    async Task DeliverAsync(OutboxDelivery delivery, CancellationToken stop)
+    async Task DeliverAsync(OutboxDelivery delivery, CancellationToken abandon)
     {
         // One span per attempt; the HttpClient instrumentation's client span is its child.
         using var span = ParleyDiagnostics.Start("parley.webhook.delivery", ActivityKind.Producer);
@@ -143,9 +167,9 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         span?.SetTag("parley.delivery.attempt", delivery.Attempts + 1);
         try
         {
-            if (await SendAsync(delivery, stop)) await SettledAsync(delivery.Item.Id);
+            if (await SendAsync(delivery, abandon)) await SettledAsync(delivery.Item.Id);
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested) { /* the lease runs out; a restart resends */ }
+        catch (OperationCanceledException) when (abandon.IsCancellationRequested) { /* the lease runs out; a restart resends */ }
         // Its outcome could not be recorded: the lease runs out and the delivery is sent again (receivers de-duplicate by id).
         catch (StoreUnavailableException e) { outages.Failed($"recording webhook delivery {delivery.Item.Id}", e); }
         catch (Exception e) { _log.WebhookDeliveryCrashed(e, delivery.Item.Id); }
@@ -171,16 +195,16 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
     }
 
     /// <summary>Sends one delivery and records the attempt; true when the delivery settled (delivered or dead), false for a retry.</summary>
-    async Task<bool> SendAsync(OutboxDelivery delivery, CancellationToken stop)
+    async Task<bool> SendAsync(OutboxDelivery delivery, CancellationToken abandon)
     {
         var item = delivery.Item;
         var attempt = delivery.Attempts + 1;
-        var integration = await directory.GetIntegrationAsync(item.Destination, stop);
+        var integration = await directory.GetIntegrationAsync(item.Destination, abandon);
         if (integration is null)
         {
             _log.WebhookDeadLettered(item.Id, item.Destination, attempt, "-", "the integration no longer exists");
             ParleyTelemetry.WebhookAttempt("dead");
-            await outbox.MarkDeadAsync(item.Id, attempt, null, "the integration no longer exists", stop);
+            await outbox.MarkDeadAsync(item.Id, attempt, null, "the integration no longer exists", abandon);
             return true;
         }
 
@@ -191,7 +215,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             _log.WebhookDeadLettered(item.Id, integration.Id, attempt, "-", "not sent: its webhookHeaders are refused");
             ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null,
-                $"not sent: the integration's webhookHeaders are refused ({badHeader}) Fix them with PATCH, then redeliver.", stop);
+                $"not sent: the integration's webhookHeaders are refused ({badHeader}) Fix them with PATCH, then redeliver.", abandon);
             return true;
         }
 
@@ -200,14 +224,15 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
         try
         {
             using var request = Sign(new HttpRequestMessage(HttpMethod.Post, integration.WebhookUrl), item, integration, attempt, clock.GetUtcNow());
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(abandon);
             deadline.CancelAfter(options.WebhookTimeout);
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
             status = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
             {
                 ParleyTelemetry.WebhookAttempt("delivered");
-                await outbox.MarkDeliveredAsync(item.Id, status.Value, clock.GetUtcNow(), stop);
+                // The receiver has it: recorded whatever happens next, so nothing delivered is sent again.
+                await outbox.MarkDeliveredAsync(item.Id, status.Value, clock.GetUtcNow(), CancellationToken.None);
                 return true;
             }
             // The reason phrase is the receiver's text: kept short, it is stored and shown by the deliveries API.
@@ -217,11 +242,11 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             {
                 _log.WebhookDeadLettered(item.Id, integration.Id, attempt, Status(status), "the receiver refused it (not retried)");
                 ParleyTelemetry.WebhookAttempt("dead");
-                await outbox.MarkDeadAsync(item.Id, attempt, status, error + " (not retried)", stop);
+                await outbox.MarkDeadAsync(item.Id, attempt, status, error + " (not retried)", CancellationToken.None);
                 return true;
             }
         }
-        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (!abandon.IsCancellationRequested)
         {
             error = $"no answer within {options.WebhookTimeout.TotalSeconds:0.#} s";
         }
@@ -231,7 +256,7 @@ public sealed class WebhookRelay(IOutbox outbox, IDirectoryStore directory, Parl
             _log.WebhookDeadLettered(item.Id, integration.Id, attempt, "-", "not sent: refused by the network guard (Parley:Webhooks:AllowPrivateNetworks)");
             ParleyTelemetry.WebhookAttempt("dead");
             await outbox.MarkDeadAsync(item.Id, attempt, null, $"not sent: {refused.Message}. Set Parley:Webhooks:AllowPrivateNetworks=true " +
-                "only for local development.", stop);
+                "only for local development.", abandon);
             return true;
         }
         catch (HttpRequestException e)
