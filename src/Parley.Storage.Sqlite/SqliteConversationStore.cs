@@ -58,9 +58,14 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
     /// the numbers up to it: no row there, no message stored. The same statement keeps <c>last_message_time</c> (the
     /// latest message time) and stamps a change of state no earlier than it.
     /// </summary>
-    /// <remarks>A termination (a commit with its audit row) is an urgent write: it does not wait behind a group of messages.</remarks>
+    /// <remarks>
+    /// A termination (a commit with its audit row) is an urgent write: it does not wait behind a group of messages. A
+    /// commit is self-contained (no savepoint of its own in its group) unless it moves a guest session, the one guard
+    /// that comes after it has written.
+    /// </remarks>
     public Task<CommitResult> CommitAsync(Commit commit, CancellationToken ct) =>
-        db.WriteAsync(tx => CommitInAsync(tx, commit, ct), ct, urgent: commit.Audit is not null);
+        db.WriteAsync(tx => CommitInAsync(tx, commit, ct), ct, urgent: commit.Audit is not null,
+            selfContained: commit.SessionConversation is null);
 
     async Task<CommitResult> CommitInAsync(SqliteTransaction tx, Commit commit, CancellationToken ct)
     {

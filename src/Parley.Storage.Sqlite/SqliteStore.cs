@@ -102,6 +102,9 @@ public sealed class SqliteStore : IAsyncDisposable
 
     public bool InMemory => _database.Path == SqliteDatabase.InMemoryPath;
 
+    /// <summary>Test seam: the database every port writes through.</summary>
+    internal SqliteDatabase Database => _database;
+
     /// <summary>Test seam: runs on the writer thread after each group (a throwing one stops the writer's loop).</summary>
     internal Action? AfterWriterGroup { set => _database.AfterGroup = value; }
 

@@ -17,10 +17,10 @@ public abstract partial class ConversationStoreContract
     /// <summary>A second, independent store instance over the same database as <paramref name="store"/> (another node).</summary>
     protected abstract Task<StoragePorts> OpenSecondAsync(StoragePorts store);
 
-    static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_795_000_000_000);
+    protected static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_795_000_000_000);
     static string Id() => Guid.NewGuid().ToString();
 
-    static async Task<(GuestSession Session, Conversation Conversation)> CreateConversationAsync(StoragePorts store,
+    protected static async Task<(GuestSession Session, Conversation Conversation)> CreateConversationAsync(StoragePorts store,
         ChannelKind channel = ChannelKind.WebMessaging, TimeSpan? inactivity = null)
     {
         var session = await store.Sessions.CreateAsync(new GuestSession(Id(), Id(), "dep", null, T0), default);
@@ -34,7 +34,7 @@ public abstract partial class ConversationStoreContract
     }
 
     /// <summary>A guest message appended to <paramref name="c"/> as decided on its current state.</summary>
-    static Commit Append(Conversation c, string text, DateTimeOffset? at = null, string? externalKey = null)
+    protected static Commit Append(Conversation c, string text, DateTimeOffset? at = null, string? externalKey = null)
     {
         var add = ConversationMachine.Decide(c, new AddMessage(Id(), c.Customer.Id, MessageKind.Text, text, [], null, ExternalKey: externalKey), at ?? T0);
         return new Commit(ConversationMachine.ApplyAll(c, add.Events), c.Version, add.Events);

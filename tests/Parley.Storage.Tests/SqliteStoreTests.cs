@@ -34,6 +34,54 @@ public sealed class SqliteStoreTests : ConversationStoreContract, IAsyncLifetime
     // (each with its own node id, which owns its outbox leases).
     protected override async Task<StoragePorts> OpenSecondAsync(StoragePorts store) => (await OpenAsync("node-b-" + _open.Count)).Ports;
 
+    [Fact]
+    public async Task AGroupOfMessages_WithoutSavepoints_LosesOnlyTheOneThatFailsPartWay()
+    {
+        var sqlite = await OpenAsync();
+        var store = sqlite.Ports;
+        var (_, a) = await CreateConversationAsync(store);
+        var (_, failing) = await CreateConversationAsync(store);
+        var (_, b) = await CreateConversationAsync(store);
+        var (_, other) = await CreateConversationAsync(store);
+        Assert.True((await store.Conversations.CommitAsync(Append(other, "first", externalKey: "ext-taken"), default)).Stored);
+
+        // The writer is held inside a self-contained write of its own, so that the three messages below are queued meanwhile
+        // and join its group (self-contained writes: no savepoint each). The second one's conversation row is written
+        // before its message, whose channel key is taken: it fails part-way, and the group is redone from its start with
+        // a savepoint per write (the holding write too, which holds only once).
+        using var held = new SemaphoreSlim(0);
+        using var release = new SemaphoreSlim(0);
+        var hold = 1;
+        var runs = 0;
+        var holding = sqlite.Database.WriteAsync(_ =>
+        {
+            Interlocked.Increment(ref runs);
+            if (Interlocked.Exchange(ref hold, 0) == 1) { held.Release(); release.Wait(); }
+            return Task.FromResult(true);
+        }, default, selfContained: true);
+        Task<CommitResult>[] writes;
+        try
+        {
+            Assert.True(await held.WaitAsync(TimeSpan.FromSeconds(10)), "the writer did not reach its hold");
+            writes = [.. new[] { Append(a, "one"), Append(failing, "copy", externalKey: "ext-taken"), Append(b, "two") }
+                .Select(c => store.Conversations.CommitAsync(c, default))];
+        }
+        finally { release.Release(); }
+        Assert.True(await holding);
+
+        Assert.Equal(CommitResult.StoredAt(2), await writes[0]);
+        await Assert.ThrowsAsync<DuplicateMessageException>(() => writes[1]);
+        Assert.Equal(CommitResult.StoredAt(2), await writes[2]);
+        Assert.Equal(2, Volatile.Read(ref runs));   // one group, redone once from its start
+        var reopened = await ReopenAsync(store);   // newest first
+        Assert.Equal(["one", "hello"], (await reopened.Conversations.ListMessagesAsync(a.Id, 25, 1, default)).Entities.Select(m => m.Text));
+        Assert.Equal(["two", "hello"], (await reopened.Conversations.ListMessagesAsync(b.Id, 25, 1, default)).Entities.Select(m => m.Text));
+        Assert.Equal(["hello"], (await reopened.Conversations.ListMessagesAsync(failing.Id, 25, 1, default)).Entities.Select(m => m.Text));
+        // Nothing of it kept: its conversation's next message takes the next number, as if the failed one never ran.
+        var next = await reopened.Conversations.CommitAsync(Append((await reopened.Conversations.LoadAsync(failing.Id, default))!, "next"), default);
+        Assert.Equal(CommitResult.StoredAt(2), next);
+    }
+
     public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()
