@@ -79,9 +79,10 @@ sealed class TcpFaultProxy : IAsyncDisposable
                 if (fromClient && Interlocked.Exchange(ref _cutAfterNextWrite, null) is { } cut)
                 {
                     // The server has the request and may well carry it out; the client's side is cut before any answer
-                    // reaches it (the server's side closes when its answer finds the client gone).
-                    from.Close();
+                    // reaches it (the server's side closes when its answer finds the client gone). Marked cut first: the
+                    // client fails as soon as the socket closes, and may look at the mark before this thread gets back.
                     cut.TrySetResult();
+                    from.Close();
                     return;
                 }
             }
