@@ -373,11 +373,9 @@ sealed class SqliteDatabase : IAsyncDisposable
                         tx.Rollback();
                         tx.Dispose();
                         tx = _writer.BeginTransaction();
-                        var again = new List<(WriteRequest Request, object? Result, Exception? Error)>(group.Count + 1);
-                        foreach (var done in group) again.Add(done.Error is null ? RunIsolated(tx, done.Request) : done);
-                        again.Add(RunIsolated(tx, current));
-                        group.Clear();
-                        group.AddRange(again);
+                        for (var i = 0; i < group.Count; i++)
+                            if (group[i].Error is null) group[i] = RunIsolated(tx, group[i].Request);   // not the cancelled, never run
+                        group.Add(RunIsolated(tx, current));
                         bare = false;
                     }
                 }
