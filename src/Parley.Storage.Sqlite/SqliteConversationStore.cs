@@ -99,11 +99,13 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
         else if (c.Version == commit.ExpectedVersion)
         {
             // Messages only: the state stays, but the counter moves only if it is still the state they were decided on.
-            var append = db.Prepared(tx,
-                $"UPDATE conversations SET last_sequence = last_sequence + $n, last_message_time = {LatestMessageTime} " +
-                "WHERE id = $id AND version = $expected AND state = 'Connected' RETURNING last_sequence",
-                ("$n", messages.Count), ("$latest", latestMessage), ("$id", c.Id), ("$expected", commit.ExpectedVersion));
-            if (await append.ExecuteScalarAsync(ct) is not long last) return CommitResult.Refused;
+            // last_message_time moved up to ?2, the commit's latest message time; SQLite's two-argument max is null when
+            // either is, hence the COALESCEs.
+            var append = db.Statement(
+                "UPDATE conversations SET last_sequence = last_sequence + ?1, last_message_time = max(COALESCE(last_message_time, ?2), COALESCE(?2, last_message_time)) " +
+                "WHERE id = ?3 AND version = ?4 AND state = 'Connected' RETURNING last_sequence");
+            if (append.Bind(1, messages.Count).Bind(2, latestMessage).Bind(3, c.Id).Bind(4, commit.ExpectedVersion).ExecuteInt64() is not { } last)
+                return CommitResult.Refused;
             lastSequence = last;
         }
         else
@@ -148,16 +150,15 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
         var sequence = lastSequence - messages.Count;
         foreach (var m in messages)
         {
-            var cmd = db.Prepared(tx,
+            var insert = db.Statement(
                 "INSERT INTO messages (id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key, sequence) " +
-                "VALUES ($id,$cid,$pid,$dir,$kind,$text,$events,$meta,$ts,$oe,$sender,$v,$status,$ext,$seq)",
-                ("$id", m.Id), ("$cid", m.ConversationId), ("$pid", m.ParticipantId), ("$dir", m.Direction.ToString()),
-                ("$kind", m.Kind.ToString()), ("$text", m.Text),
-                ("$events", m.Events.IsDefaultOrEmpty ? null : JsonSerializer.Serialize(m.Events.Select(e => new[] { e.EventType, e.Type }))),
-                ("$meta", m.Metadata is null || m.Metadata.IsEmpty ? null : JsonSerializer.Serialize(m.Metadata)),
-                ("$ts", Ms(m.Timestamp)), ("$oe", m.OriginatingEntity), ("$sender", m.SenderName), ("$v", m.Version),
-                ("$status", m.Status), ("$ext", m.ExternalKey), ("$seq", ++sequence));
-            try { await cmd.ExecuteNonQueryAsync(ct); }
+                "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)")
+                .Bind(1, m.Id).Bind(2, m.ConversationId).Bind(3, m.ParticipantId).Bind(4, m.Direction.ToString()).Bind(5, m.Kind.ToString()).Bind(6, m.Text)
+                .Bind(7, m.Events.IsDefaultOrEmpty ? null : JsonSerializer.Serialize(m.Events.Select(e => new[] { e.EventType, e.Type })))
+                .Bind(8, m.Metadata is null || m.Metadata.IsEmpty ? null : JsonSerializer.Serialize(m.Metadata))
+                .Bind(9, Ms(m.Timestamp)).Bind(10, m.OriginatingEntity).Bind(11, m.SenderName).Bind(12, m.Version)
+                .Bind(13, m.Status).Bind(14, m.ExternalKey).Bind(15, ++sequence);
+            try { insert.Execute(); }
             catch (SqliteException e) when (e.SqliteErrorCode == 19 && m.ExternalKey is not null) { throw new DuplicateMessageException(m.ExternalKey); }
         }
 
@@ -195,12 +196,6 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
         }
         return CommitResult.StoredAt(lastSequence, changedAt);
     }
-
-    /// <summary>
-    /// <c>last_message_time</c> moved up to <c>$latest</c>, the commit's latest message time (null: no message, kept as is).
-    /// SQLite's two-argument <c>max</c> is null when either is, hence the COALESCEs.
-    /// </summary>
-    const string LatestMessageTime = "max(COALESCE(last_message_time, $latest), COALESCE($latest, last_message_time))";
 
     /// <summary>A time the commit decided, moved up to the time the store stamped the change with.</summary>
     static DateTimeOffset? Later(DateTimeOffset? decided, DateTimeOffset? stamped) =>

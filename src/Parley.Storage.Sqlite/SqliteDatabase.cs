@@ -146,6 +146,7 @@ sealed class SqliteDatabase : IAsyncDisposable
         if (_walSync is not null) await _walSync.DisposeAsync();
         _checkpoints?.Dispose();
         foreach (var cmd in _prepared.Values) await cmd.DisposeAsync();
+        foreach (var statement in _statements.Values) statement.Dispose();
         await _writer.DisposeAsync();
         SqliteConnection.ClearAllPools();
     }
@@ -198,6 +199,14 @@ sealed class SqliteDatabase : IAsyncDisposable
     }
 
     readonly Dictionary<string, SqliteCommand> _prepared = [];
+    readonly Dictionary<string, WriterStatement> _statements = [];
+
+    /// <summary>A hot statement of the writer on SQLite's own API, compiled once (<see cref="WriterStatement"/>); only the writer loop runs it.</summary>
+    public WriterStatement Statement(string sql)
+    {
+        if (!_statements.TryGetValue(sql, out var statement)) _statements[sql] = statement = new WriterStatement(_writer, sql);
+        return statement;
+    }
 
     /// <summary>
     /// A writer command kept prepared across writes (only the writer loop runs these, one at a time): the hot statements
