@@ -10,7 +10,8 @@ using Parley.Bench;
 // measured in the same run. See BENCHMARKS.md.
 var targetsOption = new Option<string>("--targets")
 {
-    Description = "comma-separated: parley,raw,signalr,node,signalr-ef (also parley-os, parley-interval: Parley at a durability level)",
+    Description = "comma-separated: parley,raw,signalr,node,signalr-ef (also parley-os, parley-interval: Parley at a durability level; " +
+                  "parley:NAME=VALUE+NAME=VALUE: Parley with those environment variables, to compare a setting in one run)",
     DefaultValueFactory = _ => "parley,raw,signalr,node,signalr-ef",
 };
 var levelsOption = new Option<bool>("--durability-levels") { Description = "add parley-os and parley-interval after parley (Parley:Storage:Durability = os, interval)" };
@@ -73,7 +74,7 @@ root.SetAction(async (parse, ct) =>
     var targets = parse.GetValue(targetsOption)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
     if (parse.GetValue(levelsOption))
         targets.InsertRange(targets.IndexOf("parley") + 1, new[] { "parley-os", "parley-interval" }.Where(l => !targets.Contains(l)));
-    if (targets.FirstOrDefault(t => !Target.Names.Contains(t)) is { } unknown)
+    if (targets.FirstOrDefault(t => !Target.IsKnown(t)) is { } unknown)
         throw new ArgumentException($"unknown target {unknown}: {string.Join(", ", Target.Names)}");
     var settings = new Settings(
         [.. targets],

@@ -37,10 +37,19 @@ public abstract class Target : IAsyncDisposable
         // The same server at the durability levels Parley:Storage:Durability offers (full is the default: "parley").
         "parley-os" => new ParleyTarget(name, new Dictionary<string, string> { ["Parley__Storage__Durability"] = "os" }),
         "parley-interval" => new ParleyTarget(name, new Dictionary<string, string> { ["Parley__Storage__Durability"] = "interval" }),
+        // An A/B of a setting in one run: "parley:NAME=VALUE+NAME=VALUE" is Parley with those environment variables.
+        _ when name.StartsWith("parley:", StringComparison.Ordinal) => new ParleyTarget(name, EnvironmentOf(name["parley:".Length..])),
         _ => throw new ArgumentException($"unknown target {name}: {string.Join(", ", Names)}"),
     };
 
     public static readonly string[] Names = ["parley", "parley-os", "parley-interval", "raw", "signalr", "signalr-ef", "node"];
+
+    /// <summary>A known target's name, or Parley with settings of its own (<c>parley:NAME=VALUE+…</c>).</summary>
+    public static bool IsKnown(string name) => Names.Contains(name) || name.StartsWith("parley:", StringComparison.Ordinal);
+
+    static Dictionary<string, string> EnvironmentOf(string settings) =>
+        settings.Split('+', StringSplitOptions.RemoveEmptyEntries).Select(s => s.Split('=', 2)).ToDictionary(
+            kv => kv[0], kv => kv.Length == 2 ? kv[1] : throw new ArgumentException($"'{string.Join('=', kv)}': a setting is NAME=VALUE"));
 
     /// <summary>The server's commit groups so far (Parley's parley.store.commit.group_size histogram: count, sum), or null.</summary>
     public virtual Task<(double Groups, double Writes)?> CommitGroupsAsync() => Task.FromResult<(double, double)?>(null);
