@@ -49,7 +49,8 @@ public sealed class ServerPathBudgetTests(ITestOutputHelper output) : IAsyncLife
 
     // Measured 2026-12-01 and 2026-12-03 (.NET 10.0, Release, 2 shared cores): the values in docs/performance.md's table.
     const long MessageBudget = 11_600;        // measured 9,616 B (2026-12-03, the writer's statements on SQLite's own API; 12,550 before)
-    const long TerminationBudget = 55_500;    // measured 45,922–46,422 B (3 runs)
+    const long TerminationBudget = 41_000;    // measured 34,108 B (2026-12-03; 45,922–46,422 B when first set, 44,201 before the pooled body read)
+    const long BotMessageBudget = 22_300;     // measured 18,594 B (2026-12-03; 28,347 B before this session's cuts)
 
     [Fact]
     public async Task A_guest_message_end_to_end_stays_within_its_budget()
@@ -100,6 +101,42 @@ public sealed class ServerPathBudgetTests(ITestOutputHelper output) : IAsyncLife
         {
             foreach (var (guest, _) in guests) await guest.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task A_bot_message_end_to_end_stays_within_its_budget()
+    {
+        const int Warmup = 300, Measured = 2_000;
+        using var platform = await PlatformAsync();
+        await using var guest = await LeanGuest.ConnectAsync(_base, Deployment);
+        await guest.ConfigureAsync();
+        var started = await platform.PostAsJsonAsync("/api/v2/conversations/messages/agentless", new
+        {
+            fromAddress = Deployment, toAddress = await guest.SessionIdAsync(), toAddressMessengerType = "webmessaging", textBody = "Hello",
+        });
+        Assert.Equal(HttpStatusCode.OK, started.StatusCode);
+        var conversationId = (await started.Content.ReadFromJsonAsync<JsonObject>())!["conversationId"]!.GetValue<string>();
+        var conversation = (await platform.GetFromJsonAsync<JsonObject>($"/api/v2/conversations/{conversationId}"))!;
+        var workflow = conversation["participants"]!.AsArray().First(p => p!["purpose"]!.GetValue<string>() == "workflow")!;
+        var path = $"/api/v2/conversations/messages/{conversationId}/communications/{workflow["messages"]![0]!["id"]!.GetValue<string>()}/messages";
+
+        // The bot's call, as the bench makes it: POST → Kestrel → auth → Decide → commit (fsync) → fan-out → 200 with the
+        // message; the guest reads the pushed frame. The client is a bare socket with each request encoded beforehand.
+        await using var bot = await LeanPlatformClient.ConnectAsync(_base, platform.DefaultRequestHeaders.Authorization!.Parameter!);
+        var calls = Enumerable.Range(0, Warmup + Measured).Select(i => (Request: bot.Post(path, $$"""{"textBody":"bot-{{i}}"}"""),
+            Frame: Encoding.UTF8.GetBytes($"\"text\":\"bot-{i}\""))).ToArray();
+        for (var i = 0; i < Warmup; i++) await SendBotMessageAsync(bot, guest, calls[i]);
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        for (var i = Warmup; i < calls.Length; i++) await SendBotMessageAsync(bot, guest, calls[i]);
+        var perMessage = (GC.GetTotalAllocatedBytes(precise: true) - before) / Measured;
+        output.WriteLine($"per bot message: {perMessage} B");
+        Budget.Within(BotMessageBudget, perMessage, "a bot message, Platform API call to the guest's frame");
+    }
+
+    static async Task SendBotMessageAsync(LeanPlatformClient bot, LeanGuest guest, (byte[] Request, byte[] Frame) call)
+    {
+        Assert.Equal(200, await bot.SendAsync(call.Request));
+        await guest.AwaitFrameWithAsync(call.Frame);
     }
 
     static readonly byte[] DisconnectPresence = "\"type\":\"Disconnect\""u8.ToArray();
@@ -200,5 +237,70 @@ sealed class LeanGuest : IAsyncDisposable
         try { await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5)); }
         catch (Exception e) when (e is WebSocketException or TimeoutException or OperationCanceledException) { }
         _socket.Dispose();
+    }
+}
+
+/// <summary>
+/// A keep-alive HTTP/1.1 connection that sends requests encoded beforehand and reads each response into one buffer
+/// (its status, and its body by Content-Length or to the last chunk), so a batch counts the server's allocations.
+/// </summary>
+sealed class LeanPlatformClient : IAsyncDisposable
+{
+    readonly System.Net.Sockets.Socket _socket;
+    readonly string _authority;
+    readonly string _token;
+    readonly byte[] _buffer = new byte[64 * 1024];
+
+    LeanPlatformClient(System.Net.Sockets.Socket socket, string authority, string token) => (_socket, _authority, _token) = (socket, authority, token);
+
+    public static async Task<LeanPlatformClient> ConnectAsync(Uri server, string token)
+    {
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(server.Host, server.Port).WaitAsync(TimeSpan.FromSeconds(10));
+        return new LeanPlatformClient(socket, server.Authority, token);
+    }
+
+    public byte[] Post(string path, string json)
+    {
+        var body = Encoding.UTF8.GetBytes(json);
+        return [.. Encoding.ASCII.GetBytes($"POST {path} HTTP/1.1\r\nHost: {_authority}\r\nAuthorization: Bearer {_token}\r\n" +
+                                           $"Content-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n"), .. body];
+    }
+
+    /// <summary>Sends one request and reads its whole response; its status code. Fails after 10 s without it.</summary>
+    public async Task<int> SendAsync(byte[] request)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await _socket.SendAsync(request, System.Net.Sockets.SocketFlags.None, deadline.Token);
+        var length = 0;
+        while (true)
+        {
+            var read = await _socket.ReceiveAsync(_buffer.AsMemory(length), System.Net.Sockets.SocketFlags.None, deadline.Token);
+            if (read == 0) throw new IOException("The server closed the connection.");
+            length += read;
+            if (Complete(_buffer.AsSpan(0, length)) is { } status) return status;
+        }
+    }
+
+    /// <summary>The status once the response is whole (read without allocating: the batch counts the server).</summary>
+    static int? Complete(ReadOnlySpan<byte> response)
+    {
+        var headersEnd = response.IndexOf("\r\n\r\n"u8);
+        if (headersEnd < 0) return null;
+        var headers = response[..headersEnd];
+        var status = (headers[9] - '0') * 100 + (headers[10] - '0') * 10 + (headers[11] - '0');
+        var body = response[(headersEnd + 4)..];
+        var at = headers.IndexOf("\r\nContent-Length: "u8);
+        if (at < 0) return body.EndsWith("0\r\n\r\n"u8) ? status : null;   // chunked: the last chunk
+        var value = headers[(at + 18)..];
+        var end = value.IndexOf("\r\n"u8);
+        System.Buffers.Text.Utf8Parser.TryParse(end < 0 ? value : value[..end], out int length, out _);
+        return body.Length >= length ? status : null;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _socket.Dispose();
+        return ValueTask.CompletedTask;
     }
 }

@@ -156,7 +156,7 @@ sealed class PermissionHandler : AuthorizationHandler<PermissionRequirement>
 
 /// <summary>
 /// Policies made on demand: <c>perm:&lt;permission&gt;</c> (a current caller holding it) and <see cref="PlatformAuth.CallerPolicy"/>
-/// (any current caller), both on the Platform bearer scheme. Made once per name and cached.
+/// (any current caller), both on the Platform bearer scheme (the default one). Made once per name and cached.
 /// </summary>
 sealed class PermissionPolicies(IOptions<AuthorizationOptions> options) : IAuthorizationPolicyProvider
 {
@@ -174,7 +174,10 @@ sealed class PermissionPolicies(IOptions<AuthorizationOptions> options) : IAutho
 
     static AuthorizationPolicy Build(string name)
     {
-        var policy = new AuthorizationPolicyBuilder(PlatformAuth.Scheme).RequireAuthenticatedUser();
+        // No scheme named: the Platform scheme is the default one, which UseAuthentication has already run for this request.
+        // Naming it made the policy evaluator authenticate again and copy the principal on every call (BENCHMARKS.md,
+        // round two, tenth run); a challenge or a forbid still goes to the default scheme, which writes the platform's errors.
+        var policy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser();
         if (name.StartsWith(PlatformAuth.PermissionPolicyPrefix, StringComparison.Ordinal))
             policy.AddRequirements(new PermissionRequirement(name[PlatformAuth.PermissionPolicyPrefix.Length..]));
         return policy.Build();

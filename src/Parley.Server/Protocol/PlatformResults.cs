@@ -23,11 +23,18 @@ public static class PlatformResults
 
     internal static ProducesResponseTypeMetadata ErrorResponse(int status) => new(status, typeof(ErrorBody), ["application/json"]);
 
+    /// <summary>
+    /// Rendered whole, then written with its length: one write, no chunked framing for the server to add or the client to
+    /// take apart, and none of the asynchronous serializer's state per call (BENCHMARKS.md, round two, tenth run). A
+    /// Platform answer is small (its lists are paged), so holding it whole costs nothing a stream would save.
+    /// </summary>
     internal static Task WriteAsync<T>(HttpContext http, int status, T value, JsonTypeInfo<T> type)
     {
+        var body = JsonSerializer.SerializeToUtf8Bytes(value, type);
         http.Response.StatusCode = status;
         http.Response.ContentType = "application/json; charset=utf-8";
-        return JsonSerializer.SerializeAsync(http.Response.Body, value, type, http.RequestAborted);
+        http.Response.ContentLength = body.Length;
+        return http.Response.Body.WriteAsync(body, http.RequestAborted).AsTask();
     }
 }
 
