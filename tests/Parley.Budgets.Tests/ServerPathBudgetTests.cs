@@ -48,9 +48,9 @@ public sealed class ServerPathBudgetTests(ITestOutputHelper output) : IAsyncLife
     }
 
     // Measured 2026-12-01 and 2026-12-03 (.NET 10.0, Release, 2 shared cores): the values in docs/performance.md's table.
-    const long MessageBudget = 11_600;        // measured 9,616 B (2026-12-03, the writer's statements on SQLite's own API; 12,550 before)
-    const long TerminationBudget = 41_000;    // measured 34,108 B (2026-12-03; 45,922–46,422 B when first set, 44,201 before the pooled body read)
-    const long BotMessageBudget = 22_300;     // measured 18,594 B (2026-12-03; 28,347 B before this session's cuts)
+    const long MessageBudget = 11_200;        // measured 9,299 B (2026-12-03; 12,550 before that day's writer and send-timer cuts)
+    const long TerminationBudget = 40_600;    // measured 33,832 B (2026-12-03; 45,922–46,422 B when first set, 44,201 before the pooled body read)
+    const long BotMessageBudget = 21_200;     // measured 17,655 B (2026-12-03; 28,347 B before that day's cuts)
 
     [Fact]
     public async Task A_guest_message_end_to_end_stays_within_its_budget()

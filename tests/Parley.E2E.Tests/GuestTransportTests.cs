@@ -194,6 +194,28 @@ public sealed class GuestTransportTests
         Assert.Equal((false, false, false), connection.SendState);
     }
 
+    /// <summary>
+    /// A send is timed only when it waits (no timer for one the connection's buffer takes at once): a guest that stops
+    /// reading is still cut off when a frame waits past the send timeout, and its frames after that are refused.
+    /// </summary>
+    [Fact]
+    public async Task AGuestThatStopsReading_IsCutOff_WhenAFrameWaitsPastTheSendTimeout()
+    {
+        using var stalledPair = await SocketPair.ConnectAsync(smallBuffers: true);
+        var timeout = TimeSpan.FromMilliseconds(500);
+        var connection = new GuestConnection(stalledPair.Server, 16, timeout);
+        var small = connection.DeliverAndConfirmAsync("{\"type\":\"message\"}"u8.ToArray());
+        Assert.True(await small.WaitAsync(Wait));   // taken at once
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var big = connection.DeliverAndConfirmAsync(new byte[4 << 20]);   // never read: it cannot all be written
+        Assert.False(await big.WaitAsync(Wait));
+        Assert.InRange(watch.Elapsed, timeout - TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(5));
+        Assert.Equal(System.Net.WebSockets.WebSocketState.Aborted, stalledPair.Server.State);
+        Assert.False(connection.Deliver("{}"u8.ToArray()));
+        Assert.True(SpinWait.SpinUntil(() => !connection.SendState.Sending, Wait), "the socket kept sending");
+    }
+
     [Fact]
     public async Task AnUnconfiguredSocket_HoldsItsDeadlineTimer_UntilConfigured()
     {

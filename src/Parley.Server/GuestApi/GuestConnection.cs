@@ -180,6 +180,18 @@ public sealed class GuestConnection
         _drained = null;
     }
 
+    /// <summary>A send that did not complete at once, given the send timeout; past it, it is left to fail with the abort.</summary>
+    async Task WithinSendTimeoutAsync(Task sending)
+    {
+        try { await sending.WaitAsync(_sendTimeout); }
+        catch (TimeoutException)
+        {
+            _ = sending.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
+        }
+    }
+
     /// <summary>Sends <paramref name="item"/>, then whatever was queued behind it; runs only while there is something to send.</summary>
     async Task SendAsync(Outgoing item)
     {
@@ -188,9 +200,9 @@ public sealed class GuestConnection
             var failed = false;
             try
             {
-                using var deadline = new CancellationTokenSource(_sendTimeout);
                 if (item.CloseStatus is { } status)
                 {
+                    using var deadline = new CancellationTokenSource(_sendTimeout);
                     await _socket.CloseOutputAsync(status, item.CloseText, deadline.Token);
                     item.Sent?.TrySetResult(true);
                     // A guest that does not answer the close within the send timeout is cut off, so it holds nothing.
@@ -199,11 +211,15 @@ public sealed class GuestConnection
                 }
                 else
                 {
-                    await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, deadline.Token);
+                    // Almost every send completes at once (the connection's buffer has room): those need no timer. One that
+                    // waits gets the send timeout, past which the guest is taken as not reading and cut off (below).
+                    var sending = _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+                    if (sending.IsCompletedSuccessfully) sending.GetAwaiter().GetResult();
+                    else await WithinSendTimeoutAsync(sending.AsTask());
                     item.Sent?.TrySetResult(true);
                 }
             }
-            catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException or TimeoutException)
             {
                 item.Sent?.TrySetResult(false);
                 failed = true;
