@@ -497,7 +497,7 @@ public sealed class GuestSocketEndpoint(
             return null;
         }
         if (string.IsNullOrEmpty(r.Token)) { Reply(state, Wire.ErrorFrame(4020, "Missing parameter 'token'.", t)); return null; }
-        if (Tokens.HashGuestToken(binding.DeploymentId, r.Token) != binding.TokenHash)
+        if (!Tokens.GuestTokenMatches(binding.DeploymentId, r.Token, binding.TokenHash))
         {
             Refuse(state, r.Action ?? "-", 403, "guest.token.mismatch", "The token does not match the session this socket was configured for.", t);
             return null;

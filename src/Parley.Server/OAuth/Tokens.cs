@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Frozen;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -219,4 +220,24 @@ public sealed class Tokens
     /// <summary>Guest tokens are client-chosen secrets: the store keys sessions by this hash, never the token.</summary>
     public static string HashGuestToken(string deploymentId, string token) =>
         Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(deploymentId + "\n" + token)));
+
+    /// <summary>
+    /// Whether <paramref name="token"/> is the one <paramref name="hash"/> (<see cref="HashGuestToken"/>'s) was made from:
+    /// the same hash, on the stack, compared in fixed time. Every guest request checks its token, and this allocates nothing.
+    /// </summary>
+    public static bool GuestTokenMatches(string deploymentId, string token, string hash)
+    {
+        var length = Encoding.UTF8.GetByteCount(deploymentId) + 1 + Encoding.UTF8.GetByteCount(token);
+        if (length > 1024 || hash.Length != 64) return CryptographicOperations.FixedTimeEquals(
+            Encoding.ASCII.GetBytes(HashGuestToken(deploymentId, token)), Encoding.ASCII.GetBytes(hash));
+        Span<byte> input = stackalloc byte[length];
+        var n = Encoding.UTF8.GetBytes(deploymentId, input);
+        input[n++] = (byte)'\n';
+        n += Encoding.UTF8.GetBytes(token, input[n..]);
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(input[..n], digest);
+        Span<char> hex = stackalloc char[64];
+        Convert.TryToHexString(digest, hex, out _);
+        return CryptographicOperations.FixedTimeEquals(MemoryMarshal.AsBytes(hex), MemoryMarshal.AsBytes(hash.AsSpan()));
+    }
 }
