@@ -70,7 +70,7 @@ public sealed class Conversations(
     public static string NewMessageId() => Guid.CreateVersion7().ToString("N");
 
     /// <summary>A conversation as the write path sees it (this node's cache first). Reads for API answers use the store.</summary>
-    public Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct) => LoadForWriteAsync(conversationId, ct);
+    public Task<Conversation?> LoadAsync(string conversationId, CancellationToken ct) => LoadForWriteAsync(conversationId, ct).AsTask();
 
     /// <summary>Runs a command against an existing conversation.</summary>
     public async Task<Outcome> HandleAsync(string conversationId, Command command, CancellationToken ct)
@@ -308,7 +308,8 @@ public sealed class Conversations(
     /// The cache first, else the store. Only a read made under the conversation's lock is cached: one made outside it
     /// could be older than a commit that has already updated (or evicted) the entry.
     /// </summary>
-    async Task<Conversation?> LoadForWriteAsync(string id, CancellationToken ct, bool underLock = false)
+    /// <summary>A ValueTask: nearly every call is answered from the write path's cache, and then allocates nothing.</summary>
+    async ValueTask<Conversation?> LoadForWriteAsync(string id, CancellationToken ct, bool underLock = false)
     {
         if (_live.TryGetValue(id, out var cached)) return cached;
         var loaded = await store.LoadAsync(id, ct);

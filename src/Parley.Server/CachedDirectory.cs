@@ -10,26 +10,33 @@ namespace Parley.Server;
 public sealed class CachedDirectory(IDirectoryStore inner, TimeProvider clock) : IDirectoryStore
 {
     public static readonly TimeSpan Ttl = TimeSpan.FromSeconds(2);
-    readonly ConcurrentDictionary<string, (Deployment? Value, DateTimeOffset Until)> _deployments = new();
-    readonly ConcurrentDictionary<string, (OpenIntegration? Value, DateTimeOffset Until)> _integrations = new();
-    readonly ConcurrentDictionary<string, (Queue? Value, DateTimeOffset Until)> _queues = new();
+    // The answer is kept as a completed task: a hit, the common case, allocates nothing (no closure, no task).
+    readonly ConcurrentDictionary<string, (Task<Deployment?> Value, DateTimeOffset Until)> _deployments = new();
+    readonly ConcurrentDictionary<string, (Task<OpenIntegration?> Value, DateTimeOffset Until)> _integrations = new();
+    readonly ConcurrentDictionary<string, (Task<Queue?> Value, DateTimeOffset Until)> _queues = new();
 
-    async Task<T?> CachedAsync<T>(ConcurrentDictionary<string, (T? Value, DateTimeOffset Until)> cache, string id,
-        Func<Task<T?>> load) where T : class
+    // The stores' reads as delegates made once: a call passes one without allocating.
+    readonly Func<string, CancellationToken, Task<Deployment?>> _loadDeployment = inner.GetDeploymentAsync;
+    readonly Func<string, CancellationToken, Task<OpenIntegration?>> _loadIntegration = inner.GetIntegrationAsync;
+    readonly Func<string, CancellationToken, Task<Queue?>> _loadQueue = inner.GetQueueAsync;
+
+    Task<T?> CachedAsync<T>(ConcurrentDictionary<string, (Task<T?> Value, DateTimeOffset Until)> cache, string id,
+        Func<string, CancellationToken, Task<T?>> load, CancellationToken ct) where T : class =>
+        cache.TryGetValue(id, out var hit) && hit.Until > clock.GetUtcNow() ? hit.Value : LoadAsync(cache, id, load, ct);
+
+    async Task<T?> LoadAsync<T>(ConcurrentDictionary<string, (Task<T?> Value, DateTimeOffset Until)> cache, string id,
+        Func<string, CancellationToken, Task<T?>> load, CancellationToken ct) where T : class
     {
         var now = clock.GetUtcNow();
-        if (cache.TryGetValue(id, out var hit) && hit.Until > now) return hit.Value;
-        var value = await load();
+        var value = await load(id, ct);
         if (cache.Count > 10_000) cache.Clear();
-        cache[id] = (value, now + Ttl);
+        cache[id] = (Task.FromResult(value), now + Ttl);
         return value;
     }
 
-    public Task<Deployment?> GetDeploymentAsync(string id, CancellationToken ct) =>
-        CachedAsync(_deployments, id, () => inner.GetDeploymentAsync(id, ct));
+    public Task<Deployment?> GetDeploymentAsync(string id, CancellationToken ct) => CachedAsync(_deployments, id, _loadDeployment, ct);
 
-    public Task<OpenIntegration?> GetIntegrationAsync(string id, CancellationToken ct) =>
-        CachedAsync(_integrations, id, () => inner.GetIntegrationAsync(id, ct));
+    public Task<OpenIntegration?> GetIntegrationAsync(string id, CancellationToken ct) => CachedAsync(_integrations, id, _loadIntegration, ct);
 
     public async Task UpsertDeploymentAsync(Deployment deployment, CancellationToken ct)
     {
@@ -57,7 +64,7 @@ public sealed class CachedDirectory(IDirectoryStore inner, TimeProvider clock) :
         return deleted;
     }
 
-    public Task<Queue?> GetQueueAsync(string id, CancellationToken ct) => CachedAsync(_queues, id, () => inner.GetQueueAsync(id, ct));
+    public Task<Queue?> GetQueueAsync(string id, CancellationToken ct) => CachedAsync(_queues, id, _loadQueue, ct);
 
     public async Task UpsertQueueAsync(Queue queue, CancellationToken ct)
     {
