@@ -24,18 +24,32 @@ public static class PlatformResults
     internal static ProducesResponseTypeMetadata ErrorResponse(int status) => new(status, typeof(ErrorBody), ["application/json"]);
 
     /// <summary>
-    /// Rendered whole, then written with its length: one write, no chunked framing for the server to add or the client to
-    /// take apart, and none of the asynchronous serializer's state per call (BENCHMARKS.md, round two, tenth run). A
-    /// Platform answer is small (its lists are paged), so holding it whole costs nothing a stream would save.
+    /// Rendered whole into a pooled buffer, then written with its length: one write, no chunked framing for the server to
+    /// add or the client to take apart, and none of the asynchronous serializer's state per call (BENCHMARKS.md, round
+    /// two, tenth run). The bytes are those the serializer writes with the same options.
     /// </summary>
-    internal static Task WriteAsync<T>(HttpContext http, int status, T value, JsonTypeInfo<T> type)
+    internal static async Task WriteAsync<T>(HttpContext http, int status, T value, JsonTypeInfo<T> type)
     {
-        var body = JsonSerializer.SerializeToUtf8Bytes(value, type);
+        using var body = new PooledBufferWriter();
+        using (var json = new Utf8JsonWriter(body, WriterOptions(type.Options)))
+            JsonSerializer.Serialize(json, value, type);
         http.Response.StatusCode = status;
         http.Response.ContentType = "application/json; charset=utf-8";
-        http.Response.ContentLength = body.Length;
-        return http.Response.Body.WriteAsync(body, http.RequestAborted).AsTask();
+        http.Response.ContentLength = body.WrittenMemory.Length;
+        await http.Response.Body.WriteAsync(body.WrittenMemory, http.RequestAborted);
     }
+
+    /// <summary>What the serializer itself writes with under <paramref name="o"/> (its own writer options, not public).</summary>
+    static JsonWriterOptions WriterOptions(JsonSerializerOptions o) => new()
+    {
+        Encoder = o.Encoder,
+        Indented = o.WriteIndented,
+        IndentCharacter = o.IndentCharacter,
+        IndentSize = o.IndentSize,
+        NewLine = o.NewLine,
+        MaxDepth = o.MaxDepth == 0 ? 64 : o.MaxDepth,
+        SkipValidation = true,
+    };
 }
 
 /// <summary>A status with a JSON body of <typeparamref name="T"/>; each subclass names its status to the OpenAPI document.</summary>
