@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Runtime.InteropServices;
@@ -218,26 +219,37 @@ public sealed class Tokens
     }
 
     /// <summary>Guest tokens are client-chosen secrets: the store keys sessions by this hash, never the token.</summary>
-    public static string HashGuestToken(string deploymentId, string token) =>
-        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(deploymentId + "\n" + token)));
+    public static string HashGuestToken(string deploymentId, string token)
+    {
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        GuestTokenDigest(deploymentId, token, digest);
+        return Convert.ToHexString(digest);
+    }
 
     /// <summary>
-    /// Whether <paramref name="token"/> is the one <paramref name="hash"/> (<see cref="HashGuestToken"/>'s) was made from:
-    /// the same hash, on the stack, compared in fixed time. Every guest request checks its token, and this allocates nothing.
+    /// Whether <paramref name="token"/> is the one <paramref name="hash"/> (<see cref="HashGuestToken"/>'s) was made from,
+    /// compared in fixed time. Every guest request checks its token: this one allocates nothing.
     /// </summary>
     public static bool GuestTokenMatches(string deploymentId, string token, string hash)
     {
+        if (hash.Length != SHA256.HashSizeInBytes * 2) return false;   // not a hash HashGuestToken makes
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        GuestTokenDigest(deploymentId, token, digest);
+        Span<char> hex = stackalloc char[SHA256.HashSizeInBytes * 2];
+        Convert.TryToHexString(digest, hex, out _);
+        return CryptographicOperations.FixedTimeEquals(MemoryMarshal.AsBytes(hex), MemoryMarshal.AsBytes(hash.AsSpan()));
+    }
+
+    /// <summary>SHA-256 of <c>deploymentId + "\n" + token</c> in UTF-8, built on the stack (a pooled array past 1 KiB).</summary>
+    static void GuestTokenDigest(string deploymentId, string token, Span<byte> digest)
+    {
         var length = Encoding.UTF8.GetByteCount(deploymentId) + 1 + Encoding.UTF8.GetByteCount(token);
-        if (length > 1024 || hash.Length != 64) return CryptographicOperations.FixedTimeEquals(
-            Encoding.ASCII.GetBytes(HashGuestToken(deploymentId, token)), Encoding.ASCII.GetBytes(hash));
-        Span<byte> input = stackalloc byte[length];
+        var rented = length > 1024 ? ArrayPool<byte>.Shared.Rent(length) : null;
+        Span<byte> input = rented is null ? stackalloc byte[1024] : rented;
         var n = Encoding.UTF8.GetBytes(deploymentId, input);
         input[n++] = (byte)'\n';
         n += Encoding.UTF8.GetBytes(token, input[n..]);
-        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
         SHA256.HashData(input[..n], digest);
-        Span<char> hex = stackalloc char[64];
-        Convert.TryToHexString(digest, hex, out _);
-        return CryptographicOperations.FixedTimeEquals(MemoryMarshal.AsBytes(hex), MemoryMarshal.AsBytes(hash.AsSpan()));
+        if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
     }
 }

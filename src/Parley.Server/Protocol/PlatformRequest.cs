@@ -54,64 +54,48 @@ public static class PlatformRequest
     {
         var (body, error) = await ReadPooledBodyAsync(http);
         if (error is not null) return (null, error);
-        try { return (body.Span.ToArray(), null); }
-        finally { body.Return(); }
-    }
-
-    /// <summary>A body read into a buffer of the shared pool: its bytes, until <see cref="Return"/> gives the buffer back.</summary>
-    readonly record struct PooledBody(byte[] Buffer, int Length)
-    {
-        public ReadOnlySpan<byte> Span => Buffer.AsSpan(0, Length);
-        public void Return() => ArrayPool<byte>.Shared.Return(Buffer);
+        using (body) return (body!.WrittenMemory.ToArray(), null);
     }
 
     /// <summary>
-    /// <see cref="ReadBodyAsync"/>'s reading, into a pooled buffer (a declared length is read into one of that size):
-    /// a request's body costs no allocation of its own (BENCHMARKS.md, round two, tenth run: 8 KB and more per call before).
+    /// <see cref="ReadBodyAsync"/>'s reading, into a pooled buffer (one of the declared length when there is one), which
+    /// the caller disposes: a request's body costs no allocation of its own (BENCHMARKS.md, round two, tenth run: 8 KB
+    /// and more per call before).
     /// </summary>
-    static async Task<(PooledBody Body, ApiError? Error)> ReadPooledBodyAsync(HttpContext http)
+    static async Task<(PooledBufferWriter? Body, ApiError? Error)> ReadPooledBodyAsync(HttpContext http)
     {
         var limit = http.RequestServices.GetRequiredService<ParleyOptions>().MaxRequestBodyBytes;
         var request = http.Request;
-        if (request.ContentLength > limit) return (default, TooLarge(limit));
-        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(request.ContentLength ?? 0, 1, 8192));
-        var length = 0;
+        if (request.ContentLength > limit) return (null, TooLarge(limit));
+        var body = new PooledBufferWriter((int)Math.Clamp(request.ContentLength ?? 0, 1, 8192));
         try
         {
-            while (true)
+            while (body.WrittenCount != request.ContentLength)   // all it declared: Kestrel reads no further anyway
             {
-                if (length == request.ContentLength) break;   // all it declared (Kestrel reads no further anyway)
-                if (length >= limit)
+                if (body.WrittenCount >= limit)
                 {
                     // At the limit the body must end: one byte more is a body over it.
                     if (await request.Body.ReadAsync(new byte[1], http.RequestAborted) == 0) break;
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    return (default, TooLarge(limit));
+                    body.Dispose();
+                    return (null, TooLarge(limit));
                 }
-                if (length == buffer.Length)
-                {
-                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)buffer.Length * 2, limit));
-                    buffer.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
-                var read = await request.Body.ReadAsync(buffer.AsMemory(length, (int)Math.Min(buffer.Length - length, limit - length)),
-                    http.RequestAborted);
+                var free = body.GetMemory();
+                var read = await request.Body.ReadAsync(free[..(int)Math.Min(free.Length, limit - body.WrittenCount)], http.RequestAborted);
                 if (read == 0) break;
-                length += read;
+                body.Advance(read);
             }
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-            return (default, TooLarge(limit));
+            body.Dispose();
+            return (null, TooLarge(limit));
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            body.Dispose();
             throw;
         }
-        return (new PooledBody(buffer, length), null);
+        return (body, null);
     }
 
     /// <summary>
@@ -125,12 +109,12 @@ public static class PlatformRequest
         if (error is not null) return (null, error);
         try
         {
-            if (bytes.Length == 0)
+            if (bytes!.WrittenCount == 0)
                 return required ? (null, ApiError.BadRequest("A JSON request body is required.")) : (null, null);
             var contentType = http.Request.ContentType;
             if (contentType is not null && !contentType.Contains("json", StringComparison.OrdinalIgnoreCase))
                 return (null, ApiError.UnsupportedMediaType(contentType));
-            var body = JsonSerializer.Deserialize(bytes.Span, type);
+            var body = JsonSerializer.Deserialize(bytes.WrittenMemory.Span, type);
             return body is null ? (null, ApiError.BadRequest("The JSON request body must be an object.")) : (body, null);
         }
         catch (JsonException e) when (UnknownField(e) is { } field)
@@ -145,7 +129,7 @@ public static class PlatformRequest
         }
         finally
         {
-            bytes.Return();
+            bytes!.Dispose();
         }
     }
 

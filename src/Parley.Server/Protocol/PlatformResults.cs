@@ -35,7 +35,7 @@ public static class PlatformResults
             JsonSerializer.Serialize(json, value, type);
         http.Response.StatusCode = status;
         http.Response.ContentType = "application/json; charset=utf-8";
-        http.Response.ContentLength = body.WrittenMemory.Length;
+        http.Response.ContentLength = body.WrittenCount;
         await http.Response.Body.WriteAsync(body.WrittenMemory, http.RequestAborted);
     }
 

@@ -3,9 +3,10 @@ using System.Buffers;
 namespace Parley.Server.Protocol;
 
 /// <summary>
-/// A growing buffer of the shared array pool that an answer is rendered into before it is written with its length: a
-/// small answer costs no array of its own, and a large one (a conversation with a thousand messages) takes pooled arrays
-/// rather than a new one on the large-object heap per call. Dispose gives the buffer back.
+/// A growing buffer of the shared array pool: a Platform request's body is read into one, and an answer rendered into one
+/// before it is written with its length. A small one costs no array of its own, and a large one (an answer with a
+/// thousand messages) takes pooled arrays rather than a new one on the large-object heap per call. Dispose gives the
+/// buffer back.
 /// </summary>
 sealed class PooledBufferWriter(int initialSize = 4096) : IBufferWriter<byte>, IDisposable
 {
@@ -13,6 +14,7 @@ sealed class PooledBufferWriter(int initialSize = 4096) : IBufferWriter<byte>, I
     int _written;
 
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
+    public int WrittenCount => _written;
 
     public void Advance(int count) => _written += count;
 
