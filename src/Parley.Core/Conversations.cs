@@ -306,9 +306,9 @@ public sealed class Conversations(
 
     /// <summary>
     /// The cache first, else the store. Only a read made under the conversation's lock is cached: one made outside it
-    /// could be older than a commit that has already updated (or evicted) the entry.
+    /// could be older than a commit that has already updated (or evicted) the entry. A ValueTask: nearly every call is
+    /// answered from the cache, and then allocates nothing.
     /// </summary>
-    /// <summary>A ValueTask: nearly every call is answered from the write path's cache, and then allocates nothing.</summary>
     async ValueTask<Conversation?> LoadForWriteAsync(string id, CancellationToken ct, bool underLock = false)
     {
         if (_live.TryGetValue(id, out var cached)) return cached;
