@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Parley.Protocol;
 
 namespace Parley.Server.Protocol;
@@ -14,7 +13,7 @@ public sealed class ApiError(int status, string code, string message, string? fi
     public string Code => code;
     public string Message => message;
 
-    public async Task ExecuteAsync(HttpContext http)
+    public Task ExecuteAsync(HttpContext http)
     {
         LogRefusal(http);
         var contextId = ContextId(http);
@@ -24,13 +23,11 @@ public sealed class ApiError(int status, string code, string message, string? fi
             MessageWithParams = message,
             Details = fieldName is null ? [] : [new ErrorDetail(FieldName: fieldName)],
         };
-        http.Response.StatusCode = status;
         ParleyTelemetry.Refused(status, code);
         if (status == 429) http.Response.Headers.RetryAfter = "1";
         // A 503's Retry-After is its producer's: a full node's (5 s), or the store outage's, set in one place for every
         // surface (ErrorBodyExceptionHandler.StoreRetryAfter).
-        http.Response.ContentType = "application/json; charset=utf-8";
-        await JsonSerializer.SerializeAsync(http.Response.Body, body, ParleyJson.Wire.ErrorBody, http.RequestAborted);
+        return PlatformResults.WriteAsync(http, status, body, ParleyJson.Wire.ErrorBody);
     }
 
     /// <summary>
