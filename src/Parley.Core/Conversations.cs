@@ -24,7 +24,15 @@ public sealed record Outcome(
     public static Outcome NotFound() => new(OutcomeStatus.NotFound, null, [], null, None);
     public static Outcome Reject(Conversation? c, Rejection r) => new(OutcomeStatus.Rejected, c, [], r, None);
     public static Outcome NoOp(Conversation c) => new(OutcomeStatus.NoOp, c, [], null, None);
-    public ConversationMessage? Message => Events.OfType<MessageAdded>().Select(m => m.Message).FirstOrDefault();
+    public ConversationMessage? Message
+    {
+        get
+        {
+            foreach (var e in Events)
+                if (e is MessageAdded added) return added.Message;
+            return null;
+        }
+    }
 }
 
 /// <summary>What a conversation is tagged with when an agentless request starts it (docs/ending-sessions.md "Campaign tag").</summary>

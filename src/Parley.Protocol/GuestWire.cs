@@ -5,29 +5,32 @@ namespace Parley.Protocol;
 
 // Web Messaging Guest API (WebSocket) wire shapes — docs/compatibility.md §Guest frames. Field names are the protocol's, case-sensitive.
 
+// Settable, not init-only, like GuestMessage below: the source generator reads init-only records through its
+// parameterised-constructor path, which boxes every field into an argument array and builds its state per frame
+// (BENCHMARKS.md, round two, eleventh run). Nothing sets them after the parse.
 /// <summary>Every client frame: <c>action</c> selects the operation; the other fields depend on it (docs/compatibility.md §Guest actions).</summary>
 public sealed record GuestRequest
 {
-    public string? Action { get; init; }
-    public string? Token { get; init; }
-    public string? DeploymentId { get; init; }
-    public bool? StartNew { get; init; }
-    public string? TracingId { get; init; }
-    public GuestMessage? Message { get; init; }
-    public bool? CloseAllConnections { get; init; }
-    public JsonElement? JourneyContext { get; init; }
-    public JsonElement? Data { get; init; }
-    public string? Time { get; init; }
+    public string? Action { get; set; }
+    public string? Token { get; set; }
+    public string? DeploymentId { get; set; }
+    public bool? StartNew { get; set; }
+    public string? TracingId { get; set; }
+    public GuestMessage? Message { get; set; }
+    public bool? CloseAllConnections { get; set; }
+    public JsonElement? JourneyContext { get; set; }
+    public JsonElement? Data { get; set; }
+    public string? Time { get; set; }
 }
 
 public sealed record GuestMessage
 {
-    public string? Type { get; init; }
-    public string? Text { get; init; }
-    public List<WireEvent>? Events { get; init; }
-    public WireChannel? Channel { get; init; }
-    public List<JsonElement>? Content { get; init; }
-    public Dictionary<string, string>? Metadata { get; init; }
+    public string? Type { get; set; }
+    public string? Text { get; set; }
+    public List<WireEvent>? Events { get; set; }
+    public WireChannel? Channel { get; set; }
+    public List<JsonElement>? Content { get; set; }
+    public Dictionary<string, string>? Metadata { get; set; }
 }
 
 public sealed record WireEvent

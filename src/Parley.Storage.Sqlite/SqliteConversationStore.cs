@@ -67,11 +67,25 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
         db.WriteAsync(tx => CommitInAsync(tx, commit, ct), ct, urgent: commit.Audit is not null,
             selfContained: commit.SessionConversation is null);
 
+    /// <summary>How many messages a commit adds and the latest one's time (ms), without a list of them.</summary>
+    static (int Count, long? Latest) MessagesOf(ImmutableArray<ConversationEvent> events)
+    {
+        var count = 0;
+        long? latest = null;
+        foreach (var e in events)
+        {
+            if (e is not MessageAdded added) continue;
+            count++;
+            var at = Ms(added.Message.Timestamp);
+            if (latest is null || at > latest) latest = at;
+        }
+        return (count, latest);
+    }
+
     async Task<CommitResult> CommitInAsync(SqliteTransaction tx, Commit commit, CancellationToken ct)
     {
         var c = commit.After;
-        var messages = commit.Events.OfType<MessageAdded>().Select(e => e.Message).ToList();
-        long? latestMessage = messages.Count == 0 ? null : messages.Max(m => Ms(m.Timestamp));
+        var (messageCount, latestMessage) = MessagesOf(commit.Events);
         long lastSequence;
         DateTimeOffset? changedAt = null;
         if (commit.ExpectedVersion == 0)
@@ -81,9 +95,9 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
                 ("$id", c.Id), ("$ch", c.Channel.ToString()), ("$dep", c.DeploymentId), ("$sess", c.GuestSessionId),
                 ("$mode", c.DisconnectMode.ToString()), ("$dir", c.OriginatingDirection.ToString()), ("$state", c.State.ToString()),
                 ("$start", Ms(c.StartTime)), ("$end", Ms(c.EndTime)), ("$v", c.Version), ("$idle", (long)(c.InactivityTimeout?.TotalSeconds ?? 0)),
-                ("$queue", c.QueueId), ("$campaign", c.Campaign), ("$by", c.StartedBy), ("$n", messages.Count), ("$latest", latestMessage));
+                ("$queue", c.QueueId), ("$campaign", c.Campaign), ("$by", c.StartedBy), ("$n", messageCount), ("$latest", latestMessage));
             if (await insert.ExecuteNonQueryAsync(ct) == 0) return CommitResult.Refused;
-            lastSequence = messages.Count;
+            lastSequence = messageCount;
             for (var i = 0; i < c.Participants.Length; i++)
             {
                 var p = c.Participants[i];
@@ -104,7 +118,7 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
             var append = db.Statement(
                 "UPDATE conversations SET last_sequence = last_sequence + ?1, last_message_time = max(COALESCE(last_message_time, ?2), COALESCE(?2, last_message_time)) " +
                 "WHERE id = ?3 AND version = ?4 AND state = 'Connected' RETURNING last_sequence");
-            if (append.Bind(1, messages.Count).Bind(2, latestMessage).Bind(3, c.Id).Bind(4, commit.ExpectedVersion).ExecuteInt64() is not { } last)
+            if (append.Bind(1, messageCount).Bind(2, latestMessage).Bind(3, c.Id).Bind(4, commit.ExpectedVersion).ExecuteInt64() is not { } last)
                 return CommitResult.Refused;
             lastSequence = last;
         }
@@ -124,7 +138,7 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
             using (var r = read.ExecuteReader())
             {
                 if (!r.Read()) return CommitResult.Refused;   // another writer moved first
-                lastSequence = r.GetInt64(0) + messages.Count;
+                lastSequence = r.GetInt64(0) + messageCount;
                 hasLastMessage = !r.IsDBNull(1);
                 storedLastMessage = hasLastMessage ? r.GetInt64(1) : 0;
             }
@@ -147,9 +161,10 @@ sealed class SqliteConversationStore(SqliteDatabase db) : IConversationStore
             }
         }
 
-        var sequence = lastSequence - messages.Count;
-        foreach (var m in messages)
+        var sequence = lastSequence - messageCount;
+        foreach (var added in commit.Events)
         {
+            if (added is not MessageAdded { Message: var m }) continue;
             var insert = db.Statement(
                 "INSERT INTO messages (id, conversation_id, participant_id, direction, kind, text, events, metadata, timestamp, originating_entity, sender_name, version, status, external_key, sequence) " +
                 "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)")

@@ -69,7 +69,7 @@ public sealed class GuestRateLimiter(TimeProvider clock)
         retryAfterSeconds = 0;
         var now = clock.GetTimestamp();
         if (buckets.Count > SweepAt) Sweep(buckets, now, perSecond, burst);
-        var bucket = buckets.GetOrAdd(key, _ => new Bucket(burst, now));
+        var bucket = buckets.GetOrAdd(key, static (_, state) => new Bucket(state.burst, state.now), (burst, now));
         lock (bucket)
         {
             var elapsed = clock.GetElapsedTime(bucket.At, now).TotalSeconds;

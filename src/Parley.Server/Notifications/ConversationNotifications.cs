@@ -14,6 +14,7 @@ public sealed class ConversationNotifications(NotificationHub hub, Terminations.
 {
     public void Publish(ConversationChange change)
     {
+        if (!hub.HasAnySubscriber) return;
         var after = change.After;
         var messages = change.Messages.IsDefault ? [] : change.Messages;
         if (QueueOf(after) is { } queue)

@@ -158,20 +158,38 @@ public sealed class NotificationHub(INotificationChannelStore store, ParleyOptio
         }
     }
 
-    void Index(string topic, Connection c) => _index[topic] = _index.TryGetValue(topic, out var list) ? [.. list, c] : [c];
+    void Index(string topic, Connection c)
+    {
+        if (_index.TryGetValue(topic, out var list)) _index[topic] = [.. list, c];
+        else
+        {
+            _index[topic] = [c];
+            Volatile.Write(ref _topics, _topics + 1);
+        }
+    }
 
     void Unindex(string topic, Connection c)
     {
         if (!_index.TryGetValue(topic, out var list)) return;
         var rest = Array.FindAll(list, x => !ReferenceEquals(x, c));
-        if (rest.Length == 0) _index.TryRemove(topic, out _);
-        else _index[topic] = rest;
+        if (rest.Length > 0) _index[topic] = rest;
+        else if (_index.TryRemove(topic, out _)) Volatile.Write(ref _topics, _topics - 1);
     }
+
+    /// <summary>Topics in the index, changed only under <see cref="_indexGate"/>: read without it, as a hint.</summary>
+    int _topics;
 
     // ------------------------------------------------------------------ publishing
 
     /// <summary>Whether any socket on this node is subscribed to <paramref name="topic"/> (render nothing otherwise).</summary>
     public bool HasSubscribers(string topic) => _index.ContainsKey(topic);
+
+    /// <summary>
+    /// Whether any socket on this node is subscribed to anything: when none is, a committed change costs the publisher
+    /// nothing (no topic names, no closures per message). A subscription made while a change is published may miss that
+    /// one change, as it would by arriving a moment later.
+    /// </summary>
+    public bool HasAnySubscriber => Volatile.Read(ref _topics) > 0;
 
     /// <summary>
     /// Queues the frame <paramref name="render"/> makes (called once, only when someone is subscribed) on every socket
