@@ -89,6 +89,20 @@ public partial class ParleyJson : JsonSerializerContext
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     });
+
+    /// <summary>
+    /// <paramref name="type"/> as the source generator's fast path writes it (straight to the writer: no serializer state,
+    /// no frame stack per call), for rendering into a writer that already carries the encoder it needs. The serializer
+    /// takes that path only under options without an encoder of their own, which <see cref="Wire"/>'s are not; the bytes
+    /// are the same, since values are escaped by the writer and every property name is ASCII (ParleyJsonFastPathTests).
+    /// </summary>
+    public static JsonTypeInfo<T> FastPath<T>(JsonTypeInfo<T> type) =>
+        ReferenceEquals(type.Options, Wire.Options) ? Fast<T>.Info ??= (JsonTypeInfo<T>)Default.GetTypeInfo(typeof(T))! : type;
+
+    static class Fast<T>
+    {
+        public static JsonTypeInfo<T>? Info;
+    }
 }
 
 public static class Wire
@@ -111,7 +125,7 @@ public static class Wire
             w.WriteString("class"u8, @class);
             w.WriteNumber("code"u8, code);
             w.WritePropertyName("body"u8);
-            JsonSerializer.Serialize(w, body, bodyType);
+            JsonSerializer.Serialize(w, body, ParleyJson.FastPath(bodyType));
             if (tracingId is not null) w.WriteString("tracingId"u8, tracingId);
             w.WriteEndObject();
         }
@@ -130,7 +144,7 @@ public static class Wire
             w.WriteString("topicName"u8, topicName);
             w.WriteString("version"u8, "2");
             w.WritePropertyName("eventBody"u8);
-            JsonSerializer.Serialize(w, eventBody, bodyType);
+            JsonSerializer.Serialize(w, eventBody, ParleyJson.FastPath(bodyType));
             w.WriteStartObject("metadata"u8);
             w.WriteString("CorrelationId"u8, correlationId);
             w.WriteEndObject();

@@ -32,7 +32,7 @@ public static class PlatformResults
     {
         using var body = new PooledBufferWriter();
         using (var json = new Utf8JsonWriter(body, WriterOptions(type.Options)))
-            JsonSerializer.Serialize(json, value, type);
+            JsonSerializer.Serialize(json, value, ParleyJson.FastPath(type));
         http.Response.StatusCode = status;
         http.Response.ContentType = "application/json; charset=utf-8";
         http.Response.ContentLength = body.WrittenCount;
