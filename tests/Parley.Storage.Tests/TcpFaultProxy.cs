@@ -75,8 +75,12 @@ sealed class TcpFaultProxy : IAsyncDisposable
             {
                 var n = await input.ReadAsync(buffer, _stop.Token);
                 if (n == 0) break;
+                // Taken before the chunk is relayed, not after: the answer to a chunk relayed earlier may reach the client,
+                // and the test arm the cut, before this thread returns from relaying it (seen once in CI: the cut fell on
+                // the previous request's connection and the request meant to lose its answer went through).
+                var cut = fromClient ? Interlocked.Exchange(ref _cutAfterNextWrite, null) : null;
                 await output.WriteAsync(buffer.AsMemory(0, n), _stop.Token);
-                if (fromClient && Interlocked.Exchange(ref _cutAfterNextWrite, null) is { } cut)
+                if (cut is not null)
                 {
                     // The server has the request and may well carry it out; the client's side is cut before any answer
                     // reaches it (the server's side closes when its answer finds the client gone). Marked cut first: the
