@@ -60,6 +60,7 @@ public class FanoutBenchmarks
     /// <summary>No notification channel subscribed: the fan-out's notification leg decides there is nobody to tell.</summary>
     sealed class NoSubscribers : ILocalNotifications
     {
+        public bool HasSubscribers => false;
         public void Publish(ConversationChange change) { }
         public void ChannelChanged(string channelId) { }
         public void ReceiptChanged(string terminationId) { }

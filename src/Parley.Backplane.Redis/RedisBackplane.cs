@@ -305,6 +305,9 @@ public sealed class RedisBackplane : ISessionBackplane, IChangeBroadcast, IAsync
 
     // ------------------------------------------------------------------ notifications
 
+    /// <summary>Always: this node cannot know whether another node's channels are subscribed.</summary>
+    public bool Listened => true;
+
     public void Broadcast(ConversationChange change)
     {
         _notifications.Publish(change);   // this node's channels, once, now

@@ -89,6 +89,9 @@ public interface ILocalNotifications
 {
     void Publish(ConversationChange change);
 
+    /// <summary>Whether any notification socket here is subscribed to anything now (a hint: one subscribing meanwhile may miss a change).</summary>
+    bool HasSubscribers { get; }
+
     /// <summary>A channel's subscriptions changed, or it was removed (on any node): re-read it if its socket is here.</summary>
     void ChannelChanged(string channelId);
 
@@ -105,6 +108,12 @@ public interface IChangeBroadcast
 {
     void Broadcast(ConversationChange change);
 
+    /// <summary>
+    /// False when no node can want a change now (one node, no notification socket subscribed): the publisher then builds
+    /// none, which a guest message would otherwise pay for with nobody listening.
+    /// </summary>
+    bool Listened { get; }
+
     /// <summary>Tells every node (this one first) that a notification channel's stored state changed. At most once, like a change.</summary>
     void ChannelChanged(string channelId);
 
@@ -116,6 +125,8 @@ public interface IChangeBroadcast
 public sealed class InProcessChangeBroadcast(ILocalNotifications local) : IChangeBroadcast
 {
     public void Broadcast(ConversationChange change) => local.Publish(change);
+
+    public bool Listened => local.HasSubscribers;
 
     public void ChannelChanged(string channelId) => local.ChannelChanged(channelId);
 

@@ -48,9 +48,9 @@ public sealed class ServerPathBudgetTests(ITestOutputHelper output) : IAsyncLife
     }
 
     // Measured 2026-12-01 and 2026-12-03 (.NET 10.0, Release, 2 shared cores): the values in docs/performance.md's table.
-    const long MessageBudget = 8_600;         // measured 7,155–7,184 B (2026-12-03 eleventh run; 8,560 before it, 12,550 before the tenth)
-    const long TerminationBudget = 38_800;    // measured 32,270–32,359 B (eleventh run; 33,832 before it, 45,922–46,422 B when first set)
-    const long BotMessageBudget = 18_700;     // measured 15,545–15,579 B (eleventh run; 17,133 before it, 28,347 B before the tenth)
+    const long MessageBudget = 8_300;         // measured 6,870–6,871 B (2026-12-03 eleventh run; 8,560 before it, 12,550 before the tenth)
+    const long TerminationBudget = 38_500;    // measured 32,053–32,087 B (eleventh run; 33,832 before it, 45,922–46,422 B when first set)
+    const long BotMessageBudget = 18_400;     // measured 15,281–15,293 B (eleventh run; 17,133 before it, 28,347 B before the tenth)
 
     [Fact]
     public async Task A_guest_message_end_to_end_stays_within_its_budget()

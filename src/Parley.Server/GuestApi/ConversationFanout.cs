@@ -23,7 +23,8 @@ public sealed class ConversationFanout(ISessionBackplane backplane, IChangeBroad
         // A termination's receipt exists from its commit: pending until the sockets and channels are accounted for.
         if (terminationId is not null) notifications.ReceiptChanged(terminationId);
         // To every node's notification channels (this node's at once).
-        if (Notifications.ConversationNotifications.ChangeOf(after, events, started) is { } change) notifications.Broadcast(change);
+        if (notifications.Listened && Notifications.ConversationNotifications.ChangeOf(after, events, started) is { } change)
+            notifications.Broadcast(change);
         var session = after.GuestSessionId;
         if (started) _conversations.ConversationStarted(after.Id, after.OriginatingDirection, session, after.DeploymentId);
         var ended = Nothing;

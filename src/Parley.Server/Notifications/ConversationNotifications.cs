@@ -12,6 +12,8 @@ namespace Parley.Server.Notifications;
 /// </summary>
 public sealed class ConversationNotifications(NotificationHub hub, Terminations.ReceiptNotifications receipts) : ILocalNotifications
 {
+    public bool HasSubscribers => hub.HasAnySubscriber;
+
     public void Publish(ConversationChange change)
     {
         if (!hub.HasAnySubscriber) return;
