@@ -221,9 +221,12 @@ public sealed class GuestConnection
             }
             catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException or TimeoutException)
             {
-                item.Sent?.TrySetResult(false);
                 failed = true;
+                // Closing before the caller hears of the failure: a frame delivered once it has is refused, never taken and
+                // dropped (the queue is emptied below). It had been marked only after, which a busy CI machine caught.
+                lock (_lock) _closing = 1;
                 _socket.Abort();   // a guest that stopped reading, or went away
+                item.Sent?.TrySetResult(false);
             }
             if (item.CloseStatus is null) FreeRoom();
 
