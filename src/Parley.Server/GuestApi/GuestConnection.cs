@@ -238,11 +238,8 @@ public sealed class GuestConnection
                     item = queue.Dequeue();
                     continue;
                 }
-                if (failed || item.CloseStatus is not null)
-                {
-                    _closing = 1;
-                    left = _pending;
-                }
+                // Both are marked closing already (the catch above; CloseAndConfirmAsync before it queued the close).
+                if (failed || item.CloseStatus is not null) left = _pending;
                 _pending = null;   // idle again: the queue is let go
                 _sending = false;
                 if (_closing != 0) Drained();
