@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Parley.Protocol;
 
-// Web Messaging Guest API (WebSocket) wire shapes — docs/compatibility.md §Guest frames. Field names are the protocol's, case-sensitive.
+// Web Messaging Guest API (WebSocket) wire shapes — docs/compatibility.md §Guest frames. Field names are written exactly as the protocol spells them; a request's are read case-insensitively (the web defaults).
 
 // Settable, not init-only, like GuestMessage below: the source generator reads init-only records through its
 // parameterised-constructor path, which boxes every field into an argument array and builds its state per frame
